@@ -1,0 +1,17 @@
+# The product's image: API, portal worker and station worker run from it with different commands.
+FROM python:3.11-slim
+WORKDIR /app
+ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+COPY pyproject.toml README.md ./
+COPY domain domain
+COPY db db
+COPY workflows workflows
+COPY activities activities
+COPY hw hw
+COPY api api
+COPY worker.py settings.py temporal_client.py alembic.ini ./
+RUN pip install .
+RUN useradd --system --uid 10001 aos
+USER aos
+EXPOSE 8000
+CMD ["uvicorn", "api.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,54 @@
+"""The FastAPI application factory. `uvicorn api.app:create_app --factory` serves it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from api.deps import AppResources
+from api.problems import PROBLEM_RESPONSES, install_problem_handlers
+from api.routes import health
+from db.engine import create_engine, create_session_factory
+from settings import Settings, get_settings
+from temporal_client import connect_temporal
+
+DESCRIPTION = """
+Durable workflows of an automotive after-sales portal: workshop registration, time-boxed
+access, the digital service history and ECU programming. Every error is an RFC 9457 problem
+document (`application/problem+json`) with a stable `type`.
+"""
+
+
+def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
+    """Build the API. Tests pass their own settings and Temporal client; production reads `AOS_*`."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        # Lazy: the API starts and answers /health/ready with 503 while Temporal is down.
+        client = temporal or await connect_temporal(settings, lazy=True)
+        app.state.resources = AppResources(
+            settings=settings,
+            engine=engine,
+            session_factory=create_session_factory(engine),
+            temporal=client,
+        )
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="AOS workflow engine",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        responses=PROBLEM_RESPONSES,
+    )
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    return app

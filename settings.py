@@ -1,0 +1,71 @@
+"""Settings for every process of the product, read from `AOS_*` environment variables and `.env`.
+
+The defaults are the embedded mode (`make dev`): SQLite and the Temporal dev server under `.data/`.
+Production must set its own secrets; the embedded defaults are refused there.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EMBEDDED_SECRET = "embedded-mode-secret-do-not-use-in-production"
+
+
+class Settings(BaseSettings):
+    """Every knob of the product. Each field is read from `AOS_<FIELD NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="AOS_", env_file=".env", extra="ignore")
+
+    environment: Literal["embedded", "production"] = "embedded"
+    data_dir: Path = Path(".data")
+
+    database_url: str = Field(
+        default="sqlite:///.data/aos.db",
+        description="SQLAlchemy URL; sqlite:///file or postgresql+psycopg://user@host/db",
+    )
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    portal_task_queue: str = "portal"
+    station_task_queue_prefix: str = "station-"
+
+    secret_key: str = Field(
+        default=EMBEDDED_SECRET,
+        description="Key for signing tokens; at least 32 characters in production.",
+    )
+
+    smtp_host: str | None = Field(default=None, description="Without it, mail goes to the outbox.")
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    mail_sender: str = "AOS portal <noreply@aos.invalid>"
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    temporal_ui_port: int = 8233
+
+    @model_validator(mode="after")
+    def _production_needs_real_secrets(self) -> Settings:
+        if self.environment == "production":
+            if self.secret_key == EMBEDDED_SECRET or len(self.secret_key) < 32:
+                raise ValueError(
+                    "AOS_SECRET_KEY must be set to 32+ random characters in production"
+                )
+            if self.database_url.startswith("sqlite"):
+                raise ValueError("AOS_DATABASE_URL must point to PostgreSQL in production")
+        return self
+
+    def station_task_queue(self, station_id: str) -> str:
+        """The task queue of one workshop station's worker."""
+        return f"{self.station_task_queue_prefix}{station_id}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

