@@ -29,6 +29,7 @@ STATUS_BY_KIND: dict[ErrorKind, int] = {
     "forbidden": 403,
     "unauthenticated": 401,
     "payment_required": 402,
+    "locked": 423,
 }
 
 
@@ -144,5 +145,5 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ProblemDetail, "content": {PROBLEM_MEDIA_TYPE: {}}}
-    for status in (401, 403, 404, 409, 422)
+    for status in (400, 401, 403, 404, 409, 422)
 }

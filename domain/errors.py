@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 ErrorKind = Literal[
-    "invalid", "not_found", "conflict", "forbidden", "unauthenticated", "payment_required"
+    "invalid", "not_found", "conflict", "forbidden", "unauthenticated", "payment_required", "locked"
 ]
 
 
@@ -40,3 +40,9 @@ class Forbidden(DomainError):
     code = "forbidden"
     title = "Not allowed"
     kind = "forbidden"
+
+
+class Unauthenticated(DomainError):
+    code = "unauthenticated"
+    title = "Authentication required"
+    kind = "unauthenticated"

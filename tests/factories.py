@@ -1,0 +1,87 @@
+"""Records the tests need as a starting point, written straight to the database.
+
+End-to-end tests go through the API instead; these are for tests of one feature that need a
+workshop and a signed-in person without repeating registration and login each time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db.credentials import hash_token, new_token
+from db.models import AuthSession, User, Workshop
+from domain.accounts import SESSION_LIFETIME, Role
+
+
+@dataclass
+class SignedIn:
+    user_id: str
+    workshop_id: str | None
+    token: str
+    client_ip: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def create_workshop(
+    session_factory: async_sessionmaker[AsyncSession], name: str = "Garage Test"
+) -> str:
+    workshop_id = f"ws-{uuid.uuid4().hex[:12]}"
+    async with session_factory() as session, session.begin():
+        session.add(
+            Workshop(
+                id=workshop_id,
+                name=name,
+                legal_form="BV",
+                vat_id=f"NL{uuid.uuid4().int % 10**9:09d}B01",
+                country="NL",
+                address="Werkplaatsweg 1, 1234 AB Utrecht",
+                legal_representative="A. Monteur",
+                contact_email=f"{workshop_id}@garage.example",
+                registration_id=f"reg-{workshop_id}",
+                created_at=datetime.now(UTC),
+            )
+        )
+    return workshop_id
+
+
+async def sign_in(
+    session_factory: async_sessionmaker[AsyncSession],
+    role: Role,
+    workshop_id: str | None = None,
+    client_ip: str = "127.0.0.1",
+) -> SignedIn:
+    """A user of `role` with a live session from `client_ip` (as after login and TOTP)."""
+    user_id = f"user-{uuid.uuid4().hex[:12]}"
+    token = new_token()
+    now = datetime.now(UTC)
+    async with session_factory() as session, session.begin():
+        session.add(
+            User(
+                id=user_id,
+                email=f"{user_id}@garage.example",
+                name=f"Test {role.value}",
+                role=role.value,
+                workshop_id=workshop_id,
+                password_hash=None,
+                totp_enrolled=True,
+                created_at=now,
+            )
+        )
+        await session.flush()
+        session.add(
+            AuthSession(
+                token_hash=hash_token(token),
+                user_id=user_id,
+                client_ip=client_ip,
+                created_at=now,
+                expires_at=now + SESSION_LIFETIME,
+            )
+        )
+    return SignedIn(user_id, workshop_id, token, client_ip)
