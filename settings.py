@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     mail_sender: str = "AOS portal <noreply@aos.invalid>"
 
+    admin_email: str = "admin@aos-portal.example"
+    admin_password: str | None = Field(
+        default=None, description="For create-admin; the embedded mode generates one."
+    )
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     temporal_ui_port: int = 8233

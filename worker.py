@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -21,14 +22,22 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.mail import MailActivities, MailSender, OutboxMailSender, SmtpMailSender
+from activities.access import AccessActivities
+from activities.accounts import ensure_administrator
+from activities.mail import MailActivities, mail_sender_for
+from activities.registration import FormatVatChecker, RegistrationActivities
 from activities.station import StationActivities
 from db import migrate
+from db.access_repository import AccessRepository
 from db.engine import create_engine, create_session_factory
 from settings import Settings, get_settings
 from temporal_client import connect_temporal
 from workflows import search_attributes
+from workflows.entitlement import EntitlementWorkflow
+from workflows.registration import RegistrationWorkflow
+from workflows.ticket_purchase import TicketPurchaseWorkflow
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -38,18 +47,15 @@ DEMO_STATION_ID = "demo-1"
 # --- building workers (the tests use these too) -------------------------------------------
 
 
-def mail_sender(
-    settings: Settings, session_factory: async_sessionmaker[AsyncSession]
-) -> MailSender:
-    if settings.smtp_host:
-        return SmtpMailSender(
-            settings.smtp_host,
-            settings.smtp_port,
-            settings.mail_sender,
-            settings.smtp_user,
-            settings.smtp_password,
-        )
-    return OutboxMailSender(session_factory)
+# Pure third-party modules the workflows use; loading them once outside the sandbox is faster
+# and keeps their lazy imports (email validation, state machines) out of workflow code paths.
+SANDBOX_PASSTHROUGH = ("pydantic", "email_validator", "idna", "statemachine", "domain")
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH)
+    )
 
 
 @dataclass
@@ -62,10 +68,36 @@ class PortalDependencies:
 
 def portal_worker(client: Client, deps: PortalDependencies, task_queue: str) -> Worker:
     """All workflows and the activities that touch the database, mail and payments."""
-    mail = MailActivities(mail_sender(deps.settings, deps.session_factory))
-    workflows: Sequence[type] = []
-    activities: Sequence[Any] = [mail.send_mail]
-    return Worker(client, task_queue=task_queue, workflows=workflows, activities=activities)
+    sender = mail_sender_for(deps.settings, deps.session_factory)
+    mail = MailActivities(sender)
+    registration = RegistrationActivities(deps.session_factory, sender, FormatVatChecker())
+    access = AccessActivities(AccessRepository(deps.session_factory))
+    workflows: Sequence[type] = [
+        RegistrationWorkflow,
+        TicketPurchaseWorkflow,
+        EntitlementWorkflow,
+    ]
+    activities: Sequence[Any] = [
+        mail.send_mail,
+        access.reserve_credit,
+        access.issue_ticket,
+        access.activate_entitlement,
+        access.confirm_purchase,
+        access.release_credit,
+        access.check_entitlement,
+        access.remaining_coverage,
+        registration.check_vat_id,
+        registration.record_registration_state,
+        registration.create_workshop_and_owner,
+        registration.notify_reviewers,
+    ]
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=workflows,
+        activities=activities,
+        workflow_runner=workflow_runner(),
+    )
 
 
 VEHICLE_SCHEMES = ("sim", "can", "doip")
@@ -131,6 +163,48 @@ def station(
         await _run_until_signalled(station_worker(client, activities, task_queue))
 
     asyncio.run(main())
+
+
+@cli.command("create-admin")
+def create_admin(
+    email: Annotated[str | None, typer.Option(help="Default: AOS_ADMIN_EMAIL")] = None,
+    password: Annotated[str | None, typer.Option(help="Default: AOS_ADMIN_PASSWORD")] = None,
+) -> None:
+    """Create the initial portal administrator (TOTP is enrolled at the first sign-in)."""
+    settings = get_settings()
+    email = email or settings.admin_email
+    password = password or settings.admin_password
+    if not password:
+        raise typer.BadParameter(
+            "give --password or set AOS_ADMIN_PASSWORD", param_hint="--password"
+        )
+    created = asyncio.run(_ensure_administrator(settings, email, password))
+    typer.echo(f"administrator {email} {'created' if created else 'already exists'}")
+
+
+async def _ensure_administrator(settings: Settings, email: str, password: str) -> bool:
+    engine = create_engine(settings.database_url)
+    try:
+        return await ensure_administrator(
+            create_session_factory(engine), email, password, "Portal administrator"
+        )
+    finally:
+        await engine.dispose()
+
+
+def _embedded_administrator(settings: Settings) -> str:
+    """The embedded mode's administrator; its generated password is kept under .data/."""
+    credentials = settings.data_dir / "admin-credentials.txt"
+    if not credentials.exists():
+        password = settings.admin_password or secrets.token_urlsafe(12)
+        asyncio.run(_ensure_administrator(settings, settings.admin_email, password))
+        credentials.write_text(f"{settings.admin_email}\n{password}\n")
+        credentials.chmod(0o600)
+    email, password = credentials.read_text().split()[:2]
+    return (
+        f"Administrator:   {email} / {password} (POST /auth/login, then enrol TOTP "
+        f"with POST /auth/totp/confirm)"
+    )
 
 
 @cli.command("migrate")
@@ -226,6 +300,7 @@ def dev() -> None:
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.database_url)
+    administrator = _embedded_administrator(settings)
 
     supervisor = Supervisor()
     stopping = False
@@ -254,6 +329,7 @@ def dev() -> None:
         typer.echo(f"API docs:        {base}/docs")
         typer.echo(f"Readiness:       {base}/health/ready")
         typer.echo(f"Temporal Web UI: http://127.0.0.1:{settings.temporal_ui_port}")
+        typer.echo(administrator)
         typer.echo("Ctrl-C stops everything.")
         while not stopping:
             dead = supervisor.first_dead()

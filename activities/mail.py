@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from db.models import OutboxMail
+from settings import Settings
 
 
 class MailMessage(BaseModel):
@@ -79,6 +80,21 @@ class SmtpMailSender:
 
     async def send(self, message: MailMessage) -> None:
         await asyncio.to_thread(self._send_blocking, message)
+
+
+def mail_sender_for(
+    settings: Settings, session_factory: async_sessionmaker[AsyncSession]
+) -> MailSender:
+    """SMTP when `AOS_SMTP_HOST` is set, otherwise the outbox table."""
+    if settings.smtp_host:
+        return SmtpMailSender(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.mail_sender,
+            settings.smtp_user,
+            settings.smtp_password,
+        )
+    return OutboxMailSender(session_factory)
 
 
 class MailActivities:

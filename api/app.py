@@ -10,7 +10,7 @@ from temporalio.client import Client
 
 from api.deps import AppResources
 from api.problems import PROBLEM_RESPONSES, install_problem_handlers
-from api.routes import health
+from api.routes import access, admin, auth, health, registrations
 from db.engine import create_engine, create_session_factory
 from settings import Settings, get_settings
 from temporal_client import connect_temporal
@@ -51,4 +51,8 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     )
     install_problem_handlers(app)
     app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(registrations.router)
+    app.include_router(admin.router)
+    app.include_router(access.router)
     return app

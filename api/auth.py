@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 
-from api.deps import SessionDep
+from api.deps import ResourcesDep
 from db.credentials import hash_token
 from db.models import AuthSession, User
 from domain.accounts import Role
@@ -39,21 +39,30 @@ def client_ip(request: Request) -> str:
 
 async def current_session(
     request: Request,
-    session: SessionDep,
+    resources: ResourcesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> AuthSession:
+    """The caller's session, read in a transaction of its own that ends here.
+
+    The route's own session must not inherit an open transaction: on SQLite it holds the write
+    lock, and a route awaiting a workflow whose activities write would wait on itself.
+    """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("sign in with POST /auth/login and send the token as a Bearer token")
-    auth = await session.scalar(
-        select(AuthSession).where(AuthSession.token_hash == hash_token(credentials.credentials))
-    )
-    now = datetime.now(UTC)
-    if auth is None or auth.ended_at is not None or auth.expires_at <= now:
-        raise SessionExpired("the session token is unknown, expired or logged out")
-    if auth.client_ip != client_ip(request):
-        # The portal's rule: the IP must not change during a session. The session ends here.
-        auth.ended_at, auth.end_reason = now, "ip-changed"
-        await session.commit()
+    async with resources.session_factory() as session, session.begin():
+        auth = await session.scalar(
+            select(AuthSession).where(AuthSession.token_hash == hash_token(credentials.credentials))
+        )
+        now = datetime.now(UTC)
+        if auth is None or auth.ended_at is not None or auth.expires_at <= now:
+            raise SessionExpired("the session token is unknown, expired or logged out")
+        if auth.client_ip != client_ip(request):
+            # The portal's rule: the IP must not change during a session. The session ends here.
+            auth.ended_at, auth.end_reason = now, "ip-changed"
+            ip_changed = True
+        else:
+            ip_changed = False
+    if ip_changed:
         raise SessionIpChanged("the session was ended; sign in again from this address")
     return auth
 
@@ -61,8 +70,10 @@ async def current_session(
 CurrentSession = Annotated[AuthSession, Depends(current_session)]
 
 
-async def current_user(auth: CurrentSession, session: SessionDep) -> User:
-    user = await session.get(User, auth.user_id)
+async def current_user(auth: CurrentSession, resources: ResourcesDep) -> User:
+    """The signed-in person, detached: routes that change the account load it in their session."""
+    async with resources.session_factory() as session:
+        user = await session.get(User, auth.user_id)
     if user is None:
         raise SessionExpired("the account no longer exists")
     return user

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
+from activities.mail import MailSender, mail_sender_for
 from settings import Settings
 
 
@@ -44,6 +45,11 @@ async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+def get_mail_sender(resources: ResourcesDep) -> MailSender:
+    return mail_sender_for(resources.settings, resources.session_factory)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+MailSenderDep = Annotated[MailSender, Depends(get_mail_sender)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]

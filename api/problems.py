@@ -15,8 +15,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain.errors import DomainError, ErrorKind
+from workflows.errors import domain_error_from
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +127,24 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _temporal_error(request: Request, exc: Exception) -> JSONResponse:
+    carried = domain_error_from(exc)  # a workflow or update refused it: the rule's own problem
+    if carried is not None:
+        return await _domain_error(request, carried)
+    if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
+        return problem_response(
+            request, status=404, code="not-found", title="Not found", detail="no such process"
+        )
+    log.error("workflow call failed on %s %s: %s", request.method, request.url.path, exc)
+    return problem_response(
+        request,
+        status=503 if isinstance(exc, RPCError) else 500,
+        code="workflow-unavailable" if isinstance(exc, RPCError) else "workflow-failed",
+        title="The workflow could not answer",
+        detail="The process behind this request failed or is unreachable; try again later.",
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     # The detail stays generic: a stack trace or a database message may carry personal data.
     log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -140,6 +161,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for temporal_error in (WorkflowUpdateFailedError, WorkflowFailureError, RPCError):
+        app.add_exception_handler(temporal_error, _temporal_error)
     app.add_exception_handler(Exception, _unexpected_error)
 
 

@@ -31,6 +31,7 @@ from db.engine import create_engine, create_session_factory
 from settings import Settings
 from temporal_client import data_converter
 from tests.helpers import running_api
+from worker import PortalDependencies, portal_worker
 from workflows import search_attributes
 
 BIN = Path(sys.executable).parent
@@ -116,12 +117,27 @@ async def session_factory(database_url: str) -> AsyncIterator[async_sessionmaker
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path, dev_env: WorkflowEnvironment) -> Settings:
+def settings(
+    database_url: str, tmp_path: Path, dev_env: WorkflowEnvironment, task_queue: str
+) -> Settings:
     return Settings(
         database_url=database_url,
         data_dir=tmp_path / "data",
         temporal_address=dev_env.client.service_client.config.target_host,
+        portal_task_queue=task_queue,
     )
+
+
+@pytest.fixture
+async def portal_on_dev_server(
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[Settings]:
+    """The portal worker on this test's queue, against the dev server."""
+    deps = PortalDependencies(settings, session_factory)
+    async with portal_worker(dev_env.client, deps, settings.portal_task_queue):
+        yield settings
 
 
 @pytest.fixture

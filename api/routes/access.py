@@ -1,0 +1,438 @@
+"""Access: the catalogue, the workshop's credit account, vouchers, tickets and entitlements.
+
+Writes take an `Idempotency-Key` header (8-100 letters, digits, `_ . : -`): a retry with the
+same key and body returns the first result and never charges twice; the same key with another
+body answers 409 `idempotency-key-reused`.
+
+Other routers guard their endpoints with `require_entitlement(Service.X)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from pydantic import BaseModel, Field
+from temporalio.client import WorkflowFailureError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from activities.payments import SandboxPaymentGateway
+from api.auth import AdminUser, CurrentUser, ensure_owner, ensure_workshop_access
+from api.deps import ResourcesDep, SessionDep, SettingsDep, TemporalDep
+from db.access_repository import AccessRepository
+from db.models.access import LedgerEntry, Ticket
+from db.models.accounts import User
+from domain.catalogue import (
+    CURRENCY,
+    PERIOD_LABELS,
+    SERVICE_LABELS,
+    PriceList,
+    Service,
+    TicketPeriod,
+)
+from domain.credit import (
+    IDEMPOTENCY_KEY_PATTERN,
+    PaymentGateway,
+    ensure_same_request,
+    request_fingerprint,
+)
+from domain.entitlement import Coverage
+from domain.errors import Forbidden
+from workflows.errors import domain_error_from_failure
+from workflows.ticket_purchase import (
+    TicketPurchaseInput,
+    TicketPurchaseResult,
+    TicketPurchaseWorkflow,
+    ticket_purchase_workflow_id,
+)
+
+router = APIRouter(tags=["access"])
+
+_sandbox_gateway = SandboxPaymentGateway()
+
+
+def get_payment_gateway() -> PaymentGateway:
+    """The payment provider; replace with `app.dependency_overrides[get_payment_gateway]`."""
+    return _sandbox_gateway
+
+
+def get_access_repository(resources: ResourcesDep) -> AccessRepository:
+    return AccessRepository(resources.session_factory)
+
+
+RepositoryDep = Annotated[AccessRepository, Depends(get_access_repository)]
+
+
+async def signed_in_user(user: CurrentUser, session: SessionDep) -> User:
+    # The repository works in its own transactions; the sign-in lookup's transaction must end
+    # first (on SQLite every transaction begins IMMEDIATE and holds the write lock).
+    await session.commit()
+    return user
+
+
+async def signed_in_admin(admin: AdminUser, session: SessionDep) -> User:
+    await session.commit()
+    return admin
+
+
+SignedInUser = Annotated[User, Depends(signed_in_user)]
+SignedInAdmin = Annotated[User, Depends(signed_in_admin)]
+GatewayDep = Annotated[PaymentGateway, Depends(get_payment_gateway)]
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="A client-chosen key per request; retries reuse it.",
+    ),
+]
+
+
+def require_entitlement(service: Service) -> Callable[..., Awaitable[Coverage]]:
+    """A dependency that lets a request through only while the workshop has `service` covered.
+
+    The workshop is the path parameter `workshop_id` when the route has one, else the caller's
+    own workshop. Refusals are 403 problems `access-expired` (with `ended_at`) or `no-access`,
+    both with `purchase`, the route to buy a ticket.
+    """
+
+    async def entitlement(
+        request: Request, user: SignedInUser, repository: RepositoryDep
+    ) -> Coverage:
+        workshop_id = request.path_params.get("workshop_id") or user.workshop_id
+        if workshop_id is None:
+            raise Forbidden(f"{service.value} is used on behalf of a workshop")
+        ensure_workshop_access(user, workshop_id)
+        return await repository.check_entitlement(workshop_id, service, datetime.now(UTC))
+
+    return entitlement
+
+
+# --- the catalogue ---------------------------------------------------------------------------
+
+
+class PriceView(BaseModel):
+    service: Service
+    period: TicketPeriod
+    price_cents: int = Field(gt=0)
+
+
+class ServiceView(BaseModel):
+    code: Service
+    label: str
+
+
+class PeriodView(BaseModel):
+    code: TicketPeriod
+    label: str
+
+
+class CatalogueView(BaseModel):
+    currency: str
+    services: list[ServiceView]
+    periods: list[PeriodView]
+    prices: list[PriceView]
+
+
+class PriceChanges(BaseModel):
+    prices: list[PriceView] = Field(min_length=1)
+
+
+def _catalogue(prices: PriceList) -> CatalogueView:
+    return CatalogueView(
+        currency=CURRENCY,
+        services=[ServiceView(code=s, label=SERVICE_LABELS[s]) for s in Service],
+        periods=[PeriodView(code=p, label=PERIOD_LABELS[p]) for p in TicketPeriod],
+        prices=[
+            PriceView(service=s, period=p, price_cents=prices.price(s, p))
+            for s in Service
+            for p in TicketPeriod
+        ],
+    )
+
+
+@router.get("/catalogue", response_model=CatalogueView)
+async def catalogue(repository: RepositoryDep) -> CatalogueView:
+    """The services sold, the ticket periods and the current price of each (euro cents)."""
+    return _catalogue(await repository.price_list())
+
+
+@router.put("/admin/catalogue/prices", response_model=CatalogueView)
+async def change_prices(
+    changes: PriceChanges, admin: SignedInAdmin, repository: RepositoryDep
+) -> CatalogueView:
+    """Administrators: set prices. Tickets already sold keep the price they were sold at."""
+    updated = await repository.change_prices(
+        {(p.service, p.period): p.price_cents for p in changes.prices}, changed_by=admin.id
+    )
+    return _catalogue(updated)
+
+
+# --- the credit account ----------------------------------------------------------------------
+
+
+class LedgerEntryView(BaseModel):
+    id: int
+    kind: str
+    amount_cents: int
+    reference: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, entry: LedgerEntry) -> LedgerEntryView:
+        return cls(
+            id=entry.id,
+            kind=entry.kind,
+            amount_cents=entry.amount_cents,
+            reference=entry.reference,
+            created_at=entry.created_at,
+        )
+
+
+class AccountView(BaseModel):
+    workshop_id: str
+    currency: str
+    balance_cents: int
+    entries: list[LedgerEntryView]
+    total: int
+    limit: int
+    offset: int
+
+
+class CreditReceipt(BaseModel):
+    entry: LedgerEntryView
+    balance_cents: int
+
+
+class TopUpRequest(BaseModel):
+    amount_cents: int = Field(description="Whole euro cents, more than zero.")
+    payment_token: str | None = Field(
+        default=None,
+        max_length=200,
+        description="The provider's payment token. Sandbox: `tok_declined` is declined, "
+        "and so is any amount ending in 13 cents.",
+    )
+
+
+class VoucherRedemption(BaseModel):
+    code: str = Field(max_length=60)
+
+
+class VoucherCreation(BaseModel):
+    amount_cents: int
+    code: str | None = Field(default=None, max_length=60, description="Generated when absent.")
+
+
+class VoucherView(BaseModel):
+    code: str
+    amount_cents: int
+    created_at: datetime
+
+
+@router.get("/workshops/{workshop_id}/account", response_model=AccountView)
+async def account(
+    workshop_id: str,
+    user: SignedInUser,
+    repository: RepositoryDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> AccountView:
+    """The balance (the sum of the ledger) and the ledger, newest entry first."""
+    ensure_workshop_access(user, workshop_id)
+    page = await repository.account(workshop_id, limit, offset)
+    return AccountView(
+        workshop_id=workshop_id,
+        currency=CURRENCY,
+        balance_cents=page.balance_cents,
+        entries=[LedgerEntryView.of(e) for e in page.entries],
+        total=page.total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.post(
+    "/workshops/{workshop_id}/account/top-ups", status_code=201, response_model=CreditReceipt
+)
+async def top_up(
+    workshop_id: str,
+    body: TopUpRequest,
+    idempotency_key: IdempotencyKey,
+    user: SignedInUser,
+    repository: RepositoryDep,
+    gateway: GatewayDep,
+) -> CreditReceipt:
+    """Owners and administrators: buy credit through the payment provider.
+
+    A declined payment answers 402 `payment-declined` and credits nothing.
+    """
+    ensure_owner(user, workshop_id)
+    entry = await repository.top_up(
+        workshop_id, idempotency_key, body.amount_cents, body.payment_token, user.id, gateway
+    )
+    return CreditReceipt(
+        entry=LedgerEntryView.of(entry), balance_cents=await repository.balance(workshop_id)
+    )
+
+
+@router.post(
+    "/workshops/{workshop_id}/vouchers/redeem", status_code=201, response_model=CreditReceipt
+)
+async def redeem_voucher(
+    workshop_id: str,
+    body: VoucherRedemption,
+    idempotency_key: IdempotencyKey,
+    user: SignedInUser,
+    repository: RepositoryDep,
+) -> CreditReceipt:
+    """Owners and administrators: credit a voucher's amount. Each voucher is redeemed once
+    (`voucher-unknown` 404, `voucher-used` 409)."""
+    ensure_owner(user, workshop_id)
+    entry = await repository.redeem_voucher(workshop_id, idempotency_key, body.code, user.id)
+    return CreditReceipt(
+        entry=LedgerEntryView.of(entry), balance_cents=await repository.balance(workshop_id)
+    )
+
+
+@router.post("/admin/vouchers", status_code=201, response_model=VoucherView)
+async def create_voucher(
+    body: VoucherCreation, admin: SignedInAdmin, repository: RepositoryDep
+) -> VoucherView:
+    """Administrators: create a voucher worth `amount_cents` (`voucher-exists` 409 on a taken code)."""
+    voucher = await repository.create_voucher(body.code, body.amount_cents, admin.id)
+    return VoucherView(
+        code=voucher.code, amount_cents=voucher.amount_cents, created_at=voucher.created_at
+    )
+
+
+# --- tickets and entitlements ----------------------------------------------------------------
+
+
+class TicketRequest(BaseModel):
+    service: Service
+    period: TicketPeriod
+
+
+class TicketView(BaseModel):
+    ticket_id: str
+    service: Service
+    period: TicketPeriod
+    price_cents: int
+    starts_at: datetime
+    ends_at: datetime
+
+    @classmethod
+    def of(cls, ticket: Ticket) -> TicketView:
+        return cls(
+            ticket_id=ticket.id,
+            service=Service(ticket.service),
+            period=TicketPeriod(ticket.period),
+            price_cents=ticket.price_cents,
+            starts_at=ticket.starts_at,
+            ends_at=ticket.ends_at,
+        )
+
+
+class PurchaseView(BaseModel):
+    purchase_id: str
+    ticket: TicketView
+    balance_cents: int
+
+
+class EntitlementView(BaseModel):
+    service: Service
+    state: str = Field(description="active, expired (coverage ended) or none (never had any)")
+    starts_at: datetime | None
+    ends_at: datetime | None
+    remaining_seconds: int
+    last_ended_at: datetime | None
+
+
+FINGERPRINT_MEMO = "request_fingerprint"
+
+
+@router.post("/workshops/{workshop_id}/tickets", status_code=201, response_model=PurchaseView)
+async def buy_ticket(
+    workshop_id: str,
+    body: TicketRequest,
+    idempotency_key: IdempotencyKey,
+    user: SignedInUser,
+    repository: RepositoryDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> PurchaseView:
+    """Owners and administrators: buy a ticket from the credit balance.
+
+    Runs TicketPurchaseWorkflow (reserve credit, issue, confirm) and answers with its outcome.
+    A ticket bought while one of the same service is active starts when that one ends.
+    Refusals: 402 `insufficient-credit` (with `balance` and `price`), 409 `ticket-not-issued`
+    (the credit was returned), 409 `idempotency-key-reused`. Nothing is charged on a refusal.
+    """
+    ensure_owner(user, workshop_id)
+    await repository.require_workshop(workshop_id)
+    fingerprint = request_fingerprint(body.model_dump(mode="json"))
+    workflow_id = ticket_purchase_workflow_id(workshop_id, idempotency_key)
+    try:
+        handle = await temporal.start_workflow(
+            TicketPurchaseWorkflow.run,
+            TicketPurchaseInput(
+                workshop_id=workshop_id,
+                idempotency_key=idempotency_key,
+                service=body.service,
+                period=body.period,
+                requested_by=user.id,
+            ),
+            id=workflow_id,
+            task_queue=settings.portal_task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            memo={FINGERPRINT_MEMO: fingerprint},
+        )
+    except WorkflowAlreadyStartedError:  # finished earlier: the same key gets the same outcome
+        handle = temporal.get_workflow_handle_for(TicketPurchaseWorkflow.run, workflow_id)
+    description = await handle.describe()
+    ensure_same_request(await description.memo_value(FINGERPRINT_MEMO, None), fingerprint)
+    try:
+        result: TicketPurchaseResult = await handle.result()
+    except WorkflowFailureError as error:
+        raise domain_error_from_failure(error) or error from error
+    ticket = result.ticket
+    return PurchaseView(
+        purchase_id=result.purchase_id,
+        ticket=TicketView(
+            ticket_id=ticket.ticket_id,
+            service=ticket.service,
+            period=ticket.period,
+            price_cents=ticket.price_cents,
+            starts_at=ticket.starts_at,
+            ends_at=ticket.ends_at,
+        ),
+        balance_cents=await repository.balance(workshop_id),
+    )
+
+
+@router.get("/workshops/{workshop_id}/tickets", response_model=list[TicketView])
+async def tickets(
+    workshop_id: str,
+    user: SignedInUser,
+    repository: RepositoryDep,
+    service: Service | None = None,
+) -> list[TicketView]:
+    """The workshop's tickets, latest start first; `service` narrows the list."""
+    ensure_workshop_access(user, workshop_id)
+    return [TicketView.of(t) for t in await repository.tickets(workshop_id, service)]
+
+
+@router.get("/workshops/{workshop_id}/entitlements", response_model=list[EntitlementView])
+async def entitlements(
+    workshop_id: str, user: SignedInUser, repository: RepositoryDep
+) -> list[EntitlementView]:
+    """Per service: covered now or not, until when, and how much time is left."""
+    ensure_workshop_access(user, workshop_id)
+    return [
+        EntitlementView.model_validate(row)
+        for row in await repository.entitlements(workshop_id, datetime.now(UTC))
+    ]

@@ -1,0 +1,484 @@
+"""Reading and writing access records: prices, the credit ledger, vouchers, purchases, tickets.
+
+The API and the access activities share this one implementation. Every balance-changing
+transaction first locks the workshop's `credit_accounts` row, so concurrent purchases queue
+and the balance they check is the balance they change.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db.models.access import (
+    CreditAccount,
+    LedgerEntry,
+    PriceChange,
+    Ticket,
+    TicketPurchase,
+    Voucher,
+)
+from db.models.accounts import Workshop
+from domain.catalogue import PriceList, Service, TicketPeriod, parse_price_list, period_end
+from domain.credit import (
+    IdempotencyKeyReused,
+    LedgerEntryKind,
+    PaymentDeclined,
+    PaymentGateway,
+    TicketNotIssued,
+    VoucherExists,
+    VoucherUnknown,
+    VoucherUsed,
+    check_amount,
+    ensure_affordable,
+    ensure_same_request,
+    normalise_voucher_code,
+    request_fingerprint,
+)
+from domain.entitlement import (
+    Coverage,
+    CoverageWindow,
+    check_access,
+    coverage_at,
+    last_coverage_end,
+    next_ticket_start,
+)
+from domain.entitlement import remaining as remaining_in
+from domain.errors import Conflict, NotFound
+
+DEFAULT_PRICES_FILE = Path(__file__).resolve().parent.parent / "domain" / "data" / "prices.json"
+
+
+class PurchaseState:
+    RESERVED = "reserved"
+    ISSUED = "issued"
+    CONFIRMED = "confirmed"
+    RELEASED = "released"
+
+
+@lru_cache
+def load_price_file(path: Path = DEFAULT_PRICES_FILE) -> PriceList:
+    """The default price list from its data file (read once per process)."""
+    return parse_price_list(json.loads(path.read_text(encoding="utf-8")))
+
+
+@dataclass(frozen=True)
+class AccountPage:
+    balance_cents: int
+    entries: Sequence[LedgerEntry]
+    total: int
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AccessRepository:
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        price_file: Path = DEFAULT_PRICES_FILE,
+    ) -> None:
+        self._session_factory = session_factory
+        self._price_file = price_file
+
+    # --- catalogue --------------------------------------------------------------------------
+
+    async def _price_list(self, session: AsyncSession) -> PriceList:
+        changes = await session.scalars(
+            select(PriceChange).order_by(PriceChange.changed_at, PriceChange.id)
+        )
+        overrides = {
+            (Service(change.service), TicketPeriod(change.period)): change.price_cents
+            for change in changes
+        }
+        return load_price_file(self._price_file).with_changes(overrides)
+
+    async def price_list(self) -> PriceList:
+        async with self._session_factory() as session:
+            return await self._price_list(session)
+
+    async def change_prices(
+        self, changes: dict[tuple[Service, TicketPeriod], int], changed_by: str
+    ) -> PriceList:
+        now = _now()
+        async with self._session_factory() as session, session.begin():
+            current = await self._price_list(session)
+            current.with_changes(changes)  # validates every price before anything is stored
+            for (service, period), price in changes.items():
+                session.add(
+                    PriceChange(
+                        service=service.value,
+                        period=period.value,
+                        price_cents=price,
+                        changed_by=changed_by,
+                        changed_at=now,
+                    )
+                )
+            await session.flush()
+            return await self._price_list(session)
+
+    # --- the account ------------------------------------------------------------------------
+
+    async def ensure_workshop(self, session: AsyncSession, workshop_id: str) -> Workshop:
+        workshop = await session.get(Workshop, workshop_id)
+        if workshop is None:
+            raise NotFound("no workshop with this id")
+        return workshop
+
+    async def require_workshop(self, workshop_id: str) -> None:
+        async with self._session_factory() as session:
+            await self.ensure_workshop(session, workshop_id)
+
+    async def _lock_account(self, session: AsyncSession, workshop_id: str) -> None:
+        await self.ensure_workshop(session, workshop_id)
+        dialect = session.bind.dialect.name if session.bind else "sqlite"
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        await session.execute(
+            insert(CreditAccount)
+            .values(workshop_id=workshop_id, created_at=_now())
+            .on_conflict_do_nothing(index_elements=["workshop_id"])
+        )
+        await session.execute(
+            select(CreditAccount.workshop_id)
+            .where(CreditAccount.workshop_id == workshop_id)
+            .with_for_update()
+        )
+
+    async def _balance(self, session: AsyncSession, workshop_id: str) -> int:
+        total = await session.scalar(
+            select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
+                LedgerEntry.workshop_id == workshop_id
+            )
+        )
+        return int(total or 0)
+
+    async def _entry_by_key(
+        self, session: AsyncSession, workshop_id: str, key: str
+    ) -> LedgerEntry | None:
+        entry: LedgerEntry | None = await session.scalar(
+            select(LedgerEntry).where(
+                LedgerEntry.workshop_id == workshop_id, LedgerEntry.idempotency_key == key
+            )
+        )
+        return entry
+
+    async def balance(self, workshop_id: str) -> int:
+        async with self._session_factory() as session:
+            return await self._balance(session, workshop_id)
+
+    async def account(self, workshop_id: str, limit: int, offset: int) -> AccountPage:
+        async with self._session_factory() as session:
+            await self.ensure_workshop(session, workshop_id)
+            entries = (
+                await session.scalars(
+                    select(LedgerEntry)
+                    .where(LedgerEntry.workshop_id == workshop_id)
+                    .order_by(LedgerEntry.id.desc())
+                    .limit(limit)
+                    .offset(offset)
+                )
+            ).all()
+            total = await session.scalar(
+                select(func.count()).where(LedgerEntry.workshop_id == workshop_id)
+            )
+            return AccountPage(await self._balance(session, workshop_id), entries, int(total or 0))
+
+    async def top_up(
+        self,
+        workshop_id: str,
+        idempotency_key: str,
+        amount_cents: int,
+        payment_token: str | None,
+        created_by: str,
+        gateway: PaymentGateway,
+    ) -> LedgerEntry:
+        """Charge through the gateway, then credit the ledger; a retry returns the first entry."""
+        check_amount(amount_cents)
+        key = f"top-up:{idempotency_key}"
+        fingerprint = request_fingerprint({"amount_cents": amount_cents, "token": payment_token})
+        async with self._session_factory() as session:
+            await self.ensure_workshop(session, workshop_id)
+            existing = await self._entry_by_key(session, workshop_id, key)
+        if existing is not None:
+            ensure_same_request(existing.request_fingerprint, fingerprint)
+            return existing
+        # The gateway call stays outside the lock; the gateway itself is idempotent per key.
+        payment = await gateway.charge(f"{workshop_id}:{key}", amount_cents, payment_token)
+        if not payment.approved:
+            raise PaymentDeclined(
+                payment.reason or "the payment provider declined the payment",
+                amount_cents=amount_cents,
+            )
+        try:
+            async with self._session_factory() as session, session.begin():
+                await self._lock_account(session, workshop_id)
+                existing = await self._entry_by_key(session, workshop_id, key)
+                if existing is not None:
+                    ensure_same_request(existing.request_fingerprint, fingerprint)
+                    return existing
+                entry = LedgerEntry(
+                    workshop_id=workshop_id,
+                    kind=LedgerEntryKind.TOP_UP.value,
+                    amount_cents=amount_cents,
+                    idempotency_key=key,
+                    request_fingerprint=fingerprint,
+                    reference=payment.reference,
+                    created_by=created_by,
+                    created_at=_now(),
+                )
+                session.add(entry)
+            return entry
+        except IntegrityError:  # a concurrent retry of the same request won the race
+            async with self._session_factory() as session:
+                existing = await self._entry_by_key(session, workshop_id, key)
+            if existing is None:
+                raise
+            ensure_same_request(existing.request_fingerprint, fingerprint)
+            return existing
+
+    # --- vouchers ---------------------------------------------------------------------------
+
+    async def create_voucher(self, code: str | None, amount_cents: int, created_by: str) -> Voucher:
+        check_amount(amount_cents)
+        code = normalise_voucher_code(code) if code else f"V-{uuid.uuid4().hex[:12].upper()}"
+        voucher = Voucher(
+            code=code, amount_cents=amount_cents, created_by=created_by, created_at=_now()
+        )
+        try:
+            async with self._session_factory() as session, session.begin():
+                session.add(voucher)
+        except IntegrityError as error:
+            raise VoucherExists("a voucher with this code exists", field="code") from error
+        return voucher
+
+    async def redeem_voucher(
+        self, workshop_id: str, idempotency_key: str, code: str, created_by: str
+    ) -> LedgerEntry:
+        code = normalise_voucher_code(code)
+        key = f"voucher:{idempotency_key}"
+        fingerprint = request_fingerprint({"code": code})
+        async with self._session_factory() as session, session.begin():
+            await self._lock_account(session, workshop_id)
+            existing = await self._entry_by_key(session, workshop_id, key)
+            if existing is not None:
+                ensure_same_request(existing.request_fingerprint, fingerprint)
+                return existing
+            voucher = await session.scalar(
+                select(Voucher).where(Voucher.code == code).with_for_update()
+            )
+            if voucher is None:
+                raise VoucherUnknown("no voucher has this code", field="code")
+            if voucher.redeemed_at is not None:
+                raise VoucherUsed("this voucher has been redeemed already", field="code")
+            now = _now()
+            voucher.redeemed_at, voucher.redeemed_by_workshop_id = now, workshop_id
+            entry = LedgerEntry(
+                workshop_id=workshop_id,
+                kind=LedgerEntryKind.VOUCHER.value,
+                amount_cents=voucher.amount_cents,
+                idempotency_key=key,
+                request_fingerprint=fingerprint,
+                reference=code,
+                created_by=created_by,
+                created_at=now,
+            )
+            session.add(entry)
+        return entry
+
+    # --- purchases (the steps of TicketPurchaseWorkflow) ------------------------------------
+
+    async def reserve_credit(
+        self,
+        workshop_id: str,
+        idempotency_key: str,
+        service: Service,
+        period: TicketPeriod,
+        requested_by: str | None,
+    ) -> TicketPurchase:
+        """Take the price off the balance, or refuse with the balance and the price."""
+        async with self._session_factory() as session, session.begin():
+            await self._lock_account(session, workshop_id)
+            purchase = await session.scalar(
+                select(TicketPurchase).where(
+                    TicketPurchase.workshop_id == workshop_id,
+                    TicketPurchase.idempotency_key == idempotency_key,
+                )
+            )
+            if purchase is not None:
+                if (purchase.service, purchase.period) != (service.value, period.value):
+                    raise IdempotencyKeyReused(
+                        "this idempotency key was used for another ticket; use a new key",
+                        field="Idempotency-Key",
+                    )
+                if purchase.state == PurchaseState.RELEASED:
+                    raise TicketNotIssued("the ticket of this request could not be issued")
+                return purchase
+            price = (await self._price_list(session)).price(service, period)
+            ensure_affordable(await self._balance(session, workshop_id), price)
+            now = _now()
+            purchase = TicketPurchase(
+                id=f"tp-{uuid.uuid4().hex}",
+                workshop_id=workshop_id,
+                idempotency_key=idempotency_key,
+                service=service.value,
+                period=period.value,
+                price_cents=price,
+                state=PurchaseState.RESERVED,
+                requested_by=requested_by,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(purchase)
+            await session.flush()
+            session.add(
+                LedgerEntry(
+                    workshop_id=workshop_id,
+                    kind=LedgerEntryKind.PURCHASE.value,
+                    amount_cents=-price,
+                    idempotency_key=f"purchase:{idempotency_key}",
+                    reference=purchase.id,
+                    created_by=requested_by,
+                    created_at=now,
+                )
+            )
+        return purchase
+
+    async def _purchase(self, session: AsyncSession, purchase_id: str) -> TicketPurchase:
+        purchase = await session.get(TicketPurchase, purchase_id)
+        if purchase is None:
+            raise NotFound("no purchase with this id")
+        return purchase
+
+    async def issue_ticket(self, purchase_id: str, at: datetime) -> tuple[Ticket, str]:
+        """The ticket of a reserved purchase, starting at `at` or when current coverage ends.
+
+        Returns the ticket and the workshop's contact address (for expiry notices).
+        """
+        async with self._session_factory() as session, session.begin():
+            purchase = await self._purchase(session, purchase_id)
+            await self._lock_account(session, purchase.workshop_id)
+            workshop = await self.ensure_workshop(session, purchase.workshop_id)
+            if purchase.ticket_id is not None:
+                ticket = await session.get(Ticket, purchase.ticket_id)
+                assert ticket is not None
+                return ticket, workshop.contact_email
+            if purchase.state == PurchaseState.RELEASED:
+                raise TicketNotIssued("the credit of this purchase was returned already")
+            service, period = Service(purchase.service), TicketPeriod(purchase.period)
+            windows = await self._windows(session, purchase.workshop_id, service)
+            starts_at = next_ticket_start(windows, at)
+            ticket = Ticket(
+                id=f"tk-{uuid.uuid4().hex}",
+                workshop_id=purchase.workshop_id,
+                service=service.value,
+                period=period.value,
+                price_cents=purchase.price_cents,
+                starts_at=starts_at,
+                ends_at=period_end(starts_at, period),
+                purchase_id=purchase.id,
+                created_at=_now(),
+            )
+            session.add(ticket)
+            purchase.ticket_id, purchase.state, purchase.updated_at = (
+                ticket.id,
+                PurchaseState.ISSUED,
+                _now(),
+            )
+        return ticket, workshop.contact_email
+
+    async def confirm_purchase(self, purchase_id: str) -> None:
+        async with self._session_factory() as session, session.begin():
+            purchase = await self._purchase(session, purchase_id)
+            if purchase.state == PurchaseState.ISSUED:
+                purchase.state, purchase.updated_at = PurchaseState.CONFIRMED, _now()
+            elif purchase.state != PurchaseState.CONFIRMED:
+                raise Conflict(f"a {purchase.state} purchase cannot be confirmed")
+
+    async def release_credit(self, purchase_id: str) -> bool:
+        """Give the reserved credit back (a refund entry). False if the ticket exists after all."""
+        async with self._session_factory() as session, session.begin():
+            purchase = await self._purchase(session, purchase_id)
+            await self._lock_account(session, purchase.workshop_id)
+            if purchase.ticket_id is not None:
+                return False
+            if purchase.state == PurchaseState.RELEASED:
+                return True
+            session.add(
+                LedgerEntry(
+                    workshop_id=purchase.workshop_id,
+                    kind=LedgerEntryKind.REFUND.value,
+                    amount_cents=purchase.price_cents,
+                    idempotency_key=f"refund:{purchase.idempotency_key}",
+                    reference=purchase.id,
+                    created_by=None,
+                    created_at=_now(),
+                )
+            )
+            purchase.state, purchase.updated_at = PurchaseState.RELEASED, _now()
+        return True
+
+    # --- tickets and the access check -------------------------------------------------------
+
+    async def _windows(
+        self, session: AsyncSession, workshop_id: str, service: Service
+    ) -> list[CoverageWindow]:
+        rows = await session.execute(
+            select(Ticket.starts_at, Ticket.ends_at).where(
+                Ticket.workshop_id == workshop_id, Ticket.service == service.value
+            )
+        )
+        return [CoverageWindow(starts_at, ends_at) for starts_at, ends_at in rows]
+
+    async def windows(self, workshop_id: str, service: Service) -> list[CoverageWindow]:
+        async with self._session_factory() as session:
+            return await self._windows(session, workshop_id, service)
+
+    async def tickets(self, workshop_id: str, service: Service | None = None) -> Sequence[Ticket]:
+        async with self._session_factory() as session:
+            await self.ensure_workshop(session, workshop_id)
+            query = select(Ticket).where(Ticket.workshop_id == workshop_id)
+            if service is not None:
+                query = query.where(Ticket.service == service.value)
+            return (await session.scalars(query.order_by(Ticket.starts_at.desc()))).all()
+
+    async def check_entitlement(self, workshop_id: str, service: Service, at: datetime) -> Coverage:
+        """The one access check: coverage at `at`, or AccessExpired / NoAccess."""
+        return check_access(workshop_id, service, await self.windows(workshop_id, service), at)
+
+    async def remaining(self, workshop_id: str, service: Service, at: datetime) -> timedelta:
+        """Covered time left from `at` on (zero without coverage)."""
+        return remaining_in(await self.windows(workshop_id, service), at)
+
+    async def entitlements(self, workshop_id: str, at: datetime) -> list[dict[str, Any]]:
+        async with self._session_factory() as session:
+            await self.ensure_workshop(session, workshop_id)
+            result = []
+            for service in Service:
+                windows = await self._windows(session, workshop_id, service)
+                window = coverage_at(windows, at)
+                ended = last_coverage_end(windows, at)
+                result.append(
+                    {
+                        "service": service,
+                        "state": "active" if window else ("expired" if ended else "none"),
+                        "starts_at": window.starts_at if window else None,
+                        "ends_at": window.ends_at if window else None,
+                        "remaining_seconds": int((window.ends_at - at).total_seconds())
+                        if window
+                        else 0,
+                        "last_ended_at": ended,
+                    }
+                )
+            return result

@@ -1,0 +1,119 @@
+"""Domain errors across Temporal: activity -> workflow -> API, without losing the problem type.
+
+- In an activity: `with domain_errors_as_application_errors(): ...` turns a `DomainError`
+  into `ApplicationError(type=<code>, non_retryable=True, details=[{code, title, kind, field,
+  context}])`; retrying a broken business rule would not help.
+- In a workflow: `raise domain_failure(SomeDomainError(...))` fails the workflow (or rejects
+  an update) with the domain error; `except ActivityError as error: raise domain_failure(error)`
+  passes on the one an activity raised (other failures are re-raised as they are).
+- In the API: `except (WorkflowFailureError, WorkflowUpdateFailedError) as error:
+  raise domain_error_from_failure(error) or error` (alias `domain_error_from`) gives back the DomainError, which the
+  problem handler renders with its status and `type`. The original class is found by its
+  `code` among the imported DomainError subclasses; an unknown code still renders right from
+  the carried kind and title.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, get_args
+
+from temporalio.exceptions import ApplicationError
+
+from domain.errors import DomainError, ErrorKind
+
+DETAILS_MARKER = "domain_error"
+
+
+def to_application_error(error: DomainError) -> ApplicationError:
+    """The Temporal form of a domain error: non-retryable, typed by its code."""
+    details = {
+        DETAILS_MARKER: True,
+        "code": error.code,
+        "title": error.title,
+        "kind": error.kind,
+        "field": error.field,
+        "context": error.context,
+    }
+    return ApplicationError(error.detail, details, type=error.code, non_retryable=True)
+
+
+@contextmanager
+def domain_errors_as_application_errors() -> Iterator[None]:
+    """Wrap an activity body: a DomainError leaves it as a non-retryable ApplicationError."""
+    try:
+        yield
+    except DomainError as error:
+        raise to_application_error(error) from error
+
+
+def _carried_details(error: BaseException) -> tuple[ApplicationError, dict[str, Any]] | None:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ApplicationError) and current.details:
+            first = current.details[0]
+            if isinstance(first, dict) and first.get(DETAILS_MARKER):
+                return current, first
+        current = getattr(current, "cause", None) or current.__cause__
+    return None
+
+
+def domain_failure(error: DomainError | BaseException) -> BaseException:
+    """For workflows: what to raise so the workflow (or update) fails with the domain error.
+
+    Given a DomainError: its ApplicationError (`raise domain_failure(CodeRejected(...))`).
+    Given a failure (an ActivityError): the carried domain ApplicationError inside it, or the
+    failure itself when it carries none (`except ActivityError as e: raise domain_failure(e)`).
+    """
+    if isinstance(error, DomainError):
+        return to_application_error(error)
+    carried = _carried_details(error)
+    if carried is None:
+        return error
+    failure, details = carried
+    return ApplicationError(failure.message, details, type=failure.type, non_retryable=True)
+
+
+def _subclasses(cls: type[DomainError]) -> Iterator[type[DomainError]]:
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+_fallback_classes: dict[tuple[str, str, str], type[DomainError]] = {}
+
+
+def _domain_class(code: str, title: str, kind: str) -> type[DomainError]:
+    for cls in _subclasses(DomainError):
+        if cls.code == code and cls.kind == kind:
+            return cls
+    if kind not in get_args(ErrorKind):
+        kind = "invalid"
+    key = (code, title, kind)
+    if key not in _fallback_classes:
+        _fallback_classes[key] = type(
+            "CarriedDomainError", (DomainError,), {"code": code, "title": title, "kind": kind}
+        )
+    return _fallback_classes[key]
+
+
+def domain_error_from_failure(error: BaseException) -> DomainError | None:
+    """For the API: the DomainError carried anywhere in a Temporal failure chain, or None."""
+    carried = _carried_details(error)
+    if carried is None:
+        return None
+    failure, details = carried
+    cls = _domain_class(
+        str(details.get("code") or failure.type),
+        str(details.get("title") or "The request breaks a business rule"),
+        str(details.get("kind") or "invalid"),
+    )
+    context = details.get("context") or {}
+    return cls(failure.message, field=details.get("field"), **context)
+
+
+# The short name the problem handler uses.
+domain_error_from = domain_error_from_failure
