@@ -23,6 +23,8 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
@@ -44,6 +46,17 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(BIN / "temporal-test-server"),
         data_converter=data_converter(),
+    )
+    # The test server knows no custom search attributes until told (the dev server is told
+    # at start); workflows upsert FlowState and friends, so they must exist.
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={
+                key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+                for key in search_attributes.ALL
+            },
+        )
     )
     yield env
     await env.shutdown()
@@ -126,6 +139,23 @@ def settings(
         temporal_address=dev_env.client.service_client.config.target_host,
         portal_task_queue=task_queue,
     )
+
+
+@pytest.fixture
+async def portal_on_time_skipping_server(
+    time_skipping_env: WorkflowEnvironment,
+    database_url: str,
+    tmp_path: Path,
+    task_queue: str,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[Settings]:
+    """The portal worker on this test's queue, against the time-skipping server."""
+    settings = Settings(
+        database_url=database_url, data_dir=tmp_path / "data", portal_task_queue=task_queue
+    )
+    deps = PortalDependencies(settings, session_factory)
+    async with portal_worker(time_skipping_env.client, deps, task_queue):
+        yield settings
 
 
 @pytest.fixture

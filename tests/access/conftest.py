@@ -17,8 +17,6 @@ import pytest
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import workflow
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.exceptions import ActivityError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -29,7 +27,6 @@ from db.access_repository import AccessRepository
 from domain.catalogue import Service, TicketPeriod
 from settings import Settings
 from worker import PortalDependencies, portal_worker
-from workflows import search_attributes
 from workflows.entitlement import CoverageExtended, Subscription, entitlement_workflow_id
 from workflows.errors import domain_error_from_failure
 from workflows.ticket_purchase import (
@@ -100,17 +97,7 @@ class CoverageSubscriber:
 
 @pytest.fixture(scope="session")
 async def access_env(time_skipping_env: WorkflowEnvironment) -> WorkflowEnvironment:
-    """The time-skipping server, which needs the search attributes registered by hand."""
-    with contextlib.suppress(Exception):  # registered already by an earlier fixture
-        await time_skipping_env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=time_skipping_env.client.namespace,
-                search_attributes={
-                    key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-                    for key in search_attributes.ALL
-                },
-            )
-        )
+    """The time-skipping server (its search attributes are registered by tests/conftest.py)."""
     return time_skipping_env
 
 

@@ -1,0 +1,113 @@
+"""A workshop sees only its own data: every endpoint that takes a workshop-owned id, called by
+a member of another workshop, answers 403 or 404 and changes nothing.
+
+The cases come from the OpenAPI schema: a path parameter nobody classified, or a workshop-owned
+endpoint without a case here, fails the test, so a new endpoint cannot skip this check.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from api.app import create_app
+from db.models import OutboxMail, User
+from domain.accounts import Role
+from tests.factories import create_workshop, sign_in
+
+# What each path parameter names. Only "workshop" ids belong to a workshop.
+PATH_PARAMETERS = {
+    "workshop_id": "workshop",
+    "registration_id": "an applicant's receipt: registrations exist before any workshop",
+    "token": "a single-use secret that identifies itself",
+}
+
+IDEMPOTENT = {"Idempotency-Key": "tenant-isolation-1"}
+
+# (method, path) -> request keywords for a call with another workshop's id.
+WORKSHOP_CASES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/workshops/{workshop_id}/invitations"): {
+        "json": {"email": "intruder@garage.example", "name": "Intruder"}
+    },
+    ("GET", "/workshops/{workshop_id}/account"): {},
+    ("POST", "/workshops/{workshop_id}/account/top-ups"): {
+        "json": {"amount_cents": 10_000},
+        "headers": IDEMPOTENT,
+    },
+    ("POST", "/workshops/{workshop_id}/vouchers/redeem"): {
+        "json": {"code": "ANY-CODE"},
+        "headers": IDEMPOTENT,
+    },
+    ("POST", "/workshops/{workshop_id}/tickets"): {
+        "json": {"service": "service_history", "period": "hour"},
+        "headers": IDEMPOTENT,
+    },
+    ("GET", "/workshops/{workshop_id}/tickets"): {},
+    ("GET", "/workshops/{workshop_id}/entitlements"): {},
+}
+
+
+def _operations() -> list[tuple[str, str, list[str]]]:
+    schema = create_app().openapi()
+    found = []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            names = [p["name"] for p in operation.get("parameters", []) if p["in"] == "path"]
+            found.append((method.upper(), path, names))
+    return found
+
+
+def test_every_path_parameter_is_classified_and_every_workshop_endpoint_has_a_case() -> None:
+    for method, path, names in _operations():
+        for name in names:
+            assert name in PATH_PARAMETERS, f"{method} {path}: classify path parameter {name!r}"
+        if "workshop_id" in names:
+            assert (method, path) in WORKSHOP_CASES, f"{method} {path} has no isolation case"
+    assert set(WORKSHOP_CASES) <= {(m, p) for m, p, _ in _operations()}, "stale cases"
+
+
+async def test_another_workshop_gets_404_or_403_everywhere_and_nothing_changes(
+    api_client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    victim = await create_workshop(session_factory, "Victim Garage")
+    intruder_workshop = await create_workshop(session_factory, "Intruder Garage")
+    for role in (Role.WORKSHOP_OWNER, Role.TECHNICIAN):
+        intruder = await sign_in(session_factory, role, intruder_workshop)
+        for (method, path), call in WORKSHOP_CASES.items():
+            headers = {**intruder.headers, **call.get("headers", {})}
+            response = await api_client.request(
+                method,
+                path.format(workshop_id=victim),
+                json=call.get("json"),
+                headers=headers,
+            )
+            assert response.status_code in (403, 404), (role, method, path, response.text)
+            assert response.headers["content-type"] == "application/problem+json"
+
+    owner = await sign_in(session_factory, Role.WORKSHOP_OWNER, victim)
+    account = (await api_client.get(f"/workshops/{victim}/account", headers=owner.headers)).json()
+    assert account["balance_cents"] == 0 and account["entries"] == []
+    tickets = await api_client.get(f"/workshops/{victim}/tickets", headers=owner.headers)
+    assert tickets.json() == [] or tickets.json().get("tickets") == []
+    async with session_factory() as session:
+        intruders = await session.scalar(
+            select(func.count()).select_from(User).where(User.email == "intruder@garage.example")
+        )
+        mails = await session.scalar(select(func.count()).select_from(OutboxMail))
+    assert (intruders, mails) == (0, 0)
+
+
+async def test_administration_is_closed_to_workshops(
+    api_client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    workshop = await create_workshop(session_factory)
+    owner = await sign_in(session_factory, Role.WORKSHOP_OWNER, workshop)
+    for method, path, names in _operations():
+        if not path.startswith("/admin"):
+            continue
+        url = path.format(**dict.fromkeys(names, "x"))
+        response = await api_client.request(method, url, json={}, headers=owner.headers)
+        assert response.status_code == 403, (method, path, response.text)
