@@ -21,10 +21,9 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.payments import SandboxPaymentGateway
 from api.auth import AdminUser, CurrentUser, ensure_owner, ensure_workshop_access
-from api.deps import ResourcesDep, SessionDep, SettingsDep, TemporalDep
+from api.deps import ResourcesDep, SettingsDep, TemporalDep
 from db.access_repository import AccessRepository
 from db.models.access import LedgerEntry, Ticket
-from db.models.accounts import User
 from domain.catalogue import (
     CURRENCY,
     PERIOD_LABELS,
@@ -66,20 +65,6 @@ def get_access_repository(resources: ResourcesDep) -> AccessRepository:
 RepositoryDep = Annotated[AccessRepository, Depends(get_access_repository)]
 
 
-async def signed_in_user(user: CurrentUser, session: SessionDep) -> User:
-    # The repository works in its own transactions; the sign-in lookup's transaction must end
-    # first (on SQLite every transaction begins IMMEDIATE and holds the write lock).
-    await session.commit()
-    return user
-
-
-async def signed_in_admin(admin: AdminUser, session: SessionDep) -> User:
-    await session.commit()
-    return admin
-
-
-SignedInUser = Annotated[User, Depends(signed_in_user)]
-SignedInAdmin = Annotated[User, Depends(signed_in_admin)]
 GatewayDep = Annotated[PaymentGateway, Depends(get_payment_gateway)]
 IdempotencyKey = Annotated[
     str,
@@ -100,7 +85,7 @@ def require_entitlement(service: Service) -> Callable[..., Awaitable[Coverage]]:
     """
 
     async def entitlement(
-        request: Request, user: SignedInUser, repository: RepositoryDep
+        request: Request, user: CurrentUser, repository: RepositoryDep
     ) -> Coverage:
         workshop_id = request.path_params.get("workshop_id") or user.workshop_id
         if workshop_id is None:
@@ -162,7 +147,7 @@ async def catalogue(repository: RepositoryDep) -> CatalogueView:
 
 @router.put("/admin/catalogue/prices", response_model=CatalogueView)
 async def change_prices(
-    changes: PriceChanges, admin: SignedInAdmin, repository: RepositoryDep
+    changes: PriceChanges, admin: AdminUser, repository: RepositoryDep
 ) -> CatalogueView:
     """Administrators: set prices. Tickets already sold keep the price they were sold at."""
     updated = await repository.change_prices(
@@ -235,7 +220,7 @@ class VoucherView(BaseModel):
 @router.get("/workshops/{workshop_id}/account", response_model=AccountView)
 async def account(
     workshop_id: str,
-    user: SignedInUser,
+    user: CurrentUser,
     repository: RepositoryDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -261,7 +246,7 @@ async def top_up(
     workshop_id: str,
     body: TopUpRequest,
     idempotency_key: IdempotencyKey,
-    user: SignedInUser,
+    user: CurrentUser,
     repository: RepositoryDep,
     gateway: GatewayDep,
 ) -> CreditReceipt:
@@ -285,7 +270,7 @@ async def redeem_voucher(
     workshop_id: str,
     body: VoucherRedemption,
     idempotency_key: IdempotencyKey,
-    user: SignedInUser,
+    user: CurrentUser,
     repository: RepositoryDep,
 ) -> CreditReceipt:
     """Owners and administrators: credit a voucher's amount. Each voucher is redeemed once
@@ -299,7 +284,7 @@ async def redeem_voucher(
 
 @router.post("/admin/vouchers", status_code=201, response_model=VoucherView)
 async def create_voucher(
-    body: VoucherCreation, admin: SignedInAdmin, repository: RepositoryDep
+    body: VoucherCreation, admin: AdminUser, repository: RepositoryDep
 ) -> VoucherView:
     """Administrators: create a voucher worth `amount_cents` (`voucher-exists` 409 on a taken code)."""
     voucher = await repository.create_voucher(body.code, body.amount_cents, admin.id)
@@ -359,7 +344,7 @@ async def buy_ticket(
     workshop_id: str,
     body: TicketRequest,
     idempotency_key: IdempotencyKey,
-    user: SignedInUser,
+    user: CurrentUser,
     repository: RepositoryDep,
     temporal: TemporalDep,
     settings: SettingsDep,
@@ -417,7 +402,7 @@ async def buy_ticket(
 @router.get("/workshops/{workshop_id}/tickets", response_model=list[TicketView])
 async def tickets(
     workshop_id: str,
-    user: SignedInUser,
+    user: CurrentUser,
     repository: RepositoryDep,
     service: Service | None = None,
 ) -> list[TicketView]:
@@ -428,7 +413,7 @@ async def tickets(
 
 @router.get("/workshops/{workshop_id}/entitlements", response_model=list[EntitlementView])
 async def entitlements(
-    workshop_id: str, user: SignedInUser, repository: RepositoryDep
+    workshop_id: str, user: CurrentUser, repository: RepositoryDep
 ) -> list[EntitlementView]:
     """Per service: covered now or not, until when, and how much time is left."""
     ensure_workshop_access(user, workshop_id)
