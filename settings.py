@@ -65,6 +65,16 @@ class Settings(BaseSettings):
                 raise ValueError("AOS_DATABASE_URL must point to PostgreSQL in production")
         return self
 
+    @property
+    def packages_dir(self) -> Path:
+        """Verified flash packages, one directory each (manifest.json + segment files)."""
+        return self.data_dir / "packages"
+
+    @property
+    def traces_dir(self) -> Path:
+        """Frame logs (ASC) of programming sessions, one directory per session."""
+        return self.data_dir / "traces"
+
     def station_task_queue(self, station_id: str) -> str:
         """The task queue of one workshop station's worker."""
         return f"{self.station_task_queue_prefix}{station_id}"

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import secrets
@@ -15,6 +16,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,17 +28,25 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.access import AccessActivities
 from activities.accounts import ensure_administrator
+from activities.key_reads import KeyTableActivities
 from activities.mail import MailActivities, mail_sender_for
+from activities.packages import PackageActivities
+from activities.programming import ProgrammingStationActivities
 from activities.registration import FormatVatChecker, RegistrationActivities
+from activities.service_history import ServiceHistoryActivities, service_booklet_station
 from activities.station import StationActivities
 from db import migrate
 from db.access_repository import AccessRepository
 from db.engine import create_engine, create_session_factory
+from db.seed import seed_demo_data
 from settings import Settings, get_settings
 from temporal_client import connect_temporal
 from workflows import search_attributes
 from workflows.entitlement import EntitlementWorkflow
+from workflows.key_read import KeyReadWorkflow
+from workflows.programming_session import ProgrammingSessionWorkflow
 from workflows.registration import RegistrationWorkflow
+from workflows.service_entry import ServiceEntryDeletionWorkflow, ServiceEntryWorkflow
 from workflows.ticket_purchase import TicketPurchaseWorkflow
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -71,11 +81,18 @@ def portal_worker(client: Client, deps: PortalDependencies, task_queue: str) -> 
     sender = mail_sender_for(deps.settings, deps.session_factory)
     mail = MailActivities(sender)
     registration = RegistrationActivities(deps.session_factory, sender, FormatVatChecker())
+    packages = PackageActivities(deps.settings.packages_dir)
     access = AccessActivities(AccessRepository(deps.session_factory))
+    service_history = ServiceHistoryActivities(deps.session_factory)
+    key_table = KeyTableActivities(deps.session_factory)
     workflows: Sequence[type] = [
         RegistrationWorkflow,
         TicketPurchaseWorkflow,
         EntitlementWorkflow,
+        ProgrammingSessionWorkflow,
+        ServiceEntryWorkflow,
+        ServiceEntryDeletionWorkflow,
+        KeyReadWorkflow,
     ]
     activities: Sequence[Any] = [
         mail.send_mail,
@@ -90,6 +107,12 @@ def portal_worker(client: Client, deps: PortalDependencies, task_queue: str) -> 
         registration.record_registration_state,
         registration.create_workshop_and_owner,
         registration.notify_reviewers,
+        packages.read_verified_manifest,
+        service_history.record_service_entry,
+        service_history.mark_written_to_vehicle,
+        service_history.load_service_entry_facts,
+        service_history.delete_service_entry,
+        key_table.record_key_read,
     ]
     return Worker(
         client,
@@ -97,15 +120,57 @@ def portal_worker(client: Client, deps: PortalDependencies, task_queue: str) -> 
         workflows=workflows,
         activities=activities,
         workflow_runner=workflow_runner(),
+        # Package verification reads and hashes files: a blocking activity, in threads.
+        activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=8),
     )
 
 
 VEHICLE_SCHEMES = ("sim", "can", "doip")
 
 
-def station_worker(client: Client, station: StationActivities, task_queue: str) -> Worker:
+@dataclass
+class StationDependencies:
+    """What a station's hardware activities are given: its car and where files live."""
+
+    station_id: str
+    vehicle_url: str
+    packages_dir: Path
+    traces_dir: Path
+
+
+def station_vehicle_url(station_id: str, vehicle: str) -> str:
+    """`sim://` alone means this station's own simulated car, shared by all its activities."""
+    return f"sim://?name=station-{station_id}" if vehicle.rstrip("/") == "sim:" else vehicle
+
+
+def station_worker(client: Client, deps: StationDependencies, task_queue: str) -> Worker:
     """Hardware activities only, on the queue of the station wired to the car."""
-    return Worker(client, task_queue=task_queue, activities=[station.describe_station])
+    station = StationActivities(deps.station_id, deps.vehicle_url)
+    programming = ProgrammingStationActivities(
+        deps.station_id, deps.vehicle_url, deps.packages_dir, deps.traces_dir
+    )
+    # KeyReader and CBS items; with sim:// a simulated KeyReader and the demo car's VIN.
+    service_booklet = service_booklet_station(deps.station_id, deps.vehicle_url)
+    activities: Sequence[Any] = [
+        station.describe_station,
+        programming.identify_vehicle,
+        programming.prepare_ecu,
+        programming.program_segment,
+        programming.finish_ecu,
+        *service_booklet.activities(),
+    ]
+    return Worker(
+        client,
+        task_queue=task_queue,
+        activities=activities,
+        # Vehicle I/O blocks; one ECU transfer at a time per thread, a few in parallel at most.
+        activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=4),
+        max_concurrent_activities=4,
+        # Send segment progress to the server every second: after a crash, at most about a
+        # second of transfer is sent again.
+        max_heartbeat_throttle_interval=timedelta(seconds=1),
+        default_heartbeat_throttle_interval=timedelta(seconds=1),
+    )
 
 
 # --- running processes --------------------------------------------------------------------
@@ -158,9 +223,14 @@ def station(
 
     async def main() -> None:
         client = await connect_temporal(settings)
-        activities = StationActivities(station_id, vehicle)
+        deps = StationDependencies(
+            station_id=station_id,
+            vehicle_url=station_vehicle_url(station_id, vehicle),
+            packages_dir=settings.packages_dir,
+            traces_dir=settings.traces_dir,
+        )
         task_queue = settings.station_task_queue(station_id)
-        await _run_until_signalled(station_worker(client, activities, task_queue))
+        await _run_until_signalled(station_worker(client, deps, task_queue))
 
     asyncio.run(main())
 
@@ -300,6 +370,7 @@ def dev() -> None:
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.database_url)
+    seed_demo_data(settings.database_url)
     administrator = _embedded_administrator(settings)
 
     supervisor = Supervisor()

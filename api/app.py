@@ -10,7 +10,10 @@ from temporalio.client import Client
 
 from api.deps import AppResources
 from api.problems import PROBLEM_RESPONSES, install_problem_handlers
-from api.routes import access, admin, auth, health, registrations
+from api.routes import access, admin, auth, health, programming, registrations
+from api.routes.service_entries import router as service_entries_router
+from api.routes.stations import router as stations_router
+from api.routes.vehicles import router as vehicles_router
 from db.engine import create_engine, create_session_factory
 from settings import Settings, get_settings
 from temporal_client import connect_temporal
@@ -54,5 +57,9 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     app.include_router(auth.router)
     app.include_router(registrations.router)
     app.include_router(admin.router)
+    app.include_router(programming.router)
     app.include_router(access.router)
+    app.include_router(vehicles_router)
+    app.include_router(stations_router)
+    app.include_router(service_entries_router)
     return app

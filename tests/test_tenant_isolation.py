@@ -23,6 +23,12 @@ PATH_PARAMETERS = {
     "workshop_id": "workshop",
     "registration_id": "an applicant's receipt: registrations exist before any workshop",
     "token": "a single-use secret that identifies itself",
+    "vin": "a vehicle: its service booklet is shared by every workshop with a service_history "
+    "ticket (tests/service_history check the ticket)",
+    "station_id": "a station of one workshop: others get 404 (tests/service_history)",
+    "entry_id": "a service entry of one workshop: others get 404 (tests/service_history)",
+    "session_id": "a programming session of one workshop (its workflow's WorkshopId): others "
+    "get 404 (test_programming_sessions_of_another_workshop_are_invisible)",
 }
 
 IDEMPOTENT = {"Idempotency-Key": "tenant-isolation-1"}
@@ -47,6 +53,11 @@ WORKSHOP_CASES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("GET", "/workshops/{workshop_id}/tickets"): {},
     ("GET", "/workshops/{workshop_id}/entitlements"): {},
+    ("POST", "/workshops/{workshop_id}/stations"): {
+        "json": {"station_id": "intruder-station", "name": "Intruder"}
+    },
+    ("GET", "/workshops/{workshop_id}/stations"): {},
+    ("GET", "/workshops/{workshop_id}/keys"): {},
 }
 
 

@@ -13,21 +13,35 @@ from db.models.accounts import AuthSession, OneTimeToken, RecoveryCode, User, Wo
 from db.models.audit import AuditEvent
 from db.models.mail import OutboxMail
 from db.models.registrations import Registration
+from db.models.service_history import (
+    KeyRecord,
+    ServiceEntry,
+    Station,
+    Vehicle,
+    VehicleCbsItem,
+    VehicleTechnicalAction,
+)
 
 __all__ = [
     "AuditEvent",
     "AuthSession",
     "Base",
     "CreditAccount",
+    "KeyRecord",
     "LedgerEntry",
     "OneTimeToken",
     "OutboxMail",
     "PriceChange",
     "RecoveryCode",
     "Registration",
+    "ServiceEntry",
+    "Station",
     "Ticket",
     "TicketPurchase",
     "User",
+    "Vehicle",
+    "VehicleCbsItem",
+    "VehicleTechnicalAction",
     "Voucher",
     "Workshop",
 ]

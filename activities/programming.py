@@ -1,0 +1,223 @@
+"""Hardware activities of a programming session, run by the station worker wired to the car.
+
+They are blocking (UDS over CAN or DoIP) and run in the worker's thread pool. Segment downloads
+heartbeat after every confirmed block; a retry after a crash or a dropped link resumes from the
+last heartbeat instead of starting the segment again. Vehicle errors keep their type: transient
+ones are retried by Temporal, fatal ones fail the activity without retries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import zlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from domain.flash_package import SoftwareUnit
+from domain.programming import MINIMUM_VOLTAGE, voltage_ok
+from hw.errors import VehicleLinkError
+from hw.flash_files import FlashPackage, load_package
+from hw.flash_sequence import finish_ecu, prepare_ecu, program_segment
+from hw.protocol import Fingerprint
+from hw.station_link import DownloadProgress, StationLink, open_station_link
+
+
+class IdentifyVehicleInput(BaseModel):
+    session_id: str
+    expected_vin: str
+    ecus: list[str]
+
+
+class VehicleIdentity(BaseModel):
+    vin: str
+    battery_voltage: float
+    software: dict[str, list[SoftwareUnit]]
+
+
+class PrepareEcuInput(BaseModel):
+    session_id: str
+    package_id: str
+    ecu: str
+    expected_vin: str
+    workshop_id: str
+
+
+class ProgramSegmentInput(BaseModel):
+    session_id: str
+    package_id: str
+    ecu: str
+    segment_index: int
+    expected_vin: str
+    # Where a session resumed by a technician continues (the activity's own retries use the
+    # heartbeat instead).
+    start_block_index: int = 0
+    block_size: int | None = None
+
+
+class SegmentProgress(BaseModel):
+    """The heartbeat of a segment download, and what a resume starts from."""
+
+    next_block_index: int
+    block_size: int
+    bytes_confirmed: int
+    total_bytes: int
+
+
+class SegmentResult(BaseModel):
+    ecu: str
+    segment_index: int
+    total_bytes: int
+    bytes_sent: int
+    resumed_from_block: int
+    seconds: float
+
+
+class FinishEcuInput(BaseModel):
+    session_id: str
+    ecu: str
+    expected_vin: str
+
+
+class FinishedEcu(BaseModel):
+    ecu: str
+    software: list[SoftwareUnit]
+
+
+@contextlib.contextmanager
+def vehicle_errors_typed(progress: list[SegmentProgress] | None = None) -> Iterator[None]:
+    """Vehicle errors become ApplicationErrors typed by their code (fatal ones non-retryable),
+    carrying the last confirmed progress so a technician's resume continues from there."""
+    try:
+        yield
+    except VehicleLinkError as error:
+        details: dict[str, object] = {"code": error.code}
+        if progress:
+            details["progress"] = progress[-1].model_dump()
+        raise ApplicationError(
+            str(error), details, type=error.code, non_retryable=not error.transient
+        ) from error
+
+
+class ProgrammingStationActivities:
+    """The hardware steps, with the station's vehicle link and package store injected."""
+
+    def __init__(
+        self, station_id: str, vehicle_url: str, packages_dir: Path, traces_dir: Path
+    ) -> None:
+        self.station_id = station_id
+        self.vehicle_url = vehicle_url
+        self.packages_dir = packages_dir
+        self.traces_dir = traces_dir
+
+    def _package(self, package_id: str) -> FlashPackage:
+        # Verified on every load: a package altered on disk is refused before the car is touched.
+        return load_package(self.packages_dir / package_id)
+
+    @contextlib.contextmanager
+    def _link(
+        self, session_id: str, step: str, progress: list[SegmentProgress] | None = None
+    ) -> Iterator[StationLink]:
+        info = activity.info()
+        folder = self.traces_dir / session_id
+        folder.mkdir(parents=True, exist_ok=True)
+        # One ASC file per step and attempt; together, in name order, the session's frame log.
+        trace = folder / f"{time.time_ns()}-{step}-attempt{info.attempt}.asc"
+        with vehicle_errors_typed(progress), open_station_link(self.vehicle_url, trace) as link:
+            yield link
+
+    @activity.defn
+    def identify_vehicle(self, request: IdentifyVehicleInput) -> VehicleIdentity:
+        """Read the VIN (it must be the session's car), the voltage and each ECU's software."""
+        with self._link(request.session_id, "identify") as link:
+            vin = link.read_vin()
+            if vin != request.expected_vin:
+                raise ApplicationError(
+                    f"the car at the station is {vin}, the session is for {request.expected_vin}",
+                    {"code": "vin-mismatch", "found_vin": vin},
+                    type="vin-mismatch",
+                    non_retryable=True,
+                )
+            software = {ecu: link.read_software_list(ecu) for ecu in request.ecus}
+            return VehicleIdentity(
+                vin=vin, battery_voltage=link.read_battery_voltage(), software=software
+            )
+
+    @activity.defn
+    def prepare_ecu(self, request: PrepareEcuInput) -> float:
+        """Voltage check, hardware check, programming session, security access, fingerprint."""
+        package = self._package(request.package_id).ecu(request.ecu)
+        with self._link(request.session_id, f"prepare-{request.ecu}") as link:
+            link.verify_vin(request.expected_vin)
+            volts = link.read_battery_voltage()
+            if not voltage_ok(volts):
+                raise ApplicationError(
+                    f"battery at {volts:.1f} V, below {MINIMUM_VOLTAGE} V: connect a charger",
+                    {"code": "battery-low", "volts": volts},
+                    type="battery-low",
+                )
+            fingerprint = Fingerprint(
+                programming_date=datetime.now(UTC).date(),
+                workshop_id=zlib.crc32(request.workshop_id.encode()),
+                station_id=self.station_id[:9],
+            )
+            prepare_ecu(link, package, fingerprint)
+            return volts
+
+    @activity.defn
+    def program_segment(self, request: ProgramSegmentInput) -> SegmentResult:
+        """Erase (fresh start only), download and check one segment; resumable."""
+        package = self._package(request.package_id)
+        segment = package.ecu(request.ecu).segments[request.segment_index]
+        data = package.segment_data(request.ecu, request.segment_index)
+        start, block_size = request.start_block_index, request.block_size
+        details = activity.info().heartbeat_details
+        if details:  # a retry of this download: continue after the last confirmed block
+            last = SegmentProgress.model_validate(details[0])
+            start, block_size = last.next_block_index, last.block_size
+
+        def heartbeat(progress: DownloadProgress) -> None:
+            activity.heartbeat(
+                SegmentProgress(
+                    next_block_index=progress.next_block_index,
+                    block_size=progress.block_size,
+                    bytes_confirmed=progress.bytes_confirmed,
+                    total_bytes=progress.total_bytes,
+                ).model_dump()
+            )
+
+        began = time.monotonic()
+        with self._link(
+            request.session_id, f"segment-{request.ecu}-{request.segment_index}"
+        ) as link:
+            link.verify_vin(request.expected_vin)
+            result = program_segment(
+                link,
+                request.ecu,
+                segment,
+                data,
+                start_block_index=start,
+                block_size=block_size,
+                on_progress=heartbeat,
+            )
+        return SegmentResult(
+            ecu=request.ecu,
+            segment_index=request.segment_index,
+            total_bytes=len(data),
+            bytes_sent=result.bytes_sent,
+            resumed_from_block=start,
+            seconds=time.monotonic() - began,
+        )
+
+    @activity.defn
+    def finish_ecu(self, request: FinishEcuInput) -> FinishedEcu:
+        """Dependency check, reset, and the software list read back after the reset."""
+        with self._link(request.session_id, f"finish-{request.ecu}") as link:
+            link.verify_vin(request.expected_vin)
+            finish_ecu(link, request.ecu)
+            return FinishedEcu(ecu=request.ecu, software=link.read_software_list(request.ecu))

@@ -1,0 +1,259 @@
+"""ECU programming sessions: start, watch, steer (resume, skip an ECU, abort), report, trace;
+and the flash packages they use."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, Field
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+
+from api.auth import CurrentUser, ensure_workshop_access
+from api.deps import ResourcesDep, SettingsDep, TemporalDep
+from api.routes.access import require_entitlement
+from api.routes.stations import station_of_workshop, station_status
+from db.models import User
+from domain.catalogue import Service
+from domain.entitlement import Coverage
+from domain.errors import Conflict, DomainError, NotFound
+from domain.flash_package import FlashPackageManifest
+from domain.programming import PackageInvalid, PackageNotFound
+from domain.vin import InvalidVin, validate_vin
+from hw.flash_files import FlashPackageError, load_package, read_manifest
+from settings import Settings
+from workflows import search_attributes
+from workflows.programming_session import (
+    AbortInput,
+    ProgrammingProgress,
+    ProgrammingSessionInput,
+    ProgrammingSessionWorkflow,
+    ResumeInput,
+    SkipEcuInput,
+    programming_workflow_id,
+)
+
+router = APIRouter(tags=["programming"])
+
+ProgrammingCoverage = Annotated[Coverage, Depends(require_entitlement(Service.ECU_PROGRAMMING))]
+
+
+class StationOffline(Conflict):
+    code = "station-offline"
+    title = "No station worker is running for this station"
+
+
+class InvalidVinProblem(DomainError):
+    code = "invalid-vin"
+    title = "The VIN is not valid"
+
+
+class SessionRequest(BaseModel):
+    station_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    vin: str = Field(min_length=1, max_length=32)
+    package_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
+
+
+class SessionStarted(BaseModel):
+    session_id: str
+    workflow_id: str
+    state: str
+
+
+class PackageSummary(BaseModel):
+    package_id: str
+    description: str
+    ecus: list[str]
+    total_bytes: int
+
+
+def _verified_manifest(settings: Settings, package_id: str) -> FlashPackageManifest:
+    directory = settings.packages_dir / package_id
+    if not (directory / "manifest.json").is_file():
+        raise PackageNotFound(f"no flash package {package_id}", field="package_id")
+    try:
+        return load_package(directory).manifest
+    except FlashPackageError as error:
+        raise PackageInvalid(
+            "; ".join(problem.message for problem in error.problems),
+            field="package_id",
+            problems=[problem.model_dump() for problem in error.problems],
+        ) from error
+
+
+async def _owned_session(temporal: Client, user: User, session_id: str) -> str:
+    """The session's workflow id, when the caller's workshop owns it (others: 404)."""
+    workflow_id = programming_workflow_id(session_id)
+    try:
+        description = await temporal.get_workflow_handle(workflow_id).describe()
+    except Exception as error:
+        raise NotFound("no programming session with this id", field="session_id") from error
+    ensure_workshop_access(
+        user,
+        description.typed_search_attributes.get(search_attributes.WORKSHOP_ID),
+        "programming session",
+    )
+    return workflow_id
+
+
+@router.post("/programming-sessions", status_code=201, response_model=SessionStarted)
+async def start_session(
+    body: SessionRequest,
+    user: CurrentUser,
+    coverage: ProgrammingCoverage,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    resources: ResourcesDep,
+) -> SessionStarted:
+    """Start programming the car at a station with a flash package, on purchased time.
+
+    Refused before anything touches the car: an invalid VIN, an unknown or corrupt package
+    (naming the ECU and the check), a station without a running worker.
+    """
+    try:
+        vin = validate_vin(body.vin)
+    except InvalidVin as error:
+        raise InvalidVinProblem(str(error), field="vin", reason=str(error.reason)) from error
+    station = await station_of_workshop(resources, body.station_id, user.workshop_id)
+    await asyncio.to_thread(_verified_manifest, settings, body.package_id)
+    status = await station_status(temporal, settings, station.id)
+    if not status.online:
+        raise StationOffline(
+            f"station {body.station_id} has no worker running: start "
+            f"`worker.py station --station-id {body.station_id}` on the PC wired to the car",
+            field="station_id",
+        )
+    assert user.workshop_id is not None  # require_entitlement refused callers without one
+    session_id = str(uuid.uuid4())
+    await temporal.start_workflow(
+        ProgrammingSessionWorkflow.run,
+        ProgrammingSessionInput(
+            session_id=session_id,
+            workshop_id=user.workshop_id,
+            station_id=body.station_id,
+            station_task_queue=settings.station_task_queue(body.station_id),
+            vin=vin,
+            package_id=body.package_id,
+            technician_id=user.id,
+        ),
+        id=programming_workflow_id(session_id),
+        task_queue=settings.portal_task_queue,
+        # Set at start, so the session is findable (and scoped) before its first task runs.
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(search_attributes.WORKSHOP_ID, user.workshop_id),
+                SearchAttributePair(search_attributes.VIN, vin),
+                SearchAttributePair(search_attributes.STATION_ID, station.id),
+                SearchAttributePair(search_attributes.FLOW_STATE, "checking_access"),
+            ]
+        ),
+    )
+    return SessionStarted(
+        session_id=session_id, workflow_id=programming_workflow_id(session_id), state="started"
+    )
+
+
+@router.get("/programming-sessions/{session_id}", response_model=ProgrammingProgress)
+async def session_progress(
+    session_id: str, user: CurrentUser, temporal: TemporalDep
+) -> ProgrammingProgress:
+    """Where the session is: state, current ECU and step, bytes, throughput, ETA, time left."""
+    workflow_id = await _owned_session(temporal, user, session_id)
+    handle = temporal.get_workflow_handle_for(ProgrammingSessionWorkflow.run, workflow_id)
+    return await handle.query(ProgrammingSessionWorkflow.progress)
+
+
+@router.post("/programming-sessions/{session_id}/resume", response_model=ProgrammingProgress)
+async def resume_session(
+    session_id: str, body: ResumeInput, user: CurrentUser, temporal: TemporalDep
+) -> ProgrammingProgress:
+    """After a fault: the car is identified again (same VIN) and the flash continues."""
+    workflow_id = await _owned_session(temporal, user, session_id)
+    handle = temporal.get_workflow_handle_for(ProgrammingSessionWorkflow.run, workflow_id)
+    return await handle.execute_update(ProgrammingSessionWorkflow.resume, body)
+
+
+@router.post("/programming-sessions/{session_id}/skip-ecu", response_model=ProgrammingProgress)
+async def skip_ecu(
+    session_id: str, body: SkipEcuInput, user: CurrentUser, temporal: TemporalDep
+) -> ProgrammingProgress:
+    """Leave out an ECU that has not started yet."""
+    workflow_id = await _owned_session(temporal, user, session_id)
+    handle = temporal.get_workflow_handle_for(ProgrammingSessionWorkflow.run, workflow_id)
+    return await handle.execute_update(ProgrammingSessionWorkflow.skip_ecu, body)
+
+
+@router.post("/programming-sessions/{session_id}/abort", response_model=ProgrammingProgress)
+async def abort_session(
+    session_id: str, body: AbortInput, user: CurrentUser, temporal: TemporalDep
+) -> ProgrammingProgress:
+    """Stop the session at a safe point (never during a transfer)."""
+    workflow_id = await _owned_session(temporal, user, session_id)
+    handle = temporal.get_workflow_handle_for(ProgrammingSessionWorkflow.run, workflow_id)
+    return await handle.execute_update(ProgrammingSessionWorkflow.abort, body)
+
+
+@router.get("/programming-sessions/{session_id}/report", response_model=ProgrammingProgress)
+async def session_report(
+    session_id: str, user: CurrentUser, temporal: TemporalDep
+) -> ProgrammingProgress:
+    """The final report once the session ended (409 while it runs)."""
+    workflow_id = await _owned_session(temporal, user, session_id)
+    handle = temporal.get_workflow_handle_for(ProgrammingSessionWorkflow.run, workflow_id)
+    description = await handle.describe()
+    if description.status == WorkflowExecutionStatus.RUNNING:
+        raise Conflict(
+            "the session is still running; GET /programming-sessions/{id} shows its progress"
+        )
+    return await handle.query(ProgrammingSessionWorkflow.progress)
+
+
+@router.get(
+    "/programming-sessions/{session_id}/trace",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}, "description": "ASC frame log"}},
+)
+async def session_trace(
+    session_id: str, user: CurrentUser, temporal: TemporalDep, settings: SettingsDep
+) -> PlainTextResponse:
+    """Every UDS frame of the session, as python-can ASC logs in the order they were written."""
+    await _owned_session(temporal, user, session_id)
+    folder = settings.traces_dir / session_id
+    files = sorted(folder.glob("*.asc")) if folder.is_dir() else []
+    if not files:
+        raise NotFound("no frames were logged for this session (yet)")
+    text = await asyncio.to_thread(_join_traces, files)
+    return PlainTextResponse(text, media_type="text/plain")
+
+
+def _join_traces(files: list[Path]) -> str:
+    return "".join(f"// {path.name}\n{path.read_text(errors='replace')}" for path in files)
+
+
+@router.get("/packages", response_model=list[PackageSummary])
+async def list_packages(user: CurrentUser, settings: SettingsDep) -> list[PackageSummary]:
+    """The flash packages available to programming sessions."""
+    return await asyncio.to_thread(_package_summaries, settings.packages_dir)
+
+
+def _package_summaries(root: Path) -> list[PackageSummary]:
+    summaries = []
+    for manifest_file in sorted(root.glob("*/manifest.json")):
+        try:
+            manifest = read_manifest(manifest_file.parent)
+        except FlashPackageError:
+            continue  # unusable packages are not offered; starting with one names the problem
+        summaries.append(
+            PackageSummary(
+                package_id=manifest.package_id,
+                description=manifest.description,
+                ecus=manifest.ecu_names,
+                total_bytes=sum(ecu.total_bytes for ecu in manifest.ecus),
+            )
+        )
+    return summaries

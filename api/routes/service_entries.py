@@ -1,0 +1,371 @@
+"""Service entries: the steps of ServiceEntryWorkflow, the maintenance log and deletion.
+
+An entry belongs to the workshop that opened it: other workshops get 404 on every route.
+Every route needs a `service_history` ticket (403 `no-access` / `access-expired`).
+
+Steps in order: consent → details → services → create → (write-to-vehicle) → close. A step
+out of order is 409 `service-entry-wrong-step` naming `expected_step`; after the flow ended,
+409 `service-entry-closed`. A repeated create answers with the same entry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.service_history import DeletedServiceEntry
+from api.auth import CurrentUser, ensure_workshop_access
+from api.deps import ResourcesDep, SettingsDep, TemporalDep
+from api.maintenance_log import MaintenanceLog, render_maintenance_log
+from api.routes.stations import station_of_workshop
+from api.routes.vehicles import ServiceHistoryAccess, parse_vin
+from db.models import KeyRecord, ServiceEntry, Vehicle, VehicleCbsItem, Workshop
+from domain.errors import Forbidden
+from domain.service_history import (
+    PRINT_RULE,
+    EntryKind,
+    EntrySource,
+    MaintenanceLogNotPrintable,
+    ServiceEntryClosed,
+    ServiceEntryNotFound,
+    VehicleNotFound,
+)
+from workflows.service_entry import (
+    CloseInput,
+    ConsentInput,
+    CreateInput,
+    DetailsInput,
+    ServiceEntryDeletionInput,
+    ServiceEntryDeletionWorkflow,
+    ServiceEntryInput,
+    ServiceEntryStatus,
+    ServiceEntryWorkflow,
+    ServicesInput,
+    VehicleFacts,
+    WriteToVehicleInput,
+    service_entry_deletion_workflow_id,
+    service_entry_workflow_id,
+)
+
+router = APIRouter(tags=["service history"])
+
+WORKSHOP_MEMO = "workshop_id"
+
+
+class OpenEntry(BaseModel):
+    vin: str = Field(description="17 characters; refused with the reason when invalid")
+    kind: EntryKind = EntryKind.MAINTENANCE
+    station_id: str | None = Field(
+        default=None, description="The station wired to the car; needed to write into it"
+    )
+    key_read_id: int | None = Field(
+        default=None, description="The key table row the vehicle was chosen from, if any"
+    )
+
+
+class Consent(BaseModel):
+    confirmed: bool
+    consent_text_version: str
+
+
+class Details(BaseModel):
+    mileage_km: int
+    service_date: date
+    remark: str = ""
+    odometer_exchanged: bool = False
+
+
+class Services(BaseModel):
+    cbs_items: list[str]
+
+
+ServiceEntryHandle = WorkflowHandle[Any, ServiceEntryStatus]
+
+
+def _entry_uuid(entry_id: str) -> str:
+    try:
+        return str(uuid.UUID(entry_id))
+    except ValueError:
+        raise ServiceEntryNotFound("no service entry with this id", field="entry_id") from None
+
+
+async def _flow(
+    entry_id: str, user: CurrentUser, temporal: TemporalDep
+) -> tuple[ServiceEntryHandle, bool]:
+    """The entry's workflow, scoped to the caller's workshop, and whether it is still open."""
+    handle: ServiceEntryHandle = temporal.get_workflow_handle_for(
+        ServiceEntryWorkflow.run, service_entry_workflow_id(_entry_uuid(entry_id))
+    )
+    try:
+        description = await handle.describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise ServiceEntryNotFound("no service entry with this id", field="entry_id") from None
+        raise
+    owner = await description.memo_value(WORKSHOP_MEMO, None)
+    ensure_workshop_access(user, owner, "service entry")
+    return handle, description.status == WorkflowExecutionStatus.RUNNING
+
+
+async def _open_flow(entry_id: str, user: CurrentUser, temporal: TemporalDep) -> ServiceEntryHandle:
+    handle, running = await _flow(entry_id, user, temporal)
+    if not running:
+        final: ServiceEntryStatus = await handle.result()
+        raise ServiceEntryClosed(
+            f"the service entry flow is {final.state}; it takes no more steps", state=final.state
+        )
+    return handle
+
+
+@router.post("/service-entries", status_code=201, response_model=ServiceEntryStatus)
+async def open_entry(
+    body: OpenEntry,
+    user: CurrentUser,
+    access: ServiceHistoryAccess,
+    resources: ResourcesDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> ServiceEntryStatus:
+    """Open a maintenance or repair entry for a vehicle (the flow is abandoned after 30 minutes
+    without progress). The answer carries the consent text to show and its version."""
+    vin = parse_vin(body.vin)
+    workshop_id = user.workshop_id
+    if workshop_id is None:
+        raise Forbidden("service entries are made on behalf of a workshop")
+    async with resources.session_factory() as session:
+        vehicle = await session.get(Vehicle, vin)
+        if vehicle is None:
+            raise VehicleNotFound(f"no vehicle with VIN {vin}", field="vin")
+        supported = (
+            await session.scalars(
+                select(VehicleCbsItem.cbs_id)
+                .where(VehicleCbsItem.vin == vin)
+                .order_by(VehicleCbsItem.code)
+            )
+        ).all()
+        key_read = await session.get(KeyRecord, body.key_read_id) if body.key_read_id else None
+        facts = VehicleFacts(
+            vin=vin,
+            brand=vehicle.brand,
+            model=vehicle.model,
+            production_date=vehicle.production_date,
+            last_known_mileage_km=vehicle.last_known_mileage_km,
+            supported_cbs=list(supported),
+        )
+    if body.key_read_id is not None and (
+        key_read is None or key_read.workshop_id != workshop_id or key_read.vin != vin
+    ):
+        raise NotFoundKeyRead("no key read of this vehicle with this id", field="key_read_id")
+    station_queue = None
+    if body.station_id is not None:
+        station = await station_of_workshop(resources, body.station_id, workshop_id)
+        station_queue = settings.station_task_queue(station.id)
+    entry_id = str(uuid.uuid4())
+    handle = await temporal.start_workflow(
+        ServiceEntryWorkflow.run,
+        ServiceEntryInput(
+            entry_id=entry_id,
+            workshop_id=workshop_id,
+            kind=body.kind,
+            source=EntrySource.KEY_READ if body.key_read_id else EntrySource.MANUAL,
+            vehicle=facts,
+            station_id=body.station_id,
+            station_task_queue=station_queue,
+            opened_by=user.id,
+        ),
+        id=service_entry_workflow_id(entry_id),
+        task_queue=settings.portal_task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        memo={WORKSHOP_MEMO: workshop_id},
+    )
+    return await handle.query(ServiceEntryWorkflow.status)
+
+
+class NotFoundKeyRead(ServiceEntryNotFound):
+    code = "key-read-not-found"
+    title = "No such key read"
+
+
+@router.get("/service-entries/{entry_id}", response_model=ServiceEntryStatus)
+async def entry_status(
+    entry_id: str, user: CurrentUser, access: ServiceHistoryAccess, temporal: TemporalDep
+) -> ServiceEntryStatus:
+    """Where the entry stands: state, next steps, what was entered, the vehicle transfer."""
+    handle, running = await _flow(entry_id, user, temporal)
+    if running:
+        return await handle.query(ServiceEntryWorkflow.status)
+    final: ServiceEntryStatus = await handle.result()
+    return final
+
+
+@router.post("/service-entries/{entry_id}/consent", response_model=ServiceEntryStatus)
+async def consent(
+    entry_id: str,
+    body: Consent,
+    user: CurrentUser,
+    access: ServiceHistoryAccess,
+    temporal: TemporalDep,
+) -> ServiceEntryStatus:
+    """The owner agreed to the data being stored and passed on ("Akkoordverklaring")."""
+    handle = await _open_flow(entry_id, user, temporal)
+    return await handle.execute_update(
+        ServiceEntryWorkflow.record_consent,
+        ConsentInput(
+            confirmed=body.confirmed,
+            consent_text_version=body.consent_text_version,
+            confirmed_by=user.id,
+        ),
+    )
+
+
+@router.post("/service-entries/{entry_id}/details", response_model=ServiceEntryStatus)
+async def details(
+    entry_id: str,
+    body: Details,
+    user: CurrentUser,
+    access: ServiceHistoryAccess,
+    temporal: TemporalDep,
+) -> ServiceEntryStatus:
+    """Mileage (not below the last known one unless the odometer was exchanged), service date
+    (not in the future, not before production) and a remark of at most 200 characters."""
+    handle = await _open_flow(entry_id, user, temporal)
+    return await handle.execute_update(
+        ServiceEntryWorkflow.enter_details, DetailsInput(**body.model_dump())
+    )
+
+
+@router.post("/service-entries/{entry_id}/services", response_model=ServiceEntryStatus)
+async def services(
+    entry_id: str,
+    body: Services,
+    user: CurrentUser,
+    access: ServiceHistoryAccess,
+    temporal: TemporalDep,
+) -> ServiceEntryStatus:
+    """The CBS items performed, from `supported_cbs`."""
+    handle = await _open_flow(entry_id, user, temporal)
+    return await handle.execute_update(
+        ServiceEntryWorkflow.select_services, ServicesInput(cbs_items=body.cbs_items)
+    )
+
+
+@router.post("/service-entries/{entry_id}/create", response_model=ServiceEntryStatus)
+async def create(
+    entry_id: str, user: CurrentUser, access: ServiceHistoryAccess, temporal: TemporalDep
+) -> ServiceEntryStatus:
+    """Store the entry ("Invoer genereren"), once; opens the print window of the log."""
+    handle = await _open_flow(entry_id, user, temporal)
+    return await handle.execute_update(ServiceEntryWorkflow.create, CreateInput(created_by=user.id))
+
+
+@router.post("/service-entries/{entry_id}/write-to-vehicle", response_model=ServiceEntryStatus)
+async def write_to_vehicle(
+    entry_id: str, user: CurrentUser, access: ServiceHistoryAccess, temporal: TemporalDep
+) -> ServiceEntryStatus:
+    """Write the performed items into the car at the entry's station and read them back.
+
+    A failed transfer answers 200 with `vehicle_transfer: failed` and how to transfer later.
+    """
+    handle = await _open_flow(entry_id, user, temporal)
+    return await handle.execute_update(
+        ServiceEntryWorkflow.write_to_vehicle, WriteToVehicleInput(requested_by=user.id)
+    )
+
+
+@router.post("/service-entries/{entry_id}/close", response_model=ServiceEntryStatus)
+async def close(
+    entry_id: str, user: CurrentUser, access: ServiceHistoryAccess, temporal: TemporalDep
+) -> ServiceEntryStatus:
+    """Close the window ("Ruit sluiten"): the maintenance log can no longer be printed."""
+    handle = await _open_flow(entry_id, user, temporal)
+    return await handle.execute_update(ServiceEntryWorkflow.close, CloseInput(closed_by=user.id))
+
+
+@router.get(
+    "/service-entries/{entry_id}/maintenance-log.pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+async def maintenance_log(
+    entry_id: str,
+    user: CurrentUser,
+    access: ServiceHistoryAccess,
+    resources: ResourcesDep,
+    temporal: TemporalDep,
+) -> Response:
+    """The maintenance log as a PDF, only from creation until the flow closes; afterwards 409
+    `maintenance-log-not-printable`."""
+    handle, running = await _flow(entry_id, user, temporal)
+    if not running:
+        raise MaintenanceLogNotPrintable(f"the flow has closed: {PRINT_RULE}", rule=PRINT_RULE)
+    status = await handle.query(ServiceEntryWorkflow.status)
+    if not status.printable:
+        raise MaintenanceLogNotPrintable(
+            f"the entry is {status.state}: {PRINT_RULE}", rule=PRINT_RULE, state=status.state
+        )
+    async with resources.session_factory() as session:
+        entry = await session.get(ServiceEntry, status.entry_id)
+        if entry is None:  # deleted meanwhile
+            raise ServiceEntryNotFound("the service entry was deleted", field="entry_id")
+        vehicle = await session.get(Vehicle, entry.vin)
+        workshop = await session.get(Workshop, entry.workshop_id)
+        assert vehicle is not None and workshop is not None
+        log = MaintenanceLog(
+            entry_id=entry.id,
+            kind=entry.kind,
+            vin=entry.vin,
+            vehicle=f"{vehicle.brand} {vehicle.model}",
+            workshop=workshop.name,
+            service_date=entry.service_date,
+            mileage_km=entry.mileage_km,
+            odometer_exchanged=entry.odometer_exchanged,
+            cbs_items=list(entry.cbs_items),
+            remark=entry.remark,
+            created_at=entry.created_at,
+            consent_text_version=entry.consent_text_version,
+            written_to_vehicle_at=entry.written_to_vehicle_at,
+        )
+    return Response(
+        render_maintenance_log(log),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="maintenance-log-{entry.id}.pdf"'},
+    )
+
+
+@router.delete("/service-entries/{entry_id}", response_model=DeletedServiceEntry)
+async def delete_entry(
+    entry_id: str,
+    user: CurrentUser,
+    access: ServiceHistoryAccess,
+    resources: ResourcesDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> DeletedServiceEntry:
+    """Delete a stored entry: only on the day it was created, when its service date is that
+    day, by the workshop that created it (else 409 `service-entry-not-deletable` with `rule`).
+    An audit record is kept."""
+    wanted = _entry_uuid(entry_id)
+    async with resources.session_factory() as session:
+        entry = await session.get(ServiceEntry, wanted)
+        owner = entry.workshop_id if entry else None
+    if owner is None:
+        raise ServiceEntryNotFound("no stored service entry with this id", field="entry_id")
+    ensure_workshop_access(user, owner, "service entry")
+    deleted: DeletedServiceEntry = await temporal.execute_workflow(
+        ServiceEntryDeletionWorkflow.run,
+        ServiceEntryDeletionInput(
+            entry_id=wanted, workshop_id=user.workshop_id or owner, deleted_by=user.id
+        ),
+        id=service_entry_deletion_workflow_id(wanted),
+        task_queue=settings.portal_task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    return deleted

@@ -1,0 +1,134 @@
+"""ECU programming sessions: business states, the plan, and the time budget (pure).
+
+A session never starts an ECU it cannot finish inside the purchased window, and never stops a
+transfer midway because the clock ran out: the ECU is finished and the overrun recorded.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel
+from statemachine import State, StateMachine
+
+from domain.errors import Conflict, DomainError
+from domain.flash_package import EcuPackage, FlashPackageManifest, SoftwareUnit
+
+MINIMUM_VOLTAGE = 12.0  # below it a flash may brown out the ECU: pause for a charger
+# Before the first ECU there is no measured throughput on this link; assume a cautious one.
+DEFAULT_THROUGHPUT_BYTES_PER_SECOND = 20_000.0
+# Session change, unlock, fingerprint, erase, check memory, dependencies, reset, read-back.
+FIXED_STEPS_PER_ECU = timedelta(seconds=20)
+SAFETY_MARGIN = 1.2  # an ECU starts only if the remaining window holds 120 % of its estimate
+WAIT_FOR_TIME_DEADLINE = timedelta(hours=24)
+
+
+class ProgrammingMachine(StateMachine):
+    """The business states of one programming session."""
+
+    checking_access = State(initial=True)
+    identifying = State()
+    planning = State()
+    programming = State()
+    waiting_for_time = State()
+    needs_technician = State()
+    completed = State(final=True)
+    aborted = State(final=True)
+    refused = State(final=True)
+
+    access_granted = checking_access.to(identifying)
+    identified = identifying.to(planning)
+    planned = planning.to(programming)
+    out_of_time = programming.to(waiting_for_time)
+    time_bought = waiting_for_time.to(programming)
+    fault = programming.to(needs_technician) | identifying.to(needs_technician)
+    resumed = needs_technician.to(identifying)
+    finish = programming.to(completed) | planning.to(completed)
+    abort = (
+        needs_technician.to(aborted)
+        | waiting_for_time.to(aborted)
+        | programming.to(aborted)
+        | planning.to(aborted)
+    )
+    refuse = checking_access.to(refused) | identifying.to(refused) | planning.to(refused)
+
+
+class EcuPlan(BaseModel):
+    ecu: str
+    target_units: list[SoftwareUnit]
+    total_bytes: int
+    segment_count: int
+
+
+class Plan(BaseModel):
+    to_program: list[EcuPlan]
+    already_at_target: list[str]
+
+
+class VinMismatch(Conflict):
+    code = "vin-mismatch"
+    title = "The car is not the one the session is for"
+
+
+class PackageNotForThisCar(DomainError):
+    code = "package-not-for-this-car"
+    title = "The package does not fit this car"
+
+
+class NotAtSafePoint(Conflict):
+    code = "not-at-safe-point"
+    title = "The session cannot do that now"
+
+
+def plan_programming(
+    manifest: FlashPackageManifest, installed: dict[str, list[SoftwareUnit]]
+) -> Plan:
+    """Which ECUs need which units; an ECU whose units all match the package is skipped."""
+    to_program: list[EcuPlan] = []
+    already: list[str] = []
+    for package in manifest.ecus:
+        if package.ecu not in installed:
+            raise PackageNotForThisCar(
+                f"the car has no ECU {package.ecu}", field="package_id", ecu=package.ecu
+            )
+        if _at_target(package, installed[package.ecu]):
+            already.append(package.ecu)
+            continue
+        to_program.append(
+            EcuPlan(
+                ecu=package.ecu,
+                target_units=list(package.software_units),
+                total_bytes=package.total_bytes,
+                segment_count=len(package.segments),
+            )
+        )
+    return Plan(to_program=to_program, already_at_target=already)
+
+
+def _at_target(package: EcuPackage, installed: list[SoftwareUnit]) -> bool:
+    return {str(u) for u in package.software_units} <= {str(u) for u in installed}
+
+
+def estimate_ecu_duration(total_bytes: int, throughput_bytes_per_second: float) -> timedelta:
+    """Transfer time at the throughput measured so far on this link, plus the fixed steps."""
+    rate = max(throughput_bytes_per_second, 1.0)
+    return timedelta(seconds=total_bytes / rate) + FIXED_STEPS_PER_ECU
+
+
+def may_start_ecu(estimate: timedelta, remaining: timedelta) -> bool:
+    return remaining >= estimate * SAFETY_MARGIN
+
+
+def voltage_ok(volts: float) -> bool:
+    return volts >= MINIMUM_VOLTAGE
+
+
+class PackageNotFound(DomainError):
+    code = "package-not-found"
+    title = "Unknown flash package"
+    kind = "not_found"
+
+
+class PackageInvalid(DomainError):
+    code = "package-invalid"
+    title = "The flash package failed verification"

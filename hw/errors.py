@@ -1,0 +1,316 @@
+"""Typed errors of the vehicle link.
+
+Every failure that leaves ``hw`` while talking to a car is a :class:`VehicleLinkError`.
+Each class carries
+
+* ``code``: a stable string, meant to be used verbatim as the Temporal
+  ``ApplicationError`` type (never rename a code; add a new class instead);
+* ``transient``: ``True`` when retrying the same step later can succeed (bus timeout,
+  disconnect, ECU busy, battery voltage out of range, ...). ``False`` errors must become
+  ``ApplicationError(non_retryable=True)``.
+
+:func:`error_for_nrc` is the one mapping from a UDS negative response code (NRC) to an
+error class; :func:`negative_response_error` builds the instance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+
+class VehicleLinkError(Exception):
+    """Base class of every vehicle link failure."""
+
+    code: ClassVar[str] = "VehicleLinkError"
+    transient: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        ecu: str | None = None,
+        nrc: int | None = None,
+        service: int | None = None,
+    ) -> None:
+        self.ecu = ecu
+        self.nrc = nrc
+        self.service = service
+        self.message = message or self.__class__.__doc__ or self.code
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        parts = []
+        if self.ecu:
+            parts.append(f"ECU {self.ecu}")
+        if self.service is not None:
+            parts.append(f"service 0x{self.service:02X}")
+        if self.nrc is not None:
+            parts.append(f"NRC 0x{self.nrc:02X}")
+        prefix = ", ".join(parts)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+    def details(self) -> dict[str, Any]:
+        """JSON-friendly details (for ``ApplicationError(details=...)``)."""
+        return {
+            "code": self.code,
+            "transient": self.transient,
+            "ecu": self.ecu,
+            "nrc": self.nrc,
+            "service": self.service,
+            "message": self.message,
+        }
+
+
+# --------------------------------------------------------------------------- transient
+
+
+class BusTimeout(VehicleLinkError):
+    """No response from the ECU in time (P2/P2* expired)."""
+
+    code = "BusTimeout"
+    transient = True
+
+
+class ResponsePending(VehicleLinkError):
+    """The ECU kept answering ResponsePending (NRC 0x78) for too long."""
+
+    code = "ResponsePendingTooLong"
+    transient = True
+
+
+class EcuBusy(VehicleLinkError):
+    """The ECU is busy (NRC 0x21 busyRepeatRequest)."""
+
+    code = "EcuBusy"
+    transient = True
+
+
+class LinkDisconnected(VehicleLinkError):
+    """The connection to the vehicle interface is gone (socket closed, bus down)."""
+
+    code = "LinkDisconnected"
+    transient = True
+
+
+class VoltageOutOfRange(VehicleLinkError):
+    """Supply voltage too low/high for the request (NRC 0x92/0x93): charge and retry."""
+
+    code = "VoltageOutOfRange"
+    transient = True
+
+
+class SecurityDelayNotExpired(VehicleLinkError):
+    """Security access lock-out delay is running (NRC 0x37): retry after the delay."""
+
+    code = "SecurityDelayNotExpired"
+    transient = True
+
+
+class SessionLost(VehicleLinkError):
+    """Request not allowed in the active session (NRC 0x7E/0x7F), e.g. after an S3 timeout."""
+
+    code = "SessionLost"
+    transient = True
+
+
+class RequestSequenceError(VehicleLinkError):
+    """Request out of sequence (NRC 0x24), e.g. the ECU lost its download state."""
+
+    code = "RequestSequenceError"
+    transient = True
+
+
+# --------------------------------------------------------------------------- fatal
+
+
+class NegativeResponse(VehicleLinkError):
+    """Negative response without a more specific mapping."""
+
+    code = "NegativeResponse"
+
+
+class ServiceNotSupported(VehicleLinkError):
+    """Service or sub-function not supported (NRC 0x11/0x12)."""
+
+    code = "ServiceNotSupported"
+
+
+class IncorrectMessageLength(VehicleLinkError):
+    """Incorrect message length or invalid format (NRC 0x13)."""
+
+    code = "IncorrectMessageLength"
+
+
+class ConditionsNotCorrect(VehicleLinkError):
+    """Conditions not correct (NRC 0x22)."""
+
+    code = "ConditionsNotCorrect"
+
+
+class RequestOutOfRange(VehicleLinkError):
+    """Request out of range (NRC 0x31): unknown DID/routine or address outside memory."""
+
+    code = "RequestOutOfRange"
+
+
+class SecurityAccessDenied(VehicleLinkError):
+    """Security access denied (NRC 0x33): the ECU is locked."""
+
+    code = "SecurityAccessDenied"
+
+
+class InvalidKey(VehicleLinkError):
+    """The ECU rejected the security key (NRC 0x35)."""
+
+    code = "InvalidKey"
+
+
+class InvalidKeyAttemptsExceeded(VehicleLinkError):
+    """Security key rejected and the attempt limit is reached (NRC 0x36)."""
+
+    code = "InvalidKeyAttemptsExceeded"
+
+
+class UploadDownloadNotAccepted(VehicleLinkError):
+    """RequestDownload refused (NRC 0x70)."""
+
+    code = "UploadDownloadNotAccepted"
+
+
+class TransferDataSuspended(VehicleLinkError):
+    """TransferData aborted by the ECU (NRC 0x71)."""
+
+    code = "TransferDataSuspended"
+
+
+class ProgrammingFailure(VehicleLinkError):
+    """The ECU failed to program its memory (NRC 0x72)."""
+
+    code = "ProgrammingFailure"
+
+
+class WrongBlockSequenceCounter(VehicleLinkError):
+    """TransferData block sequence counter rejected (NRC 0x73)."""
+
+    code = "WrongBlockSequenceCounter"
+
+
+class InvalidResponse(VehicleLinkError):
+    """The ECU answered something that is not a valid response to the request."""
+
+    code = "InvalidResponse"
+
+
+class WrongHardware(VehicleLinkError):
+    """The ECU hardware does not match the flash package target."""
+
+    code = "WrongHardware"
+
+
+class MemoryCheckFailed(VehicleLinkError):
+    """Check-memory routine reported a CRC mismatch."""
+
+    code = "MemoryCheckFailed"
+
+
+class DependencyCheckFailed(VehicleLinkError):
+    """Check-programming-dependencies routine failed."""
+
+    code = "DependencyCheckFailed"
+
+
+class VinMismatch(VehicleLinkError):
+    """The vehicle answering is not the vehicle the session started on."""
+
+    code = "VinMismatch"
+
+
+# --------------------------------------------------------------------------- mapping
+
+NRC_ERRORS: Mapping[int, type[VehicleLinkError]] = {
+    0x10: NegativeResponse,  # generalReject
+    0x11: ServiceNotSupported,
+    0x12: ServiceNotSupported,  # subFunctionNotSupported
+    0x13: IncorrectMessageLength,
+    0x14: NegativeResponse,  # responseTooLong
+    0x21: EcuBusy,
+    0x22: ConditionsNotCorrect,
+    0x24: RequestSequenceError,
+    0x25: BusTimeout,  # noResponseFromSubnetComponent (gateway could not reach the ECU)
+    0x26: NegativeResponse,  # failurePreventsExecutionOfRequestedAction
+    0x31: RequestOutOfRange,
+    0x33: SecurityAccessDenied,
+    0x35: InvalidKey,
+    0x36: InvalidKeyAttemptsExceeded,
+    0x37: SecurityDelayNotExpired,
+    0x70: UploadDownloadNotAccepted,
+    0x71: TransferDataSuspended,
+    0x72: ProgrammingFailure,
+    0x73: WrongBlockSequenceCounter,
+    0x78: ResponsePending,
+    0x7E: SessionLost,
+    0x7F: SessionLost,
+    0x92: VoltageOutOfRange,
+    0x93: VoltageOutOfRange,
+}
+
+NRC_NAMES: Mapping[int, str] = {
+    0x10: "generalReject",
+    0x11: "serviceNotSupported",
+    0x12: "subFunctionNotSupported",
+    0x13: "incorrectMessageLengthOrInvalidFormat",
+    0x14: "responseTooLong",
+    0x21: "busyRepeatRequest",
+    0x22: "conditionsNotCorrect",
+    0x24: "requestSequenceError",
+    0x25: "noResponseFromSubnetComponent",
+    0x26: "failurePreventsExecutionOfRequestedAction",
+    0x31: "requestOutOfRange",
+    0x33: "securityAccessDenied",
+    0x35: "invalidKey",
+    0x36: "exceededNumberOfAttempts",
+    0x37: "requiredTimeDelayNotExpired",
+    0x70: "uploadDownloadNotAccepted",
+    0x71: "transferDataSuspended",
+    0x72: "generalProgrammingFailure",
+    0x73: "wrongBlockSequenceCounter",
+    0x78: "requestCorrectlyReceived-ResponsePending",
+    0x7E: "subFunctionNotSupportedInActiveSession",
+    0x7F: "serviceNotSupportedInActiveSession",
+    0x92: "voltageTooHigh",
+    0x93: "voltageTooLow",
+}
+
+
+def error_for_nrc(nrc: int) -> type[VehicleLinkError]:
+    """The error class for a UDS negative response code (unknown codes: NegativeResponse)."""
+    return NRC_ERRORS.get(nrc, NegativeResponse)
+
+
+def negative_response_error(
+    nrc: int, *, ecu: str | None = None, service: int | None = None
+) -> VehicleLinkError:
+    """Build the typed error for a negative response ``7F <service> <nrc>``."""
+    name = NRC_NAMES.get(nrc, "unknown negative response")
+    return error_for_nrc(nrc)(name, ecu=ecu, nrc=nrc, service=service)
+
+
+def _all_error_classes() -> tuple[type[VehicleLinkError], ...]:
+    found: list[type[VehicleLinkError]] = []
+    todo: list[type[VehicleLinkError]] = [VehicleLinkError]
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return tuple(sorted(found, key=lambda c: c.code))
+
+
+ALL_ERRORS: tuple[type[VehicleLinkError], ...] = _all_error_classes()
+"""Every error class defined here (computed at import)."""
+
+TRANSIENT_CODES: frozenset[str] = frozenset(c.code for c in ALL_ERRORS if c.transient)
+"""Codes a Temporal retry policy should retry."""
+
+FATAL_CODES: frozenset[str] = frozenset(c.code for c in ALL_ERRORS if not c.transient)
+"""Codes for ``RetryPolicy(non_retryable_error_types=...)``."""

@@ -1,0 +1,85 @@
+"""The programming sequence of one ECU on a :class:`hw.station_link.StationLink`.
+
+Reference for the station activities (one heartbeating activity per segment)::
+
+    prepare_ecu(link, pkg, fingerprint)          # hardware check, session, unlock, fingerprint
+    for i, seg in enumerate(pkg.segments):       # one activity each
+        program_segment(link, pkg.ecu, seg, data[i],
+                        start_block_index=hb.next_block_index, block_size=hb.block_size,
+                        on_progress=heartbeat)
+    finish_ecu(link, pkg.ecu)                    # dependency check + reset
+
+A retried ``program_segment`` with ``start_block_index > 0`` does not erase again; it
+re-enters the programming session and unlocks if the ECU lost them (both are no-ops
+otherwise), then downloads the rest and checks the memory.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+
+from domain.flash_package import EcuPackage, SegmentSpec
+from hw.protocol import Fingerprint
+from hw.station_link import DownloadProgress, DownloadResult, StationLink
+
+
+def ensure_programming(link: StationLink, ecu: str) -> None:
+    """Programming session and security unlocked (idempotent)."""
+    link.enter_programming_session(ecu)
+    link.unlock(ecu)
+
+
+def prepare_ecu(link: StationLink, pkg: EcuPackage, fingerprint: Fingerprint) -> None:
+    link.expect_hardware(pkg.ecu, pkg.target_hardware_id)
+    ensure_programming(link, pkg.ecu)
+    link.write_fingerprint(pkg.ecu, fingerprint)
+
+
+def program_segment(
+    link: StationLink,
+    ecu: str,
+    segment: SegmentSpec,
+    data: bytes,
+    *,
+    start_block_index: int = 0,
+    block_size: int | None = None,
+    on_progress: Callable[[DownloadProgress], None] | None = None,
+) -> DownloadResult:
+    """Erase (fresh start only), download, check memory of one segment."""
+    ensure_programming(link, ecu)
+    if start_block_index == 0:
+        link.erase(ecu, segment.address, segment.length)
+    result = link.download(
+        ecu,
+        segment.address,
+        data,
+        start_block_index=start_block_index,
+        block_size=block_size,
+        on_progress=on_progress,
+    )
+    link.check_memory(ecu, segment.address, segment.length, segment.crc32)
+    return result
+
+
+def finish_ecu(link: StationLink, ecu: str) -> None:
+    link.check_dependencies(ecu)
+    link.reset(ecu)
+
+
+def flash_ecu(
+    link: StationLink,
+    pkg: EcuPackage,
+    images: Sequence[bytes],
+    *,
+    fingerprint: Fingerprint,
+    on_progress: Callable[[int, DownloadProgress], None] | None = None,
+) -> list[DownloadResult]:
+    """Whole sequence for one ECU in one call (tests, benchmarks, demos)."""
+    prepare_ecu(link, pkg, fingerprint)
+    results = []
+    for index, (segment, data) in enumerate(zip(pkg.segments, images, strict=True)):
+        callback = None if on_progress is None else functools.partial(on_progress, index)
+        results.append(program_segment(link, pkg.ecu, segment, data, on_progress=callback))
+    finish_ecu(link, pkg.ecu)
+    return results

@@ -1,0 +1,566 @@
+"""StationLink: the one object a station worker uses to talk to the car.
+
+    with open_station_link("doip://192.168.0.10:13400", trace_path=Path("s.blf")) as link:
+        vin = link.read_vin()
+        ...
+
+Every method either returns a decoded value or raises a :class:`hw.errors.VehicleLinkError`
+subclass (``code`` = Temporal error type, ``transient`` = retryable). Methods are
+blocking; call them from a (thread-pool) Temporal activity. One request is on the wire at
+a time; a keep-alive thread sends TesterPresent (suppress positive response) to every ECU
+left in a non-default session that has been idle for ``LinkTimeouts.keepalive`` seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+import can
+
+from domain.flash_package import SoftwareUnit
+from hw import protocol as P
+from hw.can_transport import IsoTpBus, IsoTpConnection, open_can_bus
+from hw.doip_transport import DoipEcuConnection, DoipLink
+from hw.errors import (
+    BusTimeout,
+    DependencyCheckFailed,
+    InvalidResponse,
+    LinkDisconnected,
+    MemoryCheckFailed,
+    ProgrammingFailure,
+    RequestSequenceError,
+    VehicleLinkError,
+    VinMismatch,
+    WrongHardware,
+)
+from hw.protocol import EcuInfo, Session
+from hw.security import key_for_ecu
+from hw.trace import FrameTrace
+from hw.uds_client import LinkTimeouts, UdsClient
+from hw.vehicle_url import VehicleUrl, parse_vehicle_url
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "DownloadProgress",
+    "DownloadResult",
+    "LinkTimeouts",
+    "StationLink",
+    "connect_station_link",
+    "open_station_link",
+]
+
+
+@dataclass(frozen=True)
+class DownloadProgress:
+    """Reported after every block the ECU confirmed.
+
+    Store ``next_block_index`` and ``block_size`` in the activity heartbeat; a retry passes
+    them back to :meth:`StationLink.download` to resume.
+    """
+
+    bytes_confirmed: int
+    total_bytes: int
+    next_block_index: int
+    block_size: int
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    bytes_sent: int  # bytes transferred by this call (resume: only the remainder)
+    blocks_sent: int
+    block_size: int
+    block_retries: int  # blocks re-sent with the same counter after a timeout
+    start_block_index: int
+
+
+class _Transport(Protocol):
+    def connection(self, ecu: EcuInfo) -> IsoTpConnection | DoipEcuConnection: ...
+
+    def close(self) -> None: ...
+
+
+class _CanTransport:
+    def __init__(self, interface: str, channel: str, fd: bool, trace: FrameTrace | None) -> None:
+        self.bus = IsoTpBus(open_can_bus(interface, channel, fd=fd), fd=fd, trace=trace)
+
+    def connection(self, ecu: EcuInfo) -> IsoTpConnection:
+        stack = self.bus.open_stack(txid=ecu.can_request_id, rxid=ecu.can_response_id)
+        return IsoTpConnection(stack, name=f"can-{ecu.name}")
+
+    def close(self) -> None:
+        self.bus.close()
+
+
+class _DoipTransport:
+    def __init__(self, url: VehicleUrl, trace: FrameTrace | None, timeouts: LinkTimeouts) -> None:
+        assert url.host is not None and url.port is not None
+        gateway = P.ecu_by_name(P.GATEWAY).doip_address
+        self._timeouts = timeouts
+        self.link = DoipLink(
+            url.host,
+            url.port,
+            tester_address=url.tester_address,
+            gateway_address=gateway,
+            trace=trace,
+            connect_timeout=timeouts.connect,
+        )
+
+    def connection(self, ecu: EcuInfo) -> DoipEcuConnection:
+        return self.link.connection(ecu.name, ecu.doip_address, ack_timeout=self._timeouts.p2)
+
+    def close(self) -> None:
+        self.link.close()
+
+
+class StationLink:
+    """Tester-side vehicle link (see module doc). Create with :func:`open_station_link`."""
+
+    def __init__(
+        self,
+        url: VehicleUrl,
+        transport: _Transport,
+        *,
+        timeouts: LinkTimeouts,
+        trace: FrameTrace | None = None,
+        ecus: Sequence[EcuInfo] = P.VEHICLE_ECUS,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        self.url = url
+        self.timeouts = timeouts
+        self.trace = trace
+        self._transport = transport
+        self._ecus = tuple(ecus)
+        self._lock = threading.RLock()
+        self._clients: dict[str, UdsClient] = {}
+        self._sessions: dict[str, Session] = {}
+        self._block_sizes: dict[str, int] = {}
+        self._on_close = on_close
+        self._closed = False
+        self._stop = threading.Event()
+        self._keepalive: threading.Thread | None = None
+        if timeouts.keepalive > 0:
+            self._keepalive = threading.Thread(
+                target=self._keepalive_loop, name="tester-present", daemon=True
+            )
+            self._keepalive.start()
+
+    # ------------------------------------------------------------------ ECUs / plumbing
+
+    def ecus(self) -> tuple[EcuInfo, ...]:
+        """ECUs known for this vehicle (name, DoIP address, CAN ids, flashable)."""
+        return self._ecus
+
+    def ecu(self, name: str) -> EcuInfo:
+        return P.ecu_by_name(name, self._ecus)
+
+    def uds(self, ecu: str) -> UdsClient:
+        """The raw UDS client of ``ecu`` (same lock, same typed errors) for requests the
+        link has no method for."""
+        return self._client(ecu)
+
+    def _client(self, ecu: str) -> UdsClient:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("station link is closed")
+            client = self._clients.get(ecu)
+            if client is None:
+                info = self.ecu(ecu)
+                client = UdsClient(
+                    self._transport.connection(info),
+                    ecu=ecu,
+                    timeouts=self.timeouts,
+                    lock=self._lock,
+                    # each exchange reaches the trace writer before the next one starts,
+                    # so a killed station loses nothing of what the car saw
+                    after_request=self.trace.flush if self.trace is not None else None,
+                )
+                client.open()
+                self._clients[ecu] = client
+            return client
+
+    def _keepalive_loop(self) -> None:
+        period = self.timeouts.keepalive
+        while not self._stop.wait(min(0.25, period / 4)):
+            now = time.monotonic()
+            for name, session in list(self._sessions.items()):
+                if session == Session.DEFAULT:
+                    continue
+                client = self._clients.get(name)
+                if client is None or client.in_flight or now - client.last_activity < period:
+                    continue
+                try:
+                    client.send_nowait(b"\x3e\x80")
+                    client.last_activity = now
+                except VehicleLinkError as exc:
+                    log.debug("keep-alive to %s failed: %s", name, exc)
+                except Exception:
+                    log.exception("keep-alive to %s failed", name)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._stop.set()
+        if self._keepalive is not None:
+            self._keepalive.join(timeout=2)
+        with self._lock:
+            self._closed = True
+            clients = list(self._clients.values())
+            self._clients.clear()
+        for client in clients:
+            client.close()
+        try:
+            self._transport.close()
+        finally:
+            if self.trace is not None:
+                self.trace.close()
+            if self._on_close is not None:
+                self._on_close()
+
+    def __enter__(self) -> StationLink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ identification
+
+    def read_did(self, ecu: str, did: int) -> bytes:
+        """Raw ReadDataByIdentifier."""
+        return self._client(ecu).read_did(did)
+
+    def _decode(self, ecu: str, what: str, fn: Callable[[], object]) -> object:
+        try:
+            return fn()
+        except P.ProtocolDecodeError as exc:
+            raise InvalidResponse(f"{what}: {exc}", ecu=ecu) from exc
+
+    def read_vin(self, ecu: str = P.GATEWAY) -> str:
+        raw = self.read_did(ecu, P.DID_VIN)
+        return str(self._decode(ecu, "VIN", lambda: P.decode_vin(raw)))
+
+    def verify_vin(self, expected: str, ecu: str = P.GATEWAY) -> str:
+        """Read the VIN and raise :class:`VinMismatch` if it is not ``expected``."""
+        vin = self.read_vin(ecu)
+        if vin != expected:
+            raise VinMismatch(f"connected to {vin}, session belongs to {expected}", ecu=ecu)
+        return vin
+
+    def read_battery_voltage(self, ecu: str = P.GATEWAY) -> float:
+        """Supply voltage in volts (DID 0xDAD0, millivolts on the wire)."""
+        raw = self.read_did(ecu, P.DID_BATTERY_VOLTAGE)
+        mv = self._decode(ecu, "battery voltage", lambda: P.decode_voltage_mv(raw))
+        assert isinstance(mv, int)
+        return mv / 1000.0
+
+    def read_software_list(self, ecu: str) -> list[SoftwareUnit]:
+        raw = self.read_did(ecu, P.DID_SOFTWARE_LIST)
+        units = self._decode(ecu, "software list", lambda: P.decode_software_list(raw))
+        assert isinstance(units, list)
+        return units
+
+    def read_hardware_id(self, ecu: str) -> str:
+        raw = self.read_did(ecu, P.DID_HARDWARE_NUMBER)
+        return str(self._decode(ecu, "hardware number", lambda: P.decode_ascii(raw)))
+
+    def expect_hardware(self, ecu: str, target_hardware_id: str) -> None:
+        """Raise :class:`WrongHardware` unless the ECU reports ``target_hardware_id``."""
+        actual = self.read_hardware_id(ecu)
+        if actual != target_hardware_id:
+            raise WrongHardware(
+                f"package targets {target_hardware_id}, ECU reports {actual}", ecu=ecu
+            )
+
+    def read_serial_number(self, ecu: str) -> str:
+        raw = self.read_did(ecu, P.DID_SERIAL_NUMBER)
+        return str(self._decode(ecu, "serial number", lambda: P.decode_ascii(raw)))
+
+    def read_active_session(self, ecu: str) -> Session:
+        raw = self.read_did(ecu, P.DID_ACTIVE_SESSION)
+        try:
+            session = Session(raw[0])
+        except (IndexError, ValueError) as exc:
+            raise InvalidResponse(f"active session: {raw.hex()}", ecu=ecu) from exc
+        self._sessions[ecu] = session
+        return session
+
+    def read_fingerprint(self, ecu: str) -> P.Fingerprint | None:
+        """The last programming fingerprint, None if the ECU was never programmed."""
+        raw = self.read_did(ecu, P.DID_FINGERPRINT)
+        if raw == bytes(len(raw)):
+            return None
+        fp = self._decode(ecu, "fingerprint", lambda: P.Fingerprint.decode(raw))
+        assert isinstance(fp, P.Fingerprint)
+        return fp
+
+    # ------------------------------------------------------------------ sessions / security
+
+    def change_session(self, ecu: str, session: Session) -> None:
+        self._client(ecu).change_session(int(session))
+        self._sessions[ecu] = session
+
+    def enter_default_session(self, ecu: str) -> None:
+        self.change_session(ecu, Session.DEFAULT)
+
+    def enter_extended_session(self, ecu: str) -> None:
+        if self.read_active_session(ecu) != Session.EXTENDED:
+            self.change_session(ecu, Session.EXTENDED)
+
+    def enter_programming_session(self, ecu: str) -> None:
+        """Default -> extended -> programming. If the ECU is already in programming session
+        it stays there (security unlock and download state are kept)."""
+        current = self.read_active_session(ecu)
+        if current == Session.DEFAULT:
+            self.change_session(ecu, Session.EXTENDED)
+        self.change_session(ecu, Session.PROGRAMMING)
+
+    def unlock(self, ecu: str, level: P.SecurityLevel = P.SecurityLevel.PROGRAMMING) -> None:
+        """Security access seed/key; no-op when the ECU reports it is already unlocked."""
+        client = self._client(ecu)
+        seed = client.request_seed(int(level))
+        if seed == bytes(len(seed)):
+            return
+        client.send_key(int(level), key_for_ecu(ecu, seed, int(level)))
+
+    def tester_present(self, ecu: str) -> None:
+        self._client(ecu).tester_present(suppress=False)
+
+    # ------------------------------------------------------------------ programming
+
+    def write_fingerprint(self, ecu: str, fingerprint: P.Fingerprint) -> None:
+        """Programming session + unlock required."""
+        self._client(ecu).write_did(P.DID_FINGERPRINT, fingerprint.encode())
+
+    def erase(self, ecu: str, address: int, length: int) -> None:
+        status = self._client(ecu).start_routine(
+            P.ROUTINE_ERASE_MEMORY, P.memory_option(address, length)
+        )
+        if not status or status[0] != 0:
+            raise ProgrammingFailure(
+                f"erase 0x{address:08X}+{length} failed (status {status.hex()})", ecu=ecu
+            )
+
+    def download(
+        self,
+        ecu: str,
+        address: int,
+        data: bytes,
+        *,
+        start_block_index: int = 0,
+        block_size: int | None = None,
+        on_progress: Callable[[DownloadProgress], None] | None = None,
+    ) -> DownloadResult:
+        """RequestDownload + TransferData blocks + RequestTransferExit for one segment.
+
+        Resume: pass ``start_block_index`` (= last ``DownloadProgress.next_block_index``)
+        and ``block_size`` (= ``DownloadProgress.block_size``; optional within the same
+        link). Download is then re-requested for the remaining range only; the first
+        block re-sent is the one whose confirmation was missing, and the ECU does not
+        program bytes that are already programmed. A block that times out is re-sent with
+        the same block sequence counter (the ECU acknowledges a repeat without writing).
+        """
+        if start_block_index < 0:
+            raise ValueError("start_block_index must be >= 0")
+        client = self._client(ecu)
+        total = len(data)
+        offset = 0
+        if start_block_index:
+            block_size = block_size or self._block_sizes.get(ecu)
+            if not block_size:
+                raise ValueError(
+                    "resuming needs block_size (store DownloadProgress.block_size with the "
+                    "heartbeat)"
+                )
+            offset = start_block_index * block_size
+            if offset > total:
+                raise ValueError(f"start block {start_block_index} is beyond the data")
+            if offset == total:
+                with contextlib.suppress(RequestSequenceError):
+                    client.transfer_exit()
+                return DownloadResult(0, 0, block_size, 0, start_block_index)
+        max_length = client.request_download(address + offset, total - offset)
+        ecu_block = max_length - 2
+        if ecu_block <= 0:
+            raise InvalidResponse(f"maxNumberOfBlockLength {max_length} too small", ecu=ecu)
+        if block_size is None:
+            block_size = ecu_block
+        elif block_size > ecu_block:
+            raise InvalidResponse(
+                f"ECU now accepts {ecu_block}-byte blocks, resume state has {block_size}",
+                ecu=ecu,
+            )
+        self._block_sizes[ecu] = block_size
+        view = memoryview(data)
+        pos = offset
+        index = start_block_index
+        counter = 1
+        sent = retries = 0
+        retry_budget = self.timeouts.block_retries
+        while pos < total:
+            chunk = bytes(view[pos : pos + block_size])
+            attempt = 0
+            while True:
+                try:
+                    client.transfer_data(counter, chunk)
+                    break
+                except BusTimeout:
+                    if attempt >= retry_budget:
+                        raise
+                    attempt += 1
+                    retries += 1
+                    log.info("%s: block %d timed out, re-sending (counter %d)", ecu, index, counter)
+            pos += len(chunk)
+            index += 1
+            sent += 1
+            counter = (counter + 1) & 0xFF
+            if on_progress is not None:
+                on_progress(DownloadProgress(pos, total, index, block_size))
+        client.transfer_exit()
+        return DownloadResult(total - offset, sent, block_size, retries, start_block_index)
+
+    def check_memory(self, ecu: str, address: int, length: int, expected_crc: int) -> int:
+        """Run check memory; returns the ECU's CRC32 or raises :class:`MemoryCheckFailed`."""
+        status = self._client(ecu).start_routine(
+            P.ROUTINE_CHECK_MEMORY, P.memory_option(address, length, expected_crc)
+        )
+        if len(status) < 5:
+            raise InvalidResponse(f"check memory status {status.hex()}", ecu=ecu)
+        crc = int.from_bytes(status[1:5], "big")
+        if status[0] != 0:
+            raise MemoryCheckFailed(
+                f"segment 0x{address:08X}+{length}: expected CRC32 0x{expected_crc:08X}, "
+                f"ECU computed 0x{crc:08X}",
+                ecu=ecu,
+            )
+        return crc
+
+    def check_dependencies(self, ecu: str) -> None:
+        status = self._client(ecu).start_routine(P.ROUTINE_CHECK_DEPENDENCIES)
+        if not status or status[0] != 0:
+            raise DependencyCheckFailed(
+                f"programming dependencies not fulfilled (status {status.hex()})", ecu=ecu
+            )
+
+    def reset(self, ecu: str, *, wait_ready: bool = True) -> None:
+        """Hard reset; by default waits until the ECU answers again."""
+        self._client(ecu).ecu_reset(int(P.ResetType.HARD))
+        self._sessions[ecu] = Session.DEFAULT
+        if wait_ready:
+            self.wait_ready(ecu)
+
+    def wait_ready(self, ecu: str, timeout: float | None = None) -> None:
+        client = self._client(ecu)
+        deadline = time.monotonic() + (
+            timeout if timeout is not None else self.timeouts.reset_ready
+        )
+        time.sleep(0.02)
+        while True:
+            if client.probe(min(0.25, self.timeouts.p2)):
+                return
+            if time.monotonic() > deadline:
+                raise BusTimeout("ECU did not come back after reset", ecu=ecu)
+            time.sleep(0.05)
+
+    # ------------------------------------------------------------------ service items
+
+    def read_service_items(self) -> list[P.ServiceItem]:
+        raw = self.read_did(P.INSTRUMENT_CLUSTER, P.DID_SERVICE_ITEMS)
+        items = self._decode(
+            P.INSTRUMENT_CLUSTER, "service items", lambda: P.decode_service_items(raw)
+        )
+        assert isinstance(items, list)
+        return items
+
+    def write_service_items(self, items: Sequence[P.ServiceItem]) -> None:
+        """Write the CBS items into the instrument cluster (switches a default session to
+        extended; the cluster returns to default by itself after S3 or on reset)."""
+        payload = P.encode_service_items(items)
+        if self.read_active_session(P.INSTRUMENT_CLUSTER) == Session.DEFAULT:
+            self.change_session(P.INSTRUMENT_CLUSTER, Session.EXTENDED)
+        self._client(P.INSTRUMENT_CLUSTER).write_did(P.DID_SERVICE_ITEMS, payload)
+
+
+def _open_transport(
+    url: VehicleUrl,
+    trace: FrameTrace | None,
+    timeouts: LinkTimeouts,
+    cleanup: list[Callable[[], None]],
+) -> _Transport:
+    if url.scheme == "sim":
+        from hw.sim import registry
+        from hw.sim.vehicle import SimVehicle
+
+        if url.name is not None:
+            vehicle = registry.get_or_create(url.name, state_file=url.state_file)
+        else:
+            vehicle = SimVehicle()
+            cleanup.append(vehicle.close)
+        channel = f"sim-{url.name or 'anon'}-{uuid.uuid4().hex[:12]}"
+        server = vehicle.attach_can(channel, fd=url.fd)
+        cleanup.insert(0, lambda: vehicle.detach(server))
+        return _CanTransport("virtual", channel, url.fd, trace)
+    if url.scheme == "can":
+        assert url.interface is not None and url.channel is not None
+        return _CanTransport(url.interface, url.channel, url.fd, trace)
+    return _DoipTransport(url, trace, timeouts)
+
+
+def connect_station_link(
+    vehicle_url: str,
+    trace_path: Path | None = None,
+    *,
+    timeouts: LinkTimeouts | None = None,
+    trace_mode: Literal["process", "inline"] = "process",
+) -> StationLink:
+    """Open the link to the vehicle at ``vehicle_url``; the caller must ``close()`` it.
+
+    ``sim://`` starts (or, with ``?name=``, reuses) an in-process simulated vehicle and
+    connects over a fresh virtual CAN channel; ``can://`` opens python-can + can-isotp;
+    ``doip://`` connects with doipclient. ``trace_path`` (``.asc``/``.blf``) records every
+    frame of the session; a trace that cannot be written fails here (``OSError``).
+    Opening failures raise :class:`hw.errors.LinkDisconnected`; a malformed URL raises
+    ``ValueError``.
+    """
+    url = parse_vehicle_url(vehicle_url)
+    timeouts = timeouts or LinkTimeouts()
+    trace = FrameTrace(trace_path, mode=trace_mode) if trace_path is not None else None
+    cleanup: list[Callable[[], None]] = []
+
+    def release() -> None:
+        for fn in cleanup:
+            fn()
+
+    try:
+        transport = _open_transport(url, trace, timeouts, cleanup)
+    except BaseException as exc:
+        release()
+        if trace is not None:
+            trace.close()
+        if isinstance(exc, OSError | can.CanError):
+            raise LinkDisconnected(f"cannot open {url}: {exc}") from exc
+        raise
+    return StationLink(url, transport, timeouts=timeouts, trace=trace, on_close=release)
+
+
+@contextlib.contextmanager
+def open_station_link(
+    vehicle_url: str,
+    trace_path: Path | None = None,
+    *,
+    timeouts: LinkTimeouts | None = None,
+    trace_mode: Literal["process", "inline"] = "process",
+) -> Iterator[StationLink]:
+    """:func:`connect_station_link` as a context manager (closes link and trace)."""
+    link = connect_station_link(vehicle_url, trace_path, timeouts=timeouts, trace_mode=trace_mode)
+    try:
+        yield link
+    finally:
+        link.close()

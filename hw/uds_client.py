@@ -1,0 +1,245 @@
+"""udsoncan ``Client`` wrapper for one ECU: typed errors, link-wide lock, timing.
+
+All exchanges of one station link are serialised by the link's lock (one request on the
+wire at a time, also for the keep-alive thread). Errors leave as :mod:`hw.errors`:
+
+* negative response ``7F sid nrc``   -> :func:`hw.errors.negative_response_error`
+* no response in P2 / P2*            -> BusTimeout (or ResponsePending if the ECU had
+                                        answered 0x78 before going silent)
+* ResponsePending longer than ``LinkTimeouts.pending_limit`` -> ResponsePending
+* malformed / unexpected response    -> InvalidResponse
+* socket / bus gone                  -> LinkDisconnected
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+import can
+import isotp
+from udsoncan import DidCodec, MemoryLocation, services
+from udsoncan.client import Client
+from udsoncan.configs import default_client_config
+from udsoncan.connections import BaseConnection
+from udsoncan.exceptions import (
+    ConfigError,
+    InvalidResponseException,
+    NegativeResponseException,
+    TimeoutException,
+    UnexpectedResponseException,
+)
+
+from hw.errors import (
+    BusTimeout,
+    EcuBusy,
+    InvalidResponse,
+    LinkDisconnected,
+    ResponsePending,
+    VehicleLinkError,
+    negative_response_error,
+)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class LinkTimeouts:
+    """Tester timing. Defaults suit real vehicles; tests shorten them."""
+
+    p2: float = 1.0  # first response after a request
+    p2_star: float = 5.0  # next response after each ResponsePending (0x78)
+    request: float = 600.0  # overall cap for one request, ResponsePending included
+    pending_limit: float = 300.0  # ResponsePending for longer -> ResponsePending error
+    block_retries: int = 2  # re-send a TransferData block (same counter) after a timeout
+    keepalive: float = 2.0  # TesterPresent period for ECUs in non-default session, 0 = off
+    reset_ready: float = 5.0  # how long to wait for an ECU to answer again after reset
+    connect: float = 5.0  # DoIP TCP connect
+
+
+class RawCodec(DidCodec):
+    """DID payloads as raw bytes; decoding is done by :mod:`hw.protocol`."""
+
+    def encode(self, *did_value: Any) -> bytes:
+        return bytes(did_value[0])
+
+    def decode(self, did_payload: bytes) -> Any:
+        return bytes(did_payload)
+
+    def __len__(self) -> int:
+        raise DidCodec.ReadAllRemainingData
+
+
+class UdsClient:
+    """UDS requests to one ECU; every method raises :class:`hw.errors.VehicleLinkError`."""
+
+    def __init__(
+        self,
+        connection: BaseConnection,
+        *,
+        ecu: str,
+        timeouts: LinkTimeouts,
+        lock: threading.RLock,
+        after_request: Callable[[], None] | None = None,
+    ) -> None:
+        self.ecu = ecu
+        self._after_request = after_request
+        self.timeouts = timeouts
+        self._lock = lock
+        self._request_started = 0.0
+        self._pending_seen = False
+        self.last_activity = 0.0
+        self.in_flight = False  # a request is waiting for its answer (keep-alive skips)
+        config = dict(default_client_config)
+        config.update(
+            {
+                "exception_on_negative_response": True,
+                "exception_on_invalid_response": True,
+                "exception_on_unexpected_response": True,
+                "data_identifiers": {"default": RawCodec()},
+                "server_address_format": 32,
+                "server_memorysize_format": 32,
+                "request_timeout": timeouts.request,
+                "p2_timeout": timeouts.p2,
+                "p2_star_timeout": timeouts.p2_star,
+                "use_server_timing": False,
+                "nrc78_callback": self._on_pending,
+            }
+        )
+        self._client = Client(connection, config=config)  # type: ignore[arg-type]
+        self._connection = connection
+
+    # ------------------------------------------------------------------ plumbing
+
+    def open(self) -> None:
+        self._call(0x00, self._client.open)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing a dead link must not raise
+            self._client.close()
+
+    def _on_pending(self) -> None:
+        self._pending_seen = True
+        if time.monotonic() - self._request_started > self.timeouts.pending_limit:
+            raise ResponsePending(
+                f"ResponsePending for more than {self.timeouts.pending_limit:.0f} s",
+                ecu=self.ecu,
+            )
+
+    def _call(self, service: int, fn: Callable[[], T]) -> T:
+        with self._lock:
+            self._request_started = self.last_activity = time.monotonic()
+            self._pending_seen = False
+            self.in_flight = True
+            try:
+                return fn()
+            except VehicleLinkError:
+                raise
+            except NegativeResponseException as exc:
+                raise negative_response_error(
+                    int(exc.response.code or 0), ecu=self.ecu, service=service
+                ) from exc
+            except TimeoutException as exc:
+                if self._pending_seen:
+                    raise ResponsePending(
+                        f"ECU went silent after ResponsePending ({exc})",
+                        ecu=self.ecu,
+                        service=service,
+                    ) from exc
+                raise BusTimeout(str(exc), ecu=self.ecu, service=service) from exc
+            except (InvalidResponseException, UnexpectedResponseException) as exc:
+                raise InvalidResponse(str(exc), ecu=self.ecu, service=service) from exc
+            except ConfigError as exc:
+                raise InvalidResponse(str(exc), ecu=self.ecu, service=service) from exc
+            except (OSError, can.CanError, isotp.IsoTpError) as exc:
+                raise LinkDisconnected(repr(exc), ecu=self.ecu, service=service) from exc
+            finally:
+                self.in_flight = False
+                self.last_activity = time.monotonic()
+                if self._after_request is not None:
+                    self._after_request()
+
+    # ------------------------------------------------------------------ services
+
+    def change_session(self, session: int) -> None:
+        self._call(0x10, lambda: self._client.change_session(session))
+
+    def _answer(self, response: R | None, service: int) -> R:
+        if response is None:
+            raise InvalidResponse("no response payload", ecu=self.ecu, service=service)
+        return response
+
+    def request_seed(self, level: int) -> bytes:
+        response = self._answer(self._call(0x27, lambda: self._client.request_seed(level)), 0x27)
+        return bytes(response.service_data.seed)
+
+    def send_key(self, level: int, key: bytes) -> None:
+        self._call(0x27, lambda: self._client.send_key(level + 1, key))
+
+    def read_did(self, did: int) -> bytes:
+        response = self._answer(
+            self._call(0x22, lambda: self._client.read_data_by_identifier(did)), 0x22
+        )
+        return bytes(response.service_data.values[did])
+
+    def write_did(self, did: int, data: bytes) -> None:
+        self._call(0x2E, lambda: self._client.write_data_by_identifier(did, data))
+
+    def start_routine(self, routine_id: int, data: bytes = b"") -> bytes:
+        response = self._answer(
+            self._call(0x31, lambda: self._client.start_routine(routine_id, data or None)), 0x31
+        )
+        return bytes(response.service_data.routine_status_record or b"")
+
+    def request_download(self, address: int, size: int) -> int:
+        """RequestDownload; returns maxNumberOfBlockLength (includes SID and counter)."""
+        location = MemoryLocation(address, size, address_format=32, memorysize_format=32)
+        response = self._answer(
+            self._call(0x34, lambda: self._client.request_download(location)), 0x34
+        )
+        return int(response.service_data.max_length)
+
+    def transfer_data(self, counter: int, data: bytes) -> None:
+        self._call(0x36, lambda: self._client.transfer_data(counter, data))
+
+    def transfer_exit(self) -> None:
+        self._call(0x37, lambda: self._client.request_transfer_exit())
+
+    def ecu_reset(self, reset_type: int) -> None:
+        self._call(0x11, lambda: self._client.ecu_reset(reset_type))
+
+    def tester_present(self, *, suppress: bool = True) -> None:
+        def run() -> None:
+            if suppress:
+                with self._client.suppress_positive_response(wait_nrc=False):
+                    self._client.tester_present()
+            else:
+                self._client.tester_present()
+
+        self._call(0x3E, run)
+
+    def probe(self, timeout: float) -> bool:
+        """TesterPresent with a short timeout: True when the ECU answers positively."""
+        request = services.TesterPresent.make_request()
+        try:
+            self._call(0x3E, lambda: self._client.send_request(request, timeout=cast(int, timeout)))
+        except (BusTimeout, EcuBusy, ResponsePending):
+            return False
+        return True
+
+    def send_nowait(self, payload: bytes) -> None:
+        """Send a request without waiting (keep-alive); does not take the link lock."""
+        sender = getattr(self._connection, "send_nowait", None)
+        if sender is None:
+            return
+        try:
+            sender(payload)
+        except VehicleLinkError:
+            raise
+        except (OSError, can.CanError) as exc:
+            raise LinkDisconnected(repr(exc), ecu=self.ecu) from exc

@@ -1,0 +1,88 @@
+"""Session traces: python-can ASC/BLF files readable with can.LogReader."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import can
+import pytest
+
+from domain.flash_package import crc32
+from hw.flash_sequence import ensure_programming
+from hw.sim.config import FLASH_LAYOUT
+from hw.sim.vehicle import SimVehicle
+from hw.station_link import open_station_link
+from hw.trace import FrameTrace, diagnostic_payloads, read_trace
+from tests.hw.simtools import FAST
+
+EGS = FLASH_LAYOUT["EGS"].program_address
+
+
+@pytest.mark.parametrize("suffix", [".asc", ".blf"])
+@pytest.mark.parametrize("mode", ["process", "inline"])
+def test_can_session_trace(
+    vehicle: tuple[SimVehicle, str], tmp_path: Path, suffix: str, mode: str
+) -> None:
+    sim, url = vehicle
+    path = tmp_path / f"session{suffix}"
+    with open_station_link(url, path, timeouts=FAST, trace_mode=mode) as link:  # type: ignore[arg-type]
+        assert link.read_vin("DME") == sim.vin
+        records = link.trace.records if link.trace else 0
+    frames = read_trace(path)
+    assert len(frames) == records
+    request = frames[0]
+    assert (request.arbitration_id, request.is_rx, request.is_fd) == (0x612, False, True)
+    assert bytes(request.data[:4]) == b"\x03\x22\xf1\x90"
+    first = frames[1]  # first frame of the 20-byte response: FD first frame
+    assert (first.arbitration_id, first.is_rx) == (0x692, True)
+    assert bytes(first.data[:5]) == b"\x00\x14\x62\xf1\x90"  # FD single frame, length 20
+    assert bytes(first.data[5:22]).decode() == sim.vin
+    assert frames[0].timestamp <= frames[1].timestamp
+
+
+def test_doip_session_trace_reassembles_payloads(
+    vehicle: tuple[SimVehicle, str], tmp_path: Path
+) -> None:
+    sim, _ = vehicle
+    url = sim.serve_doip("127.0.0.1", 0).url
+    path = tmp_path / "doip.blf"
+    block = os.urandom(2046)
+    with open_station_link(url, path, timeouts=FAST) as link:
+        link.read_vin()
+        ensure_programming(link, "EGS")
+        link.erase("EGS", EGS, len(block))
+        link.download("EGS", EGS, block)
+        link.check_memory("EGS", EGS, len(block), crc32(block))
+    frames = read_trace(path)
+    assert all(m.is_fd and m.is_extended_id and len(m.data) <= 64 for m in frames)
+    assert all(len(m.data) in {*range(9), 12, 16, 20, 24, 32, 48, 64} for m in frames)
+    payloads = diagnostic_payloads(frames)
+    assert payloads[0] == (0x0E00, 0x0010, False, b"\x22\xf1\x90")
+    assert payloads[1] == (0x0010, 0x0E00, True, b"\x62\xf1\x90" + sim.vin.encode())
+    assert frames[0].arbitration_id == 0x0E000010 and frames[1].arbitration_id == 0x00100E00
+    transfer = [p for p in payloads if p[1] == 0x0018 and p[3][:1] == b"\x36"]
+    assert transfer == [(0x0E00, 0x0018, False, b"\x36\x01" + block)]
+    # the 2048-byte request became 32 records of 64 bytes
+    to_egs = [m for m in frames if m.arbitration_id == 0x0E000018 and not m.is_rx]
+    assert sum(1 for m in to_egs if len(m.data) == 64) >= 32
+    assert (0x0018, 0x0E00, True, b"\x76\x01") in payloads
+
+
+def test_trace_rejects_unknown_suffix(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="suffix"):
+        FrameTrace(tmp_path / "x.txt")
+
+
+def test_trace_is_complete_when_many_frames_are_logged(tmp_path: Path) -> None:
+    path = tmp_path / "many.blf"
+    with FrameTrace(path, batch_bytes=4096) as trace:
+        for i in range(20_000):
+            trace.log_can(
+                can.Message(arbitration_id=i & 0x7FF, data=i.to_bytes(4, "big"), timestamp=i),
+                is_rx=bool(i & 1),
+            )
+    frames = read_trace(path)
+    assert len(frames) == 20_000
+    assert [int.from_bytes(m.data, "big") for m in frames[:3]] == [0, 1, 2]
+    assert frames[-1].is_rx and not frames[-2].is_rx

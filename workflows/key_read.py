@@ -1,0 +1,95 @@
+"""KeyReadWorkflow: read the key in a station's KeyReader and store it in the key table.
+
+The read runs on the station's queue (`station-<id>`), the storing on the portal queue. A
+corrupt block is refused with its reason and nothing is stored; a station that does not take
+the task within 20 seconds is reported as unavailable. Workflow id `key-read-<uuid>`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+from temporalio.exceptions import TimeoutError as ActivityTimeoutError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.access import AccessActivities, EntitlementCheckInput
+    from activities.key_reads import (
+        KeyReaderActivities,
+        KeyRecordView,
+        KeyTableActivities,
+        ReadKeyInput,
+        RecordKeyReadInput,
+    )
+    from domain.catalogue import Service
+    from domain.service_history import StationUnavailable
+    from workflows import search_attributes
+    from workflows.errors import domain_failure
+
+DATABASE_STEP = timedelta(seconds=30)
+STATION_PICKUP = timedelta(seconds=20)
+KEY_READ = timedelta(seconds=15)
+KEY_READ_RETRY = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(milliseconds=500))
+
+
+def key_read_workflow_id(read_id: str) -> str:
+    return f"key-read-{read_id}"
+
+
+class KeyReadInput(BaseModel):
+    workshop_id: str
+    station_id: str
+    station_task_queue: str
+    requested_by: str
+
+
+@workflow.defn
+class KeyReadWorkflow:
+    @workflow.run
+    async def run(self, request: KeyReadInput) -> KeyRecordView:
+        workflow.upsert_search_attributes(
+            [
+                search_attributes.WORKSHOP_ID.value_set(request.workshop_id),
+                search_attributes.STATION_ID.value_set(request.station_id),
+                search_attributes.FLOW_STATE.value_set("reading"),
+            ]
+        )
+        try:
+            await workflow.execute_activity_method(
+                AccessActivities.check_entitlement,
+                EntitlementCheckInput(
+                    workshop_id=request.workshop_id,
+                    service=Service.SERVICE_HISTORY,
+                    at=workflow.now(),
+                ),
+                start_to_close_timeout=DATABASE_STEP,
+            )
+            read = await workflow.execute_activity_method(
+                KeyReaderActivities.read_key_at_station,
+                ReadKeyInput(),
+                task_queue=request.station_task_queue,
+                schedule_to_start_timeout=STATION_PICKUP,
+                start_to_close_timeout=KEY_READ,
+                retry_policy=KEY_READ_RETRY,
+            )
+        except ActivityError as error:
+            workflow.upsert_search_attributes([search_attributes.FLOW_STATE.value_set("refused")])
+            if isinstance(error.cause, ActivityTimeoutError):
+                raise domain_failure(
+                    StationUnavailable(
+                        f"station {request.station_id} did not answer; is its worker running?",
+                        field="station_id",
+                    )
+                ) from error
+            raise domain_failure(error) from error
+        workflow.upsert_search_attributes([search_attributes.VIN.value_set(read.key.vin)])
+        record = await workflow.execute_activity_method(
+            KeyTableActivities.record_key_read,
+            RecordKeyReadInput(workshop_id=request.workshop_id, read=read),
+            start_to_close_timeout=DATABASE_STEP,
+        )
+        workflow.upsert_search_attributes([search_attributes.FLOW_STATE.value_set("stored")])
+        return record

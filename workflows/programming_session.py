@@ -1,0 +1,500 @@
+"""ProgrammingSessionWorkflow: flash a car's ECUs at a workshop station, on purchased time.
+
+check access → identify (VIN must match; software of each ECU) → plan (skip ECUs at target) →
+for each ECU: prepare (voltage, hardware, session, security, fingerprint) → one heartbeating
+activity per segment → finish (dependencies, reset, read-back) → report.
+
+Before each ECU the session estimates its duration from the throughput measured so far and
+starts it only if the remaining `ecu_programming` coverage holds it with a margin; otherwise it
+waits in `waiting_for_time` for a `coverage_extended` signal from the entitlement flow. A
+transfer is never cut off because the clock ran out: the ECU is finished and the overrun kept.
+Faults that retries cannot fix put the session in `needs_technician`; the technician resumes
+(re-identify, same car, continue from the last confirmed block) or aborts.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.access import AccessActivities, EntitlementCheckInput
+    from activities.packages import PackageActivities, ReadPackageInput
+    from activities.programming import (
+        FinishEcuInput,
+        IdentifyVehicleInput,
+        PrepareEcuInput,
+        ProgrammingStationActivities,
+        ProgramSegmentInput,
+        SegmentProgress,
+        VehicleIdentity,
+    )
+    from domain.catalogue import Service
+    from domain.flash_package import FlashPackageManifest, SoftwareUnit
+    from domain.programming import (
+        DEFAULT_THROUGHPUT_BYTES_PER_SECOND,
+        WAIT_FOR_TIME_DEADLINE,
+        EcuPlan,
+        NotAtSafePoint,
+        ProgrammingMachine,
+        estimate_ecu_duration,
+        may_start_ecu,
+        plan_programming,
+    )
+    from workflows import search_attributes
+    from workflows.entitlement import CoverageExtended, Subscription, entitlement_workflow_id
+    from workflows.errors import domain_failure
+
+PORTAL_STEP = timedelta(seconds=30)
+# A station that stops heartbeating (crash, power loss) is noticed after this long.
+HEARTBEAT_TIMEOUT = timedelta(seconds=5)
+# Transient vehicle faults (timeouts, disconnects, busy ECU) are retried this often before a
+# technician is asked; fatal ones (wrong hardware, invalid key) are not retried at all.
+HARDWARE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=8,
+    non_retryable_error_types=["vin-mismatch"],
+)
+MINIMUM_STEP_TIMEOUT = timedelta(minutes=2)
+
+
+class ProgrammingSessionInput(BaseModel):
+    session_id: str
+    workshop_id: str
+    station_id: str
+    station_task_queue: str
+    vin: str
+    package_id: str
+    technician_id: str
+
+
+class ResumeInput(BaseModel):
+    note: str = Field(default="", max_length=500)
+
+
+class SkipEcuInput(BaseModel):
+    ecu: str
+
+
+class AbortInput(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class EcuOutcome(BaseModel):
+    ecu: str
+    status: str  # pending | programming | done | skipped | already_at_target
+    software_after: list[SoftwareUnit] = []
+    bytes_total: int = 0
+    bytes_done: int = 0
+    seconds: float = 0.0
+    overrun: timedelta | None = None
+
+
+class ProgrammingProgress(BaseModel):
+    session_id: str
+    state: str
+    vin: str
+    station_id: str
+    current_ecu: str | None
+    current_step: str | None
+    bytes_done: int
+    bytes_total: int
+    throughput_bytes_per_second: float | None
+    eta: timedelta | None
+    remaining_coverage: timedelta | None
+    reason: str | None
+    ecus: list[EcuOutcome]
+
+
+def programming_workflow_id(session_id: str) -> str:
+    return f"programming-{session_id}"
+
+
+@workflow.defn
+class ProgrammingSessionWorkflow:
+    @workflow.init
+    def __init__(self, request: ProgrammingSessionInput) -> None:
+        self.request = request
+        self.machine = ProgrammingMachine()
+        self.ecus: dict[str, EcuOutcome] = {}
+        self.current_ecu: str | None = None
+        self.current_step: str | None = None
+        self.reason: str | None = None
+        self.remaining: timedelta | None = None
+        self.transferred_bytes = 0
+        self.transfer_seconds = 0.0
+        self.skip_requested: set[str] = set()
+        self.abort_reason: str | None = None
+        self.resume_requested = False
+        self.coverage_extended_count = 0
+        self.resume_points: dict[tuple[str, int], SegmentProgress] = {}
+
+    @property
+    def state(self) -> str:
+        return str(self.machine.current_state_value)
+
+    def _enter(self, event: str, reason: str | None = None) -> None:
+        self.machine.send(event)
+        self.reason = reason
+        workflow.upsert_search_attributes([search_attributes.FLOW_STATE.value_set(self.state)])
+
+    # --- the process ------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, request: ProgrammingSessionInput) -> ProgrammingProgress:
+        workflow.upsert_search_attributes(
+            [
+                search_attributes.VIN.value_set(request.vin),
+                search_attributes.WORKSHOP_ID.value_set(request.workshop_id),
+                search_attributes.STATION_ID.value_set(request.station_id),
+                search_attributes.FLOW_STATE.value_set(self.state),
+            ]
+        )
+        try:
+            await self._check_access()
+            manifest = await workflow.execute_activity_method(
+                PackageActivities.read_verified_manifest,
+                ReadPackageInput(package_id=request.package_id),
+                start_to_close_timeout=PORTAL_STEP,
+            )
+        except ActivityError as error:
+            self._enter("refuse", _reason(error))
+            raise domain_failure(error) from error
+        self._enter("access_granted")
+
+        identity = await self._identify(manifest, resuming=False)
+        if identity is None:
+            return self.progress()
+        self._enter("identified")
+        plan = plan_programming(manifest, identity.software)
+        for ecu in plan.already_at_target:
+            self.ecus[ecu] = EcuOutcome(
+                ecu=ecu, status="already_at_target", software_after=identity.software[ecu]
+            )
+        for ecu_plan in plan.to_program:
+            self.ecus[ecu_plan.ecu] = EcuOutcome(
+                ecu=ecu_plan.ecu, status="pending", bytes_total=ecu_plan.total_bytes
+            )
+        self._enter("planned")
+
+        for ecu_plan in plan.to_program:
+            if self.abort_reason:
+                break
+            if ecu_plan.ecu in self.skip_requested:
+                self.ecus[ecu_plan.ecu].status = "skipped"
+                continue
+            if not await self._wait_for_time(ecu_plan):
+                break
+            if not await self._program_ecu(ecu_plan, manifest):
+                break
+        self.current_ecu = self.current_step = None
+        if self.abort_reason:
+            if self.state != "aborted":
+                self._enter("abort", self.abort_reason)
+        else:
+            self._enter("finish")
+        return self.progress()
+
+    async def _check_access(self) -> None:
+        grant = await workflow.execute_activity_method(
+            AccessActivities.check_entitlement,
+            EntitlementCheckInput(
+                workshop_id=self.request.workshop_id,
+                service=Service.ECU_PROGRAMMING,
+                at=workflow.now(),
+            ),
+            start_to_close_timeout=PORTAL_STEP,
+        )
+        self.remaining = grant.remaining
+
+    async def _identify(
+        self, manifest: FlashPackageManifest, *, resuming: bool
+    ) -> VehicleIdentity | None:
+        """Identify the car; on a fault, wait for the technician. None when the session ends.
+
+        Another car at the start stops the session; another car at a resume is refused and the
+        session waits for the technician to connect the right one.
+        """
+        while True:
+            self.current_step = "identify"
+            try:
+                return await workflow.execute_activity_method(
+                    ProgrammingStationActivities.identify_vehicle,
+                    IdentifyVehicleInput(
+                        session_id=self.request.session_id,
+                        expected_vin=self.request.vin,
+                        ecus=manifest.ecu_names,
+                    ),
+                    task_queue=self.request.station_task_queue,
+                    start_to_close_timeout=MINIMUM_STEP_TIMEOUT,
+                    retry_policy=HARDWARE_RETRY,
+                )
+            except ActivityError as error:
+                if _error_type(error) == "vin-mismatch" and not resuming:
+                    self._enter("refuse", _reason(error))
+                    return None
+                if not await self._needs_technician(_reason(error)):
+                    return None
+
+    async def _wait_for_time(self, plan: EcuPlan) -> bool:
+        """True when the remaining coverage holds this ECU; False when the session ends."""
+        while True:
+            remaining = await self._remaining_coverage()
+            estimate = estimate_ecu_duration(plan.total_bytes, self._throughput())
+            if may_start_ecu(estimate, remaining):
+                if self.state == "waiting_for_time":
+                    self._enter("time_bought")
+                return True
+            if self.state != "waiting_for_time":
+                self._enter(
+                    "out_of_time",
+                    f"{plan.ecu} needs about {int(estimate.total_seconds())} s, "
+                    f"{int(remaining.total_seconds())} s of purchased time remain",
+                )
+                await self._subscribe_to_coverage()
+            seen = self.coverage_extended_count
+            try:
+                await workflow.wait_condition(
+                    lambda seen=seen: (
+                        self.coverage_extended_count > seen  # type: ignore[misc]
+                        or bool(self.abort_reason)
+                    ),
+                    timeout=WAIT_FOR_TIME_DEADLINE,
+                )
+            except TimeoutError:
+                self.abort_reason = "no programming time was bought within 24 hours"
+            if self.abort_reason:
+                self._enter("abort", self.abort_reason)
+                return False
+
+    async def _program_ecu(self, plan: EcuPlan, manifest: FlashPackageManifest) -> bool:
+        outcome = self.ecus[plan.ecu]
+        outcome.status = "programming"
+        self.current_ecu = plan.ecu
+        began = workflow.now()
+        deadline = began + (self.remaining or timedelta(0))
+        package = manifest.ecu(plan.ecu)
+        steps: list[tuple[str, int | None]] = [("prepare", None)]
+        steps += [("segment", index) for index in range(len(package.segments))]
+        steps.append(("finish", None))
+        position = 0
+        while position < len(steps):
+            name, index = steps[position]
+            self.current_step = (
+                name if index is None else f"segment {index + 1}/{len(package.segments)}"
+            )
+            try:
+                await self._run_step(plan, name, index)
+                position += 1
+            except ActivityError as error:
+                self._remember_progress(plan.ecu, index, error)
+                if not await self._needs_technician(_reason(error)):
+                    return False
+                if await self._identify(manifest, resuming=True) is None:
+                    return False
+                if self.state == "identifying":
+                    self._enter("identified")
+                    self._enter("planned")
+        outcome.status = "done"
+        outcome.seconds = (workflow.now() - began).total_seconds()
+        if workflow.now() > deadline:
+            outcome.overrun = workflow.now() - deadline  # finished, never cut off
+        return True
+
+    async def _run_step(self, plan: EcuPlan, name: str, index: int | None) -> None:
+        common = {"session_id": self.request.session_id, "ecu": plan.ecu}
+        timeout = self._step_timeout(plan)
+        if name == "prepare":
+            await workflow.execute_activity_method(
+                ProgrammingStationActivities.prepare_ecu,
+                PrepareEcuInput(
+                    **common,
+                    package_id=self.request.package_id,
+                    expected_vin=self.request.vin,
+                    workshop_id=self.request.workshop_id,
+                ),
+                task_queue=self.request.station_task_queue,
+                start_to_close_timeout=MINIMUM_STEP_TIMEOUT,
+                retry_policy=HARDWARE_RETRY,
+            )
+        elif name == "segment":
+            assert index is not None
+            resume = self.resume_points.pop((plan.ecu, index), None)
+            result = await workflow.execute_activity_method(
+                ProgrammingStationActivities.program_segment,
+                ProgramSegmentInput(
+                    **common,
+                    package_id=self.request.package_id,
+                    segment_index=index,
+                    expected_vin=self.request.vin,
+                    start_block_index=resume.next_block_index if resume else 0,
+                    block_size=resume.block_size if resume else None,
+                ),
+                task_queue=self.request.station_task_queue,
+                start_to_close_timeout=timeout,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                retry_policy=HARDWARE_RETRY,
+            )
+            self.transferred_bytes += result.bytes_sent
+            self.transfer_seconds += result.seconds
+            self.ecus[plan.ecu].bytes_done += result.total_bytes
+        else:
+            finished = await workflow.execute_activity_method(
+                ProgrammingStationActivities.finish_ecu,
+                FinishEcuInput(**common, expected_vin=self.request.vin),
+                task_queue=self.request.station_task_queue,
+                start_to_close_timeout=MINIMUM_STEP_TIMEOUT,
+                retry_policy=HARDWARE_RETRY,
+            )
+            self.ecus[plan.ecu].software_after = finished.software
+
+    def _step_timeout(self, plan: EcuPlan) -> timedelta:
+        # Derived from the remaining window, but never shorter than the transfer needs: a
+        # transfer that runs past the purchased time is finished, not cut off.
+        estimate = estimate_ecu_duration(plan.total_bytes, self._throughput())
+        return max(MINIMUM_STEP_TIMEOUT, estimate * 3, self.remaining or timedelta(0))
+
+    def _remember_progress(self, ecu: str, index: int | None, error: ActivityError) -> None:
+        cause = error.cause
+        details: list[object] = []
+        if isinstance(cause, ApplicationError):
+            details = list(cause.details)
+        elif isinstance(cause, TimeoutError):
+            details = list(cause.last_heartbeat_details)
+        for detail in details:
+            if index is not None and isinstance(detail, dict):
+                progress = detail.get("progress", detail)
+                if isinstance(progress, dict) and "next_block_index" in progress:
+                    self.resume_points[(ecu, index)] = SegmentProgress.model_validate(progress)
+
+    async def _needs_technician(self, reason: str) -> bool:
+        """Wait for the technician; True when they resume, False when they abort."""
+        self._enter("fault", reason)
+        self.resume_requested = False
+        await workflow.wait_condition(lambda: self.resume_requested or bool(self.abort_reason))
+        if self.abort_reason:
+            self._enter("abort", self.abort_reason)
+            return False
+        self._enter("resumed")
+        return True
+
+    async def _remaining_coverage(self) -> timedelta:
+        remaining = await workflow.execute_activity_method(
+            AccessActivities.remaining_coverage,
+            EntitlementCheckInput(
+                workshop_id=self.request.workshop_id,
+                service=Service.ECU_PROGRAMMING,
+                at=workflow.now(),
+            ),
+            start_to_close_timeout=PORTAL_STEP,
+        )
+        self.remaining = remaining.remaining
+        return remaining.remaining
+
+    async def _subscribe_to_coverage(self) -> None:
+        entitlement = workflow.get_external_workflow_handle(
+            entitlement_workflow_id(self.request.workshop_id, Service.ECU_PROGRAMMING)
+        )
+        try:
+            await entitlement.signal(
+                "subscribe", Subscription(workflow_id=workflow.info().workflow_id)
+            )
+        except Exception as error:  # no entitlement flow yet: the next purchase starts one
+            workflow.logger.info("no entitlement flow to subscribe to yet: %s", error)
+
+    def _throughput(self) -> float:
+        if self.transfer_seconds <= 0:
+            return DEFAULT_THROUGHPUT_BYTES_PER_SECOND
+        return self.transferred_bytes / self.transfer_seconds
+
+    # --- signals, updates, query ------------------------------------------------------------
+
+    @workflow.signal
+    def coverage_extended(self, extended: CoverageExtended) -> None:
+        """From the entitlement flow: more programming time was bought."""
+        self.coverage_extended_count += 1
+
+    @workflow.update
+    def resume(self, step: ResumeInput) -> ProgrammingProgress:
+        """After a fault: re-identify the car (it must be the same) and continue."""
+        self.resume_requested = True
+        return self.progress()
+
+    @resume.validator
+    def _validate_resume(self, step: ResumeInput) -> None:
+        if self.state != "needs_technician":
+            raise domain_failure(
+                NotAtSafePoint(f"nothing to resume: the session is {self.state}", state=self.state)
+            )
+
+    @workflow.update
+    def skip_ecu(self, step: SkipEcuInput) -> ProgrammingProgress:
+        """Leave an ECU out; only before it started."""
+        self.skip_requested.add(step.ecu)
+        return self.progress()
+
+    @skip_ecu.validator
+    def _validate_skip(self, step: SkipEcuInput) -> None:
+        outcome = self.ecus.get(step.ecu)
+        if outcome is None or outcome.status != "pending":
+            raise domain_failure(
+                NotAtSafePoint(
+                    f"{step.ecu} cannot be skipped: it is "
+                    f"{outcome.status if outcome else 'not planned'}",
+                    field="ecu",
+                )
+            )
+
+    @workflow.update
+    def abort(self, step: AbortInput) -> ProgrammingProgress:
+        """Stop the session at a safe point (never in the middle of a transfer)."""
+        self.abort_reason = step.reason
+        return self.progress()
+
+    @abort.validator
+    def _validate_abort(self, step: AbortInput) -> None:
+        at_safe_point = self.state in ("needs_technician", "waiting_for_time", "planning")
+        if not at_safe_point:
+            raise domain_failure(
+                NotAtSafePoint(
+                    f"abort only at a safe point (needs technician, waiting for time); "
+                    f"the session is {self.state}",
+                    state=self.state,
+                )
+            )
+
+    @workflow.query
+    def progress(self) -> ProgrammingProgress:
+        total = sum(outcome.bytes_total for outcome in self.ecus.values())
+        done = sum(outcome.bytes_done for outcome in self.ecus.values())
+        throughput = self._throughput() if self.transfer_seconds > 0 else None
+        eta = timedelta(seconds=(total - done) / throughput) if throughput else None
+        return ProgrammingProgress(
+            session_id=self.request.session_id,
+            state=self.state,
+            vin=self.request.vin,
+            station_id=self.request.station_id,
+            current_ecu=self.current_ecu,
+            current_step=self.current_step,
+            bytes_done=done,
+            bytes_total=total,
+            throughput_bytes_per_second=throughput,
+            eta=eta,
+            remaining_coverage=self.remaining,
+            reason=self.reason,
+            ecus=list(self.ecus.values()),
+        )
+
+
+def _error_type(error: ActivityError) -> str | None:
+    return error.cause.type if isinstance(error.cause, ApplicationError) else None
+
+
+def _reason(error: ActivityError) -> str:
+    cause = error.cause
+    return str(cause.message if isinstance(cause, ApplicationError) else cause or error)
