@@ -9,6 +9,8 @@ ones are retried by Temporal, fatal ones fail the activity without retries.
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -104,6 +106,31 @@ def vehicle_errors_typed(progress: list[SegmentProgress] | None = None) -> Itera
         ) from error
 
 
+@contextlib.contextmanager
+def _heartbeat_while_running(
+    confirmed: list[SegmentProgress], every: float = 1.0
+) -> Iterator[None]:
+    """Heartbeat the last confirmed progress every second, also while no block moves.
+
+    An erase can take far longer than the heartbeat timeout (the ECU answers
+    ResponsePending meanwhile); without this the activity would be declared dead mid-erase.
+    """
+    stop = threading.Event()
+    context = contextvars.copy_context()  # activity.heartbeat needs the activity's context
+
+    def pump() -> None:
+        while not stop.wait(every):
+            activity.heartbeat(*([confirmed[-1].model_dump()] if confirmed else []))
+
+    thread = threading.Thread(target=context.run, args=(pump,), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 class ProgrammingStationActivities:
     """The hardware steps, with the station's vehicle link and package store injected."""
 
@@ -175,36 +202,62 @@ class ProgrammingStationActivities:
         package = self._package(request.package_id)
         segment = package.ecu(request.ecu).segments[request.segment_index]
         data = package.segment_data(request.ecu, request.segment_index)
-        start, block_size = request.start_block_index, request.block_size
+        # Where to start: this download's own last heartbeat (a retry after a crash), else the
+        # point a technician's resume continues from, else the beginning.
+        confirmed: list[SegmentProgress] = []
         details = activity.info().heartbeat_details
-        if details:  # a retry of this download: continue after the last confirmed block
-            last = SegmentProgress.model_validate(details[0])
-            start, block_size = last.next_block_index, last.block_size
+        if details:
+            confirmed.append(SegmentProgress.model_validate(details[0]))
+        elif request.start_block_index and request.block_size:
+            confirmed.append(
+                SegmentProgress(
+                    next_block_index=request.start_block_index,
+                    block_size=request.block_size,
+                    bytes_confirmed=request.start_block_index * request.block_size,
+                    total_bytes=len(data),
+                )
+            )
+        start = confirmed[-1].next_block_index if confirmed else 0
+        block_size = confirmed[-1].block_size if confirmed else None
 
         def heartbeat(progress: DownloadProgress) -> None:
-            activity.heartbeat(
-                SegmentProgress(
-                    next_block_index=progress.next_block_index,
-                    block_size=progress.block_size,
-                    bytes_confirmed=progress.bytes_confirmed,
-                    total_bytes=progress.total_bytes,
-                ).model_dump()
+            last = SegmentProgress(
+                next_block_index=progress.next_block_index,
+                block_size=progress.block_size,
+                bytes_confirmed=progress.bytes_confirmed,
+                total_bytes=progress.total_bytes,
             )
+            confirmed[:] = [last]
+            activity.heartbeat(last.model_dump())
 
         began = time.monotonic()
-        with self._link(
-            request.session_id, f"segment-{request.ecu}-{request.segment_index}"
-        ) as link:
+        step = f"segment-{request.ecu}-{request.segment_index}"
+        with (
+            _heartbeat_while_running(confirmed),
+            self._link(request.session_id, step, confirmed) as link,
+        ):
             link.verify_vin(request.expected_vin)
-            result = program_segment(
-                link,
-                request.ecu,
-                segment,
-                data,
-                start_block_index=start,
-                block_size=block_size,
-                on_progress=heartbeat,
-            )
+            try:
+                result = program_segment(
+                    link,
+                    request.ecu,
+                    segment,
+                    data,
+                    start_block_index=start,
+                    block_size=block_size,
+                    on_progress=heartbeat,
+                )
+            except VehicleLinkError as error:
+                if start == 0 or error.transient:
+                    raise
+                # The ECU no longer holds the partial segment (reset, power loss): erase and
+                # write the segment again rather than leave it half-programmed.
+                activity.logger.warning("resume of %s refused (%s); re-erasing", step, error)
+                start = 0
+                confirmed.clear()
+                result = program_segment(
+                    link, request.ecu, segment, data, start_block_index=0, on_progress=heartbeat
+                )
         return SegmentResult(
             ecu=request.ecu,
             segment_index=request.segment_index,

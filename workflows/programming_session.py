@@ -354,10 +354,10 @@ class ProgrammingSessionWorkflow:
             self.ecus[plan.ecu].software_after = finished.software
 
     def _step_timeout(self, plan: EcuPlan) -> timedelta:
-        # Derived from the remaining window, but never shorter than the transfer needs: a
-        # transfer that runs past the purchased time is finished, not cut off.
+        # The purchased time left plus room to finish an ECU started inside it: a transfer that
+        # runs past the window is finished (and the overrun recorded), never cut off.
         estimate = estimate_ecu_duration(plan.total_bytes, self._throughput())
-        return max(MINIMUM_STEP_TIMEOUT, estimate * 3, self.remaining or timedelta(0))
+        return max(MINIMUM_STEP_TIMEOUT, (self.remaining or timedelta(0)) + estimate * 3)
 
     def _remember_progress(self, ecu: str, index: int | None, error: ActivityError) -> None:
         cause = error.cause

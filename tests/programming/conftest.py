@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -9,12 +10,14 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from domain.accounts import Role
 from domain.flash_package import FlashPackageManifest
 from hw.flash_files import build_demo_package
 from hw.sim import registry
+from hw.sim.config import VehicleConfig
 from hw.sim.vehicle import SimVehicle
 from settings import Settings
 from tests.factories import SignedIn, create_workshop, sign_in
@@ -69,14 +72,14 @@ def demo_package(settings: Settings) -> FlashPackageManifest:
     )
 
 
-@pytest.fixture
-async def station_on_dev_server(
-    dev_env: WorkflowEnvironment, settings: Settings
+@contextlib.asynccontextmanager
+async def running_station(
+    client: Client, settings: Settings, config: VehicleConfig | None = None
 ) -> AsyncIterator[Station]:
     """A station worker wired to its own simulated car (`sim://?name=...`)."""
     station_id = f"st-{uuid.uuid4().hex[:8]}"
     name = f"car-{station_id}"
-    vehicle = registry.get_or_create(name)
+    vehicle = registry.get_or_create(name, config=config)
     deps = StationDependencies(
         station_id=station_id,
         vehicle_url=f"sim://?name={name}",
@@ -84,9 +87,19 @@ async def station_on_dev_server(
         traces_dir=settings.traces_dir,
     )
     task_queue = settings.station_task_queue(station_id)
-    async with station_worker(dev_env.client, deps, task_queue):
-        yield Station(station_id, task_queue, name, vehicle)
-    registry.remove(name)
+    try:
+        async with station_worker(client, deps, task_queue):
+            yield Station(station_id, task_queue, name, vehicle)
+    finally:
+        registry.remove(name)
+
+
+@pytest.fixture
+async def station_on_dev_server(
+    dev_env: WorkflowEnvironment, settings: Settings
+) -> AsyncIterator[Station]:
+    async with running_station(dev_env.client, settings) as station:
+        yield station
 
 
 @pytest.fixture

@@ -15,9 +15,11 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from domain.flash_package import FlashPackageManifest
@@ -64,6 +66,24 @@ def _start_station(
     )
 
 
+async def _transfer_reaches(
+    vehicle: SimVehicle, blocks: int, handle: WorkflowHandle[Any, Any]
+) -> bool:
+    """True once some ECU's running download has taken `blocks` blocks (False: flash over)."""
+    for poll in range(6000):
+        for ecu in vehicle.ecus.values():
+            download = ecu.download
+            if download is not None and download.blocks >= blocks:
+                return True
+        await asyncio.sleep(0.005)
+        ended = poll % 200 == 199 and (
+            (await handle.describe()).status != WorkflowExecutionStatus.RUNNING
+        )
+        if ended:
+            return False
+    return False
+
+
 async def test_station_killed_mid_transfer_ten_times(
     api_client: httpx.AsyncClient,
     portal_on_dev_server: Settings,
@@ -72,7 +92,7 @@ async def test_station_killed_mid_transfer_ten_times(
 ) -> None:
     settings = portal_on_dev_server
     manifest: FlashPackageManifest = build_demo_package(
-        settings.packages_dir / PACKAGE, image_size_per_ecu=128 * 1024, package_id=PACKAGE
+        settings.packages_dir / PACKAGE, image_size_per_ecu=512 * 1024, package_id=PACKAGE
     )
     await buy_time(api_client, workshop_owner)
     vehicle = SimVehicle()
@@ -98,9 +118,9 @@ async def test_station_killed_mid_transfer_ten_times(
     kills = 0
     try:
         while kills < KILLS:
-            await asyncio.sleep(rng.uniform(1.5, 4.0))
-            progress = await handle.query(ProgrammingSessionWorkflow.progress)
-            if progress.state in ("completed", "needs_technician", "aborted", "refused"):
+            # Wait until a segment is being transferred, then kill at a random block of it.
+            kill_after = rng.randint(10, 60)
+            if not await _transfer_reaches(vehicle, kill_after, handle):
                 break
             station.send_signal(signal.SIGKILL)
             station.wait()

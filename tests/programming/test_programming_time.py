@@ -1,0 +1,186 @@
+"""Programming against purchased time, on the time-skipping server.
+
+- Coverage too short for the next ECU pauses the session before that ECU (`waiting_for_time`);
+  buying more time resumes it.
+- Coverage that ends in the middle of a transfer does not cut it off: the ECU is finished and
+  the overrun recorded; the session then waits before the next ECU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from activities.payments import SandboxPaymentGateway
+from db.access_repository import AccessRepository
+from domain.catalogue import Service, TicketPeriod
+from domain.flash_package import SegmentSpec
+from hw.flash_files import build_demo_package, read_manifest
+from hw.sim.config import default_vehicle_config, tune_ecu
+from settings import Settings
+from tests.factories import create_workshop
+from tests.programming.conftest import Station, running_station
+from workflows.entitlement import entitlement_workflow_id
+from workflows.programming_session import (
+    ProgrammingProgress,
+    ProgrammingSessionInput,
+    ProgrammingSessionWorkflow,
+    programming_workflow_id,
+)
+from workflows.ticket_purchase import (
+    TicketPurchaseInput,
+    TicketPurchaseWorkflow,
+    ticket_purchase_workflow_id,
+)
+
+PACKAGE = "time-test"
+
+
+async def _buy_hour(env: WorkflowEnvironment, queue: str, workshop_id: str) -> None:
+    key = uuid.uuid4().hex
+    with env.auto_time_skipping_disabled():
+        await env.client.execute_workflow(
+            TicketPurchaseWorkflow.run,
+            TicketPurchaseInput(
+                workshop_id=workshop_id,
+                idempotency_key=key,
+                service=Service.ECU_PROGRAMMING,
+                period=TicketPeriod.HOUR,
+            ),
+            id=ticket_purchase_workflow_id(workshop_id, key),
+            task_queue=queue,
+        )
+
+
+async def _wait_for(
+    env: WorkflowEnvironment,
+    handle: WorkflowHandle[ProgrammingSessionWorkflow, ProgrammingProgress],
+    state: str,
+    seconds: float = 30,
+) -> ProgrammingProgress:
+    with env.auto_time_skipping_disabled():
+        for _ in range(int(seconds * 20)):
+            progress = await handle.query(ProgrammingSessionWorkflow.progress)
+            if progress.state == state:
+                return progress
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"session stayed {progress.state}, never {state}")
+
+
+async def _start(
+    env: WorkflowEnvironment, settings: Settings, station: Station, workshop_id: str
+) -> WorkflowHandle[ProgrammingSessionWorkflow, ProgrammingProgress]:
+    session_id = str(uuid.uuid4())
+    with env.auto_time_skipping_disabled():
+        return await env.client.start_workflow(
+            ProgrammingSessionWorkflow.run,
+            ProgrammingSessionInput(
+                session_id=session_id,
+                workshop_id=workshop_id,
+                station_id=station.station_id,
+                station_task_queue=station.task_queue,
+                vin=station.vehicle.vin,
+                package_id=PACKAGE,
+                technician_id="tech-1",
+            ),
+            id=programming_workflow_id(session_id),
+            task_queue=settings.portal_task_queue,
+        )
+
+
+async def _workshop_with_credit(session_factory: async_sessionmaker[AsyncSession]) -> str:
+    workshop_id = await create_workshop(session_factory)
+    await AccessRepository(session_factory).top_up(
+        workshop_id, "credit", 1_000_000, None, "test", SandboxPaymentGateway()
+    )
+    return workshop_id
+
+
+async def _stop_entitlement(env: WorkflowEnvironment, workshop_id: str) -> None:
+    await env.client.get_workflow_handle(
+        entitlement_workflow_id(workshop_id, Service.ECU_PROGRAMMING)
+    ).terminate("test finished")
+
+
+async def test_too_little_time_pauses_before_the_ecu_and_buying_more_resumes(
+    time_skipping_env: WorkflowEnvironment,
+    portal_on_time_skipping_server: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    env, settings = time_skipping_env, portal_on_time_skipping_server
+    build_demo_package(
+        settings.packages_dir / PACKAGE,
+        image_size_per_ecu=8 * 1024,
+        ecus=("DME", "EGS"),
+        package_id=PACKAGE,
+    )
+    workshop_id = await _workshop_with_credit(session_factory)
+    await _buy_hour(env, settings.portal_task_queue, workshop_id)
+    await env.sleep(timedelta(minutes=59, seconds=45))  # 15 s of the hour are left
+
+    async with running_station(env.client, settings) as station:
+        handle = await _start(env, settings, station, workshop_id)
+        paused = await _wait_for(env, handle, "waiting_for_time")
+        assert paused.current_ecu is None
+        assert {e.ecu: e.status for e in paused.ecus} == {"DME": "pending", "EGS": "pending"}
+        assert "DME needs about" in (paused.reason or "")
+        assert station.vehicle.ecu("DME").stats.erases == 0  # nothing was touched
+
+        await _buy_hour(env, settings.portal_task_queue, workshop_id)
+        with env.auto_time_skipping_disabled():
+            report = await asyncio.wait_for(handle.result(), timeout=120)
+    assert report.state == "completed"
+    assert [e.status for e in report.ecus] == ["done", "done"]
+    assert all(e.overrun is None for e in report.ecus)
+    await _stop_entitlement(env, workshop_id)
+
+
+async def test_coverage_ending_mid_transfer_finishes_the_ecu_and_records_the_overrun(
+    time_skipping_env: WorkflowEnvironment,
+    portal_on_time_skipping_server: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """Real time: the time-skipping server cannot jump while an activity runs, so the DME
+    gets a slow erase (as real ECUs have) that outlasts the last purchased seconds."""
+    env, settings = time_skipping_env, portal_on_time_skipping_server
+    build_demo_package(
+        settings.packages_dir / PACKAGE,
+        image_size_per_ecu=8 * 1024,
+        ecus=("DME", "EGS"),
+        package_id=PACKAGE,
+    )
+    workshop_id = await _workshop_with_credit(session_factory)
+    await _buy_hour(env, settings.portal_task_queue, workshop_id)
+    # 30 s are left: enough to start the DME (estimate ~20.5 s, margin 20 %), but its two
+    # erases take 2 x 17 s, so the window ends while its segments are being programmed.
+    await env.sleep(timedelta(minutes=59, seconds=30))
+    car = tune_ecu(default_vehicle_config(), "DME", erase_time=17.0)
+
+    async with running_station(env.client, settings, car) as station:
+        handle = await _start(env, settings, station, workshop_id)
+        paused = await _wait_for(env, handle, "waiting_for_time", seconds=120)
+        outcomes = {e.ecu: e for e in paused.ecus}
+        assert outcomes["DME"].status == "done"
+        assert outcomes["DME"].overrun is not None
+        assert outcomes["DME"].overrun > timedelta(0)
+        assert outcomes["EGS"].status == "pending"
+        assert station.vehicle.ecu("EGS").stats.erases == 0
+        dme = station.vehicle.ecu("DME")
+        for segment in build_manifest_segments(settings, "DME"):
+            assert dme.memory_crc(segment.address, segment.length) == segment.crc32
+
+        await _buy_hour(env, settings.portal_task_queue, workshop_id)
+        with env.auto_time_skipping_disabled():
+            report = await asyncio.wait_for(handle.result(), timeout=120)
+    assert report.state == "completed"
+    assert {e.ecu: e.status for e in report.ecus} == {"DME": "done", "EGS": "done"}
+    await _stop_entitlement(env, workshop_id)
+
+
+def build_manifest_segments(settings: Settings, ecu: str) -> list[SegmentSpec]:
+    return read_manifest(settings.packages_dir / PACKAGE).ecu(ecu).segments
