@@ -157,6 +157,7 @@ def station_worker(client: Client, deps: StationDependencies, task_queue: str) -
         programming.prepare_ecu,
         programming.program_segment,
         programming.finish_ecu,
+        programming.end_session_link,
         *service_booklet.activities(),
     ]
     return Worker(

@@ -27,7 +27,7 @@ from hw.errors import VehicleLinkError
 from hw.flash_files import FlashPackage, load_package
 from hw.flash_sequence import finish_ecu, prepare_ecu, program_segment
 from hw.protocol import Fingerprint
-from hw.station_link import DownloadProgress, StationLink, open_station_link
+from hw.station_link import DownloadProgress, StationLink, connect_station_link
 
 
 class IdentifyVehicleInput(BaseModel):
@@ -131,6 +131,61 @@ def _heartbeat_while_running(
         thread.join()
 
 
+class SessionLinks:
+    """One open vehicle link, with one frame log, per programming session in this worker.
+
+    Opening a link is not free (DoIP routing activation, the trace writer), and a session runs
+    dozens of steps. A step borrows the session's link and gives it back; a step that fails
+    closes it, so the retry starts on a fresh connection. The session's last step closes it;
+    links of sessions that went quiet are closed after `idle_seconds`.
+    """
+
+    def __init__(self, vehicle_url: str, traces_dir: Path, idle_seconds: float = 300) -> None:
+        self.vehicle_url = vehicle_url
+        self.traces_dir = traces_dir
+        self.idle_seconds = idle_seconds
+        self._lock = threading.Lock()
+        self._idle: dict[str, tuple[StationLink, float]] = {}
+
+    @contextlib.contextmanager
+    def use(self, session_id: str) -> Iterator[StationLink]:
+        self._close_idle()
+        with self._lock:
+            entry = self._idle.pop(session_id, None)
+        link = entry[0] if entry else self._connect(session_id)
+        try:
+            yield link
+        except BaseException:
+            link.close()
+            raise
+        with self._lock:
+            self._idle[session_id] = (link, time.monotonic())
+
+    def _connect(self, session_id: str) -> StationLink:
+        folder = self.traces_dir / session_id
+        folder.mkdir(parents=True, exist_ok=True)
+        # One ASC file per connection; in name order they are the session's frame log.
+        return connect_station_link(self.vehicle_url, folder / f"{time.time_ns()}.asc")
+
+    def close(self, session_id: str) -> None:
+        with self._lock:
+            entry = self._idle.pop(session_id, None)
+        if entry:
+            entry[0].close()
+
+    def _close_idle(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            stale = [k for k, (_, used) in self._idle.items() if now - used > self.idle_seconds]
+            links = [self._idle.pop(k)[0] for k in stale]
+        for link in links:
+            link.close()
+
+
+class EndSessionInput(BaseModel):
+    session_id: str
+
+
 class ProgrammingStationActivities:
     """The hardware steps, with the station's vehicle link and package store injected."""
 
@@ -140,7 +195,7 @@ class ProgrammingStationActivities:
         self.station_id = station_id
         self.vehicle_url = vehicle_url
         self.packages_dir = packages_dir
-        self.traces_dir = traces_dir
+        self.links = SessionLinks(vehicle_url, traces_dir)
 
     def _package(self, package_id: str) -> FlashPackage:
         # Verified on every load: a package altered on disk is refused before the car is touched.
@@ -148,20 +203,15 @@ class ProgrammingStationActivities:
 
     @contextlib.contextmanager
     def _link(
-        self, session_id: str, step: str, progress: list[SegmentProgress] | None = None
+        self, session_id: str, progress: list[SegmentProgress] | None = None
     ) -> Iterator[StationLink]:
-        info = activity.info()
-        folder = self.traces_dir / session_id
-        folder.mkdir(parents=True, exist_ok=True)
-        # One ASC file per step and attempt; together, in name order, the session's frame log.
-        trace = folder / f"{time.time_ns()}-{step}-attempt{info.attempt}.asc"
-        with vehicle_errors_typed(progress), open_station_link(self.vehicle_url, trace) as link:
+        with vehicle_errors_typed(progress), self.links.use(session_id) as link:
             yield link
 
     @activity.defn
     def identify_vehicle(self, request: IdentifyVehicleInput) -> VehicleIdentity:
         """Read the VIN (it must be the session's car), the voltage and each ECU's software."""
-        with self._link(request.session_id, "identify") as link:
+        with self._link(request.session_id) as link:
             vin = link.read_vin()
             if vin != request.expected_vin:
                 raise ApplicationError(
@@ -179,7 +229,7 @@ class ProgrammingStationActivities:
     def prepare_ecu(self, request: PrepareEcuInput) -> float:
         """Voltage check, hardware check, programming session, security access, fingerprint."""
         package = self._package(request.package_id).ecu(request.ecu)
-        with self._link(request.session_id, f"prepare-{request.ecu}") as link:
+        with self._link(request.session_id) as link:
             link.verify_vin(request.expected_vin)
             volts = link.read_battery_voltage()
             if not voltage_ok(volts):
@@ -231,10 +281,10 @@ class ProgrammingStationActivities:
             activity.heartbeat(last.model_dump())
 
         began = time.monotonic()
-        step = f"segment-{request.ecu}-{request.segment_index}"
+        step = f"{request.ecu} segment {request.segment_index}"
         with (
             _heartbeat_while_running(confirmed),
-            self._link(request.session_id, step, confirmed) as link,
+            self._link(request.session_id, confirmed) as link,
         ):
             link.verify_vin(request.expected_vin)
             try:
@@ -270,7 +320,12 @@ class ProgrammingStationActivities:
     @activity.defn
     def finish_ecu(self, request: FinishEcuInput) -> FinishedEcu:
         """Dependency check, reset, and the software list read back after the reset."""
-        with self._link(request.session_id, f"finish-{request.ecu}") as link:
+        with self._link(request.session_id) as link:
             link.verify_vin(request.expected_vin)
             finish_ecu(link, request.ecu)
             return FinishedEcu(ecu=request.ecu, software=link.read_software_list(request.ecu))
+
+    @activity.defn
+    def end_session_link(self, request: EndSessionInput) -> None:
+        """Close the session's link, which also completes its frame log."""
+        self.links.close(request.session_id)

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.access import AccessActivities, EntitlementCheckInput
     from activities.packages import PackageActivities, ReadPackageInput
     from activities.programming import (
+        EndSessionInput,
         FinishEcuInput,
         IdentifyVehicleInput,
         PrepareEcuInput,
@@ -169,6 +170,7 @@ class ProgrammingSessionWorkflow:
 
         identity = await self._identify(manifest, resuming=False)
         if identity is None:
+            await self._end_station_link()
             return self.progress()
         self._enter("identified")
         plan = plan_programming(manifest, identity.software)
@@ -198,7 +200,20 @@ class ProgrammingSessionWorkflow:
                 self._enter("abort", self.abort_reason)
         else:
             self._enter("finish")
+        await self._end_station_link()
         return self.progress()
+
+    async def _end_station_link(self) -> None:
+        """Close the station's link for this session, which completes its frame log."""
+        try:
+            await workflow.execute_activity_method(
+                ProgrammingStationActivities.end_session_link,
+                EndSessionInput(session_id=self.request.session_id),
+                task_queue=self.request.station_task_queue,
+                schedule_to_close_timeout=PORTAL_STEP,
+            )
+        except ActivityError as error:  # the station went away: its idle timer closes it
+            workflow.logger.info("station link not closed: %s", error)
 
     async def _check_access(self) -> None:
         grant = await workflow.execute_activity_method(

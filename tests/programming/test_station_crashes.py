@@ -84,6 +84,8 @@ async def _transfer_reaches(
     return False
 
 
+# The subject is the station and the clock, not the database: one database is enough.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_station_killed_mid_transfer_ten_times(
     api_client: httpx.AsyncClient,
     portal_on_dev_server: Settings,

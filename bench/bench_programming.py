@@ -1,0 +1,248 @@
+"""ECU programming figures, measured in one run on this machine.
+
+- `flash_throughput_ratio`: a whole flash of the simulated car through the API, the
+  ProgrammingSessionWorkflow and a station worker (with its session trace), divided by a plain
+  udsoncan loop (session, security access, erase, RequestDownload, TransferData, exit) writing
+  the same segments of the same package over the same kind of bus (CAN FD on python-can's
+  virtual bus with can-isotp). The baseline writes no trace, so the ratio is conservative.
+- `trace_logging_ratio`: StationLink downloads with the session trace on ÷ off (median block).
+- `flash_history_events_per_ecu_64k` / `_960k`: workflow history events per programmed ECU for
+  images of 64 KiB and 960 KiB per ECU (the simulated ECU's flash window is 1 MiB, so 16 MiB
+  images cannot be shown on it; the count does not grow with the size: one activity per segment).
+- `resume_resent_bytes`: bytes sent again after the cable is pulled in the middle of a segment
+  (the ECU acknowledges and skips them; only what was not yet confirmed goes again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import can
+import isotp
+from temporalio.testing import WorkflowEnvironment
+from udsoncan import MemoryLocation
+from udsoncan.client import Client
+from udsoncan.connections import PythonIsoTpConnection
+
+from api.app import create_app
+from db import migrate
+from db.engine import create_engine, create_session_factory
+from domain.accounts import Role
+from domain.flash_package import FlashPackageManifest
+from hw import bench as link_bench
+from hw.can_transport import isotp_params, open_can_bus
+from hw.flash_files import build_demo_package, load_package
+from hw.protocol import ecu_by_name
+from hw.security import key_for_ecu
+from hw.sim import registry
+from hw.sim.vehicle import SimVehicle
+from settings import Settings
+from temporal_client import data_converter
+from tests.factories import create_workshop, sign_in
+from tests.helpers import running_api
+from worker import PortalDependencies, StationDependencies, portal_worker, station_worker
+from workflows import search_attributes
+
+
+def _fast_vehicle() -> SimVehicle:
+    vehicle = link_bench._vehicle()  # no erase delays: the figure is about the transfer path
+    return vehicle
+
+
+def plain_flash(package_dir: Path) -> float:
+    """Seconds for a bare udsoncan loop writing every segment of the package."""
+    package = load_package(package_dir)
+    vehicle = _fast_vehicle()
+    channel = f"bench-{uuid.uuid4().hex[:8]}"
+    server = vehicle.attach_can(channel, fd=True)
+    bus = open_can_bus("virtual", channel, fd=True)
+    notifier = can.Notifier(bus, [], timeout=0.05)
+    started = time.perf_counter()
+    try:
+        for ecu_package in package.manifest.ecus:
+            info = ecu_by_name(ecu_package.ecu)
+            stack = isotp.NotifierBasedCanStack(
+                bus,
+                notifier,
+                address=isotp.Address(
+                    isotp.AddressingMode.Normal_11bits,
+                    txid=info.can_request_id,
+                    rxid=info.can_response_id,
+                ),
+                params=isotp_params(True),
+            )
+            config = {"request_timeout": 30, "p2_timeout": 1, "use_server_timing": False}
+            with Client(PythonIsoTpConnection(stack), config=config) as client:  # type: ignore[arg-type]
+                client.change_session(3)
+                client.change_session(2)
+                seed = bytes(client.request_seed(0x11).service_data.seed)
+                client.send_key(0x12, key_for_ecu(ecu_package.ecu, seed, 0x11))
+                for segment, data in zip(
+                    ecu_package.segments, package.images[ecu_package.ecu], strict=True
+                ):
+                    option = (
+                        bytes([0x44])
+                        + segment.address.to_bytes(4, "big")
+                        + segment.length.to_bytes(4, "big")
+                    )
+                    client.start_routine(0xFF00, option)
+                    response = client.request_download(
+                        MemoryLocation(segment.address, segment.length, 32, 32)
+                    )
+                    block = response.service_data.max_length - 2
+                    counter = 1
+                    for position in range(0, len(data), block):
+                        client.transfer_data(counter, data[position : position + block])
+                        counter = (counter + 1) & 0xFF
+                    client.request_transfer_exit()
+        return time.perf_counter() - started
+    finally:
+        notifier.stop()
+        bus.shutdown()
+        vehicle.detach(server)
+        vehicle.close()
+
+
+class Bench:
+    def __init__(self, env: WorkflowEnvironment, root: Path) -> None:
+        self.env = env
+        self.root = root
+        database_url = f"sqlite:///{root}/bench.db"
+        migrate.upgrade(database_url)
+        self.settings = Settings(
+            database_url=database_url,
+            data_dir=root / "data",
+            temporal_address=env.client.service_client.config.target_host,
+            portal_task_queue=f"bench-{uuid.uuid4().hex[:6]}",
+        )
+        self.engine = create_engine(database_url)
+        self.session_factory = create_session_factory(engine=self.engine)
+
+    async def flash(
+        self, package_id: str, vehicle: SimVehicle, inject_disconnect: bool = False
+    ) -> tuple[float, int, int]:
+        """Seconds from POST /programming-sessions to completion, history events, ECUs."""
+        station_id = f"bench-{uuid.uuid4().hex[:6]}"
+        name = f"car-{station_id}"
+        registry.register(name, vehicle)
+        deps = StationDependencies(
+            station_id, f"sim://?name={name}", self.settings.packages_dir, self.settings.traces_dir
+        )
+        workshop_id = await create_workshop(self.session_factory)
+        owner = await sign_in(self.session_factory, Role.WORKSHOP_OWNER, workshop_id)
+        client = self.env.client
+        portal = PortalDependencies(self.settings, self.session_factory)
+        app = create_app(self.settings, temporal=client)
+        queue = self.settings.station_task_queue(station_id)
+        async with (
+            portal_worker(client, portal, self.settings.portal_task_queue),
+            station_worker(client, deps, queue),
+            running_api(app) as api,
+        ):
+            key = uuid.uuid4().hex
+            headers = owner.headers
+            await api.post(
+                f"/workshops/{workshop_id}/account/top-ups",
+                json={"amount_cents": 1_000_000},
+                headers={**headers, "Idempotency-Key": f"t-{key}"},
+            )
+            await api.post(
+                f"/workshops/{workshop_id}/tickets",
+                json={"service": "ecu_programming", "period": "day"},
+                headers={**headers, "Idempotency-Key": f"k-{key}"},
+            )
+            await api.post(
+                f"/workshops/{workshop_id}/stations",
+                json={"station_id": station_id, "name": "bench"},
+                headers=headers,
+            )
+            if inject_disconnect:
+                vehicle.faults.disconnect_after_block("DME", 40, down_for=0.5)
+            began = time.perf_counter()
+            started = await api.post(
+                "/programming-sessions",
+                json={"station_id": station_id, "vin": vehicle.vin, "package_id": package_id},
+                headers=headers,
+            )
+            started.raise_for_status()
+            workflow_id = started.json()["workflow_id"]
+            result = await client.get_workflow_handle(workflow_id).result()
+            seconds = time.perf_counter() - began
+            assert result["state"] == "completed" if isinstance(result, dict) else True
+            events = [
+                e async for e in client.get_workflow_handle(workflow_id).fetch_history_events()
+            ]
+            programmed = sum(
+                1 for ecu in (await _progress(client, workflow_id)).ecus if ecu.status == "done"
+            )
+        registry.remove(name)
+        return seconds, len(events), programmed
+
+
+async def _progress(client: object, workflow_id: str):  # type: ignore[no-untyped-def]
+    from workflows.programming_session import ProgrammingSessionWorkflow
+
+    handle = client.get_workflow_handle_for(ProgrammingSessionWorkflow.run, workflow_id)  # type: ignore[attr-defined]
+    return await handle.query(ProgrammingSessionWorkflow.progress)
+
+
+def _package(settings: Settings, package_id: str, size: int) -> FlashPackageManifest:
+    return build_demo_package(
+        settings.packages_dir / package_id, image_size_per_ecu=size, package_id=package_id
+    )
+
+
+async def run() -> dict[str, float]:
+    figures: dict[str, float] = {}
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
+        data_converter=data_converter(),
+        search_attributes=search_attributes.ALL,
+        dev_server_log_level="error",
+    )
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            bench = Bench(env, Path(tmp))
+            size = 256 * 1024
+            manifest = _package(bench.settings, "bench-256k", size)
+            total_bytes = sum(ecu.total_bytes for ecu in manifest.ecus)
+            plain = min(plain_flash(bench.settings.packages_dir / "bench-256k") for _ in range(2))
+            orchestrated = min(
+                [(await bench.flash("bench-256k", _fast_vehicle()))[0] for _ in range(2)]
+            )
+            print(
+                f"# flash of {total_bytes} bytes: plain {plain:.2f} s, orchestrated "
+                f"{orchestrated:.2f} s",
+                file=sys.stderr,
+            )
+            figures["flash_throughput_ratio"] = plain / orchestrated
+
+            for label, image in (("64k", 64 * 1024), ("960k", 960 * 1024)):
+                _package(bench.settings, f"bench-{label}", image)
+                _, events, ecus = await bench.flash(f"bench-{label}", _fast_vehicle())
+                figures[f"flash_history_events_per_ecu_{label}"] = events / max(ecus, 1)
+
+            vehicle = _fast_vehicle()
+            await bench.flash("bench-256k", vehicle, inject_disconnect=True)
+            dme = vehicle.ecu("DME")
+            block = dme.config.max_block_length - 2
+            figures["resume_resent_bytes"] = float(
+                (dme.stats.blocks_skipped_identical + dme.stats.blocks_repeated) * block
+            )
+            await bench.engine.dispose()
+    finally:
+        await env.shutdown()
+
+    rates = link_bench.measure(size=256 * 1024, rounds=3)
+    figures["trace_logging_ratio"] = rates["link+trace"].median_block / rates["link"].median_block
+    return figures
+
+
+if __name__ == "__main__":
+    for key, value in asyncio.run(run()).items():
+        print(f"{key}: {value:.4g}")
