@@ -1,10 +1,11 @@
 """ECU programming figures, measured in one run on this machine.
 
-- `flash_throughput_ratio`: a whole flash of the simulated car through the API, the
-  ProgrammingSessionWorkflow and a station worker (with its session trace), divided by a plain
-  udsoncan loop (session, security access, erase, RequestDownload, TransferData, exit) writing
-  the same segments of the same package over the same kind of bus (CAN FD on python-can's
-  virtual bus with can-isotp). The baseline writes no trace, so the ratio is conservative.
+- `flash_throughput_ratio`: the plain loop's time ÷ the orchestrated flash's time for the same
+  package on the same kind of bus (CAN FD on python-can's virtual bus with can-isotp).
+  Orchestrated: the API, the ProgrammingSessionWorkflow on the Temporal dev server and a
+  station worker, with the session's frame log. Plain: a bare udsoncan loop doing the same UDS
+  work per ECU (session, security access, erase, download, check memory, dependency check,
+  reset and wait for the ECU) with python-can's ASC writer logging every frame.
 - `trace_logging_ratio`: StationLink downloads with the session trace on ÷ off (median block).
 - `flash_history_events_per_ecu_64k` / `_960k`: workflow history events per programmed ECU for
   images of 64 KiB and 960 KiB per ECU (the simulated ECU's flash window is 1 MiB, so 16 MiB
@@ -37,7 +38,12 @@ from domain.flash_package import FlashPackageManifest
 from hw import bench as link_bench
 from hw.can_transport import isotp_params, open_can_bus
 from hw.flash_files import build_demo_package, load_package
-from hw.protocol import ecu_by_name
+from hw.protocol import (
+    ROUTINE_CHECK_DEPENDENCIES,
+    ROUTINE_CHECK_MEMORY,
+    ecu_by_name,
+    memory_option,
+)
 from hw.security import key_for_ecu
 from hw.sim import registry
 from hw.sim.vehicle import SimVehicle
@@ -54,14 +60,32 @@ def _fast_vehicle() -> SimVehicle:
     return vehicle
 
 
-def plain_flash(package_dir: Path) -> float:
-    """Seconds for a bare udsoncan loop writing every segment of the package."""
+def _wait_until_answering(client: Client) -> None:
+    """After ECUReset the ECU is silent for a moment: poll TesterPresent until it answers."""
+    deadline = time.monotonic() + 5
+    client.set_config("p2_timeout", 0.05)  # short probes, as StationLink.wait_ready does
+    try:
+        while True:
+            try:
+                client.tester_present()
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+    finally:
+        client.set_config("p2_timeout", 1)
+
+
+def plain_flash(package_dir: Path, trace_path: Path) -> float:
+    """Seconds for a bare udsoncan loop writing and checking every segment of the package."""
     package = load_package(package_dir)
     vehicle = _fast_vehicle()
     channel = f"bench-{uuid.uuid4().hex[:8]}"
     server = vehicle.attach_can(channel, fd=True)
     bus = open_can_bus("virtual", channel, fd=True)
-    notifier = can.Notifier(bus, [], timeout=0.05)
+    trace = can.ASCWriter(str(trace_path))
+    notifier = can.Notifier(bus, [trace], timeout=0.05)
     started = time.perf_counter()
     try:
         for ecu_package in package.manifest.ecus:
@@ -100,9 +124,17 @@ def plain_flash(package_dir: Path) -> float:
                         client.transfer_data(counter, data[position : position + block])
                         counter = (counter + 1) & 0xFF
                     client.request_transfer_exit()
+                    client.start_routine(
+                        ROUTINE_CHECK_MEMORY,
+                        memory_option(segment.address, segment.length, segment.crc32),
+                    )
+                client.start_routine(ROUTINE_CHECK_DEPENDENCIES)
+                client.ecu_reset(1)
+                _wait_until_answering(client)
         return time.perf_counter() - started
     finally:
         notifier.stop()
+        trace.stop()
         bus.shutdown()
         vehicle.detach(server)
         vehicle.close()
@@ -211,7 +243,10 @@ async def run() -> dict[str, float]:
             size = 256 * 1024
             manifest = _package(bench.settings, "bench-256k", size)
             total_bytes = sum(ecu.total_bytes for ecu in manifest.ecus)
-            plain = min(plain_flash(bench.settings.packages_dir / "bench-256k") for _ in range(2))
+            plain = min(
+                plain_flash(bench.settings.packages_dir / "bench-256k", Path(tmp) / f"p{i}.asc")
+                for i in range(2)
+            )
             orchestrated = min(
                 [(await bench.flash("bench-256k", _fast_vehicle()))[0] for _ in range(2)]
             )

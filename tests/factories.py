@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.credentials import hash_token, new_token
-from db.models import AuthSession, User, Workshop
+from db.models import AuthSession, Ticket, TicketPurchase, User, Workshop
 from domain.accounts import SESSION_LIFETIME, Role
+from domain.catalogue import Service
 
 
 @dataclass
@@ -85,3 +86,62 @@ async def sign_in(
             )
         )
     return SignedIn(user_id, workshop_id, token, client_ip)
+
+
+async def grant_ticket(
+    session_factory: async_sessionmaker[AsyncSession],
+    workshop_id: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    service: Service = Service.SERVICE_HISTORY,
+) -> None:
+    """A confirmed ticket written straight to the database (for tests that are not about buying)."""
+    purchase_id, ticket_id = f"tp-{uuid.uuid4().hex[:12]}", f"tk-{uuid.uuid4().hex[:12]}"
+    async with session_factory() as session, session.begin():
+        session.add(
+            TicketPurchase(
+                id=purchase_id,
+                workshop_id=workshop_id,
+                idempotency_key=purchase_id,
+                service=service.value,
+                period="year",
+                price_cents=1,
+                state="confirmed",
+                ticket_id=ticket_id,
+                created_at=starts_at,
+                updated_at=starts_at,
+            )
+        )
+        await session.flush()
+        session.add(
+            Ticket(
+                id=ticket_id,
+                workshop_id=workshop_id,
+                service=service.value,
+                period="year",
+                price_cents=1,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                purchase_id=purchase_id,
+                created_at=starts_at,
+            )
+        )
+
+
+async def long_ticket(
+    session_factory: async_sessionmaker[AsyncSession],
+    workshop_id: str,
+    clock: datetime,
+    service: Service = Service.SERVICE_HISTORY,
+) -> None:
+    """Coverage of both the real clock (the API's check) and `clock`, a time-skipping server's
+    (the workflows' check), which other tests may have moved years ahead, for a century."""
+    now = datetime.now(UTC)
+    starts, ends = min(now, clock), max(now, clock)
+    await grant_ticket(
+        session_factory,
+        workshop_id,
+        starts - timedelta(days=1),
+        ends + timedelta(days=36500),
+        service,
+    )

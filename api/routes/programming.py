@@ -18,6 +18,7 @@ from api.auth import CurrentUser, ensure_workshop_access
 from api.deps import ResourcesDep, SettingsDep, TemporalDep
 from api.routes.access import require_entitlement
 from api.routes.stations import station_of_workshop, station_status
+from api.workflow_calls import execute_update
 from db.models import User
 from domain.catalogue import Service
 from domain.entitlement import Coverage
@@ -122,7 +123,7 @@ async def start_session(
     station = await station_of_workshop(resources, body.station_id, user.workshop_id)
     await asyncio.to_thread(_verified_manifest, settings, body.package_id)
     status = await station_status(temporal, settings, station.id)
-    if not status.online:
+    if status.online is False:
         raise StationOffline(
             f"station {body.station_id} has no worker running: start "
             f"`worker.py station --station-id {body.station_id}` on the PC wired to the car",
@@ -175,7 +176,7 @@ async def resume_session(
     """After a fault: the car is identified again (same VIN) and the flash continues."""
     workflow_id = await _owned_session(temporal, user, session_id)
     handle = temporal.get_workflow_handle_for(ProgrammingSessionWorkflow.run, workflow_id)
-    return await handle.execute_update(ProgrammingSessionWorkflow.resume, body)
+    return await execute_update(handle, ProgrammingSessionWorkflow.resume, body)
 
 
 @router.post("/programming-sessions/{session_id}/skip-ecu", response_model=ProgrammingProgress)
@@ -185,7 +186,7 @@ async def skip_ecu(
     """Leave out an ECU that has not started yet."""
     workflow_id = await _owned_session(temporal, user, session_id)
     handle = temporal.get_workflow_handle_for(ProgrammingSessionWorkflow.run, workflow_id)
-    return await handle.execute_update(ProgrammingSessionWorkflow.skip_ecu, body)
+    return await execute_update(handle, ProgrammingSessionWorkflow.skip_ecu, body)
 
 
 @router.post("/programming-sessions/{session_id}/abort", response_model=ProgrammingProgress)
@@ -195,7 +196,7 @@ async def abort_session(
     """Stop the session at a safe point (never during a transfer)."""
     workflow_id = await _owned_session(temporal, user, session_id)
     handle = temporal.get_workflow_handle_for(ProgrammingSessionWorkflow.run, workflow_id)
-    return await handle.execute_update(ProgrammingSessionWorkflow.abort, body)
+    return await execute_update(handle, ProgrammingSessionWorkflow.abort, body)
 
 
 @router.get("/programming-sessions/{session_id}/report", response_model=ProgrammingProgress)

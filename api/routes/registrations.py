@@ -13,6 +13,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 
 from api.auth import AdminUser
 from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.workflow_calls import execute_update
 from db.models import Registration
 from domain.errors import NotFound
 from domain.registration import (
@@ -178,7 +179,7 @@ async def verify_email(
     handle = temporal.get_workflow_handle_for(
         RegistrationWorkflow.run, workflow_id(registration_id)
     )
-    return await handle.execute_update(RegistrationWorkflow.verify_email, step)
+    return await execute_update(handle, RegistrationWorkflow.verify_email, step)
 
 
 @router.post(
@@ -192,7 +193,7 @@ async def resend_code(
     handle = temporal.get_workflow_handle_for(
         RegistrationWorkflow.run, workflow_id(registration_id)
     )
-    return await handle.execute_update(RegistrationWorkflow.resend_code, ResendCodeInput())
+    return await execute_update(handle, RegistrationWorkflow.resend_code, ResendCodeInput())
 
 
 @router.post("/admin/registrations/{registration_id}/decision", response_model=RegistrationStatus)
@@ -210,7 +211,8 @@ async def decide(
     handle = temporal.get_workflow_handle_for(
         RegistrationWorkflow.run, workflow_id(registration_id)
     )
-    return await handle.execute_update(
+    return await execute_update(
+        handle,
         RegistrationWorkflow.decide,
         DecisionInput(approve=decision.approve, reason=decision.reason, reviewer_id=admin.id),
     )

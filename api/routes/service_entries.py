@@ -27,6 +27,7 @@ from api.deps import ResourcesDep, SettingsDep, TemporalDep
 from api.maintenance_log import MaintenanceLog, render_maintenance_log
 from api.routes.stations import station_of_workshop
 from api.routes.vehicles import ServiceHistoryAccess, parse_vin
+from api.workflow_calls import execute_update
 from db.models import KeyRecord, ServiceEntry, Vehicle, VehicleCbsItem, Workshop
 from domain.errors import Forbidden
 from domain.service_history import (
@@ -216,7 +217,8 @@ async def consent(
 ) -> ServiceEntryStatus:
     """The owner agreed to the data being stored and passed on ("Akkoordverklaring")."""
     handle = await _open_flow(entry_id, user, temporal)
-    return await handle.execute_update(
+    return await execute_update(
+        handle,
         ServiceEntryWorkflow.record_consent,
         ConsentInput(
             confirmed=body.confirmed,
@@ -237,8 +239,8 @@ async def details(
     """Mileage (not below the last known one unless the odometer was exchanged), service date
     (not in the future, not before production) and a remark of at most 200 characters."""
     handle = await _open_flow(entry_id, user, temporal)
-    return await handle.execute_update(
-        ServiceEntryWorkflow.enter_details, DetailsInput(**body.model_dump())
+    return await execute_update(
+        handle, ServiceEntryWorkflow.enter_details, DetailsInput(**body.model_dump())
     )
 
 
@@ -252,8 +254,8 @@ async def services(
 ) -> ServiceEntryStatus:
     """The CBS items performed, from `supported_cbs`."""
     handle = await _open_flow(entry_id, user, temporal)
-    return await handle.execute_update(
-        ServiceEntryWorkflow.select_services, ServicesInput(cbs_items=body.cbs_items)
+    return await execute_update(
+        handle, ServiceEntryWorkflow.select_services, ServicesInput(cbs_items=body.cbs_items)
     )
 
 
@@ -263,7 +265,9 @@ async def create(
 ) -> ServiceEntryStatus:
     """Store the entry ("Invoer genereren"), once; opens the print window of the log."""
     handle = await _open_flow(entry_id, user, temporal)
-    return await handle.execute_update(ServiceEntryWorkflow.create, CreateInput(created_by=user.id))
+    return await execute_update(
+        handle, ServiceEntryWorkflow.create, CreateInput(created_by=user.id)
+    )
 
 
 @router.post("/service-entries/{entry_id}/write-to-vehicle", response_model=ServiceEntryStatus)
@@ -275,8 +279,8 @@ async def write_to_vehicle(
     A failed transfer answers 200 with `vehicle_transfer: failed` and how to transfer later.
     """
     handle = await _open_flow(entry_id, user, temporal)
-    return await handle.execute_update(
-        ServiceEntryWorkflow.write_to_vehicle, WriteToVehicleInput(requested_by=user.id)
+    return await execute_update(
+        handle, ServiceEntryWorkflow.write_to_vehicle, WriteToVehicleInput(requested_by=user.id)
     )
 
 
@@ -286,7 +290,7 @@ async def close(
 ) -> ServiceEntryStatus:
     """Close the window ("Ruit sluiten"): the maintenance log can no longer be printed."""
     handle = await _open_flow(entry_id, user, temporal)
-    return await handle.execute_update(ServiceEntryWorkflow.close, CloseInput(closed_by=user.id))
+    return await execute_update(handle, ServiceEntryWorkflow.close, CloseInput(closed_by=user.id))
 
 
 @router.get(

@@ -43,7 +43,9 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float) -> h
     deadline = time.monotonic() + seconds
     last: httpx.Response | None = None
     while time.monotonic() < deadline:
-        assert process.poll() is None, "worker.py dev exited while starting"
+        if process.poll() is not None:
+            output = process.stdout.read().decode(errors="replace") if process.stdout else ""
+            raise AssertionError(f"worker.py dev exited while starting:\n{output[-4000:]}")
         try:
             last = httpx.get(url, timeout=2)
             if last.status_code == 200:

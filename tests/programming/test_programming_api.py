@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.testing import WorkflowEnvironment
 
 from domain.accounts import Role
 from domain.flash_package import FlashPackageManifest
+from hw.sim.vehicle import SimVehicle
 from settings import Settings
 from tests.factories import SignedIn, create_workshop, sign_in
 from tests.programming.conftest import DEMO_PACKAGE, Station, buy_time, register_station
+from worker import StationDependencies, station_worker
 
 pytestmark = pytest.mark.e2e
 
@@ -181,3 +185,41 @@ async def test_programming_sessions_of_another_workshop_are_invisible(
         )
         assert station.status_code == 404
     await _wait_until_ended(api_client, workshop_owner.headers, session_id)
+
+
+async def test_flash_over_doip_through_the_api(
+    api_client: httpx.AsyncClient,
+    portal_on_dev_server: Settings,
+    workshop_owner: SignedIn,
+    demo_package: FlashPackageManifest,
+    dev_env: WorkflowEnvironment,
+) -> None:
+    """The same flash with the car as a DoIP entity on 127.0.0.1 (an ICOM-style interface)."""
+    settings = portal_on_dev_server
+    car = SimVehicle()
+    server = car.serve_doip("127.0.0.1", 0)
+    station_id = f"doip-{uuid.uuid4().hex[:6]}"
+    deps = StationDependencies(station_id, server.url, settings.packages_dir, settings.traces_dir)
+    try:
+        async with station_worker(dev_env.client, deps, settings.station_task_queue(station_id)):
+            await buy_time(api_client, workshop_owner)
+            await register_station(api_client, workshop_owner, station_id)
+            started = await api_client.post(
+                "/programming-sessions",
+                json={"station_id": station_id, "vin": car.vin, "package_id": DEMO_PACKAGE},
+                headers=workshop_owner.headers,
+            )
+            assert started.status_code == 201, started.text
+            final = await _wait_until_ended(
+                api_client, workshop_owner.headers, started.json()["session_id"]
+            )
+    finally:
+        car.close()
+    assert final["state"] == "completed", final
+    for package in demo_package.ecus:
+        outcome = next(e for e in final["ecus"] if e["ecu"] == package.ecu)
+        assert outcome["software_after"] == [
+            u.model_dump(mode="json") for u in package.software_units
+        ]
+        for segment in package.segments:
+            assert car.ecu(package.ecu).memory_crc(segment.address, segment.length) == segment.crc32

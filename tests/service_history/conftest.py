@@ -6,7 +6,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,10 +19,9 @@ from activities.service_history import (
     VehicleServiceActivities,
     service_booklet_station,
 )
-from db.models import Station, Ticket, TicketPurchase
+from db.models import Station
 from db.seed import seed_demo_vehicles
 from domain.accounts import Role
-from domain.catalogue import Service
 from settings import Settings
 from tests.factories import SignedIn, create_workshop, sign_in
 
@@ -45,58 +44,6 @@ async def garage(
         workshop_id,
         await sign_in(session_factory, Role.WORKSHOP_OWNER, workshop_id),
         await sign_in(session_factory, Role.TECHNICIAN, workshop_id),
-    )
-
-
-async def grant_ticket(
-    session_factory: async_sessionmaker[AsyncSession],
-    workshop_id: str,
-    starts_at: datetime,
-    ends_at: datetime,
-    service: Service = Service.SERVICE_HISTORY,
-) -> None:
-    """A confirmed ticket written straight to the database (for tests that are not about buying)."""
-    purchase_id, ticket_id = f"tp-{uuid.uuid4().hex[:12]}", f"tk-{uuid.uuid4().hex[:12]}"
-    async with session_factory() as session, session.begin():
-        session.add(
-            TicketPurchase(
-                id=purchase_id,
-                workshop_id=workshop_id,
-                idempotency_key=purchase_id,
-                service=service.value,
-                period="year",
-                price_cents=1,
-                state="confirmed",
-                ticket_id=ticket_id,
-                created_at=starts_at,
-                updated_at=starts_at,
-            )
-        )
-        await session.flush()
-        session.add(
-            Ticket(
-                id=ticket_id,
-                workshop_id=workshop_id,
-                service=service.value,
-                period="year",
-                price_cents=1,
-                starts_at=starts_at,
-                ends_at=ends_at,
-                purchase_id=purchase_id,
-                created_at=starts_at,
-            )
-        )
-
-
-async def long_ticket(
-    session_factory: async_sessionmaker[AsyncSession], workshop_id: str, clock: datetime
-) -> None:
-    """Coverage of both the real clock (the API's check) and `clock`, a time-skipping server's
-    (the workflows' check), which other tests may have moved years ahead, for a century."""
-    now = datetime.now(UTC)
-    starts, ends = min(now, clock), max(now, clock)
-    await grant_ticket(
-        session_factory, workshop_id, starts - timedelta(days=1), ends + timedelta(days=36500)
     )
 
 

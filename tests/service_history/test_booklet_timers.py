@@ -16,8 +16,9 @@ from api.app import create_app
 from db.models import ServiceEntry
 from domain.service_history import CONSENT_TEXT_VERSION
 from settings import Settings
+from tests.factories import long_ticket
 from tests.helpers import running_api
-from tests.service_history.conftest import DEMO_VIN, Garage, garage, long_ticket, seed
+from tests.service_history.conftest import DEMO_VIN, Garage, garage, seed
 
 
 @pytest.fixture
