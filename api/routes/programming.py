@@ -4,17 +4,21 @@ and the flash packages they use."""
 from __future__ import annotations
 
 import asyncio
+import io
+import re
+import tarfile
+import tempfile
 import uuid
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from api.auth import CurrentUser, ensure_workshop_access
+from api.auth import AdminUser, CurrentUser, ensure_workshop_access
 from api.deps import ResourcesDep, SettingsDep, TemporalDep
 from api.routes.access import require_entitlement
 from api.routes.stations import station_of_workshop, station_status
@@ -26,7 +30,7 @@ from domain.errors import Conflict, DomainError, NotFound
 from domain.flash_package import FlashPackageManifest
 from domain.programming import PackageInvalid, PackageNotFound
 from domain.vin import InvalidVin, validate_vin
-from hw.flash_files import FlashPackageError, load_package, read_manifest
+from hw.flash_files import FlashPackageError, load_package, read_manifest, verify_package_dir
 from settings import Settings
 from workflows import search_attributes
 from workflows.programming_session import (
@@ -242,19 +246,100 @@ async def list_packages(user: CurrentUser, settings: SettingsDep) -> list[Packag
     return await asyncio.to_thread(_package_summaries, settings.packages_dir)
 
 
+def _summary(manifest: FlashPackageManifest) -> PackageSummary:
+    return PackageSummary(
+        package_id=manifest.package_id,
+        description=manifest.description,
+        ecus=manifest.ecu_names,
+        total_bytes=sum(ecu.total_bytes for ecu in manifest.ecus),
+    )
+
+
 def _package_summaries(root: Path) -> list[PackageSummary]:
     summaries = []
     for manifest_file in sorted(root.glob("*/manifest.json")):
         try:
-            manifest = read_manifest(manifest_file.parent)
+            summaries.append(_summary(read_manifest(manifest_file.parent)))
         except FlashPackageError:
             continue  # unusable packages are not offered; starting with one names the problem
-        summaries.append(
-            PackageSummary(
-                package_id=manifest.package_id,
-                description=manifest.description,
-                ecus=manifest.ecu_names,
-                total_bytes=sum(ecu.total_bytes for ecu in manifest.ecus),
-            )
-        )
     return summaries
+
+
+MAX_PACKAGE_BYTES = 64 * 1024 * 1024
+
+
+class PackageExists(Conflict):
+    code = "package-exists"
+    title = "A different package with this id exists"
+
+
+@router.post(
+    "/packages",
+    status_code=201,
+    response_model=PackageSummary,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def upload_package(
+    request: Request, admin: AdminUser, settings: SettingsDep
+) -> PackageSummary:
+    """Add a flash package: a gzipped tar of `manifest.json` and its segment files.
+
+    Every checksum, the structure and the dependencies are verified before it is stored;
+    refusals name the ECU and the check. Uploading the identical package again is a no-op.
+    """
+    body = await request.body()
+    if len(body) > MAX_PACKAGE_BYTES:
+        raise PackageInvalid(f"the package is larger than {MAX_PACKAGE_BYTES} bytes")
+    return await asyncio.to_thread(_store_package, settings.packages_dir, body)
+
+
+def _store_package(root: Path, archive: bytes) -> PackageSummary:
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root, prefix=".upload-") as staging:
+        folder = Path(staging) / "package"
+        folder.mkdir()
+        _extract_plain_files(archive, folder)
+        problems = verify_package_dir(folder)
+        if problems:
+            raise PackageInvalid(
+                "; ".join(problem.message for problem in problems),
+                problems=[problem.model_dump() for problem in problems],
+            )
+        manifest = read_manifest(folder)
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", manifest.package_id):
+            raise PackageInvalid(f"package_id {manifest.package_id!r} is not a plain name")
+        target = root / manifest.package_id
+        if target.exists():
+            if read_manifest(target) != manifest:
+                raise PackageExists(
+                    f"package {manifest.package_id} exists with other content; "
+                    "give the new one another package_id",
+                    field="package_id",
+                )
+        else:
+            folder.rename(target)  # atomic: a package is there whole or not at all
+    return _summary(manifest)
+
+
+def _extract_plain_files(archive: bytes, folder: Path) -> None:
+    """Regular files only, at the top or in one top-level folder: nothing can leave `folder`."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+            for member in tar.getmembers():
+                if member.isdir():
+                    continue
+                path = PurePosixPath(member.name)
+                if not member.isfile() or path.is_absolute() or ".." in path.parts:
+                    raise PackageInvalid(f"the archive may hold only plain files: {member.name!r}")
+                if len(path.parts) > 2:
+                    raise PackageInvalid(f"{member.name!r} is nested too deep")
+                source = tar.extractfile(member)
+                assert source is not None
+                (folder / path.name).write_bytes(source.read())
+    except (tarfile.TarError, OSError, EOFError) as error:
+        raise PackageInvalid(f"not a gzipped tar archive: {error}") from error
