@@ -68,6 +68,18 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
+# Every workflow of the product; the portal worker runs them, the replay tests check them.
+PORTAL_WORKFLOWS: Sequence[type] = (
+    RegistrationWorkflow,
+    TicketPurchaseWorkflow,
+    EntitlementWorkflow,
+    ProgrammingSessionWorkflow,
+    ServiceEntryWorkflow,
+    ServiceEntryDeletionWorkflow,
+    KeyReadWorkflow,
+)
+
+
 @dataclass
 class PortalDependencies:
     """What the portal's activities are given instead of reaching for globals."""
@@ -85,15 +97,7 @@ def portal_worker(client: Client, deps: PortalDependencies, task_queue: str) -> 
     access = AccessActivities(AccessRepository(deps.session_factory))
     service_history = ServiceHistoryActivities(deps.session_factory)
     key_table = KeyTableActivities(deps.session_factory)
-    workflows: Sequence[type] = [
-        RegistrationWorkflow,
-        TicketPurchaseWorkflow,
-        EntitlementWorkflow,
-        ProgrammingSessionWorkflow,
-        ServiceEntryWorkflow,
-        ServiceEntryDeletionWorkflow,
-        KeyReadWorkflow,
-    ]
+    workflows: Sequence[type] = PORTAL_WORKFLOWS
     activities: Sequence[Any] = [
         mail.send_mail,
         access.reserve_credit,

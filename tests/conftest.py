@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
@@ -33,10 +34,11 @@ from db.engine import create_engine, create_session_factory
 from settings import Settings
 from temporal_client import data_converter
 from tests.helpers import running_api
-from worker import PortalDependencies, portal_worker
+from worker import PORTAL_WORKFLOWS, PortalDependencies, portal_worker
 from workflows import search_attributes
 
 BIN = Path(sys.executable).parent
+HISTORIES = Path(__file__).parent / "histories"
 POSTGRES_URL = os.environ.get("AOS_TEST_DATABASE_URL")
 DATABASES = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
@@ -71,7 +73,29 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_log_level="error",
     )
     yield env
+    if os.environ.get("AOS_RECORD_HISTORIES"):
+        await record_histories(env.client)
     await env.shutdown()
+
+
+async def record_histories(client: Client) -> None:
+    """Keep one history per workflow type for the replay tests (a completed one if any).
+
+    `AOS_RECORD_HISTORIES=1 make test` refreshes missing ones; delete a file to re-record it.
+    """
+    HISTORIES.mkdir(exist_ok=True)
+    product_types = {workflow.__name__ for workflow in PORTAL_WORKFLOWS}
+    chosen: dict[str, tuple[str, bool]] = {}
+    async for execution in client.list_workflows():
+        kind = execution.workflow_type
+        done = execution.status == WorkflowExecutionStatus.COMPLETED
+        if kind in product_types and (kind not in chosen or (done and not chosen[kind][1])):
+            chosen[kind] = (execution.id, done)
+    for kind, (workflow_id, _) in chosen.items():
+        target = HISTORIES / f"{kind}.json"
+        if not target.exists():
+            history = await client.get_workflow_handle(workflow_id).fetch_history()
+            target.write_text(history.to_json())
 
 
 @pytest.fixture
