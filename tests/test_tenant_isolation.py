@@ -27,6 +27,9 @@ PATH_PARAMETERS = {
     "ticket (tests/service_history check the ticket)",
     "station_id": "a station of one workshop: others get 404 (tests/service_history)",
     "entry_id": "a service entry of one workshop: others get 404 (tests/service_history)",
+    "workflow_id": "a flow, visible only to the workshop in its WorkshopId search attribute: "
+    "others get 404 (tests/programming/test_flow_inspection.py)",
+    "flow_type": "the name of a workflow type, not data",
     "session_id": "a programming session of one workshop (its workflow's WorkshopId): others "
     "get 404 (test_programming_sessions_of_another_workshop_are_invisible)",
 }

@@ -1,0 +1,244 @@
+"""Operators inspect what every flow did: search by vehicle, workshop, station, state, type and
+status; read a flow's history as a timeline; see its state machine with the current state.
+
+The search runs on Temporal's visibility store with the same search attributes the Temporal
+Web UI and `temporal workflow list --query` use, so all three find the same flows.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel
+from statemachine import StateMachine
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client, WorkflowExecution
+from temporalio.service import RPCError
+
+from api.auth import CurrentUser, ensure_workshop_access
+from api.deps import TemporalDep
+from db.models import User
+from domain.accounts import Role
+from domain.errors import DomainError, NotFound
+from domain.programming import ProgrammingMachine
+from domain.registration import RegistrationMachine
+from domain.service_history import ServiceEntryMachine
+from temporal_client import data_converter
+from workflows import search_attributes
+
+router = APIRouter(tags=["flows"])
+
+# The flows whose business states are a state machine, by workflow type.
+MACHINES: dict[str, type[StateMachine]] = {
+    "RegistrationWorkflow": RegistrationMachine,
+    "ProgrammingSessionWorkflow": ProgrammingMachine,
+    "ServiceEntryWorkflow": ServiceEntryMachine,
+}
+STATUSES = {
+    "running": "Running",
+    "completed": "Completed",
+    "failed": "Failed",
+    "canceled": "Canceled",
+    "terminated": "Terminated",
+    "continued_as_new": "ContinuedAsNew",
+    "timed_out": "TimedOut",
+}
+SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:@-]{1,100}$")
+
+
+class InvalidFilter(DomainError):
+    code = "invalid-filter"
+    title = "A search filter has characters a flow key never has"
+
+
+class FlowSummary(BaseModel):
+    workflow_id: str
+    run_id: str | None
+    type: str
+    status: str
+    state: str | None
+    vin: str | None
+    workshop_id: str | None
+    station_id: str | None
+    started_at: datetime | None
+    closed_at: datetime | None
+
+
+class FlowPage(BaseModel):
+    flows: list[FlowSummary]
+    next_page_token: str | None
+
+
+class TimelineEntry(BaseModel):
+    event_id: int
+    time: datetime
+    event: str
+    name: str | None = None  # activity type, update name, signal name, timer id
+    attempt: int | None = None
+    failure: str | None = None
+    detail: Any = None  # e.g. the last heartbeat progress of a timed-out activity
+
+
+class Timeline(BaseModel):
+    workflow_id: str
+    type: str
+    events: list[TimelineEntry]
+
+
+def _term(name: str, value: str | None, field: str) -> str | None:
+    if value is None:
+        return None
+    if not SAFE_VALUE.match(value):
+        raise InvalidFilter(f"{field} may hold letters, digits and _ . : @ - only", field=field)
+    return f"{name} = '{value}'"
+
+
+def _summary(execution: WorkflowExecution) -> FlowSummary:
+    attributes = execution.typed_search_attributes
+    return FlowSummary(
+        workflow_id=execution.id,
+        run_id=execution.run_id,
+        type=execution.workflow_type,
+        status=execution.status.name.lower() if execution.status else "unknown",
+        state=attributes.get(search_attributes.FLOW_STATE),
+        vin=attributes.get(search_attributes.VIN),
+        workshop_id=attributes.get(search_attributes.WORKSHOP_ID),
+        station_id=attributes.get(search_attributes.STATION_ID),
+        started_at=execution.start_time,
+        closed_at=execution.close_time,
+    )
+
+
+@router.get("/flows", response_model=FlowPage)
+async def list_flows(
+    user: CurrentUser,
+    temporal: TemporalDep,
+    vin: str | None = None,
+    workshop: str | None = None,
+    station: str | None = None,
+    state: str | None = None,
+    type: str | None = Query(
+        default=None, description="Workflow type, e.g. ProgrammingSessionWorkflow"
+    ),
+    status: Literal[
+        "running", "completed", "failed", "canceled", "terminated", "continued_as_new", "timed_out"
+    ]
+    | None = None,
+    page_size: int = Query(default=50, ge=1, le=500),
+    page_token: str | None = None,
+) -> FlowPage:
+    """Flows, newest first, by vehicle, workshop, station, business state, type or status.
+
+    Workshops see their own flows only; administrators see all.
+    """
+    if user.role != Role.ADMINISTRATOR:
+        if workshop is not None and workshop != user.workshop_id:
+            raise NotFound("no workshop with this id", field="workshop")
+        workshop = user.workshop_id or "-"
+    terms = [
+        _term("Vin", vin, "vin"),
+        _term("WorkshopId", workshop, "workshop"),
+        _term("StationId", station, "station"),
+        _term("FlowState", state, "state"),
+        _term("WorkflowType", type, "type"),
+        f"ExecutionStatus = '{STATUSES[status]}'" if status else None,
+    ]
+    query = " AND ".join(term for term in terms if term) or None
+    token = base64.urlsafe_b64decode(page_token) if page_token else None
+    iterator = temporal.list_workflows(query, page_size=page_size, next_page_token=token)
+    await iterator.fetch_next_page()
+    next_token = iterator.next_page_token
+    return FlowPage(
+        flows=[_summary(execution) for execution in iterator.current_page or []],
+        next_page_token=base64.urlsafe_b64encode(next_token).decode() if next_token else None,
+    )
+
+
+async def _visible_flow(temporal: Client, user: User, workflow_id: str) -> tuple[str, str | None]:
+    """The flow's type and business state, if the caller may see it (others: 404)."""
+    try:
+        description = await temporal.get_workflow_handle(workflow_id).describe()
+    except RPCError as error:
+        raise NotFound("no flow with this id", field="workflow_id") from error
+    attributes = description.typed_search_attributes
+    ensure_workshop_access(user, attributes.get(search_attributes.WORKSHOP_ID), "flow")
+    return description.workflow_type, attributes.get(search_attributes.FLOW_STATE)
+
+
+@router.get("/flows/{workflow_id}/history", response_model=Timeline)
+async def flow_history(workflow_id: str, user: CurrentUser, temporal: TemporalDep) -> Timeline:
+    """The flow's event history as a readable timeline."""
+    kind, _ = await _visible_flow(temporal, user, workflow_id)
+    history = await temporal.get_workflow_handle(workflow_id).fetch_history()
+    names: dict[int, str] = {}
+    entries = [await _entry(event, names) for event in history.events]
+    return Timeline(workflow_id=workflow_id, type=kind, events=entries)
+
+
+async def _entry(event: HistoryEvent, names: dict[int, str]) -> TimelineEntry:
+    kind = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_").lower()
+    entry = TimelineEntry(event_id=event.event_id, time=event.event_time.ToDatetime(), event=kind)
+    attributes = event.WhichOneof("attributes")
+    if not attributes:
+        return entry
+    data: Any = getattr(event, attributes)
+    if kind == "activity_task_scheduled":
+        names[event.event_id] = entry.name = data.activity_type.name
+    elif kind.startswith("activity_task_"):
+        entry.name = names.get(data.scheduled_event_id)
+        if kind == "activity_task_started":
+            entry.attempt = data.attempt
+            if data.HasField("last_failure"):
+                entry.failure = data.last_failure.message
+        if "failure" in data.DESCRIPTOR.fields_by_name and data.HasField("failure"):
+            entry.failure = data.failure.message
+            timeout = data.failure.cause.timeout_failure_info
+            if timeout.last_heartbeat_details.payloads:
+                decoded = await data_converter().decode(timeout.last_heartbeat_details.payloads)
+                entry.detail = decoded[0] if decoded else None
+    elif kind == "workflow_execution_update_accepted":
+        entry.name = data.accepted_request.input.name
+    elif kind == "workflow_execution_update_rejected":
+        entry.name = data.rejected_request.input.name
+        entry.failure = data.failure.message
+    elif kind == "workflow_execution_signaled":
+        entry.name = data.signal_name
+    elif kind in ("timer_started", "timer_fired"):
+        entry.name = data.timer_id
+    elif kind in ("workflow_execution_failed", "workflow_task_failed"):
+        entry.failure = data.failure.message
+    return entry
+
+
+@router.get(
+    "/flows/types/{flow_type}/diagram",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}, "description": "Mermaid stateDiagram-v2"}},
+)
+async def flow_diagram(
+    flow_type: str,
+    user: CurrentUser,
+    temporal: TemporalDep,
+    workflow_id: str | None = Query(default=None, description="Mark this flow's current state"),
+) -> PlainTextResponse:
+    """The flow's business states as a Mermaid diagram (`stateDiagram-v2`)."""
+    machine_class = MACHINES.get(flow_type)
+    if machine_class is None:
+        raise NotFound(
+            f"no state machine for {flow_type}; known: {', '.join(sorted(MACHINES))}",
+            field="flow_type",
+        )
+    machine: Any = machine_class
+    if workflow_id is not None:
+        kind, state = await _visible_flow(temporal, user, workflow_id)
+        if kind != flow_type:
+            raise NotFound(f"{workflow_id} is a {kind}", field="workflow_id")
+        if state is not None:
+            machine = machine_class(start_value=state)
+    return PlainTextResponse(format(machine, "mermaid"), media_type="text/plain")
