@@ -50,6 +50,12 @@ class Settings(BaseSettings):
         default=None, description="For create-admin; the embedded mode generates one."
     )
 
+    payload_keys: str | None = Field(
+        default=None,
+        description="Encrypt workflow payloads: 'id=base64(32 bytes),...'; the first is used "
+        "for new payloads, the others still decode (key rotation).",
+    )
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     temporal_ui_port: int = 8233

@@ -1,17 +1,93 @@
-"""One way to connect to Temporal, shared by the API, the workers and the tests."""
+"""One way to connect to Temporal, shared by the API, the workers and the tests.
+
+Payloads (workflow and activity inputs, results, heartbeats) are pydantic models as JSON. When
+`AOS_PAYLOAD_KEYS` is set they are encrypted with AES-GCM before they leave the process, so the
+Temporal server and its database never see VINs or personal data; the key id travels in each
+payload's metadata, so keys can rotate: new payloads use the first key, old ones still decode.
+"""
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import os
+from collections.abc import Sequence
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, PayloadCodec
 
 from settings import Settings
 
+ENCRYPTED = b"binary/encrypted"
+KEY_ID = "encryption-key-id"
 
-def data_converter() -> DataConverter:
-    """Pydantic models in, pydantic models out, for every workflow and activity payload."""
-    return pydantic_data_converter
+
+class EncryptionCodec(PayloadCodec):
+    """AES-256-GCM over the whole serialized payload (metadata included)."""
+
+    def __init__(self, keys: dict[str, bytes], active_key_id: str) -> None:
+        if active_key_id not in keys:
+            raise ValueError(f"no key {active_key_id!r}")
+        self._keys = {key_id: AESGCM(key) for key_id, key in keys.items()}
+        self._active = active_key_id
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        encoded = []
+        for payload in payloads:
+            nonce = os.urandom(12)
+            sealed = self._keys[self._active].encrypt(nonce, payload.SerializeToString(), None)
+            encoded.append(
+                Payload(
+                    metadata={"encoding": ENCRYPTED, KEY_ID: self._active.encode()},
+                    data=nonce + sealed,
+                )
+            )
+        return encoded
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        decoded = []
+        for payload in payloads:
+            if payload.metadata.get("encoding") != ENCRYPTED:
+                decoded.append(payload)
+                continue
+            key_id = payload.metadata[KEY_ID].decode()
+            if key_id not in self._keys:
+                raise ValueError(f"payload encrypted with unknown key {key_id!r}")
+            clear = self._keys[key_id].decrypt(payload.data[:12], payload.data[12:], None)
+            decoded.append(Payload.FromString(clear))
+        return decoded
+
+
+def parse_payload_keys(text: str) -> tuple[dict[str, bytes], str]:
+    """`id=base64key,id2=base64key`: the first is used for new payloads."""
+    keys: dict[str, bytes] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        key_id, _, value = part.partition("=")
+        key = base64.b64decode(value)
+        if len(key) != 32:
+            raise ValueError(f"payload key {key_id!r} must be 32 bytes (base64)")
+        keys[key_id] = key
+    if not keys:
+        raise ValueError("AOS_PAYLOAD_KEYS holds no key")
+    return keys, next(iter(keys))
+
+
+def payload_codec(settings: Settings | None) -> EncryptionCodec | None:
+    if settings is None or not settings.payload_keys:
+        return None
+    keys, active = parse_payload_keys(settings.payload_keys)
+    return EncryptionCodec(keys, active)
+
+
+def data_converter(settings: Settings | None = None) -> DataConverter:
+    """Pydantic models in and out; encrypted when payload keys are configured."""
+    codec = payload_codec(settings)
+    if codec is None:
+        return pydantic_data_converter
+    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
 
 
 async def connect_temporal(settings: Settings, *, lazy: bool = False) -> Client:
@@ -22,6 +98,6 @@ async def connect_temporal(settings: Settings, *, lazy: bool = False) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=data_converter(),
+        data_converter=data_converter(settings),
         lazy=lazy,
     )

@@ -10,7 +10,7 @@ from temporalio.client import Client
 
 from api.deps import AppResources
 from api.problems import PROBLEM_RESPONSES, install_problem_handlers
-from api.routes import access, admin, auth, flows, health, programming, registrations
+from api.routes import access, admin, auth, codec, flows, health, programming, registrations
 from api.routes.service_entries import router as service_entries_router
 from api.routes.stations import router as stations_router
 from api.routes.vehicles import router as vehicles_router
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     app.include_router(admin.router)
     app.include_router(programming.router)
     app.include_router(flows.router)
+    app.include_router(codec.router)
     app.include_router(access.router)
     app.include_router(vehicles_router)
     app.include_router(stations_router)

@@ -29,7 +29,6 @@ from domain.errors import DomainError, NotFound
 from domain.programming import ProgrammingMachine
 from domain.registration import RegistrationMachine
 from domain.service_history import ServiceEntryMachine
-from temporal_client import data_converter
 from workflows import search_attributes
 
 router = APIRouter(tags=["flows"])
@@ -177,11 +176,11 @@ async def flow_history(workflow_id: str, user: CurrentUser, temporal: TemporalDe
     kind, _ = await _visible_flow(temporal, user, workflow_id)
     history = await temporal.get_workflow_handle(workflow_id).fetch_history()
     names: dict[int, str] = {}
-    entries = [await _entry(event, names) for event in history.events]
+    entries = [await _entry(event, names, temporal) for event in history.events]
     return Timeline(workflow_id=workflow_id, type=kind, events=entries)
 
 
-async def _entry(event: HistoryEvent, names: dict[int, str]) -> TimelineEntry:
+async def _entry(event: HistoryEvent, names: dict[int, str], temporal: Client) -> TimelineEntry:
     kind = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_").lower()
     entry = TimelineEntry(event_id=event.event_id, time=event.event_time.ToDatetime(), event=kind)
     attributes = event.WhichOneof("attributes")
@@ -200,7 +199,9 @@ async def _entry(event: HistoryEvent, names: dict[int, str]) -> TimelineEntry:
             entry.failure = data.failure.message
             timeout = data.failure.cause.timeout_failure_info
             if timeout.last_heartbeat_details.payloads:
-                decoded = await data_converter().decode(timeout.last_heartbeat_details.payloads)
+                decoded = await temporal.data_converter.decode(
+                    timeout.last_heartbeat_details.payloads
+                )
                 entry.detail = decoded[0] if decoded else None
     elif kind == "workflow_execution_update_accepted":
         entry.name = data.accepted_request.input.name
