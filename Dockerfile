@@ -9,6 +9,7 @@ COPY workflows workflows
 COPY activities activities
 COPY hw hw
 COPY api api
+COPY cli cli
 COPY worker.py settings.py temporal_client.py alembic.ini ./
 RUN pip install .
 RUN useradd --system --uid 10001 aos

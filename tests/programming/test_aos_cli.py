@@ -1,0 +1,145 @@
+"""The technician's terminal client against a flash interrupted by a fault on the car:
+`aos flash watch` stops with the reason (exit code 2), `aos flash resume` continues it, and
+`aos flash watch` follows it to the end."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pyotp
+import pytest
+import uvicorn
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from db.credentials import hash_password
+from db.models import User
+from domain.accounts import Role
+from domain.catalogue import Service
+from hw.flash_files import build_demo_package
+from settings import Settings
+from tests.factories import create_workshop, long_ticket, sign_in
+from tests.helpers import free_port
+from tests.programming.conftest import register_station, running_station
+
+AOS = str(Path(sys.executable).parent / "aos")
+PASSWORD = "a long technician password"
+
+
+async def _aos(config: Path, *args: str) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        AOS,
+        *args,
+        env={"AOS_CLI_CONFIG": str(config), "COLUMNS": "160", "PATH": str(Path(AOS).parent)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output = (await asyncio.wait_for(process.communicate(), timeout=120))[0].decode()
+    assert process.returncode is not None
+    return process.returncode, output
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_watch_stops_at_the_fault_and_resume_finishes_the_flash(
+    time_skipping_env: WorkflowEnvironment,
+    portal_on_time_skipping_server: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> None:
+    env, settings = time_skipping_env, portal_on_time_skipping_server
+    build_demo_package(
+        settings.packages_dir / "cli-test",
+        image_size_per_ecu=256 * 1024,
+        ecus=("DME",),
+        package_id="cli-test",
+    )
+    workshop_id = await create_workshop(session_factory)
+    owner = await sign_in(session_factory, Role.WORKSHOP_OWNER, workshop_id)
+    secret = pyotp.random_base32()
+    async with session_factory() as session, session.begin():
+        await session.execute(
+            update(User)
+            .where(User.id == owner.user_id)
+            .values(password_hash=hash_password(PASSWORD), totp_secret=secret)
+        )
+    await long_ticket(
+        session_factory, workshop_id, await env.get_current_time(), Service.ECU_PROGRAMMING
+    )
+
+    port = free_port()
+    api = f"http://127.0.0.1:{port}"
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, temporal=env.client), port=port, log_level="warning")
+    )
+    serving = asyncio.create_task(server.serve())
+    config = tmp_path / "session.json"
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            await asyncio.sleep(0.05)
+        async with running_station(env.client, settings) as station:
+            async with httpx.AsyncClient(base_url=api) as client:
+                await register_station(client, owner, station.station_id)
+            car, dme = station.vehicle, station.vehicle.ecu("DME")
+
+            code, out = await _aos(
+                config,
+                "login",
+                "--api",
+                api,
+                "--email",
+                f"{owner.user_id}@garage.example",
+                "--password",
+                PASSWORD,
+                "--totp",
+                pyotp.TOTP(secret).now(),
+            )
+            assert code == 0, out
+            code, out = await _aos(
+                config,
+                "flash",
+                "start",
+                "--station",
+                station.station_id,
+                "--vin",
+                car.vin,
+                "--package",
+                "cli-test",
+            )
+            assert code == 0, out
+            session_id = out.strip().splitlines()[-1]
+
+            with env.auto_time_skipping_disabled():
+                for _ in range(4000):
+                    if dme.download is not None and dme.download.blocks >= 20:
+                        break
+                    await asyncio.sleep(0.005)
+            car.faults.sag_battery(10_500)
+            watch = asyncio.create_task(
+                _aos(config, "flash", "watch", session_id, "--interval", "0.2")
+            )
+            while not watch.done():  # let the retries run out: the test server skips backoff
+                await env.sleep(timedelta(seconds=2))
+            code, out = watch.result()
+            assert code == 2, out
+            assert "Needs the technician" in out and f"aos flash resume {session_id}" in out
+
+            car.battery_mv = 12_600
+            code, out = await _aos(config, "flash", "resume", session_id)
+            assert code == 0, out
+            code, out = await _aos(config, "flash", "watch", session_id, "--interval", "0.2")
+            assert code == 0, out
+            assert "All ECUs programmed" in out and "DME" in out
+
+            code, out = await _aos(config, "flash", "resume", session_id)
+            assert code == 1 and "not" in out.lower()  # a problem document, said plainly
+    finally:
+        server.should_exit = True
+        await serving
