@@ -10,7 +10,7 @@ COPY activities activities
 COPY hw hw
 COPY api api
 COPY cli cli
-COPY worker.py settings.py temporal_client.py alembic.ini ./
+COPY worker.py settings.py temporal_client.py observability.py alembic.ini ./
 RUN pip install .
 RUN useradd --system --uid 10001 aos
 USER aos

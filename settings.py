@@ -56,6 +56,11 @@ class Settings(BaseSettings):
         "for new payloads, the others still decode (key rotation).",
     )
 
+    log_level: str = "info"
+    worker_metrics_address: str | None = Field(
+        default=None, description="host:port where a worker serves Prometheus metrics"
+    )
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     temporal_ui_port: int = 8233

@@ -39,6 +39,7 @@ from db import migrate
 from db.access_repository import AccessRepository
 from db.engine import create_engine, create_session_factory
 from db.seed import seed_demo_data
+from observability import configure_logging, metrics_runtime
 from settings import Settings, get_settings
 from temporal_client import connect_temporal
 from workflows import search_attributes
@@ -197,7 +198,9 @@ def portal() -> None:
 
     async def main() -> None:
         engine = create_engine(settings.database_url)
-        client = await connect_temporal(settings)
+        configure_logging(settings.log_level)
+        runtime = metrics_runtime(settings.worker_metrics_address)
+        client = await connect_temporal(settings, runtime=runtime)
         deps = PortalDependencies(settings, create_session_factory(engine))
         try:
             await _run_until_signalled(portal_worker(client, deps, settings.portal_task_queue))
@@ -227,7 +230,9 @@ def station(
     settings = get_settings()
 
     async def main() -> None:
-        client = await connect_temporal(settings)
+        configure_logging(settings.log_level)
+        runtime = metrics_runtime(settings.worker_metrics_address)
+        client = await connect_temporal(settings, runtime=runtime)
         deps = StationDependencies(
             station_id=station_id,
             vehicle_url=station_vehicle_url(station_id, vehicle),

@@ -9,12 +9,14 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api.deps import AppResources
+from api.metrics import install_metrics
 from api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from api.routes import access, admin, auth, codec, flows, health, programming, registrations
 from api.routes.service_entries import router as service_entries_router
 from api.routes.stations import router as stations_router
 from api.routes.vehicles import router as vehicles_router
 from db.engine import create_engine, create_session_factory
+from observability import configure_logging
 from settings import Settings, get_settings
 from temporal_client import connect_temporal
 
@@ -27,7 +29,9 @@ document (`application/problem+json`) with a stable `type`.
 
 def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
     """Build the API. Tests pass their own settings and Temporal client; production reads `AOS_*`."""
-    settings = settings or get_settings()
+    if settings is None:  # a real process (uvicorn), not a test: JSON logs
+        settings = get_settings()
+        configure_logging(settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -53,6 +57,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         responses=PROBLEM_RESPONSES,
     )
     install_problem_handlers(app)
+    install_metrics(app)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(registrations.router)
