@@ -4,6 +4,8 @@ signs in with a second factor."""
 from __future__ import annotations
 
 import asyncio
+import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -100,3 +102,31 @@ async def test_register_verify_approve_sign_in(
     handle = dev_env.client.get_workflow_handle(f"registration-{registration_id}")
     description = await handle.describe()
     assert description.typed_search_attributes.get(FLOW_STATE) == "approved"
+
+    # Operators find the flow by its workshop through the API and through the temporal CLI.
+    for _ in range(100):
+        flows = await api_client.get("/flows", params={"workshop": workshop_id}, headers=admin)
+        found = [f for f in flows.json()["flows"] if f["type"] == "RegistrationWorkflow"]
+        if found and found[0]["state"] == "approved":
+            break
+        await asyncio.sleep(0.1)
+    assert [f["workflow_id"] for f in found] == [handle.id]
+    timeline = (await api_client.get(f"/flows/{handle.id}/history", headers=admin)).json()
+    updates = [
+        e["name"]
+        for e in timeline["events"]
+        if e["event"].startswith("workflow_execution_update_accepted")
+    ]
+    assert updates == ["verify_email", "decide"]
+    cli = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "temporal"),
+        "workflow",
+        "list",
+        "--address",
+        dev_env.client.service_client.config.target_host,
+        "--query",
+        f"WorkshopId='{workshop_id}'",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    cli_output = (await asyncio.wait_for(cli.communicate(), timeout=30))[0].decode()
+    assert handle.id in cli_output
