@@ -16,7 +16,6 @@ from temporalio.exceptions import ActivityError
 from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.access import AccessActivities, EntitlementCheckInput
     from activities.key_reads import (
         KeyReaderActivities,
         KeyRecordView,
@@ -27,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.catalogue import Service
     from domain.service_history import StationUnavailable
     from workflows import search_attributes
+    from workflows.access_check import check_access
     from workflows.errors import domain_failure
 
 DATABASE_STEP = timedelta(seconds=30)
@@ -58,15 +58,7 @@ class KeyReadWorkflow:
             ]
         )
         try:
-            await workflow.execute_activity_method(
-                AccessActivities.check_entitlement,
-                EntitlementCheckInput(
-                    workshop_id=request.workshop_id,
-                    service=Service.SERVICE_HISTORY,
-                    at=workflow.now(),
-                ),
-                start_to_close_timeout=DATABASE_STEP,
-            )
+            await check_access(request.workshop_id, Service.SERVICE_HISTORY)
             read = await workflow.execute_activity_method(
                 KeyReaderActivities.read_key_at_station,
                 ReadKeyInput(),

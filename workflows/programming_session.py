@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         plan_programming,
     )
     from workflows import search_attributes
+    from workflows.access_check import check_access
     from workflows.entitlement import CoverageExtended, Subscription, entitlement_workflow_id
     from workflows.errors import domain_failure
 
@@ -216,15 +217,7 @@ class ProgrammingSessionWorkflow:
             workflow.logger.info("station link not closed: %s", error)
 
     async def _check_access(self) -> None:
-        grant = await workflow.execute_activity_method(
-            AccessActivities.check_entitlement,
-            EntitlementCheckInput(
-                workshop_id=self.request.workshop_id,
-                service=Service.ECU_PROGRAMMING,
-                at=workflow.now(),
-            ),
-            start_to_close_timeout=PORTAL_STEP,
-        )
+        grant = await check_access(self.request.workshop_id, Service.ECU_PROGRAMMING)
         self.remaining = grant.remaining
 
     async def _identify(

@@ -26,7 +26,6 @@ from temporalio.exceptions import ActivityError
 from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.access import AccessActivities, EntitlementCheckInput
     from activities.service_history import (
         ConsentRecord,
         DeletedServiceEntry,
@@ -61,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         ensure_step,
     )
     from workflows import search_attributes
+    from workflows.access_check import check_access
     from workflows.errors import domain_failure
 
 DATABASE_STEP = timedelta(seconds=30)
@@ -220,15 +220,7 @@ class ServiceEntryWorkflow:
 
     async def _check_entitlement(self) -> None:
         try:
-            await workflow.execute_activity_method(
-                AccessActivities.check_entitlement,
-                EntitlementCheckInput(
-                    workshop_id=self.request.workshop_id,
-                    service=Service.SERVICE_HISTORY,
-                    at=workflow.now(),
-                ),
-                start_to_close_timeout=DATABASE_STEP,
-            )
+            await check_access(self.request.workshop_id, Service.SERVICE_HISTORY)
         except ActivityError as error:
             raise domain_failure(error) from error
 
@@ -478,15 +470,7 @@ class ServiceEntryDeletionWorkflow:
             ]
         )
         try:
-            await workflow.execute_activity_method(
-                AccessActivities.check_entitlement,
-                EntitlementCheckInput(
-                    workshop_id=request.workshop_id,
-                    service=Service.SERVICE_HISTORY,
-                    at=workflow.now(),
-                ),
-                start_to_close_timeout=DATABASE_STEP,
-            )
+            await check_access(request.workshop_id, Service.SERVICE_HISTORY)
             facts = await workflow.execute_activity_method(
                 ServiceHistoryActivities.load_service_entry_facts,
                 LoadEntryFactsInput(entry_id=request.entry_id),

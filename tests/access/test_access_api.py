@@ -6,7 +6,6 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Annotated
 
 import httpx
@@ -30,19 +29,6 @@ from workflows.entitlement import entitlement_workflow_id
 
 TI = Service.TECHNICAL_INFORMATION
 HOUR_PRICE = 500
-
-
-@pytest.fixture
-def settings(
-    database_url: str, tmp_path: Path, dev_env: WorkflowEnvironment, task_queue: str
-) -> Settings:
-    # Its own queue, so no other test's worker picks up these purchases.
-    return Settings(
-        database_url=database_url,
-        data_dir=tmp_path / "data",
-        temporal_address=dev_env.client.service_client.config.target_host,
-        portal_task_queue=task_queue,
-    )
 
 
 @pytest.fixture

@@ -1,0 +1,25 @@
+"""The access check as workflows make it: at the workflow's clock, through the activity.
+
+A refusal fails the activity with `access-expired` or `no-access` (see domain/entitlement.py).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.access import AccessActivities, EntitlementCheckInput, EntitlementGrant
+    from domain.catalogue import Service
+
+ACCESS_CHECK_TIMEOUT = timedelta(seconds=30)
+
+
+async def check_access(workshop_id: str, service: Service) -> EntitlementGrant:
+    """The workshop's coverage of `service` now, or an ActivityError carrying the refusal."""
+    return await workflow.execute_activity_method(
+        AccessActivities.check_entitlement,
+        EntitlementCheckInput(workshop_id=workshop_id, service=service, at=workflow.now()),
+        start_to_close_timeout=ACCESS_CHECK_TIMEOUT,
+    )
