@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from api.auth import AdminUser, CurrentUser, ensure_workshop_access
@@ -106,6 +106,14 @@ async def _owned_session(temporal: Client, user: User, session_id: str) -> str:
     return workflow_id
 
 
+async def _session_handle(
+    temporal: Client, user: User, session_id: str
+) -> WorkflowHandle[ProgrammingSessionWorkflow, ProgrammingProgress]:
+    """The caller's workshop's session (others: 404), ready for queries and updates."""
+    workflow_id = await _owned_session(temporal, user, session_id)
+    return temporal.get_workflow_handle_for(ProgrammingSessionWorkflow.run, workflow_id)
+
+
 @router.post("/programming-sessions", status_code=201, response_model=SessionStarted)
 async def start_session(
     body: SessionRequest,
@@ -168,8 +176,7 @@ async def session_progress(
     session_id: str, user: CurrentUser, temporal: TemporalDep
 ) -> ProgrammingProgress:
     """Where the session is: state, current ECU and step, bytes, throughput, ETA, time left."""
-    workflow_id = await _owned_session(temporal, user, session_id)
-    handle = temporal.get_workflow_handle_for(ProgrammingSessionWorkflow.run, workflow_id)
+    handle = await _session_handle(temporal, user, session_id)
     return await handle.query(ProgrammingSessionWorkflow.progress)
 
 
@@ -178,8 +185,7 @@ async def resume_session(
     session_id: str, body: ResumeInput, user: CurrentUser, temporal: TemporalDep
 ) -> ProgrammingProgress:
     """After a fault: the car is identified again (same VIN) and the flash continues."""
-    workflow_id = await _owned_session(temporal, user, session_id)
-    handle = temporal.get_workflow_handle_for(ProgrammingSessionWorkflow.run, workflow_id)
+    handle = await _session_handle(temporal, user, session_id)
     return await execute_update(handle, ProgrammingSessionWorkflow.resume, body)
 
 
@@ -188,8 +194,7 @@ async def skip_ecu(
     session_id: str, body: SkipEcuInput, user: CurrentUser, temporal: TemporalDep
 ) -> ProgrammingProgress:
     """Leave out an ECU that has not started yet."""
-    workflow_id = await _owned_session(temporal, user, session_id)
-    handle = temporal.get_workflow_handle_for(ProgrammingSessionWorkflow.run, workflow_id)
+    handle = await _session_handle(temporal, user, session_id)
     return await execute_update(handle, ProgrammingSessionWorkflow.skip_ecu, body)
 
 
@@ -198,8 +203,7 @@ async def abort_session(
     session_id: str, body: AbortInput, user: CurrentUser, temporal: TemporalDep
 ) -> ProgrammingProgress:
     """Stop the session at a safe point (never during a transfer)."""
-    workflow_id = await _owned_session(temporal, user, session_id)
-    handle = temporal.get_workflow_handle_for(ProgrammingSessionWorkflow.run, workflow_id)
+    handle = await _session_handle(temporal, user, session_id)
     return await execute_update(handle, ProgrammingSessionWorkflow.abort, body)
 
 
@@ -208,8 +212,7 @@ async def session_report(
     session_id: str, user: CurrentUser, temporal: TemporalDep
 ) -> ProgrammingProgress:
     """The final report once the session ended (409 while it runs)."""
-    workflow_id = await _owned_session(temporal, user, session_id)
-    handle = temporal.get_workflow_handle_for(ProgrammingSessionWorkflow.run, workflow_id)
+    handle = await _session_handle(temporal, user, session_id)
     description = await handle.describe()
     if description.status == WorkflowExecutionStatus.RUNNING:
         raise Conflict(
