@@ -173,15 +173,12 @@ class IsoTpBus:
             inboxes = list(self._routes.values())
             self._stacks.clear()
             self._routes.clear()
-        stoppers = [threading.Thread(target=s.stop, daemon=True) for s in stacks]
-        for t in stoppers:
-            t.start()
-        deadline = time.monotonic() + 5
-        while any(t.is_alive() for t in stoppers) and time.monotonic() < deadline:
-            for inbox in inboxes:  # wake relay threads blocked in rxfn
-                inbox.put(None)
-            for t in stoppers:
-                t.join(timeout=0.005)
+        # Each relay thread waits in rxfn at most the read timeout, so stopping the stacks one
+        # after another is quick; no helper threads (starting threads while a worker shuts
+        # down was seen to hang). The None wakes a relay thread at once.
+        for stack, inbox in zip(stacks, inboxes, strict=True):
+            inbox.put(None)
+            stack.stop()
         self._notifier.stop(timeout=1.0)
         if self._owns_bus:
             self.bus.shutdown()
