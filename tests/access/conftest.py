@@ -95,7 +95,7 @@ class CoverageSubscriber:
         return self.extensions[-1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def access_env(time_skipping_env: WorkflowEnvironment) -> WorkflowEnvironment:
     """The time-skipping server (its search attributes are registered by tests/conftest.py)."""
     return time_skipping_env
