@@ -9,6 +9,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -34,11 +35,12 @@ from activities.packages import PackageActivities
 from activities.programming import ProgrammingStationActivities
 from activities.registration import FormatVatChecker, RegistrationActivities
 from activities.service_history import ServiceHistoryActivities, service_booklet_station
-from activities.station import StationActivities
 from db import migrate
 from db.access_repository import AccessRepository
 from db.engine import create_engine, create_session_factory
 from db.seed import seed_demo_data
+from domain.service_history import STATION_ID_PATTERN
+from hw.vehicle_url import parse_vehicle_url
 from observability import configure_logging, metrics_runtime
 from settings import Settings, get_settings
 from temporal_client import connect_temporal
@@ -130,9 +132,6 @@ def portal_worker(client: Client, deps: PortalDependencies, task_queue: str) -> 
     )
 
 
-VEHICLE_SCHEMES = ("sim", "can", "doip")
-
-
 @dataclass
 class StationDependencies:
     """What a station's hardware activities are given: its car and where files live."""
@@ -150,14 +149,12 @@ def station_vehicle_url(station_id: str, vehicle: str) -> str:
 
 def station_worker(client: Client, deps: StationDependencies, task_queue: str) -> Worker:
     """Hardware activities only, on the queue of the station wired to the car."""
-    station = StationActivities(deps.station_id, deps.vehicle_url)
     programming = ProgrammingStationActivities(
         deps.station_id, deps.vehicle_url, deps.packages_dir, deps.traces_dir
     )
     # KeyReader and CBS items; with sim:// a simulated KeyReader and the demo car's VIN.
     service_booklet = service_booklet_station(deps.station_id, deps.vehicle_url)
     activities: Sequence[Any] = [
-        station.describe_station,
         programming.identify_vehicle,
         programming.prepare_ecu,
         programming.program_segment,
@@ -221,12 +218,14 @@ def station(
     ],
 ) -> None:
     """Run a station worker: the hardware activities of the workshop PC wired to a car."""
-    if not station_id.replace("-", "").replace("_", "").isalnum() or len(station_id) > 64:
+    if not re.fullmatch(STATION_ID_PATTERN, station_id):
         raise typer.BadParameter(
             "letters, digits, '-' and '_' only, at most 64", param_hint="--station-id"
         )
-    if vehicle.partition("://")[0] not in VEHICLE_SCHEMES:
-        raise typer.BadParameter(f"scheme must be one of {VEHICLE_SCHEMES}", param_hint="--vehicle")
+    try:
+        parse_vehicle_url(vehicle)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--vehicle") from error
     settings = get_settings()
 
     async def main() -> None:

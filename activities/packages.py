@@ -13,6 +13,23 @@ from hw.flash_files import FlashPackageError, load_package
 from workflows.errors import domain_errors_as_application_errors
 
 
+def verified_manifest(packages_dir: Path, package_id: str) -> FlashPackageManifest:
+    """The package's manifest after every checksum, the structure and the dependencies were
+    verified; refusals name the ECU and the check."""
+    directory = packages_dir / package_id
+    if not (directory / "manifest.json").is_file():
+        raise PackageNotFound(f"no flash package {package_id}", field="package_id")
+    try:
+        return load_package(directory).manifest
+    except FlashPackageError as error:
+        raise PackageInvalid(
+            f"package {package_id} refused: "
+            + "; ".join(problem.message for problem in error.problems),
+            field="package_id",
+            problems=[problem.model_dump() for problem in error.problems],
+        ) from error
+
+
 class ReadPackageInput(BaseModel):
     package_id: str
 
@@ -23,18 +40,6 @@ class PackageActivities:
 
     @activity.defn
     def read_verified_manifest(self, request: ReadPackageInput) -> FlashPackageManifest:
-        """The manifest, after every checksum and dependency was verified; refusals name the
-        ECU and the check."""
-        directory = self.packages_dir / request.package_id
+        """The verified manifest, for the workflow's plan; refusals end the session."""
         with domain_errors_as_application_errors():
-            if not (directory / "manifest.json").is_file():
-                raise PackageNotFound(f"no flash package {request.package_id}", field="package_id")
-            try:
-                return load_package(directory).manifest
-            except FlashPackageError as error:
-                raise PackageInvalid(
-                    f"package {request.package_id} refused: "
-                    + "; ".join(problem.message for problem in error.problems),
-                    field="package_id",
-                    problems=[problem.model_dump() for problem in error.problems],
-                ) from error
+            return verified_manifest(self.packages_dir, request.package_id)

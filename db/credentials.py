@@ -7,7 +7,6 @@ leak yields no usable token.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 
 import pyotp
@@ -62,7 +61,3 @@ def verify_totp(secret: str, code: str) -> bool:
 def new_recovery_code() -> str:
     raw = secrets.token_hex(5)
     return f"{raw[:5]}-{raw[5:]}"
-
-
-def same_digest(a: str, b: str) -> bool:
-    return hmac.compare_digest(a, b)

@@ -65,11 +65,6 @@ class Plan(BaseModel):
     already_at_target: list[str]
 
 
-class VinMismatch(Conflict):
-    code = "vin-mismatch"
-    title = "The car is not the one the session is for"
-
-
 class PackageNotForThisCar(DomainError):
     code = "package-not-for-this-car"
     title = "The package does not fit this car"

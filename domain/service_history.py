@@ -124,6 +124,9 @@ class VehicleNotFound(NotFound):
     title = "No vehicle with this VIN"
 
 
+STATION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # also the worker's --station-id
+
+
 class StationNotFound(NotFound):
     code = "station-not-found"
     title = "No station with this id"

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
+from activities.packages import verified_manifest
 from api.auth import AdminUser, CurrentUser, ensure_workshop_access
 from api.deps import ResourcesDep, SettingsDep, TemporalDep
 from api.routes.access import require_entitlement
@@ -28,10 +29,10 @@ from domain.catalogue import Service
 from domain.entitlement import Coverage
 from domain.errors import Conflict, DomainError, NotFound
 from domain.flash_package import FlashPackageManifest
-from domain.programming import PackageInvalid, PackageNotFound
+from domain.programming import PackageInvalid
+from domain.service_history import STATION_ID_PATTERN
 from domain.vin import InvalidVin, validate_vin
-from hw.flash_files import FlashPackageError, load_package, read_manifest, verify_package_dir
-from settings import Settings
+from hw.flash_files import FlashPackageError, read_manifest, verify_package_dir
 from workflows import search_attributes
 from workflows.programming_session import (
     AbortInput,
@@ -59,7 +60,7 @@ class InvalidVinProblem(DomainError):
 
 
 class SessionRequest(BaseModel):
-    station_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    station_id: str = Field(pattern=STATION_ID_PATTERN)
     vin: str = Field(min_length=1, max_length=32)
     package_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
 
@@ -75,20 +76,6 @@ class PackageSummary(BaseModel):
     description: str
     ecus: list[str]
     total_bytes: int
-
-
-def _verified_manifest(settings: Settings, package_id: str) -> FlashPackageManifest:
-    directory = settings.packages_dir / package_id
-    if not (directory / "manifest.json").is_file():
-        raise PackageNotFound(f"no flash package {package_id}", field="package_id")
-    try:
-        return load_package(directory).manifest
-    except FlashPackageError as error:
-        raise PackageInvalid(
-            "; ".join(problem.message for problem in error.problems),
-            field="package_id",
-            problems=[problem.model_dump() for problem in error.problems],
-        ) from error
 
 
 async def _owned_session(temporal: Client, user: User, session_id: str) -> str:
@@ -133,7 +120,7 @@ async def start_session(
     except InvalidVin as error:
         raise InvalidVinProblem(str(error), field="vin", reason=str(error.reason)) from error
     station = await station_of_workshop(resources, body.station_id, user.workshop_id)
-    await asyncio.to_thread(_verified_manifest, settings, body.package_id)
+    await asyncio.to_thread(verified_manifest, settings.packages_dir, body.package_id)
     status = await station_status(temporal, settings, station.id)
     if status.online is False:
         raise StationOffline(

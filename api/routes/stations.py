@@ -31,13 +31,11 @@ from api.routes.vehicles import ServiceHistoryAccess
 from db.models import KeyRecord, Station, Workshop
 from domain.accounts import Role
 from domain.errors import NotFound
-from domain.service_history import StationIdTaken, StationNotFound
+from domain.service_history import STATION_ID_PATTERN, StationIdTaken, StationNotFound
 from settings import Settings
 from workflows.key_read import KeyReadInput, KeyReadWorkflow, key_read_workflow_id
 
 router = APIRouter(tags=["service history"])
-
-STATION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 
 class StationRegistration(BaseModel):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -63,10 +62,6 @@ async def add_station(
 
 async def seed(session_factory: async_sessionmaker[AsyncSession]) -> None:
     await seed_demo_vehicles(session_factory)
-
-
-def new_station_id() -> str:
-    return f"st-{uuid.uuid4().hex[:10]}"
 
 
 @contextlib.asynccontextmanager
