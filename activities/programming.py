@@ -212,14 +212,7 @@ class ProgrammingStationActivities:
     def identify_vehicle(self, request: IdentifyVehicleInput) -> VehicleIdentity:
         """Read the VIN (it must be the session's car), the voltage and each ECU's software."""
         with self._link(request.session_id) as link:
-            vin = link.read_vin()
-            if vin != request.expected_vin:
-                raise ApplicationError(
-                    f"the car at the station is {vin}, the session is for {request.expected_vin}",
-                    {"code": "vin-mismatch", "found_vin": vin},
-                    type="vin-mismatch",
-                    non_retryable=True,
-                )
+            vin = link.verify_vin(request.expected_vin)  # another car: VinMismatch, fatal
             software = {ecu: link.read_software_list(ecu) for ecu in request.ecus}
             return VehicleIdentity(
                 vin=vin, battery_voltage=link.read_battery_voltage(), software=software

@@ -12,8 +12,13 @@ import asyncio
 import uuid
 from typing import Any
 
-from temporalio.client import WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
+
+from api.auth import ensure_workshop_access
+from db.models import User
+from domain.errors import NotFound
+from workflows import search_attributes
 
 UPDATE_ATTEMPTS = 6
 
@@ -29,3 +34,19 @@ async def execute_update(handle: WorkflowHandle[Any, Any], update: Any, argument
                 raise
             await asyncio.sleep(0.1 * 2**attempt)
     raise AssertionError("unreachable")
+
+
+async def describe_visible(
+    temporal: Client, user: User, workflow_id: str, what: str, field: str
+) -> WorkflowExecutionDescription:
+    """The workflow, if the caller's workshop is the one in its `WorkshopId` (administrators:
+    any). Unknown and foreign workflows answer the same 404, so existence does not leak."""
+    try:
+        description = await temporal.get_workflow_handle(workflow_id).describe()
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        raise NotFound(f"no {what} with this id", field=field) from error
+    workshop_id = description.typed_search_attributes.get(search_attributes.WORKSHOP_ID)
+    ensure_workshop_access(user, workshop_id, what)
+    return description

@@ -1,4 +1,4 @@
-"""The access check as workflows make it: at the workflow's clock, through the activity.
+"""The access checks as workflows make them: at the workflow's clock, through activities.
 
 A refusal fails the activity with `access-expired` or `no-access` (see domain/entitlement.py).
 """
@@ -23,3 +23,13 @@ async def check_access(workshop_id: str, service: Service) -> EntitlementGrant:
         EntitlementCheckInput(workshop_id=workshop_id, service=service, at=workflow.now()),
         start_to_close_timeout=ACCESS_CHECK_TIMEOUT,
     )
+
+
+async def remaining_coverage(workshop_id: str, service: Service) -> timedelta:
+    """Covered time left now (zero without coverage); never refuses."""
+    remaining = await workflow.execute_activity_method(
+        AccessActivities.remaining_coverage,
+        EntitlementCheckInput(workshop_id=workshop_id, service=service, at=workflow.now()),
+        start_to_close_timeout=ACCESS_CHECK_TIMEOUT,
+    )
+    return remaining.remaining

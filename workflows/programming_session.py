@@ -22,7 +22,6 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.access import AccessActivities, EntitlementCheckInput
     from activities.packages import PackageActivities, ReadPackageInput
     from activities.programming import (
         EndSessionInput,
@@ -47,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
         plan_programming,
     )
     from workflows import search_attributes
-    from workflows.access_check import check_access
+    from workflows.access_check import check_access, remaining_coverage
     from workflows.entitlement import CoverageExtended, Subscription, entitlement_workflow_id
     from workflows.errors import domain_failure
 
@@ -60,7 +59,6 @@ HARDWARE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=10),
     maximum_attempts=8,
-    non_retryable_error_types=["vin-mismatch"],
 )
 MINIMUM_STEP_TIMEOUT = timedelta(minutes=2)
 
@@ -243,7 +241,7 @@ class ProgrammingSessionWorkflow:
                     retry_policy=HARDWARE_RETRY,
                 )
             except ActivityError as error:
-                if _error_type(error) == "vin-mismatch" and not resuming:
+                if _error_type(error) == "VinMismatch" and not resuming:
                     self._enter("refuse", _reason(error))
                     return None
                 if not await self._needs_technician(_reason(error)):
@@ -392,17 +390,8 @@ class ProgrammingSessionWorkflow:
         return True
 
     async def _remaining_coverage(self) -> timedelta:
-        remaining = await workflow.execute_activity_method(
-            AccessActivities.remaining_coverage,
-            EntitlementCheckInput(
-                workshop_id=self.request.workshop_id,
-                service=Service.ECU_PROGRAMMING,
-                at=workflow.now(),
-            ),
-            start_to_close_timeout=PORTAL_STEP,
-        )
-        self.remaining = remaining.remaining
-        return remaining.remaining
+        self.remaining = await remaining_coverage(self.request.workshop_id, Service.ECU_PROGRAMMING)
+        return self.remaining
 
     async def _subscribe_to_coverage(self) -> None:
         entitlement = workflow.get_external_workflow_handle(

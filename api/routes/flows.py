@@ -19,10 +19,10 @@ from statemachine import StateMachine
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowExecution
-from temporalio.service import RPCError
 
-from api.auth import CurrentUser, ensure_workshop_access
+from api.auth import CurrentUser
 from api.deps import TemporalDep
+from api.workflow_calls import describe_visible
 from db.models import User
 from domain.accounts import Role
 from domain.errors import DomainError, NotFound
@@ -161,13 +161,9 @@ async def list_flows(
 
 async def _visible_flow(temporal: Client, user: User, workflow_id: str) -> tuple[str, str | None]:
     """The flow's type and business state, if the caller may see it (others: 404)."""
-    try:
-        description = await temporal.get_workflow_handle(workflow_id).describe()
-    except RPCError as error:
-        raise NotFound("no flow with this id", field="workflow_id") from error
-    attributes = description.typed_search_attributes
-    ensure_workshop_access(user, attributes.get(search_attributes.WORKSHOP_ID), "flow")
-    return description.workflow_type, attributes.get(search_attributes.FLOW_STATE)
+    description = await describe_visible(temporal, user, workflow_id, "flow", "workflow_id")
+    state = description.typed_search_attributes.get(search_attributes.FLOW_STATE)
+    return description.workflow_type, state
 
 
 @router.get("/flows/{workflow_id}/history", response_model=Timeline)

@@ -19,11 +19,11 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from activities.packages import verified_manifest
-from api.auth import AdminUser, CurrentUser, ensure_workshop_access
+from api.auth import AdminUser, CurrentUser
 from api.deps import ResourcesDep, SettingsDep, TemporalDep
 from api.routes.access import require_entitlement
 from api.routes.stations import station_of_workshop, station_status
-from api.workflow_calls import execute_update
+from api.workflow_calls import describe_visible, execute_update
 from db.models import User
 from domain.catalogue import Service
 from domain.entitlement import Coverage
@@ -78,26 +78,12 @@ class PackageSummary(BaseModel):
     total_bytes: int
 
 
-async def _owned_session(temporal: Client, user: User, session_id: str) -> str:
-    """The session's workflow id, when the caller's workshop owns it (others: 404)."""
-    workflow_id = programming_workflow_id(session_id)
-    try:
-        description = await temporal.get_workflow_handle(workflow_id).describe()
-    except Exception as error:
-        raise NotFound("no programming session with this id", field="session_id") from error
-    ensure_workshop_access(
-        user,
-        description.typed_search_attributes.get(search_attributes.WORKSHOP_ID),
-        "programming session",
-    )
-    return workflow_id
-
-
 async def _session_handle(
     temporal: Client, user: User, session_id: str
 ) -> WorkflowHandle[ProgrammingSessionWorkflow, ProgrammingProgress]:
     """The caller's workshop's session (others: 404), ready for queries and updates."""
-    workflow_id = await _owned_session(temporal, user, session_id)
+    workflow_id = programming_workflow_id(session_id)
+    await describe_visible(temporal, user, workflow_id, "programming session", "session_id")
     return temporal.get_workflow_handle_for(ProgrammingSessionWorkflow.run, workflow_id)
 
 
@@ -199,12 +185,15 @@ async def session_report(
     session_id: str, user: CurrentUser, temporal: TemporalDep
 ) -> ProgrammingProgress:
     """The final report once the session ended (409 while it runs)."""
-    handle = await _session_handle(temporal, user, session_id)
-    description = await handle.describe()
+    workflow_id = programming_workflow_id(session_id)
+    description = await describe_visible(
+        temporal, user, workflow_id, "programming session", "session_id"
+    )
     if description.status == WorkflowExecutionStatus.RUNNING:
         raise Conflict(
             "the session is still running; GET /programming-sessions/{id} shows its progress"
         )
+    handle = temporal.get_workflow_handle_for(ProgrammingSessionWorkflow.run, workflow_id)
     return await handle.query(ProgrammingSessionWorkflow.progress)
 
 
@@ -217,7 +206,9 @@ async def session_trace(
     session_id: str, user: CurrentUser, temporal: TemporalDep, settings: SettingsDep
 ) -> PlainTextResponse:
     """Every UDS frame of the session, as python-can ASC logs in the order they were written."""
-    await _owned_session(temporal, user, session_id)
+    await describe_visible(
+        temporal, user, programming_workflow_id(session_id), "programming session", "session_id"
+    )
     folder = settings.traces_dir / session_id
     files = sorted(folder.glob("*.asc")) if folder.is_dir() else []
     if not files:
