@@ -182,6 +182,39 @@ class SessionLinks:
             link.close()
 
 
+class VerifiedPackages:
+    """Flash packages verified once per worker and kept in memory for the session's steps.
+
+    Every step of a session needs the package; reading and hashing it again in each one is
+    wasted work. A package is verified again when any of its files changes (size or
+    modification time), and one altered on disk is then refused. Either way the car only
+    receives bytes that passed verification: the cached ones are the verified ones.
+    """
+
+    KEEP = 4  # packages held at once; a station flashes one car at a time
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._lock = threading.Lock()
+        self._verified: dict[str, tuple[tuple[tuple[str, int, int], ...], FlashPackage]] = {}
+
+    def get(self, package_id: str) -> FlashPackage:
+        directory = self.root / package_id
+        stamp = tuple(
+            sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in directory.iterdir())
+        )
+        with self._lock:
+            known = self._verified.get(package_id)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        package = load_package(directory)  # raises FlashPackageError naming every problem
+        with self._lock:
+            self._verified[package_id] = (stamp, package)
+            while len(self._verified) > self.KEEP:
+                self._verified.pop(next(iter(self._verified)))
+        return package
+
+
 class EndSessionInput(BaseModel):
     session_id: str
 
@@ -194,12 +227,11 @@ class ProgrammingStationActivities:
     ) -> None:
         self.station_id = station_id
         self.vehicle_url = vehicle_url
-        self.packages_dir = packages_dir
+        self.packages = VerifiedPackages(packages_dir)
         self.links = SessionLinks(vehicle_url, traces_dir)
 
     def _package(self, package_id: str) -> FlashPackage:
-        # Verified on every load: a package altered on disk is refused before the car is touched.
-        return load_package(self.packages_dir / package_id)
+        return self.packages.get(package_id)
 
     @contextlib.contextmanager
     def _link(

@@ -51,13 +51,10 @@ from settings import Settings
 from temporal_client import data_converter
 from tests.factories import create_workshop, sign_in
 from tests.helpers import running_api
+from tests.programming.conftest import buy_time, register_station
 from worker import PortalDependencies, StationDependencies, portal_worker, station_worker
 from workflows import search_attributes
-
-
-def _fast_vehicle() -> SimVehicle:
-    vehicle = link_bench._vehicle()  # no erase delays: the figure is about the transfer path
-    return vehicle
+from workflows.programming_session import ProgrammingSessionWorkflow
 
 
 def _wait_until_answering(client: Client) -> None:
@@ -80,7 +77,7 @@ def _wait_until_answering(client: Client) -> None:
 def plain_flash(package_dir: Path, trace_path: Path) -> float:
     """Seconds for a bare udsoncan loop writing and checking every segment of the package."""
     package = load_package(package_dir)
-    vehicle = _fast_vehicle()
+    vehicle = link_bench._vehicle()
     channel = f"bench-{uuid.uuid4().hex[:8]}"
     server = vehicle.attach_can(channel, fd=True)
     bus = open_can_bus("virtual", channel, fd=True)
@@ -176,51 +173,28 @@ class Bench:
             station_worker(client, deps, queue),
             running_api(app) as api,
         ):
-            key = uuid.uuid4().hex
-            headers = owner.headers
-            await api.post(
-                f"/workshops/{workshop_id}/account/top-ups",
-                json={"amount_cents": 1_000_000},
-                headers={**headers, "Idempotency-Key": f"t-{key}"},
-            )
-            await api.post(
-                f"/workshops/{workshop_id}/tickets",
-                json={"service": "ecu_programming", "period": "day"},
-                headers={**headers, "Idempotency-Key": f"k-{key}"},
-            )
-            await api.post(
-                f"/workshops/{workshop_id}/stations",
-                json={"station_id": station_id, "name": "bench"},
-                headers=headers,
-            )
+            await buy_time(api, owner)
+            await register_station(api, owner, station_id)
             if inject_disconnect:
                 vehicle.faults.disconnect_after_block("DME", 40, down_for=0.5)
             began = time.perf_counter()
             started = await api.post(
                 "/programming-sessions",
                 json={"station_id": station_id, "vin": vehicle.vin, "package_id": package_id},
-                headers=headers,
+                headers=owner.headers,
             )
             started.raise_for_status()
-            workflow_id = started.json()["workflow_id"]
-            result = await client.get_workflow_handle(workflow_id).result()
-            seconds = time.perf_counter() - began
-            assert result["state"] == "completed" if isinstance(result, dict) else True
-            events = [
-                e async for e in client.get_workflow_handle(workflow_id).fetch_history_events()
-            ]
-            programmed = sum(
-                1 for ecu in (await _progress(client, workflow_id)).ecus if ecu.status == "done"
+            handle = client.get_workflow_handle_for(
+                ProgrammingSessionWorkflow.run, started.json()["workflow_id"]
             )
+            report = await handle.result()
+            seconds = time.perf_counter() - began
+            if report.state != "completed":
+                raise RuntimeError(f"the benchmark flash ended {report.state}: {report.reason}")
+            events = [event async for event in handle.fetch_history_events()]
+            programmed = sum(1 for ecu in report.ecus if ecu.status == "done")
         registry.remove(name)
         return seconds, len(events), programmed
-
-
-async def _progress(client: object, workflow_id: str):  # type: ignore[no-untyped-def]
-    from workflows.programming_session import ProgrammingSessionWorkflow
-
-    handle = client.get_workflow_handle_for(ProgrammingSessionWorkflow.run, workflow_id)  # type: ignore[attr-defined]
-    return await handle.query(ProgrammingSessionWorkflow.progress)
 
 
 def _package(settings: Settings, package_id: str, size: int) -> FlashPackageManifest:
@@ -248,7 +222,7 @@ async def run() -> dict[str, float]:
                 for i in range(2)
             )
             orchestrated = min(
-                [(await bench.flash("bench-256k", _fast_vehicle()))[0] for _ in range(2)]
+                [(await bench.flash("bench-256k", link_bench._vehicle()))[0] for _ in range(2)]
             )
             print(
                 f"# flash of {total_bytes} bytes: plain {plain:.2f} s, orchestrated "
@@ -259,10 +233,10 @@ async def run() -> dict[str, float]:
 
             for label, image in (("64k", 64 * 1024), ("960k", 960 * 1024)):
                 _package(bench.settings, f"bench-{label}", image)
-                _, events, ecus = await bench.flash(f"bench-{label}", _fast_vehicle())
+                _, events, ecus = await bench.flash(f"bench-{label}", link_bench._vehicle())
                 figures[f"flash_history_events_per_ecu_{label}"] = events / max(ecus, 1)
 
-            vehicle = _fast_vehicle()
+            vehicle = link_bench._vehicle()
             await bench.flash("bench-256k", vehicle, inject_disconnect=True)
             dme = vehicle.ecu("DME")
             block = dme.config.max_block_length - 2

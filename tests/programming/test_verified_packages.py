@@ -1,0 +1,28 @@
+"""The station verifies a package once and again only after it changed on disk."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from activities.programming import VerifiedPackages
+from hw.flash_files import FlashPackageError, build_demo_package
+
+
+def test_verified_once_and_again_after_a_change(tmp_path: Path) -> None:
+    manifest = build_demo_package(tmp_path / "pkg", image_size_per_ecu=4096, package_id="pkg")
+    packages = VerifiedPackages(tmp_path)
+    first = packages.get("pkg")
+    assert packages.get("pkg") is first  # the second step of a session reads nothing again
+
+    image = tmp_path / "pkg" / manifest.ecu("DME").segments[0].file
+    data = bytearray(image.read_bytes())
+    data[200] ^= 0xFF
+    image.write_bytes(bytes(data))
+    later = image.stat().st_mtime_ns + 1_000_000_000
+    os.utime(image, ns=(later, later))  # altered a second later, as on a real station
+    with pytest.raises(FlashPackageError) as refused:
+        packages.get("pkg")
+    assert any(problem.ecu == "DME" for problem in refused.value.problems)
