@@ -91,12 +91,18 @@ async def require_admin(user: CurrentUser) -> User:
 AdminUser = Annotated[User, Depends(require_admin)]
 
 
-def ensure_workshop_access(user: User, workshop_id: str | None, what: str = "workshop") -> None:
-    """Administrators reach every workshop; everybody else only their own (others look absent)."""
+def ensure_workshop_access(
+    user: User, workshop_id: str | None, absent: NotFound | None = None
+) -> None:
+    """Administrators reach every workshop; everybody else only their own.
+
+    Another workshop's resource looks absent: `absent` is the very error the caller raises for
+    an unknown id, so the two answers are identical and existence does not leak.
+    """
     if user.role == Role.ADMINISTRATOR:
         return
     if workshop_id is None or user.workshop_id != workshop_id:
-        raise NotFound(f"no {what} with this id")
+        raise absent or NotFound("no workshop with this id")
 
 
 def ensure_owner(user: User, workshop_id: str) -> None:

@@ -41,12 +41,13 @@ async def describe_visible(
 ) -> WorkflowExecutionDescription:
     """The workflow, if the caller's workshop is the one in its `WorkshopId` (administrators:
     any). Unknown and foreign workflows answer the same 404, so existence does not leak."""
+    absent = NotFound(f"no {what} with this id", field=field)
     try:
         description = await temporal.get_workflow_handle(workflow_id).describe()
     except RPCError as error:
         if error.status != RPCStatusCode.NOT_FOUND:
             raise
-        raise NotFound(f"no {what} with this id", field=field) from error
+        raise absent from error
     workshop_id = description.typed_search_attributes.get(search_attributes.WORKSHOP_ID)
-    ensure_workshop_access(user, workshop_id, what)
+    ensure_workshop_access(user, workshop_id, absent)
     return description

@@ -112,7 +112,9 @@ async def _flow(
             raise ServiceEntryNotFound("no service entry with this id", field="entry_id") from None
         raise
     owner = await description.memo_value(WORKSHOP_MEMO, None)
-    ensure_workshop_access(user, owner, "service entry")
+    ensure_workshop_access(
+        user, owner, ServiceEntryNotFound("no service entry with this id", field="entry_id")
+    )
     return handle, description.status == WorkflowExecutionStatus.RUNNING
 
 
@@ -360,9 +362,10 @@ async def delete_entry(
     async with resources.session_factory() as session:
         entry = await session.get(ServiceEntry, wanted)
         owner = entry.workshop_id if entry else None
+    absent = ServiceEntryNotFound("no stored service entry with this id", field="entry_id")
     if owner is None:
-        raise ServiceEntryNotFound("no stored service entry with this id", field="entry_id")
-    ensure_workshop_access(user, owner, "service entry")
+        raise absent
+    ensure_workshop_access(user, owner, absent)
     deleted: DeletedServiceEntry = await temporal.execute_workflow(
         ServiceEntryDeletionWorkflow.run,
         ServiceEntryDeletionInput(

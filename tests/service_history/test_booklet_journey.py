@@ -322,16 +322,22 @@ async def test_bad_input_is_refused_with_what_is_wrong(
     await grant_ticket(
         session_factory, other.workshop_id, now - timedelta(hours=1), now + timedelta(days=1)
     )
-    for method, path in (("GET", url), ("POST", f"{url}/consent"), ("DELETE", url)):
-        response = await api_client.request(
-            method,
-            path,
-            json={"confirmed": True, "consent_text_version": CONSENT_TEXT_VERSION}
-            if method == "POST"
-            else None,
-            headers=other.technician.headers,
-        )
-        assert response.status_code == 404, (method, path, response.text)
+    unknown_url = f"/service-entries/{uuid.uuid4()}"
+    for method, suffix in (("GET", ""), ("POST", "/consent"), ("DELETE", "")):
+        answers = []
+        for path in (url + suffix, unknown_url + suffix):
+            response = await api_client.request(
+                method,
+                path,
+                json={"confirmed": True, "consent_text_version": CONSENT_TEXT_VERSION}
+                if method == "POST"
+                else None,
+                headers=other.technician.headers,
+            )
+            assert response.status_code == 404, (method, path, response.text)
+            answers.append({k: response.json().get(k) for k in ("type", "detail", "field")})
+        # the entry of another workshop looks exactly like one that does not exist
+        assert answers[0] == answers[1], (method, answers)
 
     no_consent = await api_client.post(
         f"{url}/consent",
