@@ -463,11 +463,11 @@ class StationLink:
         )
         time.sleep(0.02)
         while True:
-            if client.probe(min(0.25, self.timeouts.p2)):
+            if client.probe(min(self.timeouts.probe, self.timeouts.p2)):
                 return
             if time.monotonic() > deadline:
                 raise BusTimeout("ECU did not come back after reset", ecu=ecu)
-            time.sleep(0.05)
+            time.sleep(0.01)
 
     # ------------------------------------------------------------------ service items
 

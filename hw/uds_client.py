@@ -59,6 +59,9 @@ class LinkTimeouts:
     block_retries: int = 2  # re-send a TransferData block (same counter) after a timeout
     keepalive: float = 2.0  # TesterPresent period for ECUs in non-default session, 0 = off
     reset_ready: float = 5.0  # how long to wait for an ECU to answer again after reset
+    # TesterPresent probes while an ECU restarts: P2server_max (ISO 14229-2 default 50 ms),
+    # so the first answer after the restart is seen within one probe, not one full p2.
+    probe: float = 0.05
     connect: float = 5.0  # DoIP TCP connect
 
 

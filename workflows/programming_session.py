@@ -14,7 +14,7 @@ Faults that retries cannot fix put the session in `needs_technician`; the techni
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
@@ -126,6 +126,9 @@ class ProgrammingSessionWorkflow:
         self.current_step: str | None = None
         self.reason: str | None = None
         self.remaining: timedelta | None = None
+        # End of the purchased window as last read from the portal. Coverage only grows (a
+        # purchase extends it), so this is a safe lower bound between reads.
+        self.coverage_ends: datetime | None = None
         self.transferred_bytes = 0
         self.transfer_seconds = 0.0
         self.skip_requested: set[str] = set()
@@ -216,6 +219,7 @@ class ProgrammingSessionWorkflow:
 
     async def _check_access(self) -> None:
         grant = await check_access(self.request.workshop_id, Service.ECU_PROGRAMMING)
+        self.coverage_ends = grant.ends_at
         self.remaining = grant.remaining
 
     async def _identify(
@@ -250,8 +254,10 @@ class ProgrammingSessionWorkflow:
     async def _wait_for_time(self, plan: EcuPlan) -> bool:
         """True when the remaining coverage holds this ECU; False when the session ends."""
         while True:
-            remaining = await self._remaining_coverage()
             estimate = estimate_ecu_duration(plan.total_bytes, self._throughput())
+            remaining = self._known_remaining()
+            if not may_start_ecu(estimate, remaining):  # time may have been bought since
+                remaining = await self._remaining_coverage()
             if may_start_ecu(estimate, remaining):
                 if self.state == "waiting_for_time":
                     self._enter("time_bought")
@@ -283,7 +289,7 @@ class ProgrammingSessionWorkflow:
         outcome.status = "programming"
         self.current_ecu = plan.ecu
         began = workflow.now()
-        deadline = began + (self.remaining or timedelta(0))
+        deadline = self.coverage_ends or began
         package = manifest.ecu(plan.ecu)
         steps: list[tuple[str, int | None]] = [("prepare", None)]
         steps += [("segment", index) for index in range(len(package.segments))]
@@ -389,9 +395,16 @@ class ProgrammingSessionWorkflow:
         self._enter("resumed")
         return True
 
-    async def _remaining_coverage(self) -> timedelta:
-        self.remaining = await remaining_coverage(self.request.workshop_id, Service.ECU_PROGRAMMING)
+    def _known_remaining(self) -> timedelta:
+        ends = self.coverage_ends or workflow.now()
+        self.remaining = max(timedelta(0), ends - workflow.now())
         return self.remaining
+
+    async def _remaining_coverage(self) -> timedelta:
+        asked_at = workflow.now()
+        remaining = await remaining_coverage(self.request.workshop_id, Service.ECU_PROGRAMMING)
+        self.coverage_ends = asked_at + remaining
+        return self._known_remaining()
 
     async def _subscribe_to_coverage(self) -> None:
         entitlement = workflow.get_external_workflow_handle(

@@ -16,8 +16,11 @@ from hw.protocol import VEHICLE_ECUS, EcuInfo, ecu_by_name
 from hw.security import secret_for
 
 DEFAULT_VIN = "WBA5R1C50LFH00001"
-FLASH_WINDOW = 0x0010_0000  # 1 MiB per flashable ECU
-CODING_OFFSET = 0x000F_0000  # coding region: last 64 KiB of the window
+# 32 MiB per flashable ECU, room for the largest real program images (16 MiB and more). Each
+# ECU has its own address space, so windows may overlap in number between ECUs. Memory is only
+# allocated for what is erased, so a large window costs nothing until it is programmed.
+FLASH_WINDOW = 0x0200_0000
+CODING_OFFSET = FLASH_WINDOW - 0x0001_0000  # coding region: last 64 KiB of the window
 CODING_MAX = FLASH_WINDOW - CODING_OFFSET
 INITIAL_IMAGE_SIZE = 512  # bytes per unit in a factory-new simulated car
 
