@@ -60,6 +60,17 @@ class Settings(BaseSettings):
     worker_metrics_address: str | None = Field(
         default=None, description="host:port where a worker serves Prometheus metrics"
     )
+    portal_url: str | None = Field(
+        default=None,
+        description="Station workers on another machine than the portal: the portal API's base "
+        "URL, from which packages are fetched and to which frame logs are handed in. Without "
+        "it, the station shares AOS_DATA_DIR with the portal.",
+    )
+    station_token: str | None = Field(
+        default=None,
+        description="The station's own token (POST /workshops/{id}/stations/{id}/token); "
+        "needed with AOS_PORTAL_URL.",
+    )
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

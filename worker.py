@@ -32,6 +32,7 @@ from activities.accounts import ensure_administrator
 from activities.key_reads import KeyTableActivities
 from activities.mail import MailActivities, mail_sender_for
 from activities.packages import PackageActivities
+from activities.portal_files import PortalFiles
 from activities.programming import ProgrammingStationActivities
 from activities.registration import FormatVatChecker, RegistrationActivities
 from activities.service_history import ServiceHistoryActivities, service_booklet_station
@@ -140,6 +141,7 @@ class StationDependencies:
     vehicle_url: str
     packages_dir: Path
     traces_dir: Path
+    portal: PortalFiles | None = None  # a station on another machine than the portal
 
 
 def station_vehicle_url(station_id: str, vehicle: str) -> str:
@@ -150,7 +152,7 @@ def station_vehicle_url(station_id: str, vehicle: str) -> str:
 def station_worker(client: Client, deps: StationDependencies, task_queue: str) -> Worker:
     """Hardware activities only, on the queue of the station wired to the car."""
     programming = ProgrammingStationActivities(
-        deps.station_id, deps.vehicle_url, deps.packages_dir, deps.traces_dir
+        deps.station_id, deps.vehicle_url, deps.packages_dir, deps.traces_dir, deps.portal
     )
     # KeyReader and CBS items; with sim:// a simulated KeyReader and the demo car's VIN.
     service_booklet = service_booklet_station(deps.station_id, deps.vehicle_url)
@@ -227,6 +229,16 @@ def station(
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--vehicle") from error
     settings = get_settings()
+    if settings.portal_url and not settings.station_token:
+        raise typer.BadParameter(
+            "AOS_PORTAL_URL needs AOS_STATION_TOKEN: the workshop's owner issues it with "
+            f"POST /workshops/{{workshop_id}}/stations/{station_id}/token"
+        )
+    portal = (
+        PortalFiles(settings.portal_url, station_id, settings.station_token or "")
+        if settings.portal_url
+        else None
+    )
 
     async def main() -> None:
         configure_logging(settings.log_level)
@@ -237,6 +249,7 @@ def station(
             vehicle_url=station_vehicle_url(station_id, vehicle),
             packages_dir=settings.packages_dir,
             traces_dir=settings.traces_dir,
+            portal=portal,
         )
         task_queue = settings.station_task_queue(station_id)
         await _run_until_signalled(station_worker(client, deps, task_queue))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import BaseModel
 from temporalio import activity
 
-from domain.flash_package import FlashPackageManifest
+from domain.flash_package import PACKAGE_ID_PATTERN, FlashPackageManifest
 from domain.programming import PackageInvalid, PackageNotFound
 from hw.flash_files import FlashPackageError, load_package
 from workflows.errors import domain_errors_as_application_errors
@@ -17,7 +18,10 @@ def verified_manifest(packages_dir: Path, package_id: str) -> FlashPackageManife
     """The package's manifest after every checksum, the structure and the dependencies were
     verified; refusals name the ECU and the check."""
     directory = packages_dir / package_id
-    if not (directory / "manifest.json").is_file():
+    if (
+        not re.fullmatch(PACKAGE_ID_PATTERN, package_id)
+        or not (directory / "manifest.json").is_file()
+    ):
         raise PackageNotFound(f"no flash package {package_id}", field="package_id")
     try:
         return load_package(directory).manifest

@@ -21,10 +21,11 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.portal_files import PortalFiles
 from domain.flash_package import SoftwareUnit
 from domain.programming import MINIMUM_VOLTAGE, voltage_ok
 from hw.errors import VehicleLinkError
-from hw.flash_files import FlashPackage, load_package
+from hw.flash_files import MANIFEST_NAME, FlashPackage, load_package
 from hw.flash_sequence import finish_ecu, prepare_ecu, program_segment
 from hw.protocol import Fingerprint
 from hw.station_link import DownloadProgress, StationLink, connect_station_link
@@ -200,13 +201,16 @@ class VerifiedPackages:
 
     KEEP = 4  # packages held at once; a station flashes one car at a time
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, portal: PortalFiles | None = None) -> None:
         self.root = root
+        self.portal = portal  # where a package missing here is fetched from
         self._lock = threading.Lock()
         self._verified: dict[str, tuple[tuple[tuple[str, int, int], ...], FlashPackage]] = {}
 
     def get(self, package_id: str) -> FlashPackage:
         directory = self.root / package_id
+        if self.portal is not None and not (directory / MANIFEST_NAME).is_file():
+            self.portal.fetch_package(package_id, self.root)
         stamp = tuple(
             sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in directory.iterdir())
         )
@@ -230,11 +234,18 @@ class ProgrammingStationActivities:
     """The hardware steps, with the station's vehicle link and package store injected."""
 
     def __init__(
-        self, station_id: str, vehicle_url: str, packages_dir: Path, traces_dir: Path
+        self,
+        station_id: str,
+        vehicle_url: str,
+        packages_dir: Path,
+        traces_dir: Path,
+        portal: PortalFiles | None = None,
     ) -> None:
         self.station_id = station_id
         self.vehicle_url = vehicle_url
-        self.packages = VerifiedPackages(packages_dir)
+        self.traces_dir = traces_dir
+        self.portal = portal  # None: packages and traces are on a disk shared with the portal
+        self.packages = VerifiedPackages(packages_dir, portal)
         self.links = SessionLinks(vehicle_url, traces_dir)
 
     def _package(self, package_id: str) -> FlashPackage:
@@ -364,5 +375,8 @@ class ProgrammingStationActivities:
 
     @activity.defn
     def end_session_link(self, request: EndSessionInput) -> None:
-        """Close the session's link, which also completes its frame log."""
+        """Close the session's link, which completes its frame log, and hand the log in to the
+        portal when the station is on another machine."""
         self.links.close(request.session_id)
+        if self.portal is not None:
+            self.portal.hand_in_traces(request.session_id, self.traces_dir / request.session_id)

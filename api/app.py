@@ -11,7 +11,17 @@ from temporalio.client import Client
 from api.deps import AppResources
 from api.metrics import install_metrics
 from api.problems import PROBLEM_RESPONSES, install_problem_handlers
-from api.routes import access, admin, auth, codec, flows, health, programming, registrations
+from api.routes import (
+    access,
+    admin,
+    auth,
+    codec,
+    flows,
+    health,
+    programming,
+    registrations,
+    station_files,
+)
 from api.routes.service_entries import router as service_entries_router
 from api.routes.stations import router as stations_router
 from api.routes.vehicles import router as vehicles_router
@@ -68,5 +78,6 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     app.include_router(access.router)
     app.include_router(vehicles_router)
     app.include_router(stations_router)
+    app.include_router(station_files.router)
     app.include_router(service_entries_router)
     return app

@@ -3,6 +3,7 @@
 `CurrentUser` for any signed-in person, `AdminUser` for portal staff, and
 `ensure_workshop_access` for every route that takes a workshop-owned id: a workshop sees only
 its own data (others' ids answer 404, so existence does not leak); administrators see all.
+`CurrentStation` for the routes a station worker calls with its own token.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy import select
 
 from api.deps import ResourcesDep
 from db.credentials import hash_token
-from db.models import AuthSession, User
+from db.models import AuthSession, Station, User
 from domain.accounts import Role
 from domain.errors import Forbidden, NotFound, Unauthenticated
 
@@ -89,6 +90,33 @@ async def require_admin(user: CurrentUser) -> User:
 
 
 AdminUser = Annotated[User, Depends(require_admin)]
+
+
+class StationTokenInvalid(Unauthenticated):
+    code = "station-token-invalid"
+    title = "The station token is unknown"
+
+
+async def current_station(
+    resources: ResourcesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Station:
+    """The station whose own token is the Bearer token (a station worker calling the portal)."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise StationTokenInvalid("send the station's token (AOS_STATION_TOKEN) as a Bearer token")
+    async with resources.session_factory() as session:
+        station = await session.scalar(
+            select(Station).where(Station.token_digest == hash_token(credentials.credentials))
+        )
+    if station is None:
+        raise StationTokenInvalid(
+            "the station token is unknown or was replaced; the workshop's owner issues a new "
+            "one with POST /workshops/{workshop_id}/stations/{station_id}/token"
+        )
+    return station
+
+
+CurrentStation = Annotated[Station, Depends(current_station)]
 
 
 def ensure_workshop_access(

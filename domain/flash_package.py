@@ -44,6 +44,8 @@ from pydantic import (
 )
 
 MANIFEST_FORMAT_VERSION = 1
+# A package id names a folder of the package store: a plain name, never "." or "..".
+PACKAGE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 
 
 class ProcessClass(StrEnum):

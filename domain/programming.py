@@ -127,3 +127,9 @@ class PackageNotFound(DomainError):
 class PackageInvalid(DomainError):
     code = "package-invalid"
     title = "The flash package failed verification"
+
+
+class PackageExists(DomainError):
+    code = "package-exists"
+    title = "A different package with this id exists"
+    kind = "conflict"

@@ -16,18 +16,23 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
 import random
+import re
 import sys
+import tarfile
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from pydantic import ValidationError
 
 from domain.flash_package import (
     IMAGE_HEADER_SIZE,
+    PACKAGE_ID_PATTERN,
     Dependency,
     EcuPackage,
     FlashPackageManifest,
@@ -39,6 +44,7 @@ from domain.flash_package import (
     encode_image_header,
     verify_images,
 )
+from domain.programming import PackageExists, PackageInvalid
 from hw.sim.config import CODING_MAX, CODING_OFFSET, FLASH_LAYOUT
 
 MANIFEST_NAME = "manifest.json"
@@ -146,6 +152,70 @@ def load_package(directory: str | os.PathLike[str], *, verify: bool = True) -> F
 def _image(unit: SoftwareUnit, size: int, seed: int, ecu: str) -> bytes:
     rnd = random.Random(f"demo-{seed}-{ecu}-{unit}")
     return encode_image_header(unit) + rnd.randbytes(size - IMAGE_HEADER_SIZE)
+
+
+def store_package_archive(root: Path, archive: bytes) -> FlashPackageManifest:
+    """Verify a gzipped tar of a package and store it as ``root/<package_id>``.
+
+    Everything is checked in a staging folder first (the archive may hold plain files only,
+    every checksum, structure and dependency); the package then appears whole or not at all.
+    The identical package again is a no-op; another with the same id is ``PackageExists``.
+    Used by the portal's upload and by stations fetching a package from the portal.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root, prefix=".upload-") as staging:
+        folder = Path(staging) / "package"
+        folder.mkdir()
+        _extract_plain_files(archive, folder)
+        problems = verify_package_dir(folder)
+        if problems:
+            raise PackageInvalid(
+                "; ".join(problem.message for problem in problems),
+                problems=[problem.model_dump() for problem in problems],
+            )
+        manifest = read_manifest(folder)
+        if not re.fullmatch(PACKAGE_ID_PATTERN, manifest.package_id):
+            raise PackageInvalid(f"package_id {manifest.package_id!r} is not a plain name")
+        target = root / manifest.package_id
+        if target.exists():
+            if read_manifest(target) != manifest:
+                raise PackageExists(
+                    f"package {manifest.package_id} exists with other content; "
+                    "give the new one another package_id",
+                    field="package_id",
+                )
+        else:
+            folder.rename(target)  # atomic: a package is there whole or not at all
+    return manifest
+
+
+def _extract_plain_files(archive: bytes, folder: Path) -> None:
+    """Regular files only, at the top or in one top-level folder: nothing can leave `folder`."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+            for member in tar.getmembers():
+                if member.isdir():
+                    continue
+                path = PurePosixPath(member.name)
+                if not member.isfile() or path.is_absolute() or ".." in path.parts:
+                    raise PackageInvalid(f"the archive may hold only plain files: {member.name!r}")
+                if len(path.parts) > 2:
+                    raise PackageInvalid(f"{member.name!r} is nested too deep")
+                source = tar.extractfile(member)
+                assert source is not None
+                (folder / path.name).write_bytes(source.read())
+    except (tarfile.TarError, OSError, EOFError) as error:
+        raise PackageInvalid(f"not a gzipped tar archive: {error}") from error
+
+
+def package_archive(folder: Path) -> bytes:
+    """The package in `folder` as the gzipped tar that :func:`store_package_archive` takes."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
+        for path in sorted(folder.iterdir()):
+            if path.is_file():
+                tar.add(path, arcname=path.name)
+    return buffer.getvalue()
 
 
 def build_demo_package(

@@ -10,11 +10,9 @@ the workflow sets (workflows/search_attributes.py).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
@@ -33,7 +30,7 @@ from settings import Settings
 from tests.accounts.test_registration_journey import _wait_for_state
 from tests.accounts_helpers import APPLICATION, admin_headers, code_in, last_mail_to
 from tests.factories import SignedIn, create_workshop, grant_ticket, sign_in
-from tests.helpers import free_port
+from tests.helpers import serving_api
 from tests.programming.test_aos_cli import _aos
 from tests.service_history.conftest import (
     DEMO_VIN,
@@ -436,28 +433,6 @@ async def test_a_key_read_is_found_by_vin_workshop_and_station(
 # --- the aos terminal client ----------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def _serving(settings: Settings, dev_env: WorkflowEnvironment) -> AsyncIterator[str]:
-    """The API over HTTP on a free port, for the `aos` process; its base URL."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, temporal=dev_env.client), port=port, log_level="warning"
-        )
-    )
-    serving = asyncio.create_task(server.serve())
-    try:
-        for _ in range(100):
-            if server.started:
-                break
-            await asyncio.sleep(0.05)
-        assert server.started
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await serving
-
-
 def _signed_in_cli(config: Path, api: str, person: SignedIn) -> Path:
     """The session file `aos login` writes, for a person signed in from this machine."""
     config.write_text(json.dumps({"api": api, "token": person.token}))
@@ -477,7 +452,7 @@ async def test_aos_flows_list_and_history_show_a_vehicles_flows(
         session_factory, Role.WORKSHOP_OWNER, await create_workshop(session_factory, "Elsewhere")
     )
 
-    async with _serving(settings, dev_env) as api:
+    async with serving_api(create_app(settings, temporal=dev_env.client)) as api:
         config = _signed_in_cli(tmp_path / "technician.json", api, shop.technician)
         code, out = await _aos(config, "flows", "list", "--vin", DEMO_VIN)
         assert code == 0, out

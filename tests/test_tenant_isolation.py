@@ -32,6 +32,10 @@ PATH_PARAMETERS = {
     "flow_type": "the name of a workflow type, not data",
     "session_id": "a programming session of one workshop (its workflow's WorkshopId): others "
     "get 404 (test_programming_sessions_of_another_workshop_are_invisible)",
+    "package_id": "a flash package of the portal's catalogue, shared by every workshop; a "
+    "station fetches it only with its own token (tests/programming/test_remote_station.py)",
+    "file_name": "a file of a session's frame log, handed in by the station the session ran on "
+    "(tests/programming/test_remote_station.py)",
 }
 
 IDEMPOTENT = {"Idempotency-Key": "tenant-isolation-1"}
@@ -61,6 +65,7 @@ WORKSHOP_CASES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("GET", "/workshops/{workshop_id}/stations"): {},
     ("GET", "/workshops/{workshop_id}/keys"): {},
+    ("POST", "/workshops/{workshop_id}/stations/{station_id}/token"): {},
 }
 
 
@@ -94,7 +99,7 @@ async def test_another_workshop_gets_404_or_403_everywhere_and_nothing_changes(
             headers = {**intruder.headers, **call.get("headers", {})}
             response = await api_client.request(
                 method,
-                path.format(workshop_id=victim),
+                path.format(workshop_id=victim, station_id="victim-station"),
                 json=call.get("json"),
                 headers=headers,
             )

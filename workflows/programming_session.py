@@ -197,12 +197,13 @@ class ProgrammingSessionWorkflow:
             if not await self._program_ecu(ecu_plan, manifest):
                 break
         self.current_ecu = self.current_step = None
+        # The frame log is complete (and handed in) before the session says it has ended.
+        await self._end_station_link()
         if self.abort_reason:
             if self.state != "aborted":
                 self._enter("abort", self.abort_reason)
         else:
             self._enter("finish")
-        await self._end_station_link()
         return self.progress()
 
     async def _end_station_link(self) -> None:

@@ -4,12 +4,8 @@ and the flash packages they use."""
 from __future__ import annotations
 
 import asyncio
-import io
-import re
-import tarfile
-import tempfile
 import uuid
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -28,11 +24,11 @@ from db.models import User
 from domain.catalogue import Service
 from domain.entitlement import Coverage
 from domain.errors import Conflict, DomainError, NotFound
-from domain.flash_package import FlashPackageManifest
+from domain.flash_package import PACKAGE_ID_PATTERN, FlashPackageManifest
 from domain.programming import PackageInvalid
 from domain.service_history import STATION_ID_PATTERN
 from domain.vin import InvalidVin, validate_vin
-from hw.flash_files import FlashPackageError, read_manifest, verify_package_dir
+from hw.flash_files import FlashPackageError, read_manifest, store_package_archive
 from workflows import search_attributes
 from workflows.programming_session import (
     AbortInput,
@@ -62,7 +58,7 @@ class InvalidVinProblem(DomainError):
 class SessionRequest(BaseModel):
     station_id: str = Field(pattern=STATION_ID_PATTERN)
     vin: str = Field(min_length=1, max_length=32)
-    package_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
+    package_id: str = Field(pattern=PACKAGE_ID_PATTERN)
 
 
 class SessionStarted(BaseModel):
@@ -246,12 +242,7 @@ def _package_summaries(root: Path) -> list[PackageSummary]:
     return summaries
 
 
-MAX_PACKAGE_BYTES = 64 * 1024 * 1024
-
-
-class PackageExists(Conflict):
-    code = "package-exists"
-    title = "A different package with this id exists"
+MAX_PACKAGE_BYTES = 256 * 1024 * 1024  # four 16 MiB images and room to spare
 
 
 @router.post(
@@ -280,47 +271,4 @@ async def upload_package(
 
 
 def _store_package(root: Path, archive: bytes) -> PackageSummary:
-    root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=root, prefix=".upload-") as staging:
-        folder = Path(staging) / "package"
-        folder.mkdir()
-        _extract_plain_files(archive, folder)
-        problems = verify_package_dir(folder)
-        if problems:
-            raise PackageInvalid(
-                "; ".join(problem.message for problem in problems),
-                problems=[problem.model_dump() for problem in problems],
-            )
-        manifest = read_manifest(folder)
-        if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", manifest.package_id):
-            raise PackageInvalid(f"package_id {manifest.package_id!r} is not a plain name")
-        target = root / manifest.package_id
-        if target.exists():
-            if read_manifest(target) != manifest:
-                raise PackageExists(
-                    f"package {manifest.package_id} exists with other content; "
-                    "give the new one another package_id",
-                    field="package_id",
-                )
-        else:
-            folder.rename(target)  # atomic: a package is there whole or not at all
-    return _summary(manifest)
-
-
-def _extract_plain_files(archive: bytes, folder: Path) -> None:
-    """Regular files only, at the top or in one top-level folder: nothing can leave `folder`."""
-    try:
-        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-            for member in tar.getmembers():
-                if member.isdir():
-                    continue
-                path = PurePosixPath(member.name)
-                if not member.isfile() or path.is_absolute() or ".." in path.parts:
-                    raise PackageInvalid(f"the archive may hold only plain files: {member.name!r}")
-                if len(path.parts) > 2:
-                    raise PackageInvalid(f"{member.name!r} is nested too deep")
-                source = tar.extractfile(member)
-                assert source is not None
-                (folder / path.name).write_bytes(source.read())
-    except (tarfile.TarError, OSError, EOFError) as error:
-        raise PackageInvalid(f"not a gzipped tar archive: {error}") from error
+    return _summary(store_package_archive(root, archive))

@@ -80,6 +80,9 @@ class Station(Base):
     workshop_id: Mapped[str] = mapped_column(ForeignKey("workshops.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
+    # SHA-256 of the station's own credential (POST .../stations/{id}/token), with which its
+    # worker fetches packages from the portal and hands in frame logs; None: never issued.
+    token_digest: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
 
 
 class KeyRecord(Base):

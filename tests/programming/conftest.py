@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -13,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from activities.portal_files import PortalFiles
 from domain.accounts import Role
 from domain.flash_package import FlashPackageManifest
 from hw.flash_files import build_demo_package
@@ -72,19 +76,34 @@ def demo_package(settings: Settings) -> FlashPackageManifest:
     )
 
 
+def new_station_id() -> str:
+    return f"st-{uuid.uuid4().hex[:8]}"
+
+
 @contextlib.asynccontextmanager
 async def running_station(
-    client: Client, settings: Settings, config: VehicleConfig | None = None
+    client: Client,
+    settings: Settings,
+    config: VehicleConfig | None = None,
+    *,
+    station_id: str | None = None,
+    remote: tuple[Path, PortalFiles] | None = None,
 ) -> AsyncIterator[Station]:
-    """A station worker wired to its own simulated car (`sim://?name=...`)."""
-    station_id = f"st-{uuid.uuid4().hex[:8]}"
+    """A station worker wired to its own simulated car (`sim://?name=...`).
+
+    It shares the portal's data folder, or with `remote` (its own folder, the portal over HTTP)
+    it runs as a station on another machine does.
+    """
+    station_id = station_id or new_station_id()
     name = f"car-{station_id}"
     vehicle = registry.get_or_create(name, config=config)
+    root, portal = remote if remote else (settings.data_dir, None)
     deps = StationDependencies(
         station_id=station_id,
         vehicle_url=f"sim://?name={name}",
-        packages_dir=settings.packages_dir,
-        traces_dir=settings.traces_dir,
+        packages_dir=root / "packages",
+        traces_dir=root / "traces",
+        portal=portal,
     )
     task_queue = settings.station_task_queue(station_id)
     try:
@@ -106,3 +125,17 @@ async def station_on_dev_server(
 async def workshop_owner(session_factory: async_sessionmaker[AsyncSession]) -> SignedIn:
     workshop_id = await create_workshop(session_factory)
     return await sign_in(session_factory, Role.WORKSHOP_OWNER, workshop_id)
+
+
+async def wait_until_ended(
+    client: httpx.AsyncClient, headers: dict[str, str], session_id: str
+) -> dict[str, Any]:
+    """The session's progress once it completed, ended or waits for the technician."""
+    for _ in range(600):
+        progress = await client.get(f"/programming-sessions/{session_id}", headers=headers)
+        assert progress.status_code == 200, progress.text
+        body: dict[str, Any] = progress.json()
+        if body["state"] in ("completed", "aborted", "refused", "needs_technician"):
+            return body
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"session still {body['state']}")

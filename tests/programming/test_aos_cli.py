@@ -12,7 +12,6 @@ from pathlib import Path
 import httpx
 import pyotp
 import pytest
-import uvicorn
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
@@ -25,7 +24,7 @@ from domain.catalogue import Service
 from hw.flash_files import build_demo_package
 from settings import Settings
 from tests.factories import create_workshop, long_ticket, sign_in
-from tests.helpers import free_port
+from tests.helpers import serving_api
 from tests.programming.conftest import register_station, running_station
 
 AOS = str(Path(sys.executable).parent / "aos")
@@ -72,74 +71,61 @@ async def test_watch_stops_at_the_fault_and_resume_finishes_the_flash(
         session_factory, workshop_id, await env.get_current_time(), Service.ECU_PROGRAMMING
     )
 
-    port = free_port()
-    api = f"http://127.0.0.1:{port}"
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, temporal=env.client), port=port, log_level="warning")
-    )
-    serving = asyncio.create_task(server.serve())
     config = tmp_path / "session.json"
-    try:
-        for _ in range(100):
-            if server.started:
-                break
-            await asyncio.sleep(0.05)
-        async with running_station(env.client, settings) as station:
-            async with httpx.AsyncClient(base_url=api) as client:
-                await register_station(client, owner, station.station_id)
-            car, dme = station.vehicle, station.vehicle.ecu("DME")
+    async with (
+        serving_api(create_app(settings, temporal=env.client)) as api,
+        running_station(env.client, settings) as station,
+    ):
+        async with httpx.AsyncClient(base_url=api) as client:
+            await register_station(client, owner, station.station_id)
+        car, dme = station.vehicle, station.vehicle.ecu("DME")
 
-            code, out = await _aos(
-                config,
-                "login",
-                "--api",
-                api,
-                "--email",
-                f"{owner.user_id}@garage.example",
-                "--password",
-                PASSWORD,
-                "--totp",
-                pyotp.TOTP(secret).now(),
-            )
-            assert code == 0, out
-            code, out = await _aos(
-                config,
-                "flash",
-                "start",
-                "--station",
-                station.station_id,
-                "--vin",
-                car.vin,
-                "--package",
-                "cli-test",
-            )
-            assert code == 0, out
-            session_id = out.strip().splitlines()[-1]
+        code, out = await _aos(
+            config,
+            "login",
+            "--api",
+            api,
+            "--email",
+            f"{owner.user_id}@garage.example",
+            "--password",
+            PASSWORD,
+            "--totp",
+            pyotp.TOTP(secret).now(),
+        )
+        assert code == 0, out
+        code, out = await _aos(
+            config,
+            "flash",
+            "start",
+            "--station",
+            station.station_id,
+            "--vin",
+            car.vin,
+            "--package",
+            "cli-test",
+        )
+        assert code == 0, out
+        session_id = out.strip().splitlines()[-1]
 
-            with env.auto_time_skipping_disabled():
-                for _ in range(4000):
-                    if dme.download is not None and dme.download.blocks >= 20:
-                        break
-                    await asyncio.sleep(0.005)
-            car.faults.sag_battery(10_500)
-            watch = asyncio.create_task(
-                _aos(config, "flash", "watch", session_id, "--interval", "0.2")
-            )
-            while not watch.done():  # let the retries run out: the test server skips backoff
-                await env.sleep(timedelta(seconds=2))
-            code, out = watch.result()
-            assert code == 2, out
-            assert "Needs the technician" in out and f"aos flash resume {session_id}" in out
+        with env.auto_time_skipping_disabled():
+            for _ in range(4000):
+                if dme.download is not None and dme.download.blocks >= 20:
+                    break
+                await asyncio.sleep(0.005)
+        car.faults.sag_battery(10_500)
+        watch = asyncio.create_task(_aos(config, "flash", "watch", session_id, "--interval", "0.2"))
+        while not watch.done():  # let the retries run out: the test server skips backoff
+            await env.sleep(timedelta(seconds=2))
+        code, out = watch.result()
+        assert code == 2, out
+        assert "Needs the technician" in out and f"aos flash resume {session_id}" in out
 
-            car.battery_mv = 12_600
-            code, out = await _aos(config, "flash", "resume", session_id)
-            assert code == 0, out
-            code, out = await _aos(config, "flash", "watch", session_id, "--interval", "0.2")
-            assert code == 0, out
-            assert "All ECUs programmed" in out and "DME" in out
+        car.battery_mv = 12_600
+        code, out = await _aos(config, "flash", "resume", session_id)
+        assert code == 0, out
+        code, out = await _aos(config, "flash", "watch", session_id, "--interval", "0.2")
+        assert code == 0, out
+        assert "All ECUs programmed" in out and "DME" in out
 
-            code, out = await _aos(config, "flash", "resume", session_id)
-            assert code == 1 and "not" in out.lower()  # a problem document, said plainly
-    finally:
-        server.should_exit = True
-        await serving
+        code, out = await _aos(config, "flash", "resume", session_id)
+        assert code == 1 and "not" in out.lower()  # a problem document, said plainly

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
 
 import httpx
 import pytest
@@ -16,23 +15,16 @@ from domain.flash_package import FlashPackageManifest
 from hw.sim.vehicle import SimVehicle
 from settings import Settings
 from tests.factories import SignedIn, create_workshop, sign_in
-from tests.programming.conftest import DEMO_PACKAGE, Station, buy_time, register_station
+from tests.programming.conftest import (
+    DEMO_PACKAGE,
+    Station,
+    buy_time,
+    register_station,
+    wait_until_ended,
+)
 from worker import StationDependencies, station_worker
 
 pytestmark = pytest.mark.e2e
-
-
-async def _wait_until_ended(
-    client: httpx.AsyncClient, headers: dict[str, str], session_id: str
-) -> dict[str, Any]:
-    for _ in range(600):
-        progress = await client.get(f"/programming-sessions/{session_id}", headers=headers)
-        assert progress.status_code == 200, progress.text
-        body: dict[str, Any] = progress.json()
-        if body["state"] in ("completed", "aborted", "refused", "needs_technician"):
-            return body
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"session still {body['state']}")
 
 
 async def test_flash_through_the_api_with_report_and_trace(
@@ -62,7 +54,7 @@ async def test_flash_through_the_api_with_report_and_trace(
     )
     assert started.status_code == 201, started.text
     session_id = started.json()["session_id"]
-    final = await _wait_until_ended(api_client, workshop_owner.headers, session_id)
+    final = await wait_until_ended(api_client, workshop_owner.headers, session_id)
     assert final["state"] == "completed", final
     assert final["bytes_done"] == final["bytes_total"] > 0
 
@@ -184,7 +176,7 @@ async def test_programming_sessions_of_another_workshop_are_invisible(
             f"/stations/{station_on_dev_server.station_id}", headers=intruder.headers
         )
         assert station.status_code == 404
-    await _wait_until_ended(api_client, workshop_owner.headers, session_id)
+    await wait_until_ended(api_client, workshop_owner.headers, session_id)
 
 
 async def test_flash_over_doip_through_the_api(
@@ -210,7 +202,7 @@ async def test_flash_over_doip_through_the_api(
                 headers=workshop_owner.headers,
             )
             assert started.status_code == 201, started.text
-            final = await _wait_until_ended(
+            final = await wait_until_ended(
                 api_client, workshop_owner.headers, started.json()["session_id"]
             )
     finally:

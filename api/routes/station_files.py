@@ -1,0 +1,141 @@
+"""What a station worker fetches from the portal and hands in to it, with its own token.
+
+A station on another machine than the portal has neither the portal's package store nor its
+folder of frame logs. Its worker, given `AOS_PORTAL_URL` and `AOS_STATION_TOKEN`, fetches a
+package the first time a session needs it (and verifies it itself before the car sees a byte),
+and hands in each session's frame log when the session ends, so that
+`GET /programming-sessions/{id}/trace` serves it. The workshop's owner issues the token; a new
+one replaces the old.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.packages import verified_manifest
+from api.auth import CurrentStation, CurrentUser, ensure_owner
+from api.deps import ResourcesDep, SettingsDep, TemporalDep
+from api.routes.stations import station_of_workshop
+from db.credentials import hash_token, new_token
+from db.models import Station
+from domain.errors import DomainError, NotFound
+from domain.service_history import StationNotFound
+from hw.flash_files import package_archive
+from workflows import search_attributes
+from workflows.programming_session import programming_workflow_id
+
+router = APIRouter(tags=["stations"])
+
+# One file of a session's frame log, as SessionLinks names them: <nanoseconds>.asc
+TRACE_FILE_PATTERN = r"[0-9]{1,20}\.asc"
+MAX_TRACE_BYTES = 1024 * 1024 * 1024
+
+
+class StationToken(BaseModel):
+    station_id: str
+    station_token: str
+
+
+class TraceTooLarge(DomainError):
+    code = "trace-too-large"
+    title = "The frame log is larger than the portal accepts"
+
+
+@router.post(
+    "/workshops/{workshop_id}/stations/{station_id}/token",
+    status_code=201,
+    response_model=StationToken,
+)
+async def issue_station_token(
+    workshop_id: str, station_id: str, user: CurrentUser, resources: ResourcesDep
+) -> StationToken:
+    """Owners: issue the station's own token (shown once; it replaces the previous one). The
+    station's worker sends it as `AOS_STATION_TOKEN` to fetch packages and hand in frame logs."""
+    ensure_owner(user, workshop_id)
+    await station_of_workshop(resources, station_id, workshop_id)
+    token = new_token()
+    async with resources.session_factory() as session, session.begin():
+        station = await session.get(Station, station_id)
+        assert station is not None
+        station.token_digest = hash_token(token)
+    return StationToken(station_id=station_id, station_token=token)
+
+
+def _same_station(station: Station, station_id: str) -> None:
+    """A token opens only its own station's routes; others look absent."""
+    if station.id != station_id:
+        raise StationNotFound("no station with this id", field="station_id")
+
+
+@router.get(
+    "/stations/{station_id}/packages/{package_id}/archive",
+    response_class=Response,
+    responses={200: {"content": {"application/gzip": {}}, "description": "The package"}},
+)
+async def package_for_station(
+    station_id: str, package_id: str, station: CurrentStation, settings: SettingsDep
+) -> Response:
+    """Stations: a flash package as a gzipped tar (manifest and segments), verified here first;
+    the station verifies it again before it programs anything."""
+    _same_station(station, station_id)
+    await asyncio.to_thread(verified_manifest, settings.packages_dir, package_id)
+    archive = await asyncio.to_thread(package_archive, settings.packages_dir / package_id)
+    return Response(archive, media_type="application/gzip")
+
+
+@router.put(
+    "/stations/{station_id}/traces/{session_id}/{file_name}",
+    status_code=204,
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"text/plain": {"schema": {"type": "string"}}}}
+    },
+)
+async def hand_in_trace(
+    station_id: str,
+    session_id: str,
+    file_name: str,
+    request: Request,
+    station: CurrentStation,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> None:
+    """Stations: hand in one file of a programming session's frame log (ASC), for a session
+    that ran on this station. Handing in the same file again replaces it whole."""
+    _same_station(station, station_id)
+    if not re.fullmatch(TRACE_FILE_PATTERN, file_name):
+        raise NotFound("no such frame log file name", field="file_name")
+    try:
+        session_uuid = str(uuid.UUID(session_id))
+    except ValueError:
+        raise NotFound("no programming session with this id", field="session_id") from None
+    absent = NotFound("no programming session of this station with this id", field="session_id")
+    try:
+        description = await temporal.get_workflow_handle(
+            programming_workflow_id(session_uuid)
+        ).describe()
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        raise absent from error
+    if description.typed_search_attributes.get(search_attributes.STATION_ID) != station.id:
+        raise absent
+    folder = settings.traces_dir / session_uuid
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{file_name}.part"
+    size = 0
+    with partial.open("wb") as out:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_TRACE_BYTES:
+                out.close()
+                partial.unlink()
+                raise TraceTooLarge(f"a frame log file may hold at most {MAX_TRACE_BYTES} bytes")
+            out.write(chunk)
+    partial.replace(folder / file_name)  # whole or not at all
+    return None

@@ -1,0 +1,204 @@
+"""A station on another machine than the portal: it shares no disk with it. It fetches the
+package over HTTP with its own token, verifies it itself, and hands in the session's frame log;
+the token opens nothing but its own station's files."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.testing import WorkflowEnvironment
+
+from activities.portal_files import PortalFiles
+from api.app import create_app
+from domain.accounts import Role
+from domain.flash_package import FlashPackageManifest
+from hw.flash_files import build_demo_package, package_archive
+from settings import Settings
+from tests.factories import SignedIn, create_workshop, sign_in
+from tests.helpers import serving_api
+from tests.programming.conftest import (
+    DEMO_PACKAGE,
+    buy_time,
+    new_station_id,
+    register_station,
+    running_station,
+    wait_until_ended,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+async def _issue_token(api: httpx.AsyncClient, owner: SignedIn, station_id: str) -> str:
+    issued = await api.post(
+        f"/workshops/{owner.workshop_id}/stations/{station_id}/token", headers=owner.headers
+    )
+    assert issued.status_code == 201, issued.text
+    token: str = issued.json()["station_token"]
+    return token
+
+
+async def _start(api: httpx.AsyncClient, owner: SignedIn, station_id: str, vin: str) -> str:
+    started = await api.post(
+        "/programming-sessions",
+        json={"station_id": station_id, "vin": vin, "package_id": DEMO_PACKAGE},
+        headers=owner.headers,
+    )
+    assert started.status_code == 201, started.text
+    session_id: str = started.json()["session_id"]
+    return session_id
+
+
+async def test_a_remote_station_fetches_the_package_and_hands_in_its_frame_log(
+    api_client: httpx.AsyncClient,
+    portal_on_dev_server: Settings,
+    dev_env: WorkflowEnvironment,
+    workshop_owner: SignedIn,
+    demo_package: FlashPackageManifest,
+    tmp_path: Path,
+) -> None:
+    settings, owner = portal_on_dev_server, workshop_owner
+    await buy_time(api_client, owner)
+    station_id = new_station_id()
+    await register_station(api_client, owner, station_id)
+    token = await _issue_token(api_client, owner, station_id)
+    station_root = tmp_path / "station"  # the station's own disk: empty
+
+    async with serving_api(create_app(settings, temporal=dev_env.client)) as portal_url:
+        portal = PortalFiles(portal_url, station_id, token)
+        async with running_station(
+            dev_env.client, settings, station_id=station_id, remote=(station_root, portal)
+        ) as station:
+            session_id = await _start(api_client, owner, station_id, station.vehicle.vin)
+            final = await wait_until_ended(api_client, owner.headers, session_id)
+            assert final["state"] == "completed", final
+
+            # The package came over HTTP and equals the portal's, file by file.
+            fetched = station_root / "packages" / DEMO_PACKAGE
+            portal_copy = settings.packages_dir / DEMO_PACKAGE
+            assert sorted(p.name for p in fetched.iterdir()) == sorted(
+                p.name for p in portal_copy.iterdir()
+            )
+            for file in portal_copy.iterdir():
+                assert (fetched / file.name).read_bytes() == file.read_bytes()
+            for ecu in demo_package.ecus:
+                for segment in ecu.segments:
+                    memory = station.vehicle.ecu(ecu.ecu).memory_crc(
+                        segment.address, segment.length
+                    )
+                    assert memory == segment.crc32
+
+            # The frame log was written on the station and handed in to the portal.
+            written = sorted((station_root / "traces" / session_id).glob("*.asc"))
+            handed_in = sorted((settings.traces_dir / session_id).glob("*.asc"))
+            assert [p.name for p in handed_in] == [p.name for p in written] != []
+            assert [p.read_bytes() for p in handed_in] == [p.read_bytes() for p in written]
+            trace = await api_client.get(
+                f"/programming-sessions/{session_id}/trace", headers=owner.headers
+            )
+            assert trace.status_code == 200
+            assert "Rx" in trace.text and "Tx" in trace.text
+
+            # A new token replaces the old: the station's next fetch is refused, and the
+            # technician is told why instead of the session hanging.
+            await _issue_token(api_client, owner, station_id)
+            build_demo_package(
+                settings.packages_dir / "demo-2.0.1",
+                image_size_per_ecu=24 * 1024,
+                package_id="demo-2.0.1",
+                version="2.0.1",
+            )
+            started = await api_client.post(
+                "/programming-sessions",
+                json={
+                    "station_id": station_id,
+                    "vin": station.vehicle.vin,
+                    "package_id": "demo-2.0.1",
+                },
+                headers=owner.headers,
+            )
+            assert started.status_code == 201, started.text
+            refused = await wait_until_ended(
+                api_client, owner.headers, started.json()["session_id"]
+            )
+            assert refused["state"] == "needs_technician", refused
+            assert "refused package demo-2.0.1 (401)" in refused["reason"], refused
+            assert not (station_root / "packages" / "demo-2.0.1").exists()
+
+
+async def test_station_routes_open_only_to_the_stations_own_token(
+    api_client: httpx.AsyncClient,
+    portal_on_dev_server: Settings,
+    dev_env: WorkflowEnvironment,
+    workshop_owner: SignedIn,
+    demo_package: FlashPackageManifest,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    owner = workshop_owner
+    mine, theirs = new_station_id(), new_station_id()
+    await register_station(api_client, owner, mine)
+    await register_station(api_client, owner, theirs)
+    token = await _issue_token(api_client, owner, mine)
+    archive = f"/stations/{mine}/packages/{DEMO_PACKAGE}/archive"
+
+    anonymous = await api_client.get(archive)
+    assert (anonymous.status_code, anonymous.json()["type"]) == (
+        401,
+        "/problems/station-token-invalid",
+    )
+    as_person = await api_client.get(archive, headers=owner.headers)  # a person's session token
+    assert as_person.status_code == 401
+    as_station = await api_client.get(archive, headers={"Authorization": f"Bearer {token}"})
+    assert as_station.status_code == 200
+    assert as_station.content[:2] == b"\x1f\x8b"  # gzip
+    expected = package_archive(portal_on_dev_server.packages_dir / DEMO_PACKAGE)
+    assert len(as_station.content) == len(expected)
+
+    station_headers = {"Authorization": f"Bearer {token}"}
+    other_station = await api_client.get(
+        f"/stations/{theirs}/packages/{DEMO_PACKAGE}/archive", headers=station_headers
+    )
+    assert (other_station.status_code, other_station.json()["field"]) == (404, "station_id")
+    unknown_package = await api_client.get(
+        f"/stations/{mine}/packages/no-such-package/archive", headers=station_headers
+    )
+    assert (unknown_package.status_code, unknown_package.json()["type"]) == (
+        404,
+        "/problems/package-not-found",
+    )
+    traversal = await api_client.get(
+        f"/stations/{mine}/packages/..%2F..%2Fsecrets/archive", headers=station_headers
+    )
+    assert traversal.status_code == 404
+
+    # Frame logs only for sessions that ran on this station, under a plain file name.
+    foreign_session = await api_client.put(
+        f"/stations/{mine}/traces/{uuid.uuid4()}/1.asc", content=b"x", headers=station_headers
+    )
+    assert (foreign_session.status_code, foreign_session.json()["field"]) == (404, "session_id")
+    bad_name = await api_client.put(
+        f"/stations/{mine}/traces/{uuid.uuid4()}/evil.sh", content=b"x", headers=station_headers
+    )
+    assert (bad_name.status_code, bad_name.json()["field"]) == (404, "file_name")
+
+    # Only the workshop's owner issues tokens; another workshop does not see the station.
+    technician = await sign_in(session_factory, Role.TECHNICIAN, owner.workshop_id)
+    not_owner = await api_client.post(
+        f"/workshops/{owner.workshop_id}/stations/{mine}/token", headers=technician.headers
+    )
+    assert not_owner.status_code == 403
+    stranger = await sign_in(
+        session_factory, Role.WORKSHOP_OWNER, await create_workshop(session_factory)
+    )
+    foreign = await api_client.post(
+        f"/workshops/{stranger.workshop_id}/stations/{mine}/token", headers=stranger.headers
+    )
+    assert foreign.status_code == 404
+
+    # A new token replaces the old one at once.
+    await _issue_token(api_client, owner, mine)
+    replaced = await api_client.get(archive, headers=station_headers)
+    assert replaced.status_code == 401
