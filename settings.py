@@ -78,7 +78,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:
-        if self.environment == "production":
+        # A station worker on its own machine (AOS_PORTAL_URL) signs nothing and opens no
+        # database: it reaches the portal with its station token only.
+        if self.environment == "production" and not self.portal_url:
             if self.secret_key == EMBEDDED_SECRET or len(self.secret_key) < 32:
                 raise ValueError(
                     "AOS_SECRET_KEY must be set to 32+ random characters in production"
