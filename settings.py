@@ -83,7 +83,8 @@ class Settings(BaseSettings):
         if self.environment == "production" and not self.portal_url:
             if self.secret_key == EMBEDDED_SECRET or len(self.secret_key) < 32:
                 raise ValueError(
-                    "AOS_SECRET_KEY must be set to 32+ random characters in production"
+                    "AOS_SECRET_KEY must be set to 32+ random characters in production (a station "
+                    "worker on its own machine sets AOS_PORTAL_URL and AOS_STATION_TOKEN instead)"
                 )
             if self.database_url.startswith("sqlite"):
                 raise ValueError("AOS_DATABASE_URL must point to PostgreSQL in production")
