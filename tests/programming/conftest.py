@@ -13,7 +13,11 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from activities.portal_files import PortalFiles
@@ -76,6 +80,27 @@ def demo_package(settings: Settings) -> FlashPackageManifest:
     )
 
 
+async def _until_polling(client: Client, task_queue: str) -> None:
+    """Until the server has seen the worker poll its queue: the API refuses a session for a
+    station without a worker, and a worker that has just started may not have polled yet."""
+    request = DescribeTaskQueueRequest(
+        namespace=client.namespace,
+        task_queue=TaskQueue(name=task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+    )
+    for _ in range(200):
+        try:
+            response = await client.workflow_service.describe_task_queue(request)
+        except RPCError as error:
+            if error.status == RPCStatusCode.UNIMPLEMENTED:
+                return  # the time-skipping server cannot tell (the API then does not refuse)
+            raise
+        if response.pollers:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no worker polls {task_queue}")
+
+
 def new_station_id() -> str:
     return f"st-{uuid.uuid4().hex[:8]}"
 
@@ -108,6 +133,7 @@ async def running_station(
     task_queue = settings.station_task_queue(station_id)
     try:
         async with station_worker(client, deps, task_queue):
+            await _until_polling(client, task_queue)
             yield Station(station_id, task_queue, name, vehicle)
     finally:
         registry.remove(name)
