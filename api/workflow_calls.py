@@ -36,18 +36,26 @@ async def execute_update(handle: WorkflowHandle[Any, Any], update: Any, argument
     raise AssertionError("unreachable")
 
 
+async def describe_or_absent(
+    temporal: Client, workflow_id: str, absent: NotFound
+) -> WorkflowExecutionDescription:
+    """The workflow's description; `absent` (the caller's own not-found error) when the server
+    does not know it. Other server errors stay what they are (a 503, not "no such thing")."""
+    try:
+        return await temporal.get_workflow_handle(workflow_id).describe()
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        raise absent from error
+
+
 async def describe_visible(
     temporal: Client, user: User, workflow_id: str, what: str, field: str
 ) -> WorkflowExecutionDescription:
     """The workflow, if the caller's workshop is the one in its `WorkshopId` (administrators:
     any). Unknown and foreign workflows answer the same 404, so existence does not leak."""
     absent = NotFound(f"no {what} with this id", field=field)
-    try:
-        description = await temporal.get_workflow_handle(workflow_id).describe()
-    except RPCError as error:
-        if error.status != RPCStatusCode.NOT_FOUND:
-            raise
-        raise absent from error
+    description = await describe_or_absent(temporal, workflow_id, absent)
     workshop_id = description.typed_search_attributes.get(search_attributes.WORKSHOP_ID)
     ensure_workshop_access(user, workshop_id, absent)
     return description

@@ -19,7 +19,6 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.service import RPCError, RPCStatusCode
 
 from activities.service_history import DeletedServiceEntry
 from api.auth import CurrentUser, ensure_workshop_access
@@ -27,7 +26,7 @@ from api.deps import ResourcesDep, SettingsDep, TemporalDep
 from api.maintenance_log import MaintenanceLog, render_maintenance_log
 from api.routes.stations import station_of_workshop
 from api.routes.vehicles import ServiceHistoryAccess, parse_vin
-from api.workflow_calls import execute_update
+from api.workflow_calls import describe_or_absent, execute_update
 from db.models import KeyRecord, ServiceEntry, Vehicle, VehicleCbsItem, Workshop
 from domain.errors import Forbidden
 from domain.service_history import (
@@ -91,29 +90,28 @@ class Services(BaseModel):
 ServiceEntryHandle = WorkflowHandle[Any, ServiceEntryStatus]
 
 
+def _no_entry() -> ServiceEntryNotFound:
+    """An unknown entry and another workshop's entry answer exactly alike."""
+    return ServiceEntryNotFound("no service entry with this id", field="entry_id")
+
+
 def _entry_uuid(entry_id: str) -> str:
     try:
         return str(uuid.UUID(entry_id))
     except ValueError:
-        raise ServiceEntryNotFound("no service entry with this id", field="entry_id") from None
+        raise _no_entry() from None
 
 
 async def _flow(
     entry_id: str, user: CurrentUser, temporal: TemporalDep
 ) -> tuple[ServiceEntryHandle, bool]:
     """The entry's workflow, scoped to the caller's workshop, and whether it is still open."""
-    handle: ServiceEntryHandle = temporal.get_workflow_handle_for(
-        ServiceEntryWorkflow.run, service_entry_workflow_id(_entry_uuid(entry_id))
-    )
-    try:
-        description = await handle.describe()
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            raise ServiceEntryNotFound("no service entry with this id", field="entry_id") from None
-        raise
+    workflow_id = service_entry_workflow_id(_entry_uuid(entry_id))
+    description = await describe_or_absent(temporal, workflow_id, _no_entry())
     owner = await description.memo_value(WORKSHOP_MEMO, None)
-    ensure_workshop_access(
-        user, owner, ServiceEntryNotFound("no service entry with this id", field="entry_id")
+    ensure_workshop_access(user, owner, _no_entry())
+    handle: ServiceEntryHandle = temporal.get_workflow_handle_for(
+        ServiceEntryWorkflow.run, workflow_id
     )
     return handle, description.status == WorkflowExecutionStatus.RUNNING
 

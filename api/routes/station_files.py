@@ -16,12 +16,12 @@ import uuid
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
-from temporalio.service import RPCError, RPCStatusCode
 
 from activities.packages import verified_manifest
 from api.auth import CurrentStation, CurrentUser, ensure_owner
 from api.deps import ResourcesDep, SettingsDep, TemporalDep
 from api.routes.stations import station_of_workshop
+from api.workflow_calls import describe_or_absent
 from db.credentials import hash_token, new_token
 from db.models import Station
 from domain.errors import DomainError, NotFound
@@ -115,14 +115,7 @@ async def hand_in_trace(
     except ValueError:
         raise NotFound("no programming session with this id", field="session_id") from None
     absent = NotFound("no programming session of this station with this id", field="session_id")
-    try:
-        description = await temporal.get_workflow_handle(
-            programming_workflow_id(session_uuid)
-        ).describe()
-    except RPCError as error:
-        if error.status != RPCStatusCode.NOT_FOUND:
-            raise
-        raise absent from error
+    description = await describe_or_absent(temporal, programming_workflow_id(session_uuid), absent)
     if description.typed_search_attributes.get(search_attributes.STATION_ID) != station.id:
         raise absent
     folder = settings.traces_dir / session_uuid
