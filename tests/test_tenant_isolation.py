@@ -14,9 +14,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.app import create_app
-from db.models import OutboxMail, User
+from db.models import OutboxMail, Station, User
 from domain.accounts import Role
 from tests.factories import create_workshop, sign_in
+from tests.service_history.conftest import add_station
 
 # What each path parameter names. Only "workshop" ids belong to a workshop.
 PATH_PARAMETERS = {
@@ -39,6 +40,7 @@ PATH_PARAMETERS = {
 }
 
 IDEMPOTENT = {"Idempotency-Key": "tenant-isolation-1"}
+VICTIM_STATION = "victim-station"
 
 # (method, path) -> request keywords for a call with another workshop's id.
 WORKSHOP_CASES: dict[tuple[str, str], dict[str, Any]] = {
@@ -92,6 +94,7 @@ async def test_another_workshop_gets_404_or_403_everywhere_and_nothing_changes(
     api_client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
     victim = await create_workshop(session_factory, "Victim Garage")
+    await add_station(session_factory, victim, VICTIM_STATION)  # so a refusal is the rule's
     intruder_workshop = await create_workshop(session_factory, "Intruder Garage")
     for role in (Role.WORKSHOP_OWNER, Role.TECHNICIAN):
         intruder = await sign_in(session_factory, role, intruder_workshop)
@@ -99,7 +102,7 @@ async def test_another_workshop_gets_404_or_403_everywhere_and_nothing_changes(
             headers = {**intruder.headers, **call.get("headers", {})}
             response = await api_client.request(
                 method,
-                path.format(workshop_id=victim, station_id="victim-station"),
+                path.format(workshop_id=victim, station_id=VICTIM_STATION),
                 json=call.get("json"),
                 headers=headers,
             )
@@ -116,7 +119,9 @@ async def test_another_workshop_gets_404_or_403_everywhere_and_nothing_changes(
             select(func.count()).select_from(User).where(User.email == "intruder@garage.example")
         )
         mails = await session.scalar(select(func.count()).select_from(OutboxMail))
+        station = await session.get(Station, VICTIM_STATION)
     assert (intruders, mails) == (0, 0)
+    assert station is not None and station.token_digest is None  # no token was issued
 
 
 async def test_administration_is_closed_to_workshops(

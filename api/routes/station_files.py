@@ -110,25 +110,29 @@ async def hand_in_trace(
     _same_station(station, station_id)
     if not re.fullmatch(TRACE_FILE_PATTERN, file_name):
         raise NotFound("no such frame log file name", field="file_name")
+    absent = NotFound("no programming session of this station with this id", field="session_id")
     try:
         session_uuid = str(uuid.UUID(session_id))
     except ValueError:
-        raise NotFound("no programming session with this id", field="session_id") from None
-    absent = NotFound("no programming session of this station with this id", field="session_id")
+        raise absent from None
     description = await describe_or_absent(temporal, programming_workflow_id(session_uuid), absent)
     if description.typed_search_attributes.get(search_attributes.STATION_ID) != station.id:
         raise absent
     folder = settings.traces_dir / session_uuid
-    folder.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     partial = folder / f".{file_name}.part"
     size = 0
-    with partial.open("wb") as out:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_TRACE_BYTES:
-                out.close()
-                partial.unlink()
-                raise TraceTooLarge(f"a frame log file may hold at most {MAX_TRACE_BYTES} bytes")
-            out.write(chunk)
-    partial.replace(folder / file_name)  # whole or not at all
+    try:
+        with partial.open("wb") as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_TRACE_BYTES:
+                    raise TraceTooLarge(
+                        f"a frame log file may hold at most {MAX_TRACE_BYTES} bytes"
+                    )
+                await asyncio.to_thread(out.write, chunk)  # disk writes off the event loop
+        partial.replace(folder / file_name)  # whole or not at all
+    except BaseException:  # too large, or the station went away mid-upload: no leftovers
+        partial.unlink(missing_ok=True)
+        raise
     return None
