@@ -26,7 +26,7 @@ from domain.flash_package import SoftwareUnit
 from domain.programming import MINIMUM_VOLTAGE, voltage_ok
 from hw.errors import VehicleLinkError
 from hw.flash_files import MANIFEST_NAME, FlashPackage, load_package
-from hw.flash_sequence import finish_ecu, prepare_ecu, program_segment
+from hw.flash_sequence import ensure_programming, finish_ecu, prepare_ecu, program_segment
 from hw.protocol import Fingerprint
 from hw.station_link import DownloadProgress, StationLink, connect_station_link
 
@@ -211,8 +211,10 @@ class VerifiedPackages:
         directory = self.root / package_id
         if self.portal is not None and not (directory / MANIFEST_NAME).is_file():
             self.portal.fetch_package(package_id, self.root)
+        files = sorted(directory.iterdir())
+        stats = [f.stat() for f in files]
         stamp = tuple(
-            sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in directory.iterdir())
+            (f.name, st.st_size, st.st_mtime_ns) for f, st in zip(files, stats, strict=True)
         )
         with self._lock:
             known = self._verified.get(package_id)
@@ -335,6 +337,9 @@ class ProgrammingStationActivities:
             self._link(request.session_id, confirmed) as link,
         ):
             link.verify_vin(request.expected_vin)
+            # Session and unlock first, outside the re-erase fallback below: a refused key must
+            # fail here, not be tried once more (each try costs one of the ECU's attempts).
+            ensure_programming(link, request.ecu)
             try:
                 result = program_segment(
                     link,

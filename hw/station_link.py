@@ -155,10 +155,6 @@ class StationLink:
 
     # ------------------------------------------------------------------ ECUs / plumbing
 
-    def ecus(self) -> tuple[EcuInfo, ...]:
-        """ECUs known for this vehicle (name, DoIP address, CAN ids, flashable)."""
-        return self._ecus
-
     def ecu(self, name: str) -> EcuInfo:
         return P.ecu_by_name(name, self._ecus)
 
@@ -279,10 +275,6 @@ class StationLink:
                 f"package targets {target_hardware_id}, ECU reports {actual}", ecu=ecu
             )
 
-    def read_serial_number(self, ecu: str) -> str:
-        raw = self.read_did(ecu, P.DID_SERIAL_NUMBER)
-        return str(self._decode(ecu, "serial number", lambda: P.decode_ascii(raw)))
-
     def read_active_session(self, ecu: str) -> Session:
         raw = self.read_did(ecu, P.DID_ACTIVE_SESSION)
         try:
@@ -310,10 +302,6 @@ class StationLink:
     def enter_default_session(self, ecu: str) -> None:
         self.change_session(ecu, Session.DEFAULT)
 
-    def enter_extended_session(self, ecu: str) -> None:
-        if self.read_active_session(ecu) != Session.EXTENDED:
-            self.change_session(ecu, Session.EXTENDED)
-
     def enter_programming_session(self, ecu: str) -> None:
         """Default -> extended -> programming. If the ECU is already in programming session
         it stays there (security unlock and download state are kept)."""
@@ -329,9 +317,6 @@ class StationLink:
         if seed == bytes(len(seed)):
             return
         client.send_key(int(level), key_for_ecu(ecu, seed, int(level)))
-
-    def tester_present(self, ecu: str) -> None:
-        self._client(ecu).tester_present(suppress=False)
 
     # ------------------------------------------------------------------ programming
 

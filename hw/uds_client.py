@@ -216,16 +216,6 @@ class UdsClient:
     def ecu_reset(self, reset_type: int) -> None:
         self._call(0x11, lambda: self._client.ecu_reset(reset_type))
 
-    def tester_present(self, *, suppress: bool = True) -> None:
-        def run() -> None:
-            if suppress:
-                with self._client.suppress_positive_response(wait_nrc=False):
-                    self._client.tester_present()
-            else:
-                self._client.tester_present()
-
-        self._call(0x3E, run)
-
     def probe(self, timeout: float) -> bool:
         """TesterPresent with a short timeout: True when the ECU answers positively."""
         request = services.TesterPresent.make_request()
