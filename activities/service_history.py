@@ -233,18 +233,9 @@ async def _reset_vehicle_cbs(session: AsyncSession, entry: ServiceEntry) -> None
     rows = (
         await session.scalars(select(VehicleCbsItem).where(VehicleCbsItem.vin == entry.vin))
     ).all()
-    current = [
-        VehicleServiceItem(
-            code=row.code,
-            status="ok" if row.status == "ok" else "due_soon",
-            due_date=row.due_date,
-            remaining_km=row.remaining_km,
-        )
-        for row in rows
-    ]
+    # Only the performed items change; reset_service_items gives their new due values.
     reset = {
-        item.cbs_id: item
-        for item in reset_service_items(current, entry.cbs_items, entry.service_date)
+        item.cbs_id: item for item in reset_service_items([], entry.cbs_items, entry.service_date)
     }
     for row in rows:
         if row.cbs_id in entry.cbs_items:

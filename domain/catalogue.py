@@ -12,9 +12,9 @@ from __future__ import annotations
 import calendar
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from domain.errors import DomainError
 
@@ -67,8 +67,11 @@ class InvalidPrice(DomainError):
     title = "The price is not valid"
 
 
-def _add_months(moment: datetime, months: int) -> datetime:
-    """The same day and time `months` later; the 31st becomes the last day of a shorter month."""
+Moment = TypeVar("Moment", date, datetime)
+
+
+def add_months(moment: Moment, months: int) -> Moment:
+    """The same day (and time) `months` later; the 31st becomes the last day of a shorter month."""
     month_index = moment.month - 1 + months
     year, month = moment.year + month_index // 12, month_index % 12 + 1
     day = min(moment.day, calendar.monthrange(year, month)[1])
@@ -85,9 +88,9 @@ def period_end(start: datetime, period: TicketPeriod) -> datetime:
         case TicketPeriod.WEEK:
             return start + timedelta(weeks=1)
         case TicketPeriod.MONTH:
-            return _add_months(start, 1)
+            return add_months(start, 1)
         case TicketPeriod.YEAR:
-            return _add_months(start, 12)
+            return add_months(start, 12)
 
 
 def check_price(price_cents: int) -> int:

@@ -19,6 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 from statemachine import State, StateMachine
 
+from domain.catalogue import add_months
 from domain.errors import Conflict, DomainError, NotFound
 from domain.key_data import CBS_TYPES
 
@@ -379,17 +380,6 @@ class VehicleServiceItem(BaseModel):
         return known[0] if known else f"cbs_0x{self.code:02x}"
 
 
-def _add_months(day: date, months: int) -> date:
-    month_index = day.month - 1 + months
-    year, month = day.year + month_index // 12, month_index % 12 + 1
-    for candidate in (day.day, 30, 29, 28):
-        try:
-            return date(year, month, min(day.day, candidate))
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
-
-
 def reset_service_items(
     current: Sequence[VehicleServiceItem], performed: Sequence[str], service_date: date
 ) -> list[VehicleServiceItem]:
@@ -402,7 +392,7 @@ def reset_service_items(
         by_code[code] = VehicleServiceItem(
             code=code,
             status="ok",
-            due_date=_add_months(service_date, months) if months is not None else None,
+            due_date=add_months(service_date, months) if months is not None else None,
             remaining_km=km,
         )
     return [by_code[code] for code in sorted(by_code)]

@@ -291,15 +291,14 @@ class ProgrammingSessionWorkflow:
         self.current_ecu = plan.ecu
         began = workflow.now()
         deadline = self.coverage_ends or began
-        package = manifest.ecu(plan.ecu)
         steps: list[tuple[str, int | None]] = [("prepare", None)]
-        steps += [("segment", index) for index in range(len(package.segments))]
+        steps += [("segment", index) for index in range(plan.segment_count)]
         steps.append(("finish", None))
         position = 0
         while position < len(steps):
             name, index = steps[position]
             self.current_step = (
-                name if index is None else f"segment {index + 1}/{len(package.segments)}"
+                name if index is None else f"segment {index + 1}/{plan.segment_count}"
             )
             try:
                 await self._run_step(plan, name, index)
