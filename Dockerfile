@@ -4,13 +4,15 @@ WORKDIR /app
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 COPY pyproject.toml README.md ./
 COPY domain domain
+COPY contracts contracts
 COPY db db
 COPY workflows workflows
 COPY activities activities
+COPY station station
 COPY hw hw
 COPY api api
 COPY cli cli
-COPY worker.py settings.py temporal_client.py observability.py alembic.ini ./
+COPY worker.py portal_worker.py settings.py temporal_client.py observability.py alembic.ini ./
 RUN pip install .
 RUN useradd --system --uid 10001 aos
 USER aos

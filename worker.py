@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import os
 import re
@@ -15,173 +14,30 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client
-from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.access import AccessActivities
-from activities.accounts import ensure_administrator
-from activities.key_reads import KeyTableActivities
-from activities.mail import MailActivities, mail_sender_for
-from activities.packages import PackageActivities
-from activities.portal_files import PortalFiles
-from activities.programming import ProgrammingStationActivities
-from activities.registration import FormatVatChecker, RegistrationActivities
-from activities.service_history import ServiceHistoryActivities, service_booklet_station
-from db import migrate
-from db.access_repository import AccessRepository
-from db.engine import create_engine, create_session_factory
-from db.seed import seed_demo_data
 from domain.service_history import STATION_ID_PATTERN
-from hw.vehicle_url import parse_vehicle_url
-from observability import configure_logging, metrics_runtime
 from settings import Settings, get_settings
-from temporal_client import connect_temporal
-from workflows import search_attributes
-from workflows.entitlement import EntitlementWorkflow
-from workflows.key_read import KeyReadWorkflow
-from workflows.programming_session import ProgrammingSessionWorkflow
-from workflows.registration import RegistrationWorkflow
-from workflows.service_entry import ServiceEntryDeletionWorkflow, ServiceEntryWorkflow
-from workflows.ticket_purchase import TicketPurchaseWorkflow
+
+if TYPE_CHECKING:
+    from temporalio.worker import Worker
+
+# Each command imports only what its own process needs: a station imports nothing of the
+# portal (db/, api/), the portal nothing of the vehicle transports or the simulator.
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 DEMO_STATION_ID = "demo-1"
 
 
-# --- building workers (the tests use these too) -------------------------------------------
-
-
-# Pure third-party modules the workflows use; loading them once outside the sandbox is faster
-# and keeps their lazy imports (email validation, state machines) out of workflow code paths.
-SANDBOX_PASSTHROUGH = ("pydantic", "email_validator", "idna", "statemachine", "domain")
-
-
-def workflow_runner() -> SandboxedWorkflowRunner:
-    return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH)
-    )
-
-
-# Every workflow of the product; the portal worker runs them, the replay tests check them.
-PORTAL_WORKFLOWS: Sequence[type] = (
-    RegistrationWorkflow,
-    TicketPurchaseWorkflow,
-    EntitlementWorkflow,
-    ProgrammingSessionWorkflow,
-    ServiceEntryWorkflow,
-    ServiceEntryDeletionWorkflow,
-    KeyReadWorkflow,
-)
-
-
-@dataclass
-class PortalDependencies:
-    """What the portal's activities are given instead of reaching for globals."""
-
-    settings: Settings
-    session_factory: async_sessionmaker[AsyncSession]
-
-
-def portal_worker(client: Client, deps: PortalDependencies, task_queue: str) -> Worker:
-    """All workflows and the activities that touch the database, mail and payments."""
-    sender = mail_sender_for(deps.settings, deps.session_factory)
-    mail = MailActivities(sender)
-    registration = RegistrationActivities(deps.session_factory, sender, FormatVatChecker())
-    packages = PackageActivities(deps.settings.packages_dir)
-    access = AccessActivities(AccessRepository(deps.session_factory))
-    service_history = ServiceHistoryActivities(deps.session_factory)
-    key_table = KeyTableActivities(deps.session_factory)
-    workflows: Sequence[type] = PORTAL_WORKFLOWS
-    activities: Sequence[Any] = [
-        mail.send_mail,
-        access.reserve_credit,
-        access.issue_ticket,
-        access.activate_entitlement,
-        access.confirm_purchase,
-        access.release_credit,
-        access.check_entitlement,
-        access.remaining_coverage,
-        registration.check_vat_id,
-        registration.record_registration_state,
-        registration.create_workshop_and_owner,
-        registration.notify_reviewers,
-        packages.read_verified_manifest,
-        service_history.record_service_entry,
-        service_history.mark_written_to_vehicle,
-        service_history.load_service_entry_facts,
-        service_history.delete_service_entry,
-        key_table.record_key_read,
-    ]
-    return Worker(
-        client,
-        task_queue=task_queue,
-        workflows=workflows,
-        activities=activities,
-        workflow_runner=workflow_runner(),
-        # Package verification reads and hashes files: a blocking activity, in threads.
-        activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=8),
-    )
-
-
-@dataclass
-class StationDependencies:
-    """What a station's hardware activities are given: its car and where files live."""
-
-    station_id: str
-    vehicle_url: str
-    packages_dir: Path
-    traces_dir: Path
-    portal: PortalFiles | None = None  # a station on another machine than the portal
-
-
-def station_vehicle_url(station_id: str, vehicle: str) -> str:
-    """`sim://` alone means this station's own simulated car, shared by all its activities."""
-    return f"sim://?name=station-{station_id}" if vehicle.rstrip("/") == "sim:" else vehicle
-
-
-def station_worker(client: Client, deps: StationDependencies, task_queue: str) -> Worker:
-    """Hardware activities only, on the queue of the station wired to the car."""
-    programming = ProgrammingStationActivities(
-        deps.station_id, deps.vehicle_url, deps.packages_dir, deps.traces_dir, deps.portal
-    )
-    # KeyReader and CBS items; with sim:// a simulated KeyReader and the demo car's VIN.
-    service_booklet = service_booklet_station(deps.station_id, deps.vehicle_url)
-    activities: Sequence[Any] = [
-        programming.identify_vehicle,
-        programming.prepare_ecu,
-        programming.program_segment,
-        programming.finish_ecu,
-        programming.end_session_link,
-        *service_booklet.activities(),
-    ]
-    return Worker(
-        client,
-        task_queue=task_queue,
-        activities=activities,
-        # Vehicle I/O blocks; one ECU transfer at a time per thread, a few in parallel at most.
-        activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=4),
-        max_concurrent_activities=4,
-        # Send segment progress to the server every second: after a crash, at most about a
-        # second of transfer is sent again.
-        max_heartbeat_throttle_interval=timedelta(seconds=1),
-        default_heartbeat_throttle_interval=timedelta(seconds=1),
-    )
-
-
 # --- running processes --------------------------------------------------------------------
 
 
 async def _run_until_signalled(worker: Worker) -> None:
+    """Run the worker until SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -193,6 +49,11 @@ async def _run_until_signalled(worker: Worker) -> None:
 @cli.command()
 def portal() -> None:
     """Run the portal worker: every workflow and the portal activities on the `portal` queue."""
+    from db.engine import create_engine, create_session_factory
+    from observability import configure_logging, metrics_runtime
+    from portal_worker import PortalDependencies, portal_worker
+    from temporal_client import connect_temporal
+
     settings = get_settings()
 
     async def main() -> None:
@@ -220,6 +81,12 @@ def station(
     ],
 ) -> None:
     """Run a station worker: the hardware activities of the workshop PC wired to a car."""
+    from hw.vehicle_url import parse_vehicle_url
+    from observability import configure_logging, metrics_runtime
+    from station.portal_files import PortalFiles
+    from station.worker import StationDependencies, station_worker
+    from temporal_client import connect_temporal
+
     if not re.fullmatch(STATION_ID_PATTERN, station_id):
         raise typer.BadParameter(
             "letters, digits, '-' and '_' only, at most 64", param_hint="--station-id"
@@ -244,12 +111,18 @@ def station(
         configure_logging(settings.log_level)
         runtime = metrics_runtime(settings.worker_metrics_address)
         client = await connect_temporal(settings, runtime=runtime)
+        vehicle_url, key_reader_backend = vehicle, None
+        if vehicle.startswith("sim:"):  # the simulated car and KeyReader (development)
+            from hw.sim.station import simulated_station
+
+            vehicle_url, key_reader_backend = simulated_station(station_id, vehicle)
         deps = StationDependencies(
             station_id=station_id,
-            vehicle_url=station_vehicle_url(station_id, vehicle),
+            vehicle_url=vehicle_url,
             packages_dir=settings.packages_dir,
             traces_dir=settings.traces_dir,
             portal=portal,
+            key_reader_backend=key_reader_backend,
         )
         task_queue = settings.station_task_queue(station_id)
         await _run_until_signalled(station_worker(client, deps, task_queue))
@@ -275,6 +148,9 @@ def create_admin(
 
 
 async def _ensure_administrator(settings: Settings, email: str, password: str) -> bool:
+    from activities.accounts import ensure_administrator
+    from db.engine import create_engine, create_session_factory
+
     engine = create_engine(settings.database_url)
     try:
         return await ensure_administrator(
@@ -302,6 +178,8 @@ def _embedded_administrator(settings: Settings) -> str:
 @cli.command("migrate")
 def migrate_command() -> None:
     """Apply the database migrations to AOS_DATABASE_URL."""
+    from db import migrate
+
     migrate.upgrade(get_settings().database_url)
     typer.echo("database is at the newest migration")
 
@@ -318,6 +196,8 @@ def venv_binary(name: str) -> str:
 
 
 def temporal_dev_server_command(settings: Settings) -> list[str]:
+    from contracts import search_attributes
+
     host, _, port = settings.temporal_address.rpartition(":")
     command = [
         venv_binary("temporal"),
@@ -371,6 +251,8 @@ class Supervisor:
 
 
 async def _wait_for_temporal(settings: Settings, supervisor: Supervisor, seconds: float) -> None:
+    from temporal_client import connect_temporal
+
     deadline = time.monotonic() + seconds
     while True:
         dead = supervisor.first_dead()
@@ -389,6 +271,9 @@ async def _wait_for_temporal(settings: Settings, supervisor: Supervisor, seconds
 @cli.command()
 def dev() -> None:
     """Start the whole product on embedded defaults: Temporal dev server, API, workers."""
+    from db import migrate
+    from db.seed import seed_demo_data
+
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.database_url)

@@ -1,89 +1,37 @@
 """The access activities: the steps of a ticket purchase and the access check for workflows.
 
 `AccessActivities(repository)` is registered on the portal worker. Business refusals leave
-as non-retryable ApplicationErrors typed by the domain code (workflows/errors.py).
+as non-retryable ApplicationErrors typed by the domain code (contracts/errors.py).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
-from pydantic import BaseModel
 from temporalio import activity
 from temporalio.common import WorkflowIDConflictPolicy
 
-from db.access_repository import AccessRepository
-from db.models.access import Ticket
-from domain.catalogue import Service, TicketPeriod
-from workflows.entitlement import (
+from contracts.access import (
+    ENTITLEMENT_WORKFLOW,
+    AccessActivity,
+    ActivateEntitlementInput,
+    EntitlementCheckInput,
+    EntitlementGrant,
     EntitlementInput,
-    EntitlementWorkflow,
+    EntitlementSignal,
+    IssuedTicket,
+    IssueTicketInput,
+    PurchaseInput,
+    ReleaseOutcome,
+    RemainingTime,
+    Reservation,
+    ReserveCreditInput,
     TicketIssued,
     TicketWindow,
     entitlement_workflow_id,
 )
-from workflows.errors import domain_errors_as_application_errors
-
-
-class ReserveCreditInput(BaseModel):
-    workshop_id: str
-    idempotency_key: str
-    service: Service
-    period: TicketPeriod
-    requested_by: str | None = None
-
-
-class Reservation(BaseModel):
-    purchase_id: str
-    price_cents: int
-
-
-class IssueTicketInput(BaseModel):
-    purchase_id: str
-    # The workflow's clock: a ticket starts at this instant, or when current coverage ends.
-    at: datetime
-
-
-class IssuedTicket(BaseModel):
-    ticket_id: str
-    purchase_id: str
-    workshop_id: str
-    service: Service
-    period: TicketPeriod
-    price_cents: int
-    starts_at: datetime
-    ends_at: datetime
-    notify_email: str | None = None
-
-
-class ActivateEntitlementInput(BaseModel):
-    ticket: IssuedTicket
-
-
-class PurchaseInput(BaseModel):
-    purchase_id: str
-
-
-class ReleaseOutcome(BaseModel):
-    released: bool
-
-
-class EntitlementCheckInput(BaseModel):
-    workshop_id: str
-    service: Service
-    at: datetime
-
-
-class EntitlementGrant(BaseModel):
-    workshop_id: str
-    service: Service
-    starts_at: datetime
-    ends_at: datetime
-    remaining: timedelta
-
-
-class RemainingTime(BaseModel):
-    remaining: timedelta
+from contracts.errors import domain_errors_as_application_errors
+from db.access_repository import AccessRepository
+from db.models.access import Ticket
+from domain.catalogue import Service, TicketPeriod
 
 
 def issued_ticket(ticket: Ticket, notify_email: str | None = None) -> IssuedTicket:
@@ -104,7 +52,7 @@ class AccessActivities:
     def __init__(self, repository: AccessRepository) -> None:
         self._repository = repository
 
-    @activity.defn
+    @activity.defn(name=AccessActivity.RESERVE_CREDIT)
     async def reserve_credit(self, request: ReserveCreditInput) -> Reservation:
         """Take the ticket's current price off the balance (or refuse: insufficient-credit)."""
         with domain_errors_as_application_errors():
@@ -117,13 +65,13 @@ class AccessActivities:
             )
         return Reservation(purchase_id=purchase.id, price_cents=purchase.price_cents)
 
-    @activity.defn
+    @activity.defn(name=AccessActivity.ISSUE_TICKET)
     async def issue_ticket(self, request: IssueTicketInput) -> IssuedTicket:
         with domain_errors_as_application_errors():
             ticket, email = await self._repository.issue_ticket(request.purchase_id, request.at)
         return issued_ticket(ticket, email)
 
-    @activity.defn
+    @activity.defn(name=AccessActivity.ACTIVATE_ENTITLEMENT)
     async def activate_entitlement(self, request: ActivateEntitlementInput) -> None:
         """Signal-with-start the workshop's EntitlementWorkflow for the ticket's service."""
         ticket = request.ticket
@@ -147,7 +95,7 @@ class AccessActivities:
             notify_email=ticket.notify_email,
         )
         await activity.client().start_workflow(
-            EntitlementWorkflow.run,
+            ENTITLEMENT_WORKFLOW,
             EntitlementInput(
                 workshop_id=ticket.workshop_id,
                 service=ticket.service,
@@ -156,17 +104,17 @@ class AccessActivities:
             ),
             id=entitlement_workflow_id(ticket.workshop_id, ticket.service),
             task_queue=activity.info().task_queue,
-            start_signal="ticket_issued",
+            start_signal=EntitlementSignal.TICKET_ISSUED,
             start_signal_args=[issued],
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
 
-    @activity.defn
+    @activity.defn(name=AccessActivity.CONFIRM_PURCHASE)
     async def confirm_purchase(self, request: PurchaseInput) -> None:
         with domain_errors_as_application_errors():
             await self._repository.confirm_purchase(request.purchase_id)
 
-    @activity.defn
+    @activity.defn(name=AccessActivity.RELEASE_CREDIT)
     async def release_credit(self, request: PurchaseInput) -> ReleaseOutcome:
         """Compensation: a refund entry for the reservation, unless the ticket exists after all."""
         with domain_errors_as_application_errors():
@@ -174,7 +122,7 @@ class AccessActivities:
                 released=await self._repository.release_credit(request.purchase_id)
             )
 
-    @activity.defn
+    @activity.defn(name=AccessActivity.CHECK_ENTITLEMENT)
     async def check_entitlement(self, request: EntitlementCheckInput) -> EntitlementGrant:
         """The access check for workflows, at the workflow's time `at`.
 
@@ -192,7 +140,7 @@ class AccessActivities:
             remaining=coverage.remaining,
         )
 
-    @activity.defn
+    @activity.defn(name=AccessActivity.REMAINING_COVERAGE)
     async def remaining_coverage(self, request: EntitlementCheckInput) -> RemainingTime:
         """Covered time left at `at` (zero without coverage); never refuses."""
         return RemainingTime(

@@ -1,108 +1,17 @@
-"""Sending mail: one `MailSender` interface, SMTP when configured, otherwise the outbox table."""
+"""Mail as a Temporal activity, so a workflow's mail survives crashes and is retried."""
 
 from __future__ import annotations
 
-import asyncio
-import smtplib
-from datetime import UTC, datetime
-from email.message import EmailMessage
-from typing import Protocol
-
-from pydantic import BaseModel, EmailStr, Field
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from db.models import OutboxMail
-from settings import Settings
-
-
-class MailMessage(BaseModel):
-    """One mail. `message_key` makes sending idempotent across activity retries."""
-
-    message_key: str = Field(min_length=1, max_length=200)
-    recipient: EmailStr
-    subject: str = Field(max_length=300)
-    body: str
-    category: str = Field(default="general", max_length=64)
-
-
-class MailSender(Protocol):
-    async def send(self, message: MailMessage) -> None: ...
-
-
-class OutboxMailSender:
-    """Stores mail in `outbox_mail`; administrators read it at `GET /admin/outbox`."""
-
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
-        self._session_factory = session_factory
-
-    async def send(self, message: MailMessage) -> None:
-        async with self._session_factory() as session, session.begin():
-            existing = await session.scalar(
-                select(OutboxMail.id).where(OutboxMail.message_key == message.message_key)
-            )
-            if existing is not None:
-                return
-            session.add(
-                OutboxMail(
-                    message_key=message.message_key,
-                    created_at=datetime.now(UTC),
-                    recipient=str(message.recipient),
-                    subject=message.subject,
-                    body=message.body,
-                    category=message.category,
-                )
-            )
-
-
-class SmtpMailSender:
-    """Sends through an SMTP server with STARTTLS when a user is configured."""
-
-    def __init__(
-        self, host: str, port: int, sender: str, user: str | None, password: str | None
-    ) -> None:
-        self._host, self._port, self._sender = host, port, sender
-        self._user, self._password = user, password
-
-    def _send_blocking(self, message: MailMessage) -> None:
-        mail = EmailMessage()
-        mail["From"] = self._sender
-        mail["To"] = str(message.recipient)
-        mail["Subject"] = message.subject
-        mail["Message-ID"] = f"<{message.message_key}@aos>"
-        mail.set_content(message.body)
-        with smtplib.SMTP(self._host, self._port, timeout=30) as smtp:
-            if self._user:
-                smtp.starttls()
-                smtp.login(self._user, self._password or "")
-            smtp.send_message(mail)
-
-    async def send(self, message: MailMessage) -> None:
-        await asyncio.to_thread(self._send_blocking, message)
-
-
-def mail_sender_for(
-    settings: Settings, session_factory: async_sessionmaker[AsyncSession]
-) -> MailSender:
-    """SMTP when `AOS_SMTP_HOST` is set, otherwise the outbox table."""
-    if settings.smtp_host:
-        return SmtpMailSender(
-            settings.smtp_host,
-            settings.smtp_port,
-            settings.mail_sender,
-            settings.smtp_user,
-            settings.smtp_password,
-        )
-    return OutboxMailSender(session_factory)
+from contracts.mail import MailActivity, MailMessage
+from db.mail import MailSender
 
 
 class MailActivities:
-    """Mail as a Temporal activity, so a workflow's mail survives crashes and is retried."""
-
     def __init__(self, sender: MailSender) -> None:
         self._sender = sender
 
-    @activity.defn
+    @activity.defn(name=MailActivity.SEND_MAIL)
     async def send_mail(self, message: MailMessage) -> None:
         await self._sender.send(message)

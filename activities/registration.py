@@ -7,22 +7,25 @@ import uuid
 from datetime import UTC, datetime
 from typing import Protocol
 
-from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.mail import MailMessage, MailSender
+from contracts.mail import MailMessage
+from contracts.registration import (
+    CheckVatInput,
+    CreateWorkshopInput,
+    NotifyReviewersInput,
+    RecordRegistrationStateInput,
+    RegistrationActivity,
+    VatCheckResult,
+)
 from db.credentials import hash_token, new_token
+from db.mail import MailSender
 from db.models import OneTimeToken, Registration, User, Workshop
 from domain.accounts import INVITATION_LIFETIME, Role
 from domain.registration import OPEN_STATES
 from domain.vat import check_vat_format
-
-
-class VatCheckResult(BaseModel):
-    valid: bool
-    reason: str
 
 
 class VatChecker(Protocol):
@@ -37,30 +40,6 @@ class FormatVatChecker:
         return VatCheckResult(valid=result.valid, reason=result.reason)
 
 
-class CheckVatInput(BaseModel):
-    country: str
-    vat_id: str
-
-
-class RecordRegistrationStateInput(BaseModel):
-    registration_id: str
-    state: str
-    vat_check: str | None = None
-    decision_reason: str | None = None
-    workshop_id: str | None = None
-
-
-class CreateWorkshopInput(BaseModel):
-    registration_id: str
-    portal_url: str
-
-
-class NotifyReviewersInput(BaseModel):
-    registration_id: str
-    company_name: str
-    waiting_days: int
-
-
 class RegistrationActivities:
     def __init__(
         self,
@@ -72,7 +51,7 @@ class RegistrationActivities:
         self._mail = mail
         self._vat_checker = vat_checker
 
-    @activity.defn
+    @activity.defn(name=RegistrationActivity.CHECK_VAT_ID)
     async def check_vat_id(self, request: CheckVatInput) -> VatCheckResult:
         """A failing checker is an answer too: the application goes to review with the reason."""
         try:
@@ -80,7 +59,7 @@ class RegistrationActivities:
         except Exception as error:  # a VIES outage must not block the application
             return VatCheckResult(valid=False, reason=f"VAT check unavailable: {error}"[:300])
 
-    @activity.defn
+    @activity.defn(name=RegistrationActivity.RECORD_REGISTRATION_STATE)
     async def record_registration_state(self, request: RecordRegistrationStateInput) -> None:
         values: dict[str, object] = {
             "state": request.state,
@@ -97,7 +76,7 @@ class RegistrationActivities:
                 .values(**values)
             )
 
-    @activity.defn
+    @activity.defn(name=RegistrationActivity.CREATE_WORKSHOP_AND_OWNER)
     async def create_workshop_and_owner(self, request: CreateWorkshopInput) -> str:
         """The approved workshop, its owner account, and the owner's activation mail.
 
@@ -169,7 +148,7 @@ class RegistrationActivities:
         )
         return workshop_id
 
-    @activity.defn
+    @activity.defn(name=RegistrationActivity.NOTIFY_REVIEWERS)
     async def notify_reviewers(self, request: NotifyReviewersInput) -> int:
         async with self._session_factory() as session:
             reviewers = (

@@ -1,16 +1,41 @@
-"""Request dependencies, each an `Annotated` alias a route can declare by type."""
+"""Request dependencies, each an `Annotated` alias a route can declare by type.
+
+Who is calling: `CurrentUser` for any signed-in person (a bearer session token, valid only
+from the IP address that logged in), `AdminUser` for portal staff, `CurrentStation` for the
+routes a station worker calls with its own token. What they may use: `ServiceHistoryAccess`
+and `ProgrammingAccess` let a request through only while the workshop has the service covered.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
-from activities.mail import MailSender, mail_sender_for
+from api.auth import (
+    SessionExpired,
+    SessionIpChanged,
+    StationTokenInvalid,
+    client_ip,
+    ensure_workshop_access,
+)
+from db.access_repository import AccessRepository
+from db.credentials import hash_token
+from db.mail import MailSender, mail_sender_for
+from db.models import AuthSession, Station, User
+from db.packages import PackageStore
+from db.stations import StationRepository
+from domain.accounts import Role
+from domain.catalogue import Service
+from domain.entitlement import Coverage
+from domain.errors import Forbidden, Unauthenticated
 from settings import Settings
 
 
@@ -53,3 +78,124 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 MailSenderDep = Annotated[MailSender, Depends(get_mail_sender)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def get_access_repository(resources: ResourcesDep) -> AccessRepository:
+    return AccessRepository(resources.session_factory)
+
+
+def get_packages(resources: ResourcesDep) -> PackageStore:
+    return PackageStore(resources.settings.packages_dir)
+
+
+def get_stations(resources: ResourcesDep) -> StationRepository:
+    return StationRepository(resources.session_factory)
+
+
+AccessRepositoryDep = Annotated[AccessRepository, Depends(get_access_repository)]
+PackagesDep = Annotated[PackageStore, Depends(get_packages)]
+StationsDep = Annotated[StationRepository, Depends(get_stations)]
+
+# --- who is calling ---------------------------------------------------------------------------
+
+bearer = HTTPBearer(auto_error=False, description="The session token from POST /auth/login")
+
+
+async def current_session(
+    request: Request,
+    resources: ResourcesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> AuthSession:
+    """The caller's session, read in a transaction of its own that ends here.
+
+    The route's own session must not inherit an open transaction: on SQLite it holds the write
+    lock, and a route awaiting a workflow whose activities write would wait on itself.
+    """
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated("sign in with POST /auth/login and send the token as a Bearer token")
+    async with resources.session_factory() as session, session.begin():
+        auth = await session.scalar(
+            select(AuthSession).where(AuthSession.token_hash == hash_token(credentials.credentials))
+        )
+        now = datetime.now(UTC)
+        if auth is None or auth.ended_at is not None or auth.expires_at <= now:
+            raise SessionExpired("the session token is unknown, expired or logged out")
+        if auth.client_ip != client_ip(request):
+            # The portal's rule: the IP must not change during a session. The session ends here.
+            auth.ended_at, auth.end_reason = now, "ip-changed"
+            ip_changed = True
+        else:
+            ip_changed = False
+    if ip_changed:
+        raise SessionIpChanged("the session was ended; sign in again from this address")
+    return auth
+
+
+CurrentSession = Annotated[AuthSession, Depends(current_session)]
+
+
+async def current_user(auth: CurrentSession, resources: ResourcesDep) -> User:
+    """The signed-in person, detached: routes that change the account load it in their session."""
+    async with resources.session_factory() as session:
+        user = await session.get(User, auth.user_id)
+    if user is None:
+        raise SessionExpired("the account no longer exists")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+async def require_admin(user: CurrentUser) -> User:
+    if user.role != Role.ADMINISTRATOR:
+        raise Forbidden("only portal administrators may do this")
+    return user
+
+
+AdminUser = Annotated[User, Depends(require_admin)]
+
+
+async def current_station(
+    stations: StationsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Station:
+    """The station whose own token is the Bearer token (a station worker calling the portal)."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise StationTokenInvalid("send the station's token (AOS_STATION_TOKEN) as a Bearer token")
+    station = await stations.by_token(credentials.credentials)
+    if station is None:
+        raise StationTokenInvalid(
+            "the station token is unknown or was replaced; the workshop's owner issues a new "
+            "one with POST /workshops/{workshop_id}/stations/{station_id}/token"
+        )
+    return station
+
+
+CurrentStation = Annotated[Station, Depends(current_station)]
+
+
+# --- what the caller's workshop may use -------------------------------------------------------
+
+
+def require_entitlement(service: Service) -> Callable[..., Awaitable[Coverage]]:
+    """A dependency that lets a request through only while the workshop has `service` covered.
+
+    The workshop is the path parameter `workshop_id` when the route has one, else the caller's
+    own workshop. Refusals are 403 problems `access-expired` (with `ended_at`) or `no-access`,
+    both with `purchase`, the route to buy a ticket.
+    """
+
+    async def entitlement(
+        request: Request, user: CurrentUser, repository: AccessRepositoryDep
+    ) -> Coverage:
+        workshop_id = request.path_params.get("workshop_id") or user.workshop_id
+        if workshop_id is None:
+            raise Forbidden(f"{service.value} is used on behalf of a workshop")
+        ensure_workshop_access(user, workshop_id)
+        return await repository.check_entitlement(workshop_id, service, datetime.now(UTC))
+
+    return entitlement
+
+
+ServiceHistoryAccess = Annotated[Coverage, Depends(require_entitlement(Service.SERVICE_HISTORY))]
+ProgrammingAccess = Annotated[Coverage, Depends(require_entitlement(Service.ECU_PROGRAMMING))]

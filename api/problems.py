@@ -18,8 +18,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from contracts.errors import domain_error_from
 from domain.errors import DomainError, ErrorKind
-from workflows.errors import domain_error_from
 
 log = logging.getLogger(__name__)
 

@@ -10,25 +10,38 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
+from pydantic import BaseModel, Field
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import ensure_workshop_access
+from contracts import search_attributes
 from db.models import User
 from domain.errors import NotFound
-from workflows import search_attributes
+from settings import Settings
 
 UPDATE_ATTEMPTS = 6
 
+Result = TypeVar("Result")
 
-async def execute_update(handle: WorkflowHandle[Any, Any], update: Any, argument: Any) -> Any:
-    """`handle.execute_update(update, argument)`, retried while the server aborts it."""
+
+async def execute_update(
+    handle: WorkflowHandle[Any, Any], update: str, argument: Any, result_type: type[Result]
+) -> Result:
+    """`handle.execute_update(update, argument)` by the update's name in `contracts`, retried
+    while the server aborts it."""
     update_id = str(uuid.uuid4())
     for attempt in range(UPDATE_ATTEMPTS):
         try:
-            return await handle.execute_update(update, argument, id=update_id)
+            return await handle.execute_update(
+                update, argument, id=update_id, result_type=result_type
+            )
         except RPCError as error:
             if error.status != RPCStatusCode.UNAVAILABLE or attempt == UPDATE_ATTEMPTS - 1:
                 raise
@@ -59,3 +72,34 @@ async def describe_visible(
     workshop_id = description.typed_search_attributes.get(search_attributes.WORKSHOP_ID)
     ensure_workshop_access(user, workshop_id, absent)
     return description
+
+
+class StationStatus(BaseModel):
+    station_id: str
+    online: bool | None = Field(description="None when the Temporal server cannot tell")
+    last_seen: datetime | None
+
+
+# A worker that polled within this window counts as online.
+POLLER_FRESHNESS = timedelta(minutes=2)
+
+
+async def station_status(temporal: Client, settings: Settings, station_id: str) -> StationStatus:
+    """Online when the station's worker polled its activity queue recently (Temporal knows)."""
+    try:
+        response = await temporal.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=temporal.namespace,
+                task_queue=TaskQueue(name=settings.station_task_queue(station_id)),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+            )
+        )
+    except RPCError as error:
+        if error.status != RPCStatusCode.UNIMPLEMENTED:
+            raise
+        # Temporal's time-skipping test server cannot tell; real servers always can.
+        return StationStatus(station_id=station_id, online=None, last_seen=None)
+    seen = [poller.last_access_time.ToDatetime(tzinfo=UTC) for poller in response.pollers]
+    last_seen = max(seen) if seen else None
+    online = last_seen is not None and datetime.now(UTC) - last_seen < POLLER_FRESHNESS
+    return StationStatus(station_id=station_id, online=online, last_seen=last_seen)

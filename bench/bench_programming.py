@@ -36,13 +36,14 @@ from udsoncan import MemoryLocation
 from udsoncan.client import Client
 
 from api.app import create_app
+from bench import link_bench
+from contracts import search_attributes
 from db import migrate
 from db.engine import create_engine, create_session_factory
 from domain.accounts import Role
 from domain.flash_package import FlashPackageManifest
-from hw import bench as link_bench
 from hw.doip_transport import DoipLink
-from hw.flash_files import build_demo_package, load_package
+from hw.flash_files import load_package
 from hw.protocol import (
     DID_BATTERY_VOLTAGE,
     DID_FINGERPRINT,
@@ -59,17 +60,18 @@ from hw.protocol import (
 from hw.security import key_for_ecu
 from hw.sim import registry
 from hw.sim.config import default_vehicle_config
+from hw.sim.demo_package import build_demo_package
 from hw.sim.vehicle import SimVehicle
 from hw.trace import FrameTrace
 from hw.uds_client import RawCodec
 from hw.vehicle_url import parse_vehicle_url
+from portal_worker import PortalDependencies, portal_worker
 from settings import Settings
+from station.worker import StationDependencies, station_worker
 from temporal_client import data_converter
 from tests.factories import create_workshop, sign_in
 from tests.helpers import running_api
 from tests.programming.conftest import buy_time, register_station
-from worker import PortalDependencies, StationDependencies, portal_worker, station_worker
-from workflows import search_attributes
 from workflows.programming_session import ProgrammingSessionWorkflow
 
 

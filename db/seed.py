@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.engine import create_engine, create_session_factory
 from db.models.service_history import Vehicle, VehicleCbsItem, VehicleTechnicalAction
+from domain.demo_vehicles import DemoVehicle, load_demo_vehicles
 from domain.vin import short_vin
-from hw.sim.keyreader_backend import DemoVehicle, load_demo_vehicles
 
 
 def _vehicle_rows(demo: DemoVehicle, now: datetime) -> list[object]:

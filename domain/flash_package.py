@@ -29,7 +29,7 @@ import itertools
 import re
 import struct
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
@@ -46,6 +46,11 @@ from pydantic import (
 MANIFEST_FORMAT_VERSION = 1
 # A package id names a folder of the package store: a plain name, never "." or "..".
 PACKAGE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+
+
+def is_package_id(text: str) -> bool:
+    """Whether `text` is a package id (the one rule; the API declares the same pattern)."""
+    return re.fullmatch(PACKAGE_ID_PATTERN, text) is not None
 
 
 class ProcessClass(StrEnum):
@@ -287,13 +292,26 @@ class FlashPackageManifest(BaseModel):
         return cls.model_validate_json(text)
 
 
+class PackageCheck(StrEnum):
+    """What a package problem failed."""
+
+    MANIFEST = "manifest"
+    STRUCTURE = "structure"
+    FILE = "file"
+    LENGTH = "length"
+    CRC32 = "crc32"
+    SHA256 = "sha256"
+    IMAGE_HEADER = "image_header"
+    DEPENDENCY = "dependency"
+
+
 class PackageProblem(BaseModel):
     """One named problem found by a verification helper."""
 
     model_config = ConfigDict(frozen=True)
 
     ecu: str | None
-    check: str  # structure | file | length | crc32 | sha256 | image_header | hardware | dependency
+    check: PackageCheck
     message: str
     segment: int | None = None
 
@@ -342,7 +360,9 @@ def crc32(data: bytes | bytearray | memoryview) -> int:
 # --------------------------------------------------------------------------- verification
 
 
-def _p(ecu: str | None, check: str, message: str, segment: int | None = None) -> PackageProblem:
+def _p(
+    ecu: str | None, check: PackageCheck, message: str, segment: int | None = None
+) -> PackageProblem:
     where = f"ECU {ecu}" if ecu else "package"
     if segment is not None:
         where += f" segment {segment}"
@@ -356,25 +376,32 @@ def verify_structure(manifest: FlashPackageManifest) -> list[PackageProblem]:
     files: dict[str, str] = {}
     for pkg in manifest.ecus:
         if pkg.ecu in seen:
-            problems.append(_p(pkg.ecu, "structure", "ECU listed twice"))
+            problems.append(_p(pkg.ecu, PackageCheck.STRUCTURE, "ECU listed twice"))
         seen.add(pkg.ecu)
         refs = [u.ref for u in pkg.software_units]
         if len(set(refs)) != len(refs):
-            problems.append(_p(pkg.ecu, "structure", "software unit listed twice"))
+            problems.append(_p(pkg.ecu, PackageCheck.STRUCTURE, "software unit listed twice"))
         ordered = sorted(enumerate(pkg.segments), key=lambda item: item[1].address)
         for (i_a, a), (i_b, b) in itertools.pairwise(ordered):
             if b.address < a.end:
-                problems.append(_p(pkg.ecu, "structure", f"overlaps segment {i_a}", segment=i_b))
+                problems.append(
+                    _p(pkg.ecu, PackageCheck.STRUCTURE, f"overlaps segment {i_a}", segment=i_b)
+                )
         for index, seg in enumerate(pkg.segments):
             if seg.length < IMAGE_HEADER_SIZE:
                 problems.append(
-                    _p(pkg.ecu, "structure", "shorter than the image header", segment=index)
+                    _p(
+                        pkg.ecu,
+                        PackageCheck.STRUCTURE,
+                        "shorter than the image header",
+                        segment=index,
+                    )
                 )
             if seg.file in files:
                 problems.append(
                     _p(
                         pkg.ecu,
-                        "structure",
+                        PackageCheck.STRUCTURE,
                         f"file {seg.file} also used by {files[seg.file]}",
                         segment=index,
                     )
@@ -383,7 +410,11 @@ def verify_structure(manifest: FlashPackageManifest) -> list[PackageProblem]:
         for dep in pkg.dependencies:
             if pkg.unit(dep.unit) is None:
                 problems.append(
-                    _p(pkg.ecu, "dependency", f"dependency names unit {dep.unit} not in this ECU")
+                    _p(
+                        pkg.ecu,
+                        PackageCheck.DEPENDENCY,
+                        f"dependency names unit {dep.unit} not in this ECU",
+                    )
                 )
     return problems
 
@@ -396,7 +427,7 @@ def verify_segment(pkg: EcuPackage, index: int, data: bytes) -> list[PackageProb
         problems.append(
             _p(
                 pkg.ecu,
-                "length",
+                PackageCheck.LENGTH,
                 f"length mismatch (manifest {seg.length}, file {len(data)} bytes)",
                 index,
             )
@@ -406,20 +437,27 @@ def verify_segment(pkg: EcuPackage, index: int, data: bytes) -> list[PackageProb
         problems.append(
             _p(
                 pkg.ecu,
-                "crc32",
+                PackageCheck.CRC32,
                 f"CRC32 mismatch (manifest 0x{seg.crc32:08X}, file 0x{actual_crc:08X})",
                 index,
             )
         )
     actual_sha = hashlib.sha256(data).hexdigest()
     if actual_sha != seg.sha256:
-        problems.append(_p(pkg.ecu, "sha256", "SHA-256 mismatch", index))
+        problems.append(_p(pkg.ecu, PackageCheck.SHA256, "SHA-256 mismatch", index))
     unit = parse_image_header(data)
     if unit is None:
-        problems.append(_p(pkg.ecu, "image_header", "no valid software unit header", index))
+        problems.append(
+            _p(pkg.ecu, PackageCheck.IMAGE_HEADER, "no valid software unit header", index)
+        )
     elif unit not in pkg.software_units:
         problems.append(
-            _p(pkg.ecu, "image_header", f"header names {unit}, not a unit of this package", index)
+            _p(
+                pkg.ecu,
+                PackageCheck.IMAGE_HEADER,
+                f"header names {unit}, not a unit of this package",
+                index,
+            )
         )
     return problems
 
@@ -432,7 +470,7 @@ def verify_images(
     for pkg in manifest.ecus:
         data = images.get(pkg.ecu)
         if data is None or len(data) != len(pkg.segments):
-            problems.append(_p(pkg.ecu, "file", "segment images missing"))
+            problems.append(_p(pkg.ecu, PackageCheck.FILE, "segment images missing"))
             continue
         carried: set[SoftwareUnit] = set()
         for index, blob in enumerate(data):
@@ -442,86 +480,7 @@ def verify_images(
                 carried.add(unit)
         for unit in pkg.software_units:
             if unit not in carried:
-                problems.append(_p(pkg.ecu, "image_header", f"no segment carries unit {unit}"))
-    return problems
-
-
-def verify_hardware(pkg: EcuPackage, reported_hardware_id: str | None) -> list[PackageProblem]:
-    """Target hardware of the package vs. what the ECU reports."""
-    if reported_hardware_id is None:
-        return [_p(pkg.ecu, "hardware", "ECU not found in the vehicle")]
-    if reported_hardware_id.strip() != pkg.target_hardware_id:
-        return [
-            _p(
-                pkg.ecu,
-                "hardware",
-                f"wrong hardware (package targets {pkg.target_hardware_id}, "
-                f"ECU reports {reported_hardware_id.strip()})",
-            )
-        ]
-    return []
-
-
-def software_after_flash(
-    manifest: FlashPackageManifest, installed: Mapping[str, Sequence[SoftwareUnit]]
-) -> dict[str, list[SoftwareUnit]]:
-    """The software each ECU will report once the package is installed.
-
-    Units of the package replace installed units with the same process class and SGBM id;
-    other installed units stay.
-    """
-    result = {ecu: list(units) for ecu, units in installed.items()}
-    for pkg in manifest.ecus:
-        new_refs = {u.ref for u in pkg.software_units}
-        kept = [u for u in result.get(pkg.ecu, []) if u.ref not in new_refs]
-        result[pkg.ecu] = kept + list(pkg.software_units)
-    return result
-
-
-def verify_dependencies(
-    manifest: FlashPackageManifest, installed: Mapping[str, Sequence[SoftwareUnit]]
-) -> list[PackageProblem]:
-    """Every dependency must hold in the state after flashing (package over installed)."""
-    after = software_after_flash(manifest, installed)
-    problems: list[PackageProblem] = []
-    for pkg in manifest.ecus:
-        for dep in pkg.dependencies:
-            units = [u for u in after.get(dep.requires_ecu, []) if u.ref == dep.requires]
-            if not units:
                 problems.append(
-                    _p(
-                        pkg.ecu,
-                        "dependency",
-                        f"{dep.unit} requires {dep.requires_ecu} {dep.requires} >= "
-                        f"{dep.min_version}, which is not installed",
-                    )
-                )
-            elif max(u.version for u in units) < dep.min_version:
-                have = max(u.version for u in units)
-                problems.append(
-                    _p(
-                        pkg.ecu,
-                        "dependency",
-                        f"{dep.unit} requires {dep.requires_ecu} {dep.requires} >= "
-                        f"{dep.min_version}, found {have}",
-                    )
+                    _p(pkg.ecu, PackageCheck.IMAGE_HEADER, f"no segment carries unit {unit}")
                 )
     return problems
-
-
-def verify_against_vehicle(
-    manifest: FlashPackageManifest,
-    hardware_ids: Mapping[str, str | None],
-    installed: Mapping[str, Sequence[SoftwareUnit]],
-) -> list[PackageProblem]:
-    """Hardware targets and dependencies vs. what the car reported (read before flashing)."""
-    problems: list[PackageProblem] = []
-    for pkg in manifest.ecus:
-        problems.extend(verify_hardware(pkg, hardware_ids.get(pkg.ecu)))
-    problems.extend(verify_dependencies(manifest, installed))
-    return problems
-
-
-def describe(problems: Iterable[PackageProblem]) -> str:
-    """One line per problem."""
-    return "\n".join(p.message for p in problems)

@@ -7,8 +7,10 @@ transfer midway because the clock ran out: the ECU is finished and the overrun r
 from __future__ import annotations
 
 from datetime import timedelta
+from enum import StrEnum
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from statemachine import State, StateMachine
 
 from domain.errors import Conflict, DomainError
@@ -51,6 +53,49 @@ class ProgrammingMachine(StateMachine):
         | planning.to(aborted)
     )
     refuse = checking_access.to(refused) | identifying.to(refused) | planning.to(refused)
+
+
+ProgrammingState = Literal[
+    "checking_access",
+    "identifying",
+    "planning",
+    "programming",
+    "waiting_for_time",
+    "needs_technician",
+    "completed",
+    "aborted",
+    "refused",
+]
+
+
+class EcuStatus(StrEnum):
+    """Where one ECU of a session stands."""
+
+    PENDING = "pending"
+    PROGRAMMING = "programming"
+    DONE = "done"
+    SKIPPED = "skipped"
+    ALREADY_AT_TARGET = "already_at_target"
+
+
+class EcuStep(StrEnum):
+    """The station steps of one ECU: prepare, then one download per segment, then finish."""
+
+    PREPARE = "prepare"
+    SEGMENT = "segment"
+    FINISH = "finish"
+
+
+class DownloadProgress(BaseModel):
+    """How far a segment's download got: reported after every block the ECU confirmed, sent
+    as the activity's heartbeat, and what a retry or a technician's resume continues from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    next_block_index: int
+    block_size: int
+    bytes_confirmed: int
+    total_bytes: int
 
 
 class EcuPlan(BaseModel):

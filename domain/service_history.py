@@ -115,11 +115,6 @@ OPEN_STATES = frozenset({"opened", "consent_recorded", "details_entered", "servi
 # --- errors ----------------------------------------------------------------------------------
 
 
-class InvalidVinGiven(DomainError):
-    code = "invalid-vin"
-    title = "The VIN is not valid"
-
-
 class VehicleNotFound(NotFound):
     code = "vehicle-not-found"
     title = "No vehicle with this VIN"

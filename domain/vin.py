@@ -25,6 +25,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
+from domain.errors import DomainError
+
 __all__ = [
     "CHECK_DIGIT_POSITION",
     "FORBIDDEN_LETTERS",
@@ -187,6 +189,22 @@ def validate_vin(text: str, *, require_check_digit: bool = False) -> str:
                 position=CHECK_DIGIT_POSITION,
             )
     return vin
+
+
+class InvalidVinGiven(DomainError):
+    code = "invalid-vin"
+    title = "The VIN is not valid"
+
+
+def parse_vin(text: str, field: str = "vin") -> str:
+    """The VIN a person typed, normalised; or a refusal (`invalid-vin`) that names the field and
+    what is wrong (reason, position)."""
+    try:
+        return validate_vin(text)
+    except InvalidVin as error:
+        raise InvalidVinGiven(
+            error.message, field=field, reason=str(error.reason), position=error.position
+        ) from None
 
 
 def is_valid_vin(text: str, *, require_check_digit: bool = False) -> bool:

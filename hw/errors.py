@@ -294,23 +294,3 @@ def negative_response_error(
     """Build the typed error for a negative response ``7F <service> <nrc>``."""
     name = NRC_NAMES.get(nrc, "unknown negative response")
     return error_for_nrc(nrc)(name, ecu=ecu, nrc=nrc, service=service)
-
-
-def _all_error_classes() -> tuple[type[VehicleLinkError], ...]:
-    found: list[type[VehicleLinkError]] = []
-    todo: list[type[VehicleLinkError]] = [VehicleLinkError]
-    while todo:
-        cls = todo.pop()
-        found.append(cls)
-        todo.extend(cls.__subclasses__())
-    return tuple(sorted(found, key=lambda c: c.code))
-
-
-ALL_ERRORS: tuple[type[VehicleLinkError], ...] = _all_error_classes()
-"""Every error class defined here (computed at import)."""
-
-TRANSIENT_CODES: frozenset[str] = frozenset(c.code for c in ALL_ERRORS if c.transient)
-"""Codes a Temporal retry policy should retry."""
-
-FATAL_CODES: frozenset[str] = frozenset(c.code for c in ALL_ERRORS if not c.transient)
-"""Codes for ``RetryPolicy(non_retryable_error_types=...)``."""

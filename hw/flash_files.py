@@ -1,4 +1,4 @@
-"""Flash package directories: load + verify completely, and build demo packages.
+"""Flash package directories: load + verify completely, store and archive them.
 
 A package directory holds ``manifest.json`` (:class:`domain.flash_package.FlashPackageManifest`)
 and the segment files it names. :func:`load_package` reads everything and raises
@@ -7,20 +7,15 @@ and the segment files it names. :func:`load_package` reads everything and raises
 
 Command line::
 
-    python -m hw.flash_files build-demo DIR [--size BYTES] [--version 2.0.0] [--seed N]
-                                            [--ecus DME,EGS,BDC,KOMBI]
     python -m hw.flash_files verify DIR
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import os
-import random
-import re
 import sys
 import tarfile
 import tempfile
@@ -31,21 +26,14 @@ from pathlib import Path, PurePosixPath
 from pydantic import ValidationError
 
 from domain.flash_package import (
-    IMAGE_HEADER_SIZE,
-    PACKAGE_ID_PATTERN,
-    Dependency,
     EcuPackage,
     FlashPackageManifest,
+    PackageCheck,
     PackageProblem,
-    SegmentSpec,
-    SoftwareUnit,
-    SoftwareVersion,
-    crc32,
-    encode_image_header,
+    is_package_id,
     verify_images,
 )
 from domain.programming import PackageExists, PackageInvalid
-from hw.sim.config import CODING_MAX, CODING_OFFSET, FLASH_LAYOUT
 
 MANIFEST_NAME = "manifest.json"
 
@@ -75,7 +63,7 @@ class FlashPackage:
 
 
 def _manifest_problem(message: str) -> PackageProblem:
-    return PackageProblem(ecu=None, check="manifest", message=f"package: {message}")
+    return PackageProblem(ecu=None, check=PackageCheck.MANIFEST, message=f"package: {message}")
 
 
 def read_manifest(directory: str | os.PathLike[str]) -> FlashPackageManifest:
@@ -110,7 +98,7 @@ def _read_images(
                 problems.append(
                     PackageProblem(
                         ecu=pkg.ecu,
-                        check="file",
+                        check=PackageCheck.FILE,
                         segment=index,
                         message=f"ECU {pkg.ecu} segment {index}: cannot read {seg.file} "
                         f"({exc.strerror or exc})",
@@ -140,18 +128,13 @@ def load_package(directory: str | os.PathLike[str], *, verify: bool = True) -> F
         # verify_images reports ECUs with unreadable files as "segment images missing";
         # the file problems above already say which file, keep only those
         missing = {p.ecu for p in problems}
-        problems += [p for p in found if not (p.check == "file" and p.ecu in missing)]
+        problems += [p for p in found if not (p.check is PackageCheck.FILE and p.ecu in missing)]
     if problems:
         raise FlashPackageError(problems)
     return FlashPackage(root=root, manifest=manifest, images=images)
 
 
 # --------------------------------------------------------------------------- demo package
-
-
-def _image(unit: SoftwareUnit, size: int, seed: int, ecu: str) -> bytes:
-    rnd = random.Random(f"demo-{seed}-{ecu}-{unit}")
-    return encode_image_header(unit) + rnd.randbytes(size - IMAGE_HEADER_SIZE)
 
 
 def store_package_archive(root: Path, archive: bytes) -> FlashPackageManifest:
@@ -174,7 +157,7 @@ def store_package_archive(root: Path, archive: bytes) -> FlashPackageManifest:
                 problems=[problem.model_dump() for problem in problems],
             )
         manifest = read_manifest(folder)
-        if not re.fullmatch(PACKAGE_ID_PATTERN, manifest.package_id):
+        if not is_package_id(manifest.package_id):
             raise PackageInvalid(f"package_id {manifest.package_id!r} is not a plain name")
         target = root / manifest.package_id
         if target.exists():
@@ -218,107 +201,12 @@ def package_archive(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
-def build_demo_package(
-    directory: str | os.PathLike[str],
-    *,
-    image_size_per_ecu: int = 32 * 1024,
-    version: str = "2.0.0",
-    seed: int = 0,
-    ecus: Sequence[str] = ("DME", "EGS", "BDC", "KOMBI"),
-    package_id: str | None = None,
-) -> FlashPackageManifest:
-    """Write a valid package for the simulated car into ``directory``.
-
-    Per ECU: the program unit (SWFL, ``image_size_per_ecu`` bytes at the start of the
-    ECU's flash window) and the coding unit (CAFD, 1/8 of that, at least 256 bytes),
-    version ``version``, deterministic pseudo-random content (``seed``). Dependencies:
-    EGS program requires DME program >= version, KOMBI program requires BDC program >=
-    version (only when both ECUs are in the package).
-    """
-    if not IMAGE_HEADER_SIZE * 2 <= image_size_per_ecu <= CODING_OFFSET:
-        raise ValueError(f"image_size_per_ecu must be {IMAGE_HEADER_SIZE * 2}..{CODING_OFFSET}")
-    unknown = [e for e in ecus if e not in FLASH_LAYOUT]
-    if unknown:
-        raise ValueError(f"not flashable in the simulated car: {', '.join(unknown)}")
-    root = Path(directory)
-    root.mkdir(parents=True, exist_ok=True)
-    ver = SoftwareVersion.of(version)
-    coding_size = min(CODING_MAX, max(256, image_size_per_ecu // 8))
-    packages: list[EcuPackage] = []
-    for name in ecus:
-        layout = FLASH_LAYOUT[name]
-        program = layout.program_unit(ver)
-        coding = layout.coding_unit(ver)
-        segments: list[SegmentSpec] = []
-        for index, (unit, address, size) in enumerate(
-            [
-                (program, layout.program_address, image_size_per_ecu),
-                (coding, layout.coding_address, coding_size),
-            ]
-        ):
-            data = _image(unit, size, seed, name)
-            file_name = f"{name}_{index}_{unit}.bin"
-            (root / file_name).write_bytes(data)
-            segments.append(
-                SegmentSpec(
-                    address=address,
-                    length=len(data),
-                    file=file_name,
-                    crc32=crc32(data),
-                    sha256=hashlib.sha256(data).hexdigest(),
-                )
-            )
-        packages.append(
-            EcuPackage(
-                ecu=name,
-                target_hardware_id=layout.hardware_id,
-                software_units=[program, coding],
-                segments=segments,
-            )
-        )
-    by_name = {p.ecu: p for p in packages}
-    for dependent, required in (("EGS", "DME"), ("KOMBI", "BDC")):
-        if dependent in by_name and required in by_name:
-            by_name[dependent].dependencies.append(
-                Dependency(
-                    unit=by_name[dependent].software_units[0].ref,
-                    requires_ecu=required,
-                    requires=by_name[required].software_units[0].ref,
-                    min_version=ver,
-                )
-            )
-    manifest = FlashPackageManifest(
-        package_id=package_id or f"demo-{version}-{seed}",
-        description="demo package for the simulated vehicle",
-        ecus=packages,
-    )
-    (root / MANIFEST_NAME).write_text(manifest.to_json() + "\n", encoding="utf-8")
-    return manifest
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hw.flash_files")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("build-demo", help="write a demo package for the simulated car")
-    demo.add_argument("directory")
-    demo.add_argument("--size", type=int, default=32 * 1024, help="program image bytes per ECU")
-    demo.add_argument("--version", default="2.0.0")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--ecus", default="DME,EGS,BDC,KOMBI")
     check = sub.add_parser("verify", help="verify a package directory")
     check.add_argument("directory")
     args = parser.parse_args(argv)
-    if args.command == "build-demo":
-        manifest = build_demo_package(
-            args.directory,
-            image_size_per_ecu=args.size,
-            version=args.version,
-            seed=args.seed,
-            ecus=[e.strip() for e in args.ecus.split(",") if e.strip()],
-        )
-        total = sum(p.total_bytes for p in manifest.ecus)
-        print(f"wrote {manifest.package_id}: {len(manifest.ecus)} ECUs, {total} bytes")
-        return 0
     problems = verify_package_dir(args.directory)
     for problem in problems:
         print(problem.message)

@@ -65,6 +65,7 @@ from domain.flash_package import (
     SoftwareUnit,
     SoftwareVersion,
 )
+from domain.service_history import CbsState, VehicleServiceItem
 
 # --------------------------------------------------------------------------- sessions
 
@@ -306,6 +307,34 @@ class ServiceItem:
             d.day if d else 0,
             _NO_KM if self.remaining_km is None else self.remaining_km,
         )
+
+
+_STATUS_BY_NAME: dict[CbsState, ServiceStatus] = {
+    "ok": ServiceStatus.OK,
+    "due_soon": ServiceStatus.DUE_SOON,
+    "overdue": ServiceStatus.OVERDUE,
+    "not_applicable": ServiceStatus.NOT_APPLICABLE,
+}
+_NAME_BY_STATUS = {wire: name for name, wire in _STATUS_BY_NAME.items()}
+
+
+def service_item_to_wire(item: VehicleServiceItem) -> ServiceItem:
+    """A CBS item as the instrument cluster stores it (codes as in the key data)."""
+    return ServiceItem(
+        item_id=item.code,
+        status=_STATUS_BY_NAME[item.status],
+        due_date=item.due_date,
+        remaining_km=item.remaining_km,
+    )
+
+
+def service_item_from_wire(item: ServiceItem) -> VehicleServiceItem:
+    return VehicleServiceItem(
+        code=item.item_id,
+        status=_NAME_BY_STATUS[ServiceStatus(item.status)],
+        due_date=item.due_date,
+        remaining_km=item.remaining_km,
+    )
 
 
 def encode_service_items(items: Sequence[ServiceItem]) -> bytes:

@@ -17,7 +17,6 @@ import contextlib
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Literal, Protocol
 import can
 
 from domain.flash_package import SoftwareUnit
+from domain.programming import DownloadProgress
 from hw import protocol as P
 from hw.can_transport import IsoTpBus, IsoTpConnection, open_can_bus
 from hw.doip_transport import DoipEcuConnection, DoipLink
@@ -57,20 +57,6 @@ __all__ = [
     "connect_station_link",
     "open_station_link",
 ]
-
-
-@dataclass(frozen=True)
-class DownloadProgress:
-    """Reported after every block the ECU confirmed.
-
-    Store ``next_block_index`` and ``block_size`` in the activity heartbeat; a retry passes
-    them back to :meth:`StationLink.download` to resume.
-    """
-
-    bytes_confirmed: int
-    total_bytes: int
-    next_block_index: int
-    block_size: int
 
 
 @dataclass(frozen=True)
@@ -407,7 +393,14 @@ class StationLink:
             sent += 1
             counter = (counter + 1) & 0xFF
             if on_progress is not None:
-                on_progress(DownloadProgress(pos, total, index, block_size))
+                on_progress(
+                    DownloadProgress(
+                        bytes_confirmed=pos,
+                        total_bytes=total,
+                        next_block_index=index,
+                        block_size=block_size,
+                    )
+                )
         client.transfer_exit()
         return DownloadResult(total - offset, sent, block_size, retries, start_block_index)
 
@@ -473,6 +466,25 @@ class StationLink:
         self._client(P.INSTRUMENT_CLUSTER).write_did(P.DID_SERVICE_ITEMS, payload)
 
 
+class SimulatedCars(Protocol):
+    """What opens ``sim://`` links: the simulator, wired in by the dev and test entry points
+    (``hw.sim.station.install``), never by production code."""
+
+    def attach(self, url: VehicleUrl, cleanup: list[Callable[[], None]]) -> str:
+        """Attach the car named in ``url`` (a fresh one without a name) to a new virtual CAN
+        channel; its name. Everything to undo on close goes into ``cleanup``."""
+        ...
+
+
+_simulated_cars: SimulatedCars | None = None
+
+
+def install_simulated_cars(cars: SimulatedCars) -> None:
+    """Let ``sim://`` URLs reach simulated cars (called by the dev and test entry points)."""
+    global _simulated_cars
+    _simulated_cars = cars
+
+
 def _open_transport(
     url: VehicleUrl,
     trace: FrameTrace | None,
@@ -480,17 +492,12 @@ def _open_transport(
     cleanup: list[Callable[[], None]],
 ) -> _Transport:
     if url.scheme == "sim":
-        from hw.sim import registry
-        from hw.sim.vehicle import SimVehicle
-
-        if url.name is not None:
-            vehicle = registry.get_or_create(url.name, state_file=url.state_file)
-        else:
-            vehicle = SimVehicle()
-            cleanup.append(vehicle.close)
-        channel = f"sim-{url.name or 'anon'}-{uuid.uuid4().hex[:12]}"
-        server = vehicle.attach_can(channel, fd=url.fd)
-        cleanup.insert(0, lambda: vehicle.detach(server))
+        if _simulated_cars is None:
+            raise LinkDisconnected(
+                f"cannot open {url}: no simulator here (only `worker.py dev`, a station started "
+                "with --vehicle sim:// and the tests wire it in)"
+            )
+        channel = _simulated_cars.attach(url, cleanup)
         return _CanTransport("virtual", channel, url.fd, trace)
     if url.scheme == "can":
         assert url.interface is not None and url.channel is not None

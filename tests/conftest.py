@@ -30,13 +30,17 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from contracts import search_attributes
 from db import migrate
 from db.engine import create_engine, create_session_factory
+from hw.sim import station as simulated
+from portal_worker import PORTAL_WORKFLOWS, PortalDependencies, portal_worker
 from settings import Settings
 from temporal_client import data_converter
 from tests.helpers import running_api
-from worker import PORTAL_WORKFLOWS, PortalDependencies, portal_worker
-from workflows import search_attributes
+
+# The tests are an entry point that wires in the simulator: sim:// URLs reach simulated cars.
+simulated.install()
 
 BIN = Path(sys.executable).parent
 HISTORIES = Path(__file__).parent / "histories"

@@ -50,7 +50,7 @@ def test_every_aos_variable_is_a_setting() -> None:
 
 
 def test_search_attributes_registered_in_production_match_the_code() -> None:
-    from workflows import search_attributes
+    from contracts import search_attributes
 
     command = " ".join(COMPOSE["services"]["temporal-setup"]["command"])
     registered = set(re.search(r"for attribute in ([\w ]+);", command).group(1).split())  # type: ignore[union-attr]

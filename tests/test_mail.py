@@ -6,7 +6,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import ActivityEnvironment
 
-from activities.mail import MailActivities, MailMessage, OutboxMailSender
+from activities.mail import MailActivities
+from contracts.mail import MailMessage
+from db.mail import OutboxMailSender
 from db.models import OutboxMail
 
 

@@ -13,8 +13,8 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from portal_worker import PORTAL_WORKFLOWS, workflow_runner
 from temporal_client import data_converter
-from worker import PORTAL_WORKFLOWS, workflow_runner
 
 HISTORIES = Path(__file__).parent / "histories"
 RECORDED = sorted(HISTORIES.glob("*.json"))

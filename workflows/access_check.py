@@ -10,7 +10,12 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.access import AccessActivities, EntitlementCheckInput, EntitlementGrant
+    from contracts.access import (
+        AccessActivity,
+        EntitlementCheckInput,
+        EntitlementGrant,
+        RemainingTime,
+    )
     from domain.catalogue import Service
 
 ACCESS_CHECK_TIMEOUT = timedelta(seconds=30)
@@ -18,18 +23,20 @@ ACCESS_CHECK_TIMEOUT = timedelta(seconds=30)
 
 async def check_access(workshop_id: str, service: Service) -> EntitlementGrant:
     """The workshop's coverage of `service` now, or an ActivityError carrying the refusal."""
-    return await workflow.execute_activity_method(
-        AccessActivities.check_entitlement,
+    return await workflow.execute_activity(
+        AccessActivity.CHECK_ENTITLEMENT,
         EntitlementCheckInput(workshop_id=workshop_id, service=service, at=workflow.now()),
+        result_type=EntitlementGrant,
         start_to_close_timeout=ACCESS_CHECK_TIMEOUT,
     )
 
 
 async def remaining_coverage(workshop_id: str, service: Service) -> timedelta:
     """Covered time left now (zero without coverage); never refuses."""
-    remaining = await workflow.execute_activity_method(
-        AccessActivities.remaining_coverage,
+    remaining = await workflow.execute_activity(
+        AccessActivity.REMAINING_COVERAGE,
         EntitlementCheckInput(workshop_id=workshop_id, service=service, at=workflow.now()),
+        result_type=RemainingTime,
         start_to_close_timeout=ACCESS_CHECK_TIMEOUT,
     )
     return remaining.remaining

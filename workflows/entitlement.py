@@ -20,13 +20,25 @@ after `IDLE_LIMIT` without coverage; the next ticket starts it again.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
 
-from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.mail import MailActivities, MailMessage
+    from contracts import search_attributes
+    from contracts.access import (
+        COVERAGE_EXTENDED_SIGNAL,
+        COVERAGE_QUERY,
+        ENTITLEMENT_WORKFLOW,
+        CoverageExtended,
+        CoverageState,
+        EntitlementFlowState,
+        EntitlementInput,
+        EntitlementSignal,
+        Subscription,
+        TicketIssued,
+        TicketWindow,
+    )
+    from contracts.mail import MailActivity, MailMessage
     from domain.catalogue import Service, TicketPeriod
     from domain.entitlement import (
         CoverageWindow,
@@ -34,68 +46,11 @@ with workflow.unsafe.imports_passed_through():
         expiry_notice_at,
         last_coverage_end,
     )
-    from workflows import search_attributes
 
 IDLE_LIMIT = timedelta(days=90)
-COVERAGE_EXTENDED_SIGNAL = "coverage_extended"
-
-EntitlementFlowState = Literal["waiting", "active", "expired"]
 
 
-def entitlement_workflow_id(workshop_id: str, service: Service) -> str:
-    return f"entitlement-{workshop_id}-{service.value}"
-
-
-class TicketWindow(BaseModel):
-    ticket_id: str
-    period: TicketPeriod
-    starts_at: datetime
-    ends_at: datetime
-
-
-class TicketIssued(BaseModel):
-    ticket: TicketWindow
-    notify_email: str | None = None
-
-
-class Subscription(BaseModel):
-    workflow_id: str
-
-
-class CoverageExtended(BaseModel):
-    """Sent to subscribers: coverage of `service` now lasts until `ends_at`."""
-
-    workshop_id: str
-    service: Service
-    starts_at: datetime
-    ends_at: datetime
-
-
-class CoverageState(BaseModel):
-    workshop_id: str
-    service: Service
-    state: EntitlementFlowState
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-    last_ended_at: datetime | None = None
-    subscribers: list[str] = []
-    notices_sent: list[datetime] = []
-
-
-class EntitlementInput(BaseModel):
-    workshop_id: str
-    service: Service
-    tickets: list[TicketWindow] = []
-    notify_email: str | None = None
-    subscribers: list[str] = []
-    notices_sent: list[datetime] = []
-    last_ended_at: datetime | None = None
-    announced_end: datetime | None = None
-    # Continue as new once history is this long, before the server would suggest it.
-    history_length_limit: int | None = None
-
-
-@workflow.defn
+@workflow.defn(name=ENTITLEMENT_WORKFLOW)
 class EntitlementWorkflow:
     def __init__(self) -> None:
         self._tickets: dict[str, TicketWindow] = {}
@@ -111,7 +66,7 @@ class EntitlementWorkflow:
 
     # --- signals and query ------------------------------------------------------------------
 
-    @workflow.signal
+    @workflow.signal(name=EntitlementSignal.TICKET_ISSUED)
     def ticket_issued(self, issued: TicketIssued) -> None:
         if issued.ticket.ticket_id not in self._tickets:
             self._tickets[issued.ticket.ticket_id] = issued.ticket
@@ -119,17 +74,17 @@ class EntitlementWorkflow:
         if issued.notify_email:
             self._notify_email = issued.notify_email
 
-    @workflow.signal
+    @workflow.signal(name=EntitlementSignal.SUBSCRIBE)
     def subscribe(self, subscription: Subscription) -> None:
         if subscription.workflow_id not in self._subscribers:
             self._subscribers.append(subscription.workflow_id)
 
-    @workflow.signal
+    @workflow.signal(name=EntitlementSignal.UNSUBSCRIBE)
     def unsubscribe(self, subscription: Subscription) -> None:
         if subscription.workflow_id in self._subscribers:
             self._subscribers.remove(subscription.workflow_id)
 
-    @workflow.query
+    @workflow.query(name=COVERAGE_QUERY)
     def coverage(self) -> CoverageState:
         window = self._window(workflow.now())
         return CoverageState(
@@ -205,8 +160,8 @@ class EntitlementWorkflow:
             return
         remaining = window.ends_at - workflow.now()
         minutes = max(1, round(remaining.total_seconds() / 60))
-        await workflow.execute_activity_method(
-            MailActivities.send_mail,
+        await workflow.execute_activity(
+            MailActivity.SEND_MAIL,
             MailMessage(
                 message_key=f"{workflow.info().workflow_id}/expiry/{window.ends_at.isoformat()}",
                 recipient=self._notify_email,

@@ -9,25 +9,27 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.key_reads import (
-        KeyReaderActivities,
+    from contracts import search_attributes
+    from contracts.errors import domain_failure
+    from contracts.key_reads import (
+        KEY_READ_WORKFLOW,
+        KeyReaderActivity,
+        KeyReadInput,
         KeyRecordView,
-        KeyTableActivities,
+        KeyTableActivity,
         ReadKeyInput,
         RecordKeyReadInput,
+        StationKeyRead,
     )
     from domain.catalogue import Service
     from domain.service_history import StationUnavailable
-    from workflows import search_attributes
     from workflows.access_check import check_access
-    from workflows.errors import domain_failure
 
 DATABASE_STEP = timedelta(seconds=30)
 STATION_PICKUP = timedelta(seconds=20)
@@ -35,18 +37,7 @@ KEY_READ = timedelta(seconds=15)
 KEY_READ_RETRY = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(milliseconds=500))
 
 
-def key_read_workflow_id(read_id: str) -> str:
-    return f"key-read-{read_id}"
-
-
-class KeyReadInput(BaseModel):
-    workshop_id: str
-    station_id: str
-    station_task_queue: str
-    requested_by: str
-
-
-@workflow.defn
+@workflow.defn(name=KEY_READ_WORKFLOW)
 class KeyReadWorkflow:
     @workflow.run
     async def run(self, request: KeyReadInput) -> KeyRecordView:
@@ -59,10 +50,11 @@ class KeyReadWorkflow:
         )
         try:
             await check_access(request.workshop_id, Service.SERVICE_HISTORY)
-            read = await workflow.execute_activity_method(
-                KeyReaderActivities.read_key_at_station,
+            read = await workflow.execute_activity(
+                KeyReaderActivity.READ_KEY_AT_STATION,
                 ReadKeyInput(),
                 task_queue=request.station_task_queue,
+                result_type=StationKeyRead,
                 schedule_to_start_timeout=STATION_PICKUP,
                 start_to_close_timeout=KEY_READ,
                 retry_policy=KEY_READ_RETRY,
@@ -78,9 +70,10 @@ class KeyReadWorkflow:
                 ) from error
             raise domain_failure(error) from error
         workflow.upsert_search_attributes([search_attributes.VIN.value_set(read.key.vin)])
-        record = await workflow.execute_activity_method(
-            KeyTableActivities.record_key_read,
+        record = await workflow.execute_activity(
+            KeyTableActivity.RECORD_KEY_READ,
             RecordKeyReadInput(workshop_id=request.workshop_id, read=read),
+            result_type=KeyRecordView,
             start_to_close_timeout=DATABASE_STEP,
         )
         workflow.upsert_search_attributes([search_attributes.FLOW_STATE.value_set("stored")])

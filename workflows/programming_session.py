@@ -15,40 +15,62 @@ Faults that retries cannot fix put the session in `needs_technician`; the techni
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import cast
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.packages import PackageActivities, ReadPackageInput
-    from activities.programming import (
+    from contracts import search_attributes
+    from contracts.access import (
+        COVERAGE_EXTENDED_SIGNAL,
+        CoverageExtended,
+        EntitlementSignal,
+        Subscription,
+        entitlement_workflow_id,
+    )
+    from contracts.errors import domain_failure
+    from contracts.programming import (
+        PROGRAMMING_SESSION_WORKFLOW,
+        PROGRESS_QUERY,
+        AbortInput,
+        EcuOutcome,
         EndSessionInput,
         FinishEcuInput,
+        FinishedEcu,
         IdentifyVehicleInput,
+        PackageActivity,
         PrepareEcuInput,
-        ProgrammingStationActivities,
+        ProgrammingProgress,
+        ProgrammingSessionInput,
+        ProgrammingStationActivity,
+        ProgrammingUpdate,
         ProgramSegmentInput,
-        SegmentProgress,
+        ReadPackageInput,
+        ResumeInput,
+        SegmentResult,
+        SkipEcuInput,
+        StationFailure,
         VehicleIdentity,
     )
     from domain.catalogue import Service
-    from domain.flash_package import FlashPackageManifest, SoftwareUnit
+    from domain.flash_package import FlashPackageManifest
     from domain.programming import (
         DEFAULT_THROUGHPUT_BYTES_PER_SECOND,
         WAIT_FOR_TIME_DEADLINE,
+        DownloadProgress,
         EcuPlan,
+        EcuStatus,
+        EcuStep,
         NotAtSafePoint,
         ProgrammingMachine,
+        ProgrammingState,
         estimate_ecu_duration,
         may_start_ecu,
         plan_programming,
     )
-    from workflows import search_attributes
     from workflows.access_check import check_access, remaining_coverage
-    from workflows.entitlement import CoverageExtended, Subscription, entitlement_workflow_id
-    from workflows.errors import domain_failure
 
 PORTAL_STEP = timedelta(seconds=30)
 # A station that stops heartbeating (crash, power loss) is noticed after this long.
@@ -63,59 +85,7 @@ HARDWARE_RETRY = RetryPolicy(
 MINIMUM_STEP_TIMEOUT = timedelta(minutes=2)
 
 
-class ProgrammingSessionInput(BaseModel):
-    session_id: str
-    workshop_id: str
-    station_id: str
-    station_task_queue: str
-    vin: str
-    package_id: str
-    technician_id: str
-
-
-class ResumeInput(BaseModel):
-    note: str = Field(default="", max_length=500)
-
-
-class SkipEcuInput(BaseModel):
-    ecu: str
-
-
-class AbortInput(BaseModel):
-    reason: str = Field(min_length=1, max_length=500)
-
-
-class EcuOutcome(BaseModel):
-    ecu: str
-    status: str  # pending | programming | done | skipped | already_at_target
-    software_after: list[SoftwareUnit] = []
-    bytes_total: int = 0
-    bytes_done: int = 0
-    seconds: float = 0.0
-    overrun: timedelta | None = None
-
-
-class ProgrammingProgress(BaseModel):
-    session_id: str
-    state: str
-    vin: str
-    station_id: str
-    current_ecu: str | None
-    current_step: str | None
-    bytes_done: int
-    bytes_total: int
-    throughput_bytes_per_second: float | None
-    eta: timedelta | None
-    remaining_coverage: timedelta | None
-    reason: str | None
-    ecus: list[EcuOutcome]
-
-
-def programming_workflow_id(session_id: str) -> str:
-    return f"programming-{session_id}"
-
-
-@workflow.defn
+@workflow.defn(name=PROGRAMMING_SESSION_WORKFLOW)
 class ProgrammingSessionWorkflow:
     @workflow.init
     def __init__(self, request: ProgrammingSessionInput) -> None:
@@ -135,11 +105,11 @@ class ProgrammingSessionWorkflow:
         self.abort_reason: str | None = None
         self.resume_requested = False
         self.coverage_extended_count = 0
-        self.resume_points: dict[tuple[str, int], SegmentProgress] = {}
+        self.resume_points: dict[tuple[str, int], DownloadProgress] = {}
 
     @property
-    def state(self) -> str:
-        return str(self.machine.current_state_value)
+    def state(self) -> ProgrammingState:
+        return cast(ProgrammingState, self.machine.current_state_value)
 
     def _enter(self, event: str, reason: str | None = None) -> None:
         self.machine.send(event)
@@ -160,9 +130,10 @@ class ProgrammingSessionWorkflow:
         )
         try:
             await self._check_access()
-            manifest = await workflow.execute_activity_method(
-                PackageActivities.read_verified_manifest,
+            manifest = await workflow.execute_activity(
+                PackageActivity.READ_VERIFIED_MANIFEST,
                 ReadPackageInput(package_id=request.package_id),
+                result_type=FlashPackageManifest,
                 start_to_close_timeout=PORTAL_STEP,
             )
         except ActivityError as error:
@@ -178,11 +149,11 @@ class ProgrammingSessionWorkflow:
         plan = plan_programming(manifest, identity.software)
         for ecu in plan.already_at_target:
             self.ecus[ecu] = EcuOutcome(
-                ecu=ecu, status="already_at_target", software_after=identity.software[ecu]
+                ecu=ecu, status=EcuStatus.ALREADY_AT_TARGET, software_after=identity.software[ecu]
             )
         for ecu_plan in plan.to_program:
             self.ecus[ecu_plan.ecu] = EcuOutcome(
-                ecu=ecu_plan.ecu, status="pending", bytes_total=ecu_plan.total_bytes
+                ecu=ecu_plan.ecu, status=EcuStatus.PENDING, bytes_total=ecu_plan.total_bytes
             )
         self._enter("planned")
 
@@ -190,7 +161,7 @@ class ProgrammingSessionWorkflow:
             if self.abort_reason:
                 break
             if ecu_plan.ecu in self.skip_requested:
-                self.ecus[ecu_plan.ecu].status = "skipped"
+                self.ecus[ecu_plan.ecu].status = EcuStatus.SKIPPED
                 continue
             if not await self._wait_for_time(ecu_plan):
                 break
@@ -209,8 +180,8 @@ class ProgrammingSessionWorkflow:
     async def _end_station_link(self) -> None:
         """Close the station's link for this session, which completes its frame log."""
         try:
-            await workflow.execute_activity_method(
-                ProgrammingStationActivities.end_session_link,
+            await workflow.execute_activity(
+                ProgrammingStationActivity.END_SESSION_LINK,
                 EndSessionInput(session_id=self.request.session_id),
                 task_queue=self.request.station_task_queue,
                 schedule_to_close_timeout=PORTAL_STEP,
@@ -234,19 +205,20 @@ class ProgrammingSessionWorkflow:
         while True:
             self.current_step = "identify"
             try:
-                return await workflow.execute_activity_method(
-                    ProgrammingStationActivities.identify_vehicle,
+                return await workflow.execute_activity(
+                    ProgrammingStationActivity.IDENTIFY_VEHICLE,
                     IdentifyVehicleInput(
                         session_id=self.request.session_id,
                         expected_vin=self.request.vin,
                         ecus=manifest.ecu_names,
                     ),
                     task_queue=self.request.station_task_queue,
+                    result_type=VehicleIdentity,
                     start_to_close_timeout=MINIMUM_STEP_TIMEOUT,
                     retry_policy=HARDWARE_RETRY,
                 )
             except ActivityError as error:
-                if _error_type(error) == "VinMismatch" and not resuming:
+                if _error_type(error) == StationFailure.VIN_MISMATCH and not resuming:
                     self._enter("refuse", _reason(error))
                     return None
                 if not await self._needs_technician(_reason(error)):
@@ -287,13 +259,13 @@ class ProgrammingSessionWorkflow:
 
     async def _program_ecu(self, plan: EcuPlan, manifest: FlashPackageManifest) -> bool:
         outcome = self.ecus[plan.ecu]
-        outcome.status = "programming"
+        outcome.status = EcuStatus.PROGRAMMING
         self.current_ecu = plan.ecu
         began = workflow.now()
         deadline = self.coverage_ends or began
-        steps: list[tuple[str, int | None]] = [("prepare", None)]
-        steps += [("segment", index) for index in range(plan.segment_count)]
-        steps.append(("finish", None))
+        steps: list[tuple[EcuStep, int | None]] = [(EcuStep.PREPARE, None)]
+        steps += [(EcuStep.SEGMENT, index) for index in range(plan.segment_count)]
+        steps.append((EcuStep.FINISH, None))
         position = 0
         while position < len(steps):
             name, index = steps[position]
@@ -312,18 +284,18 @@ class ProgrammingSessionWorkflow:
                 if self.state == "identifying":
                     self._enter("identified")
                     self._enter("planned")
-        outcome.status = "done"
+        outcome.status = EcuStatus.DONE
         outcome.seconds = (workflow.now() - began).total_seconds()
         if workflow.now() > deadline:
             outcome.overrun = workflow.now() - deadline  # finished, never cut off
         return True
 
-    async def _run_step(self, plan: EcuPlan, name: str, index: int | None) -> None:
+    async def _run_step(self, plan: EcuPlan, name: EcuStep, index: int | None) -> None:
         common = {"session_id": self.request.session_id, "ecu": plan.ecu}
         timeout = self._step_timeout(plan)
-        if name == "prepare":
-            await workflow.execute_activity_method(
-                ProgrammingStationActivities.prepare_ecu,
+        if name is EcuStep.PREPARE:
+            await workflow.execute_activity(
+                ProgrammingStationActivity.PREPARE_ECU,
                 PrepareEcuInput(
                     **common,
                     package_id=self.request.package_id,
@@ -334,11 +306,11 @@ class ProgrammingSessionWorkflow:
                 start_to_close_timeout=MINIMUM_STEP_TIMEOUT,
                 retry_policy=HARDWARE_RETRY,
             )
-        elif name == "segment":
+        elif name is EcuStep.SEGMENT:
             assert index is not None
             resume = self.resume_points.pop((plan.ecu, index), None)
-            result = await workflow.execute_activity_method(
-                ProgrammingStationActivities.program_segment,
+            result = await workflow.execute_activity(
+                ProgrammingStationActivity.PROGRAM_SEGMENT,
                 ProgramSegmentInput(
                     **common,
                     package_id=self.request.package_id,
@@ -348,6 +320,7 @@ class ProgrammingSessionWorkflow:
                     block_size=resume.block_size if resume else None,
                 ),
                 task_queue=self.request.station_task_queue,
+                result_type=SegmentResult,
                 start_to_close_timeout=timeout,
                 heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=HARDWARE_RETRY,
@@ -356,10 +329,11 @@ class ProgrammingSessionWorkflow:
             self.transfer_seconds += result.seconds
             self.ecus[plan.ecu].bytes_done += result.total_bytes
         else:
-            finished = await workflow.execute_activity_method(
-                ProgrammingStationActivities.finish_ecu,
+            finished = await workflow.execute_activity(
+                ProgrammingStationActivity.FINISH_ECU,
                 FinishEcuInput(**common, expected_vin=self.request.vin),
                 task_queue=self.request.station_task_queue,
+                result_type=FinishedEcu,
                 start_to_close_timeout=MINIMUM_STEP_TIMEOUT,
                 retry_policy=HARDWARE_RETRY,
             )
@@ -382,7 +356,7 @@ class ProgrammingSessionWorkflow:
             if index is not None and isinstance(detail, dict):
                 progress = detail.get("progress", detail)
                 if isinstance(progress, dict) and "next_block_index" in progress:
-                    self.resume_points[(ecu, index)] = SegmentProgress.model_validate(progress)
+                    self.resume_points[(ecu, index)] = DownloadProgress.model_validate(progress)
 
     async def _needs_technician(self, reason: str) -> bool:
         """Wait for the technician; True when they resume, False when they abort."""
@@ -412,7 +386,7 @@ class ProgrammingSessionWorkflow:
         )
         try:
             await entitlement.signal(
-                "subscribe", Subscription(workflow_id=workflow.info().workflow_id)
+                EntitlementSignal.SUBSCRIBE, Subscription(workflow_id=workflow.info().workflow_id)
             )
         except Exception as error:  # no entitlement flow yet: the next purchase starts one
             workflow.logger.info("no entitlement flow to subscribe to yet: %s", error)
@@ -424,12 +398,12 @@ class ProgrammingSessionWorkflow:
 
     # --- signals, updates, query ------------------------------------------------------------
 
-    @workflow.signal
+    @workflow.signal(name=COVERAGE_EXTENDED_SIGNAL)
     def coverage_extended(self, extended: CoverageExtended) -> None:
         """From the entitlement flow: more programming time was bought."""
         self.coverage_extended_count += 1
 
-    @workflow.update
+    @workflow.update(name=ProgrammingUpdate.RESUME)
     def resume(self, step: ResumeInput) -> ProgrammingProgress:
         """After a fault: re-identify the car (it must be the same) and continue."""
         self.resume_requested = True
@@ -442,7 +416,7 @@ class ProgrammingSessionWorkflow:
                 NotAtSafePoint(f"nothing to resume: the session is {self.state}", state=self.state)
             )
 
-    @workflow.update
+    @workflow.update(name=ProgrammingUpdate.SKIP_ECU)
     def skip_ecu(self, step: SkipEcuInput) -> ProgrammingProgress:
         """Leave an ECU out; only before it started."""
         self.skip_requested.add(step.ecu)
@@ -451,7 +425,7 @@ class ProgrammingSessionWorkflow:
     @skip_ecu.validator
     def _validate_skip(self, step: SkipEcuInput) -> None:
         outcome = self.ecus.get(step.ecu)
-        if outcome is None or outcome.status != "pending":
+        if outcome is None or outcome.status != EcuStatus.PENDING:
             raise domain_failure(
                 NotAtSafePoint(
                     f"{step.ecu} cannot be skipped: it is "
@@ -460,7 +434,7 @@ class ProgrammingSessionWorkflow:
                 )
             )
 
-    @workflow.update
+    @workflow.update(name=ProgrammingUpdate.ABORT)
     def abort(self, step: AbortInput) -> ProgrammingProgress:
         """Stop the session at a safe point (never in the middle of a transfer)."""
         self.abort_reason = step.reason
@@ -478,7 +452,7 @@ class ProgrammingSessionWorkflow:
                 )
             )
 
-    @workflow.query
+    @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> ProgrammingProgress:
         total = sum(outcome.bytes_total for outcome in self.ecus.values())
         done = sum(outcome.bytes_done for outcome in self.ecus.values())

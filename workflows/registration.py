@@ -10,17 +10,27 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.mail import MailActivities, MailMessage
-    from activities.registration import (
+    from contracts import search_attributes
+    from contracts.errors import domain_failure
+    from contracts.mail import MailActivity, MailMessage
+    from contracts.registration import (
+        REGISTRATION_WORKFLOW,
+        STATUS_QUERY,
         CheckVatInput,
         CreateWorkshopInput,
+        DecisionInput,
         NotifyReviewersInput,
         RecordRegistrationStateInput,
-        RegistrationActivities,
+        RegistrationActivity,
+        RegistrationInput,
+        RegistrationStatus,
+        RegistrationUpdate,
+        ResendCodeInput,
+        VatCheckResult,
+        VerifyEmailInput,
     )
     from domain.registration import (
         CODE_LIFETIME,
@@ -29,7 +39,6 @@ with workflow.unsafe.imports_passed_through():
         MAX_CODE_RESENDS,
         REVIEW_DEADLINE,
         REVIEW_REMINDER_AFTER,
-        Application,
         CodeAttemptsExhausted,
         CodeExpired,
         CodeRejected,
@@ -39,47 +48,11 @@ with workflow.unsafe.imports_passed_through():
         WrongRegistrationState,
         code_digest,
     )
-    from workflows import search_attributes
-    from workflows.errors import domain_failure
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 
 
-class RegistrationInput(BaseModel):
-    registration_id: str
-    application: Application
-    portal_url: str = "http://127.0.0.1:8000"
-
-
-class VerifyEmailInput(BaseModel):
-    code: str = Field(description="The 6-digit code mailed to the contact email")
-
-
-class ResendCodeInput(BaseModel):
-    """No fields yet; a model so the step can grow without breaking running workflows."""
-
-
-class DecisionInput(BaseModel):
-    approve: bool
-    reason: str = Field(default="", max_length=1000)
-    reviewer_id: str
-
-
-class RegistrationStatus(BaseModel):
-    registration_id: str
-    state: str
-    vat_check: str | None = None
-    workshop_id: str | None = None
-    decision_reason: str | None = None
-    code_attempts_left: int
-    code_expires_at: datetime | None = None
-
-
-def workflow_id(registration_id: str) -> str:
-    return f"registration-{registration_id}"
-
-
-@workflow.defn
+@workflow.defn(name=REGISTRATION_WORKFLOW)
 class RegistrationWorkflow:
     @workflow.init
     def __init__(self, request: RegistrationInput) -> None:
@@ -113,9 +86,10 @@ class RegistrationWorkflow:
             return self.status()
 
         application = request.application
-        vat = await workflow.execute_activity_method(
-            RegistrationActivities.check_vat_id,
+        vat = await workflow.execute_activity(
+            RegistrationActivity.CHECK_VAT_ID,
             CheckVatInput(country=application.country, vat_id=application.vat_id),
+            result_type=VatCheckResult,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
         self.vat_check = ("valid: " if vat.valid else "invalid: ") + vat.reason
@@ -127,11 +101,12 @@ class RegistrationWorkflow:
 
         assert self.decision is not None
         if self.decision.approve:
-            self.workshop_id = await workflow.execute_activity_method(
-                RegistrationActivities.create_workshop_and_owner,
+            self.workshop_id = await workflow.execute_activity(
+                RegistrationActivity.CREATE_WORKSHOP_AND_OWNER,
                 CreateWorkshopInput(
                     registration_id=request.registration_id, portal_url=request.portal_url
                 ),
+                result_type=str,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
             )
             workflow.upsert_search_attributes(
@@ -154,8 +129,8 @@ class RegistrationWorkflow:
             )
             return True
         except TimeoutError:
-            await workflow.execute_activity_method(
-                RegistrationActivities.notify_reviewers,
+            await workflow.execute_activity(
+                RegistrationActivity.NOTIFY_REVIEWERS,
                 NotifyReviewersInput(
                     registration_id=self.request.registration_id,
                     company_name=self.request.application.company_name,
@@ -175,8 +150,8 @@ class RegistrationWorkflow:
     async def _enter(self, event: str, **recorded: str | None) -> None:
         self.machine.send(event)
         workflow.upsert_search_attributes([search_attributes.FLOW_STATE.value_set(self.state)])
-        await workflow.execute_activity_method(
-            RegistrationActivities.record_registration_state,
+        await workflow.execute_activity(
+            RegistrationActivity.RECORD_REGISTRATION_STATE,
             RecordRegistrationStateInput(
                 registration_id=self.request.registration_id,
                 state=self.state,
@@ -200,8 +175,8 @@ class RegistrationWorkflow:
         )
 
     async def _mail(self, key: str, subject: str, body: str) -> None:
-        await workflow.execute_activity_method(
-            MailActivities.send_mail,
+        await workflow.execute_activity(
+            MailActivity.SEND_MAIL,
             MailMessage(
                 message_key=key,
                 recipient=self.request.application.contact_email,
@@ -214,7 +189,7 @@ class RegistrationWorkflow:
 
     # --- human steps ------------------------------------------------------------------------
 
-    @workflow.update
+    @workflow.update(name=RegistrationUpdate.VERIFY_EMAIL)
     async def verify_email(self, step: VerifyEmailInput) -> RegistrationStatus:
         """The applicant proves the contact email with the mailed code (single use)."""
         if code_digest(self.request.registration_id, step.code) != self.code_hash:
@@ -251,7 +226,7 @@ class RegistrationWorkflow:
                 CodeExpired("the code has expired: ask for a new one", field="code")
             )
 
-    @workflow.update
+    @workflow.update(name=RegistrationUpdate.RESEND_CODE)
     async def resend_code(self, step: ResendCodeInput) -> RegistrationStatus:
         """A fresh code; the previous one stops working."""
         await self._send_code()
@@ -268,7 +243,7 @@ class RegistrationWorkflow:
                 ResendLimitReached(f"at most {MAX_CODE_RESENDS} codes are re-sent")
             )
 
-    @workflow.update
+    @workflow.update(name=RegistrationUpdate.DECIDE)
     async def decide(self, decision: DecisionInput) -> RegistrationStatus:
         """An administrator approves or rejects; answers once the outcome is stored."""
         self.decision = decision
@@ -284,7 +259,7 @@ class RegistrationWorkflow:
                 )
             )
 
-    @workflow.query
+    @workflow.query(name=STATUS_QUERY)
     def status(self) -> RegistrationStatus:
         return RegistrationStatus(
             registration_id=self.request.registration_id,

@@ -16,40 +16,55 @@ Workflow ids: `service-entry-<uuid>`, `service-entry-deletion-<uuid>`.
 from __future__ import annotations
 
 import contextlib
-from datetime import date, datetime, timedelta
-from typing import Literal
+from datetime import datetime, timedelta
+from typing import cast
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.service_history import (
+    from contracts import search_attributes
+    from contracts.errors import domain_failure
+    from contracts.service_history import (
+        SERVICE_ENTRY_DELETION_WORKFLOW,
+        SERVICE_ENTRY_WORKFLOW,
+        STATUS_QUERY,
+        CloseInput,
+        ConsentInput,
         ConsentRecord,
+        CreateInput,
         DeletedServiceEntry,
         DeleteServiceEntryInput,
+        DetailsInput,
         LoadEntryFactsInput,
         MarkWrittenInput,
         RecordServiceEntryInput,
-        ServiceHistoryActivities,
-        VehicleServiceActivities,
+        ServiceEntryDeletionInput,
+        ServiceEntryFacts,
+        ServiceEntryInput,
+        ServiceEntryStatus,
+        ServiceEntryUpdate,
+        ServiceHistoryActivity,
+        ServicesInput,
+        StoredServiceEntry,
+        VehicleServiceActivity,
+        VehicleTransfer,
+        VehicleWriteResult,
         WriteServiceItemsInput,
+        WriteToVehicleInput,
     )
     from domain.catalogue import Service
     from domain.service_history import (
         ABANDON_AFTER,
-        CONSENT_TEXT,
-        CONSENT_TEXT_VERSION,
         NEXT_STEPS,
         OPEN_STATES,
         PRINT_WINDOW,
         PRINTABLE_STATES,
-        EntryKind,
-        EntrySource,
         NoStationForEntry,
         ServiceEntryMachine,
+        ServiceEntryState,
         VehicleServiceItem,
         check_consent,
         check_deletable,
@@ -59,103 +74,15 @@ with workflow.unsafe.imports_passed_through():
         check_service_items,
         ensure_step,
     )
-    from workflows import search_attributes
     from workflows.access_check import check_access
-    from workflows.errors import domain_failure
 
 DATABASE_STEP = timedelta(seconds=30)
 STATION_PICKUP = timedelta(seconds=20)  # a station that does not take the task by then is off
 VEHICLE_WRITE = timedelta(seconds=60)
 VEHICLE_WRITE_RETRY = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(seconds=1))
 
-VehicleTransfer = Literal["not_requested", "written", "failed"]
 
-
-def service_entry_workflow_id(entry_id: str) -> str:
-    return f"service-entry-{entry_id}"
-
-
-def service_entry_deletion_workflow_id(entry_id: str) -> str:
-    return f"service-entry-deletion-{entry_id}"
-
-
-class VehicleFacts(BaseModel):
-    """What the steps are checked against, read from the vehicle record when the flow opens."""
-
-    vin: str
-    brand: str
-    model: str
-    production_date: date
-    last_known_mileage_km: int
-    supported_cbs: list[str]
-
-
-class ServiceEntryInput(BaseModel):
-    entry_id: str
-    workshop_id: str
-    kind: EntryKind
-    source: EntrySource = EntrySource.MANUAL
-    vehicle: VehicleFacts
-    station_id: str | None = None
-    station_task_queue: str | None = None
-    opened_by: str
-
-
-class ConsentInput(BaseModel):
-    confirmed: bool = Field(description="The owner agreed to the data being stored and passed on")
-    consent_text_version: str = Field(description="The version of the consent text shown")
-    confirmed_by: str = ""
-
-
-class DetailsInput(BaseModel):
-    mileage_km: int
-    service_date: date
-    remark: str = ""
-    odometer_exchanged: bool = Field(
-        default=False, description="A documented odometer (instrument cluster) exchange"
-    )
-
-
-class ServicesInput(BaseModel):
-    cbs_items: list[str] = Field(description="CBS item ids performed, e.g. engine_oil")
-
-
-class CreateInput(BaseModel):
-    created_by: str = ""
-
-
-class WriteToVehicleInput(BaseModel):
-    requested_by: str = ""
-
-
-class CloseInput(BaseModel):
-    closed_by: str = ""
-
-
-class ServiceEntryStatus(BaseModel):
-    entry_id: str
-    kind: EntryKind
-    source: EntrySource
-    vin: str
-    workshop_id: str
-    station_id: str | None
-    state: str
-    next_steps: list[str]
-    consent_text_version: str = CONSENT_TEXT_VERSION
-    consent_text: str = CONSENT_TEXT
-    consent: ConsentRecord | None = None
-    details: DetailsInput | None = None
-    cbs_items: list[str] = []
-    supported_cbs: list[str] = []
-    created_at: datetime | None = None
-    print_window_closes_at: datetime | None = None
-    printable: bool = False
-    vehicle_transfer: VehicleTransfer = "not_requested"
-    vehicle_transfer_detail: str | None = None
-    vehicle_items: list[VehicleServiceItem] = []
-
-
-@workflow.defn
+@workflow.defn(name=SERVICE_ENTRY_WORKFLOW)
 class ServiceEntryWorkflow:
     @workflow.init
     def __init__(self, request: ServiceEntryInput) -> None:
@@ -174,8 +101,8 @@ class ServiceEntryWorkflow:
         self.vehicle_items: list[VehicleServiceItem] = []
 
     @property
-    def state(self) -> str:
-        return str(self.machine.current_state_value)
+    def state(self) -> ServiceEntryState:
+        return cast(ServiceEntryState, self.machine.current_state_value)
 
     # --- the process ------------------------------------------------------------------------
 
@@ -226,7 +153,7 @@ class ServiceEntryWorkflow:
 
     # --- human steps ------------------------------------------------------------------------
 
-    @workflow.update
+    @workflow.update(name=ServiceEntryUpdate.RECORD_CONSENT)
     async def record_consent(self, step: ConsentInput) -> ServiceEntryStatus:
         """The technician confirms the owner's consent to storing and passing on the data."""
         self.consent = ConsentRecord(
@@ -245,7 +172,7 @@ class ServiceEntryWorkflow:
         except Exception as error:
             raise domain_failure(error) from error
 
-    @workflow.update
+    @workflow.update(name=ServiceEntryUpdate.ENTER_DETAILS)
     async def enter_details(self, step: DetailsInput) -> ServiceEntryStatus:
         """Mileage, service date and remark."""
         self.details = step
@@ -263,7 +190,7 @@ class ServiceEntryWorkflow:
         except Exception as error:
             raise domain_failure(error) from error
 
-    @workflow.update
+    @workflow.update(name=ServiceEntryUpdate.SELECT_SERVICES)
     async def select_services(self, step: ServicesInput) -> ServiceEntryStatus:
         """The CBS items performed, from those the vehicle supports."""
         self.cbs_items = list(step.cbs_items)
@@ -284,7 +211,7 @@ class ServiceEntryWorkflow:
         except Exception as error:
             raise domain_failure(error) from error
 
-    @workflow.update
+    @workflow.update(name=ServiceEntryUpdate.CREATE)
     async def create(self, step: CreateInput) -> ServiceEntryStatus:
         """Store the entry, exactly once: a repeated create answers with the same entry."""
         while True:
@@ -300,8 +227,8 @@ class ServiceEntryWorkflow:
             assert self.consent is not None and self.details is not None
             request, details = self.request, self.details
             try:
-                stored = await workflow.execute_activity_method(
-                    ServiceHistoryActivities.record_service_entry,
+                stored = await workflow.execute_activity(
+                    ServiceHistoryActivity.RECORD_SERVICE_ENTRY,
                     RecordServiceEntryInput(
                         entry_id=request.entry_id,
                         vin=request.vehicle.vin,
@@ -318,6 +245,7 @@ class ServiceEntryWorkflow:
                         created_by=step.created_by,
                         created_at=workflow.now(),
                     ),
+                    result_type=StoredServiceEntry,
                     start_to_close_timeout=DATABASE_STEP,
                 )
             except ActivityError as error:
@@ -338,7 +266,7 @@ class ServiceEntryWorkflow:
         except Exception as error:
             raise domain_failure(error) from error
 
-    @workflow.update
+    @workflow.update(name=ServiceEntryUpdate.WRITE_TO_VEHICLE)
     async def write_to_vehicle(self, step: WriteToVehicleInput) -> ServiceEntryStatus:
         """Reset the performed items in the car over the station and read them back.
 
@@ -350,8 +278,8 @@ class ServiceEntryWorkflow:
         try:
             await self._check_entitlement()
             try:
-                result = await workflow.execute_activity_method(
-                    VehicleServiceActivities.write_service_items_to_vehicle,
+                result = await workflow.execute_activity(
+                    VehicleServiceActivity.WRITE_SERVICE_ITEMS_TO_VEHICLE,
                     WriteServiceItemsInput(
                         entry_id=request.entry_id,
                         vin=request.vehicle.vin,
@@ -359,6 +287,7 @@ class ServiceEntryWorkflow:
                         service_date=self.details.service_date,
                     ),
                     task_queue=request.station_task_queue,
+                    result_type=VehicleWriteResult,
                     schedule_to_start_timeout=STATION_PICKUP,
                     start_to_close_timeout=VEHICLE_WRITE,
                     retry_policy=VEHICLE_WRITE_RETRY,
@@ -367,8 +296,8 @@ class ServiceEntryWorkflow:
                 self.vehicle_transfer = "failed"
                 self.vehicle_transfer_detail = _transfer_failure(error, request)
                 return self.status()
-            await workflow.execute_activity_method(
-                ServiceHistoryActivities.mark_written_to_vehicle,
+            await workflow.execute_activity(
+                ServiceHistoryActivity.MARK_WRITTEN_TO_VEHICLE,
                 MarkWrittenInput(entry_id=request.entry_id, at=workflow.now()),
                 start_to_close_timeout=DATABASE_STEP,
             )
@@ -396,7 +325,7 @@ class ServiceEntryWorkflow:
                 NoStationForEntry("the station is already writing this entry", field="station_id")
             )
 
-    @workflow.update
+    @workflow.update(name=ServiceEntryUpdate.CLOSE)
     async def close(self, step: CloseInput) -> ServiceEntryStatus:
         """The technician closes the window ("Ruit sluiten"): the log can no longer be printed."""
         self.close_requested = True
@@ -410,7 +339,7 @@ class ServiceEntryWorkflow:
         except Exception as error:
             raise domain_failure(error) from error
 
-    @workflow.query
+    @workflow.query(name=STATUS_QUERY)
     def status(self) -> ServiceEntryStatus:
         request = self.request
         return ServiceEntryStatus(
@@ -451,13 +380,7 @@ def _transfer_failure(error: ActivityError, request: ServiceEntryInput) -> str:
 # --- deletion --------------------------------------------------------------------------------
 
 
-class ServiceEntryDeletionInput(BaseModel):
-    entry_id: str
-    workshop_id: str
-    deleted_by: str
-
-
-@workflow.defn
+@workflow.defn(name=SERVICE_ENTRY_DELETION_WORKFLOW)
 class ServiceEntryDeletionWorkflow:
     """Delete a stored entry on the day of its creation (the workflow's clock decides)."""
 
@@ -471,9 +394,10 @@ class ServiceEntryDeletionWorkflow:
         )
         try:
             await check_access(request.workshop_id, Service.SERVICE_HISTORY)
-            facts = await workflow.execute_activity_method(
-                ServiceHistoryActivities.load_service_entry_facts,
+            facts = await workflow.execute_activity(
+                ServiceHistoryActivity.LOAD_SERVICE_ENTRY_FACTS,
                 LoadEntryFactsInput(entry_id=request.entry_id),
+                result_type=ServiceEntryFacts,
                 start_to_close_timeout=DATABASE_STEP,
             )
         except ActivityError as error:
@@ -491,14 +415,15 @@ class ServiceEntryDeletionWorkflow:
             workflow.upsert_search_attributes([search_attributes.FLOW_STATE.value_set("refused")])
             raise domain_failure(error) from error
         try:
-            deleted = await workflow.execute_activity_method(
-                ServiceHistoryActivities.delete_service_entry,
+            deleted = await workflow.execute_activity(
+                ServiceHistoryActivity.DELETE_SERVICE_ENTRY,
                 DeleteServiceEntryInput(
                     entry_id=request.entry_id,
                     deleted_by=request.deleted_by,
                     workshop_id=request.workshop_id,
                     at=workflow.now(),
                 ),
+                result_type=DeletedServiceEntry,
                 start_to_close_timeout=DATABASE_STEP,
             )
         except ActivityError as error:

@@ -5,37 +5,36 @@ id-reuse policy REJECT_DUPLICATE and conflict policy USE_EXISTING: a retried req
 running purchase or gets the outcome of the finished one, never a second charge.
 
 Outcomes: a `TicketPurchaseResult` with the ticket, or a failure carrying a domain error
-(`insufficient-credit`, `ticket-not-issued`, ...; see workflows/errors.py). When issuing fails
+(`insufficient-credit`, `ticket-not-issued`, ...; see contracts/errors.py). When issuing fails
 after the credit was reserved, the reservation is released (a refund ledger entry) first.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Literal
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.access import (
-        AccessActivities,
+    from contracts import search_attributes
+    from contracts.access import (
+        TICKET_PURCHASE_WORKFLOW,
+        AccessActivity,
         ActivateEntitlementInput,
         IssuedTicket,
         IssueTicketInput,
+        PurchaseFlowState,
         PurchaseInput,
+        ReleaseOutcome,
+        Reservation,
         ReserveCreditInput,
+        TicketPurchaseInput,
+        TicketPurchaseResult,
     )
-    from domain.catalogue import Service, TicketPeriod
+    from contracts.errors import domain_failure, to_application_error
     from domain.credit import TicketNotIssued
-    from workflows import search_attributes
-    from workflows.errors import domain_failure, to_application_error
-
-PurchaseFlowState = Literal[
-    "reserving", "issuing", "confirming", "confirmed", "releasing", "released", "rejected"
-]
 
 DATABASE_STEP = timedelta(seconds=30)
 # Issuing is tried a few times; then the reservation is released rather than held forever.
@@ -44,24 +43,7 @@ ISSUE_RETRY = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds
 KEEP_TRYING = RetryPolicy(maximum_interval=timedelta(seconds=30))
 
 
-def ticket_purchase_workflow_id(workshop_id: str, idempotency_key: str) -> str:
-    return f"ticket-purchase-{workshop_id}-{idempotency_key}"
-
-
-class TicketPurchaseInput(BaseModel):
-    workshop_id: str
-    idempotency_key: str
-    service: Service
-    period: TicketPeriod
-    requested_by: str | None = None
-
-
-class TicketPurchaseResult(BaseModel):
-    purchase_id: str
-    ticket: IssuedTicket
-
-
-@workflow.defn
+@workflow.defn(name=TICKET_PURCHASE_WORKFLOW)
 class TicketPurchaseWorkflow:
     def __init__(self) -> None:
         self._state: PurchaseFlowState = "reserving"
@@ -85,8 +67,8 @@ class TicketPurchaseWorkflow:
         self._workshop_id = request.workshop_id
         self._set_state("reserving")
         try:
-            reservation = await workflow.execute_activity_method(
-                AccessActivities.reserve_credit,
+            reservation = await workflow.execute_activity(
+                AccessActivity.RESERVE_CREDIT,
                 ReserveCreditInput(
                     workshop_id=request.workshop_id,
                     idempotency_key=request.idempotency_key,
@@ -94,6 +76,7 @@ class TicketPurchaseWorkflow:
                     period=request.period,
                     requested_by=request.requested_by,
                 ),
+                result_type=Reservation,
                 start_to_close_timeout=DATABASE_STEP,
                 retry_policy=KEEP_TRYING,
             )
@@ -107,9 +90,10 @@ class TicketPurchaseWorkflow:
             ticket = await self._issue(reservation.purchase_id)
         except ActivityError as error:
             self._set_state("releasing")
-            outcome = await workflow.execute_activity_method(
-                AccessActivities.release_credit,
+            outcome = await workflow.execute_activity(
+                AccessActivity.RELEASE_CREDIT,
                 purchase,
+                result_type=ReleaseOutcome,
                 start_to_close_timeout=DATABASE_STEP,
                 retry_policy=KEEP_TRYING,
             )
@@ -125,15 +109,15 @@ class TicketPurchaseWorkflow:
             # The ticket was written after all (the failure came after the commit): keep it.
             ticket = await self._issue(reservation.purchase_id)
 
-        await workflow.execute_activity_method(
-            AccessActivities.activate_entitlement,
+        await workflow.execute_activity(
+            AccessActivity.ACTIVATE_ENTITLEMENT,
             ActivateEntitlementInput(ticket=ticket),
             start_to_close_timeout=DATABASE_STEP,
             retry_policy=KEEP_TRYING,
         )
         self._set_state("confirming")
-        await workflow.execute_activity_method(
-            AccessActivities.confirm_purchase,
+        await workflow.execute_activity(
+            AccessActivity.CONFIRM_PURCHASE,
             purchase,
             start_to_close_timeout=DATABASE_STEP,
             retry_policy=KEEP_TRYING,
@@ -142,9 +126,10 @@ class TicketPurchaseWorkflow:
         return TicketPurchaseResult(purchase_id=reservation.purchase_id, ticket=ticket)
 
     async def _issue(self, purchase_id: str) -> IssuedTicket:
-        return await workflow.execute_activity_method(
-            AccessActivities.issue_ticket,
+        return await workflow.execute_activity(
+            AccessActivity.ISSUE_TICKET,
             IssueTicketInput(purchase_id=purchase_id, at=workflow.now()),
+            result_type=IssuedTicket,
             start_to_close_timeout=DATABASE_STEP,
             retry_policy=ISSUE_RETRY,
         )

@@ -4,25 +4,36 @@ Writes take an `Idempotency-Key` header (8-100 letters, digits, `_ . : -`): a re
 same key and body returns the first result and never charges twice; the same key with another
 body answers 409 `idempotency-key-reused`.
 
-Other routers guard their endpoints with `require_entitlement(Service.X)`.
+Other routers guard their endpoints with `api.deps.require_entitlement(Service.X)`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query
 from pydantic import BaseModel, Field
 from temporalio.client import WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from activities.payments import SandboxPaymentGateway
-from api.auth import AdminUser, CurrentUser, ensure_owner, ensure_workshop_access
-from api.deps import ResourcesDep, SettingsDep, TemporalDep
-from db.access_repository import AccessRepository
+from api.auth import ensure_owner, ensure_workshop_access
+from api.deps import (
+    AccessRepositoryDep,
+    AdminUser,
+    CurrentUser,
+    SettingsDep,
+    TemporalDep,
+)
+from api.payments import SandboxPaymentGateway
+from contracts.access import (
+    TICKET_PURCHASE_WORKFLOW,
+    TicketPurchaseInput,
+    TicketPurchaseResult,
+    ticket_purchase_workflow_id,
+)
+from contracts.errors import domain_error_from_failure
 from db.models.access import LedgerEntry, Ticket
 from domain.catalogue import (
     CURRENCY,
@@ -38,15 +49,6 @@ from domain.credit import (
     ensure_same_request,
     request_fingerprint,
 )
-from domain.entitlement import Coverage
-from domain.errors import Forbidden
-from workflows.errors import domain_error_from_failure
-from workflows.ticket_purchase import (
-    TicketPurchaseInput,
-    TicketPurchaseResult,
-    TicketPurchaseWorkflow,
-    ticket_purchase_workflow_id,
-)
 
 router = APIRouter(tags=["access"])
 
@@ -58,13 +60,6 @@ def get_payment_gateway() -> PaymentGateway:
     return _sandbox_gateway
 
 
-def get_access_repository(resources: ResourcesDep) -> AccessRepository:
-    return AccessRepository(resources.session_factory)
-
-
-RepositoryDep = Annotated[AccessRepository, Depends(get_access_repository)]
-
-
 GatewayDep = Annotated[PaymentGateway, Depends(get_payment_gateway)]
 IdempotencyKey = Annotated[
     str,
@@ -74,26 +69,6 @@ IdempotencyKey = Annotated[
         description="A client-chosen key per request; retries reuse it.",
     ),
 ]
-
-
-def require_entitlement(service: Service) -> Callable[..., Awaitable[Coverage]]:
-    """A dependency that lets a request through only while the workshop has `service` covered.
-
-    The workshop is the path parameter `workshop_id` when the route has one, else the caller's
-    own workshop. Refusals are 403 problems `access-expired` (with `ended_at`) or `no-access`,
-    both with `purchase`, the route to buy a ticket.
-    """
-
-    async def entitlement(
-        request: Request, user: CurrentUser, repository: RepositoryDep
-    ) -> Coverage:
-        workshop_id = request.path_params.get("workshop_id") or user.workshop_id
-        if workshop_id is None:
-            raise Forbidden(f"{service.value} is used on behalf of a workshop")
-        ensure_workshop_access(user, workshop_id)
-        return await repository.check_entitlement(workshop_id, service, datetime.now(UTC))
-
-    return entitlement
 
 
 # --- the catalogue ---------------------------------------------------------------------------
@@ -140,14 +115,14 @@ def _catalogue(prices: PriceList) -> CatalogueView:
 
 
 @router.get("/catalogue", response_model=CatalogueView)
-async def catalogue(repository: RepositoryDep) -> CatalogueView:
+async def catalogue(repository: AccessRepositoryDep) -> CatalogueView:
     """The services sold, the ticket periods and the current price of each (euro cents)."""
     return _catalogue(await repository.price_list())
 
 
 @router.put("/admin/catalogue/prices", response_model=CatalogueView)
 async def change_prices(
-    changes: PriceChanges, admin: AdminUser, repository: RepositoryDep
+    changes: PriceChanges, admin: AdminUser, repository: AccessRepositoryDep
 ) -> CatalogueView:
     """Administrators: set prices. Tickets already sold keep the price they were sold at."""
     updated = await repository.change_prices(
@@ -221,7 +196,7 @@ class VoucherView(BaseModel):
 async def account(
     workshop_id: str,
     user: CurrentUser,
-    repository: RepositoryDep,
+    repository: AccessRepositoryDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> AccountView:
@@ -247,7 +222,7 @@ async def top_up(
     body: TopUpRequest,
     idempotency_key: IdempotencyKey,
     user: CurrentUser,
-    repository: RepositoryDep,
+    repository: AccessRepositoryDep,
     gateway: GatewayDep,
 ) -> CreditReceipt:
     """Owners and administrators: buy credit through the payment provider.
@@ -271,7 +246,7 @@ async def redeem_voucher(
     body: VoucherRedemption,
     idempotency_key: IdempotencyKey,
     user: CurrentUser,
-    repository: RepositoryDep,
+    repository: AccessRepositoryDep,
 ) -> CreditReceipt:
     """Owners and administrators: credit a voucher's amount. Each voucher is redeemed once
     (`voucher-unknown` 404, `voucher-used` 409)."""
@@ -284,7 +259,7 @@ async def redeem_voucher(
 
 @router.post("/admin/vouchers", status_code=201, response_model=VoucherView)
 async def create_voucher(
-    body: VoucherCreation, admin: AdminUser, repository: RepositoryDep
+    body: VoucherCreation, admin: AdminUser, repository: AccessRepositoryDep
 ) -> VoucherView:
     """Administrators: create a voucher worth `amount_cents` (`voucher-exists` 409 on a taken code)."""
     voucher = await repository.create_voucher(body.code, body.amount_cents, admin.id)
@@ -345,7 +320,7 @@ async def buy_ticket(
     body: TicketRequest,
     idempotency_key: IdempotencyKey,
     user: CurrentUser,
-    repository: RepositoryDep,
+    repository: AccessRepositoryDep,
     temporal: TemporalDep,
     settings: SettingsDep,
 ) -> PurchaseView:
@@ -362,7 +337,7 @@ async def buy_ticket(
     workflow_id = ticket_purchase_workflow_id(workshop_id, idempotency_key)
     try:
         handle = await temporal.start_workflow(
-            TicketPurchaseWorkflow.run,
+            TICKET_PURCHASE_WORKFLOW,
             TicketPurchaseInput(
                 workshop_id=workshop_id,
                 idempotency_key=idempotency_key,
@@ -375,9 +350,10 @@ async def buy_ticket(
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             memo={FINGERPRINT_MEMO: fingerprint},
+            result_type=TicketPurchaseResult,
         )
     except WorkflowAlreadyStartedError:  # finished earlier: the same key gets the same outcome
-        handle = temporal.get_workflow_handle_for(TicketPurchaseWorkflow.run, workflow_id)
+        handle = temporal.get_workflow_handle(workflow_id, result_type=TicketPurchaseResult)
     description = await handle.describe()
     ensure_same_request(await description.memo_value(FINGERPRINT_MEMO, None), fingerprint)
     try:
@@ -403,7 +379,7 @@ async def buy_ticket(
 async def tickets(
     workshop_id: str,
     user: CurrentUser,
-    repository: RepositoryDep,
+    repository: AccessRepositoryDep,
     service: Service | None = None,
 ) -> list[TicketView]:
     """The workshop's tickets, latest start first; `service` narrows the list."""
@@ -413,7 +389,7 @@ async def tickets(
 
 @router.get("/workshops/{workshop_id}/entitlements", response_model=list[EntitlementView])
 async def entitlements(
-    workshop_id: str, user: CurrentUser, repository: RepositoryDep
+    workshop_id: str, user: CurrentUser, repository: AccessRepositoryDep
 ) -> list[EntitlementView]:
     """Per service: covered now or not, until when, and how much time is left."""
     ensure_workshop_access(user, workshop_id)

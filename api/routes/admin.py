@@ -8,8 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from api.auth import AdminUser
-from api.deps import SessionDep
+from api.deps import AdminUser, SessionDep
 from db.models import OutboxMail
 
 router = APIRouter(prefix="/admin", tags=["administration"])

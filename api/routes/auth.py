@@ -12,9 +12,9 @@ from pydantic import BaseModel, EmailStr, Field
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from activities.mail import MailMessage
-from api.auth import CurrentSession, CurrentUser, client_ip, ensure_owner
-from api.deps import MailSenderDep, SessionDep
+from api.auth import client_ip, ensure_owner
+from api.deps import CurrentSession, CurrentUser, MailSenderDep, SessionDep
+from contracts.mail import MailMessage
 from db.credentials import (
     burn_password_check,
     hash_password,

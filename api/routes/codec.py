@@ -11,8 +11,7 @@ from fastapi import APIRouter
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
-from api.auth import AdminUser
-from api.deps import SettingsDep
+from api.deps import AdminUser, SettingsDep
 from domain.errors import Conflict
 from temporal_client import payload_codec
 

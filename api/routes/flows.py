@@ -20,16 +20,15 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowExecution
 
-from api.auth import CurrentUser
-from api.deps import TemporalDep
+from api.deps import CurrentUser, TemporalDep
 from api.workflow_calls import describe_visible
+from contracts import search_attributes
 from db.models import User
 from domain.accounts import Role
 from domain.errors import DomainError, NotFound
 from domain.programming import ProgrammingMachine
 from domain.registration import RegistrationMachine
 from domain.service_history import ServiceEntryMachine
-from workflows import search_attributes
 
 router = APIRouter(tags=["flows"])
 

@@ -6,53 +6,49 @@ from __future__ import annotations
 import asyncio
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from activities.packages import verified_manifest
-from api.auth import AdminUser, CurrentUser
-from api.deps import ResourcesDep, SettingsDep, TemporalDep
-from api.routes.access import require_entitlement
-from api.routes.stations import station_of_workshop, station_status
-from api.workflow_calls import describe_visible, execute_update
-from db.models import User
-from domain.catalogue import Service
-from domain.entitlement import Coverage
-from domain.errors import Conflict, DomainError, NotFound
-from domain.flash_package import PACKAGE_ID_PATTERN, FlashPackageManifest
-from domain.programming import PackageInvalid
-from domain.service_history import STATION_ID_PATTERN
-from domain.vin import InvalidVin, validate_vin
-from hw.flash_files import FlashPackageError, read_manifest, store_package_archive
-from workflows import search_attributes
-from workflows.programming_session import (
+from api.deps import (
+    AdminUser,
+    CurrentUser,
+    PackagesDep,
+    ProgrammingAccess,
+    SettingsDep,
+    StationsDep,
+    TemporalDep,
+)
+from api.workflow_calls import describe_visible, execute_update, station_status
+from contracts import search_attributes
+from contracts.programming import (
+    PROGRAMMING_SESSION_WORKFLOW,
+    PROGRESS_QUERY,
     AbortInput,
     ProgrammingProgress,
     ProgrammingSessionInput,
-    ProgrammingSessionWorkflow,
+    ProgrammingUpdate,
     ResumeInput,
     SkipEcuInput,
     programming_workflow_id,
 )
+from db.models import User
+from domain.errors import Conflict, NotFound
+from domain.flash_package import PACKAGE_ID_PATTERN, FlashPackageManifest
+from domain.programming import PackageInvalid
+from domain.service_history import STATION_ID_PATTERN
+from domain.vin import parse_vin
 
 router = APIRouter(tags=["programming"])
-
-ProgrammingCoverage = Annotated[Coverage, Depends(require_entitlement(Service.ECU_PROGRAMMING))]
 
 
 class StationOffline(Conflict):
     code = "station-offline"
     title = "No station worker is running for this station"
-
-
-class InvalidVinProblem(DomainError):
-    code = "invalid-vin"
-    title = "The VIN is not valid"
 
 
 class SessionRequest(BaseModel):
@@ -76,33 +72,31 @@ class PackageSummary(BaseModel):
 
 async def _session_handle(
     temporal: Client, user: User, session_id: str
-) -> WorkflowHandle[ProgrammingSessionWorkflow, ProgrammingProgress]:
+) -> WorkflowHandle[Any, ProgrammingProgress]:
     """The caller's workshop's session (others: 404), ready for queries and updates."""
     workflow_id = programming_workflow_id(session_id)
     await describe_visible(temporal, user, workflow_id, "programming session", "session_id")
-    return temporal.get_workflow_handle_for(ProgrammingSessionWorkflow.run, workflow_id)
+    return temporal.get_workflow_handle(workflow_id, result_type=ProgrammingProgress)
 
 
 @router.post("/programming-sessions", status_code=201, response_model=SessionStarted)
 async def start_session(
     body: SessionRequest,
     user: CurrentUser,
-    coverage: ProgrammingCoverage,
+    coverage: ProgrammingAccess,
     temporal: TemporalDep,
     settings: SettingsDep,
-    resources: ResourcesDep,
+    stations: StationsDep,
+    packages: PackagesDep,
 ) -> SessionStarted:
     """Start programming the car at a station with a flash package, on purchased time.
 
     Refused before anything touches the car: an invalid VIN, an unknown or corrupt package
     (naming the ECU and the check), a station without a running worker.
     """
-    try:
-        vin = validate_vin(body.vin)
-    except InvalidVin as error:
-        raise InvalidVinProblem(str(error), field="vin", reason=str(error.reason)) from error
-    station = await station_of_workshop(resources, body.station_id, user.workshop_id)
-    await asyncio.to_thread(verified_manifest, settings.packages_dir, body.package_id)
+    vin = parse_vin(body.vin)
+    station = await stations.of_workshop(body.station_id, user.workshop_id)
+    await asyncio.to_thread(packages.verified_manifest, body.package_id)
     status = await station_status(temporal, settings, station.id)
     if status.online is False:
         raise StationOffline(
@@ -113,7 +107,7 @@ async def start_session(
     assert user.workshop_id is not None  # require_entitlement refused callers without one
     session_id = str(uuid.uuid4())
     await temporal.start_workflow(
-        ProgrammingSessionWorkflow.run,
+        PROGRAMMING_SESSION_WORKFLOW,
         ProgrammingSessionInput(
             session_id=session_id,
             workshop_id=user.workshop_id,
@@ -146,7 +140,7 @@ async def session_progress(
 ) -> ProgrammingProgress:
     """Where the session is: state, current ECU and step, bytes, throughput, ETA, time left."""
     handle = await _session_handle(temporal, user, session_id)
-    return await handle.query(ProgrammingSessionWorkflow.progress)
+    return await handle.query(PROGRESS_QUERY, result_type=ProgrammingProgress)
 
 
 @router.post("/programming-sessions/{session_id}/resume", response_model=ProgrammingProgress)
@@ -155,7 +149,7 @@ async def resume_session(
 ) -> ProgrammingProgress:
     """After a fault: the car is identified again (same VIN) and the flash continues."""
     handle = await _session_handle(temporal, user, session_id)
-    return await execute_update(handle, ProgrammingSessionWorkflow.resume, body)
+    return await execute_update(handle, ProgrammingUpdate.RESUME, body, ProgrammingProgress)
 
 
 @router.post("/programming-sessions/{session_id}/skip-ecu", response_model=ProgrammingProgress)
@@ -164,7 +158,7 @@ async def skip_ecu(
 ) -> ProgrammingProgress:
     """Leave out an ECU that has not started yet."""
     handle = await _session_handle(temporal, user, session_id)
-    return await execute_update(handle, ProgrammingSessionWorkflow.skip_ecu, body)
+    return await execute_update(handle, ProgrammingUpdate.SKIP_ECU, body, ProgrammingProgress)
 
 
 @router.post("/programming-sessions/{session_id}/abort", response_model=ProgrammingProgress)
@@ -173,7 +167,7 @@ async def abort_session(
 ) -> ProgrammingProgress:
     """Stop the session at a safe point (never during a transfer)."""
     handle = await _session_handle(temporal, user, session_id)
-    return await execute_update(handle, ProgrammingSessionWorkflow.abort, body)
+    return await execute_update(handle, ProgrammingUpdate.ABORT, body, ProgrammingProgress)
 
 
 @router.get("/programming-sessions/{session_id}/report", response_model=ProgrammingProgress)
@@ -189,8 +183,8 @@ async def session_report(
         raise Conflict(
             "the session is still running; GET /programming-sessions/{id} shows its progress"
         )
-    handle = temporal.get_workflow_handle_for(ProgrammingSessionWorkflow.run, workflow_id)
-    return await handle.query(ProgrammingSessionWorkflow.progress)
+    handle = temporal.get_workflow_handle(workflow_id)
+    return await handle.query(PROGRESS_QUERY, result_type=ProgrammingProgress)
 
 
 @router.get(
@@ -218,9 +212,9 @@ def _join_traces(files: list[Path]) -> str:
 
 
 @router.get("/packages", response_model=list[PackageSummary])
-async def list_packages(user: CurrentUser, settings: SettingsDep) -> list[PackageSummary]:
+async def list_packages(user: CurrentUser, packages: PackagesDep) -> list[PackageSummary]:
     """The flash packages available to programming sessions."""
-    return await asyncio.to_thread(_package_summaries, settings.packages_dir)
+    return [_summary(manifest) for manifest in await asyncio.to_thread(packages.manifests)]
 
 
 def _summary(manifest: FlashPackageManifest) -> PackageSummary:
@@ -230,16 +224,6 @@ def _summary(manifest: FlashPackageManifest) -> PackageSummary:
         ecus=manifest.ecu_names,
         total_bytes=sum(ecu.total_bytes for ecu in manifest.ecus),
     )
-
-
-def _package_summaries(root: Path) -> list[PackageSummary]:
-    summaries = []
-    for manifest_file in sorted(root.glob("*/manifest.json")):
-        try:
-            summaries.append(_summary(read_manifest(manifest_file.parent)))
-        except FlashPackageError:
-            continue  # unusable packages are not offered; starting with one names the problem
-    return summaries
 
 
 MAX_PACKAGE_BYTES = 256 * 1024 * 1024  # four 16 MiB images and room to spare
@@ -257,7 +241,7 @@ MAX_PACKAGE_BYTES = 256 * 1024 * 1024  # four 16 MiB images and room to spare
     },
 )
 async def upload_package(
-    request: Request, admin: AdminUser, settings: SettingsDep
+    request: Request, admin: AdminUser, packages: PackagesDep
 ) -> PackageSummary:
     """Add a flash package: a gzipped tar of `manifest.json` and its segment files.
 
@@ -267,8 +251,4 @@ async def upload_package(
     body = await request.body()
     if len(body) > MAX_PACKAGE_BYTES:
         raise PackageInvalid(f"the package is larger than {MAX_PACKAGE_BYTES} bytes")
-    return await asyncio.to_thread(_store_package, settings.packages_dir, body)
-
-
-def _store_package(root: Path, archive: bytes) -> PackageSummary:
-    return _summary(store_package_archive(root, archive))
+    return _summary(await asyncio.to_thread(packages.store_archive, body))

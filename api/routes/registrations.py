@@ -11,9 +11,19 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from temporalio.common import WorkflowIDConflictPolicy
 
-from api.auth import AdminUser
-from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.deps import AdminUser, SessionDep, SettingsDep, TemporalDep
 from api.workflow_calls import execute_update
+from contracts.registration import (
+    REGISTRATION_WORKFLOW,
+    STATUS_QUERY,
+    DecisionInput,
+    RegistrationInput,
+    RegistrationStatus,
+    RegistrationUpdate,
+    ResendCodeInput,
+    VerifyEmailInput,
+    registration_workflow_id,
+)
 from db.models import Registration
 from domain.errors import NotFound
 from domain.registration import (
@@ -23,15 +33,6 @@ from domain.registration import (
     RegistrationNotUnderReview,
     RegistrationState,
     WrongRegistrationState,
-)
-from workflows.registration import (
-    DecisionInput,
-    RegistrationInput,
-    RegistrationStatus,
-    RegistrationWorkflow,
-    ResendCodeInput,
-    VerifyEmailInput,
-    workflow_id,
 )
 
 router = APIRouter(tags=["registrations"])
@@ -124,13 +125,13 @@ async def apply(
         )
     # Idempotent: a retry after a lost answer, or after a crash before the start, lands here.
     await temporal.start_workflow(
-        RegistrationWorkflow.run,
+        REGISTRATION_WORKFLOW,
         RegistrationInput(
             registration_id=registration_id,
             application=application,
             portal_url=str(request.base_url).rstrip("/"),
         ),
-        id=workflow_id(registration_id),
+        id=registration_workflow_id(registration_id),
         task_queue=settings.portal_task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
@@ -162,10 +163,8 @@ async def registration_status(
 ) -> RegistrationStatus:
     """Where the application stands. The id is the applicant's receipt."""
     await _require_registration(session, registration_id)
-    handle = temporal.get_workflow_handle_for(
-        RegistrationWorkflow.run, workflow_id(registration_id)
-    )
-    return await handle.query(RegistrationWorkflow.status)
+    handle = temporal.get_workflow_handle(registration_workflow_id(registration_id))
+    return await handle.query(STATUS_QUERY, result_type=RegistrationStatus)
 
 
 @router.post(
@@ -176,10 +175,8 @@ async def verify_email(
 ) -> RegistrationStatus:
     """Confirm the contact email with the mailed 6-digit code (5 tries per code, 1 hour)."""
     await _require_registration(session, registration_id, open_for_steps=True)
-    handle = temporal.get_workflow_handle_for(
-        RegistrationWorkflow.run, workflow_id(registration_id)
-    )
-    return await execute_update(handle, RegistrationWorkflow.verify_email, step)
+    handle = temporal.get_workflow_handle(registration_workflow_id(registration_id))
+    return await execute_update(handle, RegistrationUpdate.VERIFY_EMAIL, step, RegistrationStatus)
 
 
 @router.post(
@@ -190,10 +187,10 @@ async def resend_code(
 ) -> RegistrationStatus:
     """Mail a fresh code; the previous one stops working."""
     await _require_registration(session, registration_id, open_for_steps=True)
-    handle = temporal.get_workflow_handle_for(
-        RegistrationWorkflow.run, workflow_id(registration_id)
+    handle = temporal.get_workflow_handle(registration_workflow_id(registration_id))
+    return await execute_update(
+        handle, RegistrationUpdate.RESEND_CODE, ResendCodeInput(), RegistrationStatus
     )
-    return await execute_update(handle, RegistrationWorkflow.resend_code, ResendCodeInput())
 
 
 @router.post("/admin/registrations/{registration_id}/decision", response_model=RegistrationStatus)
@@ -208,13 +205,12 @@ async def decide(
     state = await _require_registration(session, registration_id)
     if state != "under_review":
         raise RegistrationNotUnderReview(f"the registration is {state}", state=state)
-    handle = temporal.get_workflow_handle_for(
-        RegistrationWorkflow.run, workflow_id(registration_id)
-    )
+    handle = temporal.get_workflow_handle(registration_workflow_id(registration_id))
     return await execute_update(
         handle,
-        RegistrationWorkflow.decide,
+        RegistrationUpdate.DECIDE,
         DecisionInput(approve=decision.approve, reason=decision.reason, reviewer_id=admin.id),
+        RegistrationStatus,
     )
 
 

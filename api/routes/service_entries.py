@@ -20,13 +20,36 @@ from sqlalchemy import select
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
-from activities.service_history import DeletedServiceEntry
-from api.auth import CurrentUser, ensure_workshop_access
-from api.deps import ResourcesDep, SettingsDep, TemporalDep
+from api.auth import ensure_workshop_access
+from api.deps import (
+    CurrentUser,
+    ResourcesDep,
+    ServiceHistoryAccess,
+    SettingsDep,
+    StationsDep,
+    TemporalDep,
+)
 from api.maintenance_log import MaintenanceLog, render_maintenance_log
-from api.routes.stations import station_of_workshop
-from api.routes.vehicles import ServiceHistoryAccess, parse_vin
 from api.workflow_calls import describe_or_absent, execute_update
+from contracts.service_history import (
+    SERVICE_ENTRY_DELETION_WORKFLOW,
+    SERVICE_ENTRY_WORKFLOW,
+    STATUS_QUERY,
+    CloseInput,
+    ConsentInput,
+    CreateInput,
+    DeletedServiceEntry,
+    DetailsInput,
+    ServiceEntryDeletionInput,
+    ServiceEntryInput,
+    ServiceEntryStatus,
+    ServiceEntryUpdate,
+    ServicesInput,
+    VehicleFacts,
+    WriteToVehicleInput,
+    service_entry_deletion_workflow_id,
+    service_entry_workflow_id,
+)
 from db.models import KeyRecord, ServiceEntry, Vehicle, VehicleCbsItem, Workshop
 from domain.errors import Forbidden
 from domain.service_history import (
@@ -38,22 +61,7 @@ from domain.service_history import (
     ServiceEntryNotFound,
     VehicleNotFound,
 )
-from workflows.service_entry import (
-    CloseInput,
-    ConsentInput,
-    CreateInput,
-    DetailsInput,
-    ServiceEntryDeletionInput,
-    ServiceEntryDeletionWorkflow,
-    ServiceEntryInput,
-    ServiceEntryStatus,
-    ServiceEntryWorkflow,
-    ServicesInput,
-    VehicleFacts,
-    WriteToVehicleInput,
-    service_entry_deletion_workflow_id,
-    service_entry_workflow_id,
-)
+from domain.vin import parse_vin
 
 router = APIRouter(tags=["service history"])
 
@@ -110,10 +118,17 @@ async def _flow(
     description = await describe_or_absent(temporal, workflow_id, _no_entry())
     owner = await description.memo_value(WORKSHOP_MEMO, None)
     ensure_workshop_access(user, owner, _no_entry())
-    handle: ServiceEntryHandle = temporal.get_workflow_handle_for(
-        ServiceEntryWorkflow.run, workflow_id
+    handle: ServiceEntryHandle = temporal.get_workflow_handle(
+        workflow_id, result_type=ServiceEntryStatus
     )
     return handle, description.status == WorkflowExecutionStatus.RUNNING
+
+
+async def _step(
+    handle: ServiceEntryHandle, update: ServiceEntryUpdate, step: Any
+) -> ServiceEntryStatus:
+    """Apply one human step (an update with a validator) and answer with the entry's status."""
+    return await execute_update(handle, update, step, ServiceEntryStatus)
 
 
 async def _open_flow(entry_id: str, user: CurrentUser, temporal: TemporalDep) -> ServiceEntryHandle:
@@ -132,6 +147,7 @@ async def open_entry(
     user: CurrentUser,
     access: ServiceHistoryAccess,
     resources: ResourcesDep,
+    stations: StationsDep,
     temporal: TemporalDep,
     settings: SettingsDep,
 ) -> ServiceEntryStatus:
@@ -167,11 +183,11 @@ async def open_entry(
         raise NotFoundKeyRead("no key read of this vehicle with this id", field="key_read_id")
     station_queue = None
     if body.station_id is not None:
-        station = await station_of_workshop(resources, body.station_id, workshop_id)
+        station = await stations.of_workshop(body.station_id, workshop_id)
         station_queue = settings.station_task_queue(station.id)
     entry_id = str(uuid.uuid4())
     handle = await temporal.start_workflow(
-        ServiceEntryWorkflow.run,
+        SERVICE_ENTRY_WORKFLOW,
         ServiceEntryInput(
             entry_id=entry_id,
             workshop_id=workshop_id,
@@ -186,8 +202,9 @@ async def open_entry(
         task_queue=settings.portal_task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         memo={WORKSHOP_MEMO: workshop_id},
+        result_type=ServiceEntryStatus,
     )
-    return await handle.query(ServiceEntryWorkflow.status)
+    return await handle.query(STATUS_QUERY, result_type=ServiceEntryStatus)
 
 
 class NotFoundKeyRead(ServiceEntryNotFound):
@@ -202,7 +219,7 @@ async def entry_status(
     """Where the entry stands: state, next steps, what was entered, the vehicle transfer."""
     handle, running = await _flow(entry_id, user, temporal)
     if running:
-        return await handle.query(ServiceEntryWorkflow.status)
+        return await handle.query(STATUS_QUERY, result_type=ServiceEntryStatus)
     final: ServiceEntryStatus = await handle.result()
     return final
 
@@ -217,9 +234,9 @@ async def consent(
 ) -> ServiceEntryStatus:
     """The owner agreed to the data being stored and passed on ("Akkoordverklaring")."""
     handle = await _open_flow(entry_id, user, temporal)
-    return await execute_update(
+    return await _step(
         handle,
-        ServiceEntryWorkflow.record_consent,
+        ServiceEntryUpdate.RECORD_CONSENT,
         ConsentInput(
             confirmed=body.confirmed,
             consent_text_version=body.consent_text_version,
@@ -239,9 +256,7 @@ async def details(
     """Mileage (not below the last known one unless the odometer was exchanged), service date
     (not in the future, not before production) and a remark of at most 200 characters."""
     handle = await _open_flow(entry_id, user, temporal)
-    return await execute_update(
-        handle, ServiceEntryWorkflow.enter_details, DetailsInput(**body.model_dump())
-    )
+    return await _step(handle, ServiceEntryUpdate.ENTER_DETAILS, DetailsInput(**body.model_dump()))
 
 
 @router.post("/service-entries/{entry_id}/services", response_model=ServiceEntryStatus)
@@ -254,8 +269,8 @@ async def services(
 ) -> ServiceEntryStatus:
     """The CBS items performed, from `supported_cbs`."""
     handle = await _open_flow(entry_id, user, temporal)
-    return await execute_update(
-        handle, ServiceEntryWorkflow.select_services, ServicesInput(cbs_items=body.cbs_items)
+    return await _step(
+        handle, ServiceEntryUpdate.SELECT_SERVICES, ServicesInput(cbs_items=body.cbs_items)
     )
 
 
@@ -265,9 +280,7 @@ async def create(
 ) -> ServiceEntryStatus:
     """Store the entry ("Invoer genereren"), once; opens the print window of the log."""
     handle = await _open_flow(entry_id, user, temporal)
-    return await execute_update(
-        handle, ServiceEntryWorkflow.create, CreateInput(created_by=user.id)
-    )
+    return await _step(handle, ServiceEntryUpdate.CREATE, CreateInput(created_by=user.id))
 
 
 @router.post("/service-entries/{entry_id}/write-to-vehicle", response_model=ServiceEntryStatus)
@@ -279,8 +292,8 @@ async def write_to_vehicle(
     A failed transfer answers 200 with `vehicle_transfer: failed` and how to transfer later.
     """
     handle = await _open_flow(entry_id, user, temporal)
-    return await execute_update(
-        handle, ServiceEntryWorkflow.write_to_vehicle, WriteToVehicleInput(requested_by=user.id)
+    return await _step(
+        handle, ServiceEntryUpdate.WRITE_TO_VEHICLE, WriteToVehicleInput(requested_by=user.id)
     )
 
 
@@ -290,7 +303,7 @@ async def close(
 ) -> ServiceEntryStatus:
     """Close the window ("Ruit sluiten"): the maintenance log can no longer be printed."""
     handle = await _open_flow(entry_id, user, temporal)
-    return await execute_update(handle, ServiceEntryWorkflow.close, CloseInput(closed_by=user.id))
+    return await _step(handle, ServiceEntryUpdate.CLOSE, CloseInput(closed_by=user.id))
 
 
 @router.get(
@@ -310,7 +323,7 @@ async def maintenance_log(
     handle, running = await _flow(entry_id, user, temporal)
     if not running:
         raise MaintenanceLogNotPrintable(f"the flow has closed: {PRINT_RULE}", rule=PRINT_RULE)
-    status = await handle.query(ServiceEntryWorkflow.status)
+    status = await handle.query(STATUS_QUERY, result_type=ServiceEntryStatus)
     if not status.printable:
         raise MaintenanceLogNotPrintable(
             f"the entry is {status.state}: {PRINT_RULE}", rule=PRINT_RULE, state=status.state
@@ -364,13 +377,13 @@ async def delete_entry(
     if owner is None:
         raise absent
     ensure_workshop_access(user, owner, absent)
-    deleted: DeletedServiceEntry = await temporal.execute_workflow(
-        ServiceEntryDeletionWorkflow.run,
+    return await temporal.execute_workflow(
+        SERVICE_ENTRY_DELETION_WORKFLOW,
         ServiceEntryDeletionInput(
             entry_id=wanted, workshop_id=user.workshop_id or owner, deleted_by=user.id
         ),
         id=service_entry_deletion_workflow_id(wanted),
         task_queue=settings.portal_task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        result_type=DeletedServiceEntry,
     )
-    return deleted

@@ -17,18 +17,21 @@ import uuid
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
-from activities.packages import verified_manifest
-from api.auth import CurrentStation, CurrentUser, ensure_owner
-from api.deps import ResourcesDep, SettingsDep, TemporalDep
-from api.routes.stations import station_of_workshop
+from api.auth import ensure_owner
+from api.deps import (
+    CurrentStation,
+    CurrentUser,
+    PackagesDep,
+    SettingsDep,
+    StationsDep,
+    TemporalDep,
+)
 from api.workflow_calls import describe_or_absent
-from db.credentials import hash_token, new_token
+from contracts import search_attributes
+from contracts.programming import programming_workflow_id
 from db.models import Station
 from domain.errors import DomainError, NotFound
 from domain.service_history import StationNotFound
-from hw.flash_files import package_archive
-from workflows import search_attributes
-from workflows.programming_session import programming_workflow_id
 
 router = APIRouter(tags=["stations"])
 
@@ -53,17 +56,13 @@ class TraceTooLarge(DomainError):
     response_model=StationToken,
 )
 async def issue_station_token(
-    workshop_id: str, station_id: str, user: CurrentUser, resources: ResourcesDep
+    workshop_id: str, station_id: str, user: CurrentUser, stations: StationsDep
 ) -> StationToken:
     """Owners: issue the station's own token (shown once; it replaces the previous one). The
     station's worker sends it as `AOS_STATION_TOKEN` to fetch packages and hand in frame logs."""
     ensure_owner(user, workshop_id)
-    await station_of_workshop(resources, station_id, workshop_id)
-    token = new_token()
-    async with resources.session_factory() as session, session.begin():
-        station = await session.get(Station, station_id)
-        assert station is not None
-        station.token_digest = hash_token(token)
+    await stations.of_workshop(station_id, workshop_id)
+    token = await stations.replace_token(station_id)
     return StationToken(station_id=station_id, station_token=token)
 
 
@@ -79,13 +78,12 @@ def _same_station(station: Station, station_id: str) -> None:
     responses={200: {"content": {"application/gzip": {}}, "description": "The package"}},
 )
 async def package_for_station(
-    station_id: str, package_id: str, station: CurrentStation, settings: SettingsDep
+    station_id: str, package_id: str, station: CurrentStation, packages: PackagesDep
 ) -> Response:
     """Stations: a flash package as a gzipped tar (manifest and segments), verified here first;
     the station verifies it again before it programs anything."""
     _same_station(station, station_id)
-    await asyncio.to_thread(verified_manifest, settings.packages_dir, package_id)
-    archive = await asyncio.to_thread(package_archive, settings.packages_dir / package_id)
+    archive = await asyncio.to_thread(packages.archive, package_id)
     return Response(archive, media_type="application/gzip")
 
 

@@ -10,32 +10,21 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from api.auth import CurrentUser
-from api.deps import ResourcesDep
-from api.routes.access import require_entitlement
+from api.deps import CurrentUser, ResourcesDep, ServiceHistoryAccess
 from db.models import ServiceEntry, Vehicle, VehicleCbsItem, VehicleTechnicalAction, Workshop
-from domain.catalogue import Service
-from domain.entitlement import Coverage
-from domain.service_history import CBS_LABELS, InvalidVinGiven, VehicleNotFound, is_deletable
-from domain.vin import SHORT_VIN_LENGTH, InvalidVin, is_short_vin, validate_vin
+from domain.service_history import CBS_LABELS, VehicleNotFound, is_deletable
+from domain.vin import (
+    SHORT_VIN_LENGTH,
+    InvalidVinGiven,
+    is_short_vin,
+    parse_vin,
+)
 
 router = APIRouter(tags=["service history"])
-
-ServiceHistoryAccess = Annotated[Coverage, Depends(require_entitlement(Service.SERVICE_HISTORY))]
-
-
-def parse_vin(text: str) -> str:
-    """The VIN normalised, or a 422 `invalid-vin` on field `vin` naming what is wrong."""
-    try:
-        return validate_vin(text)
-    except InvalidVin as error:
-        raise InvalidVinGiven(
-            error.message, field="vin", reason=str(error.reason), position=error.position
-        ) from None
 
 
 class Teleservices(BaseModel):

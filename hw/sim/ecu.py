@@ -144,7 +144,6 @@ class SimEcu:
         self.last_request_at = time.monotonic()
         self._offline_until = 0.0
         self.stats = EcuStats()
-        self.dependencies_ok: bool | None = None
         self._factory_memory()
 
     # ------------------------------------------------------------------ state
@@ -509,7 +508,6 @@ class SimEcu:
         ok = bool(self.segments) and all(
             s.valid and parse_image_header(s.data) is not None for s in self.segments
         )
-        self.dependencies_ok = ok
         return head + bytes((0 if ok else 1,))
 
     def _erase(self, address: int, length: int, send: Send) -> None:
@@ -530,7 +528,6 @@ class SimEcu:
             Segment(address, length, bytearray(b"\xff" * length), bytearray(length), valid=False)
         )
         self.download = None
-        self.dependencies_ok = None
         self.stats.erases += 1
         self.vehicle.mark_dirty()
 

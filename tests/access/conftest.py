@@ -22,18 +22,22 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.access import EntitlementCheckInput, EntitlementGrant
-from activities.payments import SandboxPaymentGateway
+from api.payments import SandboxPaymentGateway
+from contracts.access import (
+    CoverageExtended,
+    Subscription,
+    entitlement_workflow_id,
+    ticket_purchase_workflow_id,
+)
+from contracts.errors import domain_error_from_failure
 from db.access_repository import AccessRepository
 from domain.catalogue import Service, TicketPeriod
+from portal_worker import PortalDependencies, portal_worker
 from settings import Settings
-from worker import PortalDependencies, portal_worker
-from workflows.entitlement import CoverageExtended, Subscription, entitlement_workflow_id
-from workflows.errors import domain_error_from_failure
 from workflows.ticket_purchase import (
     TicketPurchaseInput,
     TicketPurchaseResult,
     TicketPurchaseWorkflow,
-    ticket_purchase_workflow_id,
 )
 
 

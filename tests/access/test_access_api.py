@@ -16,16 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from api.routes.access import require_entitlement
+from api.deps import require_entitlement
+from contracts.access import entitlement_workflow_id
 from db.models import Ticket, TicketPurchase
 from domain.accounts import Role
 from domain.catalogue import Service
 from domain.entitlement import Coverage
+from portal_worker import PortalDependencies, portal_worker
 from settings import Settings
 from tests.factories import SignedIn, create_workshop, sign_in
 from tests.helpers import running_api
-from worker import PortalDependencies, portal_worker
-from workflows.entitlement import entitlement_workflow_id
 
 TI = Service.TECHNICAL_INFORMATION
 HOUR_PRICE = 500

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
+from contracts.errors import domain_error_from, domain_failure, to_application_error
 from db.access_repository import load_price_file
 from domain.catalogue import (
     InvalidPriceList,
@@ -31,7 +32,6 @@ from domain.entitlement import (
     next_ticket_start,
     remaining,
 )
-from workflows.errors import domain_error_from, domain_failure, to_application_error
 
 T0 = datetime(2026, 1, 31, 10, 0, tzinfo=UTC)
 HOUR = CoverageWindow(T0, T0 + timedelta(hours=1))

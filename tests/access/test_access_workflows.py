@@ -15,26 +15,24 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from activities.access import AccessActivities, IssuedTicket, IssueTicketInput
+from contracts.access import (
+    EntitlementInput,
+    TicketIssued,
+    TicketPurchaseInput,
+    TicketWindow,
+    entitlement_workflow_id,
+    ticket_purchase_workflow_id,
+)
+from contracts.errors import domain_error_from_failure
 from db.access_repository import AccessRepository
 from db.models import LedgerEntry, OutboxMail, Ticket
 from domain.catalogue import Service, TicketPeriod, period_end
 from domain.credit import InsufficientCredit, TicketNotIssued
+from portal_worker import workflow_runner
 from tests.access.conftest import CoverageSubscriber, Portal
 from tests.factories import create_workshop
-from worker import workflow_runner
-from workflows.entitlement import (
-    EntitlementInput,
-    EntitlementWorkflow,
-    TicketIssued,
-    TicketWindow,
-    entitlement_workflow_id,
-)
-from workflows.errors import domain_error_from_failure
-from workflows.ticket_purchase import (
-    TicketPurchaseInput,
-    TicketPurchaseWorkflow,
-    ticket_purchase_workflow_id,
-)
+from workflows.entitlement import EntitlementWorkflow
+from workflows.ticket_purchase import TicketPurchaseWorkflow
 
 HOUR_PRICE = 500  # technical_information / hour in domain/data/prices.json
 TI = Service.TECHNICAL_INFORMATION

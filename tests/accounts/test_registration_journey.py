@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
+from contracts.search_attributes import FLOW_STATE
 from settings import Settings
 from tests.accounts_helpers import (
     APPLICATION,
@@ -22,7 +23,6 @@ from tests.accounts_helpers import (
     sign_in_enrolling_totp,
     token_in,
 )
-from workflows.search_attributes import FLOW_STATE
 
 pytestmark = pytest.mark.e2e
 

@@ -12,17 +12,18 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.accounts import ensure_administrator
+from contracts.registration import (
+    RegistrationInput,
+    RegistrationStatus,
+    RegistrationUpdate,
+    VerifyEmailInput,
+    registration_workflow_id,
+)
 from db.models import OutboxMail, Registration
 from domain.registration import Application
 from settings import Settings
 from tests.accounts_helpers import ADMIN_EMAIL, ADMIN_PASSWORD, APPLICATION, code_in, last_mail_to
-from workflows.registration import (
-    RegistrationInput,
-    RegistrationStatus,
-    RegistrationWorkflow,
-    VerifyEmailInput,
-    workflow_id,
-)
+from workflows.registration import RegistrationWorkflow
 
 
 async def _start(
@@ -49,7 +50,7 @@ async def _start(
     return await env.client.start_workflow(
         RegistrationWorkflow.run,
         RegistrationInput(registration_id=registration_id, application=application),
-        id=workflow_id(registration_id),
+        id=registration_workflow_id(registration_id),
         task_queue=settings.portal_task_queue,
     )
 
@@ -86,7 +87,9 @@ async def test_reviewers_are_reminded_after_2_days_and_it_expires_after_14(
     handle = await _start(time_skipping_env, portal_on_time_skipping_server, session_factory)
     mail = await last_mail_to(session_factory, APPLICATION["contact_email"])
     await handle.execute_update(
-        RegistrationWorkflow.verify_email, VerifyEmailInput(code=code_in(mail.body))
+        RegistrationUpdate.VERIFY_EMAIL,
+        VerifyEmailInput(code=code_in(mail.body)),
+        result_type=RegistrationStatus,
     )
 
     async def reminders() -> list[OutboxMail]:

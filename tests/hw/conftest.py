@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from hw.flash_files import FlashPackage, build_demo_package, load_package
+from hw.flash_files import FlashPackage, load_package
 from hw.sim import registry
 from hw.sim.config import VehicleConfig
+from hw.sim.demo_package import build_demo_package
 from hw.sim.vehicle import SimVehicle
 from hw.uds_client import LinkTimeouts
 from tests.hw.simtools import FAST, fast_config

@@ -12,21 +12,17 @@ import pytest
 
 from domain.flash_package import (
     FlashPackageManifest,
-    SoftwareUnit,
     crc32,
     parse_image_header,
-    software_after_flash,
-    verify_against_vehicle,
-    verify_dependencies,
 )
 from hw.flash_files import (
     MANIFEST_NAME,
     FlashPackage,
     FlashPackageError,
-    build_demo_package,
     load_package,
     verify_package_dir,
 )
+from hw.sim.demo_package import build_demo_package
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -112,44 +108,12 @@ def test_invalid_manifest_names_the_field(demo_dir: Path, tmp_path: Path) -> Non
     assert any("ecus.0.segments.0.file" in m and "plain file name" in m for m in messages)
 
 
-def test_hardware_and_dependency_checks_against_the_car(demo_package: FlashPackage) -> None:
-    manifest = demo_package.manifest
-    installed = {
-        "DME": [SoftwareUnit.parse("SWFL_0000A1B2_001_000_000")],
-        "EGS": [SoftwareUnit.parse("SWFL_0000B2C3_001_000_000")],
-        "BDC": [],
-        "KOMBI": [],
-    }
-    hardware = {p.ecu: p.target_hardware_id for p in manifest.ecus}
-    assert verify_against_vehicle(manifest, hardware, installed) == []
-    after = software_after_flash(manifest, installed)
-    assert after["DME"] == manifest.ecu("DME").software_units
-
-    hardware["EGS"] = "HW-EGS-6HP-26"
-    hardware["KOMBI"] = None  # type: ignore[assignment]
-    problems = verify_against_vehicle(manifest, hardware, installed)
-    assert [p.message for p in problems] == [
-        "ECU EGS: wrong hardware (package targets HW-EGS-8HP-51, ECU reports HW-EGS-6HP-26)",
-        "ECU KOMBI: ECU not found in the vehicle",
-    ]
-
-    # flash only EGS: it requires DME program >= 2.1.0, but the car has 1.0.0
-    egs_only = manifest.model_copy(update={"ecus": [manifest.ecu("EGS")]})
-    deps = verify_dependencies(egs_only, installed)
-    assert [p.message for p in deps] == [
-        "ECU EGS: SWFL_0000B2C3 requires DME SWFL_0000A1B2 >= 2.1.0, found 1.0.0"
-    ]
-    deps = verify_dependencies(egs_only, {"EGS": []})
-    assert deps[0].check == "dependency" and "not installed" in deps[0].message
-
-
 def test_build_demo_command(tmp_path: Path) -> None:
     out = subprocess.run(
         [
             sys.executable,
             "-m",
-            "hw.flash_files",
-            "build-demo",
+            "hw.sim.demo_package",
             str(tmp_path / "p"),
             "--size",
             "2048",

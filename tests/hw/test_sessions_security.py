@@ -196,10 +196,18 @@ def test_nrc_mapping_table() -> None:
     assert isinstance(err, errors.WrongBlockSequenceCounter)
     assert str(err) == "ECU EGS, service 0x36, NRC 0x73: wrongBlockSequenceCounter"
     assert err.details()["code"] == "WrongBlockSequenceCounter"
-    codes = [cls.code for cls in errors.ALL_ERRORS]
+    all_errors: list[type[errors.VehicleLinkError]] = []
+    pending: list[type[errors.VehicleLinkError]] = [errors.VehicleLinkError]
+    while pending:
+        cls = pending.pop()
+        all_errors.append(cls)
+        pending.extend(cls.__subclasses__())
+    transient_codes = {c.code for c in all_errors if c.transient}
+    fatal_codes = {c.code for c in all_errors if not c.transient}
+    codes = [cls.code for cls in all_errors]
     assert len(codes) == len(set(codes)), "codes must be unique"
     assert {"BusTimeout", "ResponsePendingTooLong", "EcuBusy", "LinkDisconnected"} <= (
-        errors.TRANSIENT_CODES
+        transient_codes
     )
     assert {
         "InvalidKeyAttemptsExceeded",
@@ -209,8 +217,8 @@ def test_nrc_mapping_table() -> None:
         "ConditionsNotCorrect",
         "MemoryCheckFailed",
         "VinMismatch",
-    } <= errors.FATAL_CODES
-    assert errors.TRANSIENT_CODES.isdisjoint(errors.FATAL_CODES)
+    } <= fatal_codes
+    assert transient_codes.isdisjoint(fatal_codes)
 
 
 def test_vin_and_hardware_guards(vehicle: tuple[SimVehicle, str]) -> None:

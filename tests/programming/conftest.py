@@ -16,17 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.portal_files import PortalFiles
 from api.routes.stations import station_status
 from domain.accounts import Role
 from domain.flash_package import FlashPackageManifest
-from hw.flash_files import build_demo_package
 from hw.sim import registry
 from hw.sim.config import VehicleConfig
+from hw.sim.demo_package import build_demo_package
 from hw.sim.vehicle import SimVehicle
 from settings import Settings
+from station.portal_files import PortalFiles
+from station.worker import StationDependencies, station_worker
 from tests.factories import SignedIn, create_workshop, sign_in
-from worker import StationDependencies, station_worker
 
 DEMO_PACKAGE = "demo-2.0.0"
 

@@ -21,7 +21,7 @@ from db.credentials import hash_password
 from db.models import User
 from domain.accounts import Role
 from domain.catalogue import Service
-from hw.flash_files import build_demo_package
+from hw.sim.demo_package import build_demo_package
 from settings import Settings
 from tests.factories import create_workshop, long_ticket, sign_in
 from tests.helpers import serving_api

@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.accounts import Role
-from hw.flash_files import build_demo_package
+from hw.sim.demo_package import build_demo_package
 from settings import Settings
 from tests.factories import create_workshop, sign_in
 

@@ -15,17 +15,14 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from contracts.programming import ProgrammingSessionInput, programming_workflow_id
 from domain.accounts import Role
+from portal_worker import PortalDependencies, portal_worker
 from settings import Settings
 from temporal_client import data_converter
 from tests.factories import create_workshop, sign_in
 from tests.helpers import running_api
-from worker import PortalDependencies, portal_worker
-from workflows.programming_session import (
-    ProgrammingSessionInput,
-    ProgrammingSessionWorkflow,
-    programming_workflow_id,
-)
+from workflows.programming_session import ProgrammingSessionWorkflow
 
 pytestmark = pytest.mark.e2e
 VIN = "WBA8E5105FK731548"

@@ -14,6 +14,7 @@ from domain.accounts import Role
 from domain.flash_package import FlashPackageManifest
 from hw.sim.vehicle import SimVehicle
 from settings import Settings
+from station.worker import StationDependencies, station_worker
 from tests.factories import SignedIn, create_workshop, sign_in
 from tests.programming.conftest import (
     DEMO_PACKAGE,
@@ -22,7 +23,6 @@ from tests.programming.conftest import (
     register_station,
     wait_until_ended,
 )
-from worker import StationDependencies, station_worker
 
 pytestmark = pytest.mark.e2e
 

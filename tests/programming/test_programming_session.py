@@ -9,17 +9,14 @@ import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
+from contracts.errors import domain_error_from
+from contracts.programming import ProgrammingSessionInput, programming_workflow_id
 from domain.flash_package import FlashPackageManifest
 from hw.flash_files import load_package
 from settings import Settings
 from tests.factories import SignedIn
 from tests.programming.conftest import DEMO_PACKAGE, Station, buy_time
-from workflows.errors import domain_error_from
-from workflows.programming_session import (
-    ProgrammingSessionInput,
-    ProgrammingSessionWorkflow,
-    programming_workflow_id,
-)
+from workflows.programming_session import ProgrammingSessionWorkflow
 
 pytestmark = pytest.mark.e2e
 

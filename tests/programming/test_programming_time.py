@@ -17,27 +17,28 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities.payments import SandboxPaymentGateway
+from api.payments import SandboxPaymentGateway
+from contracts.access import (
+    TicketPurchaseInput,
+    entitlement_workflow_id,
+    ticket_purchase_workflow_id,
+)
+from contracts.programming import programming_workflow_id
 from db.access_repository import AccessRepository
 from domain.catalogue import Service, TicketPeriod
 from domain.flash_package import SegmentSpec
-from hw.flash_files import build_demo_package, read_manifest
+from hw.flash_files import read_manifest
 from hw.sim.config import default_vehicle_config, tune_ecu
+from hw.sim.demo_package import build_demo_package
 from settings import Settings
 from tests.factories import create_workshop
 from tests.programming.conftest import Station, running_station
-from workflows.entitlement import entitlement_workflow_id
 from workflows.programming_session import (
     ProgrammingProgress,
     ProgrammingSessionInput,
     ProgrammingSessionWorkflow,
-    programming_workflow_id,
 )
-from workflows.ticket_purchase import (
-    TicketPurchaseInput,
-    TicketPurchaseWorkflow,
-    ticket_purchase_workflow_id,
-)
+from workflows.ticket_purchase import TicketPurchaseWorkflow
 
 PACKAGE = "time-test"
 

@@ -12,12 +12,13 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from activities.portal_files import PortalFiles
 from api.app import create_app
 from domain.accounts import Role
 from domain.flash_package import FlashPackageManifest
-from hw.flash_files import build_demo_package, package_archive
+from hw.flash_files import package_archive
+from hw.sim.demo_package import build_demo_package
 from settings import Settings
+from station.portal_files import PortalFiles
 from tests.factories import SignedIn, create_workshop, sign_in
 from tests.helpers import serving_api
 from tests.programming.conftest import (

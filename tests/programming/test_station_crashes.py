@@ -21,8 +21,9 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from contracts.programming import programming_workflow_id
 from domain.flash_package import EcuPackage, FlashPackageManifest
-from hw.flash_files import build_demo_package
+from hw.sim.demo_package import build_demo_package
 from hw.sim.vehicle import SimVehicle
 from settings import Settings
 from tests.factories import SignedIn
@@ -31,7 +32,6 @@ from workflows.programming_session import (
     ProgrammingProgress,
     ProgrammingSessionInput,
     ProgrammingSessionWorkflow,
-    programming_workflow_id,
 )
 
 pytestmark = pytest.mark.e2e

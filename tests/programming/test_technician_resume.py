@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from domain.accounts import Role
 from domain.catalogue import Service
-from hw.flash_files import build_demo_package
+from hw.sim.demo_package import build_demo_package
 from settings import Settings
 from tests.factories import create_workshop, long_ticket, sign_in
 from tests.helpers import running_api

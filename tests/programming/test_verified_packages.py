@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from activities.programming import VerifiedPackages
-from hw.flash_files import FlashPackageError, build_demo_package
+from hw.flash_files import FlashPackageError
+from hw.sim.demo_package import build_demo_package
+from station.programming import VerifiedPackages
 
 
 def test_verified_once_and_again_after_a_change(tmp_path: Path) -> None:

@@ -12,16 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.key_reads import KeyReaderActivities
-from activities.service_history import (
-    ServiceBookletStation,
-    VehicleServiceActivities,
-    service_booklet_station,
-)
 from db.models import Station
 from db.seed import seed_demo_vehicles
 from domain.accounts import Role
+from hw.sim import station as simulated
 from settings import Settings
+from station.key_reader import KeyReaderActivities
+from station.service_booklet import ServiceBookletStation, VehicleServiceActivities
 from tests.factories import SignedIn, create_workshop, sign_in
 
 DEMO_VIN = "WBA8E5105FK731548"  # the demo key's vehicle: BMW 320d, 194 826 km
@@ -73,7 +70,13 @@ async def station_worker(
 ) -> AsyncIterator[ServiceBookletStation]:
     """The station's worker as the station command builds it for `--vehicle sim://`, with its
     own named simulated car (`sim://?name=<station id>`)."""
-    booklet = booklet or service_booklet_station(station_id, f"sim://?name={station_id}")
+    if booklet is None:
+        vehicle_url = f"sim://?name={station_id}"
+        simulated.prepare_car(vehicle_url)
+        booklet = ServiceBookletStation(
+            KeyReaderActivities(station_id, simulated.key_reader()),
+            VehicleServiceActivities(station_id, vehicle_url),
+        )
     activities: list[Any] = booklet.activities()
     async with Worker(
         client, task_queue=settings.station_task_queue(station_id), activities=activities

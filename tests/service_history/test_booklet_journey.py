@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
+from contracts.access import entitlement_workflow_id
 from db.models import AuditEvent, ServiceEntry, Ticket, Vehicle
 from domain.catalogue import Service
 from domain.key_data import CBS_TYPES
@@ -33,7 +34,6 @@ from tests.service_history.conftest import (
     seed,
     station_worker,
 )
-from workflows.entitlement import entitlement_workflow_id
 
 pytestmark = pytest.mark.usefixtures("portal_on_dev_server")
 

@@ -1,6 +1,6 @@
 """Throughput of the vehicle link against the simulated car, as ratios from one run.
 
-    python -m hw.bench [--size 262144] [--rounds 3]
+    python -m bench.link_bench [--size 262144] [--rounds 3]
 
 Prints KiB/s (fastest whole run, and from the median TransferData exchange, which is
 robust against load spikes from other processes) for:
@@ -182,7 +182,7 @@ def measure(size: int = 256 * 1024, rounds: int = 3) -> dict[str, Rate]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m hw.bench")
+    parser = argparse.ArgumentParser(prog="python -m bench.link_bench")
     parser.add_argument("--size", type=int, default=256 * 1024)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()

@@ -17,83 +17,34 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.portal_files import PortalFiles
-from domain.flash_package import SoftwareUnit
-from domain.programming import MINIMUM_VOLTAGE, voltage_ok
+from contracts.programming import (
+    EndSessionInput,
+    FinishEcuInput,
+    FinishedEcu,
+    IdentifyVehicleInput,
+    PrepareEcuInput,
+    ProgrammingStationActivity,
+    ProgramSegmentInput,
+    SegmentResult,
+    StationFailure,
+    VehicleIdentity,
+)
+from domain.programming import MINIMUM_VOLTAGE, DownloadProgress, voltage_ok
 from hw.errors import VehicleLinkError
-from hw.flash_files import MANIFEST_NAME, FlashPackage, load_package
+from hw.flash_files import FlashPackage
 from hw.flash_sequence import ensure_programming, finish_ecu, prepare_ecu, program_segment
 from hw.protocol import Fingerprint
-from hw.station_link import DownloadProgress, StationLink, connect_station_link
-
-
-class IdentifyVehicleInput(BaseModel):
-    session_id: str
-    expected_vin: str
-    ecus: list[str]
-
-
-class VehicleIdentity(BaseModel):
-    vin: str
-    battery_voltage: float
-    software: dict[str, list[SoftwareUnit]]
-
-
-class PrepareEcuInput(BaseModel):
-    session_id: str
-    package_id: str
-    ecu: str
-    expected_vin: str
-    workshop_id: str
-
-
-class ProgramSegmentInput(BaseModel):
-    session_id: str
-    package_id: str
-    ecu: str
-    segment_index: int
-    expected_vin: str
-    # Where a session resumed by a technician continues (the activity's own retries use the
-    # heartbeat instead).
-    start_block_index: int = 0
-    block_size: int | None = None
-
-
-class SegmentProgress(BaseModel):
-    """The heartbeat of a segment download, and what a resume starts from."""
-
-    next_block_index: int
-    block_size: int
-    bytes_confirmed: int
-    total_bytes: int
-
-
-class SegmentResult(BaseModel):
-    ecu: str
-    segment_index: int
-    total_bytes: int
-    bytes_sent: int
-    resumed_from_block: int
-    seconds: float
-
-
-class FinishEcuInput(BaseModel):
-    session_id: str
-    ecu: str
-    expected_vin: str
-
-
-class FinishedEcu(BaseModel):
-    ecu: str
-    software: list[SoftwareUnit]
+from hw.station_link import StationLink
+from station.packages import VerifiedPackages
+from station.portal_files import PortalFiles
+from station.session_links import SessionLinks
 
 
 @contextlib.contextmanager
-def vehicle_errors_typed(progress: list[SegmentProgress] | None = None) -> Iterator[None]:
+def vehicle_errors_typed(progress: list[DownloadProgress] | None = None) -> Iterator[None]:
     """Vehicle errors become ApplicationErrors typed by their code (fatal ones non-retryable),
     carrying the last confirmed progress so a technician's resume continues from there."""
     try:
@@ -116,7 +67,7 @@ HEARTBEAT_EVERY = 0.25
 
 @contextlib.contextmanager
 def _heartbeat_while_running(
-    confirmed: list[SegmentProgress], every: float = 1.0
+    confirmed: list[DownloadProgress], every: float = 1.0
 ) -> Iterator[None]:
     """Heartbeat the last confirmed progress every second, also while no block moves.
 
@@ -137,99 +88,6 @@ def _heartbeat_while_running(
     finally:
         stop.set()
         thread.join()
-
-
-class SessionLinks:
-    """One open vehicle link, with one frame log, per programming session in this worker.
-
-    Opening a link is not free (DoIP routing activation, the trace writer), and a session runs
-    dozens of steps. A step borrows the session's link and gives it back; a step that fails
-    closes it, so the retry starts on a fresh connection. The session's last step closes it;
-    links of sessions that went quiet are closed after `idle_seconds`.
-    """
-
-    def __init__(self, vehicle_url: str, traces_dir: Path, idle_seconds: float = 300) -> None:
-        self.vehicle_url = vehicle_url
-        self.traces_dir = traces_dir
-        self.idle_seconds = idle_seconds
-        self._lock = threading.Lock()
-        self._idle: dict[str, tuple[StationLink, float]] = {}
-
-    @contextlib.contextmanager
-    def use(self, session_id: str) -> Iterator[StationLink]:
-        self._close_idle()
-        with self._lock:
-            entry = self._idle.pop(session_id, None)
-        link = entry[0] if entry else self._connect(session_id)
-        try:
-            yield link
-        except BaseException:
-            link.close()
-            raise
-        with self._lock:
-            self._idle[session_id] = (link, time.monotonic())
-
-    def _connect(self, session_id: str) -> StationLink:
-        folder = self.traces_dir / session_id
-        folder.mkdir(parents=True, exist_ok=True)
-        # One ASC file per connection; in name order they are the session's frame log.
-        return connect_station_link(self.vehicle_url, folder / f"{time.time_ns()}.asc")
-
-    def close(self, session_id: str) -> None:
-        with self._lock:
-            entry = self._idle.pop(session_id, None)
-        if entry:
-            entry[0].close()
-
-    def _close_idle(self) -> None:
-        now = time.monotonic()
-        with self._lock:
-            stale = [k for k, (_, used) in self._idle.items() if now - used > self.idle_seconds]
-            links = [self._idle.pop(k)[0] for k in stale]
-        for link in links:
-            link.close()
-
-
-class VerifiedPackages:
-    """Flash packages verified once per worker and kept in memory for the session's steps.
-
-    Every step of a session needs the package; reading and hashing it again in each one is
-    wasted work. A package is verified again when any of its files changes (size or
-    modification time), and one altered on disk is then refused. Either way the car only
-    receives bytes that passed verification: the cached ones are the verified ones.
-    """
-
-    KEEP = 4  # packages held at once; a station flashes one car at a time
-
-    def __init__(self, root: Path, portal: PortalFiles | None = None) -> None:
-        self.root = root
-        self.portal = portal  # where a package missing here is fetched from
-        self._lock = threading.Lock()
-        self._verified: dict[str, tuple[tuple[tuple[str, int, int], ...], FlashPackage]] = {}
-
-    def get(self, package_id: str) -> FlashPackage:
-        directory = self.root / package_id
-        if self.portal is not None and not (directory / MANIFEST_NAME).is_file():
-            self.portal.fetch_package(package_id, self.root)
-        files = sorted(directory.iterdir())
-        stats = [f.stat() for f in files]
-        stamp = tuple(
-            (f.name, st.st_size, st.st_mtime_ns) for f, st in zip(files, stats, strict=True)
-        )
-        with self._lock:
-            known = self._verified.get(package_id)
-        if known is not None and known[0] == stamp:
-            return known[1]
-        package = load_package(directory)  # raises FlashPackageError naming every problem
-        with self._lock:
-            self._verified[package_id] = (stamp, package)
-            while len(self._verified) > self.KEEP:
-                self._verified.pop(next(iter(self._verified)))
-        return package
-
-
-class EndSessionInput(BaseModel):
-    session_id: str
 
 
 class ProgrammingStationActivities:
@@ -255,12 +113,12 @@ class ProgrammingStationActivities:
 
     @contextlib.contextmanager
     def _link(
-        self, session_id: str, progress: list[SegmentProgress] | None = None
+        self, session_id: str, progress: list[DownloadProgress] | None = None
     ) -> Iterator[StationLink]:
         with vehicle_errors_typed(progress), self.links.use(session_id) as link:
             yield link
 
-    @activity.defn
+    @activity.defn(name=ProgrammingStationActivity.IDENTIFY_VEHICLE)
     def identify_vehicle(self, request: IdentifyVehicleInput) -> VehicleIdentity:
         """Read the VIN (it must be the session's car), the voltage and each ECU's software."""
         with self._link(request.session_id) as link:
@@ -270,7 +128,7 @@ class ProgrammingStationActivities:
                 vin=vin, battery_voltage=link.read_battery_voltage(), software=software
             )
 
-    @activity.defn
+    @activity.defn(name=ProgrammingStationActivity.PREPARE_ECU)
     def prepare_ecu(self, request: PrepareEcuInput) -> float:
         """Voltage check, hardware check, programming session, security access, fingerprint."""
         package = self._package(request.package_id).ecu(request.ecu)
@@ -280,8 +138,8 @@ class ProgrammingStationActivities:
             if not voltage_ok(volts):
                 raise ApplicationError(
                     f"battery at {volts:.1f} V, below {MINIMUM_VOLTAGE} V: connect a charger",
-                    {"code": "battery-low", "volts": volts},
-                    type="battery-low",
+                    {"code": StationFailure.BATTERY_LOW, "volts": volts},
+                    type=StationFailure.BATTERY_LOW,
                 )
             fingerprint = Fingerprint(
                 programming_date=datetime.now(UTC).date(),
@@ -291,7 +149,7 @@ class ProgrammingStationActivities:
             prepare_ecu(link, package, fingerprint)
             return volts
 
-    @activity.defn
+    @activity.defn(name=ProgrammingStationActivity.PROGRAM_SEGMENT)
     def program_segment(self, request: ProgramSegmentInput) -> SegmentResult:
         """Erase (fresh start only), download and check one segment; resumable."""
         package = self._package(request.package_id)
@@ -299,13 +157,13 @@ class ProgrammingStationActivities:
         data = package.segment_data(request.ecu, request.segment_index)
         # Where to start: this download's own last heartbeat (a retry after a crash), else the
         # point a technician's resume continues from, else the beginning.
-        confirmed: list[SegmentProgress] = []
+        confirmed: list[DownloadProgress] = []
         details = activity.info().heartbeat_details
         if details:
-            confirmed.append(SegmentProgress.model_validate(details[0]))
+            confirmed.append(DownloadProgress.model_validate(details[0]))
         elif request.start_block_index and request.block_size:
             confirmed.append(
-                SegmentProgress(
+                DownloadProgress(
                     next_block_index=request.start_block_index,
                     block_size=request.block_size,
                     bytes_confirmed=request.start_block_index * request.block_size,
@@ -318,17 +176,11 @@ class ProgrammingStationActivities:
         last_heartbeat = [0.0]
 
         def heartbeat(progress: DownloadProgress) -> None:
-            last = SegmentProgress(
-                next_block_index=progress.next_block_index,
-                block_size=progress.block_size,
-                bytes_confirmed=progress.bytes_confirmed,
-                total_bytes=progress.total_bytes,
-            )
-            confirmed[:] = [last]
+            confirmed[:] = [progress]
             now = time.monotonic()
             if now - last_heartbeat[0] >= HEARTBEAT_EVERY:
                 last_heartbeat[0] = now
-                activity.heartbeat(last.model_dump())
+                activity.heartbeat(progress.model_dump())
 
         began = time.monotonic()
         step = f"{request.ecu} segment {request.segment_index}"
@@ -370,7 +222,7 @@ class ProgrammingStationActivities:
             seconds=time.monotonic() - began,
         )
 
-    @activity.defn
+    @activity.defn(name=ProgrammingStationActivity.FINISH_ECU)
     def finish_ecu(self, request: FinishEcuInput) -> FinishedEcu:
         """Dependency check, reset, and the software list read back after the reset."""
         with self._link(request.session_id) as link:
@@ -378,7 +230,7 @@ class ProgrammingStationActivities:
             finish_ecu(link, request.ecu)
             return FinishedEcu(ecu=request.ecu, software=link.read_software_list(request.ecu))
 
-    @activity.defn
+    @activity.defn(name=ProgrammingStationActivity.END_SESSION_LINK)
     def end_session_link(self, request: EndSessionInput) -> None:
         """Close the session's link, which completes its frame log, and hand the log in to the
         portal when the station is on another machine."""

@@ -1,0 +1,72 @@
+"""Key reads: the KeyReadWorkflow, the station's KeyReader activity and the key table."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+from domain.key_data import KeyData
+
+KEY_READ_WORKFLOW = "KeyReadWorkflow"
+
+
+def key_read_workflow_id(read_id: str) -> str:
+    return f"key-read-{read_id}"
+
+
+class KeyReadInput(BaseModel):
+    workshop_id: str
+    station_id: str
+    station_task_queue: str
+    requested_by: str
+
+
+class KeyReaderActivity(StrEnum):
+    """Runs on the station worker."""
+
+    READ_KEY_AT_STATION = "read_key_at_station"
+
+
+class KeyTableActivity(StrEnum):
+    """Runs on the portal worker."""
+
+    RECORD_KEY_READ = "record_key_read"
+
+
+class ReadKeyInput(BaseModel):
+    """Empty for now: the station reads whatever key lies in its reader."""
+
+    reader_serial: str | None = None
+
+
+class StationKeyRead(BaseModel):
+    station_id: str
+    key: KeyData
+    reader: str
+    read_at: datetime
+
+
+class RecordKeyReadInput(BaseModel):
+    workshop_id: str
+    read: StationKeyRead
+
+
+class KeyRecordView(BaseModel):
+    """One row of the key table (KaSIO "Sleuteltabel"), read from the stored record."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    key_record_id: int = Field(validation_alias=AliasChoices("key_record_id", "id"))
+    vin: str
+    key_number: int
+    brand: str | None
+    colour_code: str
+    total_distance_km: int
+    production_date: date
+    last_read_at: datetime
+    last_written_on: date
+    reader: str
+    station_id: str | None
+    workshop_id: str

@@ -1,0 +1,94 @@
+"""Registration: the RegistrationWorkflow's input, steps and status, and its activities."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from domain.registration import Application
+
+REGISTRATION_WORKFLOW = "RegistrationWorkflow"
+
+
+def registration_workflow_id(registration_id: str) -> str:
+    return f"registration-{registration_id}"
+
+
+class RegistrationUpdate(StrEnum):
+    VERIFY_EMAIL = "verify_email"
+    RESEND_CODE = "resend_code"
+    DECIDE = "decide"
+
+
+STATUS_QUERY = "status"
+
+
+class RegistrationInput(BaseModel):
+    registration_id: str
+    application: Application
+    portal_url: str = "http://127.0.0.1:8000"
+
+
+class VerifyEmailInput(BaseModel):
+    code: str = Field(description="The 6-digit code mailed to the contact email")
+
+
+class ResendCodeInput(BaseModel):
+    """No fields yet; a model so the step can grow without breaking running workflows."""
+
+
+class DecisionInput(BaseModel):
+    approve: bool
+    reason: str = Field(default="", max_length=1000)
+    reviewer_id: str
+
+
+class RegistrationStatus(BaseModel):
+    registration_id: str
+    state: str
+    vat_check: str | None = None
+    workshop_id: str | None = None
+    decision_reason: str | None = None
+    code_attempts_left: int
+    code_expires_at: datetime | None = None
+
+
+# --- the registration activities (portal worker) ----------------------------------------------
+
+
+class RegistrationActivity(StrEnum):
+    CHECK_VAT_ID = "check_vat_id"
+    RECORD_REGISTRATION_STATE = "record_registration_state"
+    CREATE_WORKSHOP_AND_OWNER = "create_workshop_and_owner"
+    NOTIFY_REVIEWERS = "notify_reviewers"
+
+
+class CheckVatInput(BaseModel):
+    country: str
+    vat_id: str
+
+
+class VatCheckResult(BaseModel):
+    valid: bool
+    reason: str
+
+
+class RecordRegistrationStateInput(BaseModel):
+    registration_id: str
+    state: str
+    vat_check: str | None = None
+    decision_reason: str | None = None
+    workshop_id: str | None = None
+
+
+class CreateWorkshopInput(BaseModel):
+    registration_id: str
+    portal_url: str
+
+
+class NotifyReviewersInput(BaseModel):
+    registration_id: str
+    company_name: str
+    waiting_days: int

@@ -1,0 +1,105 @@
+"""The portal worker: every workflow, and the activities that touch the database, mail,
+payments and packages, on the `portal` queue.
+
+It imports no vehicle transport and no simulator: the hardware steps of a flow run on the
+station worker of the station it started at (station/worker.py).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.access import AccessActivities
+from activities.key_reads import KeyTableActivities
+from activities.mail import MailActivities
+from activities.packages import PackageActivities
+from activities.registration import FormatVatChecker, RegistrationActivities
+from activities.service_history import ServiceHistoryActivities
+from db.access_repository import AccessRepository
+from db.mail import mail_sender_for
+from db.packages import PackageStore
+from settings import Settings
+from workflows.entitlement import EntitlementWorkflow
+from workflows.key_read import KeyReadWorkflow
+from workflows.programming_session import ProgrammingSessionWorkflow
+from workflows.registration import RegistrationWorkflow
+from workflows.service_entry import ServiceEntryDeletionWorkflow, ServiceEntryWorkflow
+from workflows.ticket_purchase import TicketPurchaseWorkflow
+
+# Pure modules the workflows use; loading them once outside the sandbox is faster and keeps
+# their lazy imports (email validation, state machines) out of workflow code paths.
+SANDBOX_PASSTHROUGH = ("pydantic", "email_validator", "idna", "statemachine", "domain", "contracts")
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH)
+    )
+
+
+# Every workflow of the product; the portal worker runs them, the replay tests check them.
+PORTAL_WORKFLOWS: Sequence[type] = (
+    RegistrationWorkflow,
+    TicketPurchaseWorkflow,
+    EntitlementWorkflow,
+    ProgrammingSessionWorkflow,
+    ServiceEntryWorkflow,
+    ServiceEntryDeletionWorkflow,
+    KeyReadWorkflow,
+)
+
+
+@dataclass
+class PortalDependencies:
+    """What the portal's activities are given instead of reaching for globals."""
+
+    settings: Settings
+    session_factory: async_sessionmaker[AsyncSession]
+
+
+def portal_worker(client: Client, deps: PortalDependencies, task_queue: str) -> Worker:
+    """All workflows and the activities that touch the database, mail and payments."""
+    sender = mail_sender_for(deps.settings, deps.session_factory)
+    mail = MailActivities(sender)
+    registration = RegistrationActivities(deps.session_factory, sender, FormatVatChecker())
+    packages = PackageActivities(PackageStore(deps.settings.packages_dir))
+    access = AccessActivities(AccessRepository(deps.session_factory))
+    service_history = ServiceHistoryActivities(deps.session_factory)
+    key_table = KeyTableActivities(deps.session_factory)
+    activities: Sequence[Any] = [
+        mail.send_mail,
+        access.reserve_credit,
+        access.issue_ticket,
+        access.activate_entitlement,
+        access.confirm_purchase,
+        access.release_credit,
+        access.check_entitlement,
+        access.remaining_coverage,
+        registration.check_vat_id,
+        registration.record_registration_state,
+        registration.create_workshop_and_owner,
+        registration.notify_reviewers,
+        packages.read_verified_manifest,
+        service_history.record_service_entry,
+        service_history.mark_written_to_vehicle,
+        service_history.load_service_entry_facts,
+        service_history.delete_service_entry,
+        key_table.record_key_read,
+    ]
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=PORTAL_WORKFLOWS,
+        activities=activities,
+        workflow_runner=workflow_runner(),
+        # Package verification reads and hashes files: a blocking activity, in threads.
+        activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=8),
+    )

@@ -1,0 +1,51 @@
+"""The station's KeyReader: reads the key lying in it (pyusb), for the KeyReadWorkflow.
+
+A block that does not parse is refused with its reason (`key-data-corrupt`, non-retryable); a
+reader that is busy, timed out or unplugged mid-read is retried; no key or no reader is a
+refusal (`key-read-failed`) that a person has to fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from contracts.errors import to_application_error
+from contracts.key_reads import KeyReaderActivity, ReadKeyInput, StationKeyRead
+from domain.key_data import CorruptKeyData
+from domain.service_history import KeyDataCorrupt, KeyReadFailedProblem
+from hw.keyreader import KeyReaderError, read_key
+
+
+class KeyReaderActivities:
+    """The station's KeyReader; `backend` is the pyusb backend (None: libusb as found)."""
+
+    def __init__(self, station_id: str, backend: Any = None) -> None:
+        self.station_id = station_id
+        self.backend = backend
+
+    @activity.defn(name=KeyReaderActivity.READ_KEY_AT_STATION)
+    async def read_key_at_station(self, request: ReadKeyInput) -> StationKeyRead:
+        """Read the key in the station's KeyReader (blocking USB I/O in a thread)."""
+        try:
+            read = await asyncio.to_thread(read_key, self.backend, request.reader_serial)
+        except CorruptKeyData as error:
+            raise to_application_error(
+                KeyDataCorrupt(
+                    f"the key data was refused: {error.message}",
+                    reason=str(error.reason),
+                    offset=error.offset,
+                )
+            ) from error
+        except KeyReaderError as error:
+            if error.transient:
+                raise ApplicationError(error.message, error.details(), type=error.code) from error
+            raise to_application_error(
+                KeyReadFailedProblem(error.message, reason=error.reason)
+            ) from error
+        return StationKeyRead(
+            station_id=self.station_id, key=read.key, reader=read.reader.label, read_at=read.read_at
+        )

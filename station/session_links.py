@@ -1,0 +1,62 @@
+"""One open vehicle link, with one frame log, per programming session in this worker."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from hw.station_link import StationLink, connect_station_link
+
+
+class SessionLinks:
+    """One open vehicle link, with one frame log, per programming session in this worker.
+
+    Opening a link is not free (DoIP routing activation, the trace writer), and a session runs
+    dozens of steps. A step borrows the session's link and gives it back; a step that fails
+    closes it, so the retry starts on a fresh connection. The session's last step closes it;
+    links of sessions that went quiet are closed after `idle_seconds`.
+    """
+
+    def __init__(self, vehicle_url: str, traces_dir: Path, idle_seconds: float = 300) -> None:
+        self.vehicle_url = vehicle_url
+        self.traces_dir = traces_dir
+        self.idle_seconds = idle_seconds
+        self._lock = threading.Lock()
+        self._idle: dict[str, tuple[StationLink, float]] = {}
+
+    @contextlib.contextmanager
+    def use(self, session_id: str) -> Iterator[StationLink]:
+        self._close_idle()
+        with self._lock:
+            entry = self._idle.pop(session_id, None)
+        link = entry[0] if entry else self._connect(session_id)
+        try:
+            yield link
+        except BaseException:
+            link.close()
+            raise
+        with self._lock:
+            self._idle[session_id] = (link, time.monotonic())
+
+    def _connect(self, session_id: str) -> StationLink:
+        folder = self.traces_dir / session_id
+        folder.mkdir(parents=True, exist_ok=True)
+        # One ASC file per connection; in name order they are the session's frame log.
+        return connect_station_link(self.vehicle_url, folder / f"{time.time_ns()}.asc")
+
+    def close(self, session_id: str) -> None:
+        with self._lock:
+            entry = self._idle.pop(session_id, None)
+        if entry:
+            entry[0].close()
+
+    def _close_idle(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            stale = [k for k, (_, used) in self._idle.items() if now - used > self.idle_seconds]
+            links = [self._idle.pop(k)[0] for k in stale]
+        for link in links:
+            link.close()
