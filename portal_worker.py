@@ -24,8 +24,10 @@ from activities.packages import PackageActivities
 from activities.registration import FormatVatChecker, RegistrationActivities
 from activities.service_history import ServiceHistoryActivities
 from db.access_repository import AccessRepository
+from db.accounts import AccountRepository
 from db.mail import mail_sender_for
 from db.packages import PackageStore
+from db.service_history import ServiceHistoryRepository
 from settings import Settings
 from workflows.entitlement import EntitlementWorkflow
 from workflows.key_read import KeyReadWorkflow
@@ -69,11 +71,13 @@ def portal_worker(client: Client, deps: PortalDependencies, task_queue: str) -> 
     """All workflows and the activities that touch the database, mail and payments."""
     sender = mail_sender_for(deps.settings, deps.session_factory)
     mail = MailActivities(sender)
-    registration = RegistrationActivities(deps.session_factory, sender, FormatVatChecker())
+    registration = RegistrationActivities(
+        AccountRepository(deps.session_factory), sender, FormatVatChecker()
+    )
     packages = PackageActivities(PackageStore(deps.settings.packages_dir))
     access = AccessActivities(AccessRepository(deps.session_factory))
-    service_history = ServiceHistoryActivities(deps.session_factory)
-    key_table = KeyTableActivities(deps.session_factory)
+    service_history = ServiceHistoryActivities(ServiceHistoryRepository(deps.session_factory))
+    key_table = KeyTableActivities(ServiceHistoryRepository(deps.session_factory))
     activities: Sequence[Any] = [
         mail.send_mail,
         access.reserve_credit,

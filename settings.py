@@ -72,6 +72,30 @@ class Settings(BaseSettings):
         "needed with AOS_PORTAL_URL.",
     )
 
+    gateway_listen: str = Field(
+        default="127.0.0.1:7243",
+        description="host:port where the station gateway listens (TLS) for station workers",
+    )
+    gateway_address: str = Field(
+        default="127.0.0.1:7243",
+        description="Station workers: host:port of the station gateway, their only Temporal "
+        "endpoint",
+    )
+    gateway_certificate_file: Path | None = Field(
+        default=None,
+        description="The gateway's TLS certificate (PEM); without it and its key the embedded "
+        "mode makes a local CA and a certificate under AOS_DATA_DIR/gateway",
+    )
+    gateway_private_key_file: Path | None = None
+    gateway_ca_file: Path | None = Field(
+        default=None,
+        description="Station workers: the CA (PEM) the gateway's certificate is checked against; "
+        "default AOS_DATA_DIR/gateway/ca.pem",
+    )
+    gateway_server_name: str | None = Field(
+        default=None, description="Station workers: the name in the gateway's certificate"
+    )
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     temporal_ui_port: int = 8233
@@ -99,6 +123,31 @@ class Settings(BaseSettings):
     def traces_dir(self) -> Path:
         """Frame logs (ASC) of programming sessions, one directory per session."""
         return self.data_dir / "traces"
+
+    @property
+    def gateway_dir(self) -> Path:
+        """The embedded mode's local CA and gateway certificate."""
+        return self.data_dir / "gateway"
+
+    def gateway_server_files(self) -> tuple[Path, Path] | None:
+        """The gateway's certificate and key; None: the embedded mode makes its own local CA.
+
+        The gateway speaks TLS only (a station sends its token with every call), and in
+        production it does not run on a throw-away local CA.
+        """
+        if self.gateway_certificate_file and self.gateway_private_key_file:
+            return self.gateway_certificate_file, self.gateway_private_key_file
+        if self.environment == "production":
+            raise ValueError(
+                "AOS_GATEWAY_CERTIFICATE_FILE and AOS_GATEWAY_PRIVATE_KEY_FILE must be set in "
+                "production: the station gateway speaks TLS only"
+            )
+        return None
+
+    @property
+    def gateway_ca(self) -> Path:
+        """The CA a station checks the gateway's certificate against."""
+        return self.gateway_ca_file or self.gateway_dir / "ca.pem"
 
     def station_task_queue(self, station_id: str) -> str:
         """The task queue of one workshop station's worker."""

@@ -19,6 +19,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, PayloadCodec
 from temporalio.runtime import Runtime
+from temporalio.service import TLSConfig
 
 from settings import Settings
 
@@ -103,5 +104,31 @@ async def connect_temporal(
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
         lazy=lazy,
+        runtime=runtime,
+    )
+
+
+async def connect_through_gateway(
+    settings: Settings,
+    station_token: str,
+    *,
+    address: str | None = None,
+    ca_certificate: bytes | None = None,
+    runtime: Runtime | None = None,
+) -> Client:
+    """A station worker's only connection: the station gateway, over TLS, with its own token.
+
+    No payload codec: the gateway decodes what it hands to the station and encodes what comes
+    back, so the payload keys never leave the portal.
+    """
+    return await Client.connect(
+        address or settings.gateway_address,
+        namespace=settings.temporal_namespace,
+        api_key=station_token,
+        tls=TLSConfig(
+            server_root_ca_cert=ca_certificate or settings.gateway_ca.read_bytes(),
+            domain=settings.gateway_server_name or None,
+        ),
+        data_converter=pydantic_data_converter,
         runtime=runtime,
     )

@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -80,12 +81,17 @@ def station(
         ),
     ],
 ) -> None:
-    """Run a station worker: the hardware activities of the workshop PC wired to a car."""
+    """Run a station worker: the hardware activities of the workshop PC wired to a car.
+
+    It reaches Temporal only through the station gateway (AOS_GATEWAY_ADDRESS, TLS checked
+    against AOS_GATEWAY_CA_FILE) with its own token (AOS_STATION_TOKEN), and holds no payload
+    key, no database and no portal secret.
+    """
     from hw.vehicle_url import parse_vehicle_url
     from observability import configure_logging, metrics_runtime
     from station.portal_files import PortalFiles
     from station.worker import StationDependencies, station_worker
-    from temporal_client import connect_temporal
+    from temporal_client import connect_through_gateway
 
     if not re.fullmatch(STATION_ID_PATTERN, station_id):
         raise typer.BadParameter(
@@ -96,21 +102,18 @@ def station(
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--vehicle") from error
     settings = get_settings()
-    if settings.portal_url and not settings.station_token:
+    token = settings.station_token
+    if not token:
         raise typer.BadParameter(
-            "AOS_PORTAL_URL needs AOS_STATION_TOKEN: the workshop's owner issues it with "
-            f"POST /workshops/{{workshop_id}}/stations/{station_id}/token"
+            "a station needs its own token in AOS_STATION_TOKEN: the workshop's owner issues it "
+            f"with POST /workshops/{{workshop_id}}/stations/{station_id}/token"
         )
-    portal = (
-        PortalFiles(settings.portal_url, station_id, settings.station_token or "")
-        if settings.portal_url
-        else None
-    )
+    portal = PortalFiles(settings.portal_url, station_id, token) if settings.portal_url else None
 
     async def main() -> None:
         configure_logging(settings.log_level)
         runtime = metrics_runtime(settings.worker_metrics_address)
-        client = await connect_temporal(settings, runtime=runtime)
+        client = await connect_through_gateway(settings, token, runtime=runtime)
         vehicle_url, key_reader_backend = vehicle, None
         if vehicle.startswith("sim:"):  # the simulated car and KeyReader (development)
             from hw.sim.station import simulated_station
@@ -126,6 +129,41 @@ def station(
         )
         task_queue = settings.station_task_queue(station_id)
         await _run_until_signalled(station_worker(client, deps, task_queue))
+
+    asyncio.run(main())
+
+
+@cli.command()
+def gateway() -> None:
+    """Run the station gateway: the only Temporal endpoint a station worker sees (TLS).
+
+    It lets a station poll only its own queue and answer only the tasks it was handed, decodes
+    and encodes payloads with AOS_PAYLOAD_KEYS, and refuses everything else, with an audit line.
+    """
+    from db.engine import create_engine, create_session_factory
+    from gateway import run_gateway, station_by_token
+    from gateway.config import gateway_config
+    from observability import configure_logging
+    from temporal_client import payload_codec
+
+    settings = get_settings()
+    try:
+        config = gateway_config(settings)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+
+    async def main() -> None:
+        configure_logging(settings.log_level)
+        engine = create_engine(settings.database_url)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            authenticate = station_by_token(create_session_factory(engine))
+            await run_gateway(config, authenticate, payload_codec(settings), stop)
+        finally:
+            await engine.dispose()
 
     asyncio.run(main())
 
@@ -227,8 +265,9 @@ class Supervisor:
     def __init__(self) -> None:
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def start(self, name: str, command: list[str]) -> None:
-        self.children.append((name, subprocess.Popen(command)))
+    def start(self, name: str, command: list[str], env: dict[str, str] | None = None) -> None:
+        environment = {**os.environ, **env} if env else None
+        self.children.append((name, subprocess.Popen(command, env=environment)))
 
     def first_dead(self) -> tuple[str, int] | None:
         for name, process in self.children:
@@ -268,6 +307,35 @@ async def _wait_for_temporal(settings: Settings, supervisor: Supervisor, seconds
             await asyncio.sleep(0.2)
 
 
+async def _provision_station(settings: Settings, station_id: str) -> str:
+    """A new token for the embedded station (provisioned until a workshop claims it)."""
+    from db.engine import create_engine, create_session_factory
+    from db.stations import StationRepository
+
+    engine = create_engine(settings.database_url)
+    try:
+        stations = StationRepository(create_session_factory(engine))
+        return await stations.provision(station_id, "Demo station")
+    finally:
+        await engine.dispose()
+
+
+def _wait_for_port(address: str, supervisor: Supervisor, seconds: float) -> None:
+    host, _, port = address.rpartition(":")
+    deadline = time.monotonic() + seconds
+    while True:
+        dead = supervisor.first_dead()
+        if dead:
+            raise RuntimeError(f"{dead[0]} exited with code {dead[1]} while starting")
+        try:
+            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 @cli.command()
 def dev() -> None:
     """Start the whole product on embedded defaults: Temporal dev server, API, workers."""
@@ -279,6 +347,7 @@ def dev() -> None:
     migrate.upgrade(settings.database_url)
     seed_demo_data(settings.database_url)
     administrator = _embedded_administrator(settings)
+    station_token = asyncio.run(_provision_station(settings, DEMO_STATION_ID))
 
     supervisor = Supervisor()
     stopping = False
@@ -295,9 +364,13 @@ def dev() -> None:
         supervisor.start("temporal", temporal_dev_server_command(settings))
         asyncio.run(_wait_for_temporal(settings, supervisor, seconds=60))
         supervisor.start("portal-worker", [*me, "portal"])
+        supervisor.start("gateway", [*me, "gateway"])
+        _wait_for_port(settings.gateway_listen, supervisor, seconds=30)
+        # demo-1 reaches Temporal as every station does: through the gateway, with its token.
         supervisor.start(
             "station-worker",
             [*me, "station", "--station-id", DEMO_STATION_ID, "--vehicle", "sim://"],
+            env={"AOS_STATION_TOKEN": station_token},
         )
         api = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
         supervisor.start(
@@ -307,6 +380,7 @@ def dev() -> None:
         typer.echo(f"API docs:        {base}/docs")
         typer.echo(f"Readiness:       {base}/health/ready")
         typer.echo(f"Temporal Web UI: http://127.0.0.1:{settings.temporal_ui_port}")
+        typer.echo(f"Station gateway: {settings.gateway_listen} (TLS, CA {settings.gateway_ca})")
         typer.echo(administrator)
         typer.echo("Ctrl-C stops everything.")
         while not stopping:

@@ -15,7 +15,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
@@ -27,10 +26,11 @@ from api.auth import (
     ensure_workshop_access,
 )
 from db.access_repository import AccessRepository
-from db.credentials import hash_token
+from db.accounts import AccountRepository, SessionRefusal
 from db.mail import MailSender, mail_sender_for
 from db.models import AuthSession, Station, User
 from db.packages import PackageStore
+from db.service_history import ServiceHistoryRepository
 from db.stations import StationRepository
 from domain.accounts import Role
 from domain.catalogue import Service
@@ -84,6 +84,10 @@ def get_access_repository(resources: ResourcesDep) -> AccessRepository:
     return AccessRepository(resources.session_factory)
 
 
+def get_accounts(resources: ResourcesDep) -> AccountRepository:
+    return AccountRepository(resources.session_factory)
+
+
 def get_packages(resources: ResourcesDep) -> PackageStore:
     return PackageStore(resources.settings.packages_dir)
 
@@ -92,9 +96,15 @@ def get_stations(resources: ResourcesDep) -> StationRepository:
     return StationRepository(resources.session_factory)
 
 
+def get_service_history(resources: ResourcesDep) -> ServiceHistoryRepository:
+    return ServiceHistoryRepository(resources.session_factory)
+
+
 AccessRepositoryDep = Annotated[AccessRepository, Depends(get_access_repository)]
+AccountsDep = Annotated[AccountRepository, Depends(get_accounts)]
 PackagesDep = Annotated[PackageStore, Depends(get_packages)]
 StationsDep = Annotated[StationRepository, Depends(get_stations)]
+ServiceHistoryDep = Annotated[ServiceHistoryRepository, Depends(get_service_history)]
 
 # --- who is calling ---------------------------------------------------------------------------
 
@@ -103,41 +113,32 @@ bearer = HTTPBearer(auto_error=False, description="The session token from POST /
 
 async def current_session(
     request: Request,
-    resources: ResourcesDep,
+    accounts: AccountsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> AuthSession:
-    """The caller's session, read in a transaction of its own that ends here.
+    """The caller's session, read in a short transaction of its own (the repository's) that
+    ends here, before the route runs.
 
     The route's own session must not inherit an open transaction: on SQLite it holds the write
     lock, and a route awaiting a workflow whose activities write would wait on itself.
     """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("sign in with POST /auth/login and send the token as a Bearer token")
-    async with resources.session_factory() as session, session.begin():
-        auth = await session.scalar(
-            select(AuthSession).where(AuthSession.token_hash == hash_token(credentials.credentials))
-        )
-        now = datetime.now(UTC)
-        if auth is None or auth.ended_at is not None or auth.expires_at <= now:
-            raise SessionExpired("the session token is unknown, expired or logged out")
-        if auth.client_ip != client_ip(request):
-            # The portal's rule: the IP must not change during a session. The session ends here.
-            auth.ended_at, auth.end_reason = now, "ip-changed"
-            ip_changed = True
-        else:
-            ip_changed = False
-    if ip_changed:
+    auth = await accounts.live_session(credentials.credentials, client_ip(request))
+    if auth is SessionRefusal.IP_CHANGED:
+        # The portal's rule: the IP must not change during a session. The session ended there.
         raise SessionIpChanged("the session was ended; sign in again from this address")
+    if isinstance(auth, SessionRefusal):
+        raise SessionExpired("the session token is unknown, expired or logged out")
     return auth
 
 
 CurrentSession = Annotated[AuthSession, Depends(current_session)]
 
 
-async def current_user(auth: CurrentSession, resources: ResourcesDep) -> User:
-    """The signed-in person, detached: routes that change the account load it in their session."""
-    async with resources.session_factory() as session:
-        user = await session.get(User, auth.user_id)
+async def current_user(auth: CurrentSession, accounts: AccountsDep) -> User:
+    """The signed-in person, detached: routes change the account through the repository."""
+    user = await accounts.user(auth.user_id)
     if user is None:
         raise SessionExpired("the account no longer exists")
     return user

@@ -15,13 +15,21 @@
   the size.
 - `resume_resent_bytes`: bytes sent again after the cable is pulled in the middle of a segment
   (the ECU acknowledges and skips them; only what was not yet confirmed goes again).
+- `uds_requests_per_segment`: UDS requests other than TransferData in a whole session, per
+  segment, for 4 ECUs of 2 segments each (1 MiB program + coding), counted by the car.
+- `gateway_flash_ratio`: the orchestrated flash with the station worker connected straight to
+  the frontend ÷ the same flash through the station gateway (`worker.py gateway` in its own
+  process: TLS, the station's token, sealed task tokens), 4 ECUs of 16 MiB; best of three
+  interleaved runs each.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -68,10 +76,11 @@ from hw.vehicle_url import parse_vehicle_url
 from portal_worker import PortalDependencies, portal_worker
 from settings import Settings
 from station.worker import StationDependencies, station_worker
-from temporal_client import data_converter
+from temporal_client import connect_through_gateway, data_converter
 from tests.factories import create_workshop, sign_in
-from tests.helpers import running_api
+from tests.helpers import free_port, running_api
 from tests.programming.conftest import buy_time, register_station
+from tests.station_gateway import station_token
 from workflows.programming_session import ProgrammingSessionWorkflow
 
 
@@ -219,6 +228,7 @@ def car_process(vin: str) -> Iterator[str]:
 
 
 MIB = 1024 * 1024
+ROOT = Path(__file__).resolve().parents[1]
 CAR_VIN = default_vehicle_config().vin
 
 
@@ -237,8 +247,14 @@ class Bench:
         self.engine = create_engine(database_url)
         self.session_factory = create_session_factory(engine=self.engine)
 
-    async def flash(self, package_id: str, vehicle_url: str, vin: str) -> tuple[float, int, int]:
-        """Seconds from POST /programming-sessions to completion, history events, ECUs."""
+    async def flash(
+        self, package_id: str, vehicle_url: str, vin: str, gateway: str | None = None
+    ) -> tuple[float, int, int]:
+        """Seconds from POST /programming-sessions to completion, history events, ECUs.
+
+        With `gateway` (a running gateway's address) the station worker reaches Temporal
+        through it, as in production; without, straight at the frontend (the baseline).
+        """
         station_id = f"bench-{uuid.uuid4().hex[:6]}"
         deps = StationDependencies(
             station_id, vehicle_url, self.settings.packages_dir, self.settings.traces_dir
@@ -246,12 +262,16 @@ class Bench:
         workshop_id = await create_workshop(self.session_factory)
         owner = await sign_in(self.session_factory, Role.WORKSHOP_OWNER, workshop_id)
         client = self.env.client
+        station_client = client
+        if gateway is not None:
+            token = await station_token(self.settings, station_id)
+            station_client = await connect_through_gateway(self.settings, token, address=gateway)
         portal = PortalDependencies(self.settings, self.session_factory)
         app = create_app(self.settings, temporal=client)
         queue = self.settings.station_task_queue(station_id)
         async with (
             portal_worker(client, portal, self.settings.portal_task_queue),
-            station_worker(client, deps, queue),
+            station_worker(station_client, deps, queue),
             running_api(app) as api,
         ):
             await buy_time(api, owner)
@@ -273,6 +293,21 @@ class Bench:
             events = [event async for event in handle.fetch_history_events()]
             programmed = sum(1 for ecu in report.ecus if ecu.status == "done")
         return seconds, len(events), programmed
+
+
+def uds_requests_per_segment(vehicle: SimVehicle, manifest: FlashPackageManifest) -> float:
+    """The UDS requests of a whole session other than TransferData (identification, session
+    changes, security, erase, download set-up, checks, reset), per segment programmed; the
+    car counts what it received."""
+    segments = sum(len(ecu.segments) for ecu in manifest.ecus)
+    others = sum(
+        ecu.stats.requests
+        - ecu.stats.blocks_programmed
+        - ecu.stats.blocks_repeated
+        - ecu.stats.blocks_skipped_identical
+        for ecu in vehicle.ecus.values()
+    )
+    return others / segments
 
 
 def _package(settings: Settings, package_id: str, size: int) -> FlashPackageManifest:
@@ -306,6 +341,53 @@ async def _throughput_ratio(
     return min(plain), min(orchestrated), min(plain) / min(orchestrated), events_per_ecu
 
 
+@contextlib.contextmanager
+def gateway_process(settings: Settings) -> Iterator[str]:
+    """`worker.py gateway` in its own process, as in production; its address."""
+    address = f"127.0.0.1:{free_port()}"
+    env = {
+        **os.environ,
+        "AOS_DATABASE_URL": settings.database_url,
+        "AOS_DATA_DIR": str(settings.data_dir),
+        "AOS_TEMPORAL_ADDRESS": settings.temporal_address,
+        "AOS_GATEWAY_LISTEN": address,
+        "AOS_LOG_LEVEL": "warning",
+    }
+    process = subprocess.Popen([sys.executable, "worker.py", "gateway"], env=env, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", int(address.rpartition(":")[2])), 1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the gateway did not start") from None
+                time.sleep(0.1)
+        yield address
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def _gateway_ratio(bench: Bench, package_id: str) -> float:
+    """Best of three interleaved flashes each: straight at the frontend ÷ through the gateway."""
+    direct, gated = [], []
+    with gateway_process(bench.settings) as gateway:
+        for _ in range(3):
+            with car_process(CAR_VIN) as url:
+                direct.append((await bench.flash(package_id, url, CAR_VIN))[0])
+            with car_process(CAR_VIN) as url:
+                gated.append((await bench.flash(package_id, url, CAR_VIN, gateway))[0])
+    print(
+        f"# gateway: direct {min(direct):.2f} s, through the gateway {min(gated):.2f} s "
+        f"(runs: direct {', '.join(f'{t:.2f}' for t in direct)}; "
+        f"gateway {', '.join(f'{t:.2f}' for t in gated)})",
+        file=sys.stderr,
+    )
+    return min(direct) / min(gated)
+
+
 async def run() -> dict[str, float]:
     figures: dict[str, float] = {}
     env = await WorkflowEnvironment.start_local(
@@ -328,11 +410,14 @@ async def run() -> dict[str, float]:
             _, _, ratio, _ = await _throughput_ratio(bench, "bench-256k", 256 * 1024)
             figures["flash_throughput_ratio_1mib"] = ratio
 
-            _package(bench.settings, "bench-1mib", MIB)
+            figures["gateway_flash_ratio"] = await _gateway_ratio(bench, "bench-16mib")
+
+            manifest = _package(bench.settings, "bench-1mib", MIB)
             vehicle = link_bench._vehicle()
             with car_in_process(vehicle) as url:
                 _, events, ecus = await bench.flash("bench-1mib", url, vehicle.vin)
             figures["flash_history_events_per_ecu_1mib"] = events / max(ecus, 1)
+            figures["uds_requests_per_segment"] = uds_requests_per_segment(vehicle, manifest)
 
             vehicle = link_bench._vehicle()
             vehicle.faults.disconnect_after_block("DME", 40, down_for=0.5)

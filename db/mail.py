@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Protocol
@@ -45,6 +46,20 @@ class OutboxMailSender:
                     category=message.category,
                 )
             )
+
+
+async def outbox_mail(
+    session_factory: async_sessionmaker[AsyncSession],
+    recipient: str | None,
+    limit: int,
+    offset: int,
+) -> Sequence[OutboxMail]:
+    """The outbox, newest first; with `recipient`, only mail to that address."""
+    query = select(OutboxMail).order_by(OutboxMail.id.desc()).limit(limit).offset(offset)
+    if recipient is not None:
+        query = query.where(OutboxMail.recipient == recipient.lower())
+    async with session_factory() as session:
+        return (await session.scalars(query)).all()
 
 
 class SmtpMailSender:

@@ -2,10 +2,20 @@
 
 Used by the API (list, upload, hand a package to a station) and by the portal worker (the
 manifest a session plans with). Every package that leaves the store was verified first.
+
+Verifying hashes every byte (~50 ms per 17 MB), and a session used to pay it twice, in the API
+and in the portal worker. The store keeps the verified manifest in `.verified/<id>.json`
+next to the packages, stamped with the files' names, sizes, modification times and inodes
+(`hw.flash_files.package_stamp`): every process sharing the folder reuses one verification
+until a file of the package changes, and then verifies again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import tempfile
 from pathlib import Path
 
 from domain.flash_package import FlashPackageManifest, is_package_id
@@ -15,6 +25,7 @@ from hw.flash_files import (
     FlashPackageError,
     load_package,
     package_archive,
+    package_stamp,
     read_manifest,
     store_package_archive,
 )
@@ -26,10 +37,16 @@ class PackageStore:
 
     def verified_manifest(self, package_id: str) -> FlashPackageManifest:
         """The package's manifest after every checksum, the structure and the dependencies
-        were verified; refusals name the ECU and the check."""
+        were verified (once per state of its files); refusals name the ECU and the check."""
         directory = self._folder(package_id)
+        stamp = package_stamp(directory)
+        record = self.root / VERIFIED_FOLDER / f"{package_id}.json"
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            cached = json.loads(record.read_text())
+            if [tuple(entry) for entry in cached["stamp"]] == stamp:
+                return FlashPackageManifest.model_validate(cached["manifest"])
         try:
-            return load_package(directory).manifest
+            manifest = load_package(directory).manifest
         except FlashPackageError as error:
             raise PackageInvalid(
                 f"package {package_id} refused: "
@@ -37,6 +54,10 @@ class PackageStore:
                 field="package_id",
                 problems=[problem.model_dump() for problem in error.problems],
             ) from error
+        _write_whole(
+            record, json.dumps({"stamp": stamp, "manifest": manifest.model_dump(mode="json")})
+        )
+        return manifest
 
     def manifests(self) -> list[FlashPackageManifest]:
         """The packages on offer; unusable ones are left out (starting with one names why)."""
@@ -62,3 +83,14 @@ class PackageStore:
         if not is_package_id(package_id) or not (directory / MANIFEST_NAME).is_file():
             raise PackageNotFound(f"no flash package {package_id}", field="package_id")
         return directory
+
+
+VERIFIED_FOLDER = ".verified"  # not a package id: those start with a letter or digit
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write `text` to `path` so that readers see the old file or the new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".part") as out:
+        out.write(text)
+    os.replace(out.name, path)

@@ -24,7 +24,7 @@ class StationRepository:
         another workshop's station looks exactly like an unknown one."""
         async with self._session_factory() as session:
             station = await session.get(Station, station_id)
-        if station is None or station.workshop_id != workshop_id:
+        if station is None or station.workshop_id is None or station.workshop_id != workshop_id:
             raise StationNotFound("no station with this id", field="station_id")
         return station
 
@@ -38,7 +38,8 @@ class StationRepository:
 
     async def register(self, workshop_id: str, station_id: str, name: str) -> Station:
         """Register a station of the workshop; the workshop's own id again renames it, an id of
-        another workshop is `station-id-taken`."""
+        another workshop is `station-id-taken`. A provisioned station is claimed, and its
+        worker (already polling with its token) starts serving the workshop."""
         taken = StationIdTaken(f"station id {station_id} is registered already", field="station_id")
         try:
             async with self._session_factory() as session, session.begin():
@@ -53,13 +54,25 @@ class StationRepository:
                         created_at=datetime.now(UTC),
                     )
                     session.add(station)
-                elif station.workshop_id != workshop_id:
+                elif station.workshop_id not in (None, workshop_id):
                     raise taken
                 else:
-                    station.name = name
+                    station.workshop_id, station.name = workshop_id, name
         except IntegrityError:  # a concurrent registration of the same id
             raise taken from None
         return station
+
+    async def provision(self, station_id: str, name: str) -> str:
+        """A station no workshop has claimed yet, with a new token for its worker (a station
+        that exists keeps its workshop and gets a new token)."""
+        async with self._session_factory() as session, session.begin():
+            if await session.get(Station, station_id) is None:
+                session.add(
+                    Station(
+                        id=station_id, workshop_id=None, name=name, created_at=datetime.now(UTC)
+                    )
+                )
+        return await self.replace_token(station_id)
 
     async def replace_token(self, station_id: str) -> str:
         """A new token for the station (only its digest is stored); the old one stops working."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from domain.errors import DomainError
+from domain.errors import DomainError, Unauthenticated
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 256
@@ -48,3 +48,24 @@ def check_password_policy(password: str, email: str) -> None:
 def locked_until_after_failure(failed_logins: int, now: datetime) -> datetime | None:
     """After the 5th failure in a row the account locks for 15 minutes."""
     return now + LOCKOUT if failed_logins >= MAX_FAILED_LOGINS else None
+
+
+class InvalidCredentials(Unauthenticated):
+    code = "invalid-credentials"
+    title = "Email, password or second factor is wrong"
+
+
+class TotpRequired(Unauthenticated):
+    code = "totp-required"
+    title = "The second factor is required"
+
+
+class AccountLocked(DomainError):
+    code = "account-locked"
+    title = "The account is locked for a while"
+    kind = "locked"
+
+
+class TokenInvalid(DomainError):
+    code = "token-invalid"
+    title = "The token is wrong, expired or already used"

@@ -137,6 +137,20 @@ def load_package(directory: str | os.PathLike[str], *, verify: bool = True) -> F
 # --------------------------------------------------------------------------- demo package
 
 
+PackageStamp = list[tuple[str, int, int, int]]
+
+
+def package_stamp(directory: Path) -> PackageStamp:
+    """What identifies a package folder's files as they are now: name, size, modification
+    time and inode of each. Any rewrite of a file changes it; a verification is valid for one
+    stamp only."""
+    stamp = []
+    for path in sorted(directory.iterdir()):
+        st = path.stat()
+        stamp.append((path.name, st.st_size, st.st_mtime_ns, st.st_ino))
+    return stamp
+
+
 def store_package_archive(root: Path, archive: bytes) -> FlashPackageManifest:
     """Verify a gzipped tar of a package and store it as ``root/<package_id>``.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from hw.flash_files import MANIFEST_NAME, FlashPackage, load_package
+from hw.flash_files import MANIFEST_NAME, FlashPackage, PackageStamp, load_package, package_stamp
 from station.portal_files import PortalFiles
 
 
@@ -24,17 +24,13 @@ class VerifiedPackages:
         self.root = root
         self.portal = portal  # where a package missing here is fetched from
         self._lock = threading.Lock()
-        self._verified: dict[str, tuple[tuple[tuple[str, int, int], ...], FlashPackage]] = {}
+        self._verified: dict[str, tuple[PackageStamp, FlashPackage]] = {}
 
     def get(self, package_id: str) -> FlashPackage:
         directory = self.root / package_id
         if self.portal is not None and not (directory / MANIFEST_NAME).is_file():
             self.portal.fetch_package(package_id, self.root)
-        files = sorted(directory.iterdir())
-        stats = [f.stat() for f in files]
-        stamp = tuple(
-            (f.name, st.st_size, st.st_mtime_ns) for f, st in zip(files, stats, strict=True)
-        )
+        stamp = package_stamp(directory)
         with self._lock:
             known = self._verified.get(package_id)
         if known is not None and known[0] == stamp:

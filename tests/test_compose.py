@@ -55,3 +55,28 @@ def test_search_attributes_registered_in_production_match_the_code() -> None:
     command = " ".join(COMPOSE["services"]["temporal-setup"]["command"])
     registered = set(re.search(r"for attribute in ([\w ]+);", command).group(1).split())  # type: ignore[union-attr]
     assert registered == {key.name for key in search_attributes.ALL}
+
+
+def test_only_the_gateway_faces_the_workshops_and_stations_hold_no_portal_secret() -> None:
+    services: dict[str, dict[str, Any]] = COMPOSE["services"]
+    public = {
+        name
+        for name, service in services.items()
+        for port in service.get("ports", [])
+        if not str(port).startswith("127.0.0.1:")
+    }
+    assert public == {"gateway"}
+    assert COMPOSE["networks"]["portal"]["internal"] is True
+    for name in ("temporal", "postgres", "portal-worker"):
+        assert services[name]["networks"] == ["portal"], name
+    station = services["station-worker"]["environment"]
+    for secret in (
+        "AOS_PAYLOAD_KEYS",
+        "AOS_SECRET_KEY",
+        "AOS_DATABASE_URL",
+        "AOS_TEMPORAL_ADDRESS",
+    ):
+        assert secret not in station, secret
+    assert {"AOS_GATEWAY_ADDRESS", "AOS_GATEWAY_CA_FILE", "AOS_STATION_TOKEN"} <= set(station)
+    gateway = services["gateway"]["environment"]
+    assert gateway["AOS_GATEWAY_CERTIFICATE_FILE"] and gateway["AOS_GATEWAY_PRIVATE_KEY_FILE"]

@@ -59,6 +59,7 @@ def test_the_station_command_loads_nothing_of_the_portal(tmp_path: Path) -> None
         "PATH": "/usr/bin:/bin",
         "AOS_TEMPORAL_ADDRESS": "127.0.0.1:9",
         "AOS_DATA_DIR": str(tmp_path),
+        "AOS_STATION_TOKEN": "a-token-nobody-issued",
     }
     loaded = _loaded_after(code, env)
     assert "station.worker" in loaded and "hw.station_link" in loaded

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel
-from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from temporalio.common import WorkflowIDConflictPolicy
 
-from api.deps import AdminUser, SessionDep, SettingsDep, TemporalDep
+from api.deps import AccountsDep, AdminUser, SettingsDep, TemporalDep
 from api.workflow_calls import execute_update
 from contracts.registration import (
     REGISTRATION_WORKFLOW,
@@ -24,12 +21,10 @@ from contracts.registration import (
     VerifyEmailInput,
     registration_workflow_id,
 )
-from db.models import Registration
-from domain.errors import NotFound
+from db.accounts import AccountRepository
 from domain.registration import (
     OPEN_STATES,
     Application,
-    ApplicationAlreadyOpen,
     RegistrationNotUnderReview,
     RegistrationState,
     WrongRegistrationState,
@@ -39,7 +34,9 @@ router = APIRouter(tags=["registrations"])
 
 
 class RegistrationCreated(BaseModel):
-    registration_id: str
+    model_config = ConfigDict(from_attributes=True)
+
+    registration_id: str = Field(validation_alias=AliasChoices("registration_id", "id"))
     state: str
 
 
@@ -49,7 +46,9 @@ class Decision(BaseModel):
 
 
 class RegistrationSummary(BaseModel):
-    registration_id: str
+    model_config = ConfigDict(from_attributes=True)
+
+    registration_id: str = Field(validation_alias=AliasChoices("registration_id", "id"))
     state: str
     company_name: str
     country: str
@@ -60,26 +59,12 @@ class RegistrationSummary(BaseModel):
     created_at: datetime
 
 
-async def _open_registration_for(
-    session: SessionDep, application: Application
-) -> Registration | None:
-    return await session.scalar(
-        select(Registration).where(
-            Registration.is_open,
-            or_(
-                Registration.vat_id == application.vat_id,
-                Registration.contact_email == application.contact_email,
-            ),
-        )
-    )
-
-
 @router.post("/registrations", status_code=201, response_model=RegistrationCreated)
 async def apply(
     application: Application,
     request: Request,
     response: Response,
-    session: SessionDep,
+    accounts: AccountsDep,
     temporal: TemporalDep,
     settings: SettingsDep,
 ) -> RegistrationCreated:
@@ -88,70 +73,34 @@ async def apply(
     Re-sending the identical application returns the same registration (200); another open
     application with the same VAT ID or email is a 409 naming it.
     """
-    fingerprint = application.fingerprint()
-    existing = await _open_registration_for(session, application)
-    if existing is None:
-        now = datetime.now(UTC)
-        existing = Registration(
-            id=str(uuid.uuid4()),
-            state="submitted",
-            is_open=True,
-            fingerprint=fingerprint,
-            created_at=now,
-            updated_at=now,
-            **application.model_dump(),
-        )
-        session.add(existing)
-        try:
-            await session.commit()
-        except IntegrityError:  # a concurrent identical request won the race
-            await session.rollback()
-            existing = await _open_registration_for(session, application)
-            if existing is None:
-                raise
-            response.status_code = 200
-    else:
+    registration, created = await accounts.apply(application)
+    if not created:
         response.status_code = 200
-    registration_id, state = existing.id, existing.state
-    same_application = existing.fingerprint == fingerprint
-    same_vat = existing.vat_id == application.vat_id
-    await session.rollback()  # no transaction stays open across the workflow start
-    if not same_application:
-        field = "vat_id" if same_vat else "contact_email"
-        raise ApplicationAlreadyOpen(
-            f"registration {registration_id} with this {field} is still open",
-            field=field,
-            open_registration_id=registration_id,
-        )
     # Idempotent: a retry after a lost answer, or after a crash before the start, lands here.
     await temporal.start_workflow(
         REGISTRATION_WORKFLOW,
         RegistrationInput(
-            registration_id=registration_id,
+            registration_id=registration.id,
             application=application,
             portal_url=str(request.base_url).rstrip("/"),
         ),
-        id=registration_workflow_id(registration_id),
+        id=registration_workflow_id(registration.id),
         task_queue=settings.portal_task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
-    return RegistrationCreated(registration_id=registration_id, state=state)
+    return RegistrationCreated.model_validate(registration)
 
 
 async def _require_registration(
-    session: SessionDep, registration_id: str, *, open_for_steps: bool = False
+    accounts: AccountRepository, registration_id: str, *, open_for_steps: bool = False
 ) -> str:
     """The registration's stored state; 404 when unknown.
 
     With `open_for_steps`, a closed one is refused here: its workflow has finished and takes
-    no more steps, and the caller should hear the rule, not "no such process".
+    no more steps, and the caller should hear the rule, not "no such process". The read's
+    transaction ends before the workflow call (see api.deps.current_session on SQLite locks).
     """
-    registration = await session.get(Registration, registration_id)
-    state = registration.state if registration else None
-    # End the read before the workflow call: see api.auth.current_session on SQLite locks.
-    await session.rollback()
-    if state is None:
-        raise NotFound("no registration with this id", field="registration_id")
+    state = await accounts.registration_state(registration_id)
     if open_for_steps and state not in OPEN_STATES:
         raise WrongRegistrationState(f"the registration is {state}", state=state)
     return state
@@ -159,10 +108,10 @@ async def _require_registration(
 
 @router.get("/registrations/{registration_id}", response_model=RegistrationStatus)
 async def registration_status(
-    registration_id: str, session: SessionDep, temporal: TemporalDep
+    registration_id: str, accounts: AccountsDep, temporal: TemporalDep
 ) -> RegistrationStatus:
     """Where the application stands. The id is the applicant's receipt."""
-    await _require_registration(session, registration_id)
+    await _require_registration(accounts, registration_id)
     handle = temporal.get_workflow_handle(registration_workflow_id(registration_id))
     return await handle.query(STATUS_QUERY, result_type=RegistrationStatus)
 
@@ -171,10 +120,10 @@ async def registration_status(
     "/registrations/{registration_id}/email-verification", response_model=RegistrationStatus
 )
 async def verify_email(
-    registration_id: str, step: VerifyEmailInput, session: SessionDep, temporal: TemporalDep
+    registration_id: str, step: VerifyEmailInput, accounts: AccountsDep, temporal: TemporalDep
 ) -> RegistrationStatus:
     """Confirm the contact email with the mailed 6-digit code (5 tries per code, 1 hour)."""
-    await _require_registration(session, registration_id, open_for_steps=True)
+    await _require_registration(accounts, registration_id, open_for_steps=True)
     handle = temporal.get_workflow_handle(registration_workflow_id(registration_id))
     return await execute_update(handle, RegistrationUpdate.VERIFY_EMAIL, step, RegistrationStatus)
 
@@ -183,10 +132,10 @@ async def verify_email(
     "/registrations/{registration_id}/email-verification/resend", response_model=RegistrationStatus
 )
 async def resend_code(
-    registration_id: str, session: SessionDep, temporal: TemporalDep
+    registration_id: str, accounts: AccountsDep, temporal: TemporalDep
 ) -> RegistrationStatus:
     """Mail a fresh code; the previous one stops working."""
-    await _require_registration(session, registration_id, open_for_steps=True)
+    await _require_registration(accounts, registration_id, open_for_steps=True)
     handle = temporal.get_workflow_handle(registration_workflow_id(registration_id))
     return await execute_update(
         handle, RegistrationUpdate.RESEND_CODE, ResendCodeInput(), RegistrationStatus
@@ -198,11 +147,11 @@ async def decide(
     registration_id: str,
     decision: Decision,
     admin: AdminUser,
-    session: SessionDep,
+    accounts: AccountsDep,
     temporal: TemporalDep,
 ) -> RegistrationStatus:
     """Approve (the workshop and its owner account are created) or reject an application."""
-    state = await _require_registration(session, registration_id)
+    state = await _require_registration(accounts, registration_id)
     if state != "under_review":
         raise RegistrationNotUnderReview(f"the registration is {state}", state=state)
     handle = temporal.get_workflow_handle(registration_workflow_id(registration_id))
@@ -217,28 +166,11 @@ async def decide(
 @router.get("/admin/registrations", response_model=list[RegistrationSummary])
 async def list_registrations(
     admin: AdminUser,
-    session: SessionDep,
+    accounts: AccountsDep,
     state: RegistrationState | None = Query(default=None),
     limit: int = Query(default=50, ge=1, le=200),
     offset: int = Query(default=0, ge=0),
 ) -> list[RegistrationSummary]:
     """Applications, newest first, optionally in one state."""
-    query = (
-        select(Registration).order_by(Registration.created_at.desc()).limit(limit).offset(offset)
-    )
-    if state is not None:
-        query = query.where(Registration.state == state)
-    return [
-        RegistrationSummary(
-            registration_id=r.id,
-            state=r.state,
-            company_name=r.company_name,
-            country=r.country,
-            vat_id=r.vat_id,
-            contact_email=r.contact_email,
-            vat_check=r.vat_check,
-            workshop_id=r.workshop_id,
-            created_at=r.created_at,
-        )
-        for r in (await session.scalars(query)).all()
-    ]
+    registrations = await accounts.registrations(state, limit, offset)
+    return [RegistrationSummary.model_validate(r) for r in registrations]

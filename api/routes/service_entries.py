@@ -16,15 +16,14 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
 from api.auth import ensure_workshop_access
 from api.deps import (
     CurrentUser,
-    ResourcesDep,
     ServiceHistoryAccess,
+    ServiceHistoryDep,
     SettingsDep,
     StationsDep,
     TemporalDep,
@@ -45,12 +44,10 @@ from contracts.service_history import (
     ServiceEntryStatus,
     ServiceEntryUpdate,
     ServicesInput,
-    VehicleFacts,
     WriteToVehicleInput,
     service_entry_deletion_workflow_id,
     service_entry_workflow_id,
 )
-from db.models import KeyRecord, ServiceEntry, Vehicle, VehicleCbsItem, Workshop
 from domain.errors import Forbidden
 from domain.service_history import (
     PRINT_RULE,
@@ -59,7 +56,6 @@ from domain.service_history import (
     MaintenanceLogNotPrintable,
     ServiceEntryClosed,
     ServiceEntryNotFound,
-    VehicleNotFound,
 )
 from domain.vin import parse_vin
 
@@ -146,7 +142,7 @@ async def open_entry(
     body: OpenEntry,
     user: CurrentUser,
     access: ServiceHistoryAccess,
-    resources: ResourcesDep,
+    service_history: ServiceHistoryDep,
     stations: StationsDep,
     temporal: TemporalDep,
     settings: SettingsDep,
@@ -157,28 +153,10 @@ async def open_entry(
     workshop_id = user.workshop_id
     if workshop_id is None:
         raise Forbidden("service entries are made on behalf of a workshop")
-    async with resources.session_factory() as session:
-        vehicle = await session.get(Vehicle, vin)
-        if vehicle is None:
-            raise VehicleNotFound(f"no vehicle with VIN {vin}", field="vin")
-        supported = (
-            await session.scalars(
-                select(VehicleCbsItem.cbs_id)
-                .where(VehicleCbsItem.vin == vin)
-                .order_by(VehicleCbsItem.code)
-            )
-        ).all()
-        key_read = await session.get(KeyRecord, body.key_read_id) if body.key_read_id else None
-        facts = VehicleFacts(
-            vin=vin,
-            brand=vehicle.brand,
-            model=vehicle.model,
-            production_date=vehicle.production_date,
-            last_known_mileage_km=vehicle.last_known_mileage_km,
-            supported_cbs=list(supported),
-        )
-    if body.key_read_id is not None and (
-        key_read is None or key_read.workshop_id != workshop_id or key_read.vin != vin
+    facts = await service_history.vehicle_facts(vin)
+    if (
+        body.key_read_id is not None
+        and await service_history.key_read_of(body.key_read_id, workshop_id, vin) is None
     ):
         raise NotFoundKeyRead("no key read of this vehicle with this id", field="key_read_id")
     station_queue = None
@@ -315,7 +293,7 @@ async def maintenance_log(
     entry_id: str,
     user: CurrentUser,
     access: ServiceHistoryAccess,
-    resources: ResourcesDep,
+    service_history: ServiceHistoryDep,
     temporal: TemporalDep,
 ) -> Response:
     """The maintenance log as a PDF, only from creation until the flow closes; afterwards 409
@@ -328,28 +306,25 @@ async def maintenance_log(
         raise MaintenanceLogNotPrintable(
             f"the entry is {status.state}: {PRINT_RULE}", rule=PRINT_RULE, state=status.state
         )
-    async with resources.session_factory() as session:
-        entry = await session.get(ServiceEntry, status.entry_id)
-        if entry is None:  # deleted meanwhile
-            raise ServiceEntryNotFound("the service entry was deleted", field="entry_id")
-        vehicle = await session.get(Vehicle, entry.vin)
-        workshop = await session.get(Workshop, entry.workshop_id)
-        assert vehicle is not None and workshop is not None
-        log = MaintenanceLog(
-            entry_id=entry.id,
-            kind=entry.kind,
-            vin=entry.vin,
-            vehicle=f"{vehicle.brand} {vehicle.model}",
-            workshop=workshop.name,
-            service_date=entry.service_date,
-            mileage_km=entry.mileage_km,
-            odometer_exchanged=entry.odometer_exchanged,
-            cbs_items=list(entry.cbs_items),
-            remark=entry.remark,
-            created_at=entry.created_at,
-            consent_text_version=entry.consent_text_version,
-            written_to_vehicle_at=entry.written_to_vehicle_at,
-        )
+    stored = await service_history.entry_for_log(status.entry_id)
+    if stored is None:  # deleted meanwhile
+        raise ServiceEntryNotFound("the service entry was deleted", field="entry_id")
+    entry, vehicle = stored.entry, stored.vehicle
+    log = MaintenanceLog(
+        entry_id=entry.id,
+        kind=entry.kind,
+        vin=entry.vin,
+        vehicle=f"{vehicle.brand} {vehicle.model}",
+        workshop=stored.workshop_name,
+        service_date=entry.service_date,
+        mileage_km=entry.mileage_km,
+        odometer_exchanged=entry.odometer_exchanged,
+        cbs_items=list(entry.cbs_items),
+        remark=entry.remark,
+        created_at=entry.created_at,
+        consent_text_version=entry.consent_text_version,
+        written_to_vehicle_at=entry.written_to_vehicle_at,
+    )
     return Response(
         render_maintenance_log(log),
         media_type="application/pdf",
@@ -362,7 +337,7 @@ async def delete_entry(
     entry_id: str,
     user: CurrentUser,
     access: ServiceHistoryAccess,
-    resources: ResourcesDep,
+    service_history: ServiceHistoryDep,
     temporal: TemporalDep,
     settings: SettingsDep,
 ) -> DeletedServiceEntry:
@@ -370,9 +345,8 @@ async def delete_entry(
     day, by the workshop that created it (else 409 `service-entry-not-deletable` with `rule`).
     An audit record is kept."""
     wanted = _entry_uuid(entry_id)
-    async with resources.session_factory() as session:
-        entry = await session.get(ServiceEntry, wanted)
-        owner = entry.workshop_id if entry else None
+    entry = await service_history.find_entry(wanted)
+    owner = entry.workshop_id if entry else None
     absent = ServiceEntryNotFound("no stored service entry with this id", field="entry_id")
     if owner is None:
         raise absent

@@ -16,13 +16,12 @@ from datetime import datetime
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from api.auth import ensure_owner, ensure_workshop_access
 from api.deps import (
     CurrentUser,
-    ResourcesDep,
     ServiceHistoryAccess,
+    ServiceHistoryDep,
     SettingsDep,
     StationsDep,
     TemporalDep,
@@ -34,7 +33,7 @@ from contracts.key_reads import (
     KeyRecordView,
     key_read_workflow_id,
 )
-from db.models import KeyRecord, Station
+from db.models import Station
 from domain.accounts import Role
 from domain.service_history import STATION_ID_PATTERN
 
@@ -48,7 +47,9 @@ class StationRegistration(BaseModel):
 
 class StationView(BaseModel):
     station_id: str
-    workshop_id: str
+    workshop_id: str | None = Field(
+        description="None: provisioned (its worker may already run), not yet claimed"
+    )
     name: str
     task_queue: str
     created_at: datetime
@@ -154,16 +155,11 @@ async def read_key(
 
 @router.get("/workshops/{workshop_id}/keys", response_model=list[KeyRecordView])
 async def key_table(
-    workshop_id: str, user: CurrentUser, access: ServiceHistoryAccess, resources: ResourcesDep
+    workshop_id: str,
+    user: CurrentUser,
+    access: ServiceHistoryAccess,
+    service_history: ServiceHistoryDep,
 ) -> list[KeyRecordView]:
     """The workshop's key table (KaSIO "Sleuteltabel"), last read first."""
     ensure_workshop_access(user, workshop_id)
-    async with resources.session_factory() as session:
-        found = (
-            await session.scalars(
-                select(KeyRecord)
-                .where(KeyRecord.workshop_id == workshop_id)
-                .order_by(KeyRecord.last_read_at.desc())
-            )
-        ).all()
-    return [KeyRecordView.model_validate(r) for r in found]
+    return [KeyRecordView.model_validate(r) for r in await service_history.key_table(workshop_id)]

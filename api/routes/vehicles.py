@@ -11,12 +11,10 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
-from sqlalchemy import select
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
-from api.deps import CurrentUser, ResourcesDep, ServiceHistoryAccess
-from db.models import ServiceEntry, Vehicle, VehicleCbsItem, VehicleTechnicalAction, Workshop
-from domain.service_history import CBS_LABELS, VehicleNotFound, is_deletable
+from api.deps import CurrentUser, ServiceHistoryAccess, ServiceHistoryDep
+from domain.service_history import CBS_LABELS, is_deletable
 from domain.vin import (
     SHORT_VIN_LENGTH,
     InvalidVinGiven,
@@ -28,6 +26,8 @@ router = APIRouter(tags=["service history"])
 
 
 class Teleservices(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     teleservice_eligible: bool
     connected_drive_contract: bool
     own_dealer: bool
@@ -36,6 +36,8 @@ class Teleservices(BaseModel):
 
 
 class TechnicalActionView(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     action_id: str
     kind: str
     title: str
@@ -44,14 +46,25 @@ class TechnicalActionView(BaseModel):
 
 
 class CbsItemView(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     cbs_id: str
-    label: str
+    label: str = Field(validation_alias=AliasChoices("label", "cbs_id"))
     status: str
     due_date: date | None
     remaining_km: int | None
 
+    @field_validator("label")
+    @classmethod
+    def _label_of_id(cls, value: str) -> str:
+        """Read from a stored item the label starts as its CBS id, and becomes the id's label
+        (an id without one shows as itself)."""
+        return CBS_LABELS.get(value, value)
+
 
 class VehicleSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     vin: str
     short_vin: str
     brand: str
@@ -60,13 +73,18 @@ class VehicleSummary(BaseModel):
     last_known_mileage_km: int
 
 
-class VehicleView(VehicleSummary):
+class VehicleDetails(VehicleSummary):
+    """Everything of the vehicle's own row the vehicle page shows."""
+
     series: str
     colour_code: str
     colour: str
     upholstery_code: str | None
     upholstery: str
     production_date: date
+
+
+class VehicleView(VehicleDetails):
     teleservices: Teleservices
     technical_actions: list[TechnicalActionView]
     cbs: list[CbsItemView]
@@ -85,79 +103,23 @@ class HistoryRow(BaseModel):
     deletable: bool
 
 
-def _summary(vehicle: Vehicle) -> VehicleSummary:
-    return VehicleSummary(
-        vin=vehicle.vin,
-        short_vin=vehicle.short_vin,
-        brand=vehicle.brand,
-        model=vehicle.model,
-        type_code=vehicle.type_code,
-        last_known_mileage_km=vehicle.last_known_mileage_km,
-    )
-
-
 @router.get("/vehicles/{vin}", response_model=VehicleView)
 async def vehicle(
-    vin: str, user: CurrentUser, access: ServiceHistoryAccess, resources: ResourcesDep
+    vin: str,
+    user: CurrentUser,
+    access: ServiceHistoryAccess,
+    service_history: ServiceHistoryDep,
 ) -> VehicleView:
     """The vehicle page: data, teleservices, technical actions and its CBS items (what it needs).
 
     An invalid VIN is 422 `invalid-vin` (field `vin`, `reason`); an unknown one 404.
     """
-    wanted = parse_vin(vin)
-    async with resources.session_factory() as session:
-        found = await session.get(Vehicle, wanted)
-        if found is None:
-            raise VehicleNotFound(f"no vehicle with VIN {wanted}", field="vin")
-        actions = (
-            await session.scalars(
-                select(VehicleTechnicalAction)
-                .where(VehicleTechnicalAction.vin == wanted)
-                .order_by(VehicleTechnicalAction.action_id)
-            )
-        ).all()
-        items = (
-            await session.scalars(
-                select(VehicleCbsItem)
-                .where(VehicleCbsItem.vin == wanted)
-                .order_by(VehicleCbsItem.code)
-            )
-        ).all()
-    cbs = [
-        CbsItemView(
-            cbs_id=item.cbs_id,
-            label=CBS_LABELS.get(item.cbs_id, item.cbs_id),
-            status=item.status,
-            due_date=item.due_date,
-            remaining_km=item.remaining_km,
-        )
-        for item in items
-    ]
+    page = await service_history.vehicle_page(parse_vin(vin))
+    cbs = [CbsItemView.model_validate(item) for item in page.cbs_items]
     return VehicleView(
-        **_summary(found).model_dump(),
-        series=found.series,
-        colour_code=found.colour_code,
-        colour=found.colour,
-        upholstery_code=found.upholstery_code,
-        upholstery=found.upholstery,
-        production_date=found.production_date,
-        teleservices=Teleservices(
-            teleservice_eligible=found.teleservice_eligible,
-            connected_drive_contract=found.connected_drive_contract,
-            own_dealer=found.own_dealer,
-            service_history_via_teleservices=found.service_history_via_teleservices,
-            remote_key_read_eligible=found.remote_key_read_eligible,
-        ),
-        technical_actions=[
-            TechnicalActionView(
-                action_id=a.action_id,
-                kind=a.kind,
-                title=a.title,
-                status=a.status,
-                completed_on=a.completed_on,
-            )
-            for a in actions
-        ],
+        **VehicleDetails.model_validate(page.vehicle).model_dump(),
+        teleservices=Teleservices.model_validate(page.vehicle),
+        technical_actions=[TechnicalActionView.model_validate(a) for a in page.technical_actions],
         cbs=cbs,
         service_needs=[item for item in cbs if item.status != "ok"],
     )
@@ -168,7 +130,7 @@ async def vehicles_by_short_vin(
     short_vin: Annotated[str, Query(description="The last 7 characters of the VIN")],
     user: CurrentUser,
     access: ServiceHistoryAccess,
-    resources: ResourcesDep,
+    service_history: ServiceHistoryDep,
 ) -> list[VehicleSummary]:
     """Vehicles whose VIN ends in `short_vin` (one, or several when short VINs collide)."""
     if not is_short_vin(short_vin):
@@ -177,52 +139,38 @@ async def vehicles_by_short_vin(
             "(digits and A-Z without I, O and Q)",
             field="short_vin",
         )
-    async with resources.session_factory() as session:
-        found = (
-            await session.scalars(
-                select(Vehicle)
-                .where(Vehicle.short_vin == short_vin.strip().upper())
-                .order_by(Vehicle.vin)
-            )
-        ).all()
-    return [_summary(v) for v in found]
+    found = await service_history.vehicles_by_short_vin(short_vin)
+    return [VehicleSummary.model_validate(v) for v in found]
 
 
 @router.get("/vehicles/{vin}/histories", response_model=list[HistoryRow])
 async def histories(
-    vin: str, user: CurrentUser, access: ServiceHistoryAccess, resources: ResourcesDep
+    vin: str,
+    user: CurrentUser,
+    access: ServiceHistoryAccess,
+    service_history: ServiceHistoryDep,
 ) -> list[HistoryRow]:
     """The vehicle's maintenance and repair entries, newest first."""
     wanted = parse_vin(vin)
     today = datetime.now(UTC).date()
-    async with resources.session_factory() as session:
-        if await session.get(Vehicle, wanted) is None:
-            raise VehicleNotFound(f"no vehicle with VIN {wanted}", field="vin")
-        rows = (
-            await session.execute(
-                select(ServiceEntry, Workshop.name)
-                .join(Workshop, Workshop.id == ServiceEntry.workshop_id)
-                .where(ServiceEntry.vin == wanted)
-                .order_by(ServiceEntry.service_date.desc(), ServiceEntry.created_at.desc())
-            )
-        ).all()
+    # Built by hand: most of a row is renamed or derived (the workshop's name, for the caller).
     return [
         HistoryRow(
-            entry_id=entry.id,
-            date=entry.service_date,
-            type=entry.kind,
-            mileage_km=entry.mileage_km,
-            workshop_id=entry.workshop_id,
-            workshop=name,
-            source=entry.source,
-            written_to_vehicle=entry.written_to_vehicle_at is not None,
+            entry_id=row.entry.id,
+            date=row.entry.service_date,
+            type=row.entry.kind,
+            mileage_km=row.entry.mileage_km,
+            workshop_id=row.entry.workshop_id,
+            workshop=row.workshop_name,
+            source=row.entry.source,
+            written_to_vehicle=row.entry.written_to_vehicle_at is not None,
             deletable=is_deletable(
-                entry.created_at.date(),
-                entry.service_date,
+                row.entry.created_at.date(),
+                row.entry.service_date,
                 today,
-                entry.workshop_id,
+                row.entry.workshop_id,
                 user.workshop_id or "",
             ),
         )
-        for entry, name in rows
+        for row in await service_history.histories(wanted)
     ]

@@ -77,7 +77,8 @@ class Station(Base):
     __tablename__ = "stations"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    workshop_id: Mapped[str] = mapped_column(ForeignKey("workshops.id"), index=True)
+    # None: provisioned (its worker may already poll through the gateway), not yet claimed.
+    workshop_id: Mapped[str | None] = mapped_column(ForeignKey("workshops.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
     # SHA-256 of the station's own credential (POST .../stations/{id}/token), with which its

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -11,6 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
 
 from tests.helpers import free_port
 
@@ -56,8 +61,26 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float) -> h
     raise AssertionError(f"not ready within {seconds}s: {last.text if last else 'no answer'}")
 
 
+async def _pollers(temporal_port: int, task_queue: str) -> set[str]:
+    """The identities polling `task_queue`, once one has polled (30 s at most)."""
+    client = await Client.connect(f"127.0.0.1:{temporal_port}")
+    for _ in range(300):
+        described = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace="default",
+                task_queue=TaskQueue(name=task_queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+            )
+        )
+        if described.pollers:
+            return {poller.identity for poller in described.pollers}
+        await asyncio.sleep(0.1)
+    return set()
+
+
 def test_dev_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     api_port, temporal_port, ui_port = free_port(), free_port(), free_port()
+    gateway = f"127.0.0.1:{free_port()}"
     env = {
         **os.environ,
         "AOS_DATA_DIR": str(tmp_path / "data"),
@@ -65,6 +88,8 @@ def test_dev_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> No
         "AOS_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
         "AOS_TEMPORAL_UI_PORT": str(ui_port),
         "AOS_API_PORT": str(api_port),
+        "AOS_GATEWAY_LISTEN": gateway,
+        "AOS_GATEWAY_ADDRESS": gateway,
     }
     process = subprocess.Popen(
         [sys.executable, "worker.py", "dev"],
@@ -80,8 +105,10 @@ def test_dev_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> No
         print(f"ready after {time.monotonic() - started:.1f}s")
         assert httpx.get(f"http://127.0.0.1:{ui_port}/", timeout=5).status_code == 200
         assert (tmp_path / "data" / "temporal.db").exists()  # a restart keeps workflows
+        # demo-1 polls as production stations do: through the gateway, which names it.
+        assert asyncio.run(_pollers(temporal_port, "station-demo-1")) == {"station:demo-1"}
         children = _children_of(process.pid)
-        assert len(children) >= 4  # temporal, API, portal worker, station worker
+        assert len(children) >= 5  # temporal, API, portal worker, gateway, station worker
 
         process.send_signal(signal.SIGINT)
         output = process.communicate(timeout=30)[0].decode()

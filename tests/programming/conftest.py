@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from api.routes.stations import station_status
+from api.workflow_calls import station_status
 from domain.accounts import Role
 from domain.flash_package import FlashPackageManifest
 from hw.sim import registry
@@ -27,6 +27,7 @@ from settings import Settings
 from station.portal_files import PortalFiles
 from station.worker import StationDependencies, station_worker
 from tests.factories import SignedIn, create_workshop, sign_in
+from tests.station_gateway import StationConnection, through_gateway
 
 DEMO_PACKAGE = "demo-2.0.0"
 
@@ -68,6 +69,7 @@ class Station:
     task_queue: str
     vehicle_name: str
     vehicle: SimVehicle
+    connection: StationConnection
 
 
 @pytest.fixture
@@ -100,8 +102,10 @@ async def running_station(
     *,
     station_id: str | None = None,
     remote: tuple[Path, PortalFiles] | None = None,
+    token: str | None = None,
 ) -> AsyncIterator[Station]:
-    """A station worker wired to its own simulated car (`sim://?name=...`).
+    """A station worker wired to its own simulated car (`sim://?name=...`), reaching Temporal
+    only through a station gateway in front of `client`'s server, with its own token.
 
     It shares the portal's data folder, or with `remote` (its own folder, the portal over HTTP)
     it runs as a station on another machine does.
@@ -119,9 +123,12 @@ async def running_station(
     )
     task_queue = settings.station_task_queue(station_id)
     try:
-        async with station_worker(client, deps, task_queue):
+        async with (
+            through_gateway(client, settings, station_id, token) as connection,
+            station_worker(connection.client, deps, task_queue),
+        ):
             await _until_polling(client, settings, station_id)
-            yield Station(station_id, task_queue, name, vehicle)
+            yield Station(station_id, task_queue, name, vehicle, connection)
     finally:
         registry.remove(name)
 

@@ -23,6 +23,7 @@ from tests.programming.conftest import (
     register_station,
     wait_until_ended,
 )
+from tests.station_gateway import through_gateway
 
 pytestmark = pytest.mark.e2e
 
@@ -193,9 +194,12 @@ async def test_flash_over_doip_through_the_api(
     station_id = f"doip-{uuid.uuid4().hex[:6]}"
     deps = StationDependencies(station_id, server.url, settings.packages_dir, settings.traces_dir)
     try:
-        async with station_worker(dev_env.client, deps, settings.station_task_queue(station_id)):
+        await register_station(api_client, workshop_owner, station_id)
+        async with (
+            through_gateway(dev_env.client, settings, station_id) as connection,
+            station_worker(connection.client, deps, settings.station_task_queue(station_id)),
+        ):
             await buy_time(api_client, workshop_owner)
-            await register_station(api_client, workshop_owner, station_id)
             started = await api_client.post(
                 "/programming-sessions",
                 json={"station_id": station_id, "vin": car.vin, "package_id": DEMO_PACKAGE},

@@ -20,6 +20,7 @@ from settings import Settings
 from station.key_reader import KeyReaderActivities
 from station.service_booklet import ServiceBookletStation, VehicleServiceActivities
 from tests.factories import SignedIn, create_workshop, sign_in
+from tests.station_gateway import through_gateway
 
 DEMO_VIN = "WBA8E5105FK731548"  # the demo key's vehicle: BMW 320d, 194 826 km
 OTHER_VIN = "WBAJA5105HG402917"  # BMW 530i
@@ -69,7 +70,7 @@ async def station_worker(
     booklet: ServiceBookletStation | None = None,
 ) -> AsyncIterator[ServiceBookletStation]:
     """The station's worker as the station command builds it for `--vehicle sim://`, with its
-    own named simulated car (`sim://?name=<station id>`)."""
+    own named simulated car (`sim://?name=<station id>`), through a station gateway."""
     if booklet is None:
         vehicle_url = f"sim://?name={station_id}"
         simulated.prepare_car(vehicle_url)
@@ -78,8 +79,13 @@ async def station_worker(
             VehicleServiceActivities(station_id, vehicle_url),
         )
     activities: list[Any] = booklet.activities()
-    async with Worker(
-        client, task_queue=settings.station_task_queue(station_id), activities=activities
+    async with (
+        through_gateway(client, settings, station_id) as connection,
+        Worker(
+            connection.client,
+            task_queue=settings.station_task_queue(station_id),
+            activities=activities,
+        ),
     ):
         yield booklet
 

@@ -1,0 +1,623 @@
+"""The accounts aggregate: workshops, their people, sign-in sessions, single-use tokens,
+recovery codes, and the registrations that create workshops.
+
+The API (sign-in, passwords, invitations, registrations) and the registration activities
+share this one implementation. Each method is one short transaction of its own. Password
+hashing (argon2, ~0.2 s of CPU) runs in a thread, off the event loop where it would stall every
+other request, and outside any transaction, where it would hold SQLite's write lock meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import TypeAlias, cast
+
+from sqlalchemy import ColumnElement, Row, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db.credentials import (
+    burn_password_check,
+    hash_password,
+    hash_token,
+    new_recovery_code,
+    new_token,
+    new_totp_secret,
+    totp_provisioning_uri,
+    verify_password,
+    verify_totp,
+)
+from db.models import AuthSession, OneTimeToken, RecoveryCode, Registration, User, Workshop
+from domain.accounts import (
+    ENROLMENT_LIFETIME,
+    INVITATION_LIFETIME,
+    PASSWORD_RESET_LIFETIME,
+    RECOVERY_CODE_COUNT,
+    SESSION_LIFETIME,
+    AccountLocked,
+    InvalidCredentials,
+    Role,
+    TokenInvalid,
+    TotpRequired,
+    check_password_policy,
+    locked_until_after_failure,
+)
+from domain.errors import Conflict, NotFound
+from domain.registration import OPEN_STATES, Application, ApplicationAlreadyOpen
+
+SessionFactory: TypeAlias = async_sessionmaker[AsyncSession]
+
+
+# --- refusals -----------------------------------------------------------------------------------
+
+
+# --- what the methods answer --------------------------------------------------------------------
+
+
+class SessionRefusal(StrEnum):
+    """Why a bearer token opens no session."""
+
+    ENDED = "ended"  # unknown, expired or logged out
+    IP_CHANGED = "ip-changed"  # used from another address than it started from: ended just now
+
+
+@dataclass(frozen=True)
+class IssuedSession:
+    """A new sign-in session; the token itself is never stored, only its hash."""
+
+    token: str
+    expires_at: datetime
+    recovery_codes: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class TotpEnrolment:
+    """The first sign-in's answer: enrol this secret in an authenticator app, then confirm."""
+
+    enrolment_token: str
+    provisioning_uri: str
+    secret: str
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A single-use token handed to the account's holder (by mail)."""
+
+    user_id: str
+    email: str
+    token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class NewWorkshop:
+    """An approved registration's workshop, and the activation token for its owner."""
+
+    workshop_id: str
+    name: str
+    owner_email: str
+    invitation_token: str
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AccountRepository:
+    def __init__(self, session_factory: SessionFactory) -> None:
+        self._session_factory = session_factory
+
+    # --- sessions -------------------------------------------------------------------------------
+
+    async def live_session(self, token: str, client_ip: str) -> AuthSession | SessionRefusal:
+        """The session of a bearer token used from `client_ip`, or why there is none.
+
+        The portal's rule: the IP must not change during a session. A token used from another
+        address ends its session here, so it stops working from the first address too.
+        """
+        async with self._session_factory() as session, session.begin():
+            auth = await session.scalar(
+                select(AuthSession).where(AuthSession.token_hash == hash_token(token))
+            )
+            now = _now()
+            if auth is None or auth.ended_at is not None or auth.expires_at <= now:
+                return SessionRefusal.ENDED
+            if auth.client_ip != client_ip:
+                auth.ended_at, auth.end_reason = now, "ip-changed"
+                return SessionRefusal.IP_CHANGED
+        return auth
+
+    async def end_session(self, session_id: int, reason: str) -> None:
+        async with self._session_factory() as session, session.begin():
+            await session.execute(
+                update(AuthSession)
+                .where(AuthSession.id == session_id)
+                .values(ended_at=_now(), end_reason=reason)
+            )
+
+    async def user(self, user_id: str) -> User | None:
+        """The account, detached: a change goes through a method of this repository."""
+        async with self._session_factory() as session:
+            return await session.get(User, user_id)
+
+    async def profile(self, user_id: str) -> Row[str, str, str, str, str | None, str | None] | None:
+        """The account and its workshop's name: `id`, `email`, `name`, `role`, `workshop_id`,
+        `workshop_name` (None without a workshop)."""
+        # Outer-joined: an administrator's row has no workshop, so its name may be NULL.
+        workshop_name = cast("ColumnElement[str | None]", Workshop.name)
+        async with self._session_factory() as session:
+            rows = await session.execute(
+                select(
+                    User.id,
+                    User.email,
+                    User.name,
+                    User.role,
+                    User.workshop_id,
+                    workshop_name.label("workshop_name"),
+                )
+                .outerjoin(Workshop, Workshop.id == User.workshop_id)
+                .where(User.id == user_id)
+            )
+            return rows.first()
+
+    # --- signing in -----------------------------------------------------------------------------
+
+    async def sign_in(
+        self,
+        email: str,
+        password: str,
+        totp_code: str | None,
+        recovery_code: str | None,
+        client_ip: str,
+    ) -> IssuedSession | TotpEnrolment:
+        """A session bound to `client_ip`, or, before the TOTP app is enrolled, the enrolment.
+
+        Refusals: `invalid-credentials` (an unknown email costs the same password check as a
+        wrong password, so timing does not tell them apart), `account-locked` while a lockout
+        runs, `totp-required` when the right password comes without a second factor. Each
+        failure counts towards the lockout; a success resets the count.
+        """
+        async with self._session_factory() as session:
+            user = await session.scalar(select(User).where(User.email == email.lower()))
+        now = _now()
+        if user is None or user.password_hash is None:
+            await asyncio.to_thread(burn_password_check, password)
+            raise InvalidCredentials("email or password is wrong")
+        if user.locked_until is not None and user.locked_until > now:
+            raise AccountLocked(
+                "too many failed sign-ins; try again later",
+                locked_until=user.locked_until.isoformat(),
+            )
+        # Between the two transactions: no lock is held while argon2 works.
+        password_ok = await asyncio.to_thread(verify_password, user.password_hash, password)
+        if password_ok and user.totp_enrolled and not (totp_code or recovery_code):
+            raise TotpRequired(
+                "send totp_code (or a recovery_code) with the password", field="totp_code"
+            )
+        outcome: IssuedSession | TotpEnrolment | None = None
+        async with self._session_factory() as session, session.begin():
+            # Locked, so concurrent failures all count towards the lockout.
+            user = await session.get(User, user.id, with_for_update=True)
+            if user is None:
+                raise InvalidCredentials("email or password is wrong")
+            if not password_ok or (
+                user.totp_enrolled
+                and not await self._second_factor_ok(session, user, totp_code, recovery_code)
+            ):
+                user.failed_logins += 1
+                user.locked_until = locked_until_after_failure(user.failed_logins, now)
+            else:
+                user.failed_logins, user.locked_until = 0, None
+                if not user.totp_enrolled:
+                    user.totp_secret = user.totp_secret or new_totp_secret()
+                    token, _ = self._add_one_time_token(
+                        session, user.id, "totp-enrolment", ENROLMENT_LIFETIME
+                    )
+                    outcome = TotpEnrolment(
+                        enrolment_token=token,
+                        provisioning_uri=totp_provisioning_uri(user.totp_secret, user.email),
+                        secret=user.totp_secret,
+                    )
+                else:
+                    outcome = self._add_session(session, user.id, client_ip)
+        if outcome is None:  # raised only now: the failure count above is committed
+            raise InvalidCredentials("email, password or second factor is wrong")
+        return outcome
+
+    async def confirm_totp(self, enrolment_token: str, code: str, client_ip: str) -> IssuedSession:
+        """Finish TOTP enrolment: a session and the recovery codes (shown once).
+
+        A wrong code leaves the enrolment token usable for another try.
+        """
+        async with self._session_factory() as session, session.begin():
+            user = await self._redeem(session, enrolment_token, "totp-enrolment")
+            if not user.totp_secret or not verify_totp(user.totp_secret, code):
+                # Raised inside the transaction: it rolls the token's redemption back.
+                raise InvalidCredentials("the TOTP code is wrong", field="code")
+            user.totp_enrolled = True
+            codes = [new_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
+            session.add_all(RecoveryCode(user_id=user.id, code_hash=hash_token(c)) for c in codes)
+            issued = self._add_session(session, user.id, client_ip)
+        return replace(issued, recovery_codes=codes)
+
+    # --- passwords and invitations --------------------------------------------------------------
+
+    async def request_password_reset(self, email: str) -> IssuedToken | None:
+        """A password-reset token for the account with this email; None when there is none."""
+        async with self._session_factory() as session, session.begin():
+            user = await session.scalar(select(User).where(User.email == email.lower()))
+            if user is None:
+                return None
+            token, expires_at = self._add_one_time_token(
+                session, user.id, "password-reset", PASSWORD_RESET_LIFETIME
+            )
+            return IssuedToken(user.id, user.email, token, expires_at)
+
+    async def reset_password(self, token: str, new_password: str) -> None:
+        """Set a new password with a reset token; every open session of the account ends."""
+        await self._set_password_with_token(
+            token, "password-reset", new_password, end_sessions_reason="password-reset"
+        )
+
+    async def accept_invitation(self, token: str, password: str) -> None:
+        """Set the first password of an invited account (owners after approval, technicians)."""
+        await self._set_password_with_token(token, "invitation", password, end_sessions_reason=None)
+
+    async def change_password(
+        self, user_id: str, current_password: str, totp_code: str, new_password: str
+    ) -> None:
+        """Change the password with the current one and a TOTP code."""
+        async with self._session_factory() as session:
+            user = await session.get(User, user_id)
+        if user is None:
+            raise NotFound("no account with this id")
+        if user.password_hash is None or not await asyncio.to_thread(
+            verify_password, user.password_hash, current_password
+        ):
+            raise InvalidCredentials("the current password is wrong", field="current_password")
+        if not user.totp_secret or not verify_totp(user.totp_secret, totp_code):
+            raise InvalidCredentials("the TOTP code is wrong", field="totp_code")
+        check_password_policy(new_password, user.email)
+        password_hash = await asyncio.to_thread(hash_password, new_password)
+        async with self._session_factory() as session, session.begin():
+            await self._store_password(session, user.id, password_hash, end_sessions_reason=None)
+
+    async def invite_technician(self, workshop_id: str, email: str, name: str) -> IssuedToken:
+        """A technician account of the workshop without a password, and its invitation token;
+        `conflict` when an account with this email exists."""
+        email = email.lower()
+        async with self._session_factory() as session, session.begin():
+            if await session.scalar(select(User.id).where(User.email == email)) is not None:
+                raise Conflict("an account with this email exists", field="email")
+            technician = User(
+                id=f"user-{uuid.uuid4().hex[:12]}",
+                email=email,
+                name=name,
+                role=Role.TECHNICIAN.value,
+                workshop_id=workshop_id,
+                password_hash=None,
+                totp_enrolled=False,
+                created_at=_now(),
+            )
+            session.add(technician)
+            await session.flush()
+            token, expires_at = self._add_one_time_token(
+                session, technician.id, "invitation", INVITATION_LIFETIME
+            )
+        return IssuedToken(technician.id, email, token, expires_at)
+
+    # --- administrators -------------------------------------------------------------------------
+
+    async def ensure_administrator(self, email: str, password: str, name: str) -> bool:
+        """Create the administrator unless an account with this email exists. True when created."""
+        email = email.strip().lower()
+        check_password_policy(password, email)
+        async with self._session_factory() as session:
+            if await self._email_taken(session, email):
+                return False
+        password_hash = await asyncio.to_thread(hash_password, password)
+        async with self._session_factory() as session, session.begin():
+            if await self._email_taken(session, email):
+                return False
+            session.add(
+                User(
+                    id=f"user-{uuid.uuid4().hex[:12]}",
+                    email=email,
+                    name=name,
+                    role=Role.ADMINISTRATOR.value,
+                    workshop_id=None,
+                    password_hash=password_hash,
+                    totp_enrolled=False,
+                    created_at=_now(),
+                )
+            )
+        return True
+
+    async def administrator_emails(self) -> Sequence[str]:
+        async with self._session_factory() as session:
+            return (
+                await session.scalars(
+                    select(User.email).where(User.role == Role.ADMINISTRATOR.value)
+                )
+            ).all()
+
+    # --- registrations --------------------------------------------------------------------------
+
+    async def apply(self, application: Application) -> tuple[Registration, bool]:
+        """The open registration of this application, and whether this call created it.
+
+        Re-sending the identical application finds the same registration; another open
+        application with the same VAT ID or contact email is `registration-already-open`.
+        """
+        fingerprint = application.fingerprint()
+        try:
+            async with self._session_factory() as session, session.begin():
+                registration = await self._open_registration_for(session, application)
+                created = registration is None
+                if registration is None:
+                    now = _now()
+                    registration = Registration(
+                        id=str(uuid.uuid4()),
+                        state="submitted",
+                        is_open=True,
+                        fingerprint=fingerprint,
+                        created_at=now,
+                        updated_at=now,
+                        **application.model_dump(),
+                    )
+                    session.add(registration)
+        except IntegrityError:  # a concurrent identical request won the race
+            async with self._session_factory() as session:
+                registration = await self._open_registration_for(session, application)
+            if registration is None:
+                raise
+            created = False
+        if registration.fingerprint != fingerprint:
+            field = "vat_id" if registration.vat_id == application.vat_id else "contact_email"
+            raise ApplicationAlreadyOpen(
+                f"registration {registration.id} with this {field} is still open",
+                field=field,
+                open_registration_id=registration.id,
+            )
+        return registration, created
+
+    async def registration_state(self, registration_id: str) -> str:
+        """The registration's stored state; `not-found` when unknown."""
+        async with self._session_factory() as session:
+            registration = await session.get(Registration, registration_id)
+        if registration is None:
+            raise NotFound("no registration with this id", field="registration_id")
+        return registration.state
+
+    async def registrations(
+        self, state: str | None, limit: int, offset: int
+    ) -> Sequence[Registration]:
+        """Applications, newest first, optionally in one state."""
+        query = (
+            select(Registration)
+            .order_by(Registration.created_at.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        if state is not None:
+            query = query.where(Registration.state == state)
+        async with self._session_factory() as session:
+            return (await session.scalars(query)).all()
+
+    async def record_registration_state(
+        self,
+        registration_id: str,
+        state: str,
+        *,
+        vat_check: str | None = None,
+        decision_reason: str | None = None,
+        workshop_id: str | None = None,
+    ) -> None:
+        """Mirror the workflow's state; a field given as None keeps its stored value."""
+        values: dict[str, object] = {
+            "state": state,
+            "is_open": state in OPEN_STATES,
+            "updated_at": _now(),
+        }
+        given = {
+            "vat_check": vat_check,
+            "decision_reason": decision_reason,
+            "workshop_id": workshop_id,
+        }
+        values.update({name: value for name, value in given.items() if value is not None})
+        async with self._session_factory() as session, session.begin():
+            await session.execute(
+                update(Registration).where(Registration.id == registration_id).values(**values)
+            )
+
+    async def create_workshop_and_owner(self, registration_id: str) -> NewWorkshop:
+        """The approved registration's workshop, its owner account, and a fresh activation token.
+
+        Idempotent: a retry finds the workshop it created (unique registration id) and the
+        owner (unique email), and only issues a fresh token.
+        """
+        now = _now()
+        async with self._session_factory() as session, session.begin():
+            registration = await session.get(Registration, registration_id)
+            if registration is None:
+                raise ValueError(f"registration {registration_id} is not stored")
+            workshop = await session.scalar(
+                select(Workshop).where(Workshop.registration_id == registration.id)
+            )
+            if workshop is None:
+                workshop = Workshop(
+                    id=f"ws-{uuid.uuid4().hex[:12]}",
+                    name=registration.company_name,
+                    legal_form=registration.legal_form,
+                    vat_id=registration.vat_id,
+                    country=registration.country,
+                    address=registration.address,
+                    legal_representative=registration.legal_representative,
+                    contact_email=registration.contact_email,
+                    registration_id=registration.id,
+                    created_at=now,
+                )
+                session.add(workshop)
+                await session.flush()
+            owner = await session.scalar(
+                select(User).where(User.email == registration.contact_email)
+            )
+            if owner is None:
+                owner = User(
+                    id=f"user-{uuid.uuid4().hex[:12]}",
+                    email=registration.contact_email,
+                    name=registration.owner_name,
+                    role=Role.WORKSHOP_OWNER.value,
+                    workshop_id=workshop.id,
+                    password_hash=None,
+                    totp_enrolled=False,
+                    created_at=now,
+                )
+                session.add(owner)
+                await session.flush()
+            token, _ = self._add_one_time_token(
+                session, owner.id, "invitation", INVITATION_LIFETIME
+            )
+            return NewWorkshop(workshop.id, registration.company_name, owner.email, token)
+
+    # --- inside a transaction -------------------------------------------------------------------
+
+    @staticmethod
+    def _add_session(session: AsyncSession, user_id: str, client_ip: str) -> IssuedSession:
+        token, now = new_token(), _now()
+        session.add(
+            AuthSession(
+                token_hash=hash_token(token),
+                user_id=user_id,
+                client_ip=client_ip,
+                created_at=now,
+                expires_at=now + SESSION_LIFETIME,
+            )
+        )
+        return IssuedSession(token=token, expires_at=now + SESSION_LIFETIME)
+
+    @staticmethod
+    def _add_one_time_token(
+        session: AsyncSession, user_id: str, purpose: str, lifetime: timedelta
+    ) -> tuple[str, datetime]:
+        token, now = new_token(), _now()
+        expires_at = now + lifetime
+        session.add(
+            OneTimeToken(
+                token_hash=hash_token(token),
+                purpose=purpose,
+                user_id=user_id,
+                created_at=now,
+                expires_at=expires_at,
+            )
+        )
+        return token, expires_at
+
+    @staticmethod
+    async def _redeem(session: AsyncSession, token: str, purpose: str) -> User:
+        """Marks a one-time token used and returns its user; wrong, expired or used ones fail."""
+        now = _now()
+        # The UPDATE ... WHERE used_at IS NULL makes redemption single-use under concurrency too.
+        row = await session.scalar(
+            update(OneTimeToken)
+            .where(
+                OneTimeToken.token_hash == hash_token(token),
+                OneTimeToken.purpose == purpose,
+                OneTimeToken.used_at.is_(None),
+                OneTimeToken.expires_at > now,
+            )
+            .values(used_at=now)
+            .returning(OneTimeToken.user_id)
+        )
+        user = await session.get(User, row) if row is not None else None
+        if user is None:
+            raise TokenInvalid("the token is wrong, expired or already used", field="token")
+        return user
+
+    async def _token_holder(self, token: str, purpose: str) -> User:
+        """The user of a live one-time token, without using the token up."""
+        async with self._session_factory() as session:
+            user = await session.scalar(
+                select(User)
+                .join(OneTimeToken, OneTimeToken.user_id == User.id)
+                .where(
+                    OneTimeToken.token_hash == hash_token(token),
+                    OneTimeToken.purpose == purpose,
+                    OneTimeToken.used_at.is_(None),
+                    OneTimeToken.expires_at > _now(),
+                )
+            )
+        if user is None:
+            raise TokenInvalid("the token is wrong, expired or already used", field="token")
+        return user
+
+    async def _set_password_with_token(
+        self, token: str, purpose: str, password: str, end_sessions_reason: str | None
+    ) -> None:
+        # The policy is checked and the password hashed before the token is used up: a refused
+        # password leaves the token usable, and no transaction waits on the hash.
+        user = await self._token_holder(token, purpose)
+        check_password_policy(password, user.email)
+        password_hash = await asyncio.to_thread(hash_password, password)
+        async with self._session_factory() as session, session.begin():
+            user = await self._redeem(session, token, purpose)  # single-use, also when raced
+            await self._store_password(session, user.id, password_hash, end_sessions_reason)
+
+    @staticmethod
+    async def _store_password(
+        session: AsyncSession, user_id: str, password_hash: str, end_sessions_reason: str | None
+    ) -> None:
+        await session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(password_hash=password_hash, failed_logins=0, locked_until=None)
+        )
+        if end_sessions_reason:
+            await session.execute(
+                update(AuthSession)
+                .where(AuthSession.user_id == user_id, AuthSession.ended_at.is_(None))
+                .values(ended_at=_now(), end_reason=end_sessions_reason)
+            )
+
+    @staticmethod
+    async def _second_factor_ok(
+        session: AsyncSession, user: User, totp_code: str | None, recovery_code: str | None
+    ) -> bool:
+        if totp_code and user.totp_secret:
+            return verify_totp(user.totp_secret, totp_code)
+        if recovery_code:
+            used = await session.scalar(
+                update(RecoveryCode)
+                .where(
+                    RecoveryCode.user_id == user.id,
+                    RecoveryCode.code_hash == hash_token(recovery_code.strip().lower()),
+                    RecoveryCode.used_at.is_(None),
+                )
+                .values(used_at=_now())
+                .returning(RecoveryCode.id)
+            )
+            return used is not None
+        return False
+
+    @staticmethod
+    async def _email_taken(session: AsyncSession, email: str) -> bool:
+        return await session.scalar(select(User.id).where(User.email == email)) is not None
+
+    @staticmethod
+    async def _open_registration_for(
+        session: AsyncSession, application: Application
+    ) -> Registration | None:
+        return await session.scalar(
+            select(Registration).where(
+                Registration.is_open,
+                or_(
+                    Registration.vat_id == application.vat_id,
+                    Registration.contact_email == application.contact_email,
+                ),
+            )
+        )

@@ -1,0 +1,48 @@
+"""Who is calling: the station whose own token is the call's bearer token.
+
+The gateway only needs "token -> station id or nobody", as an async callable, so tests can use
+a dictionary and production the portal's database (`station_by_token`), looked up by the same
+`db.stations.StationRepository.by_token` as the API's station routes: only the token's SHA-256
+digest is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db.stations import StationRepository
+
+Authenticate = Callable[[str], Awaitable[str | None]]
+"""Returns the station id a token belongs to, or None for an unknown or replaced token."""
+
+
+def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
+    """The token of the one `authorization: Bearer <token>` header, or None.
+
+    Two authorization headers are refused rather than guessed between. temporalio sends
+    `api_key=` and `rpc_metadata={"authorization": ...}` the same way, as this header.
+    """
+    values = [value for key, value in metadata or () if key.lower() == "authorization"]
+    if len(values) != 1 or not isinstance(values[0], str):
+        return None
+    scheme, _, token = values[0].strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
+
+
+def station_by_token(session_factory: async_sessionmaker[AsyncSession]) -> Authenticate:
+    """Authenticate against the portal's database: a replaced token is unknown at once."""
+
+    stations = StationRepository(session_factory)
+
+    async def authenticate(token: str) -> str | None:
+        if not token:
+            return None
+        station = await stations.by_token(token)
+        return station.id if station else None
+
+    return authenticate

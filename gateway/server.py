@@ -1,0 +1,414 @@
+"""The gateway's gRPC server: authenticate, check, rewrite, forward, and answer faithfully.
+
+One generic handler takes every method of every service, so nothing reaches the frontend that
+is not on the allow-list (`calls.ALLOWED`) and passed the station's checks (`rules`). Requests
+and responses travel as bytes and are parsed here: a message that does not parse is refused
+before any forwarding, and unknown fields are dropped rather than passed on.
+
+Forwarded calls keep the station's deadline, are cancelled when the station cancels, and
+answer with the frontend's status, message and trailing metadata (including
+`grpc-status-details-bin`), so the SDK's typed errors and retries behave as against the
+frontend itself. While a call is open (a long poll lasts up to ~70 s), the station's token is
+checked again every `reauthenticate_every`; a replaced token cuts the call with
+UNAUTHENTICATED. Everything is asynchronous, so open polls do not hold up other calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+from google.protobuf.message import DecodeError, Message
+from temporalio.api.failure.v1 import ApplicationFailureInfo, Failure
+from temporalio.api.workflowservice.v1 import (
+    DescribeNamespaceRequest,
+    DescribeNamespaceResponse,
+    PollActivityTaskQueueRequest,
+    PollActivityTaskQueueResponse,
+    RecordActivityTaskHeartbeatRequest,
+    RecordWorkerHeartbeatRequest,
+    RespondActivityTaskCanceledRequest,
+    RespondActivityTaskCompletedRequest,
+    RespondActivityTaskFailedRequest,
+    ShutdownWorkerRequest,
+)
+from temporalio.converter import PayloadCodec
+
+from gateway.auth import Authenticate, bearer_token
+from gateway.calls import ALLOWED, Kind, call_name, path, request_class
+from gateway.config import GatewayConfig
+from gateway.payloads import activity_context, decode_task, encode_answer, with_context
+from gateway.rules import Refused, Rules, TaskAnswer
+from gateway.tokens import TaskTokens
+
+log = logging.getLogger(__name__)
+audit = logging.getLogger("gateway.audit")
+
+Context = grpc.aio.ServicerContext[bytes, bytes]
+Metadata = Sequence[tuple[str, str | bytes]]
+
+# Headers of the station's call that the frontend uses (SDK version checks); everything else,
+# the station's authorization above all, stays at the gateway.
+FORWARDED_HEADERS = frozenset({"client-name", "client-version", "supported-server-versions"})
+GATEWAY_IDENTITY = "station-gateway"
+
+
+class Upstream(Exception):
+    """The frontend's error, to be passed on to the station unchanged."""
+
+    def __init__(self, code: grpc.StatusCode, details: str, trailing: Metadata) -> None:
+        super().__init__(details)
+        self.code = code
+        self.details = details
+        self.trailing = trailing
+
+
+class AuthenticationUnavailable(Exception):
+    """The token could not be looked up (database away), which is not the station's fault."""
+
+
+class Gateway:
+    """A running (after `start`) gateway; `stop` ends it. Use `serve` to get a started one."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        authenticate: Authenticate,
+        codec: PayloadCodec | None = None,
+    ) -> None:
+        self.config = config
+        self._authenticate = authenticate
+        self._codec = codec
+        self._rules = Rules(config)
+        self._tokens = TaskTokens(
+            grace=config.task_token_grace.total_seconds(), key=config.task_token_key
+        )
+        self._server: grpc.aio.Server | None = None
+        self._channel: grpc.aio.Channel | None = None
+        self._open_calls = 0
+        self.port = 0
+        # Calls forwarded to the frontend, by method: what stations really use, and proof in
+        # tests that nothing refused got through.
+        self.forwarded: Counter[str] = Counter()
+
+    @property
+    def open_calls(self) -> int:
+        """Calls forwarded to the frontend and not yet ended (long polls, mostly)."""
+        return self._open_calls
+
+    @property
+    def task_tokens(self) -> int:
+        """Task tokens handed out and still answerable."""
+        return len(self._tokens)
+
+    async def start(self) -> None:
+        options = [
+            ("grpc.max_receive_message_length", self.config.max_message_bytes),
+            ("grpc.max_send_message_length", self.config.max_message_bytes),
+            # A second gateway on the same port must fail, not silently share it.
+            ("grpc.so_reuseport", 0),
+        ]
+        self._channel = self._frontend_channel()
+        server = grpc.aio.server(options=options)
+        server.add_generic_rpc_handlers([_Handler(self)])
+        if self.config.server_certificate is not None and self.config.server_private_key:
+            credentials = grpc.ssl_server_credentials(
+                [(self.config.server_private_key, self.config.server_certificate)]
+            )
+            self.port = server.add_secure_port(self.config.listen, credentials)
+        else:
+            self.port = server.add_insecure_port(self.config.listen)
+        await server.start()
+        self._server = server
+        log.info("station gateway on port %s -> %s", self.port, self.config.frontend)
+
+    async def stop(self, grace: float | None = 5.0) -> None:
+        """Refuse new calls, give open ones `grace` seconds, then cancel them."""
+        if self._server is not None:
+            await self._server.stop(grace)
+            self._server = None
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+
+    async def wait_for_termination(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+    def _frontend_channel(self) -> grpc.aio.Channel:
+        options: list[tuple[str, Any]] = [
+            ("grpc.max_receive_message_length", self.config.max_message_bytes),
+            ("grpc.max_send_message_length", self.config.max_message_bytes),
+        ]
+        tls = self.config.frontend_tls
+        if tls is None:
+            return grpc.aio.insecure_channel(self.config.frontend, options=options)
+        if tls.server_name:
+            options.append(("grpc.ssl_target_name_override", tls.server_name))
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=tls.root_ca,
+            private_key=tls.client_private_key,
+            certificate_chain=tls.client_certificate,
+        )
+        return grpc.aio.secure_channel(self.config.frontend, credentials, options=options)
+
+    # -- one call ------------------------------------------------------------------------
+
+    async def handle(self, full_path: str, request: bytes, context: Context) -> bytes:
+        call = call_name(full_path)
+        station: str | None = None
+        log.debug("call %s from %s", call, context.peer())
+        try:
+            token = bearer_token(context.invocation_metadata())
+            if token is None:
+                raise Refused(
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    "send the station token as 'authorization: Bearer <token>'",
+                )
+            try:
+                station = await self._authenticate(token)
+            except Exception as err:
+                raise AuthenticationUnavailable from err
+            if station is None:
+                raise Refused(
+                    grpc.StatusCode.UNAUTHENTICATED, "the station token is unknown or was replaced"
+                )
+            kind = ALLOWED.get(call) if full_path == path(call) else None
+            if kind is None:
+                raise Refused(
+                    grpc.StatusCode.PERMISSION_DENIED, "not allowed through the station gateway"
+                )
+            try:
+                message = request_class(call).FromString(request)
+            except DecodeError:
+                raise Refused(
+                    grpc.StatusCode.INVALID_ARGUMENT, "the request is not a valid message"
+                ) from None
+            message.DiscardUnknownFields()
+            return await self._dispatch(kind, call, station, token, message, context)
+        except Refused as refused:
+            audit.warning(
+                "refused station=%s call=%s reason=%s peer=%s",
+                station or "-",
+                call,
+                refused.reason,
+                context.peer(),
+                extra={"station": station, "call": call, "reason": refused.reason},
+            )
+            await context.abort(refused.code, f"{call}: {refused.reason}")
+        except Upstream as upstream:
+            await context.abort(upstream.code, upstream.details, tuple(upstream.trailing))
+        except AuthenticationUnavailable:
+            log.exception("cannot authenticate a station for %s", call)
+            # Retryable for the SDK: the station keeps polling once the lookup works again.
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"{call}: try again")
+        except Exception:
+            log.exception("station gateway failed on %s for station %s", call, station)
+            await context.abort(grpc.StatusCode.INTERNAL, f"{call}: the gateway failed")
+
+    async def _dispatch(
+        self, kind: Kind, call: str, station: str, token: str, message: Message, context: Context
+    ) -> bytes:
+        if kind is Kind.SYSTEM:
+            return await self._forward(call, message, station, token, context)
+        if kind is Kind.NAMESPACE:
+            assert isinstance(message, DescribeNamespaceRequest)
+            self._rules.describe_namespace(message)
+            raw = await self._forward(call, message, station, token, context)
+            described = DescribeNamespaceResponse.FromString(raw)
+            self._rules.trim_namespace(described)
+            return described.SerializeToString()
+        if kind is Kind.POLL:
+            assert isinstance(message, PollActivityTaskQueueRequest)
+            return await self._poll(call, message, station, token, context)
+        if kind is Kind.WORKER:
+            assert isinstance(message, RecordWorkerHeartbeatRequest | ShutdownWorkerRequest)
+            self._rules.worker(station, message)
+            return await self._forward(call, message, station, token, context)
+        assert isinstance(
+            message,
+            RecordActivityTaskHeartbeatRequest
+            | RespondActivityTaskCompletedRequest
+            | RespondActivityTaskFailedRequest
+            | RespondActivityTaskCanceledRequest,
+        )
+        return await self._answer(kind, call, message, station, token, context)
+
+    async def _poll(
+        self,
+        call: str,
+        request: PollActivityTaskQueueRequest,
+        station: str,
+        token: str,
+        context: Context,
+    ) -> bytes:
+        self._rules.poll(station, request)
+        raw = await self._forward(call, request, station, token, context)
+        task = PollActivityTaskQueueResponse.FromString(raw)
+        if not task.task_token:
+            return raw  # the poll ended without a task
+        if not await self._still_authenticated(token, station):
+            await self._give_back(task, "the station's token was replaced while it polled")
+            raise Refused(grpc.StatusCode.UNAUTHENTICATED, "the station token was replaced")
+        serialization = activity_context(task, self.config.namespace, request.task_queue.name)
+        if self._codec is not None:
+            try:
+                await decode_task(with_context(self._codec, serialization), task)
+            except Exception as err:
+                log.exception("cannot decode the payloads of a task for station %s", station)
+                await self._give_back(task, f"the gateway could not decode the payloads: {err}")
+                return PollActivityTaskQueueResponse().SerializeToString()
+        task.task_token = self._tokens.grant(station, task, serialization)
+        return task.SerializeToString()
+
+    async def _answer(
+        self, kind: Kind, call: str, request: TaskAnswer, station: str, token: str, context: Context
+    ) -> bytes:
+        sealed = request.task_token
+        grant = self._tokens.lookup(station, sealed)
+        if grant is None:
+            raise Refused(
+                grpc.StatusCode.PERMISSION_DENIED,
+                "the task token was not handed to this station, or its task has ended",
+            )
+        self._rules.task_answer(station, request)
+        request.task_token = grant.server_token
+        if self._codec is not None:
+            await encode_answer(with_context(self._codec, grant.context), request)
+        try:
+            raw = await self._forward(call, request, station, token, context)
+        except Upstream as upstream:
+            if upstream.code == grpc.StatusCode.NOT_FOUND:  # the attempt is gone server-side
+                self._tokens.spend(sealed)
+            raise
+        if kind is Kind.FINAL:
+            self._tokens.spend(sealed)
+        else:
+            self._tokens.heartbeat_recorded(sealed)
+        return raw
+
+    async def _forward(
+        self, call: str, message: Message, station: str, token: str, context: Context
+    ) -> bytes:
+        """The call at the frontend, with the station's deadline, cut if the token goes."""
+        assert self._channel is not None, "the gateway is not started"
+        method: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = self._channel.unary_unary(
+            path(call)
+        )
+        rpc = method(
+            message.SerializeToString(),
+            timeout=context.time_remaining(),
+            metadata=self._forwarded_metadata(context),
+        )
+        waiter: asyncio.Future[bytes] = asyncio.ensure_future(rpc)
+        interval = self.config.reauthenticate_every.total_seconds()
+        self.forwarded[call] += 1
+        self._open_calls += 1
+        try:
+            while not waiter.done():
+                await asyncio.wait({waiter}, timeout=interval)
+                if not waiter.done() and not await self._still_authenticated(token, station):
+                    raise Refused(grpc.StatusCode.UNAUTHENTICATED, "the station token was replaced")
+            return waiter.result()
+        except grpc.aio.AioRpcError as err:
+            trailing = tuple(err.trailing_metadata() or ())
+            raise Upstream(err.code(), err.details() or "", trailing) from None
+        finally:
+            self._open_calls -= 1
+            if not waiter.done():
+                waiter.cancel()  # cancels the call at the frontend too
+
+    def _forwarded_metadata(self, context: Context) -> list[tuple[str, str | bytes]]:
+        metadata: list[tuple[str, str | bytes]] = [
+            (key, value)
+            for key, value in context.invocation_metadata() or ()
+            if key in FORWARDED_HEADERS
+        ]
+        metadata.append(("temporal-namespace", self.config.namespace))
+        metadata.extend(self.config.frontend_metadata.items())
+        return metadata
+
+    async def _still_authenticated(self, token: str, station: str) -> bool:
+        """False only when the token now answers to nobody (or somebody else).
+
+        A failing lookup (database briefly away) keeps open calls open: cutting every station
+        at once would be worse than a revocation taking one more interval.
+        """
+        try:
+            return await self._authenticate(token) == station
+        except Exception:
+            log.warning("cannot re-check a station token; keeping the call open", exc_info=True)
+            return True
+
+    async def _give_back(self, task: PollActivityTaskQueueResponse, reason: str) -> None:
+        """Fail an attempt the station will not get, so it retries now instead of timing out."""
+        assert self._channel is not None
+        request = RespondActivityTaskFailedRequest(
+            namespace=self.config.namespace,
+            task_token=task.task_token,
+            identity=GATEWAY_IDENTITY,
+            failure=Failure(
+                message=reason,
+                source=GATEWAY_IDENTITY,
+                application_failure_info=ApplicationFailureInfo(type="StationGatewayRefused"),
+            ),
+        )
+        method: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = self._channel.unary_unary(
+            path("RespondActivityTaskFailed")
+        )
+        try:
+            await method(
+                request.SerializeToString(),
+                timeout=10.0,
+                metadata=[
+                    ("temporal-namespace", self.config.namespace),
+                    *self.config.frontend_metadata.items(),
+                ],
+            )
+        except grpc.aio.AioRpcError as err:
+            log.warning("could not hand back a task: %s %s", err.code(), err.details())
+
+
+class _Handler(grpc.GenericRpcHandler):
+    """Every method path lands in `Gateway.handle`, raw bytes in and out."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+
+    def service(
+        self, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[bytes, bytes]:
+        full_path: str = handler_call_details.method
+        gateway = self._gateway
+
+        async def behaviour(request: bytes, context: Context) -> bytes:
+            return await gateway.handle(full_path, request, context)
+
+        return grpc.unary_unary_rpc_method_handler(behaviour)
+
+
+async def serve(
+    config: GatewayConfig, authenticate: Authenticate, codec: PayloadCodec | None = None
+) -> Gateway:
+    """Start a gateway; the caller stops it with `await gateway.stop()`."""
+    gateway = Gateway(config, authenticate, codec)
+    await gateway.start()
+    return gateway
+
+
+async def run_gateway(
+    config: GatewayConfig,
+    authenticate: Authenticate,
+    codec: PayloadCodec | None,
+    stop: asyncio.Event,
+) -> None:
+    """Serve until `stop` is set (the shape of a `worker.py gateway` command)."""
+    gateway = await serve(config, authenticate, codec)
+    try:
+        await stop.wait()
+    finally:
+        await gateway.stop()

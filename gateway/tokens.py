@@ -1,0 +1,191 @@
+"""Which task tokens each station may answer with: only those the gateway handed it.
+
+A task token is the server's address of one activity attempt; whoever holds one can complete,
+fail or heartbeat that attempt. Server tokens are serialized protos a station could forge for
+another station's activity (workflow id, run id and event id are all it takes), so a station
+never sees one: the gateway hands out a sealed token instead, the server's token with the
+station's id, the attempt's deadline and its serialization context, under an HMAC of the
+gateway's key. An answer is accepted only with a sealed token that this gateway key made for
+that same station, byte for byte, before its deadline; the gateway then forwards the server's
+token inside it.
+
+A sealed token is forgotten after its final answer (a replay is refused) and once its timeouts
+have passed. The seal outlives the gateway process: with the same key (derived from
+AOS_SECRET_KEY), a restarted gateway or another replica accepts the answers of tasks handed out
+before, so a station's running transfer is not lost with a gateway restart. Only the record of
+spent tokens is per process: after a restart, a replayed final answer reaches the frontend,
+which refuses it because the attempt has ended.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.workflowservice.v1 import PollActivityTaskQueueResponse
+from temporalio.converter import ActivitySerializationContext
+
+# The server always sets a start-to-close timeout on activity tasks; this only bounds memory
+# should a task ever arrive without one.
+FALLBACK_LIFETIME = 24 * 3600.0
+SEAL = b"aosgw1"
+MAC_SIZE = 32
+
+
+def _seconds(duration: Duration) -> float:
+    return duration.seconds + duration.nanos / 1e9
+
+
+def task_token_key(secret: str) -> bytes:
+    """The gateways' key for sealing task tokens, from the portal's secret."""
+    return hashlib.sha256(b"aos-gateway-task-token\x00" + secret.encode()).digest()
+
+
+@dataclass
+class Grant:
+    """One task handed to one station."""
+
+    station_id: str
+    server_token: bytes
+    context: ActivitySerializationContext
+    deadline: float  # start-to-close / schedule-to-close of this attempt (clock seconds)
+    heartbeat_timeout: float | None
+    heartbeat_deadline: float | None
+
+    def expires_at(self, grace: float) -> float:
+        end = self.deadline
+        if self.heartbeat_deadline is not None:
+            end = min(end, self.heartbeat_deadline)
+        return end + grace
+
+
+class TaskTokens:
+    """Sealed token -> grant, with expiry on the task's own timeouts plus a grace."""
+
+    def __init__(
+        self, grace: float, key: bytes | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._grace = grace
+        self._key = key or os.urandom(32)  # no key: tokens are good for this process only
+        self._clock = clock
+        self._grants: dict[bytes, Grant] = {}
+        self._spent: dict[bytes, float] = {}  # sealed token -> when it may be forgotten
+        self._swept_at = clock()
+
+    def __len__(self) -> int:
+        return len(self._grants)
+
+    def grant(
+        self,
+        station_id: str,
+        task: PollActivityTaskQueueResponse,
+        context: ActivitySerializationContext,
+    ) -> bytes:
+        """Record the task for the station; the sealed token to hand it instead of the
+        server's."""
+        now = self._clock()
+        self._sweep(now)
+        limits = []
+        if task.HasField("start_to_close_timeout") and _seconds(task.start_to_close_timeout) > 0:
+            limits.append(_seconds(task.start_to_close_timeout))
+        if (
+            task.HasField("schedule_to_close_timeout")
+            and _seconds(task.schedule_to_close_timeout) > 0
+        ):
+            elapsed = 0.0
+            if task.HasField("scheduled_time") and task.HasField("started_time"):
+                started, scheduled = task.started_time, task.scheduled_time
+                elapsed = max(0.0, started.ToNanoseconds() / 1e9 - scheduled.ToNanoseconds() / 1e9)
+            limits.append(_seconds(task.schedule_to_close_timeout) - elapsed)
+        heartbeat = _seconds(task.heartbeat_timeout) if task.HasField("heartbeat_timeout") else 0.0
+        grant = Grant(
+            station_id=station_id,
+            server_token=task.task_token,
+            context=context,
+            deadline=now + (min(limits) if limits else FALLBACK_LIFETIME),
+            heartbeat_timeout=heartbeat or None,
+            heartbeat_deadline=now + heartbeat if heartbeat else None,
+        )
+        sealed = self._seal(grant)
+        self._grants[sealed] = grant
+        return sealed
+
+    def lookup(self, station_id: str, token: bytes) -> Grant | None:
+        """The grant behind a sealed token of this station, or None (forged, another
+        station's, spent or expired)."""
+        now = self._clock()
+        if token in self._spent:
+            return None
+        grant = self._grants.get(token) or self._unseal(token)
+        if grant is None or grant.station_id != station_id:
+            return None
+        if grant.expires_at(self._grace) <= now:
+            self._grants.pop(token, None)
+            return None
+        self._grants[token] = grant  # sealed by a gateway before a restart: known from now on
+        return grant
+
+    def heartbeat_recorded(self, token: bytes) -> None:
+        """The server saw a heartbeat: the heartbeat timeout starts over."""
+        grant = self._grants.get(token)
+        if grant is not None and grant.heartbeat_timeout is not None:
+            grant.heartbeat_deadline = self._clock() + grant.heartbeat_timeout
+
+    def spend(self, token: bytes) -> None:
+        grant = self._grants.pop(token, None)
+        forget_at = grant.expires_at(self._grace) if grant else self._clock() + FALLBACK_LIFETIME
+        self._spent[token] = forget_at
+
+    def _seal(self, grant: Grant) -> bytes:
+        body = json.dumps(
+            {
+                "station": grant.station_id,
+                "token": base64.b64encode(grant.server_token).decode(),
+                "deadline": grant.deadline,
+                "heartbeat": grant.heartbeat_timeout,
+                "context": asdict(grant.context),
+            },
+            separators=(",", ":"),
+        ).encode()
+        return SEAL + hmac.digest(self._key, SEAL + body, "sha256") + body
+
+    def _unseal(self, token: bytes) -> Grant | None:
+        if not token.startswith(SEAL) or len(token) <= len(SEAL) + MAC_SIZE:
+            return None
+        mac, body = token[len(SEAL) : len(SEAL) + MAC_SIZE], token[len(SEAL) + MAC_SIZE :]
+        if not hmac.compare_digest(mac, hmac.digest(self._key, SEAL + body, "sha256")):
+            return None
+        fields = json.loads(body)
+        heartbeat: float | None = fields["heartbeat"]
+        return Grant(
+            station_id=fields["station"],
+            server_token=base64.b64decode(fields["token"]),
+            context=ActivitySerializationContext(**fields["context"]),
+            deadline=fields["deadline"],
+            heartbeat_timeout=heartbeat,
+            # A restarted gateway has not seen the last heartbeat; the server's heartbeat
+            # timer is the authority until the next one.
+            heartbeat_deadline=None,
+        )
+
+    def _sweep(self, now: float) -> None:
+        if now - self._swept_at < 1.0:
+            return
+        self._swept_at = now
+        for token in [t for t, g in self._grants.items() if g.expires_at(self._grace) <= now]:
+            del self._grants[token]
+        for token in [t for t, forget_at in self._spent.items() if forget_at <= now]:
+            del self._spent[token]
+
+
+def server_token_of(sealed: bytes) -> bytes:
+    """The server's token inside a sealed one (no check of the seal: for inspection)."""
+    body = json.loads(sealed[len(SEAL) + MAC_SIZE :])
+    return base64.b64decode(body["token"])

@@ -1,0 +1,124 @@
+"""Task tokens: only the station that got one may use it, and not past the task's timeouts."""
+
+from __future__ import annotations
+
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
+from temporalio.api.workflowservice.v1 import PollActivityTaskQueueResponse
+from temporalio.converter import ActivitySerializationContext
+
+from gateway.tokens import TaskTokens
+
+CONTEXT = ActivitySerializationContext(
+    namespace="default",
+    activity_id="1",
+    activity_type="job",
+    activity_task_queue="station-a",
+    workflow_id="wf",
+    workflow_type="Wf",
+    is_local=False,
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def task(
+    token: bytes,
+    start_to_close: int = 60,
+    schedule_to_close: int = 0,
+    heartbeat: int = 0,
+    waited: int = 0,
+) -> PollActivityTaskQueueResponse:
+    response = PollActivityTaskQueueResponse(
+        task_token=token,
+        start_to_close_timeout=Duration(seconds=start_to_close),
+        scheduled_time=Timestamp(seconds=5000),
+        started_time=Timestamp(seconds=5000 + waited),
+    )
+    if schedule_to_close:
+        response.schedule_to_close_timeout.CopyFrom(Duration(seconds=schedule_to_close))
+    if heartbeat:
+        response.heartbeat_timeout.CopyFrom(Duration(seconds=heartbeat))
+    return response
+
+
+KEY = b"k" * 32
+
+
+def test_a_token_belongs_to_the_station_it_was_handed_to() -> None:
+    tokens = TaskTokens(grace=10, key=KEY, clock=Clock())
+    t1 = tokens.grant("a", task(b"t1"), CONTEXT)
+    assert b"t1" not in t1 or t1 != b"t1"  # the station never sees the server's token
+    grant = tokens.lookup("a", t1)
+    assert grant is not None and grant.server_token == b"t1"
+    assert tokens.lookup("b", t1) is None
+    assert tokens.lookup("a", t1 + b"\x00") is None
+    assert tokens.lookup("a", b"t1") is None  # the server's own token is not a sealed one
+    tokens.spend(t1)
+    assert tokens.lookup("a", t1) is None  # replayed after the final answer
+
+
+def test_a_sealed_token_outlives_the_gateway_only_with_its_key() -> None:
+    clock = Clock()
+    before = TaskTokens(grace=10, key=KEY, clock=clock)
+    t1 = before.grant("a", task(b"t1", start_to_close=60), CONTEXT)
+    restarted = TaskTokens(grace=10, key=KEY, clock=clock)
+    grant = restarted.lookup("a", t1)
+    assert grant is not None and grant.server_token == b"t1" and grant.context == CONTEXT
+    assert restarted.lookup("b", t1) is None
+    assert TaskTokens(grace=10, key=b"x" * 32, clock=clock).lookup("a", t1) is None
+    tampered = t1.replace(b'"station":"a"', b'"station":"b"')
+    assert tampered != t1 and restarted.lookup("b", tampered) is None
+    clock.now += 71
+    assert TaskTokens(grace=10, key=KEY, clock=clock).lookup("a", t1) is None  # past its end
+
+
+def test_a_token_expires_with_start_to_close_plus_grace() -> None:
+    clock = Clock()
+    tokens = TaskTokens(grace=10, key=KEY, clock=clock)
+    t1 = tokens.grant("a", task(b"t1", start_to_close=60), CONTEXT)
+    clock.now += 69
+    assert tokens.lookup("a", t1) is not None
+    clock.now += 1
+    assert tokens.lookup("a", t1) is None
+    assert len(tokens) == 0
+
+
+def test_schedule_to_close_counts_from_the_first_schedule() -> None:
+    clock = Clock()
+    tokens = TaskTokens(grace=0, key=KEY, clock=clock)
+    # 100 s overall, 80 s of which went by before this attempt started.
+    t1 = tokens.grant(
+        "a", task(b"t1", start_to_close=60, schedule_to_close=100, waited=80), CONTEXT
+    )
+    clock.now += 19
+    assert tokens.lookup("a", t1) is not None
+    clock.now += 1
+    assert tokens.lookup("a", t1) is None
+
+
+def test_heartbeats_keep_a_token_alive_up_to_the_task_timeout() -> None:
+    clock = Clock()
+    tokens = TaskTokens(grace=0, key=KEY, clock=clock)
+    t1 = tokens.grant("a", task(b"t1", start_to_close=60, heartbeat=10), CONTEXT)
+    clock.now += 9
+    tokens.heartbeat_recorded(t1)
+    clock.now += 9
+    assert tokens.lookup("a", t1) is not None  # 18 s in, heartbeat 9 s ago
+    clock.now += 1
+    assert tokens.lookup("a", t1) is None  # 10 s without a heartbeat
+
+
+def test_expired_tokens_are_swept_when_new_ones_arrive() -> None:
+    clock = Clock()
+    tokens = TaskTokens(grace=0, key=KEY, clock=clock)
+    tokens.grant("a", task(b"t1", start_to_close=5), CONTEXT)
+    clock.now += 6
+    tokens.grant("a", task(b"t2", start_to_close=5), CONTEXT)
+    assert len(tokens) == 1
