@@ -11,10 +11,10 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -289,22 +289,34 @@ class Supervisor:
                 process.wait()
 
 
-async def _wait_for_temporal(settings: Settings, supervisor: Supervisor, seconds: float) -> None:
-    from temporal_client import connect_temporal
-
+async def _wait_until_up(
+    supervisor: Supervisor, seconds: float, up: Callable[[], Awaitable[None]]
+) -> None:
+    """Until `up()` succeeds; fails when a child dies first or `seconds` pass."""
     deadline = time.monotonic() + seconds
     while True:
         dead = supervisor.first_dead()
         if dead:
             raise RuntimeError(f"{dead[0]} exited with code {dead[1]} while starting")
         try:
-            client = await connect_temporal(settings)
-            await client.service_client.check_health()
-            return
+            return await up()
         except Exception:
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.2)
+
+
+async def _temporal_up(settings: Settings) -> None:
+    from temporal_client import connect_temporal
+
+    client = await connect_temporal(settings)
+    await client.service_client.check_health()
+
+
+async def _listening(address: str) -> None:
+    host, _, port = address.rpartition(":")
+    _, writer = await asyncio.open_connection(host or "127.0.0.1", int(port))
+    writer.close()
 
 
 async def _provision_station(settings: Settings, station_id: str) -> str:
@@ -318,22 +330,6 @@ async def _provision_station(settings: Settings, station_id: str) -> str:
         return await stations.provision(station_id, "Demo station")
     finally:
         await engine.dispose()
-
-
-def _wait_for_port(address: str, supervisor: Supervisor, seconds: float) -> None:
-    host, _, port = address.rpartition(":")
-    deadline = time.monotonic() + seconds
-    while True:
-        dead = supervisor.first_dead()
-        if dead:
-            raise RuntimeError(f"{dead[0]} exited with code {dead[1]} while starting")
-        try:
-            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=1):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 @cli.command()
@@ -362,10 +358,10 @@ def dev() -> None:
     exit_code = 0
     try:
         supervisor.start("temporal", temporal_dev_server_command(settings))
-        asyncio.run(_wait_for_temporal(settings, supervisor, seconds=60))
+        asyncio.run(_wait_until_up(supervisor, 60, lambda: _temporal_up(settings)))
         supervisor.start("portal-worker", [*me, "portal"])
         supervisor.start("gateway", [*me, "gateway"])
-        _wait_for_port(settings.gateway_listen, supervisor, seconds=30)
+        asyncio.run(_wait_until_up(supervisor, 30, lambda: _listening(settings.gateway_listen)))
         # demo-1 reaches Temporal as every station does: through the gateway, with its token.
         supervisor.start(
             "station-worker",

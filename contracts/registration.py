@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from domain.registration import Application
+from domain.registration import Application, RegistrationState
 
 REGISTRATION_WORKFLOW = "RegistrationWorkflow"
 
@@ -47,7 +47,7 @@ class DecisionInput(BaseModel):
 
 class RegistrationStatus(BaseModel):
     registration_id: str
-    state: str
+    state: RegistrationState
     vat_check: str | None = None
     workshop_id: str | None = None
     decision_reason: str | None = None
@@ -77,7 +77,7 @@ class VatCheckResult(BaseModel):
 
 class RecordRegistrationStateInput(BaseModel):
     registration_id: str
-    state: str
+    state: RegistrationState
     vat_check: str | None = None
     decision_reason: str | None = None
     workshop_id: str | None = None

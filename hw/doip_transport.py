@@ -129,13 +129,13 @@ class DoipEcuConnection(DoIPClientUDSConnector):
         """Send without waiting for anything (TesterPresent with SPR bit); the DoIP
         acknowledgement is skipped by whoever reads next."""
         trace = self._link.trace
-        if trace is not None:
-            trace.log_diagnostic(
-                self._link.tester_address, self._address, bytes(payload), is_rx=False
-            )
         message = DiagnosticMessage(self._link.tester_address, self._address, bytearray(payload))
         try:
-            with self._link.send_lock:
+            with self._link.send_lock:  # the log keeps the order of the wire, keep-alives too
+                if trace is not None:
+                    trace.log_diagnostic(
+                        self._link.tester_address, self._address, bytes(payload), is_rx=False
+                    )
                 self._link.client.send_doip_message(message)
         except OSError as exc:
             raise self._disconnected(str(exc)) from exc

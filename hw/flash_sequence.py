@@ -9,9 +9,13 @@ Reference for the station activities (one heartbeating activity per segment)::
                         on_progress=heartbeat)
     finish_ecu(link, pkg.ecu)                    # dependency check + reset
 
-A retried ``program_segment`` with ``start_block_index > 0`` does not erase again; it
-re-enters the programming session and unlocks if the ECU lost them (both are no-ops
-otherwise), then downloads the rest and checks the memory.
+Session and security are established once per ECU and link (``prepare_ecu``); a segment
+sends no session change, seed or key while the link holds the ECU in the unlocked
+programming session (see :class:`hw.station_link.StationLink`: reset, new link, S3 risk or a
+0x7F/0x7E/0x33 answer make it enter and unlock again). A retried ``program_segment`` with
+``start_block_index > 0`` does not erase again; on a new link (retry after a crash) it
+enters the programming session and unlocks from scratch, then downloads the rest and checks
+the memory.
 """
 
 from __future__ import annotations
@@ -25,9 +29,9 @@ from hw.station_link import DownloadProgress, DownloadResult, StationLink
 
 
 def ensure_programming(link: StationLink, ecu: str) -> None:
-    """Programming session and security unlocked (idempotent)."""
-    link.enter_programming_session(ecu)
-    link.unlock(ecu)
+    """Programming session and security unlocked; no request at all while ``link`` already
+    holds ``ecu`` so (:meth:`StationLink.ensure_programming`)."""
+    link.ensure_programming(ecu)
 
 
 def prepare_ecu(link: StationLink, pkg: EcuPackage, fingerprint: Fingerprint) -> None:

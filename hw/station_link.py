@@ -9,6 +9,21 @@ subclass (``code`` = Temporal error type, ``transient`` = retryable). Methods ar
 blocking; call them from a (thread-pool) Temporal activity. One request is on the wire at
 a time; a keep-alive thread sends TesterPresent (suppress positive response) to every ECU
 left in a non-default session that has been idle for ``LinkTimeouts.keepalive`` seconds.
+
+Programming session and security access (ISO 14229-1: every session change, also to the
+active session, locks security again; reset and S3 expiry return to default, locked): the
+link remembers per ECU that *it* put the ECU into the programming session and unlocked it
+(:meth:`StationLink.ensure_programming`). It enters and unlocks again only for a reason it
+observed:
+
+* a reset or session change it sent (``reset``, ``change_session``, ...);
+* a new link (the state belongs to the link object: a reconnect or a resume after a crash
+  starts from scratch);
+* S3 risk: no request and no TesterPresent to the ECU for about ``LinkTimeouts.s3``
+  (keep-alive off or starved);
+* a negative response 0x7F/0x7E (session) or 0x33 (security) to a programming request
+  (fingerprint, erase, RequestDownload, check memory, dependencies) while the link held the
+  ECU: it re-establishes session and security once and repeats the request once.
 """
 
 from __future__ import annotations
@@ -20,7 +35,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 import can
 
@@ -48,6 +63,16 @@ from hw.uds_client import LinkTimeouts, UdsClient
 from hw.vehicle_url import VehicleUrl, parse_vehicle_url
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# negative responses that say "not (unlocked) in this session": 0x7F
+# serviceNotSupportedInActiveSession, 0x7E subFunctionNotSupportedInActiveSession,
+# 0x33 securityAccessDenied
+_SESSION_NRCS = frozenset({0x7E, 0x7F, 0x33})
+# an ECU idle for this share of S3 may already have dropped its session (margin for the way
+# of the next request to the ECU)
+_S3_RISK = 0.9
 
 __all__ = [
     "DownloadProgress",
@@ -127,7 +152,9 @@ class StationLink:
         self._ecus = tuple(ecus)
         self._lock = threading.RLock()
         self._clients: dict[str, UdsClient] = {}
+        # what this link did and saw, per ECU (no entry: unknown)
         self._sessions: dict[str, Session] = {}
+        self._unlocked: dict[str, int] = {}  # security level unlocked on this link
         self._block_sizes: dict[str, int] = {}
         self._on_close = on_close
         self._closed = False
@@ -172,20 +199,24 @@ class StationLink:
     def _keepalive_loop(self) -> None:
         period = self.timeouts.keepalive
         while not self._stop.wait(min(0.25, period / 4)):
-            now = time.monotonic()
             for name, session in list(self._sessions.items()):
                 if session == Session.DEFAULT:
                     continue
                 client = self._clients.get(name)
-                if client is None or client.in_flight or now - client.last_activity < period:
+                if client is None:
                     continue
-                try:
-                    client.send_nowait(b"\x3e\x80")
-                    client.last_activity = now
-                except VehicleLinkError as exc:
-                    log.debug("keep-alive to %s failed: %s", name, exc)
-                except Exception:
-                    log.exception("keep-alive to %s failed", name)
+                # under the client's send guard: no request of this ECU starts meanwhile, so
+                # the TesterPresent is on the wire and in the trace before the next request
+                with client.send_guard:
+                    if client.in_flight or time.monotonic() - client.last_activity < period:
+                        continue
+                    try:
+                        client.send_nowait(b"\x3e\x80")
+                        client.last_activity = time.monotonic()
+                    except VehicleLinkError as exc:
+                        log.debug("keep-alive to %s failed: %s", name, exc)
+                    except Exception:
+                        log.exception("keep-alive to %s failed", name)
 
     def close(self) -> None:
         if self._closed:
@@ -267,6 +298,8 @@ class StationLink:
             session = Session(raw[0])
         except (IndexError, ValueError) as exc:
             raise InvalidResponse(f"active session: {raw.hex()}", ecu=ecu) from exc
+        if self._sessions.get(ecu) != session:
+            self._unlocked.pop(ecu, None)  # the session changed behind our back: locked
         self._sessions[ecu] = session
         return session
 
@@ -282,37 +315,123 @@ class StationLink:
     # ------------------------------------------------------------------ sessions / security
 
     def change_session(self, ecu: str, session: Session) -> None:
-        self._client(ecu).change_session(int(session))
+        """DiagnosticSessionControl. Any change (also to the active session) locks security."""
+        try:
+            self._client(ecu).change_session(int(session))
+        except VehicleLinkError as exc:
+            if exc.nrc is None:  # no answer: the ECU may or may not have switched
+                self._forget(ecu)
+            raise
         self._sessions[ecu] = session
+        self._unlocked.pop(ecu, None)
 
     def enter_default_session(self, ecu: str) -> None:
         self.change_session(ecu, Session.DEFAULT)
 
     def enter_programming_session(self, ecu: str) -> None:
-        """Default -> extended -> programming. If the ECU is already in programming session
-        it stays there (security unlock and download state are kept)."""
+        """Default -> extended -> programming; from extended or programming straight to
+        programming. Always sends the session change: under ISO 14229-1 re-entering the
+        programming session locks security access again (unlock afterwards)."""
         current = self.read_active_session(ecu)
         if current == Session.DEFAULT:
             self.change_session(ecu, Session.EXTENDED)
         self.change_session(ecu, Session.PROGRAMMING)
 
     def unlock(self, ecu: str, level: P.SecurityLevel = P.SecurityLevel.PROGRAMMING) -> None:
-        """Security access seed/key; no-op when the ECU reports it is already unlocked."""
+        """Security access seed/key; no key when the ECU answers the zero seed (already
+        unlocked)."""
         client = self._client(ecu)
-        seed = client.request_seed(int(level))
-        if seed == bytes(len(seed)):
-            return
-        client.send_key(int(level), key_for_ecu(ecu, seed, int(level)))
+        try:
+            seed = client.request_seed(int(level))
+            if seed != bytes(len(seed)):
+                client.send_key(int(level), key_for_ecu(ecu, seed, int(level)))
+        except VehicleLinkError as exc:
+            self._unlocked.pop(ecu, None)
+            if exc.nrc in (0x7E, 0x7F):
+                self._sessions.pop(ecu, None)
+            raise
+        self._unlocked[ecu] = int(level)
+
+    def _forget(self, ecu: str) -> None:
+        self._sessions.pop(ecu, None)
+        self._unlocked.pop(ecu, None)
+
+    def _s3_risk(self, ecu: str) -> bool:
+        """Nothing (request or TesterPresent) went to ``ecu`` for about S3."""
+        client = self._clients.get(ecu)
+        return (
+            client is None or time.monotonic() - client.last_activity > _S3_RISK * self.timeouts.s3
+        )
+
+    def _believes_programming(self, ecu: str) -> bool:
+        return (
+            self._sessions.get(ecu) == Session.PROGRAMMING
+            and self._unlocked.get(ecu) == P.SecurityLevel.PROGRAMMING
+        )
+
+    def holds_programming(self, ecu: str) -> bool:
+        """Whether this link put ``ecu`` into the programming session and unlocked it, and
+        has seen no reason since to think it lost either (see the module doc)."""
+        return self._believes_programming(ecu) and not self._s3_risk(ecu)
+
+    def ensure_programming(self, ecu: str) -> bool:
+        """Programming session and security unlocked, once per ECU on this link: a no-op
+        while :meth:`holds_programming`. Returns whether requests were sent."""
+        with self._lock:
+            if self.holds_programming(ecu):
+                return False
+            if self._sessions.get(ecu, Session.DEFAULT) != Session.DEFAULT and self._s3_risk(ecu):
+                self._forget(ecu)  # may have fallen back to default: ask the ECU
+            self._establish_programming(ecu)
+            return True
+
+    def _establish_programming(self, ecu: str) -> None:
+        known = self._sessions.get(ecu)
+        if known == Session.PROGRAMMING:
+            pass  # this link entered it (no unlock yet): unlocking is enough
+        elif known == Session.EXTENDED:
+            self.change_session(ecu, Session.PROGRAMMING)
+        elif known == Session.DEFAULT:  # e.g. after our reset: no need to ask
+            self.change_session(ecu, Session.EXTENDED)
+            self.change_session(ecu, Session.PROGRAMMING)
+        else:  # unknown (new link, NRC, S3 risk): from scratch, re-entering a programming
+            # session someone else left (locks, drops a stale download)
+            self.enter_programming_session(ecu)
+        self.unlock(ecu, P.SecurityLevel.PROGRAMMING)
+
+    def _programming_request(self, ecu: str, request: Callable[[], T], *, repeat: bool) -> T:
+        """Run a request that needs the unlocked programming session. A 0x7F/0x7E/0x33 answer
+        shows the ECU lost session or security: forget what the link believed and, when it
+        held the ECU and ``repeat``, re-establish both once and repeat the request once."""
+        with self._lock:
+            held = self._believes_programming(ecu)
+            try:
+                return request()
+            except VehicleLinkError as exc:
+                if exc.nrc not in _SESSION_NRCS:
+                    raise
+                self._forget(ecu)
+                if not (held and repeat):
+                    raise
+                log.warning("%s: %s; re-entering programming session and unlocking", ecu, exc)
+            self._establish_programming(ecu)
+            return request()
 
     # ------------------------------------------------------------------ programming
 
     def write_fingerprint(self, ecu: str, fingerprint: P.Fingerprint) -> None:
         """Programming session + unlock required."""
-        self._client(ecu).write_did(P.DID_FINGERPRINT, fingerprint.encode())
+        client = self._client(ecu)
+        payload = fingerprint.encode()
+        self._programming_request(
+            ecu, lambda: client.write_did(P.DID_FINGERPRINT, payload), repeat=True
+        )
 
     def erase(self, ecu: str, address: int, length: int) -> None:
-        status = self._client(ecu).start_routine(
-            P.ROUTINE_ERASE_MEMORY, P.memory_option(address, length)
+        client = self._client(ecu)
+        option = P.memory_option(address, length)
+        status = self._programming_request(
+            ecu, lambda: client.start_routine(P.ROUTINE_ERASE_MEMORY, option), repeat=True
         )
         if not status or status[0] != 0:
             raise ProgrammingFailure(
@@ -355,9 +474,11 @@ class StationLink:
                 raise ValueError(f"start block {start_block_index} is beyond the data")
             if offset == total:
                 with contextlib.suppress(RequestSequenceError):
-                    client.transfer_exit()
+                    self._programming_request(ecu, client.transfer_exit, repeat=False)
                 return DownloadResult(0, 0, block_size, 0, start_block_index)
-        max_length = client.request_download(address + offset, total - offset)
+        max_length = self._programming_request(
+            ecu, lambda: client.request_download(address + offset, total - offset), repeat=True
+        )
         ecu_block = max_length - 2
         if ecu_block <= 0:
             raise InvalidResponse(f"maxNumberOfBlockLength {max_length} too small", ecu=ecu)
@@ -375,39 +496,48 @@ class StationLink:
         counter = 1
         sent = retries = 0
         retry_budget = self.timeouts.block_retries
-        while pos < total:
-            chunk = bytes(view[pos : pos + block_size])
-            attempt = 0
-            while True:
-                try:
-                    client.transfer_data(counter, chunk)
-                    break
-                except BusTimeout:
-                    if attempt >= retry_budget:
-                        raise
-                    attempt += 1
-                    retries += 1
-                    log.info("%s: block %d timed out, re-sending (counter %d)", ecu, index, counter)
-            pos += len(chunk)
-            index += 1
-            sent += 1
-            counter = (counter + 1) & 0xFF
-            if on_progress is not None:
-                on_progress(
-                    DownloadProgress(
-                        bytes_confirmed=pos,
-                        total_bytes=total,
-                        next_block_index=index,
-                        block_size=block_size,
+        try:
+            while pos < total:
+                chunk = bytes(view[pos : pos + block_size])
+                attempt = 0
+                while True:
+                    try:
+                        client.transfer_data(counter, chunk)
+                        break
+                    except BusTimeout:
+                        if attempt >= retry_budget:
+                            raise
+                        attempt += 1
+                        retries += 1
+                        log.info(
+                            "%s: block %d timed out, re-sending (counter %d)", ecu, index, counter
+                        )
+                pos += len(chunk)
+                index += 1
+                sent += 1
+                counter = (counter + 1) & 0xFF
+                if on_progress is not None:
+                    on_progress(
+                        DownloadProgress(
+                            bytes_confirmed=pos,
+                            total_bytes=total,
+                            next_block_index=index,
+                            block_size=block_size,
+                        )
                     )
-                )
-        client.transfer_exit()
+            client.transfer_exit()
+        except VehicleLinkError as exc:
+            if exc.nrc in _SESSION_NRCS:  # the ECU lost session/security and the download:
+                self._forget(ecu)  # no repeat here, the caller resumes with a new download
+            raise
         return DownloadResult(total - offset, sent, block_size, retries, start_block_index)
 
     def check_memory(self, ecu: str, address: int, length: int, expected_crc: int) -> int:
         """Run check memory; returns the ECU's CRC32 or raises :class:`MemoryCheckFailed`."""
-        status = self._client(ecu).start_routine(
-            P.ROUTINE_CHECK_MEMORY, P.memory_option(address, length, expected_crc)
+        client = self._client(ecu)
+        option = P.memory_option(address, length, expected_crc)
+        status = self._programming_request(
+            ecu, lambda: client.start_routine(P.ROUTINE_CHECK_MEMORY, option), repeat=True
         )
         if len(status) < 5:
             raise InvalidResponse(f"check memory status {status.hex()}", ecu=ecu)
@@ -421,7 +551,10 @@ class StationLink:
         return crc
 
     def check_dependencies(self, ecu: str) -> None:
-        status = self._client(ecu).start_routine(P.ROUTINE_CHECK_DEPENDENCIES)
+        client = self._client(ecu)
+        status = self._programming_request(
+            ecu, lambda: client.start_routine(P.ROUTINE_CHECK_DEPENDENCIES), repeat=True
+        )
         if not status or status[0] != 0:
             raise DependencyCheckFailed(
                 f"programming dependencies not fulfilled (status {status.hex()})", ecu=ecu
@@ -429,8 +562,13 @@ class StationLink:
 
     def reset(self, ecu: str, *, wait_ready: bool = True) -> None:
         """Hard reset; by default waits until the ECU answers again."""
-        self._client(ecu).ecu_reset(int(P.ResetType.HARD))
-        self._sessions[ecu] = Session.DEFAULT
+        try:
+            self._client(ecu).ecu_reset(int(P.ResetType.HARD))
+        except VehicleLinkError:
+            self._forget(ecu)
+            raise
+        self._sessions[ecu] = Session.DEFAULT  # and locked
+        self._unlocked.pop(ecu, None)
         if wait_ready:
             self.wait_ready(ecu)
 

@@ -57,7 +57,12 @@ class LinkTimeouts:
     request: float = 600.0  # overall cap for one request, ResponsePending included
     pending_limit: float = 300.0  # ResponsePending for longer -> ResponsePending error
     block_retries: int = 2  # re-send a TransferData block (same counter) after a timeout
-    keepalive: float = 2.0  # TesterPresent period for ECUs in non-default session, 0 = off
+    # TesterPresent (3E 80) to an ECU in a non-default session idle this long; 0 = off. ISO
+    # 14229-2 S3client (2 s), well under half of S3server.
+    keepalive: float = 2.0
+    # S3server the tester assumes (ISO 14229-2 default 5 s): an ECU idle about this long
+    # (no request, no TesterPresent) may have fallen back to the default session, locked.
+    s3: float = 5.0
     reset_ready: float = 5.0  # how long to wait for an ECU to answer again after reset
     # TesterPresent probes while an ECU restarts: P2server_max (ISO 14229-2 default 50 ms),
     # so the first answer after the restart is seen within one probe, not one full p2.
@@ -98,6 +103,9 @@ class UdsClient:
         self._pending_seen = False
         self.last_activity = 0.0
         self.in_flight = False  # a request is waiting for its answer (keep-alive skips)
+        # Orders the keep-alive against requests of this client: a TesterPresent is either
+        # completely sent (and traced) before a request starts, or not sent at all.
+        self.send_guard = threading.Lock()
         config = dict(default_client_config)
         config.update(
             {
@@ -136,9 +144,10 @@ class UdsClient:
 
     def _call(self, service: int, fn: Callable[[], T]) -> T:
         with self._lock:
+            with self.send_guard:
+                self.in_flight = True
             self._request_started = self.last_activity = time.monotonic()
             self._pending_seen = False
-            self.in_flight = True
             try:
                 return fn()
             except VehicleLinkError:
@@ -162,8 +171,8 @@ class UdsClient:
             except (OSError, can.CanError, isotp.IsoTpError) as exc:
                 raise LinkDisconnected(repr(exc), ecu=self.ecu, service=service) from exc
             finally:
-                self.in_flight = False
                 self.last_activity = time.monotonic()
+                self.in_flight = False
                 if self._after_request is not None:
                     self._after_request()
 
@@ -226,7 +235,8 @@ class UdsClient:
         return True
 
     def send_nowait(self, payload: bytes) -> None:
-        """Send a request without waiting (keep-alive); does not take the link lock."""
+        """Send a request without waiting (keep-alive); does not take the link lock (call it
+        holding :attr:`send_guard`, with no request in flight)."""
         sender = getattr(self._connection, "send_nowait", None)
         if sender is None:
             return

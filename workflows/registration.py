@@ -9,6 +9,7 @@ validators, so a malformed or out-of-order step is refused before it reaches his
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import cast
 
 from temporalio import workflow
 
@@ -44,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         CodeRejected,
         RegistrationMachine,
         RegistrationNotUnderReview,
+        RegistrationState,
         ResendLimitReached,
         WrongRegistrationState,
         code_digest,
@@ -68,8 +70,8 @@ class RegistrationWorkflow:
         self.stored_state = "submitted"  # the state the registrations table holds
 
     @property
-    def state(self) -> str:
-        return str(self.machine.current_state_value)
+    def state(self) -> RegistrationState:
+        return cast(RegistrationState, self.machine.current_state_value)
 
     # --- the process ------------------------------------------------------------------------
 

@@ -7,8 +7,26 @@ reset, S3 timeout and vehicle restart).
 
 Behaviour worth knowing when you test against it:
 
-* Programming session only from extended/programming session; re-requesting the active
-  session keeps security and download state.
+* Sessions follow ISO 14229-1 (9.2, DiagnosticSessionControl), see
+  :data:`SESSION_TRANSITIONS` and :func:`session_transition`:
+
+  ===========  ===========  ==========================================================
+  from         to           outcome
+  ===========  ===========  ==========================================================
+  default      default      accepted (nothing to lock)
+  default      extended     accepted, locked
+  default      programming  refused, NRC 0x22 conditionsNotCorrect (extended first)
+  extended     any          accepted; security locked again, download dropped
+  programming  any          accepted; security locked again, download dropped (also
+                            programming -> programming: re-entering the active
+                            session is a session change)
+  ===========  ===========  ==========================================================
+
+  Events: ECUReset (0x11) and S3 expiry (no request for ``s3_timeout`` seconds in a
+  non-default session) return the ECU to the default session, locked, no download.
+  Programming additionally needs a flashable ECU (else 0x12) and battery voltage (0x93).
+* Security access: the seed of a locked level is never ``00 00 00 00``; a seed request
+  for the level that is already unlocked answers the zero seed (ISO "already unlocked").
 * Flash services outside the programming session answer 0x7F, without unlock 0x33,
   with battery below ``min_programming_mv`` 0x93.
 * Erase (0xFF00) removes every segment overlapping the range and creates an erased,
@@ -117,6 +135,28 @@ def _neg(sid: int, code: int) -> bytes:
     return bytes((0x7F, sid, code))
 
 
+# DiagnosticSessionControl (ISO 14229-1 9.2): (active, requested) -> None = accepted, or the
+# NRC of the refusal. Every accepted change locks security access again and drops a running
+# download, also a change to the active non-default session (see the module doc).
+SESSION_TRANSITIONS: dict[tuple[P.Session, P.Session], int | None] = {
+    (P.Session.DEFAULT, P.Session.DEFAULT): None,
+    (P.Session.DEFAULT, P.Session.EXTENDED): None,
+    (P.Session.DEFAULT, P.Session.PROGRAMMING): 0x22,  # programming only via extended
+    (P.Session.EXTENDED, P.Session.DEFAULT): None,
+    (P.Session.EXTENDED, P.Session.EXTENDED): None,
+    (P.Session.EXTENDED, P.Session.PROGRAMMING): None,
+    (P.Session.PROGRAMMING, P.Session.DEFAULT): None,
+    (P.Session.PROGRAMMING, P.Session.EXTENDED): None,
+    (P.Session.PROGRAMMING, P.Session.PROGRAMMING): None,
+}
+
+
+def session_transition(active: P.Session, requested: P.Session) -> int | None:
+    """None when ``active`` -> ``requested`` is accepted (security is then locked again and a
+    download dropped), else the NRC of the refusal (:data:`SESSION_TRANSITIONS`)."""
+    return SESSION_TRANSITIONS[(active, requested)]
+
+
 class SimEcu:
     def __init__(self, vehicle: SimVehicle, config: EcuConfig) -> None:
         self.vehicle = vehicle
@@ -204,11 +244,15 @@ class SimEcu:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def _drop_to_default(self) -> None:
-        self.session = P.Session.DEFAULT
+    def _enter_session(self, session: P.Session) -> None:
+        """Every session change (and reset, S3 expiry): security locked, download dropped."""
+        self.session = session
         self.unlocked_level = None
         self._pending_seed = None
         self.download = None
+
+    def _drop_to_default(self) -> None:
+        self._enter_session(P.Session.DEFAULT)
 
     def power_cycle(self, offline: float | None = None) -> None:
         """Reset: volatile state lost, software list rebuilt, silent for ``reset_time``."""
@@ -318,15 +362,14 @@ class SimEcu:
         if sub not in (1, 2, 3):
             raise Nrc(0x12)
         target = P.Session(sub)
+        if target == P.Session.PROGRAMMING and not self.config.flashable:
+            raise Nrc(0x12)
+        refusal = session_transition(self.session, target)
+        if refusal is not None:
+            raise Nrc(refusal)
         if target == P.Session.PROGRAMMING:
-            if not self.config.flashable:
-                raise Nrc(0x12)
-            if self.session == P.Session.DEFAULT:
-                raise Nrc(0x22)
             self._require_voltage()
-        if target != self.session:
-            self._drop_to_default()
-            self.session = target
+        self._enter_session(target)
         cfg = self.vehicle.config
         return bytes((0x50, sub)) + struct.pack(
             ">HH", cfg.p2_server_ms, cfg.p2_star_server_ms // 10

@@ -119,8 +119,10 @@ def test_memory_survives_disconnect_and_is_invalid_until_checked(
     assert segment_valid(sim.ecu("EGS"), seg.address) is False
     assert sim.ecu("EGS").memory_crc(seg.address, seg.length) == seg.crc32
     with open_station_link(url, timeouts=timeouts) as link:
-        link.enter_programming_session("EGS")  # still in programming session: kept
-        link.unlock("EGS")  # still unlocked: zero seed, no key
+        # still in the programming session; re-entering it locks security (ISO 14229-1),
+        # so a new seed and key follow
+        link.enter_programming_session("EGS")
+        link.unlock("EGS")
         with pytest.raises(Exception) as info:
             link.check_memory("EGS", seg.address, seg.length, seg.crc32 ^ 1)
         assert getattr(info.value, "code", None) == "MemoryCheckFailed"

@@ -96,6 +96,26 @@ async def _programmed_reaches(
     return False
 
 
+async def _start_session(
+    env: WorkflowEnvironment, settings: Settings, owner: SignedIn, station_id: str, vin: str
+) -> WorkflowHandle[ProgrammingSessionWorkflow, ProgrammingProgress]:
+    session_id = str(uuid.uuid4())
+    return await env.client.start_workflow(
+        ProgrammingSessionWorkflow.run,
+        ProgrammingSessionInput(
+            session_id=session_id,
+            workshop_id=owner.workshop_id or "",
+            station_id=station_id,
+            station_task_queue=settings.station_task_queue(station_id),
+            vin=vin,
+            package_id=PACKAGE,
+            technician_id=owner.user_id,
+        ),
+        id=programming_workflow_id(session_id),
+        task_queue=settings.portal_task_queue,
+    )
+
+
 async def _flash_with_crashes(
     env: WorkflowEnvironment,
     settings: Settings,
@@ -109,21 +129,7 @@ async def _flash_with_crashes(
     server = vehicle.serve_doip("127.0.0.1", 0)
     station_id = f"crash-{uuid.uuid4().hex[:6]}"
     token = await station_token(settings, station_id)
-    session_id = str(uuid.uuid4())
-    handle = await env.client.start_workflow(
-        ProgrammingSessionWorkflow.run,
-        ProgrammingSessionInput(
-            session_id=session_id,
-            workshop_id=owner.workshop_id or "",
-            station_id=station_id,
-            station_task_queue=settings.station_task_queue(station_id),
-            vin=vehicle.vin,
-            package_id=PACKAGE,
-            technician_id=owner.user_id,
-        ),
-        id=programming_workflow_id(session_id),
-        task_queue=settings.portal_task_queue,
-    )
+    handle = await _start_session(env, settings, owner, station_id, vehicle.vin)
     victims = [rng.randrange(len(manifest.ecus))]  # each kill costs a heartbeat timeout
     station = _start_station(settings, station_id, server.url, gateway, token)
     kills = 0
@@ -254,21 +260,7 @@ async def test_gateway_killed_mid_transfer_and_restarted(
     try:
         await _listening(listen)
         station = _start_station(settings, station_id, server.url, listen, token)
-        session_id = str(uuid.uuid4())
-        handle = await dev_env.client.start_workflow(
-            ProgrammingSessionWorkflow.run,
-            ProgrammingSessionInput(
-                session_id=session_id,
-                workshop_id=workshop_owner.workshop_id or "",
-                station_id=station_id,
-                station_task_queue=settings.station_task_queue(station_id),
-                vin=vehicle.vin,
-                package_id=PACKAGE,
-                technician_id=workshop_owner.user_id,
-            ),
-            id=programming_workflow_id(session_id),
-            task_queue=settings.portal_task_queue,
-        )
+        handle = await _start_session(dev_env, settings, workshop_owner, station_id, vehicle.vin)
         dme = manifest.ecus[0]
         assert await _programmed_reaches(vehicle, dme.ecu, _blocks(dme, vehicle) // 2, handle)
         gateway.send_signal(signal.SIGKILL)
