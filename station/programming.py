@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 import threading
 import time
 import zlib
@@ -41,6 +42,8 @@ from hw.station_link import StationLink
 from station.packages import VerifiedPackages
 from station.portal_files import PortalFiles
 from station.session_links import SessionLinks
+
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -90,6 +93,10 @@ def _heartbeat_while_running(
         thread.join()
 
 
+# In a session's frame-log folder on a station: the portal has the log.
+HANDED_IN = ".handed-in"
+
+
 class ProgrammingStationActivities:
     """The hardware steps, with the station's vehicle link and package store injected."""
 
@@ -120,7 +127,11 @@ class ProgrammingStationActivities:
 
     @activity.defn(name=ProgrammingStationActivity.IDENTIFY_VEHICLE)
     def identify_vehicle(self, request: IdentifyVehicleInput) -> VehicleIdentity:
-        """Read the VIN (it must be the session's car), the voltage and each ECU's software."""
+        """Read the VIN (it must be the session's car), the voltage and each ECU's software.
+
+        A session starts (or resumes) here, so this is where frame logs left behind by earlier
+        sessions are handed in first (see `hand_in_left_over_logs`)."""
+        self.hand_in_left_over_logs()
         with self._link(request.session_id) as link:
             vin = link.verify_vin(request.expected_vin)  # another car: VinMismatch, fatal
             software = {ecu: link.read_software_list(ecu) for ecu in request.ecus}
@@ -236,4 +247,28 @@ class ProgrammingStationActivities:
         portal when the station is on another machine."""
         self.links.close(request.session_id)
         if self.portal is not None:
-            self.portal.hand_in_traces(request.session_id, self.traces_dir / request.session_id)
+            folder = self.traces_dir / request.session_id
+            self.portal.hand_in_traces(request.session_id, folder)
+            if folder.is_dir():
+                (folder / HANDED_IN).touch()
+
+    def hand_in_left_over_logs(self) -> None:
+        """Hand in the frame logs of sessions that ended without this station: the link was
+        closed by the idle timer or the worker stopped, and `end_session_link` never ran here.
+        A refusal or an unreachable portal is logged and tried again at the next session."""
+        if self.portal is None or not self.traces_dir.is_dir():
+            return
+        for folder in sorted(self.traces_dir.iterdir()):
+            session_id = folder.name
+            if (
+                not folder.is_dir()
+                or (folder / HANDED_IN).exists()
+                or self.links.is_open(session_id)
+            ):
+                continue
+            try:
+                self.portal.hand_in_traces(session_id, folder)
+            except ApplicationError as error:
+                log.warning("frame log of %s not handed in: %s", session_id, error)
+                continue
+            (folder / HANDED_IN).touch()

@@ -26,6 +26,7 @@ class SessionLinks:
         self.idle_seconds = idle_seconds
         self._lock = threading.Lock()
         self._idle: dict[str, tuple[StationLink, float]] = {}
+        self._in_use: set[str] = set()
 
     @contextlib.contextmanager
     def use(self, session_id: str) -> Iterator[StationLink]:
@@ -33,11 +34,16 @@ class SessionLinks:
         with self._lock:
             entry = self._idle.pop(session_id, None)
         link = entry[0] if entry else self._connect(session_id)
+        with self._lock:
+            self._in_use.add(session_id)
         try:
             yield link
         except BaseException:
             link.close()
             raise
+        finally:
+            with self._lock:
+                self._in_use.discard(session_id)
         with self._lock:
             self._idle[session_id] = (link, time.monotonic())
 
@@ -46,6 +52,11 @@ class SessionLinks:
         folder.mkdir(parents=True, exist_ok=True)
         # One ASC file per connection; in name order they are the session's frame log.
         return connect_station_link(self.vehicle_url, folder / f"{time.time_ns()}.asc")
+
+    def is_open(self, session_id: str) -> bool:
+        """Whether the session's link is open here (in a step, or kept between steps)."""
+        with self._lock:
+            return session_id in self._in_use or session_id in self._idle
 
     def close(self, session_id: str) -> None:
         with self._lock:

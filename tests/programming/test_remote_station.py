@@ -11,9 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from contracts import search_attributes
+from contracts.programming import programming_workflow_id
 from domain.accounts import Role
 from domain.flash_package import FlashPackageManifest
 from hw.flash_files import package_archive
@@ -218,3 +221,57 @@ async def test_station_routes_open_only_to_the_stations_own_token(
     await _issue_token(api_client, owner, mine)
     replaced = await api_client.get(archive, headers=station_headers)
     assert replaced.status_code == 401
+
+
+async def test_a_frame_log_left_behind_is_handed_in_by_the_next_session(
+    api_client: httpx.AsyncClient,
+    portal_on_dev_server: Settings,
+    dev_env: WorkflowEnvironment,
+    workshop_owner: SignedIn,
+    demo_package: FlashPackageManifest,
+    tmp_path: Path,
+) -> None:
+    """A session whose link the idle timer closed (or whose station was down when it ended)
+    leaves its frame log on the station; the next session there hands it in, and the portal
+    serves it under its own session."""
+    settings, owner = portal_on_dev_server, workshop_owner
+    await buy_time(api_client, owner)
+    station_id = new_station_id()
+    await register_station(api_client, owner, station_id)
+    token = await _issue_token(api_client, owner, station_id)
+    # The earlier session, as the portal knows it: a programming flow of this station.
+    left_over = str(uuid.uuid4())
+    await dev_env.client.start_workflow(
+        "ProgrammingSessionWorkflow",
+        id=programming_workflow_id(left_over),
+        task_queue=f"nobody-{uuid.uuid4()}",  # never runs: only its search attributes count
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(search_attributes.WORKSHOP_ID, owner.workshop_id or ""),
+                SearchAttributePair(search_attributes.STATION_ID, station_id),
+            ]
+        ),
+    )
+    station_root = tmp_path / "station"
+    log = station_root / "traces" / left_over / "1764400000000000000.asc"
+    log.parent.mkdir(parents=True)
+    log.write_text("date Sat Nov 29 14:00:00.000 2026\nbase hex  timestamps absolute\n")
+
+    async with serving_api(create_app(settings, temporal=dev_env.client)) as portal_url:
+        portal = PortalFiles(portal_url, station_id, token)
+        async with running_station(
+            dev_env.client,
+            settings,
+            station_id=station_id,
+            remote=(station_root, portal),
+            token=token,
+        ) as station:
+            next_session = await _start(api_client, owner, station_id, station.vehicle.vin)
+            final = await wait_until_ended(api_client, owner.headers, next_session)
+            assert final["state"] == "completed", final
+
+    handed_in = settings.traces_dir / left_over / log.name
+    assert handed_in.read_bytes() == log.read_bytes()
+    trace = await api_client.get(f"/programming-sessions/{left_over}/trace", headers=owner.headers)
+    assert trace.status_code == 200 and "timestamps absolute" in trace.text
+    assert (log.parent / ".handed-in").exists()
