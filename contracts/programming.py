@@ -138,6 +138,19 @@ class ProgramSegmentInput(BaseModel):
     # heartbeat instead).
     start_block_index: int = 0
     block_size: int | None = None
+    # The ECU's first segment prepares it (voltage, hardware, session, security, fingerprint)
+    # and its last one finishes it (dependencies, reset, read-back): one activity per segment,
+    # no round trips of their own. Each step names itself when it fails.
+    prepare: bool = False
+    finish: bool = False
+    workshop_id: str = ""
+    # A technician's resume after `finish` failed: the segment is in the ECU, checked.
+    segment_checked: bool = False
+
+
+# The second heartbeat detail of a segment that was downloaded and checked: a retry of the
+# activity (which also finishes the ECU) finishes without downloading again.
+SEGMENT_CHECKED = "segment-checked"
 
 
 class SegmentResult(BaseModel):
@@ -147,6 +160,7 @@ class SegmentResult(BaseModel):
     bytes_sent: int
     resumed_from_block: int
     seconds: float
+    software_after: list[SoftwareUnit] | None = None  # read back after `finish`
 
 
 class FinishEcuInput(BaseModel):

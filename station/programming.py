@@ -22,6 +22,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from contracts.programming import (
+    SEGMENT_CHECKED,
     EndSessionInput,
     FinishEcuInput,
     FinishedEcu,
@@ -33,7 +34,7 @@ from contracts.programming import (
     StationFailure,
     VehicleIdentity,
 )
-from domain.programming import MINIMUM_VOLTAGE, DownloadProgress, voltage_ok
+from domain.programming import MINIMUM_VOLTAGE, DownloadProgress, EcuStep, voltage_ok
 from hw.errors import VehicleLinkError
 from hw.flash_files import FlashPackage
 from hw.flash_sequence import ensure_programming, finish_ecu, prepare_ecu, program_segment
@@ -47,17 +48,27 @@ log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
-def vehicle_errors_typed(progress: list[DownloadProgress] | None = None) -> Iterator[None]:
+def vehicle_errors_typed(
+    progress: list[DownloadProgress] | None = None,
+    step: EcuStep | None = None,
+    segment_checked: bool = False,
+) -> Iterator[None]:
     """Vehicle errors become ApplicationErrors typed by their code (fatal ones non-retryable),
-    carrying the last confirmed progress so a technician's resume continues from there."""
+    naming the step that failed and carrying the last confirmed progress, so a technician's
+    resume continues from there."""
     try:
         yield
     except VehicleLinkError as error:
         details: dict[str, object] = {"code": error.code}
+        if step is not None:
+            details["step"] = step
         if progress:
             details["progress"] = progress[-1].model_dump()
+        if segment_checked:  # a resume only has to finish the ECU
+            details["segment_checked"] = True
+        message = f"{step}: {error}" if step is not None else str(error)
         raise ApplicationError(
-            str(error), details, type=error.code, non_retryable=not error.transient
+            message, details, type=error.code, non_retryable=not error.transient
         ) from error
 
 
@@ -70,7 +81,7 @@ HEARTBEAT_EVERY = 0.25
 
 @contextlib.contextmanager
 def _heartbeat_while_running(
-    confirmed: list[DownloadProgress], every: float = 1.0
+    confirmed: list[DownloadProgress], marks: list[str], every: float = 1.0
 ) -> Iterator[None]:
     """Heartbeat the last confirmed progress every second, also while no block moves.
 
@@ -82,7 +93,8 @@ def _heartbeat_while_running(
 
     def pump() -> None:
         while not stop.wait(every):
-            activity.heartbeat(*([confirmed[-1].model_dump()] if confirmed else []))
+            # Also with nothing confirmed yet: an erase must not look like a dead worker.
+            activity.heartbeat(*([confirmed[-1].model_dump(), *marks] if confirmed else []))
 
     thread = threading.Thread(target=context.run, args=(pump,), daemon=True)
     thread.start()
@@ -120,9 +132,12 @@ class ProgrammingStationActivities:
 
     @contextlib.contextmanager
     def _link(
-        self, session_id: str, progress: list[DownloadProgress] | None = None
+        self,
+        session_id: str,
+        progress: list[DownloadProgress] | None = None,
+        step: EcuStep | None = None,
     ) -> Iterator[StationLink]:
-        with vehicle_errors_typed(progress), self.links.use(session_id) as link:
+        with vehicle_errors_typed(progress, step), self.links.use(session_id) as link:
             yield link
 
     @activity.defn(name=ProgrammingStationActivity.IDENTIFY_VEHICLE)
@@ -141,28 +156,50 @@ class ProgrammingStationActivities:
 
     @activity.defn(name=ProgrammingStationActivity.PREPARE_ECU)
     def prepare_ecu(self, request: PrepareEcuInput) -> float:
-        """Voltage check, hardware check, programming session, security access, fingerprint."""
-        package = self._package(request.package_id).ecu(request.ecu)
+        """Voltage check, hardware check, programming session, security access, fingerprint.
+
+        Sessions since `one-activity-per-segment` prepare in their first segment's activity;
+        this one stays for the sessions recorded before."""
         with self._link(request.session_id) as link:
             link.verify_vin(request.expected_vin)
-            volts = link.read_battery_voltage()
-            if not voltage_ok(volts):
-                raise ApplicationError(
-                    f"battery at {volts:.1f} V, below {MINIMUM_VOLTAGE} V: connect a charger",
-                    {"code": StationFailure.BATTERY_LOW, "volts": volts},
-                    type=StationFailure.BATTERY_LOW,
-                )
-            fingerprint = Fingerprint(
-                programming_date=datetime.now(UTC).date(),
-                workshop_id=zlib.crc32(request.workshop_id.encode()),
-                station_id=self.station_id[:9],
+            return self._prepare(link, request.package_id, request.ecu, request.workshop_id)
+
+    def _prepare(
+        self,
+        link: StationLink,
+        package_id: str,
+        ecu: str,
+        workshop_id: str,
+        progress: list[DownloadProgress] | None = None,
+    ) -> float:
+        package = self._package(package_id).ecu(ecu)
+        volts = link.read_battery_voltage()
+        if not voltage_ok(volts):
+            details: dict[str, object] = {
+                "code": StationFailure.BATTERY_LOW,
+                "volts": volts,
+                "step": EcuStep.PREPARE,
+            }
+            if progress:  # a resume after charging continues the segment from here
+                details["progress"] = progress[-1].model_dump()
+            raise ApplicationError(
+                f"battery at {volts:.1f} V, below {MINIMUM_VOLTAGE} V: connect a charger",
+                details,
+                type=StationFailure.BATTERY_LOW,
             )
-            prepare_ecu(link, package, fingerprint)
-            return volts
+        fingerprint = Fingerprint(
+            programming_date=datetime.now(UTC).date(),
+            workshop_id=zlib.crc32(workshop_id.encode()),
+            station_id=self.station_id[:9],
+        )
+        prepare_ecu(link, package, fingerprint)
+        return volts
 
     @activity.defn(name=ProgrammingStationActivity.PROGRAM_SEGMENT)
     def program_segment(self, request: ProgramSegmentInput) -> SegmentResult:
-        """Erase (fresh start only), download and check one segment; resumable."""
+        """Erase (fresh start only), download and check one segment; resumable. The ECU's first
+        segment prepares the ECU first, its last one finishes it afterwards (`prepare`,
+        `finish`): a retry re-runs what the crash interrupted, and a failure names its step."""
         package = self._package(request.package_id)
         segment = package.ecu(request.ecu).segments[request.segment_index]
         data = package.segment_data(request.ecu, request.segment_index)
@@ -170,8 +207,10 @@ class ProgrammingStationActivities:
         # point a technician's resume continues from, else the beginning.
         confirmed: list[DownloadProgress] = []
         details = activity.info().heartbeat_details
+        checked = False  # the segment was downloaded and checked before a retry
         if details:
             confirmed.append(DownloadProgress.model_validate(details[0]))
+            checked = len(details) > 1 and details[1] == SEGMENT_CHECKED
         elif request.start_block_index and request.block_size:
             confirmed.append(
                 DownloadProgress(
@@ -181,6 +220,7 @@ class ProgrammingStationActivities:
                     total_bytes=len(data),
                 )
             )
+        checked = checked or request.segment_checked
         start = confirmed[-1].next_block_index if confirmed else 0
         block_size = confirmed[-1].block_size if confirmed else None
 
@@ -195,47 +235,68 @@ class ProgrammingStationActivities:
 
         began = time.monotonic()
         step = f"{request.ecu} segment {request.segment_index}"
+        software_after = None
+        marks: list[str] = []
         with (
-            _heartbeat_while_running(confirmed),
-            self._link(request.session_id, confirmed) as link,
+            _heartbeat_while_running(confirmed, marks),
+            self._link(request.session_id, confirmed, EcuStep.SEGMENT) as link,
         ):
             link.verify_vin(request.expected_vin)
+            if request.prepare:
+                with vehicle_errors_typed(confirmed, EcuStep.PREPARE):
+                    self._prepare(
+                        link, request.package_id, request.ecu, request.workshop_id, confirmed
+                    )
             # Session and unlock first, outside the re-erase fallback below: a refused key must
             # fail here, not be tried once more (each try costs one of the ECU's attempts).
             ensure_programming(link, request.ecu)
-            try:
-                result = program_segment(
-                    link,
-                    request.ecu,
-                    segment,
-                    data,
-                    start_block_index=start,
-                    block_size=block_size,
-                    on_progress=heartbeat,
-                )
-            except VehicleLinkError as error:
-                if start == 0 or error.transient:
-                    raise
-                # The ECU no longer holds the partial segment (reset, power loss): erase and
-                # write the segment again rather than leave it half-programmed.
-                activity.logger.warning("resume of %s refused (%s); re-erasing", step, error)
-                start = 0
-                confirmed.clear()
-                result = program_segment(
-                    link, request.ecu, segment, data, start_block_index=0, on_progress=heartbeat
-                )
+            if not checked:
+                try:
+                    result = program_segment(
+                        link,
+                        request.ecu,
+                        segment,
+                        data,
+                        start_block_index=start,
+                        block_size=block_size,
+                        on_progress=heartbeat,
+                    )
+                except VehicleLinkError as error:
+                    if start == 0 or error.transient:
+                        raise
+                    # The ECU no longer holds the partial segment (reset, power loss): erase
+                    # and write the segment again rather than leave it half-programmed.
+                    activity.logger.warning("resume of %s refused (%s); re-erasing", step, error)
+                    start = 0
+                    confirmed.clear()
+                    result = program_segment(
+                        link, request.ecu, segment, data, start_block_index=0, on_progress=heartbeat
+                    )
+                sent = result.bytes_sent
+            else:
+                sent = 0
+            if request.finish:
+                marks.append(SEGMENT_CHECKED)  # a retry from here on only finishes the ECU
+                if confirmed:
+                    activity.heartbeat(confirmed[-1].model_dump(), *marks)
+                with vehicle_errors_typed(confirmed, EcuStep.FINISH, segment_checked=True):
+                    finish_ecu(link, request.ecu)
+                    software_after = link.read_software_list(request.ecu)
         return SegmentResult(
             ecu=request.ecu,
             segment_index=request.segment_index,
             total_bytes=len(data),
-            bytes_sent=result.bytes_sent,
+            bytes_sent=sent,
             resumed_from_block=start,
             seconds=time.monotonic() - began,
+            software_after=software_after,
         )
 
     @activity.defn(name=ProgrammingStationActivity.FINISH_ECU)
     def finish_ecu(self, request: FinishEcuInput) -> FinishedEcu:
-        """Dependency check, reset, and the software list read back after the reset."""
+        """Dependency check, reset, and the software list read back after the reset (for the
+        sessions recorded before `one-activity-per-segment`; newer ones finish in their last
+        segment's activity)."""
         with self._link(request.session_id) as link:
             link.verify_vin(request.expected_vin)
             finish_ecu(link, request.ecu)

@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts.programming import (
         PROGRAMMING_SESSION_WORKFLOW,
         PROGRESS_QUERY,
+        SEGMENT_CHECKED,
         AbortInput,
         EcuOutcome,
         EndSessionInput,
@@ -72,6 +73,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.access_check import check_access, remaining_coverage
 
+# Since this patch an ECU's first segment activity prepares it and its last one finishes it
+# (fewer round trips per ECU); histories recorded before still replay the old way.
+ONE_ACTIVITY_PER_SEGMENT = "one-activity-per-segment"
+
 PORTAL_STEP = timedelta(seconds=30)
 # A station that stops heartbeating (crash, power loss) is noticed after this long.
 HEARTBEAT_TIMEOUT = timedelta(seconds=5)
@@ -106,6 +111,8 @@ class ProgrammingSessionWorkflow:
         self.resume_requested = False
         self.coverage_extended_count = 0
         self.resume_points: dict[tuple[str, int], DownloadProgress] = {}
+        # Segments in the ECU and checked, whose activity failed finishing the ECU.
+        self.checked_segments: set[tuple[str, int]] = set()
 
     @property
     def state(self) -> ProgrammingState:
@@ -263,9 +270,13 @@ class ProgrammingSessionWorkflow:
         self.current_ecu = plan.ecu
         began = workflow.now()
         deadline = self.coverage_ends or began
-        steps: list[tuple[EcuStep, int | None]] = [(EcuStep.PREPARE, None)]
-        steps += [(EcuStep.SEGMENT, index) for index in range(plan.segment_count)]
-        steps.append((EcuStep.FINISH, None))
+        segments: list[tuple[EcuStep, int | None]] = [
+            (EcuStep.SEGMENT, index) for index in range(plan.segment_count)
+        ]
+        if workflow.patched(ONE_ACTIVITY_PER_SEGMENT):
+            steps = segments  # the first prepares the ECU, the last finishes it
+        else:  # sessions recorded before: prepare and finish were activities of their own
+            steps = [(EcuStep.PREPARE, None), *segments, (EcuStep.FINISH, None)]
         position = 0
         while position < len(steps):
             name, index = steps[position]
@@ -309,6 +320,7 @@ class ProgrammingSessionWorkflow:
         elif name is EcuStep.SEGMENT:
             assert index is not None
             resume = self.resume_points.pop((plan.ecu, index), None)
+            folded = workflow.patched(ONE_ACTIVITY_PER_SEGMENT)
             result = await workflow.execute_activity(
                 ProgrammingStationActivity.PROGRAM_SEGMENT,
                 ProgramSegmentInput(
@@ -318,6 +330,10 @@ class ProgrammingSessionWorkflow:
                     expected_vin=self.request.vin,
                     start_block_index=resume.next_block_index if resume else 0,
                     block_size=resume.block_size if resume else None,
+                    prepare=folded and index == 0,
+                    finish=folded and index == plan.segment_count - 1,
+                    workshop_id=self.request.workshop_id,
+                    segment_checked=(plan.ecu, index) in self.checked_segments,
                 ),
                 task_queue=self.request.station_task_queue,
                 result_type=SegmentResult,
@@ -325,9 +341,12 @@ class ProgrammingSessionWorkflow:
                 heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=HARDWARE_RETRY,
             )
+            self.checked_segments.discard((plan.ecu, index))
             self.transferred_bytes += result.bytes_sent
             self.transfer_seconds += result.seconds
             self.ecus[plan.ecu].bytes_done += result.total_bytes
+            if result.software_after is not None:
+                self.ecus[plan.ecu].software_after = result.software_after
         else:
             finished = await workflow.execute_activity(
                 ProgrammingStationActivity.FINISH_ECU,
@@ -353,7 +372,13 @@ class ProgrammingSessionWorkflow:
         elif isinstance(cause, TimeoutError):
             details = list(cause.last_heartbeat_details)
         for detail in details:
-            if index is not None and isinstance(detail, dict):
+            if index is None:
+                continue
+            if detail == SEGMENT_CHECKED or (
+                isinstance(detail, dict) and detail.get("segment_checked")
+            ):
+                self.checked_segments.add((ecu, index))
+            if isinstance(detail, dict):
                 progress = detail.get("progress", detail)
                 if isinstance(progress, dict) and "next_block_index" in progress:
                     self.resume_points[(ecu, index)] = DownloadProgress.model_validate(progress)
