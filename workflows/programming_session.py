@@ -1,8 +1,11 @@
 """ProgrammingSessionWorkflow: flash a car's ECUs at a workshop station, on purchased time.
 
 check access → identify (VIN must match; software of each ECU) → plan (skip ECUs at target) →
-for each ECU: prepare (voltage, hardware, session, security, fingerprint) → one heartbeating
-activity per segment → finish (dependencies, reset, read-back) → report.
+for each ECU: one heartbeating activity per segment, the first of which prepares the ECU
+(voltage, hardware, session, security, fingerprint) and the last of which finishes it
+(dependencies, reset, read-back) → report. A failure names its step (prepare, segment,
+finish); sessions recorded before `one-activity-per-segment` ran prepare and finish as
+activities of their own and replay that way.
 
 Before each ECU the session estimates its duration from the throughput measured so far and
 starts it only if the remaining `ecu_programming` coverage holds it with a margin; otherwise it
