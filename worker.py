@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import re
 import secrets
@@ -14,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -35,6 +36,21 @@ DEMO_STATION_ID = "demo-1"
 
 
 # --- running processes --------------------------------------------------------------------
+
+
+def _serve(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a long-lived process until it stopped cleanly, then leave at once.
+
+    The Temporal runtime's native threads (and grpc's, which temporalio loads once grpcio is
+    installed) can still call into the interpreter while it finalizes, which aborts the process
+    now and then instead of exiting 0. Everything was shut down and flushed by then, so
+    finalization has nothing left to do.
+    """
+    asyncio.run(main())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(0)
 
 
 async def _run_until_signalled(worker: Worker) -> None:
@@ -68,7 +84,7 @@ def portal() -> None:
         finally:
             await engine.dispose()
 
-    asyncio.run(main())
+    _serve(main)
 
 
 @cli.command()
@@ -130,7 +146,7 @@ def station(
         task_queue = settings.station_task_queue(station_id)
         await _run_until_signalled(station_worker(client, deps, task_queue))
 
-    asyncio.run(main())
+    _serve(main)
 
 
 @cli.command()
@@ -165,7 +181,7 @@ def gateway() -> None:
         finally:
             await engine.dispose()
 
-    asyncio.run(main())
+    _serve(main)
 
 
 @cli.command("create-admin")
