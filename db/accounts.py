@@ -108,6 +108,27 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _new_user(
+    email: str,
+    name: str,
+    role: Role,
+    workshop_id: str | None,
+    password_hash: str | None,
+    at: datetime,
+) -> User:
+    """A new account; without a password hash its owner sets one through an invitation."""
+    return User(
+        id=f"user-{uuid.uuid4().hex[:12]}",
+        email=email,
+        name=name,
+        role=role.value,
+        workshop_id=workshop_id,
+        password_hash=password_hash,
+        totp_enrolled=False,
+        created_at=at,
+    )
+
+
 class AccountRepository:
     def __init__(self, session_factory: SessionFactory) -> None:
         self._session_factory = session_factory
@@ -294,16 +315,7 @@ class AccountRepository:
         async with self._session_factory() as session, session.begin():
             if await session.scalar(select(User.id).where(User.email == email)) is not None:
                 raise Conflict("an account with this email exists", field="email")
-            technician = User(
-                id=f"user-{uuid.uuid4().hex[:12]}",
-                email=email,
-                name=name,
-                role=Role.TECHNICIAN.value,
-                workshop_id=workshop_id,
-                password_hash=None,
-                totp_enrolled=False,
-                created_at=_now(),
-            )
+            technician = _new_user(email, name, Role.TECHNICIAN, workshop_id, None, _now())
             session.add(technician)
             await session.flush()
             token, expires_at = self._add_one_time_token(
@@ -324,18 +336,7 @@ class AccountRepository:
         async with self._session_factory() as session, session.begin():
             if await self._email_taken(session, email):
                 return False
-            session.add(
-                User(
-                    id=f"user-{uuid.uuid4().hex[:12]}",
-                    email=email,
-                    name=name,
-                    role=Role.ADMINISTRATOR.value,
-                    workshop_id=None,
-                    password_hash=password_hash,
-                    totp_enrolled=False,
-                    created_at=_now(),
-                )
-            )
+            session.add(_new_user(email, name, Role.ADMINISTRATOR, None, password_hash, _now()))
         return True
 
     async def administrator_emails(self) -> Sequence[str]:
@@ -468,15 +469,13 @@ class AccountRepository:
                 select(User).where(User.email == registration.contact_email)
             )
             if owner is None:
-                owner = User(
-                    id=f"user-{uuid.uuid4().hex[:12]}",
-                    email=registration.contact_email,
-                    name=registration.owner_name,
-                    role=Role.WORKSHOP_OWNER.value,
-                    workshop_id=workshop.id,
-                    password_hash=None,
-                    totp_enrolled=False,
-                    created_at=now,
+                owner = _new_user(
+                    registration.contact_email,
+                    registration.owner_name,
+                    Role.WORKSHOP_OWNER,
+                    workshop.id,
+                    None,
+                    now,
                 )
                 session.add(owner)
                 await session.flush()

@@ -57,10 +57,6 @@ class StationConnection:
     token: str
     gateway: Gateway
 
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.gateway.port}"
-
 
 async def connect_station(settings: Settings, gateway: Gateway, token: str) -> Client:
     return await connect_through_gateway(
