@@ -12,7 +12,7 @@ COPY station station
 COPY hw hw
 COPY api api
 COPY cli cli
-COPY worker.py portal_worker.py settings.py temporal_client.py observability.py alembic.ini ./
+COPY worker.py supervisor.py portal_worker.py settings.py temporal_client.py observability.py alembic.ini ./
 RUN pip install .
 RUN useradd --system --uid 10001 aos
 USER aos

@@ -100,6 +100,38 @@ class Settings(BaseSettings):
     api_port: int = 8000
     temporal_ui_port: int = 8233
 
+    # `make dev`'s supervisor (supervisor.py): how it brings crashed and frozen parts back.
+    supervisor_restart_delay_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="make dev: delay before restarting a part after a crash; "
+        "it doubles with each crash in a row",
+    )
+    supervisor_max_restart_delay_seconds: float = Field(
+        default=60.0, gt=0, description="make dev: the longest delay between restarts"
+    )
+    supervisor_health_interval_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="make dev: seconds between health checks of Temporal, the API and the gateway",
+    )
+    supervisor_health_failures: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="make dev: failed health checks in a row after "
+        "which a part counts as frozen and is killed and restarted",
+    )
+
+    console_secure_cookies: bool | None = Field(
+        default=None,
+        description="The console's cookies carry `Secure` (sent over HTTPS only); default: on "
+        "in production, off in the embedded mode served on http://127.0.0.1",
+    )
+    console_timezone: str = Field(
+        default="Europe/Amsterdam", description="The time zone the console shows times in"
+    )
+
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:
         # A station worker on its own machine (AOS_PORTAL_URL) signs nothing and opens no
@@ -143,6 +175,13 @@ class Settings(BaseSettings):
                 "production: the station gateway speaks TLS only"
             )
         return None
+
+    @property
+    def console_cookies_secure(self) -> bool:
+        """Whether the console's cookies are sent over HTTPS only."""
+        if self.console_secure_cookies is not None:
+            return self.console_secure_cookies
+        return self.environment == "production"
 
     @property
     def gateway_ca(self) -> Path:

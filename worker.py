@@ -6,23 +6,23 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import re
 import secrets
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from domain.service_history import STATION_ID_PATTERN
+from domain.service_history import STATION_ID_PATTERN, STATION_ID_RULE
 from settings import Settings, get_settings
+from supervisor import HEALTH_CHECK_TIMEOUT_SECONDS, Part, RestartPolicy, Supervisor
 
 if TYPE_CHECKING:
     from temporalio.worker import Worker
@@ -33,34 +33,64 @@ if TYPE_CHECKING:
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 DEMO_STATION_ID = "demo-1"
+WORKER_PY = str(Path(__file__).resolve())
+# A stopped worker leaves within this: `make dev` and service managers wait about 10 s before
+# SIGKILL, and a process that is killed reports nothing back.
+SHUTDOWN_SECONDS = 5.0
 
 
 # --- running processes --------------------------------------------------------------------
 
 
 def _serve(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Run a long-lived process until it stopped cleanly, then leave at once.
+    """Run a long-lived process until it stopped, then leave at once.
 
     The Temporal runtime's native threads (and grpc's, which temporalio loads once grpcio is
     installed) can still call into the interpreter while it finalizes, which aborts the process
-    now and then instead of exiting 0. Everything was shut down and flushed by then, so
-    finalization has nothing left to do.
+    now and then instead of exiting 0. And a thread still blocked in vehicle or USB I/O for an
+    activity that was already handed back would hold `asyncio.run`'s clean-up (it joins the
+    default executor's threads) for as long as that I/O takes. Everything that matters was shut
+    down and flushed by `main` by then, so neither finalization nor clean-up has anything left
+    to do.
     """
-    asyncio.run(main())
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    loop.run_until_complete(main())
     sys.stdout.flush()
     sys.stderr.flush()
     logging.shutdown()
     os._exit(0)
 
 
-async def _run_until_signalled(worker: Worker) -> None:
-    """Run the worker until SIGINT or SIGTERM."""
+async def _run_until_signalled(worker: Worker, leave_after: float = SHUTDOWN_SECONDS) -> None:
+    """Run the worker until SIGINT or SIGTERM, then stop it within `leave_after` seconds.
+
+    Stopping cancels the running activities, which the worker reports back as failed by the
+    shutdown: the server retries them, and a flash resumes from its last heartbeat. When the
+    server does not answer (frozen, or the gateway in between already gone), the worker's own
+    shutdown waits for its calls to time out, 30 s and more; the process leaves earlier, and the
+    server hands any task it never heard back about to the next worker once its timeout ends.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with worker:
-        await stop.wait()
+    running = asyncio.create_task(worker.run())
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({running, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if running.done():
+        running.result()  # the worker failed on its own: its error ends the process
+        return
+    try:
+        async with asyncio.timeout(leave_after):
+            await worker.shutdown()
+            await running
+    except TimeoutError:
+        logging.getLogger(__name__).warning(
+            "the worker did not finish stopping within %ss (Temporal not answering?); leaving",
+            leave_after,
+        )
 
 
 @cli.command()
@@ -110,9 +140,7 @@ def station(
     from temporal_client import connect_through_gateway
 
     if not re.fullmatch(STATION_ID_PATTERN, station_id):
-        raise typer.BadParameter(
-            "letters, digits, '-' and '_' only, at most 64", param_hint="--station-id"
-        )
+        raise typer.BadParameter(f"a station id has {STATION_ID_RULE}", param_hint="--station-id")
     try:
         parse_vehicle_url(vehicle)
     except ValueError as error:
@@ -215,18 +243,52 @@ async def _ensure_administrator(settings: Settings, email: str, password: str) -
 
 
 def _embedded_administrator(settings: Settings) -> str:
-    """The embedded mode's administrator; its generated password is kept under .data/."""
+    """The embedded mode's administrator, and the banner line that says how to sign in.
+
+    Its generated password and its TOTP secret (enrolled here, so nobody has to catch it the
+    one time the API would show it) are kept in AOS_DATA_DIR/admin-credentials.txt, readable
+    by its owner only: email, password, TOTP secret, otpauth:// link, one per line.
+    """
+    from db.credentials import totp_provisioning_uri
+
     credentials = settings.data_dir / "admin-credentials.txt"
     if not credentials.exists():
         password = settings.admin_password or secrets.token_urlsafe(12)
         asyncio.run(_ensure_administrator(settings, settings.admin_email, password))
-        credentials.write_text(f"{settings.admin_email}\n{password}\n")
-        credentials.chmod(0o600)
-    email, password = credentials.read_text().split()[:2]
+        _write_owner_only(credentials, f"{settings.admin_email}\n{password}\n")
+    credentials.chmod(0o600)
+    email, password, *totp = credentials.read_text().splitlines()
+    if not totp:  # just created, or a file from before the secret was kept here
+        secret = asyncio.run(_enrol_administrator_totp(settings, email))
+        if secret is None:
+            return (
+                f"Administrator:   {email} / {password}, TOTP enrolled at an earlier first "
+                "sign-in: the code comes from that authenticator app"
+            )
+        uri = totp_provisioning_uri(secret, email)
+        _write_owner_only(credentials, f"{email}\n{password}\n{secret}\n{uri}\n")
     return (
-        f"Administrator:   {email} / {password} (POST /auth/login, then enrol TOTP "
-        f"with POST /auth/totp/confirm)"
+        f"Administrator:   {email} / {password}; TOTP secret and otpauth:// link in {credentials} "
+        "(owner-only): add it to an authenticator app, then POST /auth/login with totp_code"
     )
+
+
+def _write_owner_only(path: Path, text: str) -> None:
+    """Write `path` so that it is never readable by anyone but its owner, not even briefly."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+
+
+async def _enrol_administrator_totp(settings: Settings, email: str) -> str | None:
+    from db.accounts import AccountRepository
+    from db.engine import create_engine, create_session_factory
+
+    engine = create_engine(settings.database_url)
+    try:
+        return await AccountRepository(create_session_factory(engine)).enrol_totp_unconfirmed(email)
+    finally:
+        await engine.dispose()
 
 
 @cli.command("migrate")
@@ -275,42 +337,16 @@ def temporal_dev_server_command(settings: Settings) -> list[str]:
     return command
 
 
-class Supervisor:
-    """Starts child processes, and stops every one of them on a signal or when one dies."""
-
-    def __init__(self) -> None:
-        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def start(self, name: str, command: list[str], env: dict[str, str] | None = None) -> None:
-        environment = {**os.environ, **env} if env else None
-        self.children.append((name, subprocess.Popen(command, env=environment)))
-
-    def first_dead(self) -> tuple[str, int] | None:
-        for name, process in self.children:
-            code = process.poll()
-            if code is not None:
-                return name, code
-        return None
-
-    def stop_all(self, grace_seconds: float = 10.0) -> None:
-        for _, process in reversed(self.children):
-            if process.poll() is None:
-                process.terminate()
-        deadline = time.monotonic() + grace_seconds
-        for _, process in reversed(self.children):
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-
-
 async def _wait_until_up(
-    supervisor: Supervisor, seconds: float, up: Callable[[], Awaitable[None]]
+    supervisor: Supervisor, seconds: float, up: Callable[[], Awaitable[None]], stop: asyncio.Event
 ) -> None:
-    """Until `up()` succeeds; fails when a child dies first or `seconds` pass."""
+    """Until `up()` succeeds; fails when a part dies first or `seconds` pass.
+
+    A part that cannot start at all (a port in use, a broken database) is a set-up error to
+    report, not a crash to retry: restarting begins once everything has come up once.
+    """
     deadline = time.monotonic() + seconds
-    while True:
+    while not stop.is_set():
         dead = supervisor.first_dead()
         if dead:
             raise RuntimeError(f"{dead[0]} exited with code {dead[1]} while starting")
@@ -323,15 +359,33 @@ async def _wait_until_up(
 
 
 async def _temporal_up(settings: Settings) -> None:
+    """Temporal's frontend answers (GetSystemInfo on connecting, then the gRPC health check)."""
     from temporal_client import connect_temporal
 
     client = await connect_temporal(settings)
-    await client.service_client.check_health()
+    await client.service_client.check_health(
+        timeout=timedelta(seconds=HEALTH_CHECK_TIMEOUT_SECONDS)
+    )
 
 
-async def _listening(address: str) -> None:
-    host, _, port = address.rpartition(":")
-    _, writer = await asyncio.open_connection(host or "127.0.0.1", int(port))
+async def _api_live(base_url: str) -> None:
+    """The API answers GET /health/live."""
+    import httpx
+
+    async with httpx.AsyncClient(timeout=HEALTH_CHECK_TIMEOUT_SECONDS) as client:
+        (await client.get(f"{base_url}/health/live")).raise_for_status()
+
+
+async def _gateway_answers(settings: Settings) -> None:
+    """The gateway completes a TLS handshake: a frozen process still accepts TCP connections
+    (the kernel does that), but only a running one shakes hands."""
+    import ssl
+
+    context = ssl.create_default_context(cafile=settings.gateway_ca)
+    context.check_hostname = False  # whether it answers, not under which name
+    context.set_alpn_protocols(["h2"])
+    host, _, port = settings.gateway_listen.rpartition(":")
+    _, writer = await asyncio.open_connection(host or "127.0.0.1", int(port), ssl=context)
     writer.close()
 
 
@@ -350,7 +404,11 @@ async def _provision_station(settings: Settings, station_id: str) -> str:
 
 @cli.command()
 def dev() -> None:
-    """Start the whole product on embedded defaults: Temporal dev server, API, workers."""
+    """Start the whole product on embedded defaults: Temporal dev server, API, workers.
+
+    A part that crashes or stops answering its health check is started again (supervisor.py);
+    Ctrl-C or SIGTERM stops everything.
+    """
     from db import migrate
     from db.seed import seed_demo_data
 
@@ -360,51 +418,62 @@ def dev() -> None:
     seed_demo_data(settings.database_url)
     administrator = _embedded_administrator(settings)
     station_token = asyncio.run(_provision_station(settings, DEMO_STATION_ID))
-
-    supervisor = Supervisor()
-    stopping = False
-
-    def request_stop(signum: int, _frame: Any) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    me = [sys.executable, str(Path(__file__).resolve())]
-    exit_code = 0
+    supervisor = Supervisor(
+        RestartPolicy(
+            initial_delay=settings.supervisor_restart_delay_seconds,
+            maximum_delay=settings.supervisor_max_restart_delay_seconds,
+            health_interval=settings.supervisor_health_interval_seconds,
+            health_failures=settings.supervisor_health_failures,
+        )
+    )
     try:
-        supervisor.start("temporal", temporal_dev_server_command(settings))
-        asyncio.run(_wait_until_up(supervisor, 60, lambda: _temporal_up(settings)))
-        supervisor.start("portal-worker", [*me, "portal"])
-        supervisor.start("gateway", [*me, "gateway"])
-        asyncio.run(_wait_until_up(supervisor, 30, lambda: _listening(settings.gateway_listen)))
-        # demo-1 reaches Temporal as every station does: through the gateway, with its token.
-        supervisor.start(
+        asyncio.run(_run_embedded(settings, supervisor, station_token, administrator))
+    finally:
+        supervisor.stop_all()
+
+
+async def _run_embedded(
+    settings: Settings, supervisor: Supervisor, station_token: str, administrator: str
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    me = [sys.executable, WORKER_PY]
+    base = f"http://{settings.api_host}:{settings.api_port}"
+
+    supervisor.start(
+        Part(
+            "temporal", temporal_dev_server_command(settings), health=lambda: _temporal_up(settings)
+        )
+    )
+    await _wait_until_up(supervisor, 60, lambda: _temporal_up(settings), stop)
+    if stop.is_set():
+        return
+    supervisor.start(Part("portal-worker", [*me, "portal"]))
+    supervisor.start(Part("gateway", [*me, "gateway"], health=lambda: _gateway_answers(settings)))
+    await _wait_until_up(supervisor, 30, lambda: _gateway_answers(settings), stop)
+    if stop.is_set():
+        return
+    # demo-1 reaches Temporal as every station does: through the gateway, with its token.
+    supervisor.start(
+        Part(
             "station-worker",
             [*me, "station", "--station-id", DEMO_STATION_ID, "--vehicle", "sim://"],
             env={"AOS_STATION_TOKEN": station_token},
         )
-        api = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
-        supervisor.start(
-            "api", [*api, "--host", settings.api_host, "--port", str(settings.api_port)]
-        )
-        base = f"http://{settings.api_host}:{settings.api_port}"
-        typer.echo(f"API docs:        {base}/docs")
-        typer.echo(f"Readiness:       {base}/health/ready")
-        typer.echo(f"Temporal Web UI: http://127.0.0.1:{settings.temporal_ui_port}")
-        typer.echo(f"Station gateway: {settings.gateway_listen} (TLS, CA {settings.gateway_ca})")
-        typer.echo(administrator)
-        typer.echo("Ctrl-C stops everything.")
-        while not stopping:
-            dead = supervisor.first_dead()
-            if dead:
-                typer.echo(f"{dead[0]} exited with code {dead[1]}; stopping everything", err=True)
-                exit_code = 1
-                break
-            time.sleep(0.2)
-    finally:
-        supervisor.stop_all()
-    raise typer.Exit(exit_code)
+    )
+    api = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
+    api += ["--host", settings.api_host, "--port", str(settings.api_port)]
+    supervisor.start(Part("api", api, health=lambda: _api_live(base)))
+    typer.echo(f"Console:         {base}/console/")
+    typer.echo(f"API docs:        {base}/docs")
+    typer.echo(f"Readiness:       {base}/health/ready")
+    typer.echo(f"Temporal Web UI: http://127.0.0.1:{settings.temporal_ui_port}")
+    typer.echo(f"Station gateway: {settings.gateway_listen} (TLS, CA {settings.gateway_ca})")
+    typer.echo(administrator)
+    typer.echo("A part that crashes or freezes is started again; Ctrl-C stops everything.")
+    await supervisor.watch(stop)
 
 
 if __name__ == "__main__":

@@ -79,8 +79,10 @@ class RegistrationActivities:
                 subject=f"{name} is registered: set your password",
                 body=(
                     f"Your workshop {name} was approved.\n"
-                    f"Set your password with this token within 7 days:\n{token}\n"
-                    f"(POST {request.portal_url}/invitations/<token>/accept)\n"
+                    f"Set your password within 7 days at\n"
+                    f"{request.portal_url}/console/invitations/{token}\n"
+                    f"or with this token (POST {request.portal_url}/invitations/<token>/accept):\n"
+                    f"{token}\n"
                 ),
                 category="registration",
             )

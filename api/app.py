@@ -8,9 +8,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api.deps import AppResources
+from api.deps import DEPENDENCY_PROBLEMS, AppResources
 from api.metrics import install_metrics
-from api.problems import PROBLEM_RESPONSES, install_problem_handlers
+from api.problems import (
+    PROBLEM_RESPONSES,
+    declare_route_problems,
+    install_problem_handlers,
+)
 from api.routes import (
     access,
     admin,
@@ -25,6 +29,7 @@ from api.routes import (
 from api.routes.service_entries import router as service_entries_router
 from api.routes.stations import router as stations_router
 from api.routes.vehicles import router as vehicles_router
+from console.app import install_console
 from db.engine import create_engine, create_session_factory
 from observability import configure_logging
 from settings import Settings, get_settings
@@ -68,16 +73,21 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     )
     install_problem_handlers(app)
     install_metrics(app)
-    app.include_router(health.router)
-    app.include_router(auth.router)
-    app.include_router(registrations.router)
-    app.include_router(admin.router)
-    app.include_router(programming.router)
-    app.include_router(flows.router)
-    app.include_router(codec.router)
-    app.include_router(access.router)
-    app.include_router(vehicles_router)
-    app.include_router(stations_router)
-    app.include_router(station_files.router)
-    app.include_router(service_entries_router)
+    for router in (
+        health.router,
+        auth.router,
+        registrations.router,
+        admin.router,
+        programming.router,
+        flows.router,
+        codec.router,
+        access.router,
+        vehicles_router,
+        stations_router,
+        station_files.router,
+        service_entries_router,
+    ):
+        declare_route_problems(router, DEPENDENCY_PROBLEMS)
+        app.include_router(router)
+    install_console(app)  # the workshop console's pages, under /console/
     return app

@@ -8,10 +8,10 @@ and `ProgrammingAccess` let a request through only while the workshop has the se
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any, get_args
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -25,8 +25,9 @@ from api.auth import (
     client_ip,
     ensure_workshop_access,
 )
+from api.problems import WORKFLOW_UNAVAILABLE, ProblemSource
 from db.access_repository import AccessRepository
-from db.accounts import AccountRepository, SessionRefusal
+from db.accounts import AccountRepository, LiveSession, SessionRefusal
 from db.mail import MailSender, mail_sender_for
 from db.models import AuthSession, Station, User
 from db.packages import PackageStore
@@ -34,7 +35,7 @@ from db.service_history import ServiceHistoryRepository
 from db.stations import StationRepository
 from domain.accounts import Role
 from domain.catalogue import Service
-from domain.entitlement import Coverage
+from domain.entitlement import AccessExpired, Coverage, NoAccess
 from domain.errors import Forbidden, Unauthenticated
 from settings import Settings
 
@@ -49,7 +50,10 @@ class AppResources:
     temporal: Client
 
 
-def get_resources(request: Request) -> AppResources:
+# The dependencies below are `async def` although they never await: FastAPI runs a plain `def`
+# dependency in a worker thread, a hop per dependency per request that costs more than the
+# dependency itself (measured with bench `api_start_ratio`).
+async def get_resources(request: Request) -> AppResources:
     resources: AppResources = request.app.state.resources
     return resources
 
@@ -57,11 +61,11 @@ def get_resources(request: Request) -> AppResources:
 ResourcesDep = Annotated[AppResources, Depends(get_resources)]
 
 
-def get_settings_dep(resources: ResourcesDep) -> Settings:
+async def get_settings_dep(resources: ResourcesDep) -> Settings:
     return resources.settings
 
 
-def get_temporal(resources: ResourcesDep) -> Client:
+async def get_temporal(resources: ResourcesDep) -> Client:
     return resources.temporal
 
 
@@ -70,7 +74,7 @@ async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_mail_sender(resources: ResourcesDep) -> MailSender:
+async def get_mail_sender(resources: ResourcesDep) -> MailSender:
     return mail_sender_for(resources.settings, resources.session_factory)
 
 
@@ -80,23 +84,23 @@ TemporalDep = Annotated[Client, Depends(get_temporal)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
-def get_access_repository(resources: ResourcesDep) -> AccessRepository:
+async def get_access_repository(resources: ResourcesDep) -> AccessRepository:
     return AccessRepository(resources.session_factory)
 
 
-def get_accounts(resources: ResourcesDep) -> AccountRepository:
+async def get_accounts(resources: ResourcesDep) -> AccountRepository:
     return AccountRepository(resources.session_factory)
 
 
-def get_packages(resources: ResourcesDep) -> PackageStore:
+async def get_packages(resources: ResourcesDep) -> PackageStore:
     return PackageStore(resources.settings.packages_dir)
 
 
-def get_stations(resources: ResourcesDep) -> StationRepository:
+async def get_stations(resources: ResourcesDep) -> StationRepository:
     return StationRepository(resources.session_factory)
 
 
-def get_service_history(resources: ResourcesDep) -> ServiceHistoryRepository:
+async def get_service_history(resources: ResourcesDep) -> ServiceHistoryRepository:
     return ServiceHistoryRepository(resources.session_factory)
 
 
@@ -111,37 +115,47 @@ ServiceHistoryDep = Annotated[ServiceHistoryRepository, Depends(get_service_hist
 bearer = HTTPBearer(auto_error=False, description="The session token from POST /auth/login")
 
 
-async def current_session(
+async def signed_in(
     request: Request,
     accounts: AccountsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> AuthSession:
-    """The caller's session, read in a short transaction of its own (the repository's) that
-    ends here, before the route runs.
+) -> LiveSession:
+    """The bearer token's session and account, read in one short read-only transaction of its
+    own (the repository's) that ends here, before the route runs.
 
-    The route's own session must not inherit an open transaction: on SQLite it holds the write
-    lock, and a route awaiting a workflow whose activities write would wait on itself.
+    The route's own session must not inherit an open transaction: a writing one holds SQLite's
+    write lock, and a route awaiting a workflow whose activities write would wait on itself.
+    The read takes no write lock (`db.engine.reading`), so it never queues behind writers.
     """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("sign in with POST /auth/login and send the token as a Bearer token")
-    auth = await accounts.live_session(credentials.credentials, client_ip(request))
-    if auth is SessionRefusal.IP_CHANGED:
+    found = await accounts.signed_in(credentials.credentials, client_ip(request))
+    if found is SessionRefusal.IP_CHANGED:
         # The portal's rule: the IP must not change during a session. The session ended there.
         raise SessionIpChanged("the session was ended; sign in again from this address")
-    if isinstance(auth, SessionRefusal):
+    if isinstance(found, SessionRefusal):
         raise SessionExpired("the session token is unknown, expired or logged out")
-    return auth
+    return found
+
+
+SignedInDep = Annotated[LiveSession, Depends(signed_in)]
+
+
+async def current_session(signed: SignedInDep) -> AuthSession:
+    """The caller's session (`signed_in` has the rules)."""
+    return signed.session
 
 
 CurrentSession = Annotated[AuthSession, Depends(current_session)]
 
 
-async def current_user(auth: CurrentSession, accounts: AccountsDep) -> User:
-    """The signed-in person, detached: routes change the account through the repository."""
-    user = await accounts.user(auth.user_id)
-    if user is None:
-        raise SessionExpired("the account no longer exists")
-    return user
+async def current_user(auth: CurrentSession, signed: SignedInDep) -> User:
+    """The signed-in person, detached: routes change the account through the repository.
+
+    Read with the session in `signed_in` (FastAPI runs it once per request); `auth` keeps
+    `current_session`, and the refusals declared for it, under every route that needs a user.
+    """
+    return signed.user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
@@ -200,3 +214,17 @@ def require_entitlement(service: Service) -> Callable[..., Awaitable[Coverage]]:
 
 ServiceHistoryAccess = Annotated[Coverage, Depends(require_entitlement(Service.SERVICE_HISTORY))]
 ProgrammingAccess = Annotated[Coverage, Depends(require_entitlement(Service.ECU_PROGRAMMING))]
+
+
+# --- what each dependency answers when it refuses (declared on every route that uses it) -------
+
+DEPENDENCY_PROBLEMS: dict[Callable[..., Any], Sequence[ProblemSource]] = {
+    signed_in: [Unauthenticated, SessionExpired, SessionIpChanged],
+    require_admin: [Forbidden],
+    current_station: [StationTokenInvalid],
+    get_args(ServiceHistoryAccess)[1].dependency: [Forbidden, NoAccess, AccessExpired],
+    get_args(ProgrammingAccess)[1].dependency: [Forbidden, NoAccess, AccessExpired],
+    get_temporal: [WORKFLOW_UNAVAILABLE],
+}
+"""`api.problems.declare_route_problems` reads this: a route that depends on one of these
+(directly or through another dependency) documents its refusals."""

@@ -6,20 +6,25 @@ people and, where it helps, the `field` at fault and further facts as extension 
 
 from __future__ import annotations
 
+import copy
 import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, APIRouter, iter_route_contexts
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from contracts.errors import domain_error_from
-from domain.errors import DomainError, ErrorKind
+from domain.errors import Conflict, DomainError, ErrorKind, Forbidden, NotFound, Unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +37,7 @@ STATUS_BY_KIND: dict[ErrorKind, int] = {
     "forbidden": 403,
     "unauthenticated": 401,
     "payment_required": 402,
-    "locked": 423,
+    "too_many_requests": 429,
 }
 
 
@@ -83,12 +88,15 @@ def _field_path(location: tuple[Any, ...]) -> str:
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
+    # A refusal that says when to come back (`retry_after`, seconds) says it in the header too.
+    retry_after = exc.context.get("retry_after")
     return problem_response(
         request,
         status=STATUS_BY_KIND[exc.kind],
         code=exc.code,
         title=exc.title,
         detail=exc.detail,
+        headers={"Retry-After": str(retry_after)} if retry_after is not None else None,
         field=exc.field,
         **exc.context,
     )
@@ -112,18 +120,36 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method of every route whose path matches, for `Allow`.
+
+    Starlette's 405 names only the methods of the first route that matched the path, but one
+    path often has several routes (`GET` and `POST /packages`), one per method.
+    """
+    methods: set[str] = set()
+    path = request.scope["path"]
+    for route in iter_route_contexts(request.app.router.routes):
+        path_regex = getattr(route, "path_regex", None)
+        if route.methods and path_regex is not None and path_regex.match(path):
+            methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     phrase = HTTPStatus(exc.status_code).phrase
     code = phrase.lower().replace(" ", "-").replace("'", "")
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
     return problem_response(
         request,
         status=exc.status_code,
         code=code,
         title=phrase,
         detail=detail,
-        headers=getattr(exc, "headers", None),
+        headers=headers or None,
     )
 
 
@@ -166,7 +192,114 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected_error)
 
 
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ProblemDetail, "content": {PROBLEM_MEDIA_TYPE: {}}}
-    for status in (400, 401, 403, 404, 409, 422)
-}
+# --- what the OpenAPI says about problems ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A problem the API answers that is not a domain error: the framework's or Temporal's."""
+
+    status: int
+    code: str
+    title: str
+
+
+ProblemSource = type[DomainError] | Problem
+Responses = dict[int | str, dict[str, Any]]
+
+VALIDATION_ERROR = Problem(422, "validation-error", "The request is not valid")
+WORKFLOW_UNAVAILABLE = Problem(503, "workflow-unavailable", "The workflow could not answer")
+# A body that is not JSON at all (FastAPI's own 400, through `_http_error`).
+MALFORMED_BODY = Problem(400, "bad-request", "Bad Request")
+
+
+def _as_problem(source: ProblemSource) -> Problem:
+    if isinstance(source, Problem):
+        return source
+    return Problem(STATUS_BY_KIND[source.kind], source.code, source.title)
+
+
+def _add_problem(responses: Responses, problem: Problem) -> None:
+    """Declare `problem` in `responses`: its status, and its type as a named example whose
+    list the status's description repeats (the types a client can switch on)."""
+    entry = responses.setdefault(problem.status, {"model": ProblemDetail})
+    content = entry.setdefault("content", {}).setdefault(PROBLEM_MEDIA_TYPE, {})
+    content["schema"] = {"$ref": "#/components/schemas/ProblemDetail"}
+    examples = content.setdefault("examples", {})
+    examples[problem.code] = {
+        "summary": problem.title,
+        "value": {
+            "type": problem_type(problem.code),
+            "title": problem.title,
+            "status": problem.status,
+        },
+    }
+    types = ", ".join(f"`{example['value']['type']}`" for example in examples.values())
+    entry["description"] = f"{HTTPStatus(problem.status).phrase}. Problem types: {types}."
+
+
+def problem_responses(*sources: ProblemSource) -> Responses:
+    """`responses=` for a route: each status its errors answer with, and their problem types.
+
+    Pass the domain error classes the route raises (their `kind` gives the status) and the
+    non-domain problems (`WORKFLOW_UNAVAILABLE`, ...). The app adds those of the route's
+    dependencies (`declare_route_problems`) and the defaults (`PROBLEM_RESPONSES`).
+    """
+    responses: Responses = {}
+    for source in sources:
+        _add_problem(responses, _as_problem(source))
+    return responses
+
+
+def _dependency_calls(dependant: Dependant) -> set[Callable[..., Any]]:
+    calls: set[Callable[..., Any]] = set()
+    for dependency in dependant.dependencies:
+        if dependency.call is not None:
+            calls.add(dependency.call)
+        calls |= _dependency_calls(dependency)
+    return calls
+
+
+def declare_route_problems(
+    router: APIRouter, problems_by_dependency: Mapping[Callable[..., Any], Sequence[ProblemSource]]
+) -> None:
+    """Declare on every route the problems its dependencies answer with (who is calling, the
+    Temporal client, ...), so each is written once, beside the dependency that raises it; and
+    the app's defaults (`PROBLEM_RESPONSES`) beside a route's own problems of the same status.
+    Call it before the router is included (an app copies a route's responses then).
+    Idempotent: the routers are module-level and every app (a test builds many) declares on
+    the same routes."""
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        calls = _dependency_calls(route.dependant)
+        problems = [
+            _as_problem(source)
+            for call, sources in problems_by_dependency.items()
+            if call in calls
+            for source in sources
+        ]
+        if route.body_field is not None:
+            problems.append(MALFORMED_BODY)
+        for status, default in PROBLEM_RESPONSES.items():
+            if status in route.responses:
+                examples = default["content"][PROBLEM_MEDIA_TYPE]["examples"]
+                problems += [
+                    Problem(
+                        int(status),
+                        example["value"]["type"].removeprefix("/problems/"),
+                        example["summary"],
+                    )
+                    for example in examples.values()
+                ]
+        for problem in problems:
+            # A route's own entry may be shared (FastAPI merges responses shallowly): copy it.
+            if problem.status in route.responses:
+                route.responses[problem.status] = copy.deepcopy(route.responses[problem.status])
+            _add_problem(route.responses, problem)
+
+
+PROBLEM_RESPONSES: Responses = problem_responses(
+    Unauthenticated, Forbidden, NotFound, Conflict, VALIDATION_ERROR
+)
+"""What any route may answer: the generic refusals and the request's validation."""

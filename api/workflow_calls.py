@@ -1,8 +1,9 @@
 """Calling workflows from request handlers.
 
 The server may abort an update it could not deliver in time (busy worker, workflow task
-retried): it answers UNAVAILABLE, "workflow update was aborted". Such an update was not applied,
-and retrying it is safe because every attempt carries the same update id, which the server
+retried): it answers UNAVAILABLE, "workflow update was aborted"; with too many updates of one
+workflow in flight it answers RESOURCE_EXHAUSTED. Such an update was not applied, and retrying
+it is safe because every attempt carries the same update id, which the server
 deduplicates: a step is never applied twice, however often it is sent.
 """
 
@@ -24,9 +25,13 @@ from api.auth import ensure_workshop_access
 from contracts import search_attributes
 from db.models import User
 from domain.errors import NotFound
+from domain.service_history import StationOffline
 from settings import Settings
 
 UPDATE_ATTEMPTS = 6
+# Aborted (UNAVAILABLE), or refused while the workflow has its limit of updates in flight
+# (RESOURCE_EXHAUSTED, 10 on the dev server: many clients stepping one flow at once).
+RETRIED_UPDATE_STATUSES = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.RESOURCE_EXHAUSTED)
 
 Result = TypeVar("Result")
 
@@ -43,7 +48,7 @@ async def execute_update(
                 update, argument, id=update_id, result_type=result_type
             )
         except RPCError as error:
-            if error.status != RPCStatusCode.UNAVAILABLE or attempt == UPDATE_ATTEMPTS - 1:
+            if error.status not in RETRIED_UPDATE_STATUSES or attempt == UPDATE_ATTEMPTS - 1:
                 raise
             await asyncio.sleep(0.1 * 2**attempt)
     raise AssertionError("unreachable")
@@ -103,3 +108,15 @@ async def station_status(temporal: Client, settings: Settings, station_id: str) 
     last_seen = max(seen) if seen else None
     online = last_seen is not None and datetime.now(UTC) - last_seen < POLLER_FRESHNESS
     return StationStatus(station_id=station_id, online=online, last_seen=last_seen)
+
+
+async def ensure_station_online(temporal: Client, settings: Settings, station_id: str) -> None:
+    """Refuse at once (409 `station-offline`) work for a station whose worker does not poll,
+    instead of starting a flow that would wait for the station until its timeout."""
+    status = await station_status(temporal, settings, station_id)
+    if status.online is False:
+        raise StationOffline(
+            f"station {station_id} has no worker running: start "
+            f"`worker.py station --station-id {station_id}` on the PC wired to the car",
+            field="station_id",
+        )

@@ -2,27 +2,38 @@
 
 Sign in once (`aos login`), then start, watch, resume and abort ECU flashes, and look up flows.
 The session token is kept in ~/.config/aos/session.json (or $AOS_CLI_CONFIG), readable by you only.
+A programming session is named by its id as `aos flash start` prints it or by its workflow id
+(`programming-<id>`, as `aos flows list` shows it): every command takes either.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
+import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
+import segno
 import typer
 from rich.console import Console
+from rich.measure import Measurement
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
+
+from contracts.programming import programming_workflow_id
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 flash = typer.Typer(no_args_is_help=True, help="ECU programming sessions.")
 flows = typer.Typer(no_args_is_help=True, help="Look up flows and their histories.")
 app.add_typer(flash, name="flash")
 app.add_typer(flows, name="flows")
+stations = typer.Typer(no_args_is_help=True, help="Your workshop's stations (owners).")
+app.add_typer(stations, name="stations")
 console = Console()
 
 ENDED = {"completed", "aborted", "refused"}
@@ -77,18 +88,69 @@ def login(
         str, typer.Option(envvar="AOS_API", help="API base URL")
     ] = "http://127.0.0.1:8000",
 ) -> None:
-    """Sign in with password and TOTP; the session is bound to this machine's IP address."""
+    """Sign in with password and TOTP; the session is bound to this machine's IP address.
+
+    Without --totp the code is asked for when the account needs it. The first sign-in enrols
+    the authenticator app: the QR code and the secret are shown here, then a code from the app
+    confirms the enrolment (and the recovery codes are shown, once)."""
     with httpx.Client(base_url=api, timeout=30) as client:
         body = {"email": email, "password": password, "totp_code": totp}
-        answer = _answer(client.post("/auth/login", json=body))
-    if answer.get("status") != "signed_in":
-        console.print("Enrol TOTP first (the portal shows the QR code), then sign in with --totp.")
-        raise typer.Exit(1)
+        response = client.post("/auth/login", json=body)
+        if _problem_type(response) == "/problems/totp-required":
+            body["totp_code"] = typer.prompt(TOTP_PROMPT)
+            response = client.post("/auth/login", json=body)
+        answer = _answer(response)
+        if answer.get("status") == "totp_enrolment_required":
+            answer = _enrol_totp(client, answer)
     path = _config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"api": api, "token": answer["token"]}))
     path.chmod(0o600)
+    if answer.get("recovery_codes"):
+        console.print(
+            "Recovery codes, each works once instead of a TOTP code; keep them safe, "
+            "they are not shown again:"
+        )
+        for code in answer["recovery_codes"]:
+            console.print(f"  {code}", highlight=False)
     console.print(f"Signed in until {answer['expires_at']}.")
+
+
+TOTP_PROMPT = "Code from your authenticator app"
+ENROLMENT_CODE_TRIES = 3
+
+
+def _problem_type(response: httpx.Response) -> str | None:
+    if response.is_success:
+        return None
+    try:
+        problem = response.json()
+    except ValueError:
+        return None
+    return problem.get("type") if isinstance(problem, dict) else None
+
+
+def _enrol_totp(client: httpx.Client, enrolment: dict[str, Any]) -> Any:
+    """Show the QR code and the secret of a first sign-in, then confirm a code from the app;
+    the answer is the signed-in session (`POST /auth/totp/confirm`)."""
+    qr_code = io.StringIO()
+    segno.make(enrolment["provisioning_uri"], error="m").terminal(out=qr_code, compact=True)
+    console.print("Enrol your authenticator app: scan this QR code")
+    typer.echo(qr_code.getvalue(), nl=False)  # as segno drew it: no markup, no wrapping
+    console.print(f"or type in the secret: [bold]{enrolment['secret']}[/]", highlight=False)
+    for attempt in range(1, ENROLMENT_CODE_TRIES + 1):
+        code = typer.prompt(TOTP_PROMPT)
+        response = client.post(
+            "/auth/totp/confirm",
+            json={"enrolment_token": enrolment["enrolment_token"], "code": code},
+        )
+        if (
+            _problem_type(response) != "/problems/invalid-credentials"
+            or attempt == ENROLMENT_CODE_TRIES
+        ):
+            return _answer(response)
+        console.print("[red]That code is wrong.[/] Enter the one the app shows now.")
+    raise AssertionError("unreachable")
 
 
 @flash.command("start")
@@ -109,23 +171,50 @@ def flash_start(
     print(answer["session_id"])
 
 
+SESSION_WORKFLOW_PREFIX = programming_workflow_id("")
+SessionId = Annotated[
+    str,
+    typer.Argument(
+        help="The session's id as `aos flash start` prints it, or its workflow id "
+        "(programming-<id>) as `aos flows list` shows it"
+    ),
+]
+
+
+def _session_id(given: str) -> str:
+    """The session's id, from either form a user may have at hand."""
+    return given.removeprefix(SESSION_WORKFLOW_PREFIX)
+
+
+def _workflow_id(given: str) -> str:
+    """A flow's workflow id; a bare session id (what `aos flash start` prints) names its
+    session's flow. Workflow ids always start with their flow's name, so this is unambiguous."""
+    try:
+        uuid.UUID(given)
+    except ValueError:
+        return given
+    return programming_workflow_id(given)
+
+
 def _describe(progress: dict[str, Any]) -> str:
     parts = [f"state [bold]{progress['state']}[/]"]
     if progress.get("current_ecu"):
         parts.append(f"{progress['current_ecu']}: {progress.get('current_step') or ''}")
-    if progress.get("eta"):
-        parts.append(f"ETA {progress['eta']}")
-    if progress.get("remaining_coverage"):
-        parts.append(f"purchased time left {progress['remaining_coverage']}")
+    # Whole seconds in the API; shown as H:MM:SS (with days when longer).
+    if progress.get("eta_seconds") is not None:
+        parts.append(f"ETA {timedelta(seconds=progress['eta_seconds'])}")
+    if progress.get("remaining_seconds") is not None:
+        parts.append(f"purchased time left {timedelta(seconds=progress['remaining_seconds'])}")
     return ", ".join(parts)
 
 
 @flash.command("watch")
 def flash_watch(
-    session_id: str,
+    session_id: SessionId,
     interval: Annotated[float, typer.Option(help="Seconds between updates")] = 0.5,
 ) -> None:
     """Live progress per ECU until the session ends or needs the technician (exit code 2)."""
+    session_id = _session_id(session_id)
     with (
         _client() as client,
         Progress(
@@ -161,8 +250,9 @@ def flash_watch(
 
 
 @flash.command("resume")
-def flash_resume(session_id: str) -> None:
+def flash_resume(session_id: SessionId) -> None:
     """After a fault: identify the car again (same VIN) and continue where it stopped."""
+    session_id = _session_id(session_id)
     with _client() as client:
         progress = _answer(client.post(f"/programming-sessions/{session_id}/resume", json={}))
     console.print(f"Resumed: {_describe(progress)}")
@@ -170,14 +260,15 @@ def flash_resume(session_id: str) -> None:
 
 @flash.command("abort")
 def flash_abort(
-    session_id: str, reason: Annotated[str, typer.Option(help="Why, for the report")]
+    session_id: SessionId, reason: Annotated[str, typer.Option(help="Why, for the report")]
 ) -> None:
     """Stop the session at a safe point (never during a transfer)."""
+    session_id = _session_id(session_id)
     with _client() as client:
         progress = _answer(
             client.post(f"/programming-sessions/{session_id}/abort", json={"reason": reason})
         )
-    console.print(f"Abort requested: {_describe(progress)}")
+    console.print(f"Aborted: {_describe(progress)}")
 
 
 @flows.command("list")
@@ -190,9 +281,8 @@ def flows_list(
     params = {k: v for k, v in {"vin": vin, "station": station, "state": state}.items() if v}
     with _client() as client:
         page = _answer(client.get("/flows", params=params))
-    table = Table("workflow", "type", "status", "state", "VIN", "started")
-    for flow in page["flows"]:
-        table.add_row(
+    rows = [
+        (
             flow["workflow_id"],
             flow["type"],
             flow["status"],
@@ -200,12 +290,34 @@ def flows_list(
             flow["vin"] or "",
             flow["started_at"] or "",
         )
-    console.print(table)
+        for flow in page["flows"]
+    ]
+    table = Table("workflow", "type", "status", "state", "VIN", "started")
+    for row in rows:
+        table.add_row(*row)
+    unbounded = console.options.update_width(10**6)
+    if Measurement.get(console, unbounded, table).maximum <= console.width:  # nothing is cut
+        console.print(table)
+        return
+    # Too narrow for a table whose cells stay whole: ids are never cut, so each flow gets its
+    # workflow id on a line of its own and the rest below it.
+    for workflow_id, *facts in rows:
+        console.print(f"[bold]{workflow_id}[/]", soft_wrap=True, highlight=False)
+        console.print("  " + " · ".join(fact for fact in facts if fact), highlight=False)
 
 
 @flows.command("history")
-def flows_history(workflow_id: str) -> None:
+def flows_history(
+    workflow_id: Annotated[
+        str,
+        typer.Argument(
+            help="The flow's workflow id (as `aos flows list` shows it), or a programming "
+            "session's id as `aos flash start` prints it"
+        ),
+    ],
+) -> None:
     """A flow's history as a timeline."""
+    workflow_id = _workflow_id(workflow_id)
     with _client() as client:
         timeline = _answer(client.get(f"/flows/{workflow_id}/history"))
     table = Table("#", "time", "event", "name", "attempt", "failure")
@@ -219,6 +331,73 @@ def flows_history(workflow_id: str) -> None:
             event["failure"] or "",
         )
     console.print(table)
+
+
+def _own_workshop(client: httpx.Client) -> str:
+    workshop_id = _answer(client.get("/me"))["workshop_id"]
+    if not workshop_id:
+        console.print("[red]This account has no workshop.[/]")
+        raise typer.Exit(1)
+    return str(workshop_id)
+
+
+@stations.command("list")
+def stations_list() -> None:
+    """Your workshop's stations, and whether each one's worker polls (online)."""
+    with _client() as client:
+        found = _answer(client.get("/stations"))
+    table = Table("station", "name", "online", "last seen")
+    for station in found:
+        online = {True: "yes", False: "no", None: "?"}[station["online"]]
+        table.add_row(station["station_id"], station["name"], online, station["last_seen"] or "")
+    console.print(table)
+
+
+@stations.command("claim")
+def stations_claim(
+    station_id: str,
+    name: Annotated[str, typer.Option(help="What the workshop calls it, e.g. Bay 1")],
+    never_seen: Annotated[
+        bool,
+        typer.Option(
+            "--never-seen",
+            help="Claim it although its worker has not been seen polling (a new station)",
+        ),
+    ] = False,
+) -> None:
+    """Claim a station for your workshop (a provisioned one whose worker runs, or a new one)."""
+    with _client() as client:
+        body = {"station_id": station_id, "name": name, "confirm_never_seen": never_seen}
+        response = client.post(f"/workshops/{_own_workshop(client)}/stations", json=body)
+        if response.status_code == 409 and response.json().get("type") == (
+            "/problems/station-never-seen"
+        ):
+            console.print(
+                f"[red]No worker of station {station_id} has been seen polling.[/] Check the id; "
+                "for a new station whose worker does not run yet, add --never-seen."
+            )
+            raise typer.Exit(1)
+        station = _answer(response)
+    console.print(f"Station [bold]{station['station_id']}[/] ({station['name']}) is yours.")
+
+
+@stations.command("rename")
+def stations_rename(station_id: str, name: str) -> None:
+    """Rename one of your workshop's stations."""
+    with _client() as client:
+        path = f"/workshops/{_own_workshop(client)}/stations/{station_id}"
+        station = _answer(client.patch(path, json={"name": name}))
+    console.print(f"Station [bold]{station['station_id']}[/] is now {station['name']}.")
+
+
+@stations.command("release")
+def stations_release(station_id: str) -> None:
+    """Release one of your workshop's stations: its token stops working at once."""
+    with _client() as client:
+        response = client.delete(f"/workshops/{_own_workshop(client)}/stations/{station_id}")
+        if response.status_code != 204:
+            _answer(response)
+    console.print(f"Station [bold]{station_id}[/] released; its token no longer works.")
 
 
 if __name__ == "__main__":

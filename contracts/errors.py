@@ -2,7 +2,9 @@
 
 - In an activity: `with domain_errors_as_application_errors(): ...` turns a `DomainError`
   into `ApplicationError(type=<code>, non_retryable=True, details=[{code, title, kind, field,
-  context}])`; retrying a broken business rule would not help.
+  context}])`; retrying a broken business rule would not help. A refusal is expected, not a
+  fault: it is logged as one line (`refused_in_activity`), and its category is BENIGN, which
+  Temporal's worker logs at DEBUG instead of a warning with the tracebacks.
 - In a workflow: `raise domain_failure(SomeDomainError(...))` fails the workflow (or rejects
   an update) with the domain error; `except ActivityError as error: raise domain_failure(error)`
   passes on the one an activity raised (other failures are re-raised as they are).
@@ -19,7 +21,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, get_args
 
-from temporalio.exceptions import ApplicationError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from domain.errors import DomainError, ErrorKind
 
@@ -36,7 +39,21 @@ def to_application_error(error: DomainError) -> ApplicationError:
         "field": error.field,
         "context": error.context,
     }
-    return ApplicationError(error.detail, details, type=error.code, non_retryable=True)
+    return ApplicationError(
+        error.detail,
+        details,
+        type=error.code,
+        non_retryable=True,
+        category=ApplicationErrorCategory.BENIGN,
+    )
+
+
+def refused_in_activity(error: DomainError) -> ApplicationError:
+    """What an activity raises when a business rule refuses (`raise refused_in_activity(e)
+    from None`): the refusal logged as one line, naming its code and the activity (the
+    detail stays out: it may name a person)."""
+    activity.logger.info("refused: %s (%s)", error.code, error.title)
+    return to_application_error(error)
 
 
 @contextmanager
@@ -45,7 +62,8 @@ def domain_errors_as_application_errors() -> Iterator[None]:
     try:
         yield
     except DomainError as error:
-        raise to_application_error(error) from error
+        # no chained cause: the refusal is the whole story, there is no fault to trace
+        raise refused_in_activity(error) from None
 
 
 def _carried_details(error: BaseException) -> tuple[ApplicationError, dict[str, Any]] | None:
@@ -74,7 +92,13 @@ def domain_failure(error: DomainError | BaseException) -> BaseException:
     if carried is None:
         return error
     failure, details = carried
-    return ApplicationError(failure.message, details, type=failure.type, non_retryable=True)
+    return ApplicationError(
+        failure.message,
+        details,
+        type=failure.type,
+        non_retryable=True,
+        category=ApplicationErrorCategory.BENIGN,
+    )
 
 
 def _subclasses(cls: type[DomainError]) -> Iterator[type[DomainError]]:

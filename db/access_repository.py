@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.engine import reading
 from db.models.access import (
     CreditAccount,
     LedgerEntry,
@@ -106,7 +107,7 @@ class AccessRepository:
         return load_price_file(self._price_file).with_changes(overrides)
 
     async def price_list(self) -> PriceList:
-        async with self._session_factory() as session:
+        async with reading(self._session_factory) as session:
             return await self._price_list(session)
 
     async def change_prices(
@@ -138,7 +139,7 @@ class AccessRepository:
         return workshop
 
     async def require_workshop(self, workshop_id: str) -> None:
-        async with self._session_factory() as session:
+        async with reading(self._session_factory) as session:
             await self.ensure_workshop(session, workshop_id)
 
     async def _lock_account(self, session: AsyncSession, workshop_id: str) -> None:
@@ -175,11 +176,11 @@ class AccessRepository:
         return entry
 
     async def balance(self, workshop_id: str) -> int:
-        async with self._session_factory() as session:
+        async with reading(self._session_factory) as session:
             return await self._balance(session, workshop_id)
 
     async def account(self, workshop_id: str, limit: int, offset: int) -> AccountPage:
-        async with self._session_factory() as session:
+        async with reading(self._session_factory) as session:
             await self.ensure_workshop(session, workshop_id)
             entries = (
                 await session.scalars(
@@ -208,7 +209,7 @@ class AccessRepository:
         check_amount(amount_cents)
         key = f"top-up:{idempotency_key}"
         fingerprint = request_fingerprint({"amount_cents": amount_cents, "token": payment_token})
-        async with self._session_factory() as session:
+        async with reading(self._session_factory) as session:
             await self.ensure_workshop(session, workshop_id)
             existing = await self._entry_by_key(session, workshop_id, key)
         if existing is not None:
@@ -241,7 +242,7 @@ class AccessRepository:
                 session.add(entry)
             return entry
         except IntegrityError:  # a concurrent retry of the same request won the race
-            async with self._session_factory() as session:
+            async with reading(self._session_factory) as session:
                 existing = await self._entry_by_key(session, workshop_id, key)
             if existing is None:
                 raise
@@ -252,7 +253,11 @@ class AccessRepository:
 
     async def create_voucher(self, code: str | None, amount_cents: int, created_by: str) -> Voucher:
         check_amount(amount_cents)
-        code = normalise_voucher_code(code) if code else f"V-{uuid.uuid4().hex[:12].upper()}"
+        code = (
+            normalise_voucher_code(code)
+            if code is not None
+            else f"V-{uuid.uuid4().hex[:12].upper()}"
+        )
         voucher = Voucher(
             code=code, amount_cents=amount_cents, created_by=created_by, created_at=_now()
         )
@@ -442,11 +447,11 @@ class AccessRepository:
         return [CoverageWindow(starts_at, ends_at) for starts_at, ends_at in rows]
 
     async def windows(self, workshop_id: str, service: Service) -> list[CoverageWindow]:
-        async with self._session_factory() as session:
+        async with reading(self._session_factory) as session:
             return await self._windows(session, workshop_id, service)
 
     async def tickets(self, workshop_id: str, service: Service | None = None) -> Sequence[Ticket]:
-        async with self._session_factory() as session:
+        async with reading(self._session_factory) as session:
             await self.ensure_workshop(session, workshop_id)
             query = select(Ticket).where(Ticket.workshop_id == workshop_id)
             if service is not None:
@@ -462,7 +467,7 @@ class AccessRepository:
         return remaining_in(await self.windows(workshop_id, service), at)
 
     async def entitlements(self, workshop_id: str, at: datetime) -> list[dict[str, Any]]:
-        async with self._session_factory() as session:
+        async with reading(self._session_factory) as session:
             await self.ensure_workshop(session, workshop_id)
             result = []
             for service in Service:

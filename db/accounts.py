@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TypeAlias, cast
 
-from sqlalchemy import ColumnElement, Row, or_, select, update
+from sqlalchemy import ColumnElement, Row, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -32,20 +32,32 @@ from db.credentials import (
     verify_password,
     verify_totp,
 )
-from db.models import AuthSession, OneTimeToken, RecoveryCode, Registration, User, Workshop
+from db.engine import reading
+from db.models import (
+    AuthSession,
+    OneTimeToken,
+    RecoveryCode,
+    Registration,
+    SignInFailureRecord,
+    User,
+    Workshop,
+)
 from domain.accounts import (
     ENROLMENT_LIFETIME,
+    FAILURE_WINDOW,
     INVITATION_LIFETIME,
     PASSWORD_RESET_LIFETIME,
     RECOVERY_CODE_COUNT,
     SESSION_LIFETIME,
-    AccountLocked,
     InvalidCredentials,
     Role,
+    SignInFailure,
+    SignInHold,
     TokenInvalid,
+    TooManyAttempts,
     TotpRequired,
     check_password_policy,
-    locked_until_after_failure,
+    sign_in_hold,
 )
 from domain.errors import Conflict, NotFound
 from domain.registration import OPEN_STATES, Application, ApplicationAlreadyOpen
@@ -64,6 +76,14 @@ class SessionRefusal(StrEnum):
 
     ENDED = "ended"  # unknown, expired or logged out
     IP_CHANGED = "ip-changed"  # used from another address than it started from: ended just now
+
+
+@dataclass(frozen=True)
+class LiveSession:
+    """A bearer token's live session and the account it belongs to."""
+
+    session: AuthSession
+    user: User
 
 
 @dataclass(frozen=True)
@@ -130,28 +150,47 @@ def _new_user(
 
 
 class AccountRepository:
-    def __init__(self, session_factory: SessionFactory) -> None:
+    def __init__(
+        self, session_factory: SessionFactory, clock: Callable[[], datetime] = _now
+    ) -> None:
+        # `clock` is what the sign-in throttle calls "now"; tests move it past a window.
         self._session_factory = session_factory
+        self._clock = clock
 
     # --- sessions -------------------------------------------------------------------------------
 
     async def live_session(self, token: str, client_ip: str) -> AuthSession | SessionRefusal:
-        """The session of a bearer token used from `client_ip`, or why there is none.
+        """The session of a bearer token used from `client_ip`, or why there is none (the
+        rules of `signed_in`)."""
+        found = await self.signed_in(token, client_ip)
+        return found if isinstance(found, SessionRefusal) else found.session
+
+    async def signed_in(self, token: str, client_ip: str) -> LiveSession | SessionRefusal:
+        """The session of a bearer token used from `client_ip` and its account, read together
+        (both detached), or why there is none.
 
         The portal's rule: the IP must not change during a session. A token used from another
         address ends its session here, so it stops working from the first address too.
         """
-        async with self._session_factory() as session, session.begin():
-            auth = await session.scalar(
-                select(AuthSession).where(AuthSession.token_hash == hash_token(token))
-            )
-            now = _now()
-            if auth is None or auth.ended_at is not None or auth.expires_at <= now:
-                return SessionRefusal.ENDED
-            if auth.client_ip != client_ip:
-                auth.ended_at, auth.end_reason = now, "ip-changed"
-                return SessionRefusal.IP_CHANGED
-        return auth
+        # Every request passes here: one read that never waits for a writer. Only the rare
+        # IP change writes, in a transaction of its own.
+        async with reading(self._session_factory) as session:
+            found = (
+                await session.execute(
+                    select(AuthSession, User)
+                    .join(User, User.id == AuthSession.user_id)
+                    .where(AuthSession.token_hash == hash_token(token))
+                )
+            ).first()
+        if found is None:
+            return SessionRefusal.ENDED
+        auth, user = found
+        if auth.ended_at is not None or auth.expires_at <= _now():
+            return SessionRefusal.ENDED
+        if auth.client_ip != client_ip:
+            await self.end_session(auth.id, "ip-changed")
+            return SessionRefusal.IP_CHANGED
+        return LiveSession(auth, user)
 
     async def end_session(self, session_id: int, reason: str) -> None:
         async with self._session_factory() as session, session.begin():
@@ -163,7 +202,7 @@ class AccountRepository:
 
     async def user(self, user_id: str) -> User | None:
         """The account, detached: a change goes through a method of this repository."""
-        async with self._session_factory() as session:
+        async with reading(self._session_factory) as session:
             return await session.get(User, user_id)
 
     async def profile(self, user_id: str) -> Row[str, str, str, str, str | None, str | None] | None:
@@ -171,7 +210,7 @@ class AccountRepository:
         `workshop_name` (None without a workshop)."""
         # Outer-joined: an administrator's row has no workshop, so its name may be NULL.
         workshop_name = cast("ColumnElement[str | None]", Workshop.name)
-        async with self._session_factory() as session:
+        async with reading(self._session_factory) as session:
             rows = await session.execute(
                 select(
                     User.id,
@@ -198,42 +237,36 @@ class AccountRepository:
     ) -> IssuedSession | TotpEnrolment:
         """A session bound to `client_ip`, or, before the TOTP app is enrolled, the enrolment.
 
-        Refusals: `invalid-credentials` (an unknown email costs the same password check as a
-        wrong password, so timing does not tell them apart), `account-locked` while a lockout
-        runs, `totp-required` when the right password comes without a second factor. Each
-        failure counts towards the lockout; a success resets the count.
+        Refusals: `too-many-attempts` (with `retry_after`) while `domain.accounts.sign_in_hold`
+        holds this source for this email address, `invalid-credentials` (an unknown email costs
+        the same password check as a wrong password, so timing does not tell them apart),
+        `totp-required` when the right password comes without a second factor. Each failure is
+        recorded for the address and source; a success clears the source's failures.
         """
-        async with self._session_factory() as session:
-            user = await session.scalar(select(User).where(User.email == email.lower()))
-        now = _now()
+        account_key = email.strip().lower()
+        attempt = await self._start_attempt(account_key, client_ip)
+        async with reading(self._session_factory) as session:
+            user = await session.scalar(select(User).where(User.email == account_key))
         if user is None or user.password_hash is None:
             await asyncio.to_thread(burn_password_check, password)
             raise InvalidCredentials("email or password is wrong")
-        if user.locked_until is not None and user.locked_until > now:
-            raise AccountLocked(
-                "too many failed sign-ins; try again later",
-                locked_until=user.locked_until.isoformat(),
-            )
-        # Between the two transactions: no lock is held while argon2 works.
+        # Outside any transaction: no lock is held while argon2 works.
         password_ok = await asyncio.to_thread(verify_password, user.password_hash, password)
         if password_ok and user.totp_enrolled and not (totp_code or recovery_code):
+            await self._forget_attempt(attempt)  # the password was right: not a failure
             raise TotpRequired(
                 "send totp_code (or a recovery_code) with the password", field="totp_code"
             )
         outcome: IssuedSession | TotpEnrolment | None = None
         async with self._session_factory() as session, session.begin():
-            # Locked, so concurrent failures all count towards the lockout.
-            user = await session.get(User, user.id, with_for_update=True)
+            user = await session.get(User, user.id)
             if user is None:
                 raise InvalidCredentials("email or password is wrong")
-            if not password_ok or (
-                user.totp_enrolled
-                and not await self._second_factor_ok(session, user, totp_code, recovery_code)
+            if password_ok and (
+                not user.totp_enrolled
+                or await self._second_factor_ok(session, user, totp_code, recovery_code)
             ):
-                user.failed_logins += 1
-                user.locked_until = locked_until_after_failure(user.failed_logins, now)
-            else:
-                user.failed_logins, user.locked_until = 0, None
+                await self._clear_failures(session, account_key, client_ip)
                 if not user.totp_enrolled:
                     user.totp_secret = user.totp_secret or new_totp_secret()
                     token, _ = self._add_one_time_token(
@@ -246,15 +279,20 @@ class AccountRepository:
                     )
                 else:
                     outcome = self._add_session(session, user.id, client_ip)
-        if outcome is None:  # raised only now: the failure count above is committed
+        if outcome is None:  # the attempt stays recorded as a failure
             raise InvalidCredentials("email, password or second factor is wrong")
         return outcome
 
     async def confirm_totp(self, enrolment_token: str, code: str, client_ip: str) -> IssuedSession:
         """Finish TOTP enrolment: a session and the recovery codes (shown once).
 
-        A wrong code leaves the enrolment token usable for another try.
+        A wrong code leaves the enrolment token usable for another try, and counts as a failed
+        sign-in of the account from `client_ip` (the same throttle as `sign_in`: six digits
+        must not be guessable within the token's lifetime).
         """
+        holder = await self._token_holder(enrolment_token, "totp-enrolment")
+        # Committed on its own: it stays a failure when the code is wrong.
+        await self._start_attempt(holder.email, client_ip)
         async with self._session_factory() as session, session.begin():
             user = await self._redeem(session, enrolment_token, "totp-enrolment")
             if not user.totp_secret or not verify_totp(user.totp_secret, code):
@@ -263,8 +301,82 @@ class AccountRepository:
             user.totp_enrolled = True
             codes = [new_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
             session.add_all(RecoveryCode(user_id=user.id, code_hash=hash_token(c)) for c in codes)
+            await self._clear_failures(session, holder.email, client_ip)
             issued = self._add_session(session, user.id, client_ip)
         return replace(issued, recovery_codes=codes)
+
+    # --- sign-in throttling ---------------------------------------------------------------------
+
+    async def sign_in_hold(self, email: str, client_ip: str) -> SignInHold | None:
+        """Whether `client_ip` must wait before signing in as `email` (`domain.accounts`), and
+        until when; None: it may try now. Reads only."""
+        account_key = email.strip().lower()
+        async with reading(self._session_factory) as session:
+            failures = await self._recent_failures(session, account_key, self._clock())
+        return sign_in_hold(failures, client_ip, self._clock())
+
+    async def _start_attempt(self, account_key: str, client_ip: str) -> int:
+        """Refuses a held source with `too-many-attempts`; otherwise records the attempt as a
+        failure right away and answers its row id, which a success deletes.
+
+        Recorded before the password check, so that concurrent attempts of one source see
+        each other: checked after, all of them would pass the same count.
+        """
+        now = self._clock()
+        async with self._session_factory() as session, session.begin():
+            if session.get_bind().dialect.name == "postgresql":
+                # Count and record one account's attempts one at a time (SQLite's write
+                # transactions are serialized anyway); under READ COMMITTED concurrent
+                # attempts would each count without the others and all pass.
+                await session.execute(
+                    select(func.pg_advisory_xact_lock(func.hashtext(account_key)))
+                )
+            await session.execute(
+                delete(SignInFailureRecord).where(
+                    SignInFailureRecord.failed_at <= now - FAILURE_WINDOW
+                )
+            )
+            failures = await self._recent_failures(session, account_key, now)
+            hold = sign_in_hold(failures, client_ip, now)
+            if hold is not None:
+                seconds = hold.retry_after_seconds(now)
+                raise TooManyAttempts(
+                    f"too many failed sign-ins for this account from {client_ip}; try again in "
+                    f"{seconds} s (other addresses are not affected)",
+                    retry_after=seconds,
+                    retry_at=hold.until.isoformat(),
+                )
+            record = SignInFailureRecord(account_key=account_key, source=client_ip, failed_at=now)
+            session.add(record)
+            await session.flush()
+            return record.id
+
+    async def _forget_attempt(self, attempt: int) -> None:
+        async with self._session_factory() as session, session.begin():
+            await session.execute(
+                delete(SignInFailureRecord).where(SignInFailureRecord.id == attempt)
+            )
+
+    @staticmethod
+    async def _clear_failures(session: AsyncSession, account_key: str, client_ip: str) -> None:
+        await session.execute(
+            delete(SignInFailureRecord).where(
+                SignInFailureRecord.account_key == account_key,
+                SignInFailureRecord.source == client_ip,
+            )
+        )
+
+    @staticmethod
+    async def _recent_failures(
+        session: AsyncSession, account_key: str, now: datetime
+    ) -> list[SignInFailure]:
+        rows = await session.execute(
+            select(SignInFailureRecord.source, SignInFailureRecord.failed_at).where(
+                SignInFailureRecord.account_key == account_key,
+                SignInFailureRecord.failed_at > now - FAILURE_WINDOW,
+            )
+        )
+        return [SignInFailure(source=source, at=at) for source, at in rows]
 
     # --- passwords and invitations --------------------------------------------------------------
 
@@ -293,7 +405,7 @@ class AccountRepository:
         self, user_id: str, current_password: str, totp_code: str, new_password: str
     ) -> None:
         """Change the password with the current one and a TOTP code."""
-        async with self._session_factory() as session:
+        async with reading(self._session_factory) as session:
             user = await session.get(User, user_id)
         if user is None:
             raise NotFound("no account with this id")
@@ -313,6 +425,10 @@ class AccountRepository:
         `conflict` when an account with this email exists."""
         email = email.lower()
         async with self._session_factory() as session, session.begin():
+            # An administrator may name any workshop: an unknown one is the usual 404, not a
+            # foreign-key failure at the insert.
+            if await session.get(Workshop, workshop_id) is None:
+                raise NotFound("no workshop with this id")
             if await session.scalar(select(User.id).where(User.email == email)) is not None:
                 raise Conflict("an account with this email exists", field="email")
             technician = _new_user(email, name, Role.TECHNICIAN, workshop_id, None, _now())
@@ -329,7 +445,7 @@ class AccountRepository:
         """Create the administrator unless an account with this email exists. True when created."""
         email = email.strip().lower()
         check_password_policy(password, email)
-        async with self._session_factory() as session:
+        async with reading(self._session_factory) as session:
             if await self._email_taken(session, email):
                 return False
         password_hash = await asyncio.to_thread(hash_password, password)
@@ -339,8 +455,24 @@ class AccountRepository:
             session.add(_new_user(email, name, Role.ADMINISTRATOR, None, password_hash, _now()))
         return True
 
+    async def enrol_totp_unconfirmed(self, email: str) -> str | None:
+        """Enrol a new TOTP secret without a confirming code and answer it; None when the
+        account is enrolled already (its secret is then wherever its owner put it).
+
+        Only for the embedded mode's administrator: `make dev` keeps the secret in a file that
+        only its owner can read, so nobody has to catch it the one time the API shows it.
+        """
+        async with self._session_factory() as session, session.begin():
+            user = await session.scalar(select(User).where(User.email == email.strip().lower()))
+            if user is None:
+                raise NotFound("no account with this email", field="email")
+            if user.totp_enrolled:
+                return None
+            user.totp_secret, user.totp_enrolled = new_totp_secret(), True
+            return user.totp_secret
+
     async def administrator_emails(self) -> Sequence[str]:
-        async with self._session_factory() as session:
+        async with reading(self._session_factory) as session:
             return (
                 await session.scalars(
                     select(User.email).where(User.role == Role.ADMINISTRATOR.value)
@@ -373,7 +505,7 @@ class AccountRepository:
                     )
                     session.add(registration)
         except IntegrityError:  # a concurrent identical request won the race
-            async with self._session_factory() as session:
+            async with reading(self._session_factory) as session:
                 registration = await self._open_registration_for(session, application)
             if registration is None:
                 raise
@@ -389,7 +521,7 @@ class AccountRepository:
 
     async def registration_state(self, registration_id: str) -> str:
         """The registration's stored state; `not-found` when unknown."""
-        async with self._session_factory() as session:
+        async with reading(self._session_factory) as session:
             registration = await session.get(Registration, registration_id)
         if registration is None:
             raise NotFound("no registration with this id", field="registration_id")
@@ -407,7 +539,7 @@ class AccountRepository:
         )
         if state is not None:
             query = query.where(Registration.state == state)
-        async with self._session_factory() as session:
+        async with reading(self._session_factory) as session:
             return (await session.scalars(query)).all()
 
     async def record_registration_state(
@@ -540,7 +672,7 @@ class AccountRepository:
 
     async def _token_holder(self, token: str, purpose: str) -> User:
         """The user of a live one-time token, without using the token up."""
-        async with self._session_factory() as session:
+        async with reading(self._session_factory) as session:
             user = await session.scalar(
                 select(User)
                 .join(OneTimeToken, OneTimeToken.user_id == User.id)
@@ -572,9 +704,7 @@ class AccountRepository:
         session: AsyncSession, user_id: str, password_hash: str, end_sessions_reason: str | None
     ) -> None:
         await session.execute(
-            update(User)
-            .where(User.id == user_id)
-            .values(password_hash=password_hash, failed_logins=0, locked_until=None)
+            update(User).where(User.id == user_id).values(password_hash=password_hash)
         )
         if end_sessions_reason:
             await session.execute(

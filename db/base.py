@@ -42,3 +42,8 @@ class UtcDateTime(TypeDecorator[datetime]):
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UtcDateTime}
+
+
+INTEGER_MAX = 2**31 - 1
+"""The largest value an `Integer` column (ids, counts) holds on PostgreSQL: the bound of every
+id, offset and count the API takes, so a larger one is refused before it reaches a query."""

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts.mail import MailMessage
+from db.engine import reading
 from db.models import OutboxMail
 from settings import Settings
 
@@ -58,7 +59,7 @@ async def outbox_mail(
     query = select(OutboxMail).order_by(OutboxMail.id.desc()).limit(limit).offset(offset)
     if recipient is not None:
         query = query.where(OutboxMail.recipient == recipient.lower())
-    async with session_factory() as session:
+    async with reading(session_factory) as session:
         return (await session.scalars(query)).all()
 
 

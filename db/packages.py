@@ -60,13 +60,17 @@ class PackageStore:
         return manifest
 
     def manifests(self) -> list[FlashPackageManifest]:
-        """The packages on offer; unusable ones are left out (starting with one names why)."""
+        """The packages on offer, by id (their folder's name); unusable ones, such as one whose
+        manifest names another id, are left out (starting a session with one names why)."""
         found = []
         for manifest_file in sorted(self.root.glob(f"*/{MANIFEST_NAME}")):
+            folder_name = manifest_file.parent.name
             try:
-                found.append(read_manifest(manifest_file.parent))
+                manifest = read_manifest(manifest_file.parent)
             except FlashPackageError:
                 continue
+            if manifest.package_id == folder_name and is_package_id(folder_name):
+                found.append(manifest)
         return found
 
     def store_archive(self, archive: bytes) -> FlashPackageManifest:

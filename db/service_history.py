@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts.key_reads import StationKeyRead
 from contracts.service_history import RecordServiceEntryInput, VehicleFacts
+from db.engine import reading
 from db.models import (
     AuditEvent,
     KeyRecord,
@@ -83,7 +84,7 @@ class ServiceHistoryRepository:
 
     async def vehicle_page(self, vin: str) -> VehiclePage:
         """The vehicle (a parsed VIN) and what it needs; `vehicle-not-found` if unknown."""
-        async with self._session_factory() as session:
+        async with reading(self._session_factory) as session:
             vehicle = await self._vehicle(session, vin)
             actions = (
                 await session.scalars(
@@ -103,7 +104,7 @@ class ServiceHistoryRepository:
 
     async def vehicles_by_short_vin(self, short_vin: str) -> Sequence[Vehicle]:
         """Vehicles whose VIN ends in `short_vin` (a valid short VIN), by VIN."""
-        async with self._session_factory() as session:
+        async with reading(self._session_factory) as session:
             return (
                 await session.scalars(
                     select(Vehicle)
@@ -114,7 +115,7 @@ class ServiceHistoryRepository:
 
     async def histories(self, vin: str) -> list[HistoryEntry]:
         """Every workshop's entries of the vehicle, newest first; `vehicle-not-found` if unknown."""
-        async with self._session_factory() as session:
+        async with reading(self._session_factory) as session:
             await self._vehicle(session, vin)
             rows = (
                 await session.execute(
@@ -128,7 +129,7 @@ class ServiceHistoryRepository:
 
     async def vehicle_facts(self, vin: str) -> VehicleFacts:
         """What a service entry flow starts from; `vehicle-not-found` if unknown."""
-        async with self._session_factory() as session:
+        async with reading(self._session_factory) as session:
             vehicle = await self._vehicle(session, vin)
             supported = (
                 await session.scalars(
@@ -150,7 +151,7 @@ class ServiceHistoryRepository:
 
     async def key_table(self, workshop_id: str) -> Sequence[KeyRecord]:
         """The workshop's key table, last read first."""
-        async with self._session_factory() as session:
+        async with reading(self._session_factory) as session:
             return (
                 await session.scalars(
                     select(KeyRecord)
@@ -162,7 +163,7 @@ class ServiceHistoryRepository:
     async def key_read_of(self, key_read_id: int, workshop_id: str, vin: str) -> KeyRecord | None:
         """The workshop's key table row of this vehicle; None when the id is unknown, another
         workshop's or another vehicle's, so all three look alike."""
-        async with self._session_factory() as session:
+        async with reading(self._session_factory) as session:
             record = await session.get(KeyRecord, key_read_id)
         if record is None or record.workshop_id != workshop_id or record.vin != vin:
             return None
@@ -239,7 +240,7 @@ class ServiceHistoryRepository:
 
     async def find_entry(self, entry_id: str) -> ServiceEntry | None:
         """The stored entry, whichever workshop made it; None if there is none (any more)."""
-        async with self._session_factory() as session:
+        async with reading(self._session_factory) as session:
             return await session.get(ServiceEntry, entry_id)
 
     async def entry(self, entry_id: str) -> ServiceEntry:
@@ -251,7 +252,7 @@ class ServiceHistoryRepository:
 
     async def entry_for_log(self, entry_id: str) -> EntryForLog | None:
         """The stored entry with its vehicle and workshop; None if it was deleted."""
-        async with self._session_factory() as session:
+        async with reading(self._session_factory) as session:
             entry = await session.get(ServiceEntry, entry_id)
             if entry is None:
                 return None

@@ -21,6 +21,9 @@ from domain.errors import Conflict, DomainError, NotFound
 MAX_TOP_UP_CENTS = 10_000_000  # 100 000 euro per top-up or voucher
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_.:-]{8,100}$"
 VOUCHER_CODE_PATTERN = re.compile(r"^[A-Z0-9-]{6,40}$")
+# What a person may type for a code: the same, in either case, with spaces around it (they
+# are taken off, and the code upper-cased, by `normalise_voucher_code`).
+VOUCHER_CODE_INPUT_PATTERN = r"^ *[A-Za-z0-9-]{6,40} *$"
 
 
 class LedgerEntryKind(StrEnum):

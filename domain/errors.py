@@ -6,7 +6,13 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 ErrorKind = Literal[
-    "invalid", "not_found", "conflict", "forbidden", "unauthenticated", "payment_required", "locked"
+    "invalid",
+    "not_found",
+    "conflict",
+    "forbidden",
+    "unauthenticated",
+    "payment_required",
+    "too_many_requests",
 ]
 
 

@@ -120,6 +120,35 @@ class NotAtSafePoint(Conflict):
     title = "The session cannot do that now"
 
 
+class ProgrammingSessionEnded(Conflict):
+    """Resume, skip or abort after the session ended; the problem names its final `state`."""
+
+    code = "programming-session-ended"
+    title = "The programming session has ended"
+
+
+# --- what a technician may do with a session now (the workflow's update validators and every
+# screen that offers the actions ask these, so a button is enabled exactly when it would work)
+
+FINAL_STATES: frozenset[str] = frozenset({"completed", "aborted", "refused"})
+# Safe points: no transfer runs, so stopping leaves no ECU half-programmed.
+ABORTABLE_STATES: frozenset[str] = frozenset({"needs_technician", "waiting_for_time", "planning"})
+
+
+def may_resume(state: str) -> bool:
+    """A session continues only from where it waits for the technician."""
+    return state == "needs_technician"
+
+
+def may_abort(state: str) -> bool:
+    return state in ABORTABLE_STATES
+
+
+def may_skip(state: str, ecu_status: str | None) -> bool:
+    """An ECU can be left out while the session runs and the ECU has not started."""
+    return state not in FINAL_STATES and ecu_status == EcuStatus.PENDING
+
+
 def plan_programming(
     manifest: FlashPackageManifest, installed: dict[str, list[SoftwareUnit]]
 ) -> Plan:

@@ -6,7 +6,7 @@ import hashlib
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import BaseModel, EmailStr, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, EmailStr, Field, JsonValue, ValidationInfo, field_validator
 from statemachine import State, StateMachine
 
 from domain.errors import Conflict, DomainError
@@ -43,13 +43,19 @@ RegistrationState = Literal[
 OPEN_STATES: frozenset[str] = frozenset({"submitted", "email_verified", "under_review"})
 
 
+_COUNTRY_CODES: list[JsonValue] = [*sorted(EU_COUNTRIES)]  # the schema's enum of `country`
+
+
 class Application(BaseModel):
     """What a workshop fills in to register."""
 
     company_name: str = Field(min_length=2, max_length=200)
     legal_form: str = Field(min_length=1, max_length=100, examples=["BV", "GmbH", "SARL"])
     address: str = Field(min_length=5, max_length=500, description="Street, postcode and city")
-    country: str = Field(description="ISO 3166 alpha-2 code of an EU member state")
+    country: str = Field(
+        description="ISO 3166 alpha-2 code of an EU member state (either case)",
+        json_schema_extra={"enum": _COUNTRY_CODES},
+    )
     vat_id: str = Field(min_length=4, max_length=20, examples=["NL123456789B01"])
     legal_representative: str = Field(min_length=2, max_length=200)
     contact_email: EmailStr

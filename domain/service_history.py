@@ -11,6 +11,7 @@ This module is pure: no I/O; the only project imports are domain modules.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from enum import StrEnum
@@ -120,7 +121,28 @@ class VehicleNotFound(NotFound):
     title = "No vehicle with this VIN"
 
 
-STATION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # also the worker's --station-id
+# The one rule for a station id, wherever one is given: the API's paths and bodies, the
+# worker's --station-id, provisioning. It names a Temporal task queue (`station-<id>`) and
+# shows in URLs and logs, so it is kept plain and unambiguous in any case-folding.
+STATION_ID_PATTERN = r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$"
+STATION_ID_RULE = (
+    "3 to 32 lowercase letters, digits and hyphens, starting with a letter and not ending "
+    "with a hyphen (e.g. demo-1, bay-2)"
+)
+
+
+class StationIdInvalid(DomainError):
+    code = "station-id-invalid"
+    title = "The station id does not follow the rule"
+
+
+def check_station_id(station_id: str) -> str:
+    """The id when it follows `STATION_ID_PATTERN`; `station-id-invalid` otherwise."""
+    if re.fullmatch(STATION_ID_PATTERN, station_id) is None:
+        raise StationIdInvalid(
+            f"a station id has {STATION_ID_RULE}; {station_id!r} does not", field="station_id"
+        )
+    return station_id
 
 
 class StationNotFound(NotFound):
@@ -131,6 +153,11 @@ class StationNotFound(NotFound):
 class StationIdTaken(Conflict):
     code = "station-id-taken"
     title = "The station id is already registered"
+
+
+class StationNeverSeen(Conflict):
+    code = "station-never-seen"
+    title = "No worker of this station has been seen polling"
 
 
 class ServiceEntryNotFound(NotFound):
@@ -206,6 +233,13 @@ class KeyDataCorrupt(DomainError):
 class StationUnavailable(Conflict):
     code = "station-unavailable"
     title = "The station does not answer"
+
+
+class StationOffline(Conflict):
+    """No worker polls the station's queue: refused before a flow would wait for it."""
+
+    code = "station-offline"
+    title = "No station worker is running for this station"
 
 
 class KeyReadFailedProblem(Conflict):

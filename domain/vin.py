@@ -31,8 +31,10 @@ __all__ = [
     "CHECK_DIGIT_POSITION",
     "FORBIDDEN_LETTERS",
     "SHORT_VIN_LENGTH",
+    "SHORT_VIN_PATTERN",
     "VIN_ALPHABET",
     "VIN_LENGTH",
+    "VIN_PATTERN",
     "InvalidVin",
     "VinErrorReason",
     "VinStr",
@@ -49,6 +51,11 @@ SHORT_VIN_LENGTH = 7
 CHECK_DIGIT_POSITION = 9  # 1-based, as printed in the standards
 FORBIDDEN_LETTERS = frozenset("IOQ")
 VIN_ALPHABET = frozenset("0123456789ABCDEFGHJKLMNPRSTUVWXYZ")
+# The form of what a person may type, for schemas: VIN letters in either case (they are
+# upper-cased). The check digit and the market rules are beyond a pattern: `validate_vin`.
+_TYPED_CHARACTER = "[" + "".join(sorted(VIN_ALPHABET | {c.lower() for c in VIN_ALPHABET})) + "]"
+VIN_PATTERN = f"^{_TYPED_CHARACTER}{{{VIN_LENGTH}}}$"
+SHORT_VIN_PATTERN = f"^{_TYPED_CHARACTER}{{{SHORT_VIN_LENGTH}}}$"
 
 # First character of the WMI of regions where the check digit is mandatory
 # (North America: United States 1, 4, 5; Canada 2; Mexico 3).

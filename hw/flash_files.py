@@ -1,7 +1,8 @@
 """Flash package directories: load + verify completely, store and archive them.
 
 A package directory holds ``manifest.json`` (:class:`domain.flash_package.FlashPackageManifest`)
-and the segment files it names. :func:`load_package` reads everything and raises
+and the segment files it names. A package's id is its folder's name: the manifest's
+``package_id`` must be that name. :func:`load_package` reads everything and raises
 :class:`FlashPackageError` listing *all* problems (``"ECU DME segment 0: CRC32 mismatch
 ..."``) before anything touches a car.
 
@@ -118,8 +119,22 @@ def verify_package_dir(directory: str | os.PathLike[str]) -> list[PackageProblem
     return []
 
 
+def _package_id_problem(root: Path, manifest: FlashPackageManifest) -> PackageProblem | None:
+    """A package has one id everywhere: the name of its folder, which the portal lists, a
+    session names and a station fetches. A manifest naming another id is refused, so no
+    list can offer an id that a session would not find."""
+    folder_name = root.resolve().name
+    if manifest.package_id == folder_name:
+        return None
+    return _manifest_problem(
+        f"package_id {manifest.package_id!r} is not the name of its folder {folder_name!r} "
+        "(a package's id is its folder's name)"
+    )
+
+
 def load_package(directory: str | os.PathLike[str], *, verify: bool = True) -> FlashPackage:
-    """Read manifest and segment files; with ``verify`` raise on any problem."""
+    """Read manifest and segment files; with ``verify`` raise on any problem, including a
+    manifest whose ``package_id`` is not the folder's name."""
     root = Path(directory)
     manifest = read_manifest(root)
     images, problems = _read_images(root, manifest)
@@ -129,6 +144,9 @@ def load_package(directory: str | os.PathLike[str], *, verify: bool = True) -> F
         # the file problems above already say which file, keep only those
         missing = {p.ecu for p in problems}
         problems += [p for p in found if not (p.check is PackageCheck.FILE and p.ecu in missing)]
+    id_problem = _package_id_problem(root, manifest)
+    if id_problem is not None:
+        problems.insert(0, id_problem)
     if problems:
         raise FlashPackageError(problems)
     return FlashPackage(root=root, manifest=manifest, images=images)
@@ -161,18 +179,22 @@ def store_package_archive(root: Path, archive: bytes) -> FlashPackageManifest:
     """
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root, prefix=".upload-") as staging:
-        folder = Path(staging) / "package"
-        folder.mkdir()
-        _extract_plain_files(archive, folder)
+        extracted = Path(staging) / ".extracted"  # not a package id: those start with a letter
+        extracted.mkdir()
+        _extract_plain_files(archive, extracted)
+        try:
+            package_id = read_manifest(extracted).package_id
+        except FlashPackageError as error:
+            raise _package_invalid(error.problems) from error
+        if not is_package_id(package_id):
+            raise PackageInvalid(f"package_id {package_id!r} is not a plain name")
+        # verified under its id's name, as it will be stored (a package's id is its folder's)
+        folder = Path(staging) / package_id
+        extracted.rename(folder)
         problems = verify_package_dir(folder)
         if problems:
-            raise PackageInvalid(
-                "; ".join(problem.message for problem in problems),
-                problems=[problem.model_dump() for problem in problems],
-            )
+            raise _package_invalid(problems)
         manifest = read_manifest(folder)
-        if not is_package_id(manifest.package_id):
-            raise PackageInvalid(f"package_id {manifest.package_id!r} is not a plain name")
         target = root / manifest.package_id
         if target.exists():
             if read_manifest(target) != manifest:
@@ -184,6 +206,13 @@ def store_package_archive(root: Path, archive: bytes) -> FlashPackageManifest:
         else:
             folder.rename(target)  # atomic: a package is there whole or not at all
     return manifest
+
+
+def _package_invalid(problems: Sequence[PackageProblem]) -> PackageInvalid:
+    return PackageInvalid(
+        "; ".join(problem.message for problem in problems),
+        problems=[problem.model_dump() for problem in problems],
+    )
 
 
 def _extract_plain_files(archive: bytes, folder: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from contracts.errors import to_application_error
+from contracts.errors import refused_in_activity
 from contracts.key_reads import KeyReaderActivity, ReadKeyInput, StationKeyRead
 from domain.key_data import CorruptKeyData
 from domain.service_history import KeyDataCorrupt, KeyReadFailedProblem
@@ -33,19 +33,19 @@ class KeyReaderActivities:
         try:
             read = await asyncio.to_thread(read_key, self.backend, request.reader_serial)
         except CorruptKeyData as error:
-            raise to_application_error(
+            raise refused_in_activity(
                 KeyDataCorrupt(
                     f"the key data was refused: {error.message}",
                     reason=str(error.reason),
                     offset=error.offset,
                 )
-            ) from error
+            ) from None
         except KeyReaderError as error:
             if error.transient:
                 raise ApplicationError(error.message, error.details(), type=error.code) from error
-            raise to_application_error(
+            raise refused_in_activity(
                 KeyReadFailedProblem(error.message, reason=error.reason)
-            ) from error
+            ) from None
         return StationKeyRead(
             station_id=self.station_id, key=read.key, reader=read.reader.label, read_at=read.read_at
         )

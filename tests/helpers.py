@@ -10,6 +10,10 @@ from contextlib import asynccontextmanager
 import httpx
 import uvicorn
 from fastapi import FastAPI
+from temporalio.client import Client
+
+from api.workflow_calls import station_status
+from settings import Settings
 
 
 def free_port() -> int:
@@ -47,3 +51,15 @@ async def serving_api(app: FastAPI) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await serving
+
+
+async def until_polling(client: Client, settings: Settings, station_id: str) -> None:
+    """Until the server has seen the station's worker poll its queue: the API refuses work for
+    a station without a worker (`station-offline`), and a worker that has just started may not
+    have polled yet."""
+    for _ in range(200):
+        # None: the time-skipping server cannot tell, and the API then does not refuse either
+        if (await station_status(client, settings, station_id)).online is not False:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no worker polls the queue of station {station_id}")

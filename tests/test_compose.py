@@ -80,3 +80,30 @@ def test_only_the_gateway_faces_the_workshops_and_stations_hold_no_portal_secret
     assert {"AOS_GATEWAY_ADDRESS", "AOS_GATEWAY_CA_FILE", "AOS_STATION_TOKEN"} <= set(station)
     gateway = services["gateway"]["environment"]
     assert gateway["AOS_GATEWAY_CERTIFICATE_FILE"] and gateway["AOS_GATEWAY_PRIVATE_KEY_FILE"]
+
+
+def test_every_service_comes_back_by_itself_or_is_a_one_shot_step() -> None:
+    services: dict[str, dict[str, Any]] = COMPOSE["services"]
+    for name, service in services.items():
+        if service.get("restart") == "no":
+            # A one-shot step (schema, migration, namespace): judged by its exit code, and
+            # whatever needs it waits for it to have succeeded.
+            waiting = [
+                other
+                for other, s in services.items()
+                if (s.get("depends_on") or {}).get(name, {}).get("condition")
+                == "service_completed_successfully"
+            ]
+            assert waiting, f"{name} runs once, but nothing waits for it to succeed"
+            assert "healthcheck" not in service, name
+            continue
+        assert service.get("restart") == "unless-stopped", f"{name} has no restart policy"
+        check = service.get("healthcheck") or {}
+        assert check.get("test") and check.get("interval") and check.get("timeout"), name
+
+
+def test_a_workers_health_check_reads_the_metrics_page_it_is_told_to_serve() -> None:
+    services: dict[str, dict[str, Any]] = COMPOSE["services"]
+    for name in ("portal-worker", "station-worker"):
+        address = services[name]["environment"]["AOS_WORKER_METRICS_ADDRESS"]
+        assert f"http://{address}/metrics" in " ".join(services[name]["healthcheck"]["test"]), name

@@ -68,6 +68,8 @@ WORKSHOP_CASES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/workshops/{workshop_id}/stations"): {},
     ("GET", "/workshops/{workshop_id}/keys"): {},
     ("POST", "/workshops/{workshop_id}/stations/{station_id}/token"): {},
+    ("PATCH", "/workshops/{workshop_id}/stations/{station_id}"): {"json": {"name": "Intruder"}},
+    ("DELETE", "/workshops/{workshop_id}/stations/{station_id}"): {},
 }
 
 
@@ -122,6 +124,8 @@ async def test_another_workshop_gets_404_or_403_everywhere_and_nothing_changes(
         station = await session.get(Station, VICTIM_STATION)
     assert (intruders, mails) == (0, 0)
     assert station is not None and station.token_digest is None  # no token was issued
+    # Neither renamed nor released.
+    assert (station.workshop_id, station.name) == (victim, VICTIM_STATION)
 
 
 async def test_administration_is_closed_to_workshops(

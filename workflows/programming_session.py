@@ -71,6 +71,9 @@ with workflow.unsafe.imports_passed_through():
         ProgrammingMachine,
         ProgrammingState,
         estimate_ecu_duration,
+        may_abort,
+        may_resume,
+        may_skip,
         may_start_ecu,
         plan_programming,
     )
@@ -185,6 +188,8 @@ class ProgrammingSessionWorkflow:
                 self._enter("abort", self.abort_reason)
         else:
             self._enter("finish")
+        # An abort's update answers once the session is aborted: let it answer before the end.
+        await workflow.wait_condition(workflow.all_handlers_finished)
         return self.progress()
 
     async def _end_station_link(self) -> None:
@@ -432,28 +437,34 @@ class ProgrammingSessionWorkflow:
         self.coverage_extended_count += 1
 
     @workflow.update(name=ProgrammingUpdate.RESUME)
-    def resume(self, step: ResumeInput) -> ProgrammingProgress:
-        """After a fault: re-identify the car (it must be the same) and continue."""
+    async def resume(self, step: ResumeInput) -> ProgrammingProgress:
+        """After a fault: re-identify the car (it must be the same) and continue.
+
+        Answers once the session has left `needs_technician`, so the caller sees the state the
+        resume led to, not the one it ended."""
         self.resume_requested = True
+        await workflow.wait_condition(lambda: not may_resume(self.state))
         return self.progress()
 
     @resume.validator
     def _validate_resume(self, step: ResumeInput) -> None:
-        if self.state != "needs_technician":
+        if not may_resume(self.state):
             raise domain_failure(
                 NotAtSafePoint(f"nothing to resume: the session is {self.state}", state=self.state)
             )
 
     @workflow.update(name=ProgrammingUpdate.SKIP_ECU)
     def skip_ecu(self, step: SkipEcuInput) -> ProgrammingProgress:
-        """Leave an ECU out; only before it started."""
+        """Leave an ECU out; only before it started (the validator made sure), so it is
+        skipped at once and the answer shows it so."""
         self.skip_requested.add(step.ecu)
+        self.ecus[step.ecu].status = EcuStatus.SKIPPED
         return self.progress()
 
     @skip_ecu.validator
     def _validate_skip(self, step: SkipEcuInput) -> None:
         outcome = self.ecus.get(step.ecu)
-        if outcome is None or outcome.status != EcuStatus.PENDING:
+        if not may_skip(self.state, outcome.status if outcome else None):
             raise domain_failure(
                 NotAtSafePoint(
                     f"{step.ecu} cannot be skipped: it is "
@@ -463,15 +474,18 @@ class ProgrammingSessionWorkflow:
             )
 
     @workflow.update(name=ProgrammingUpdate.ABORT)
-    def abort(self, step: AbortInput) -> ProgrammingProgress:
-        """Stop the session at a safe point (never in the middle of a transfer)."""
+    async def abort(self, step: AbortInput) -> ProgrammingProgress:
+        """Stop the session at a safe point (never in the middle of a transfer).
+
+        Answers once the session is `aborted` (at a safe point that is at once), so the caller
+        sees the state the abort led to."""
         self.abort_reason = step.reason
+        await workflow.wait_condition(lambda: self.state == "aborted")
         return self.progress()
 
     @abort.validator
     def _validate_abort(self, step: AbortInput) -> None:
-        at_safe_point = self.state in ("needs_technician", "waiting_for_time", "planning")
-        if not at_safe_point:
+        if not may_abort(self.state):
             raise domain_failure(
                 NotAtSafePoint(
                     f"abort only at a safe point (needs technician, waiting for time); "

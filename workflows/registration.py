@@ -173,7 +173,9 @@ class RegistrationWorkflow:
         await self._mail(
             f"code/{self.request.registration_id}/{self.codes_sent}",
             "Your verification code",
-            f"Your code is {code}. It is valid for one hour.",
+            f"Your code is {code}. It is valid for one hour.\n"
+            f"Enter it at {self.request.portal_url}/console/registrations/"
+            f"{self.request.registration_id}/verify\n",
         )
 
     async def _mail(self, key: str, subject: str, body: str) -> None:

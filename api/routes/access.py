@@ -14,9 +14,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query
 from pydantic import BaseModel, Field
-from temporalio.client import WorkflowFailureError
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from pydantic.json_schema import JsonDict
 
 from api.auth import ensure_owner, ensure_workshop_access
 from api.deps import (
@@ -27,16 +25,13 @@ from api.deps import (
     TemporalDep,
 )
 from api.payments import SandboxPaymentGateway
-from contracts.access import (
-    TICKET_PURCHASE_WORKFLOW,
-    TicketPurchaseInput,
-    TicketPurchaseResult,
-    ticket_purchase_workflow_id,
-)
-from contracts.errors import domain_error_from_failure
+from api.problems import problem_responses
+from api.ticket_purchases import purchase_ticket
+from db.base import INTEGER_MAX
 from db.models.access import LedgerEntry, Ticket
 from domain.catalogue import (
     CURRENCY,
+    MAX_PRICE_CENTS,
     PERIOD_LABELS,
     SERVICE_LABELS,
     PriceList,
@@ -45,9 +40,18 @@ from domain.catalogue import (
 )
 from domain.credit import (
     IDEMPOTENCY_KEY_PATTERN,
+    MAX_TOP_UP_CENTS,
+    VOUCHER_CODE_INPUT_PATTERN,
+    IdempotencyKeyReused,
+    InsufficientCredit,
+    InvalidAmount,
+    InvalidVoucherCode,
+    PaymentDeclined,
     PaymentGateway,
-    ensure_same_request,
-    request_fingerprint,
+    TicketNotIssued,
+    VoucherExists,
+    VoucherUnknown,
+    VoucherUsed,
 )
 
 router = APIRouter(tags=["access"])
@@ -77,7 +81,7 @@ IdempotencyKey = Annotated[
 class PriceView(BaseModel):
     service: Service
     period: TicketPeriod
-    price_cents: int = Field(gt=0)
+    price_cents: int = Field(gt=0, le=MAX_PRICE_CENTS)
 
 
 class ServiceView(BaseModel):
@@ -167,8 +171,15 @@ class CreditReceipt(BaseModel):
     balance_cents: int
 
 
+# Declared for clients; `domain.credit.check_amount` enforces it with its own problem type
+# (`invalid-amount`), which is why it is not a pydantic bound.
+AMOUNT_BOUNDS: JsonDict = {"exclusiveMinimum": 0, "maximum": MAX_TOP_UP_CENTS}
+# The same for codes (`invalid-voucher-code`, from `domain.credit.normalise_voucher_code`).
+VOUCHER_CODE_SCHEMA: JsonDict = {"pattern": VOUCHER_CODE_INPUT_PATTERN}
+
+
 class TopUpRequest(BaseModel):
-    amount_cents: int = Field(description="Whole euro cents, more than zero.")
+    amount_cents: int = Field(description="Whole euro cents.", json_schema_extra=AMOUNT_BOUNDS)
     payment_token: str | None = Field(
         default=None,
         max_length=200,
@@ -178,12 +189,21 @@ class TopUpRequest(BaseModel):
 
 
 class VoucherRedemption(BaseModel):
-    code: str = Field(max_length=60)
+    code: str = Field(
+        max_length=60,
+        description="Letters (either case), digits and dashes; surrounding spaces are ignored.",
+        json_schema_extra=VOUCHER_CODE_SCHEMA,
+    )
 
 
 class VoucherCreation(BaseModel):
-    amount_cents: int
-    code: str | None = Field(default=None, max_length=60, description="Generated when absent.")
+    amount_cents: int = Field(description="Whole euro cents.", json_schema_extra=AMOUNT_BOUNDS)
+    code: str | None = Field(
+        default=None,
+        max_length=60,
+        description="Generated when absent.",
+        json_schema_extra=VOUCHER_CODE_SCHEMA,
+    )
 
 
 class VoucherView(BaseModel):
@@ -198,7 +218,7 @@ async def account(
     user: CurrentUser,
     repository: AccessRepositoryDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INTEGER_MAX)] = 0,
 ) -> AccountView:
     """The balance (the sum of the ledger) and the ledger, newest entry first."""
     ensure_workshop_access(user, workshop_id)
@@ -215,7 +235,10 @@ async def account(
 
 
 @router.post(
-    "/workshops/{workshop_id}/account/top-ups", status_code=201, response_model=CreditReceipt
+    "/workshops/{workshop_id}/account/top-ups",
+    status_code=201,
+    response_model=CreditReceipt,
+    responses=problem_responses(PaymentDeclined, InvalidAmount, IdempotencyKeyReused),
 )
 async def top_up(
     workshop_id: str,
@@ -239,7 +262,12 @@ async def top_up(
 
 
 @router.post(
-    "/workshops/{workshop_id}/vouchers/redeem", status_code=201, response_model=CreditReceipt
+    "/workshops/{workshop_id}/vouchers/redeem",
+    status_code=201,
+    response_model=CreditReceipt,
+    responses=problem_responses(
+        VoucherUnknown, VoucherUsed, InvalidVoucherCode, IdempotencyKeyReused
+    ),
 )
 async def redeem_voucher(
     workshop_id: str,
@@ -257,7 +285,12 @@ async def redeem_voucher(
     )
 
 
-@router.post("/admin/vouchers", status_code=201, response_model=VoucherView)
+@router.post(
+    "/admin/vouchers",
+    status_code=201,
+    response_model=VoucherView,
+    responses=problem_responses(VoucherExists, InvalidVoucherCode, InvalidAmount),
+)
 async def create_voucher(
     body: VoucherCreation, admin: AdminUser, repository: AccessRepositoryDep
 ) -> VoucherView:
@@ -311,10 +344,12 @@ class EntitlementView(BaseModel):
     last_ended_at: datetime | None
 
 
-FINGERPRINT_MEMO = "request_fingerprint"
-
-
-@router.post("/workshops/{workshop_id}/tickets", status_code=201, response_model=PurchaseView)
+@router.post(
+    "/workshops/{workshop_id}/tickets",
+    status_code=201,
+    response_model=PurchaseView,
+    responses=problem_responses(InsufficientCredit, TicketNotIssued, IdempotencyKeyReused),
+)
 async def buy_ticket(
     workshop_id: str,
     body: TicketRequest,
@@ -332,34 +367,16 @@ async def buy_ticket(
     (the credit was returned), 409 `idempotency-key-reused`. Nothing is charged on a refusal.
     """
     ensure_owner(user, workshop_id)
-    await repository.require_workshop(workshop_id)
-    fingerprint = request_fingerprint(body.model_dump(mode="json"))
-    workflow_id = ticket_purchase_workflow_id(workshop_id, idempotency_key)
-    try:
-        handle = await temporal.start_workflow(
-            TICKET_PURCHASE_WORKFLOW,
-            TicketPurchaseInput(
-                workshop_id=workshop_id,
-                idempotency_key=idempotency_key,
-                service=body.service,
-                period=body.period,
-                requested_by=user.id,
-            ),
-            id=workflow_id,
-            task_queue=settings.portal_task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            memo={FINGERPRINT_MEMO: fingerprint},
-            result_type=TicketPurchaseResult,
-        )
-    except WorkflowAlreadyStartedError:  # finished earlier: the same key gets the same outcome
-        handle = temporal.get_workflow_handle(workflow_id, result_type=TicketPurchaseResult)
-    description = await handle.describe()
-    ensure_same_request(await description.memo_value(FINGERPRINT_MEMO, None), fingerprint)
-    try:
-        result: TicketPurchaseResult = await handle.result()
-    except WorkflowFailureError as error:
-        raise domain_error_from_failure(error) or error from error
+    result = await purchase_ticket(
+        temporal,
+        settings,
+        repository,
+        workshop_id=workshop_id,
+        idempotency_key=idempotency_key,
+        service=body.service,
+        period=body.period,
+        requested_by=user.id,
+    )
     ticket = result.ticket
     return PurchaseView(
         purchase_id=result.purchase_id,

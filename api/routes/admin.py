@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
 from api.deps import AdminUser, ResourcesDep
+from db.base import INTEGER_MAX
 from db.mail import outbox_mail
 
 router = APIRouter(prefix="/admin", tags=["administration"])
@@ -30,7 +31,7 @@ async def outbox(
     resources: ResourcesDep,
     recipient: str | None = Query(default=None, description="Only mail to this address"),
     limit: int = Query(default=50, ge=1, le=500),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=INTEGER_MAX),
 ) -> list[OutboxEntry]:
     """Mail the portal sent while no SMTP server is configured, newest first."""
     mails = await outbox_mail(resources.session_factory, recipient, limit, offset)

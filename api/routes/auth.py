@@ -10,10 +10,19 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, EmailStr, Field
 
 from api.auth import SessionExpired, client_ip, ensure_owner
 from api.deps import AccountsDep, CurrentSession, CurrentUser, MailSenderDep
+from api.problems import Responses, problem_responses
 from contracts.mail import MailMessage
 from db.accounts import TotpEnrolment
 from db.credentials import hash_token
-from domain.accounts import Role
+from domain.accounts import (
+    FAILURE_WINDOW,
+    SOURCE_FAILURE_LIMIT,
+    InvalidCredentials,
+    Role,
+    TokenInvalid,
+    TooManyAttempts,
+    TotpRequired,
+)
 
 router = APIRouter(tags=["authentication"])
 
@@ -97,14 +106,39 @@ class Accepted(BaseModel):
     status: str
 
 
-@router.post("/auth/login", response_model=SessionIssued | EnrolmentRequired)
+def _throttled(responses: Responses) -> Responses:
+    """`responses` with the 429 `too-many-attempts` of the sign-in throttle (the rule:
+    `domain.accounts.sign_in_hold`) and its `Retry-After` header."""
+    held = responses[429]
+    held["description"] += (
+        f" This address failed {SOURCE_FAILURE_LIMIT} times on this account within "
+        f"{FAILURE_WINDOW.seconds // 60} minutes, or the account is under attack and this "
+        "address failed on it itself just now; other addresses are not held. The problem "
+        "carries `retry_after` (seconds) and `retry_at`."
+    )
+    held["headers"] = {
+        "Retry-After": {
+            "description": "Seconds until this address may try again",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    }
+    return responses
+
+
+@router.post(
+    "/auth/login",
+    response_model=SessionIssued | EnrolmentRequired,
+    responses=_throttled(problem_responses(InvalidCredentials, TotpRequired, TooManyAttempts)),
+)
 async def login(
     body: Login, request: Request, accounts: AccountsDep
 ) -> SessionIssued | EnrolmentRequired:
     """Sign in. The first time, the answer asks to enrol a TOTP app (POST /auth/totp/confirm).
 
-    Five failures in a row lock the account for 15 minutes. The session is bound to the IP
-    address it was started from.
+    There is no account lock that others could trigger: failures are throttled per account and
+    address (429 `too-many-attempts` with `Retry-After`), and an address without failures of
+    its own is never held, so the owner signs in from their own address while another one
+    hammers the account. The session is bound to the IP address it was started from.
     """
     outcome = await accounts.sign_in(
         body.email, body.password, body.totp_code, body.recovery_code, client_ip(request)
@@ -114,9 +148,18 @@ async def login(
     return SessionIssued.model_validate(outcome)
 
 
-@router.post("/auth/totp/confirm", response_model=SessionIssued)
+@router.post(
+    "/auth/totp/confirm",
+    response_model=SessionIssued,
+    responses=_throttled(problem_responses(InvalidCredentials, TooManyAttempts, TokenInvalid)),
+)
 async def confirm_totp(body: TotpConfirm, request: Request, accounts: AccountsDep) -> SessionIssued:
-    """Finish TOTP enrolment with a code from the app; answers a session and recovery codes."""
+    """Finish TOTP enrolment with a code from the app; answers a session and recovery codes.
+
+    A wrong code is 401 `invalid-credentials` and counts as a failed sign-in from this address
+    (the same throttle as `/auth/login`, 429 `too-many-attempts`); 422 `token-invalid` when
+    the enrolment token is wrong, used or expired.
+    """
     issued = await accounts.confirm_totp(body.enrolment_token, body.code, client_ip(request))
     return SessionIssued.model_validate(issued)
 

@@ -8,8 +8,10 @@ Web UI and `temporal workflow list --query` use, so all three find the same flow
 from __future__ import annotations
 
 import base64
+import binascii
+import hashlib
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query
@@ -21,6 +23,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowExecution
 
 from api.deps import CurrentUser, TemporalDep
+from api.problems import problem_responses
 from api.workflow_calls import describe_visible
 from contracts import search_attributes
 from db.models import User
@@ -48,11 +51,25 @@ STATUSES = {
     "timed_out": "TimedOut",
 }
 SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:@-]{1,100}$")
+PAGE_TOKEN_MAX_LENGTH = 4096
 
 
 class InvalidFilter(DomainError):
     code = "invalid-filter"
     title = "A search filter has characters a flow key never has"
+
+
+class InvalidPageToken(DomainError):
+    code = "invalid-page-token"
+    title = "The page token is not one this search handed out"
+
+
+def _filter(description: str) -> Any:
+    """A search filter: declared with the characters it may hold, refused as `invalid-filter`
+    (by `_term`, which builds the query) when it holds others."""
+    return Query(
+        default=None, description=description, json_schema_extra={"pattern": SAFE_VALUE.pattern}
+    )
 
 
 class FlowSummary(BaseModel):
@@ -113,28 +130,66 @@ def _summary(execution: WorkflowExecution) -> FlowSummary:
     )
 
 
-@router.get("/flows", response_model=FlowPage)
+@router.get(
+    "/flows", response_model=FlowPage, responses=problem_responses(InvalidFilter, InvalidPageToken)
+)
 async def list_flows(
     user: CurrentUser,
     temporal: TemporalDep,
-    vin: str | None = None,
-    workshop: str | None = None,
-    station: str | None = None,
-    state: str | None = None,
-    type: str | None = Query(
-        default=None, description="Workflow type, e.g. ProgrammingSessionWorkflow"
-    ),
+    vin: str | None = _filter("The vehicle's VIN"),
+    workshop: str | None = _filter("The workshop's id (others than one's own: 404)"),
+    station: str | None = _filter("The station's id"),
+    state: str | None = _filter("The business state, e.g. needs_technician"),
+    type: str | None = _filter("Workflow type, e.g. ProgrammingSessionWorkflow"),
     status: Literal[
         "running", "completed", "failed", "canceled", "terminated", "continued_as_new", "timed_out"
     ]
     | None = None,
     page_size: int = Query(default=50, ge=1, le=500),
-    page_token: str | None = None,
+    page_token: str | None = Query(
+        default=None,
+        max_length=PAGE_TOKEN_MAX_LENGTH,
+        description="`next_page_token` of the previous page (`invalid-page-token` otherwise)",
+    ),
 ) -> FlowPage:
     """Flows, newest first, by vehicle, workshop, station, business state, type or status.
 
     Workshops see their own flows only; administrators see all.
     """
+    return await search_flows(
+        temporal,
+        user,
+        vin=vin,
+        workshop=workshop,
+        station=station,
+        state=state,
+        type=type,
+        status=status,
+        page_size=page_size,
+        page_token=page_token,
+    )
+
+
+FlowStatus = Literal[
+    "running", "completed", "failed", "canceled", "terminated", "continued_as_new", "timed_out"
+]
+
+
+async def search_flows(
+    temporal: Client,
+    user: User,
+    *,
+    vin: str | None = None,
+    workshop: str | None = None,
+    station: str | None = None,
+    state: str | None = None,
+    type: str | None = None,
+    status: FlowStatus | None = None,
+    page_size: int = 50,
+    page_token: str | None = None,
+) -> FlowPage:
+    """The flow search of `GET /flows` (and the operators' console): the caller's workshop's
+    flows only, administrators' all."""
     if user.role != Role.ADMINISTRATOR:
         if workshop is not None and workshop != user.workshop_id:
             raise NotFound("no workshop with this id", field="workshop")
@@ -148,14 +203,41 @@ async def list_flows(
         f"ExecutionStatus = '{STATUSES[status]}'" if status else None,
     ]
     query = " AND ".join(term for term in terms if term) or None
-    token = base64.urlsafe_b64decode(page_token) if page_token else None
+    token = _page_token(page_token) if page_token else None
     iterator = temporal.list_workflows(query, page_size=page_size, next_page_token=token)
     await iterator.fetch_next_page()
     next_token = iterator.next_page_token
     return FlowPage(
         flows=[_summary(execution) for execution in iterator.current_page or []],
-        next_page_token=base64.urlsafe_b64encode(next_token).decode() if next_token else None,
+        next_page_token=_handed_out(next_token) if next_token else None,
     )
+
+
+# A page token is Temporal's, behind a checksum of it: a token that was cut, mistyped or made up
+# is refused here (422), where Temporal would fail the search as an error of its own (a 503
+# after its retries). Not a signature: a token only pages through the caller's own search.
+PAGE_TOKEN_CHECK_BYTES = 8
+
+
+def _checksum(raw: bytes) -> bytes:
+    return hashlib.sha256(raw).digest()[:PAGE_TOKEN_CHECK_BYTES]
+
+
+def _handed_out(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(_checksum(raw) + raw).decode()
+
+
+def _page_token(text: str) -> bytes:
+    try:
+        data = base64.urlsafe_b64decode(text.encode("ascii"))
+    except (binascii.Error, UnicodeEncodeError):
+        data = b""
+    check, raw = data[:PAGE_TOKEN_CHECK_BYTES], data[PAGE_TOKEN_CHECK_BYTES:]
+    if not raw or _checksum(raw) != check:
+        raise InvalidPageToken(
+            "the page token is not one this search handed out", field="page_token"
+        )
+    return raw
 
 
 async def _visible_flow(temporal: Client, user: User, workflow_id: str) -> tuple[str, str | None]:
@@ -168,6 +250,11 @@ async def _visible_flow(temporal: Client, user: User, workflow_id: str) -> tuple
 @router.get("/flows/{workflow_id}/history", response_model=Timeline)
 async def flow_history(workflow_id: str, user: CurrentUser, temporal: TemporalDep) -> Timeline:
     """The flow's event history as a readable timeline."""
+    return await flow_timeline(temporal, user, workflow_id)
+
+
+async def flow_timeline(temporal: Client, user: User, workflow_id: str) -> Timeline:
+    """A flow's history as a timeline, if the caller may see the flow (others: 404)."""
     kind, _ = await _visible_flow(temporal, user, workflow_id)
     history = await temporal.get_workflow_handle(workflow_id).fetch_history()
     names: dict[int, str] = {}
@@ -177,7 +264,9 @@ async def flow_history(workflow_id: str, user: CurrentUser, temporal: TemporalDe
 
 async def _entry(event: HistoryEvent, names: dict[int, str], temporal: Client) -> TimelineEntry:
     kind = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_").lower()
-    entry = TimelineEntry(event_id=event.event_id, time=event.event_time.ToDatetime(), event=kind)
+    entry = TimelineEntry(
+        event_id=event.event_id, time=event.event_time.ToDatetime(tzinfo=UTC), event=kind
+    )
     attributes = event.WhichOneof("attributes")
     if not attributes:
         return entry
@@ -224,6 +313,15 @@ async def flow_diagram(
     workflow_id: str | None = Query(default=None, description="Mark this flow's current state"),
 ) -> PlainTextResponse:
     """The flow's business states as a Mermaid diagram (`stateDiagram-v2`)."""
+    diagram = await state_diagram(temporal, user, flow_type, workflow_id)
+    return PlainTextResponse(diagram, media_type="text/plain")
+
+
+async def state_diagram(
+    temporal: Client, user: User, flow_type: str, workflow_id: str | None = None
+) -> str:
+    """The Mermaid text of a flow type's states; with `workflow_id`, that flow's current state
+    marked (`classDef active`)."""
     machine_class = MACHINES.get(flow_type)
     if machine_class is None:
         raise NotFound(
@@ -237,4 +335,4 @@ async def flow_diagram(
             raise NotFound(f"{workflow_id} is a {kind}", field="workflow_id")
         if state is not None:
             machine = machine_class(start_value=state)
-    return PlainTextResponse(format(machine, "mermaid"), media_type="text/plain")
+    return format(machine, "mermaid")

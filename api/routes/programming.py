@@ -13,6 +13,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import (
     AdminUser,
@@ -23,7 +24,10 @@ from api.deps import (
     StationsDep,
     TemporalDep,
 )
-from api.workflow_calls import describe_visible, execute_update, station_status
+from api.problems import problem_responses
+from api.programming_views import ProgressView
+from api.station_ids import StationIdField
+from api.workflow_calls import describe_visible, ensure_station_online, execute_update
 from contracts import search_attributes
 from contracts.programming import (
     PROGRAMMING_SESSION_WORKFLOW,
@@ -37,23 +41,20 @@ from contracts.programming import (
     programming_workflow_id,
 )
 from db.models import User
+from db.packages import PackageStore
+from db.stations import StationRepository
 from domain.errors import Conflict, NotFound
 from domain.flash_package import PACKAGE_ID_PATTERN, FlashPackageManifest
-from domain.programming import PackageInvalid
-from domain.service_history import STATION_ID_PATTERN
-from domain.vin import parse_vin
+from domain.programming import NotAtSafePoint, PackageInvalid, ProgrammingSessionEnded
+from domain.vin import VIN_PATTERN, parse_vin
+from settings import Settings
 
 router = APIRouter(tags=["programming"])
 
 
-class StationOffline(Conflict):
-    code = "station-offline"
-    title = "No station worker is running for this station"
-
-
 class SessionRequest(BaseModel):
-    station_id: str = Field(pattern=STATION_ID_PATTERN)
-    vin: str = Field(min_length=1, max_length=32)
+    station_id: StationIdField
+    vin: str = Field(min_length=1, max_length=32, json_schema_extra={"pattern": VIN_PATTERN})
     package_id: str = Field(pattern=PACKAGE_ID_PATTERN)
 
 
@@ -70,7 +71,7 @@ class PackageSummary(BaseModel):
     total_bytes: int
 
 
-async def _session_handle(
+async def session_handle(
     temporal: Client, user: User, session_id: str
 ) -> WorkflowHandle[Any, ProgrammingProgress]:
     """The caller's workshop's session (others: 404), ready for queries and updates."""
@@ -94,16 +95,23 @@ async def start_session(
     Refused before anything touches the car: an invalid VIN, an unknown or corrupt package
     (naming the ECU and the check), a station without a running worker.
     """
+    return await start_programming(user, body, temporal, settings, stations, packages)
+
+
+async def start_programming(
+    user: User,
+    body: SessionRequest,
+    temporal: Client,
+    settings: Settings,
+    stations: StationRepository,
+    packages: PackageStore,
+) -> SessionStarted:
+    """The checks and the workflow start of `POST /programming-sessions` (and the console's
+    form). The caller has checked the workshop's `ecu_programming` coverage (`ProgrammingAccess`)."""
     vin = parse_vin(body.vin)
     station = await stations.of_workshop(body.station_id, user.workshop_id)
     await asyncio.to_thread(packages.verified_manifest, body.package_id)
-    status = await station_status(temporal, settings, station.id)
-    if status.online is False:
-        raise StationOffline(
-            f"station {body.station_id} has no worker running: start "
-            f"`worker.py station --station-id {body.station_id}` on the PC wired to the car",
-            field="station_id",
-        )
+    await ensure_station_online(temporal, settings, station.id)
     assert user.workshop_id is not None  # require_entitlement refused callers without one
     session_id = str(uuid.uuid4())
     await temporal.start_workflow(
@@ -134,47 +142,102 @@ async def start_session(
     )
 
 
-@router.get("/programming-sessions/{session_id}", response_model=ProgrammingProgress)
+@router.get("/programming-sessions/{session_id}", response_model=ProgressView)
 async def session_progress(
     session_id: str, user: CurrentUser, temporal: TemporalDep
 ) -> ProgrammingProgress:
     """Where the session is: state, current ECU and step, bytes, throughput, ETA, time left."""
-    handle = await _session_handle(temporal, user, session_id)
+    handle = await session_handle(temporal, user, session_id)
     return await handle.query(PROGRESS_QUERY, result_type=ProgrammingProgress)
 
 
-@router.post("/programming-sessions/{session_id}/resume", response_model=ProgrammingProgress)
+async def steer_session(
+    temporal: Client, user: User, session_id: str, update: ProgrammingUpdate, step: BaseModel
+) -> ProgrammingProgress:
+    """Apply a technician's step (resume, skip an ECU, abort) to a session of the caller's
+    workshop and answer with the progress after it took effect.
+
+    A session that has ended takes no more steps: 409 `programming-session-ended` naming its
+    final `state`, as service entries answer for an ended flow; also when it ends between the
+    check and the update, where the server would answer "not found".
+    """
+    workflow_id = programming_workflow_id(session_id)
+    description = await describe_visible(
+        temporal, user, workflow_id, "programming session", "session_id"
+    )
+    handle = temporal.get_workflow_handle(workflow_id, result_type=ProgrammingProgress)
+    if description.status != WorkflowExecutionStatus.RUNNING:
+        raise await _session_ended(handle)
+    try:
+        return await execute_update(handle, update, step, ProgrammingProgress)
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        raise await _session_ended(handle) from error
+
+
+async def _session_ended(handle: WorkflowHandle[Any, ProgrammingProgress]) -> Conflict:
+    final = await handle.query(PROGRESS_QUERY, result_type=ProgrammingProgress)
+    return ProgrammingSessionEnded(
+        f"the programming session is {final.state}; it takes no more steps",
+        state=final.state,
+        reason=final.reason,
+    )
+
+
+# 409: the session has ended (its final `state` is named), or cannot take the step now
+STEERING_RESPONSES = problem_responses(ProgrammingSessionEnded, NotAtSafePoint)
+
+
+@router.post(
+    "/programming-sessions/{session_id}/resume",
+    response_model=ProgressView,
+    responses=STEERING_RESPONSES,
+)
 async def resume_session(
     session_id: str, body: ResumeInput, user: CurrentUser, temporal: TemporalDep
 ) -> ProgrammingProgress:
-    """After a fault: the car is identified again (same VIN) and the flash continues."""
-    handle = await _session_handle(temporal, user, session_id)
-    return await execute_update(handle, ProgrammingUpdate.RESUME, body, ProgrammingProgress)
+    """After a fault: the car is identified again (same VIN) and the flash continues.
+
+    Answers with the progress once the session has left `needs_technician`."""
+    return await steer_session(temporal, user, session_id, ProgrammingUpdate.RESUME, body)
 
 
-@router.post("/programming-sessions/{session_id}/skip-ecu", response_model=ProgrammingProgress)
+@router.post(
+    "/programming-sessions/{session_id}/skip-ecu",
+    response_model=ProgressView,
+    responses=STEERING_RESPONSES,
+)
 async def skip_ecu(
     session_id: str, body: SkipEcuInput, user: CurrentUser, temporal: TemporalDep
 ) -> ProgrammingProgress:
-    """Leave out an ECU that has not started yet."""
-    handle = await _session_handle(temporal, user, session_id)
-    return await execute_update(handle, ProgrammingUpdate.SKIP_ECU, body, ProgrammingProgress)
+    """Leave out an ECU that has not started yet; the answer shows it `skipped`."""
+    return await steer_session(temporal, user, session_id, ProgrammingUpdate.SKIP_ECU, body)
 
 
-@router.post("/programming-sessions/{session_id}/abort", response_model=ProgrammingProgress)
+@router.post(
+    "/programming-sessions/{session_id}/abort",
+    response_model=ProgressView,
+    responses=STEERING_RESPONSES,
+)
 async def abort_session(
     session_id: str, body: AbortInput, user: CurrentUser, temporal: TemporalDep
 ) -> ProgrammingProgress:
-    """Stop the session at a safe point (never during a transfer)."""
-    handle = await _session_handle(temporal, user, session_id)
-    return await execute_update(handle, ProgrammingUpdate.ABORT, body, ProgrammingProgress)
+    """Stop the session at a safe point (never during a transfer); answers once it is
+    `aborted`."""
+    return await steer_session(temporal, user, session_id, ProgrammingUpdate.ABORT, body)
 
 
-@router.get("/programming-sessions/{session_id}/report", response_model=ProgrammingProgress)
+@router.get("/programming-sessions/{session_id}/report", response_model=ProgressView)
 async def session_report(
     session_id: str, user: CurrentUser, temporal: TemporalDep
 ) -> ProgrammingProgress:
     """The final report once the session ended (409 while it runs)."""
+    return await final_report(temporal, user, session_id)
+
+
+async def final_report(temporal: Client, user: User, session_id: str) -> ProgrammingProgress:
+    """The report of a session of the caller's workshop that ended (409 while it runs)."""
     workflow_id = programming_workflow_id(session_id)
     description = await describe_visible(
         temporal, user, workflow_id, "programming session", "session_id"
@@ -196,6 +259,12 @@ async def session_trace(
     session_id: str, user: CurrentUser, temporal: TemporalDep, settings: SettingsDep
 ) -> PlainTextResponse:
     """Every UDS frame of the session, as python-can ASC logs in the order they were written."""
+    text = await frame_log(temporal, user, settings, session_id)
+    return PlainTextResponse(text, media_type="text/plain")
+
+
+async def frame_log(temporal: Client, user: User, settings: Settings, session_id: str) -> str:
+    """The session's ASC frame logs joined (404 before any frame was logged)."""
     await describe_visible(
         temporal, user, programming_workflow_id(session_id), "programming session", "session_id"
     )
@@ -203,8 +272,7 @@ async def session_trace(
     files = sorted(folder.glob("*.asc")) if folder.is_dir() else []
     if not files:
         raise NotFound("no frames were logged for this session (yet)")
-    text = await asyncio.to_thread(_join_traces, files)
-    return PlainTextResponse(text, media_type="text/plain")
+    return await asyncio.to_thread(_join_traces, files)
 
 
 def _join_traces(files: list[Path]) -> str:
@@ -214,6 +282,10 @@ def _join_traces(files: list[Path]) -> str:
 @router.get("/packages", response_model=list[PackageSummary])
 async def list_packages(user: CurrentUser, packages: PackagesDep) -> list[PackageSummary]:
     """The flash packages available to programming sessions."""
+    return await package_summaries(packages)
+
+
+async def package_summaries(packages: PackageStore) -> list[PackageSummary]:
     return [_summary(manifest) for manifest in await asyncio.to_thread(packages.manifests)]
 
 

@@ -6,9 +6,11 @@ from datetime import datetime
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
 from api.deps import AccountsDep, AdminUser, SettingsDep, TemporalDep
+from api.problems import problem_responses
 from api.workflow_calls import execute_update
 from contracts.registration import (
     REGISTRATION_WORKFLOW,
@@ -22,13 +24,21 @@ from contracts.registration import (
     registration_workflow_id,
 )
 from db.accounts import AccountRepository
+from db.base import INTEGER_MAX
+from db.models import Registration, User
 from domain.registration import (
     OPEN_STATES,
     Application,
+    ApplicationAlreadyOpen,
+    CodeAttemptsExhausted,
+    CodeExpired,
+    CodeRejected,
     RegistrationNotUnderReview,
     RegistrationState,
+    ResendLimitReached,
     WrongRegistrationState,
 )
+from settings import Settings
 
 router = APIRouter(tags=["registrations"])
 
@@ -59,7 +69,12 @@ class RegistrationSummary(BaseModel):
     created_at: datetime
 
 
-@router.post("/registrations", status_code=201, response_model=RegistrationCreated)
+@router.post(
+    "/registrations",
+    status_code=201,
+    response_model=RegistrationCreated,
+    responses=problem_responses(ApplicationAlreadyOpen),
+)
 async def apply(
     application: Application,
     request: Request,
@@ -73,22 +88,35 @@ async def apply(
     Re-sending the identical application returns the same registration (200); another open
     application with the same VAT ID or email is a 409 naming it.
     """
-    registration, created = await accounts.apply(application)
+    registration, created = await submit_application(
+        accounts, temporal, settings, application, str(request.base_url).rstrip("/")
+    )
     if not created:
         response.status_code = 200
+    return RegistrationCreated.model_validate(registration)
+
+
+async def submit_application(
+    accounts: AccountRepository,
+    temporal: Client,
+    settings: Settings,
+    application: Application,
+    portal_url: str,
+) -> tuple[Registration, bool]:
+    """The open registration of `application` with its running flow, and whether this call
+    created it (the API's `POST /registrations` and the console's registration page)."""
+    registration, created = await accounts.apply(application)
     # Idempotent: a retry after a lost answer, or after a crash before the start, lands here.
     await temporal.start_workflow(
         REGISTRATION_WORKFLOW,
         RegistrationInput(
-            registration_id=registration.id,
-            application=application,
-            portal_url=str(request.base_url).rstrip("/"),
+            registration_id=registration.id, application=application, portal_url=portal_url
         ),
         id=registration_workflow_id(registration.id),
         task_queue=settings.portal_task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
-    return RegistrationCreated.model_validate(registration)
+    return registration, created
 
 
 async def _require_registration(
@@ -111,30 +139,57 @@ async def registration_status(
     registration_id: str, accounts: AccountsDep, temporal: TemporalDep
 ) -> RegistrationStatus:
     """Where the application stands. The id is the applicant's receipt."""
+    return await registration_status_of(accounts, temporal, registration_id)
+
+
+@router.post(
+    "/registrations/{registration_id}/email-verification",
+    response_model=RegistrationStatus,
+    responses=problem_responses(
+        CodeRejected, CodeExpired, CodeAttemptsExhausted, WrongRegistrationState
+    ),
+)
+async def verify_email(
+    registration_id: str, step: VerifyEmailInput, accounts: AccountsDep, temporal: TemporalDep
+) -> RegistrationStatus:
+    """Confirm the contact email with the mailed 6-digit code (5 tries per code, 1 hour)."""
+    return await verify_registration_email(accounts, temporal, registration_id, step)
+
+
+async def verify_registration_email(
+    accounts: AccountRepository, temporal: Client, registration_id: str, step: VerifyEmailInput
+) -> RegistrationStatus:
+    """The flow's `verify_email` update (the API's and the console's verification step)."""
+    await _require_registration(accounts, registration_id, open_for_steps=True)
+    handle = temporal.get_workflow_handle(registration_workflow_id(registration_id))
+    return await execute_update(handle, RegistrationUpdate.VERIFY_EMAIL, step, RegistrationStatus)
+
+
+async def registration_status_of(
+    accounts: AccountRepository, temporal: Client, registration_id: str
+) -> RegistrationStatus:
+    """Where an application stands (`not-found` when unknown): the flow's status query."""
     await _require_registration(accounts, registration_id)
     handle = temporal.get_workflow_handle(registration_workflow_id(registration_id))
     return await handle.query(STATUS_QUERY, result_type=RegistrationStatus)
 
 
 @router.post(
-    "/registrations/{registration_id}/email-verification", response_model=RegistrationStatus
-)
-async def verify_email(
-    registration_id: str, step: VerifyEmailInput, accounts: AccountsDep, temporal: TemporalDep
-) -> RegistrationStatus:
-    """Confirm the contact email with the mailed 6-digit code (5 tries per code, 1 hour)."""
-    await _require_registration(accounts, registration_id, open_for_steps=True)
-    handle = temporal.get_workflow_handle(registration_workflow_id(registration_id))
-    return await execute_update(handle, RegistrationUpdate.VERIFY_EMAIL, step, RegistrationStatus)
-
-
-@router.post(
-    "/registrations/{registration_id}/email-verification/resend", response_model=RegistrationStatus
+    "/registrations/{registration_id}/email-verification/resend",
+    response_model=RegistrationStatus,
+    responses=problem_responses(ResendLimitReached, WrongRegistrationState),
 )
 async def resend_code(
     registration_id: str, accounts: AccountsDep, temporal: TemporalDep
 ) -> RegistrationStatus:
     """Mail a fresh code; the previous one stops working."""
+    return await resend_registration_code(accounts, temporal, registration_id)
+
+
+async def resend_registration_code(
+    accounts: AccountRepository, temporal: Client, registration_id: str
+) -> RegistrationStatus:
+    """The flow's `resend_code` update (the API's and the console's)."""
     await _require_registration(accounts, registration_id, open_for_steps=True)
     handle = temporal.get_workflow_handle(registration_workflow_id(registration_id))
     return await execute_update(
@@ -142,7 +197,11 @@ async def resend_code(
     )
 
 
-@router.post("/admin/registrations/{registration_id}/decision", response_model=RegistrationStatus)
+@router.post(
+    "/admin/registrations/{registration_id}/decision",
+    response_model=RegistrationStatus,
+    responses=problem_responses(RegistrationNotUnderReview),
+)
 async def decide(
     registration_id: str,
     decision: Decision,
@@ -151,6 +210,18 @@ async def decide(
     temporal: TemporalDep,
 ) -> RegistrationStatus:
     """Approve (the workshop and its owner account are created) or reject an application."""
+    return await decide_registration(accounts, temporal, admin, registration_id, decision)
+
+
+async def decide_registration(
+    accounts: AccountRepository,
+    temporal: Client,
+    admin: User,
+    registration_id: str,
+    decision: Decision,
+) -> RegistrationStatus:
+    """An administrator's decision on an application under review (the API's and the
+    operators' console's): the registration flow's `decide` update."""
     state = await _require_registration(accounts, registration_id)
     if state != "under_review":
         raise RegistrationNotUnderReview(f"the registration is {state}", state=state)
@@ -169,7 +240,7 @@ async def list_registrations(
     accounts: AccountsDep,
     state: RegistrationState | None = Query(default=None),
     limit: int = Query(default=50, ge=1, le=200),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=INTEGER_MAX),
 ) -> list[RegistrationSummary]:
     """Applications, newest first, optionally in one state."""
     registrations = await accounts.registrations(state, limit, offset)

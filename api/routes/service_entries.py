@@ -29,6 +29,8 @@ from api.deps import (
     TemporalDep,
 )
 from api.maintenance_log import MaintenanceLog, render_maintenance_log
+from api.problems import problem_responses
+from api.station_ids import StationIdField
 from api.workflow_calls import describe_or_absent, execute_update
 from contracts.service_history import (
     SERVICE_ENTRY_DELETION_WORKFLOW,
@@ -48,16 +50,31 @@ from contracts.service_history import (
     service_entry_deletion_workflow_id,
     service_entry_workflow_id,
 )
+from db.base import INTEGER_MAX
 from domain.errors import Forbidden
 from domain.service_history import (
+    MAX_PLAUSIBLE_MILEAGE_KM,
+    MAX_REMARK_LENGTH,
     PRINT_RULE,
+    ConsentRequired,
+    ConsentTextOutdated,
     EntryKind,
     EntrySource,
     MaintenanceLogNotPrintable,
+    MileageBelowLastKnown,
+    MileageImplausible,
+    NoStationForEntry,
+    NotDeletable,
+    RemarkTooLong,
+    ServiceDateInvalid,
     ServiceEntryClosed,
     ServiceEntryNotFound,
+    ServiceItemsInvalid,
+    StationNotFound,
+    VehicleNotFound,
+    WrongServiceEntryStep,
 )
-from domain.vin import parse_vin
+from domain.vin import VIN_PATTERN, InvalidVinGiven, parse_vin
 
 router = APIRouter(tags=["service history"])
 
@@ -65,30 +82,52 @@ WORKSHOP_MEMO = "workshop_id"
 
 
 class OpenEntry(BaseModel):
-    vin: str = Field(description="17 characters; refused with the reason when invalid")
+    vin: str = Field(
+        description="17 characters; refused with the reason when invalid (`invalid-vin`)",
+        json_schema_extra={"pattern": VIN_PATTERN},
+    )
     kind: EntryKind = EntryKind.MAINTENANCE
-    station_id: str | None = Field(
+    station_id: StationIdField | None = Field(
         default=None, description="The station wired to the car; needed to write into it"
     )
     key_read_id: int | None = Field(
-        default=None, description="The key table row the vehicle was chosen from, if any"
+        default=None,
+        ge=1,
+        le=INTEGER_MAX,
+        description="The key table row the vehicle was chosen from, if any",
     )
 
 
 class Consent(BaseModel):
-    confirmed: bool
+    confirmed: bool = Field(
+        description="Must be true: no consent, no entry (`consent-required`)",
+        json_schema_extra={"const": True},
+    )
     consent_text_version: str
 
 
 class Details(BaseModel):
-    mileage_km: int
+    mileage_km: int = Field(
+        description="Refused when not plausible (`mileage-implausible`)",
+        json_schema_extra={"minimum": 0, "maximum": MAX_PLAUSIBLE_MILEAGE_KM},
+    )
     service_date: date
-    remark: str = ""
+    remark: str = Field(default="", json_schema_extra={"maxLength": MAX_REMARK_LENGTH})
     odometer_exchanged: bool = False
 
 
 class Services(BaseModel):
     cbs_items: list[str]
+
+
+class NotFoundKeyRead(ServiceEntryNotFound):
+    code = "key-read-not-found"
+    title = "No such key read"
+
+
+# What each step may answer besides its own rules: the entry is unknown (or another
+# workshop's), the step comes out of order, or the flow has ended.
+STEP_PROBLEMS = (ServiceEntryNotFound, WrongServiceEntryStep, ServiceEntryClosed)
 
 
 ServiceEntryHandle = WorkflowHandle[Any, ServiceEntryStatus]
@@ -137,7 +176,12 @@ async def _open_flow(entry_id: str, user: CurrentUser, temporal: TemporalDep) ->
     return handle
 
 
-@router.post("/service-entries", status_code=201, response_model=ServiceEntryStatus)
+@router.post(
+    "/service-entries",
+    status_code=201,
+    response_model=ServiceEntryStatus,
+    responses=problem_responses(InvalidVinGiven, VehicleNotFound, NotFoundKeyRead, StationNotFound),
+)
 async def open_entry(
     body: OpenEntry,
     user: CurrentUser,
@@ -185,12 +229,11 @@ async def open_entry(
     return await handle.query(STATUS_QUERY, result_type=ServiceEntryStatus)
 
 
-class NotFoundKeyRead(ServiceEntryNotFound):
-    code = "key-read-not-found"
-    title = "No such key read"
-
-
-@router.get("/service-entries/{entry_id}", response_model=ServiceEntryStatus)
+@router.get(
+    "/service-entries/{entry_id}",
+    response_model=ServiceEntryStatus,
+    responses=problem_responses(ServiceEntryNotFound),
+)
 async def entry_status(
     entry_id: str, user: CurrentUser, access: ServiceHistoryAccess, temporal: TemporalDep
 ) -> ServiceEntryStatus:
@@ -202,7 +245,11 @@ async def entry_status(
     return final
 
 
-@router.post("/service-entries/{entry_id}/consent", response_model=ServiceEntryStatus)
+@router.post(
+    "/service-entries/{entry_id}/consent",
+    response_model=ServiceEntryStatus,
+    responses=problem_responses(*STEP_PROBLEMS, ConsentRequired, ConsentTextOutdated),
+)
 async def consent(
     entry_id: str,
     body: Consent,
@@ -223,7 +270,13 @@ async def consent(
     )
 
 
-@router.post("/service-entries/{entry_id}/details", response_model=ServiceEntryStatus)
+@router.post(
+    "/service-entries/{entry_id}/details",
+    response_model=ServiceEntryStatus,
+    responses=problem_responses(
+        *STEP_PROBLEMS, MileageImplausible, MileageBelowLastKnown, ServiceDateInvalid, RemarkTooLong
+    ),
+)
 async def details(
     entry_id: str,
     body: Details,
@@ -237,7 +290,11 @@ async def details(
     return await _step(handle, ServiceEntryUpdate.ENTER_DETAILS, DetailsInput(**body.model_dump()))
 
 
-@router.post("/service-entries/{entry_id}/services", response_model=ServiceEntryStatus)
+@router.post(
+    "/service-entries/{entry_id}/services",
+    response_model=ServiceEntryStatus,
+    responses=problem_responses(*STEP_PROBLEMS, ServiceItemsInvalid),
+)
 async def services(
     entry_id: str,
     body: Services,
@@ -252,7 +309,11 @@ async def services(
     )
 
 
-@router.post("/service-entries/{entry_id}/create", response_model=ServiceEntryStatus)
+@router.post(
+    "/service-entries/{entry_id}/create",
+    response_model=ServiceEntryStatus,
+    responses=problem_responses(*STEP_PROBLEMS),
+)
 async def create(
     entry_id: str, user: CurrentUser, access: ServiceHistoryAccess, temporal: TemporalDep
 ) -> ServiceEntryStatus:
@@ -261,7 +322,11 @@ async def create(
     return await _step(handle, ServiceEntryUpdate.CREATE, CreateInput(created_by=user.id))
 
 
-@router.post("/service-entries/{entry_id}/write-to-vehicle", response_model=ServiceEntryStatus)
+@router.post(
+    "/service-entries/{entry_id}/write-to-vehicle",
+    response_model=ServiceEntryStatus,
+    responses=problem_responses(*STEP_PROBLEMS, NoStationForEntry),
+)
 async def write_to_vehicle(
     entry_id: str, user: CurrentUser, access: ServiceHistoryAccess, temporal: TemporalDep
 ) -> ServiceEntryStatus:
@@ -275,7 +340,11 @@ async def write_to_vehicle(
     )
 
 
-@router.post("/service-entries/{entry_id}/close", response_model=ServiceEntryStatus)
+@router.post(
+    "/service-entries/{entry_id}/close",
+    response_model=ServiceEntryStatus,
+    responses=problem_responses(*STEP_PROBLEMS),
+)
 async def close(
     entry_id: str, user: CurrentUser, access: ServiceHistoryAccess, temporal: TemporalDep
 ) -> ServiceEntryStatus:
@@ -287,7 +356,10 @@ async def close(
 @router.get(
     "/service-entries/{entry_id}/maintenance-log.pdf",
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}}}},
+    responses={
+        200: {"content": {"application/pdf": {}}},
+        **problem_responses(ServiceEntryNotFound, MaintenanceLogNotPrintable),
+    },
 )
 async def maintenance_log(
     entry_id: str,
@@ -332,7 +404,11 @@ async def maintenance_log(
     )
 
 
-@router.delete("/service-entries/{entry_id}", response_model=DeletedServiceEntry)
+@router.delete(
+    "/service-entries/{entry_id}",
+    response_model=DeletedServiceEntry,
+    responses=problem_responses(ServiceEntryNotFound, NotDeletable),
+)
 async def delete_entry(
     entry_id: str,
     user: CurrentUser,

@@ -26,11 +26,14 @@ from api.deps import (
     StationsDep,
     TemporalDep,
 )
+from api.problems import problem_responses
+from api.station_ids import StationIdPath
 from api.workflow_calls import describe_or_absent
 from contracts import search_attributes
 from contracts.programming import programming_workflow_id
 from db.models import Station
 from domain.errors import DomainError, NotFound
+from domain.programming import PackageInvalid, PackageNotFound
 from domain.service_history import StationNotFound
 
 router = APIRouter(tags=["stations"])
@@ -54,9 +57,10 @@ class TraceTooLarge(DomainError):
     "/workshops/{workshop_id}/stations/{station_id}/token",
     status_code=201,
     response_model=StationToken,
+    responses=problem_responses(StationNotFound),
 )
 async def issue_station_token(
-    workshop_id: str, station_id: str, user: CurrentUser, stations: StationsDep
+    workshop_id: str, station_id: StationIdPath, user: CurrentUser, stations: StationsDep
 ) -> StationToken:
     """Owners: issue the station's own token (shown once; it replaces the previous one). The
     station's worker sends it as `AOS_STATION_TOKEN` to fetch packages and hand in frame logs."""
@@ -75,10 +79,13 @@ def _same_station(station: Station, station_id: str) -> None:
 @router.get(
     "/stations/{station_id}/packages/{package_id}/archive",
     response_class=Response,
-    responses={200: {"content": {"application/gzip": {}}, "description": "The package"}},
+    responses={
+        200: {"content": {"application/gzip": {}}, "description": "The package"},
+        **problem_responses(StationNotFound, PackageNotFound, PackageInvalid),
+    },
 )
 async def package_for_station(
-    station_id: str, package_id: str, station: CurrentStation, packages: PackagesDep
+    station_id: StationIdPath, package_id: str, station: CurrentStation, packages: PackagesDep
 ) -> Response:
     """Stations: a flash package as a gzipped tar (manifest and segments), verified here first;
     the station verifies it again before it programs anything."""
@@ -90,12 +97,13 @@ async def package_for_station(
 @router.put(
     "/stations/{station_id}/traces/{session_id}/{file_name}",
     status_code=204,
+    responses=problem_responses(StationNotFound, TraceTooLarge),
     openapi_extra={
         "requestBody": {"required": True, "content": {"text/plain": {"schema": {"type": "string"}}}}
     },
 )
 async def hand_in_trace(
-    station_id: str,
+    station_id: StationIdPath,
     session_id: str,
     file_name: str,
     request: Request,

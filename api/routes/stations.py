@@ -1,9 +1,10 @@
 """Workshop stations, key reads and the key table.
 
-A station is a workshop PC wired to cars, whose worker serves `station-<id>`. Owners register
-their stations (`POST /workshops/{workshop_id}/stations`); a station id is global and belongs
-to one workshop: another workshop's station answers 404. The embedded mode starts the station
-worker `demo-1` but no workshop; the first owner who registers `demo-1` owns it.
+A station is a workshop PC wired to cars, whose worker serves `station-<id>`. Owners claim
+their stations (`POST /workshops/{workshop_id}/stations`), rename them (`PATCH`) and release
+them (`DELETE .../stations/{station_id}`); a station id is global and belongs to one workshop
+at a time: another workshop's station answers 404. The embedded mode starts the station worker
+`demo-1` but no workshop; the first owner who claims `demo-1` owns it.
 
 A key read (`POST /stations/{station_id}/key-reads`) reads the key in the station's KeyReader
 and stores it in the workshop's key table; it needs a `service_history` ticket.
@@ -16,6 +17,7 @@ from datetime import datetime
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
+from temporalio.client import Client
 
 from api.auth import ensure_owner, ensure_workshop_access
 from api.deps import (
@@ -26,22 +28,43 @@ from api.deps import (
     StationsDep,
     TemporalDep,
 )
-from api.workflow_calls import station_status
+from api.problems import problem_responses
+from api.station_ids import StationIdField, StationIdPath
+from api.workflow_calls import ensure_station_online, station_status
 from contracts.key_reads import (
     KEY_READ_WORKFLOW,
     KeyReadInput,
     KeyRecordView,
     key_read_workflow_id,
 )
-from db.models import Station
+from db.models import Station, User
+from db.stations import StationRepository
 from domain.accounts import Role
-from domain.service_history import STATION_ID_PATTERN
+from domain.service_history import (
+    KeyDataCorrupt,
+    KeyReadFailedProblem,
+    StationIdTaken,
+    StationNeverSeen,
+    StationNotFound,
+    StationOffline,
+    StationUnavailable,
+)
+from settings import Settings
 
 router = APIRouter(tags=["service history"])
 
 
 class StationRegistration(BaseModel):
-    station_id: str = Field(pattern=STATION_ID_PATTERN, description="The worker's --station-id")
+    station_id: StationIdField
+    name: str = Field(min_length=1, max_length=200)
+    confirm_never_seen: bool = Field(
+        default=False,
+        description="Claim a station whose worker has not been seen polling (a new station, "
+        "set up before its worker runs); without it such a claim is 409 `station-never-seen`",
+    )
+
+
+class StationRename(BaseModel):
     name: str = Field(min_length=1, max_length=200)
 
 
@@ -65,19 +88,71 @@ def _view(station: Station, settings: SettingsDep) -> StationView:
     )
 
 
-@router.post("/workshops/{workshop_id}/stations", status_code=201, response_model=StationView)
+@router.post(
+    "/workshops/{workshop_id}/stations",
+    status_code=201,
+    response_model=StationView,
+    responses=problem_responses(StationIdTaken, StationNeverSeen),
+)
 async def register_station(
     workshop_id: str,
     body: StationRegistration,
     user: CurrentUser,
     stations: StationsDep,
+    temporal: TemporalDep,
     settings: SettingsDep,
 ) -> StationView:
-    """Owners: register a station of the workshop. Re-registering your own id renames it; an
-    id registered by another workshop is 409 `station-id-taken`."""
+    """Owners: claim a station for the workshop, a provisioned one whose worker already polls
+    (`make dev`'s `demo-1`) or a new one.
+
+    Refusals: 409 `station-never-seen` when no worker of the station has been seen polling,
+    unless `confirm_never_seen` is true (a new station set up before its worker runs; a typo
+    must not claim a station); 409 `station-id-taken` when a workshop holds the station, this
+    one too: renaming is `PATCH /workshops/{workshop_id}/stations/{station_id}`.
+    """
     ensure_owner(user, workshop_id)
-    station = await stations.register(workshop_id, body.station_id, body.name)
+    status = await station_status(temporal, settings, body.station_id)
+    station = await stations.claim(
+        workshop_id,
+        body.station_id,
+        body.name,
+        worker_seen=status.last_seen is not None,
+        confirm_never_seen=body.confirm_never_seen,
+    )
     return _view(station, settings)
+
+
+@router.patch(
+    "/workshops/{workshop_id}/stations/{station_id}",
+    response_model=StationView,
+    responses=problem_responses(StationNotFound),
+)
+async def rename_station(
+    workshop_id: str,
+    station_id: StationIdPath,
+    body: StationRename,
+    user: CurrentUser,
+    stations: StationsDep,
+    settings: SettingsDep,
+) -> StationView:
+    """Owners: rename one of the workshop's stations."""
+    ensure_owner(user, workshop_id)
+    return _view(await stations.rename(workshop_id, station_id, body.name), settings)
+
+
+@router.delete(
+    "/workshops/{workshop_id}/stations/{station_id}",
+    status_code=204,
+    responses=problem_responses(StationNotFound),
+)
+async def release_station(
+    workshop_id: str, station_id: StationIdPath, user: CurrentUser, stations: StationsDep
+) -> None:
+    """Owners: release one of the workshop's stations. Its token stops working at once, so
+    its worker serves nobody; another workshop (or this one again) may claim the station and
+    issue a new token. The workshop's key table and service entries stay."""
+    ensure_owner(user, workshop_id)
+    await stations.release(workshop_id, station_id)
 
 
 @router.get("/workshops/{workshop_id}/stations", response_model=list[StationView])
@@ -98,6 +173,13 @@ async def my_stations(
     user: CurrentUser, stations: StationsDep, temporal: TemporalDep, settings: SettingsDep
 ) -> list[StationWithStatus]:
     """The caller's workshop stations (administrators: all), online when their worker polls."""
+    return await stations_with_status(user, stations, temporal, settings)
+
+
+async def stations_with_status(
+    user: User, stations: StationRepository, temporal: Client, settings: Settings
+) -> list[StationWithStatus]:
+    """The stations `GET /stations` lists (and the console offers), each with its poller check."""
     found = await stations.listed(None if user.role == Role.ADMINISTRATOR else user.workshop_id)
     statuses = [await station_status(temporal, settings, s.id) for s in found]
     return [
@@ -110,7 +192,7 @@ async def my_stations(
 
 @router.get("/stations/{station_id}", response_model=StationWithStatus)
 async def one_station(
-    station_id: str,
+    station_id: StationIdPath,
     user: CurrentUser,
     stations: StationsDep,
     temporal: TemporalDep,
@@ -124,9 +206,20 @@ async def one_station(
     )
 
 
-@router.post("/stations/{station_id}/key-reads", status_code=201, response_model=KeyRecordView)
+@router.post(
+    "/stations/{station_id}/key-reads",
+    status_code=201,
+    response_model=KeyRecordView,
+    responses=problem_responses(
+        StationNotFound,
+        StationOffline,
+        StationUnavailable,
+        KeyReadFailedProblem,
+        KeyDataCorrupt,
+    ),
+)
 async def read_key(
-    station_id: str,
+    station_id: StationIdPath,
     user: CurrentUser,
     access: ServiceHistoryAccess,
     stations: StationsDep,
@@ -136,9 +229,11 @@ async def read_key(
     """Read the key lying in the station's KeyReader into the key table.
 
     Refusals: 422 `key-data-corrupt` (with `reason`; nothing is stored), 409 `key-read-failed`
-    (no key, no reader), 409 `station-unavailable` (the station's worker does not answer).
+    (no key, no reader), 409 `station-offline` at once when no worker polls the station's
+    queue, 409 `station-unavailable` (the station's worker does not answer).
     """
     station = await stations.of_workshop(station_id, user.workshop_id)
+    await ensure_station_online(temporal, settings, station.id)
     return await temporal.execute_workflow(
         KEY_READ_WORKFLOW,
         KeyReadInput(

@@ -10,19 +10,26 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from api.deps import CurrentUser, ServiceHistoryAccess, ServiceHistoryDep
-from domain.service_history import CBS_LABELS, is_deletable
+from api.problems import problem_responses
+from domain.service_history import CBS_LABELS, VehicleNotFound, is_deletable
 from domain.vin import (
     SHORT_VIN_LENGTH,
+    SHORT_VIN_PATTERN,
+    VIN_PATTERN,
     InvalidVinGiven,
     is_short_vin,
     parse_vin,
 )
 
 router = APIRouter(tags=["service history"])
+
+# Declared for clients; `parse_vin` enforces it (and the check digit) as `invalid-vin`, naming
+# the reason and the position, which a pydantic pattern would not.
+VinPath = Annotated[str, Path(json_schema_extra={"pattern": VIN_PATTERN})]
 
 
 class Teleservices(BaseModel):
@@ -103,9 +110,13 @@ class HistoryRow(BaseModel):
     deletable: bool
 
 
-@router.get("/vehicles/{vin}", response_model=VehicleView)
+@router.get(
+    "/vehicles/{vin}",
+    response_model=VehicleView,
+    responses=problem_responses(InvalidVinGiven, VehicleNotFound),
+)
 async def vehicle(
-    vin: str,
+    vin: VinPath,
     user: CurrentUser,
     access: ServiceHistoryAccess,
     service_history: ServiceHistoryDep,
@@ -125,9 +136,19 @@ async def vehicle(
     )
 
 
-@router.get("/vehicles", response_model=list[VehicleSummary])
+@router.get(
+    "/vehicles",
+    response_model=list[VehicleSummary],
+    responses=problem_responses(InvalidVinGiven),
+)
 async def vehicles_by_short_vin(
-    short_vin: Annotated[str, Query(description="The last 7 characters of the VIN")],
+    short_vin: Annotated[
+        str,
+        Query(
+            description="The last 7 characters of the VIN",
+            json_schema_extra={"pattern": SHORT_VIN_PATTERN},
+        ),
+    ],
     user: CurrentUser,
     access: ServiceHistoryAccess,
     service_history: ServiceHistoryDep,
@@ -143,9 +164,13 @@ async def vehicles_by_short_vin(
     return [VehicleSummary.model_validate(v) for v in found]
 
 
-@router.get("/vehicles/{vin}/histories", response_model=list[HistoryRow])
+@router.get(
+    "/vehicles/{vin}/histories",
+    response_model=list[HistoryRow],
+    responses=problem_responses(InvalidVinGiven),
+)
 async def histories(
-    vin: str,
+    vin: VinPath,
     user: CurrentUser,
     access: ServiceHistoryAccess,
     service_history: ServiceHistoryDep,

@@ -9,7 +9,14 @@ from db.models.access import (
     TicketPurchase,
     Voucher,
 )
-from db.models.accounts import AuthSession, OneTimeToken, RecoveryCode, User, Workshop
+from db.models.accounts import (
+    AuthSession,
+    OneTimeToken,
+    RecoveryCode,
+    SignInFailureRecord,
+    User,
+    Workshop,
+)
 from db.models.audit import AuditEvent
 from db.models.mail import OutboxMail
 from db.models.registrations import Registration
@@ -35,6 +42,7 @@ __all__ = [
     "RecoveryCode",
     "Registration",
     "ServiceEntry",
+    "SignInFailureRecord",
     "Station",
     "Ticket",
     "TicketPurchase",

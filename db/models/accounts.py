@@ -37,8 +37,6 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_enrolled: Mapped[bool] = mapped_column(default=False)
-    failed_logins: Mapped[int] = mapped_column(default=0)
-    locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
 
@@ -78,3 +76,17 @@ class RecoveryCode(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
     code_hash: Mapped[str] = mapped_column(String(64))
     used_at: Mapped[datetime | None]
+
+
+class SignInFailureRecord(Base):
+    """One failed sign-in, the input of `domain.accounts.sign_in_hold`. Keyed by the email
+    address as typed (lowercased), not the user: an unknown address is throttled exactly like
+    a known one, so a 429 does not tell whether an account exists."""
+
+    __tablename__ = "sign_in_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_key: Mapped[str] = mapped_column(String(320), index=True)
+    source: Mapped[str] = mapped_column(String(64))
+    # Indexed: rows older than the window are purged by it.
+    failed_at: Mapped[datetime] = mapped_column(index=True)

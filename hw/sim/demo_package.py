@@ -3,7 +3,9 @@
 Command line::
 
     python -m hw.sim.demo_package DIR [--size BYTES] [--version 2.0.0] [--seed N]
-                                      [--ecus DME,EGS,BDC,KOMBI] [--package-id ID]
+                                      [--ecus DME,EGS,BDC,KOMBI]
+
+The package's id is the name of DIR (``.data/packages/demo-2.0.0`` is ``demo-2.0.0``).
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ def build_demo_package(
     version ``version``, deterministic pseudo-random content (``seed``). Dependencies:
     EGS program requires DME program >= version, KOMBI program requires BDC program >=
     version (only when both ECUs are in the package).
+
+    The package's id is the folder's name; ``package_id``, when given, must be that name.
     """
     if not IMAGE_HEADER_SIZE * 2 <= image_size_per_ecu <= CODING_OFFSET:
         raise ValueError(f"image_size_per_ecu must be {IMAGE_HEADER_SIZE * 2}..{CODING_OFFSET}")
@@ -59,6 +63,9 @@ def build_demo_package(
     if unknown:
         raise ValueError(f"not flashable in the simulated car: {', '.join(unknown)}")
     root = Path(directory)
+    folder_name = root.resolve().name
+    if package_id is not None and package_id != folder_name:
+        raise ValueError(f"package_id {package_id!r}: a package's id is its folder's name")
     root.mkdir(parents=True, exist_ok=True)
     ver = SoftwareVersion.of(version)
     coding_size = min(CODING_MAX, max(256, image_size_per_ecu // 8))
@@ -106,7 +113,7 @@ def build_demo_package(
                 )
             )
     manifest = FlashPackageManifest(
-        package_id=package_id or f"demo-{version}-{seed}",
+        package_id=folder_name,
         description="demo package for the simulated vehicle",
         ecus=packages,
     )
@@ -116,12 +123,11 @@ def build_demo_package(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hw.sim.demo_package")
-    parser.add_argument("directory")
+    parser.add_argument("directory", help="the package's folder; its name is the package's id")
     parser.add_argument("--size", type=int, default=32 * 1024, help="program image bytes per ECU")
     parser.add_argument("--version", default="2.0.0")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ecus", default="DME,EGS,BDC,KOMBI")
-    parser.add_argument("--package-id", default=None, help="default: demo-<version>-<seed>")
     args = parser.parse_args(argv)
     manifest = build_demo_package(
         args.directory,
@@ -129,7 +135,6 @@ def main(argv: list[str] | None = None) -> int:
         version=args.version,
         seed=args.seed,
         ecus=[e.strip() for e in args.ecus.split(",") if e.strip()],
-        package_id=args.package_id,
     )
     total = sum(p.total_bytes for p in manifest.ecus)
     print(f"wrote {manifest.package_id}: {len(manifest.ecus)} ECUs, {total} bytes")

@@ -3,62 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
+import stat
 import time
 from pathlib import Path
 
 import httpx
+import pyotp
 import pytest
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from tests.helpers import free_port
+from tests.e2e.dev_stack import DevStack, alive, children_of, dev_stack
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).parents[2]
-
-
-def _children_of(pid: int) -> set[int]:
-    found: set[int] = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            child = int(stat.parent.name)
-            found |= {child} | _children_of(child)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float) -> httpx.Response:
-    deadline = time.monotonic() + seconds
-    last: httpx.Response | None = None
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = process.stdout.read().decode(errors="replace") if process.stdout else ""
-            raise AssertionError(f"worker.py dev exited while starting:\n{output[-4000:]}")
-        try:
-            last = httpx.get(url, timeout=2)
-            if last.status_code == 200:
-                return last
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"not ready within {seconds}s: {last.text if last else 'no answer'}")
 
 
 async def _pollers(temporal_port: int, task_queue: str) -> set[str]:
@@ -78,45 +38,44 @@ async def _pollers(temporal_port: int, task_queue: str) -> set[str]:
     return set()
 
 
-def test_dev_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    api_port, temporal_port, ui_port = free_port(), free_port(), free_port()
-    gateway = f"127.0.0.1:{free_port()}"
-    env = {
-        **os.environ,
-        "AOS_DATA_DIR": str(tmp_path / "data"),
-        "AOS_DATABASE_URL": f"sqlite:///{tmp_path}/data/aos.db",
-        "AOS_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
-        "AOS_TEMPORAL_UI_PORT": str(ui_port),
-        "AOS_API_PORT": str(api_port),
-        "AOS_GATEWAY_LISTEN": gateway,
-        "AOS_GATEWAY_ADDRESS": gateway,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "worker.py", "dev"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+def _administrator_signs_in_with_the_kept_totp_secret(stack: DevStack) -> None:
+    """The administrator's TOTP secret is kept beside its password, for the owner's eyes only,
+    and the banner says so instead of asking to enrol."""
+    credentials = stack.data_dir / "admin-credentials.txt"
+    assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
+    email, password, secret, uri = credentials.read_text().splitlines()
+    assert uri.startswith("otpauth://totp/") and f"secret={secret}" in uri
+    banner = next(line for line in stack.lines if line.startswith("Administrator:"))
+    assert f"TOTP secret and otpauth:// link in {credentials}" in banner
+    assert "enrol" not in banner.lower()
+    login = f"{stack.api_url}/auth/login"
+    without_code = httpx.post(login, json={"email": email, "password": password}, timeout=30)
+    assert without_code.json()["type"] == "/problems/totp-required", without_code.text
+    signed_in = httpx.post(
+        login,
+        json={"email": email, "password": password, "totp_code": pyotp.TOTP(secret).now()},
+        timeout=30,
     )
-    try:
+    assert signed_in.status_code == 200, signed_in.text
+    assert signed_in.json()["token"]
+
+
+def test_dev_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    with dev_stack(tmp_path / "data") as stack:
         started = time.monotonic()
-        ready = _wait_ready(f"http://127.0.0.1:{api_port}/health/ready", process, seconds=60)
+        ready = stack.wait_ready(60)
         assert ready.json()["temporal"]["ok"] and ready.json()["database"]["ok"]
         print(f"ready after {time.monotonic() - started:.1f}s")
-        assert httpx.get(f"http://127.0.0.1:{ui_port}/", timeout=5).status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{stack.ui_port}/", timeout=5).status_code == 200
         assert (tmp_path / "data" / "temporal.db").exists()  # a restart keeps workflows
         # demo-1 polls as production stations do: through the gateway, which names it.
-        assert asyncio.run(_pollers(temporal_port, "station-demo-1")) == {"station:demo-1"}
-        children = _children_of(process.pid)
+        assert asyncio.run(_pollers(stack.temporal_port, "station-demo-1")) == {"station:demo-1"}
+        children = children_of(stack.process.pid)
         assert len(children) >= 5  # temporal, API, portal worker, gateway, station worker
 
-        process.send_signal(signal.SIGINT)
-        output = process.communicate(timeout=30)[0].decode()
-        assert process.returncode == 0, output
-        assert f"http://127.0.0.1:{ui_port}" in output and "/docs" in output
+        _administrator_signs_in_with_the_kept_totp_secret(stack)
+
+        assert stack.stop(signal.SIGINT) == 0, stack.tail()
+        assert f"http://127.0.0.1:{stack.ui_port}" in stack.output and "/docs" in stack.output
         time.sleep(0.5)
-        assert [pid for pid in children if _alive(pid)] == []
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        assert [pid for pid in children if alive(pid)] == []

@@ -30,7 +30,9 @@ async def registered_station(
     stations = StationRepository(session_factory)
     workshop_id = await create_workshop(session_factory)
     station_id = f"bay-{uuid.uuid4().hex[:8]}"
-    await stations.register(workshop_id, station_id, "Bay 1")
+    await stations.claim(
+        workshop_id, station_id, "Bay 1", worker_seen=False, confirm_never_seen=True
+    )
     return stations, station_id
 
 

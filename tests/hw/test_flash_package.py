@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _copy(demo_dir: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "pkg"
+    target = tmp_path / demo_dir.name  # a package's id is its folder's name
     shutil.copytree(demo_dir, target)
     return target
 
@@ -60,7 +60,8 @@ def test_demo_package_is_deterministic(tmp_path: Path) -> None:
     a = build_demo_package(tmp_path / "a", image_size_per_ecu=4096, seed=5)
     b = build_demo_package(tmp_path / "b", image_size_per_ecu=4096, seed=5)
     c = build_demo_package(tmp_path / "c", image_size_per_ecu=4096, seed=6)
-    assert a == b and a.ecus[0].segments[0].crc32 != c.ecus[0].segments[0].crc32
+    assert a.ecus == b.ecus and a.ecus[0].segments[0].crc32 != c.ecus[0].segments[0].crc32
+    assert (a.package_id, b.package_id) == ("a", "b")  # a package's id is its folder's name
 
 
 def test_corrupt_segment_is_refused_naming_ecu_and_check(demo_dir: Path, tmp_path: Path) -> None:

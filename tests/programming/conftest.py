@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from api.workflow_calls import station_status
 from domain.accounts import Role
 from domain.flash_package import FlashPackageManifest
 from hw.sim import registry
@@ -27,6 +26,7 @@ from settings import Settings
 from station.portal_files import PortalFiles
 from station.worker import StationDependencies, station_worker
 from tests.factories import SignedIn, create_workshop, sign_in
+from tests.helpers import until_polling
 from tests.station_gateway import StationConnection, through_gateway
 
 DEMO_PACKAGE = "demo-2.0.0"
@@ -57,7 +57,7 @@ async def buy_time(
 async def register_station(client: httpx.AsyncClient, owner: SignedIn, station_id: str) -> None:
     registered = await client.post(
         f"/workshops/{owner.workshop_id}/stations",
-        json={"station_id": station_id, "name": "Bay 1"},
+        json={"station_id": station_id, "name": "Bay 1", "confirm_never_seen": True},
         headers=owner.headers,
     )
     assert registered.status_code == 201, registered.text
@@ -77,17 +77,6 @@ def demo_package(settings: Settings) -> FlashPackageManifest:
     return build_demo_package(
         settings.packages_dir / DEMO_PACKAGE, image_size_per_ecu=24 * 1024, package_id=DEMO_PACKAGE
     )
-
-
-async def _until_polling(client: Client, settings: Settings, station_id: str) -> None:
-    """Until the server has seen the worker poll its queue: the API refuses a session for a
-    station without a worker, and a worker that has just started may not have polled yet."""
-    for _ in range(200):
-        # None: the time-skipping server cannot tell, and the API then does not refuse either
-        if (await station_status(client, settings, station_id)).online is not False:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no worker polls the queue of station {station_id}")
 
 
 def new_station_id() -> str:
@@ -127,7 +116,7 @@ async def running_station(
             through_gateway(client, settings, station_id, token) as connection,
             station_worker(connection.client, deps, task_queue),
         ):
-            await _until_polling(client, settings, station_id)
+            await until_polling(client, settings, station_id)
             yield Station(station_id, task_queue, name, vehicle, connection)
     finally:
         registry.remove(name)

@@ -81,7 +81,7 @@ async def test_flash_through_the_api_with_report_and_trace(
         json={"reason": "too late"},
         headers=workshop_owner.headers,
     )
-    assert abort.status_code in (404, 409)
+    assert (abort.status_code, abort.json()["type"]) == (409, "/problems/programming-session-ended")
 
 
 async def test_refusals_before_the_car_is_touched(

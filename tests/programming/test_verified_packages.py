@@ -27,3 +27,14 @@ def test_verified_once_and_again_after_a_change(tmp_path: Path) -> None:
     with pytest.raises(FlashPackageError) as refused:
         packages.get("pkg")
     assert any(problem.ecu == "DME" for problem in refused.value.problems)
+
+
+def test_a_package_whose_manifest_names_another_id_is_refused(tmp_path: Path) -> None:
+    """A package's id is its folder's name on the station too: a session naming `renamed`
+    never flashes the package whose manifest says it is `pkg`."""
+    build_demo_package(tmp_path / "pkg", image_size_per_ecu=4096)
+    (tmp_path / "pkg").rename(tmp_path / "renamed")
+    with pytest.raises(FlashPackageError) as refused:
+        VerifiedPackages(tmp_path).get("renamed")
+    assert [problem.check for problem in refused.value.problems] == ["manifest"]
+    assert "'pkg' is not the name of its folder 'renamed'" in refused.value.problems[0].message

@@ -20,6 +20,7 @@ from settings import Settings
 from station.key_reader import KeyReaderActivities
 from station.service_booklet import ServiceBookletStation, VehicleServiceActivities
 from tests.factories import SignedIn, create_workshop, sign_in
+from tests.helpers import until_polling
 from tests.station_gateway import through_gateway
 
 DEMO_VIN = "WBA8E5105FK731548"  # the demo key's vehicle: BMW 320d, 194 826 km
@@ -87,6 +88,7 @@ async def station_worker(
             activities=activities,
         ),
     ):
+        await until_polling(client, settings, station_id)
         yield booklet
 
 

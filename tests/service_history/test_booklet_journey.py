@@ -82,7 +82,7 @@ async def test_a_technician_records_a_service_from_a_key_read_to_the_printed_log
     station_id = f"st-{uuid.uuid4().hex[:10]}"
     registered = await api_client.post(
         f"/workshops/{shop.workshop_id}/stations",
-        json={"station_id": station_id, "name": "Bay 1"},
+        json={"station_id": station_id, "name": "Bay 1", "confirm_never_seen": True},
         headers=shop.owner.headers,
     )
     assert registered.status_code == 201, registered.text
@@ -223,7 +223,7 @@ async def test_without_a_ticket_every_action_is_refused(
     station_id = f"st-{uuid.uuid4().hex[:10]}"
     made = await api_client.post(
         f"/workshops/{never.workshop_id}/stations",
-        json={"station_id": station_id, "name": "Bay"},
+        json={"station_id": station_id, "name": "Bay", "confirm_never_seen": True},
         headers=never.owner.headers,
     )
     assert made.status_code == 201  # registering a station is not a service-history action
@@ -295,7 +295,7 @@ async def test_bad_input_is_refused_with_what_is_wrong(
     theirs = f"st-{uuid.uuid4().hex[:10]}"
     await api_client.post(
         f"/workshops/{other.workshop_id}/stations",
-        json={"station_id": theirs, "name": "Theirs"},
+        json={"station_id": theirs, "name": "Theirs", "confirm_never_seen": True},
         headers=other.owner.headers,
     )
     for method, path, body in (

@@ -1,0 +1,141 @@
+"""Languages of the console: gettext catalogues (Babel `.po` files) and locale-aware formats.
+
+The `.po` files under `console/locales/<lang>/LC_MESSAGES/` are compiled in memory at
+start-up (`babel.messages.pofile.read_po` + `mofile.write_mo`), so there is no build step and
+nothing generated is committed. The language of a request is the `aos_lang` cookie (set by the
+switch on every page) or else the best match of `Accept-Language`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gettext
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_date, format_time, format_timedelta, get_datetime_format
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_currency, format_decimal
+from starlette.requests import Request
+
+LOCALES_DIR = Path(__file__).parent / "locales"
+DOMAIN = "console"
+LANGUAGES: Mapping[str, str] = {"en": "English", "nl": "Nederlands"}  # code -> own name
+DEFAULT_LANGUAGE = "en"
+LANGUAGE_COOKIE = "aos_lang"
+# The locale whose formats (dates, numbers) a language uses where it differs from its own code.
+FORMAT_LOCALES: Mapping[str, str] = {"en": "en_GB"}
+
+
+def N_(message: str) -> str:
+    """Marks a message for extraction; it is translated where it is shown (`Translator._`)."""
+    return message
+
+
+@lru_cache
+def catalogue(language: str) -> gettext.NullTranslations:
+    """The compiled catalogue of `language`: every `.po` file of its `LC_MESSAGES` (one per
+    part of the console) merged. English is the source language (msgid = the English text)."""
+    merged = Catalog(locale=language, domain=DOMAIN)
+    for po_file in sorted((LOCALES_DIR / language / "LC_MESSAGES").glob("*.po")):
+        with po_file.open("rb") as source:
+            for message in read_po(source, locale=language, domain=DOMAIN):
+                if message.id and message.string:
+                    merged.add(message.id, message.string)
+    compiled = io.BytesIO()
+    write_mo(compiled, merged)
+    compiled.seek(0)
+    return gettext.GNUTranslations(compiled)
+
+
+def load_catalogues() -> None:
+    """Compile every catalogue now (at start-up), so a broken `.po` file fails early."""
+    for language in LANGUAGES:
+        catalogue(language)
+
+
+def _accepted_languages(header: str) -> list[str]:
+    """`Accept-Language` ranges, best first (`nl-BE,nl;q=0.9,en;q=0.5` -> nl-BE, nl, en)."""
+    ranked: list[tuple[float, int, str]] = []
+    for index, part in enumerate(header.split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        if tag and tag != "*" and quality > 0:
+            ranked.append((-quality, index, tag.replace("_", "-")))
+    return [tag for _, _, tag in sorted(ranked)]
+
+
+def request_language(request: Request) -> str:
+    """The switch's cookie when set, else the best `Accept-Language` match, else English."""
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    if chosen is not None and chosen in LANGUAGES:
+        return chosen
+    preferred = _accepted_languages(request.headers.get("accept-language", ""))
+    match = Locale.negotiate(preferred, list(LANGUAGES), sep="-") if preferred else None
+    return match.language if match is not None else DEFAULT_LANGUAGE
+
+
+@dataclass(frozen=True)
+class Translator:
+    """One request's language: its messages and its formats of dates, numbers and money."""
+
+    language: str
+    timezone: ZoneInfo
+
+    @property
+    def locale(self) -> Locale:
+        """The locale of formats: English as written in Europe (24-hour clock, day first)."""
+        return Locale.parse(FORMAT_LOCALES.get(self.language, self.language))
+
+    def _(self, message: str, **values: object) -> str:
+        """The message in this language, with `%(name)s` placeholders filled from `values`."""
+        translated = catalogue(self.language).gettext(message)
+        return translated % values if values else translated
+
+    def ngettext(self, singular: str, plural: str, count: int, **values: object) -> str:
+        translated = catalogue(self.language).ngettext(singular, plural, count)
+        return translated % {"num": count, **values}
+
+    def datetime(self, moment: dt.datetime | None) -> str:
+        """Date and time (to the minute) in the console's time zone: `5 Mar 2026, 14:07` /
+        `5 mrt 2026 14:07`."""
+        if moment is None:
+            return ""
+        local = moment.astimezone(self.timezone)
+        return str(get_datetime_format("medium", locale=self.locale)).format(
+            format_time(local, "short", locale=self.locale),
+            format_date(local, "medium", locale=self.locale),
+        )
+
+    def date(self, moment: dt.date | dt.datetime | None) -> str:
+        if moment is None:
+            return ""
+        if isinstance(moment, dt.datetime):
+            moment = moment.astimezone(self.timezone).date()
+        return format_date(moment, "medium", locale=self.locale)
+
+    def money(self, cents: int, currency: str = "EUR") -> str:
+        """Euro cents as money: `€1,234.50` in English, `€ 1.234,50` in Dutch."""
+        return format_currency(Decimal(cents) / 100, currency, locale=self.locale)
+
+    def number(self, value: float | Decimal, decimals: int | None = None) -> str:
+        """`1234.5` -> `1,234.5` / `1.234,5`; with `decimals`, exactly that many digits."""
+        pattern = None if decimals is None else "#,##0." + "0" * decimals if decimals else "#,##0"
+        return format_decimal(value, format=pattern, locale=self.locale)
+
+    def duration(self, span: dt.timedelta) -> str:
+        """A remaining time, rounded to its largest unit: `3 hours`, `6 dagen`."""
+        return format_timedelta(span, threshold=1.5, locale=self.locale)

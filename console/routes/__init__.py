@@ -1,0 +1,20 @@
+"""The console's page routers, one module per part of the console; `console.app` mounts each
+router listed in `PAGE_ROUTERS`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from console.routes import access, registration, sign_in
+from console.routes import operators as operator_pages
+from console.routes import programming as programming_pages
+from console.routes import service_booklet as service_booklet_pages
+
+PAGE_ROUTERS: list[APIRouter] = [
+    sign_in.router,
+    access.router,
+    registration.router,
+    service_booklet_pages.router,
+    programming_pages.router,
+    operator_pages.router,
+]

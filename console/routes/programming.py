@@ -1,0 +1,391 @@
+"""ECU programming pages: start a session, watch it live, steer it, read its report.
+
+Every step is the JSON API's own call (see `console.programming`): the start is
+`start_programming` behind the same `ecu_programming` access check, the steering forms send the
+same workflow updates as `POST /programming-sessions/{id}/resume|skip-ecu|abort`, the report and
+the frame log are the API's `final_report` and `frame_log`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from pydantic import BaseModel, ValidationError
+
+from api.deps import AccessRepositoryDep, PackagesDep, SettingsDep, StationsDep, TemporalDep
+from api.routes.programming import (
+    SessionRequest,
+    final_report,
+    frame_log,
+    start_programming,
+    steer_session,
+)
+from console.deps import CsrfChecked, Translate, WorkshopMember
+from console.forms import FormErrors, domain_error_message
+from console.i18n import N_, Translator
+from console.programming import (
+    ECU_STATUS_LABELS,
+    STATE_LABELS,
+    live_session,
+    session_events,
+    start_form,
+)
+from console.rendering import render
+from contracts.programming import (
+    AbortInput,
+    ProgrammingUpdate,
+    ResumeInput,
+    SkipEcuInput,
+)
+from db.models import User
+from domain.catalogue import Service
+from domain.errors import DomainError, NotFound
+
+router = APIRouter(prefix="/console/programming", include_in_schema=False)
+
+# The programming refusals a technician can meet, in the page's language, by stable code.
+MESSAGES: dict[str, str] = {
+    "station-offline": N_(
+        "No station worker runs at this station. Start it on the PC wired to the car."
+    ),
+    "package-not-found": N_("There is no flash package with this id."),
+    "package-invalid": N_("The flash package failed its checks: %(detail)s"),
+    "invalid-vin": N_("This is not a valid VIN."),
+    "not-at-safe-point": N_("The session cannot do this now: %(detail)s"),
+}
+
+
+def _message(translate: Translator, error: DomainError) -> str | None:
+    message = MESSAGES.get(error.code)
+    return translate._(message, detail=error.detail or "") if message else None
+
+
+async def _coverage_error(access: AccessRepositoryDep, workshop_id: str) -> DomainError | None:
+    """The `ProgrammingAccess` check of `POST /programming-sessions`: None when covered."""
+    try:
+        await access.check_entitlement(workshop_id, Service.ECU_PROGRAMMING, datetime.now(UTC))
+    except DomainError as error:
+        return error
+    return None
+
+
+@router.get("/")
+async def programming_home(
+    request: Request,
+    person: WorkshopMember,
+    translate: Translate,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    stations: StationsDep,
+    packages: PackagesDep,
+    access: AccessRepositoryDep,
+) -> Response:
+    """Choose a station, a vehicle and a package; the workshop's recent sessions."""
+    return await _home_page(
+        request, person.user, translate, temporal, settings, stations, packages, access
+    )
+
+
+async def _home_page(
+    request: Request,
+    user: User,
+    translate: Translator,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    stations: StationsDep,
+    packages: PackagesDep,
+    access: AccessRepositoryDep,
+    *,
+    values: dict[str, str] | None = None,
+    errors: FormErrors | None = None,
+    status_code: int = 200,
+) -> Response:
+    assert user.workshop_id is not None
+    form, recent = await start_form(user, temporal, settings, stations, packages, translate)
+    coverage_error = await _coverage_error(access, user.workshop_id)
+    return render(
+        request,
+        "programming/start.html",
+        {
+            "form": form,
+            "recent": recent,
+            "values": values or {},
+            "errors": errors or FormErrors(),
+            "no_access": domain_error_message(translate, coverage_error)
+            if coverage_error
+            else None,
+        },
+        status_code=status_code,
+    )
+
+
+@router.post("/")
+async def start_session(
+    request: Request,
+    person: WorkshopMember,
+    _csrf: CsrfChecked,
+    translate: Translate,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    stations: StationsDep,
+    packages: PackagesDep,
+    access: AccessRepositoryDep,
+    station_id: Annotated[str, Form()] = "",
+    vin: Annotated[str, Form()] = "",
+    package_id: Annotated[str, Form()] = "",
+) -> Response:
+    """The start form: the same checks and workflow start as `POST /programming-sessions`."""
+    values = {"station_id": station_id, "vin": vin.strip(), "package_id": package_id}
+    errors = FormErrors()
+    coverage_error = await _coverage_error(access, person.workshop_id)
+    if coverage_error is not None:
+        errors.add_domain_error(translate, coverage_error, default_field=None)
+    else:
+        try:
+            body = SessionRequest.model_validate(values)
+            started = await start_programming(
+                person.user, body, temporal, settings, stations, packages
+            )
+            return RedirectResponse(f"/console/programming/{started.session_id}", status_code=303)
+        except ValidationError as error:
+            errors.add_validation_error(translate, error)
+        except NotFound as error:
+            if error.field == "station_id":
+                raise  # another workshop's station: the same not-found page as an unknown one
+            errors.add_domain_error(translate, error, message=_message(translate, error))
+        except DomainError as error:
+            errors.add_domain_error(translate, error, message=_message(translate, error))
+    return await _home_page(
+        request,
+        person.user,
+        translate,
+        temporal,
+        settings,
+        stations,
+        packages,
+        access,
+        values=values,
+        errors=errors,
+        status_code=422,
+    )
+
+
+@router.get("/{session_id}")
+async def session_page(
+    request: Request,
+    session_id: str,
+    person: WorkshopMember,
+    translate: Translate,
+    temporal: TemporalDep,
+) -> Response:
+    """The live page: rendered now, then kept current by the event stream below."""
+    return await _session_page(request, session_id, person.user, translate, temporal)
+
+
+async def _session_page(
+    request: Request,
+    session_id: str,
+    user: User,
+    translate: Translator,
+    temporal: TemporalDep,
+    *,
+    errors: FormErrors | None = None,
+    status_code: int = 200,
+) -> Response:
+    live = await live_session(temporal, user, session_id, translate)
+    return render(
+        request,
+        "programming/session.html",
+        {
+            "live": live,
+            "skip_options": [(ecu, ecu) for ecu in live.actions.skippable_ecus],
+            "errors": errors or FormErrors(),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/{session_id}/events")
+async def session_event_stream(
+    request: Request,
+    session_id: str,
+    person: WorkshopMember,
+    translate: Translate,
+    temporal: TemporalDep,
+) -> StreamingResponse:
+    """`text/event-stream` of the session: a `progress` event whenever it changed, until it
+    ended or the browser left."""
+    user = person.user
+    await live_session(temporal, user, session_id, translate)  # 404 before the stream opens
+
+    async def snapshot() -> Any:
+        return await live_session(temporal, user, session_id, translate)
+
+    return StreamingResponse(
+        session_events(snapshot, request.is_disconnected),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _steer(
+    request: Request,
+    session_id: str,
+    user: User,
+    translate: Translator,
+    temporal: TemporalDep,
+    update: ProgrammingUpdate,
+    step: BaseModel,
+    field: str | None,
+) -> Response:
+    try:
+        # The JSON API's own steering: the same checks, and 409 for an ended session.
+        await steer_session(temporal, user, session_id, update, step)
+    except DomainError as error:
+        errors = FormErrors()
+        errors.add_domain_error(
+            translate, error, default_field=field, message=_message(translate, error)
+        )
+        return await _session_page(
+            request, session_id, user, translate, temporal, errors=errors, status_code=409
+        )
+    return RedirectResponse(f"/console/programming/{session_id}", status_code=303)
+
+
+def _refused(translate: Translator, error: ValidationError, field: str) -> FormErrors:
+    errors = FormErrors()
+    errors.add_validation_error(translate, error)
+    if not errors.fields:
+        errors.add(field, translate._("This value is not valid."))
+    return errors
+
+
+@router.post("/{session_id}/resume")
+async def resume(
+    request: Request,
+    session_id: str,
+    person: WorkshopMember,
+    _csrf: CsrfChecked,
+    translate: Translate,
+    temporal: TemporalDep,
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    """The fault is fixed: the same update as `POST /programming-sessions/{id}/resume`."""
+    try:
+        step = ResumeInput(note=note)
+    except ValidationError as error:
+        return await _session_page(
+            request,
+            session_id,
+            person.user,
+            translate,
+            temporal,
+            errors=_refused(translate, error, "note"),
+            status_code=422,
+        )
+    return await _steer(
+        request,
+        session_id,
+        person.user,
+        translate,
+        temporal,
+        ProgrammingUpdate.RESUME,
+        step,
+        "note",
+    )
+
+
+@router.post("/{session_id}/skip-ecu")
+async def skip_ecu(
+    request: Request,
+    session_id: str,
+    person: WorkshopMember,
+    _csrf: CsrfChecked,
+    translate: Translate,
+    temporal: TemporalDep,
+    ecu: Annotated[str, Form()] = "",
+) -> Response:
+    """Leave out an ECU that has not started: `POST /programming-sessions/{id}/skip-ecu`."""
+    return await _steer(
+        request,
+        session_id,
+        person.user,
+        translate,
+        temporal,
+        ProgrammingUpdate.SKIP_ECU,
+        SkipEcuInput(ecu=ecu),
+        "ecu",
+    )
+
+
+@router.post("/{session_id}/abort")
+async def abort(
+    request: Request,
+    session_id: str,
+    person: WorkshopMember,
+    _csrf: CsrfChecked,
+    translate: Translate,
+    temporal: TemporalDep,
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Stop at the safe point: `POST /programming-sessions/{id}/abort`."""
+    try:
+        step = AbortInput(reason=reason.strip())
+    except ValidationError as error:
+        return await _session_page(
+            request,
+            session_id,
+            person.user,
+            translate,
+            temporal,
+            errors=_refused(translate, error, "reason"),
+            status_code=422,
+        )
+    return await _steer(
+        request,
+        session_id,
+        person.user,
+        translate,
+        temporal,
+        ProgrammingUpdate.ABORT,
+        step,
+        "reason",
+    )
+
+
+@router.get("/{session_id}/report")
+async def report(
+    request: Request,
+    session_id: str,
+    person: WorkshopMember,
+    translate: Translate,
+    temporal: TemporalDep,
+) -> Response:
+    """The session's report once it ended (while it runs: the conflict page)."""
+    progress = await final_report(temporal, person.user, session_id)
+    return render(
+        request,
+        "programming/report.html",
+        {
+            "report": progress,
+            "state_label": translate._(STATE_LABELS.get(progress.state, progress.state)),
+            "ecu_labels": {
+                e.ecu: translate._(ECU_STATUS_LABELS.get(e.status, e.status)) for e in progress.ecus
+            },
+        },
+    )
+
+
+@router.get("/{session_id}/frame-log")
+async def download_frame_log(
+    session_id: str, person: WorkshopMember, temporal: TemporalDep, settings: SettingsDep
+) -> PlainTextResponse:
+    """Every UDS frame of the session (the API's trace), as an ASC file to download."""
+    text = await frame_log(temporal, person.user, settings, session_id)
+    return PlainTextResponse(
+        text,
+        headers={"Content-Disposition": f'attachment; filename="session-{session_id}.asc"'},
+    )

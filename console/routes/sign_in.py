@@ -1,0 +1,264 @@
+"""Signing in (password, then TOTP; the first time, TOTP enrolment with a QR code) and out.
+
+Every step calls the same `AccountRepository` methods as the JSON API's `/auth/*` routes, so the
+lockout and the IP binding are the API's own rules.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Annotated
+
+import segno
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
+
+from api.auth import client_ip
+from api.deps import AccountsDep, SettingsDep
+from console.deps import CsrfChecked, SignedIn, Translate
+from console.forms import FormErrors
+from console.i18n import N_
+from console.paths import safe_next
+from console.rendering import render
+from console.security import (
+    PENDING_SIGN_IN_COOKIE,
+    PENDING_SIGN_IN_PATH,
+    PENDING_SIGN_IN_SECONDS,
+    SESSION_COOKIE,
+    PendingSignIn,
+    clear_cookie,
+    open_pending_sign_in,
+    seal_pending_sign_in,
+    set_cookie,
+)
+from db.accounts import IssuedSession, TotpEnrolment
+from db.credentials import totp_provisioning_uri
+from domain.accounts import TooManyAttempts, TotpRequired
+from domain.errors import DomainError
+from settings import Settings
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+WRONG_CODE = N_("The code is wrong. Try the newest code from the app.")
+
+
+def qr_code_svg(content: str) -> Markup:
+    """`content` as an inline SVG QR code (made here: no outside service sees the secret)."""
+    buffer = io.BytesIO()
+    segno.make(content, error="m").save(
+        buffer, kind="svg", xmldecl=False, svgns=True, scale=5, title="QR"
+    )
+    return Markup(buffer.getvalue().decode())
+
+
+def _signed_in_response(settings: Settings, issued: IssuedSession, target: str) -> RedirectResponse:
+    response = RedirectResponse(target, status_code=303)
+    _set_session_cookie(response, settings, issued)
+    return response
+
+
+def _set_session_cookie(response: Response, settings: Settings, issued: IssuedSession) -> None:
+    set_cookie(response, settings, SESSION_COOKIE, issued.token)
+    clear_cookie(response, settings, PENDING_SIGN_IN_COOKIE, path=PENDING_SIGN_IN_PATH)
+
+
+def _enrolment_page(
+    request: Request,
+    enrolment: TotpEnrolment,
+    email: str,
+    next_page: str,
+    errors: FormErrors | None = None,
+) -> Response:
+    return render(
+        request,
+        "sign_in/enrol.html",
+        {
+            "qr_svg": qr_code_svg(enrolment.provisioning_uri),
+            "secret": enrolment.secret,
+            "enrolment_token": enrolment.enrolment_token,
+            "email": email,
+            "next": next_page,
+            "errors": errors or FormErrors(),
+        },
+        status_code=422 if errors else 200,
+    )
+
+
+@router.get("/sign-in")
+async def sign_in_page(
+    request: Request, reason: str | None = None, next: str | None = None
+) -> Response:
+    """Step 1: email and password."""
+    return render(
+        request,
+        "sign_in/password.html",
+        {"reason": reason, "next": safe_next(next), "email": "", "errors": FormErrors()},
+    )
+
+
+@router.post("/sign-in")
+async def sign_in(
+    request: Request,
+    _: CsrfChecked,
+    accounts: AccountsDep,
+    settings: SettingsDep,
+    translate: Translate,
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "",
+) -> Response:
+    """The password; then the TOTP code (step 2), or the first time, the TOTP enrolment."""
+    next_page = safe_next(next)
+    errors = FormErrors()
+    if not email.strip():
+        errors.add("email", translate._("Enter your email address."))
+    if not password:
+        errors.add("password", translate._("Enter your password."))
+    if not errors:
+        try:
+            outcome = await accounts.sign_in(
+                email.strip(), password, None, None, client_ip(request)
+            )
+        except TotpRequired:  # the password is right: ask for the second factor
+            response = RedirectResponse(f"/console/sign-in/code?next={next_page}", status_code=303)
+            set_cookie(
+                response,
+                settings,
+                PENDING_SIGN_IN_COOKIE,
+                seal_pending_sign_in(settings, PendingSignIn(email.strip(), password)),
+                max_age=PENDING_SIGN_IN_SECONDS,
+                path=PENDING_SIGN_IN_PATH,
+            )
+            return response
+        except DomainError as error:
+            errors.add_domain_error(translate, error, default_field="password")
+        else:
+            if isinstance(outcome, TotpEnrolment):
+                return _enrolment_page(request, outcome, email.strip(), next_page)
+            return _signed_in_response(settings, outcome, next_page)
+    return render(
+        request,
+        "sign_in/password.html",
+        {
+            "reason": None,
+            "next": next_page,
+            "email": email,
+            "errors": errors,
+            "here": "/console/sign-in",
+        },
+        status_code=422,
+    )
+
+
+@router.get("/sign-in/code")
+async def code_page(request: Request, settings: SettingsDep, next: str | None = None) -> Response:
+    """Step 2: the code from the authenticator app (or a recovery code)."""
+    if open_pending_sign_in(settings, request.cookies.get(PENDING_SIGN_IN_COOKIE)) is None:
+        return RedirectResponse("/console/sign-in?reason=timed-out", status_code=303)
+    return render(
+        request,
+        "sign_in/code.html",
+        {"next": safe_next(next), "use_recovery": False, "errors": FormErrors()},
+    )
+
+
+@router.post("/sign-in/code")
+async def sign_in_with_code(
+    request: Request,
+    _: CsrfChecked,
+    accounts: AccountsDep,
+    settings: SettingsDep,
+    translate: Translate,
+    code: Annotated[str, Form()] = "",
+    recovery_code: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "",
+) -> Response:
+    next_page = safe_next(next)
+    pending = open_pending_sign_in(settings, request.cookies.get(PENDING_SIGN_IN_COOKIE))
+    if pending is None:
+        return RedirectResponse("/console/sign-in?reason=timed-out", status_code=303)
+    errors = FormErrors()
+    field = "recovery_code" if recovery_code.strip() and not code.strip() else "code"
+    if not code.strip() and not recovery_code.strip():
+        errors.add("code", translate._("Enter the code from your authenticator app."))
+    else:
+        try:
+            outcome = await accounts.sign_in(
+                pending.email,
+                pending.password,
+                code.strip() or None,
+                recovery_code.strip() or None,
+                client_ip(request),
+            )
+        except TooManyAttempts as error:
+            errors.add_domain_error(translate, error, default_field=field)
+        except DomainError:  # wrong code or recovery code: counted towards the lockout
+            errors.add(field, translate._(WRONG_CODE))
+        else:
+            if isinstance(outcome, IssuedSession):
+                return _signed_in_response(settings, outcome, next_page)
+            errors.add(field, translate._(WRONG_CODE))
+    return render(
+        request,
+        "sign_in/code.html",
+        {
+            "next": next_page,
+            "use_recovery": field == "recovery_code",
+            "code": code,
+            "recovery_code": recovery_code,
+            "errors": errors,
+        },
+        status_code=422,
+    )
+
+
+@router.post("/sign-in/enrol")
+async def confirm_enrolment(
+    request: Request,
+    _: CsrfChecked,
+    accounts: AccountsDep,
+    settings: SettingsDep,
+    translate: Translate,
+    enrolment_token: Annotated[str, Form()] = "",
+    secret: Annotated[str, Form()] = "",
+    email: Annotated[str, Form()] = "",
+    code: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "",
+) -> Response:
+    """The first code from the newly enrolled app: the session and the recovery codes."""
+    next_page = safe_next(next)
+    errors = FormErrors()
+    if not code.strip():
+        errors.add("code", translate._("Enter the code from your authenticator app."))
+    else:
+        try:
+            issued = await accounts.confirm_totp(enrolment_token, code.strip(), client_ip(request))
+        except DomainError as error:
+            errors.add_domain_error(translate, error, default_field="code")
+        else:
+            response = render(
+                request,
+                "sign_in/recovery_codes.html",
+                {"codes": issued.recovery_codes or [], "next": next_page},
+            )
+            _set_session_cookie(response, settings, issued)
+            return response
+    # The secret came from this page (it shows it as text); the stored one is what counts.
+    enrolment = TotpEnrolment(
+        enrolment_token=enrolment_token,
+        provisioning_uri=totp_provisioning_uri(secret, email),
+        secret=secret,
+    )
+    return _enrolment_page(request, enrolment, email, next_page, errors)
+
+
+@router.post("/sign-out")
+async def sign_out(
+    _: CsrfChecked, person: SignedIn, accounts: AccountsDep, settings: SettingsDep
+) -> Response:
+    """End the session: its cookie stops working at once, here and anywhere it was copied."""
+    await accounts.end_session(person.session.id, "logout")
+    response = RedirectResponse("/console/sign-in?reason=signed-out", status_code=303)
+    clear_cookie(response, settings, SESSION_COOKIE)
+    return response

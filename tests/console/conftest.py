@@ -1,0 +1,86 @@
+"""Fixtures of the console's tests: the real API app over HTTP on a free port, with the portal
+worker on the Temporal dev server and a fresh database, and Debian's Chromium driven by
+Playwright (never a downloaded browser).
+
+- `console`: a `ConsoleServer` with `base_url`, `api` (an httpx client of the JSON API at the
+  same address), `settings` and `session_factory`.
+- `browser`: headless Chromium, one per test session. Without /usr/bin/chromium the browser
+  tests are skipped with a message, unless CI is set: then they fail.
+- `page` (English, Accept-Language en-GB) and `dutch_page` (Accept-Language nl-NL): a fresh
+  browser context each, so cookies never leak between tests.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from settings import Settings
+from tests.helpers import serving_api
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_INSTALLED = CHROMIUM.exists()
+
+
+@dataclass(frozen=True)
+class ConsoleServer:
+    base_url: str
+    api: httpx.AsyncClient
+    settings: Settings
+    session_factory: async_sessionmaker[AsyncSession]
+
+
+@pytest.fixture
+async def console(
+    portal_on_dev_server: Settings,
+    dev_env: WorkflowEnvironment,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[ConsoleServer]:
+    """The API app (with its console) served by uvicorn on a free port of 127.0.0.1."""
+    app = create_app(portal_on_dev_server, temporal=dev_env.client)
+    async with (
+        serving_api(app) as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=60) as api,
+    ):
+        yield ConsoleServer(base_url, api, portal_on_dev_server, session_factory)
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    if not CHROMIUM_INSTALLED:
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing; .ci/run installs Debian's chromium package")
+        pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM} (apt install chromium)")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        yield launched
+        await launched.close()
+
+
+async def _page(browser: Browser, locale: str) -> AsyncIterator[Page]:
+    context = await browser.new_context(locale=locale, timezone_id="Europe/Amsterdam")
+    context.set_default_timeout(30_000)
+    page = await context.new_page()
+    yield page
+    await context.close()
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    async for opened in _page(browser, "en-GB"):
+        yield opened
+
+
+@pytest.fixture
+async def dutch_page(browser: Browser) -> AsyncIterator[Page]:
+    async for opened in _page(browser, "nl-NL"):
+        yield opened

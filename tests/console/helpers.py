@@ -1,0 +1,195 @@
+"""What the console's browser tests share: a signed-up workshop made through the JSON API,
+signing in through the pages, and screenshots.
+
+Screenshots go to `artefacts/screenshots/<name>.png` at the repository's root (gitignored).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyotp
+from playwright.async_api import Page, expect
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from activities.accounts import ensure_administrator
+from tests.accounts_helpers import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    code_in,
+    last_mail_to,
+    token_in,
+)
+
+SCREENSHOTS = Path(__file__).parents[2] / "artefacts" / "screenshots"
+OWNER_PASSWORD = "a long owner password"
+# The administrator's TOTP secret per test database (the account is enrolled once per database).
+_admin_secrets: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class WorkshopAccount:
+    """A workshop's owner who has enrolled TOTP: everything needed to sign in again."""
+
+    workshop_id: str
+    email: str
+    password: str
+    totp_secret: str
+
+    def code(self) -> str:
+        return pyotp.TOTP(self.totp_secret).now()
+
+
+def application(name: str, vat_number: str, email: str) -> dict[str, Any]:
+    """A valid application; `vat_number` is nine digits (a Dutch VAT ID is NL<9 digits>B01)."""
+    return {
+        "company_name": name,
+        "legal_form": "BV",
+        "address": "Industrieweg 12, 3542 AD Utrecht",
+        "country": "NL",
+        "vat_id": f"NL{vat_number}B01",
+        "legal_representative": "Johan de Vries",
+        "contact_email": email,
+        "owner_name": "Johan de Vries",
+    }
+
+
+async def wait_for_registration_state(
+    api: httpx.AsyncClient, registration_id: str, state: str
+) -> None:
+    for _ in range(200):
+        current = (await api.get(f"/registrations/{registration_id}")).json()["state"]
+        if current == state:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"registration {registration_id} never reached {state}")
+
+
+async def administrator(
+    api: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+) -> dict[str, str]:
+    """Bearer headers of the portal's administrator (created and enrolled on first use)."""
+    await ensure_administrator(session_factory, ADMIN_EMAIL, ADMIN_PASSWORD, "Admin")
+    first = await api.post("/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+    if first.status_code == 200 and first.json()["status"] == "totp_enrolment_required":
+        secret = first.json()["secret"]
+        confirmed = await api.post(
+            "/auth/totp/confirm",
+            json={
+                "enrolment_token": first.json()["enrolment_token"],
+                "code": pyotp.TOTP(secret).now(),
+            },
+        )
+        assert confirmed.status_code == 200, confirmed.text
+        _admin_secrets[str(session_factory.kw.get("bind"))] = secret
+        return {"Authorization": f"Bearer {confirmed.json()['token']}"}
+    secret = _admin_secrets[str(session_factory.kw.get("bind"))]
+    signed_in = await api.post(
+        "/auth/login",
+        json={
+            "email": ADMIN_EMAIL,
+            "password": ADMIN_PASSWORD,
+            "totp_code": pyotp.TOTP(secret).now(),
+        },
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    return {"Authorization": f"Bearer {signed_in.json()['token']}"}
+
+
+async def approve_registration(
+    api: httpx.AsyncClient,
+    session_factory: async_sessionmaker[AsyncSession],
+    registration_id: str,
+) -> str:
+    """The administrator approves through the JSON API; the new workshop's id."""
+    await wait_for_registration_state(api, registration_id, "under_review")
+    decided = await api.post(
+        f"/admin/registrations/{registration_id}/decision",
+        json={"approve": True, "reason": "documents checked"},
+        headers=await administrator(api, session_factory),
+    )
+    assert decided.status_code == 200, decided.text
+    workshop_id: str = decided.json()["workshop_id"]
+    return workshop_id
+
+
+async def create_voucher(
+    api: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession], cents: int
+) -> str:
+    """A voucher worth `cents`, made by the administrator through the JSON API; its code."""
+    created = await api.post(
+        "/admin/vouchers",
+        json={"amount_cents": cents},
+        headers=await administrator(api, session_factory),
+    )
+    assert created.status_code == 201, created.text
+    code: str = created.json()["code"]
+    return code
+
+
+async def workshop_through_api(
+    api: httpx.AsyncClient,
+    session_factory: async_sessionmaker[AsyncSession],
+    name: str = "Garage De Vries",
+    vat_number: str = "123456789",
+    email: str = "johan@garage-devries.example",
+) -> WorkshopAccount:
+    """A registered, approved workshop whose owner set a password and enrolled TOTP, all done
+    through the JSON API (for tests whose subject is another page)."""
+    applied = await api.post("/registrations", json=application(name, vat_number, email))
+    assert applied.status_code == 201, applied.text
+    registration_id = applied.json()["registration_id"]
+    mail = await last_mail_to(session_factory, email)
+    verified = await api.post(
+        f"/registrations/{registration_id}/email-verification", json={"code": code_in(mail.body)}
+    )
+    assert verified.status_code == 200, verified.text
+    workshop_id = await approve_registration(api, session_factory, registration_id)
+    activation = await last_mail_to(session_factory, email, "registration")
+    accepted = await api.post(
+        f"/invitations/{token_in(activation.body)}/accept", json={"password": OWNER_PASSWORD}
+    )
+    assert accepted.status_code == 200, accepted.text
+    first = await api.post("/auth/login", json={"email": email, "password": OWNER_PASSWORD})
+    enrolment = first.json()
+    secret: str = enrolment["secret"]
+    confirmed = await api.post(
+        "/auth/totp/confirm",
+        json={"enrolment_token": enrolment["enrolment_token"], "code": pyotp.TOTP(secret).now()},
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    return WorkshopAccount(workshop_id, email, OWNER_PASSWORD, secret)
+
+
+async def api_token(api: httpx.AsyncClient, account: WorkshopAccount) -> dict[str, str]:
+    """Bearer headers of a fresh API session of `account`."""
+    signed_in = await api.post(
+        "/auth/login",
+        json={"email": account.email, "password": account.password, "totp_code": account.code()},
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    return {"Authorization": f"Bearer {signed_in.json()['token']}"}
+
+
+async def sign_in(page: Page, base_url: str, account: WorkshopAccount) -> None:
+    """Sign in through the console's pages: password, then the TOTP code."""
+    await page.goto(f"{base_url}/console/sign-in")
+    await page.get_by_label(re.compile("^(Email address|E-mailadres)$")).fill(account.email)
+    await page.get_by_label(re.compile("^(Password|Wachtwoord)$")).fill(account.password)
+    await page.locator("form[action='/console/sign-in'] button[type=submit]").click()
+    await page.locator("#f-code").fill(account.code())
+    await page.locator("form[action='/console/sign-in/code'] button[type=submit]").click()
+    await expect(page.locator("form.sign-out")).to_be_visible()
+
+
+async def screenshot(page: Page, name: str) -> Path:
+    """A full-page screenshot under artefacts/screenshots/ (for the README and reviewers)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=True)
+    return path

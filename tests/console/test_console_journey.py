@@ -1,0 +1,174 @@
+"""A new workshop's way into the console, in a real browser, in English and in Dutch:
+register, verify the email from the mailed link, be approved (the administrator through the
+JSON API), set the password from the invitation link, enrol TOTP from the QR code, add credit
+and redeem a voucher, buy a day of service booklet, and see it on the applications page."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pyotp
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.accounts_helpers import code_in, last_mail_to
+from tests.console.conftest import ConsoleServer
+from tests.console.helpers import (
+    approve_registration,
+    create_voucher,
+    screenshot,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What each language must show (texts and formats), asserted at the key pages."""
+
+    register_heading: str
+    verified: str
+    enrol_heading: str
+    applications_heading: str
+    no_time: str
+    available: str
+    balance_after_top_up: str  # 50 euros
+    balance_after_voucher: str  # + 25 euros
+    day: str
+    month_names: str  # a date of this language: "5 mrt 2026" / "5 Mar 2026"
+
+
+ENGLISH = Expected(
+    register_heading="Register your workshop",
+    verified="Your email address is confirmed.",
+    enrol_heading="Set up strong authentication",
+    applications_heading="Applications",
+    no_time="No time bought",
+    available="Available",
+    balance_after_top_up="€50.00",
+    balance_after_voucher="€75.00",
+    day="1 day",
+    month_names=r"\d{1,2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sept?|Oct|Nov|Dec) \d{4}, \d\d:\d\d",
+)
+DUTCH = Expected(
+    register_heading="Uw werkplaats inschrijven",
+    verified="Uw e-mailadres is bevestigd.",
+    enrol_heading="Sterke authenticatie instellen",
+    applications_heading="Applicaties",
+    no_time="Geen tijd gekocht",
+    available="Beschikbaar",
+    balance_after_top_up="€\xa050,00",
+    balance_after_voucher="€\xa075,00",
+    day="1 dag",
+    month_names=r"\d{1,2} (jan|feb|mrt|apr|mei|jun|jul|aug|sep|okt|nov|dec) \d{4},? \d\d:\d\d",
+)
+
+
+async def _journey(console: ConsoleServer, page: Page, expected: Expected, tag: str) -> None:
+    base = console.base_url
+    email = f"owner-{tag}@garage-journey.example"
+
+    # Register.
+    await page.goto(f"{base}/console/")
+    await page.locator("a[href='/console/register']").click()
+    await expect(page.locator("h1")).to_have_text(expected.register_heading)
+    await screenshot(page, f"{tag}-register")
+    await page.locator("#f-company_name").fill(f"Garage Journey {tag}")
+    await page.locator("#f-legal_form").fill("BV")
+    await page.locator("#f-address").fill("Industrieweg 12, 3542 AD Utrecht")
+    await page.locator("#f-country").select_option("NL")
+    await page.locator("#f-vat_id").fill("NL123456789B01" if tag == "en" else "NL987654321B01")
+    await page.locator("#f-legal_representative").fill("Johan de Vries")
+    await page.locator("#f-owner_name").fill("Johan de Vries")
+    await page.locator("#f-contact_email").fill(email)
+    await page.locator("form[action='/console/register'] button[type=submit]").click()
+
+    # Verify the email: the mail links to the page, the code is in the mail.
+    mail = await last_mail_to(console.session_factory, email)
+    link = re.search(r"(http://\S+/console/registrations/\S+/verify)", mail.body)
+    assert link, mail.body
+    await page.goto(link.group(1))
+    await page.locator("#f-code").fill(code_in(mail.body))
+    await page.locator("form[action$='/verify'] button[type=submit]").click()
+    await expect(page.locator("#application-state")).to_contain_text(expected.verified)
+    await screenshot(page, f"{tag}-application-status")
+    registration_id = page.url.rstrip("/").rsplit("/", 1)[1]
+
+    # The administrator approves (the operators' pages are another part's; here the API).
+    await approve_registration(console.api, console.session_factory, registration_id)
+
+    # Set the password from the invitation link in the approval mail.
+    activation = await last_mail_to(console.session_factory, email, "registration")
+    invitation = re.search(r"(http://\S+/console/invitations/\S+)", activation.body)
+    assert invitation, activation.body
+    await page.goto(invitation.group(1))
+    await page.locator("#f-password").fill("a long owner password")
+    await page.locator("#f-password_again").fill("a long owner password")
+    await page.locator("form[action^='/console/invitations/'] button[type=submit]").click()
+
+    # First sign-in: password, then TOTP enrolment from the QR code and the secret shown.
+    await page.locator("#f-email").fill(email)
+    await page.locator("#f-password").fill("a long owner password")
+    await page.locator("form[action='/console/sign-in'] button[type=submit]").click()
+    await expect(page.locator("h1")).to_have_text(expected.enrol_heading)
+    await expect(page.locator(".qr svg")).to_be_visible()
+    await screenshot(page, f"{tag}-totp-enrolment")
+    secret = (await page.locator("#totp-secret").inner_text()).strip()
+    await page.locator("#f-code").fill(pyotp.TOTP(secret).now())
+    await page.locator("form[action='/console/sign-in/enrol'] button[type=submit]").click()
+    assert await page.locator(".codes li").count() == 10
+    await page.locator("main a.button").click()
+
+    # The applications page: nothing bought yet; its link leads to buying time.
+    await expect(page.locator("h1")).to_have_text(expected.applications_heading)
+    booklet = page.locator("#app-service_history")
+    await expect(booklet).to_contain_text(expected.no_time)
+    await screenshot(page, f"{tag}-applications-empty")
+    await booklet.locator("a[href*='/console/credit']").click()
+
+    # Credit: a top-up in the page's number format, a voucher, then a day of service booklet.
+    await page.locator("#f-amount").fill("50" if tag == "en" else "50,00")
+    await page.locator("form[action='/console/credit/top-up'] button[type=submit]").click()
+    await expect(page.locator("#balance")).to_have_text(expected.balance_after_top_up)
+    voucher = await create_voucher(console.api, console.session_factory, 2500)
+    await page.locator("#f-voucher_code").fill(voucher)
+    await page.locator("form[action='/console/credit/voucher'] button[type=submit]").click()
+    await expect(page.locator("#balance")).to_have_text(expected.balance_after_voucher)
+    await expect(page.locator("#ledger tbody tr")).to_have_count(2)
+    await expect(page.locator("#ledger tbody tr").first).to_contain_text(
+        re.compile(expected.month_names)
+    )
+    assert await page.locator("#f-service").input_value() == "service_history"
+    await page.locator("#f-period").select_option("day")
+    await screenshot(page, f"{tag}-credit")
+    await page.locator("form[action='/console/credit/tickets'] button[type=submit]").click()
+    await expect(page.locator("#ticket-bought")).to_be_visible()
+    await expect(page.locator("h1")).to_contain_text(expected.day)
+    await expect(page.locator("#ticket-ends")).to_have_text(re.compile(expected.month_names))
+    await screenshot(page, f"{tag}-ticket")
+
+    # The applications page shows the booklet available, with its time left and end.
+    await page.goto(f"{base}/console/")
+    await expect(booklet).to_contain_text(expected.available)
+    await expect(booklet.locator(".remaining")).not_to_be_empty()
+    await expect(booklet).to_contain_text(re.compile(expected.month_names))
+    await expect(page.locator("#app-ecu_programming")).to_contain_text(expected.no_time)
+    await screenshot(page, f"{tag}-applications")
+
+
+async def test_a_new_workshop_gets_from_registration_to_a_day_of_service_booklet(
+    console: ConsoleServer, page: Page
+) -> None:
+    await _journey(console, page, ENGLISH, "en")
+
+
+async def test_the_same_journey_in_dutch(console: ConsoleServer, dutch_page: Page) -> None:
+    """Accept-Language nl-NL: every key page is Dutch, and so are its amounts and dates."""
+    await _journey(console, dutch_page, DUTCH, "nl")
+    await expect(dutch_page.locator("html")).to_have_attribute("lang", "nl")
+    # The switch on every page: back to English, remembered for the next page.
+    await dutch_page.locator(".languages a[hreflang=en]").click()
+    await expect(dutch_page.locator("h1")).to_have_text(ENGLISH.applications_heading)
+    await dutch_page.goto(f"{console.base_url}/console/credit")
+    await expect(dutch_page.locator("#balance")).to_have_text(re.compile(r"^€\d+\.\d\d$"))

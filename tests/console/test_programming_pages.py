@@ -1,0 +1,199 @@
+"""The ECU programming pages in a real browser: a technician starts a flash of `demo-1`'s
+simulated car, watches it live (Server-Sent Events), the cable is pulled, the page shows the
+banner with Resume enabled, the technician plugs it back and resumes from the page, and the
+session completes; then the report and the frame log."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+
+import httpx
+import pytest
+from playwright.async_api import Page, expect
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.testing import WorkflowEnvironment
+
+from contracts import search_attributes
+from contracts.programming import (
+    PROGRAMMING_SESSION_WORKFLOW,
+    ProgrammingSessionInput,
+    programming_workflow_id,
+)
+from hw.sim.demo_package import build_demo_package
+from tests.console.conftest import ConsoleServer
+from tests.console.helpers import api_token, screenshot, sign_in, workshop_through_api
+from tests.factories import SignedIn, create_workshop
+from tests.programming.conftest import buy_time, register_station, running_station
+
+pytestmark = pytest.mark.e2e
+
+PACKAGE = "console-demo-1.0.0"
+STATION = "demo-1"  # the embedded mode's station, on its simulated car
+
+
+async def _ecu_percent(page: Page, ecu: str) -> int:
+    value = await page.locator(f'tr[data-ecu="{ecu}"] progress').evaluate("node => node.value")
+    return int(value)
+
+
+async def _api_progress(api: httpx.AsyncClient, headers: dict[str, str], session_id: str) -> dict:
+    response = await api.get(f"/programming-sessions/{session_id}", headers=headers)
+    assert response.status_code == 200, response.text
+    body: dict = response.json()
+    return body
+
+
+async def test_a_flash_watched_live_through_a_pulled_cable_then_resumed_from_the_page(
+    console: ConsoleServer, dev_env: WorkflowEnvironment, page: Page
+) -> None:
+    account = await workshop_through_api(console.api, console.session_factory)
+    headers = await api_token(console.api, account)
+    owner = SignedIn("owner", account.workshop_id, headers["Authorization"][7:], "127.0.0.1")
+    await buy_time(console.api, owner)
+    await register_station(console.api, owner, STATION)
+    build_demo_package(
+        console.settings.packages_dir / PACKAGE,
+        image_size_per_ecu=192 * 1024,
+        ecus=("DME", "EGS"),
+        version="9.1.0",
+        package_id=PACKAGE,
+    )
+
+    async with running_station(dev_env.client, console.settings, station_id=STATION) as station:
+        car, dme = station.vehicle, station.vehicle.ecu("DME")
+        await sign_in(page, console.base_url, account)
+        await page.goto(f"{console.base_url}/console/programming/")
+        await expect(page.get_by_label("Station")).to_contain_text("online")
+        await page.get_by_label("Station").select_option(STATION)
+        await page.get_by_label("Flash package").select_option(PACKAGE)
+        vin_field = page.get_by_label("Vehicle identification number (VIN)")
+        await vin_field.fill("WBA8E51O5")  # a typo: refused next to the field, kept as typed
+        await page.get_by_role("button", name="Start programming").click()
+        await expect(page.locator("#f-vin-error")).to_contain_text("This is not a valid VIN.")
+        await expect(page.locator("#error-summary")).to_contain_text("This is not a valid VIN.")
+        await expect(vin_field).to_have_value("WBA8E51O5")
+        await expect(page.get_by_label("Flash package")).to_have_value(PACKAGE)
+        await vin_field.fill(car.vin)
+        await screenshot(page, "programming-start")
+        await page.get_by_role("button", name="Start programming").click()
+        await expect(page).to_have_url(re.compile(r"/console/programming/[0-9a-f-]{36}$"))
+        session_id = page.url.rsplit("/", 1)[1]
+
+        for _ in range(6000):  # the DME's first segment is under way
+            if dme.download is not None and dme.download.blocks >= 20:
+                break
+            await asyncio.sleep(0.005)
+        assert dme.download is not None and dme.download.blocks >= 20
+        car.faults.disconnect()  # the cable is pulled mid-segment
+
+        # Live: the page counts the DME's bytes inside the running segment (its heartbeat),
+        # which the workflow's own progress counts only once the segment is done.
+        await expect(page.locator("#session-state")).to_have_text("Programming")
+        for _ in range(100):
+            if await _ecu_percent(page, "DME") > 0:
+                break
+            await asyncio.sleep(0.1)
+        shown = await _ecu_percent(page, "DME")
+        workflow_view = await _api_progress(console.api, headers, session_id)
+        dme_in_workflow = next(e for e in workflow_view["ecus"] if e["ecu"] == "DME")
+        assert shown > 0 and dme_in_workflow["bytes_done"] == 0, (shown, workflow_view)
+        await expect(page.locator('tr[data-ecu="DME"] [data-cell="status_label"]')).to_have_text(
+            "Programming"
+        )
+        await expect(page.locator("#resume-button")).to_be_disabled()
+        await screenshot(page, "programming-live")
+
+        # The retries run out: the banner names the reason, and the session accepts a resume
+        # and an abort, and leaving out the EGS that has not started.
+        banner = page.locator("#technician-banner")
+        await expect(banner).to_be_visible(timeout=180_000)
+        await expect(banner.locator('[data-live="reason"]')).not_to_be_empty()
+        await expect(page.locator("#resume-button")).to_be_enabled()
+        await expect(page.locator("#abort-button")).to_be_enabled()
+        await expect(page.locator("#skip-button")).to_be_enabled()
+        await expect(page.locator("#f-ecu")).to_have_value("EGS")
+        await screenshot(page, "programming-needs-technician")
+
+        car.faults.restore_link()  # the technician plugs the cable back in
+        await page.locator("#resume-button").click()
+        await expect(page.locator("#session-state")).to_have_text("Completed", timeout=120_000)
+        await expect(banner).to_be_hidden()
+        await expect(page.locator("#session-ended")).to_be_visible()
+        await expect(page.locator('tr[data-ecu="EGS"] [data-cell="status_label"]')).to_have_text(
+            "Done"
+        )
+        assert await _ecu_percent(page, "DME") == 100
+        await screenshot(page, "programming-completed")
+        # An ended session's stream sends its last state once and closes.
+        stream = await page.request.get(
+            f"{console.base_url}/console/programming/{session_id}/events"
+        )
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        events = (await stream.text()).strip().split("\n\n")
+        assert len(events) == 1 and events[0].startswith("event: progress\ndata: ")
+        last = json.loads(events[0].split("data: ", 1)[1])
+        assert last["final"] and last["state"] == "completed"
+        assert last["actions"] == {"resume": False, "abort": False, "skippable_ecus": []}
+
+        await page.get_by_role("link", name="Report").click()
+        await expect(page.locator("#report-state")).to_have_text("Completed")
+        await screenshot(page, "programming-report")
+        async with page.expect_download() as downloading:
+            await page.get_by_role("link", name="Download the frame log (ASC)").click()
+        download = await downloading.value
+        assert download.suggested_filename == f"session-{session_id}.asc"
+        frames = (await download.path()).read_text()
+        assert "Tx" in frames and "Rx" in frames  # python-can ASC frame lines
+
+
+async def test_another_workshops_session_is_the_not_found_page(
+    console: ConsoleServer, dev_env: WorkflowEnvironment, page: Page
+) -> None:
+    """The session page, its report, its event stream, its frame log and its steering forms
+    answer for another workshop's session exactly as for an unknown one."""
+    account = await workshop_through_api(console.api, console.session_factory)
+    other_workshop = await create_workshop(console.session_factory, "Garage Elders")
+    foreign = str(uuid.uuid4())
+    # Another workshop's session, waiting for a portal worker that never comes.
+    handle = await dev_env.client.start_workflow(
+        PROGRAMMING_SESSION_WORKFLOW,
+        ProgrammingSessionInput(
+            session_id=foreign,
+            workshop_id=other_workshop,
+            station_id="bay-9",
+            station_task_queue="station-bay-9",
+            vin="WBA8E5105FK731548",
+            package_id=PACKAGE,
+            technician_id="someone",
+        ),
+        id=programming_workflow_id(foreign),
+        task_queue=f"nobody-{foreign}",
+        search_attributes=TypedSearchAttributes(
+            [SearchAttributePair(search_attributes.WORKSHOP_ID, other_workshop)]
+        ),
+    )
+    try:
+        await sign_in(page, console.base_url, account)
+        unknown = str(uuid.uuid4())
+        for session_id in (foreign, unknown):
+            for path in ("", "/report", "/events", "/frame-log"):
+                url = f"{console.base_url}/console/programming/{session_id}{path}"
+                response = await page.goto(url)
+                assert response is not None and response.status == 404, url
+                await expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+            csrf = await page.locator("form.sign-out input[name=csrf_token]").input_value()
+            resumed = await page.request.post(
+                f"{console.base_url}/console/programming/{session_id}/resume",
+                form={"csrf_token": csrf},
+            )
+            assert resumed.status == 404
+            forged = await page.request.post(
+                f"{console.base_url}/console/programming/{session_id}/abort",
+                form={"csrf_token": "forged", "reason": "x"},
+            )
+            assert forged.status == 403  # the CSRF check comes before anything else
+    finally:
+        await handle.terminate("test over")
