@@ -45,8 +45,14 @@ from db.packages import PackageStore
 from db.stations import StationRepository
 from domain.errors import Conflict, NotFound
 from domain.flash_package import PACKAGE_ID_PATTERN, FlashPackageManifest
-from domain.programming import NotAtSafePoint, PackageInvalid, ProgrammingSessionEnded
-from domain.vin import VIN_PATTERN, parse_vin
+from domain.programming import (
+    NotAtSafePoint,
+    PackageInvalid,
+    PackageNotFound,
+    ProgrammingSessionEnded,
+)
+from domain.service_history import StationNotFound, StationOffline
+from domain.vin import VIN_PATTERN, InvalidVinGiven, parse_vin
 from settings import Settings
 
 router = APIRouter(tags=["programming"])
@@ -80,7 +86,14 @@ async def session_handle(
     return temporal.get_workflow_handle(workflow_id, result_type=ProgrammingProgress)
 
 
-@router.post("/programming-sessions", status_code=201, response_model=SessionStarted)
+@router.post(
+    "/programming-sessions",
+    status_code=201,
+    response_model=SessionStarted,
+    responses=problem_responses(
+        InvalidVinGiven, StationNotFound, PackageNotFound, PackageInvalid, StationOffline
+    ),
+)
 async def start_session(
     body: SessionRequest,
     user: CurrentUser,
@@ -142,7 +155,11 @@ async def start_programming(
     )
 
 
-@router.get("/programming-sessions/{session_id}", response_model=ProgressView)
+@router.get(
+    "/programming-sessions/{session_id}",
+    response_model=ProgressView,
+    responses=problem_responses(NotFound),
+)
 async def session_progress(
     session_id: str, user: CurrentUser, temporal: TemporalDep
 ) -> ProgrammingProgress:
@@ -228,7 +245,11 @@ async def abort_session(
     return await steer_session(temporal, user, session_id, ProgrammingUpdate.ABORT, body)
 
 
-@router.get("/programming-sessions/{session_id}/report", response_model=ProgressView)
+@router.get(
+    "/programming-sessions/{session_id}/report",
+    response_model=ProgressView,
+    responses=problem_responses(NotFound, Conflict),
+)
 async def session_report(
     session_id: str, user: CurrentUser, temporal: TemporalDep
 ) -> ProgrammingProgress:
@@ -253,7 +274,10 @@ async def final_report(temporal: Client, user: User, session_id: str) -> Program
 @router.get(
     "/programming-sessions/{session_id}/trace",
     response_class=PlainTextResponse,
-    responses={200: {"content": {"text/plain": {}}, "description": "ASC frame log"}},
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "ASC frame log"},
+        **problem_responses(NotFound),
+    },
 )
 async def session_trace(
     session_id: str, user: CurrentUser, temporal: TemporalDep, settings: SettingsDep
