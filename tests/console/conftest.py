@@ -6,12 +6,15 @@ Playwright (never a downloaded browser).
   same address), `settings` and `session_factory`.
 - `browser`: headless Chromium, one per test session. Without /usr/bin/chromium the browser
   tests are skipped with a message, unless CI is set: then they fail.
+- `entitlements_ended`: append a workshop id that bought service-booklet time; its
+  entitlement flow is terminated after the test.
 - `page` (English, Accept-Language en-GB) and `dutch_page` (Accept-Language nl-NL): a fresh
   browser context each, so cookies never leak between tests.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,6 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from contracts.access import entitlement_workflow_id
+from domain.catalogue import Service
 from settings import Settings
 from tests.helpers import serving_api
 
@@ -52,6 +57,19 @@ async def console(
         httpx.AsyncClient(base_url=base_url, timeout=60) as api,
     ):
         yield ConsoleServer(base_url, api, portal_on_dev_server, session_factory)
+
+
+@pytest.fixture
+async def entitlements_ended(dev_env: WorkflowEnvironment) -> AsyncIterator[list[str]]:
+    """Workshops whose service-booklet entitlement flow (started by buying a ticket) is
+    terminated after the test: the dev server outlives it."""
+    workshops: list[str] = []
+    yield workshops
+    for workshop_id in workshops:
+        with contextlib.suppress(Exception):
+            await dev_env.client.get_workflow_handle(
+                entitlement_workflow_id(workshop_id, Service.SERVICE_HISTORY)
+            ).terminate("test finished")
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,11 @@
 """A new workshop's way into the console, in a real browser, in English and in Dutch:
 register, verify the email from the mailed link, be approved (the administrator through the
 JSON API), set the password from the invitation link, enrol TOTP from the QR code, add credit
-and redeem a voucher, buy a day of service booklet, and see it on the applications page."""
+and redeem a voucher, buy a day of service booklet, and see it on the applications page.
+
+In English the same page and the same new workshop go on to their first service entry: claim
+`demo-1` (through the JSON API), read the demo key there, record a maintenance entry written
+into the simulated car, print its maintenance log, and delete it."""
 
 from __future__ import annotations
 
@@ -11,14 +15,19 @@ from dataclasses import dataclass
 import pyotp
 import pytest
 from playwright.async_api import Page, expect
+from temporalio.testing import WorkflowEnvironment
 
 from tests.accounts_helpers import code_in, last_mail_to
 from tests.console.conftest import ConsoleServer
 from tests.console.helpers import (
+    OWNER_PASSWORD,
+    WorkshopAccount,
+    api_token,
     approve_registration,
     create_voucher,
     screenshot,
 )
+from tests.console.service_booklet_steps import read_a_key_record_print_and_delete_an_entry
 
 pytestmark = pytest.mark.e2e
 
@@ -65,7 +74,11 @@ DUTCH = Expected(
 )
 
 
-async def _journey(console: ConsoleServer, page: Page, expected: Expected, tag: str) -> None:
+async def _journey(
+    console: ConsoleServer, page: Page, expected: Expected, tag: str
+) -> WorkshopAccount:
+    """From the console's start page to a day of service booklet; the new workshop's owner,
+    signed in on `page`."""
     base = console.base_url
     email = f"owner-{tag}@garage-journey.example"
 
@@ -96,20 +109,20 @@ async def _journey(console: ConsoleServer, page: Page, expected: Expected, tag: 
     registration_id = page.url.rstrip("/").rsplit("/", 1)[1]
 
     # The administrator approves (the operators' pages are another part's; here the API).
-    await approve_registration(console.api, console.session_factory, registration_id)
+    workshop_id = await approve_registration(console.api, console.session_factory, registration_id)
 
     # Set the password from the invitation link in the approval mail.
     activation = await last_mail_to(console.session_factory, email, "registration")
     invitation = re.search(r"(http://\S+/console/invitations/\S+)", activation.body)
     assert invitation, activation.body
     await page.goto(invitation.group(1))
-    await page.locator("#f-password").fill("a long owner password")
-    await page.locator("#f-password_again").fill("a long owner password")
+    await page.locator("#f-password").fill(OWNER_PASSWORD)
+    await page.locator("#f-password_again").fill(OWNER_PASSWORD)
     await page.locator("form[action^='/console/invitations/'] button[type=submit]").click()
 
     # First sign-in: password, then TOTP enrolment from the QR code and the secret shown.
     await page.locator("#f-email").fill(email)
-    await page.locator("#f-password").fill("a long owner password")
+    await page.locator("#f-password").fill(OWNER_PASSWORD)
     await page.locator("form[action='/console/sign-in'] button[type=submit]").click()
     await expect(page.locator("h1")).to_have_text(expected.enrol_heading)
     await expect(page.locator(".qr svg")).to_be_visible()
@@ -155,17 +168,29 @@ async def _journey(console: ConsoleServer, page: Page, expected: Expected, tag: 
     await expect(booklet).to_contain_text(re.compile(expected.month_names))
     await expect(page.locator("#app-ecu_programming")).to_contain_text(expected.no_time)
     await screenshot(page, f"{tag}-applications")
+    return WorkshopAccount(workshop_id, email, OWNER_PASSWORD, secret)
 
 
-async def test_a_new_workshop_gets_from_registration_to_a_day_of_service_booklet(
-    console: ConsoleServer, page: Page
+async def test_a_new_workshop_gets_from_registration_to_its_first_service_entry(
+    console: ConsoleServer,
+    dev_env: WorkflowEnvironment,
+    page: Page,
+    entitlements_ended: list[str],
 ) -> None:
-    await _journey(console, page, ENGLISH, "en")
+    account = await _journey(console, page, ENGLISH, "en")
+    entitlements_ended.append(account.workshop_id)
+    owner = await api_token(console.api, account)
+    await read_a_key_record_print_and_delete_an_entry(
+        console, dev_env, page, account.workshop_id, owner
+    )
 
 
-async def test_the_same_journey_in_dutch(console: ConsoleServer, dutch_page: Page) -> None:
+async def test_the_same_journey_in_dutch(
+    console: ConsoleServer, dutch_page: Page, entitlements_ended: list[str]
+) -> None:
     """Accept-Language nl-NL: every key page is Dutch, and so are its amounts and dates."""
-    await _journey(console, dutch_page, DUTCH, "nl")
+    account = await _journey(console, dutch_page, DUTCH, "nl")
+    entitlements_ended.append(account.workshop_id)
     await expect(dutch_page.locator("html")).to_have_attribute("lang", "nl")
     # The switch on every page: back to English, remembered for the next page.
     await dutch_page.locator(".languages a[hreflang=en]").click()

@@ -1,29 +1,19 @@
-"""The service booklet (KaSIO) pages in a real browser: a key read at `demo-1` (a station worker
-on the simulated car, through the gateway), finding the vehicle, a maintenance entry from the
-consent to the printed maintenance log, written into the car, in the histories, deleted; the
-refusals next to their fields; another workshop's entry as absent as an unknown one; no
-coverage told plainly; the key pages in Dutch."""
+"""The service booklet (KaSIO) pages in a real browser, beyond the workshop's journey (which
+reads a key at `demo-1`, records, prints and deletes a maintenance entry: see
+`test_console_journey.py`): the refusals next to their fields; another workshop's entry as
+absent as an unknown one; no coverage told plainly; the key pages in Dutch."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
-import pytest
 from playwright.async_api import Browser, Page, expect
-from sqlalchemy import func, select
-from temporalio.testing import WorkflowEnvironment
 
-from contracts.access import entitlement_workflow_id
 from db.models import ServiceEntry
-from domain.catalogue import Service
 from domain.service_history import CONSENT_TEXT_VERSION
-from hw import protocol as P
-from hw.sim import registry
 from tests.console.conftest import ConsoleServer
 from tests.console.helpers import (
     WorkshopAccount,
@@ -32,43 +22,9 @@ from tests.console.helpers import (
     sign_in,
     workshop_through_api,
 )
+from tests.console.service_booklet_steps import KASIO
 from tests.factories import grant_ticket
-from tests.service_history.conftest import DEMO_VIN, seed, station_worker
-
-DEMO_STATION = "demo-1"
-KASIO = "/console/kasio"
-
-
-@pytest.fixture
-async def entitlements_ended(
-    console: ConsoleServer, dev_env: WorkflowEnvironment
-) -> AsyncIterator[list[str]]:
-    """Workshops whose service-booklet entitlement flow (started by buying a ticket) is
-    terminated after the test: the dev server outlives it."""
-    workshops: list[str] = []
-    yield workshops
-    for workshop_id in workshops:
-        with contextlib.suppress(Exception):
-            await dev_env.client.get_workflow_handle(
-                entitlement_workflow_id(workshop_id, Service.SERVICE_HISTORY)
-            ).terminate("test finished")
-
-
-async def buy_a_day_of_service_booklet(
-    api: httpx.AsyncClient, headers: dict[str, str], workshop_id: str
-) -> None:
-    topped = await api.post(
-        f"/workshops/{workshop_id}/account/top-ups",
-        json={"amount_cents": 10_000},
-        headers={**headers, "Idempotency-Key": f"top-{uuid.uuid4().hex}"},
-    )
-    assert topped.status_code == 201, topped.text
-    bought = await api.post(
-        f"/workshops/{workshop_id}/tickets",
-        json={"service": "service_history", "period": "day"},
-        headers={**headers, "Idempotency-Key": f"buy-{uuid.uuid4().hex}"},
-    )
-    assert bought.status_code == 201, bought.text
+from tests.service_history.conftest import DEMO_VIN, seed
 
 
 async def covered(console: ConsoleServer, workshop_id: str) -> None:
@@ -104,147 +60,6 @@ async def entry_order(page: Page) -> list[str]:
     """The entry ids of the histories table, top to bottom."""
     rows = page.locator("#histories tbody tr")
     return [str(await row.get_attribute("data-entry")) for row in await rows.all()]
-
-
-async def test_a_workshop_reads_a_key_records_prints_and_deletes_a_maintenance_entry(
-    console: ConsoleServer,
-    dev_env: WorkflowEnvironment,
-    page: Page,
-    entitlements_ended: list[str],
-) -> None:
-    base = console.base_url
-    await seed(console.session_factory)
-    account = await workshop_through_api(console.api, console.session_factory)
-    owner = await api_token(console.api, account)
-    entitlements_ended.append(account.workshop_id)
-    await buy_a_day_of_service_booklet(console.api, owner, account.workshop_id)
-
-    async with station_worker(dev_env.client, console.settings, DEMO_STATION):
-        claimed = await console.api.post(
-            f"/workshops/{account.workshop_id}/stations",
-            json={"station_id": DEMO_STATION, "name": "Bay 1"},
-            headers=owner,
-        )
-        assert claimed.status_code == 201, claimed.text
-        await sign_in(page, base, account)
-
-        # Find a vehicle: the key table is empty until the station's KeyReader reads the key.
-        await page.goto(f"{base}{KASIO}/")
-        await expect(
-            page.get_by_role("heading", name="Service booklet", exact=True)
-        ).to_be_visible()
-        await expect(page.locator("#key-table")).to_contain_text("No key data yet.")
-        await screenshot(page, "kasio-find")
-        await page.get_by_label("Station with the KeyReader").select_option(DEMO_STATION)
-        await page.get_by_role("button", name="Refresh key table").click()
-        row = page.locator("#key-table tbody tr", has_text=DEMO_VIN)
-        await expect(row).to_be_visible()
-        await expect(row).to_contain_text("194,826 km")
-        await expect(page.get_by_text(f"The key of {DEMO_VIN} was read.")).to_be_visible()
-        await expect(page).to_have_url(f"{base}{KASIO}/")  # the row came in without leaving
-        await screenshot(page, "kasio-key-table")
-
-        # The short VIN finds the same car; choosing it from the key table opens its page.
-        await page.get_by_label("VIN or short VIN").fill("k731548")
-        await page.get_by_role("button", name="Search").click()
-        await expect(page).to_have_url(f"{base}{KASIO}/vehicles/{DEMO_VIN}")
-        await page.goto(f"{base}{KASIO}/")
-        await (
-            page.locator("#key-table tbody tr", has_text=DEMO_VIN)
-            .get_by_role("link", name="Choose")
-            .click()
-        )
-        await expect(page.get_by_role("heading", name="BMW 320d", exact=False)).to_be_visible()
-        for section in (
-            "Status information",
-            "Key data",
-            "Vehicle data",
-            "Teleservices",
-            "Special options",
-            "Technical actions",
-            "Histories",
-        ):
-            await expect(page.get_by_role("heading", name=section, exact=True)).to_be_visible()
-        await expect(page.locator("#status")).to_contain_text("Brake fluid: Overdue")
-        await expect(page.locator("#key-data")).to_contain_text("KeyReader (simulated)")
-        await expect(page.locator("#histories")).to_contain_text("This vehicle has no entries yet.")
-        await expect(page.get_by_label("Station wired to the vehicle")).to_have_value(DEMO_STATION)
-        await screenshot(page, "kasio-vehicle")
-
-        # 1. Consent: accepting without the tick is refused next to the checkbox.
-        await page.get_by_role("button", name="New maintenance entry").click()
-        await expect(page.get_by_role("heading", name="Consent to data storage")).to_be_visible()
-        await screenshot(page, "kasio-entry-consent")
-        await page.get_by_role("button", name="Accept").click()
-        await expect(page.locator("#f-confirmed-error")).to_contain_text("Tick the consent")
-        await page.get_by_label("The owner consents to the data storage").check()
-        await page.get_by_role("button", name="Accept").click()
-
-        # 2. A remark of 201 characters: the counter says so, the server refuses it next to
-        # the field, and what was typed stays.
-        too_long = "Oil and filter changed, brake fluid replaced. " * 4 + "x" * 17
-        assert len(too_long) == 201
-        await page.get_by_label("Mileage (km)").fill("195,000")
-        await page.get_by_label("Remark", exact=True).fill(too_long)
-        await expect(page.locator("#remark-counter")).to_have_text("Too long by 1")
-        await page.get_by_role("button", name="Continue").click()
-        await expect(page.locator("#f-remark-error")).to_contain_text(
-            "The remark has 201 characters; at most 200 are allowed."
-        )
-        await expect(page.locator("#error-summary")).to_contain_text("The remark has 201")
-        await expect(page.get_by_label("Remark", exact=True)).to_have_value(too_long)
-        await expect(page.get_by_label("Mileage (km)")).to_have_value("195,000")
-        await screenshot(page, "kasio-entry-remark-too-long")
-        await page.get_by_label("Remark", exact=True).fill(too_long[:200])
-        await expect(page.locator("#remark-counter")).to_have_text("200 of 200 characters")
-        await page.get_by_role("button", name="Continue").click()
-
-        # 3-5. The services performed, written into the vehicle, create.
-        await page.get_by_label("Engine oil").check()
-        await page.get_by_label("Brake fluid").check()
-        await expect(
-            page.get_by_label(re.compile("Write the service history into the vehicle"))
-        ).to_be_checked()
-        await screenshot(page, "kasio-entry-services")
-        await page.get_by_role("button", name="Create the entry").click()
-
-        # 6-7. Stored, written into the car (and the car holds it), the log printable now.
-        await expect(page.locator("#transfer")).to_have_text(
-            "The entry was written into the vehicle, and the vehicle confirmed it."
-        )
-        await screenshot(page, "kasio-entry-created")
-        car_items = P.decode_service_items(
-            registry.get(DEMO_STATION).ecu(P.INSTRUMENT_CLUSTER).service_items
-        )
-        assert {item.item_id: item.status for item in car_items}[4] == P.ServiceStatus.OK
-        log_path = await page.locator("#print-log").get_attribute("href")
-        assert log_path is not None
-        log = await page.context.request.get(f"{base}{log_path}")
-        assert log.status == 200
-        assert log.headers["content-type"] == "application/pdf"
-        assert (await log.body()).startswith(b"%PDF")
-
-        await page.get_by_role("button", name="Close the window").click()
-        await expect(
-            page.get_by_text("The entry is stored in the vehicle's histories.")
-        ).to_be_visible()
-        late = await page.context.request.get(f"{base}{log_path}")
-        assert late.status == 409  # printable then, and only then
-
-    # The histories: the new entry, deletable today by this workshop.
-    histories = page.locator("#histories tbody tr")
-    await expect(histories).to_have_count(1)
-    await expect(histories.first).to_contain_text("195,000 km")
-    await expect(histories.first).to_contain_text("Maintenance")
-    await expect(histories.first).to_contain_text("From a key read")
-    await expect(page.locator("#status")).not_to_contain_text("Brake fluid")  # reset in the car
-    await screenshot(page, "kasio-histories")
-    await histories.first.get_by_role("button", name=re.compile("^Delete")).click()
-    await expect(page.get_by_text("The entry was deleted.")).to_be_visible()
-    await expect(page.locator("#histories")).to_contain_text("This vehicle has no entries yet.")
-    await expect(page.locator(".vehicle-line")).to_contain_text("194,826 km")
-    async with console.session_factory() as session:
-        assert await session.scalar(select(func.count()).select_from(ServiceEntry)) == 0
 
 
 async def test_refusals_show_at_their_place_and_another_workshops_entry_is_not_found(
