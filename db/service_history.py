@@ -69,6 +69,10 @@ class EntryForLog:
     workshop_name: str
 
 
+def _no_vehicle(vin: str) -> VehicleNotFound:
+    return VehicleNotFound(f"no vehicle with VIN {vin}", field="vin")
+
+
 class ServiceHistoryRepository:
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
@@ -79,7 +83,7 @@ class ServiceHistoryRepository:
     async def _vehicle(session: AsyncSession, vin: str) -> Vehicle:
         vehicle = await session.get(Vehicle, vin)
         if vehicle is None:
-            raise VehicleNotFound(f"no vehicle with VIN {vin}", field="vin")
+            raise _no_vehicle(vin)
         return vehicle
 
     async def vehicle_page(self, vin: str) -> VehiclePage:
@@ -129,22 +133,36 @@ class ServiceHistoryRepository:
 
     async def vehicle_facts(self, vin: str) -> VehicleFacts:
         """What a service entry flow starts from; `vehicle-not-found` if unknown."""
+        # Every `POST /service-entries` passes here: one SELECT of the columns the facts need,
+        # the vehicle outer-joined to its CBS items (a row per item, one with a NULL item when
+        # it has none), instead of loading the vehicle entity and then its items in a second
+        # statement; each statement is four round trips to aiosqlite's thread and an ORM load
+        # (bench `api_start_ratio`).
         async with reading(self._session_factory) as session:
-            vehicle = await self._vehicle(session, vin)
-            supported = (
-                await session.scalars(
-                    select(VehicleCbsItem.cbs_id)
-                    .where(VehicleCbsItem.vin == vin)
+            rows = (
+                await session.execute(
+                    select(
+                        Vehicle.brand,
+                        Vehicle.model,
+                        Vehicle.production_date,
+                        Vehicle.last_known_mileage_km,
+                        VehicleCbsItem.cbs_id,
+                    )
+                    .outerjoin(VehicleCbsItem, VehicleCbsItem.vin == Vehicle.vin)
+                    .where(Vehicle.vin == vin)
                     .order_by(VehicleCbsItem.code)
                 )
             ).all()
+        if not rows:
+            raise _no_vehicle(vin)
+        brand, model, production_date, mileage_km, _ = rows[0]
         return VehicleFacts(
             vin=vin,
-            brand=vehicle.brand,
-            model=vehicle.model,
-            production_date=vehicle.production_date,
-            last_known_mileage_km=vehicle.last_known_mileage_km,
-            supported_cbs=list(supported),
+            brand=brand,
+            model=model,
+            production_date=production_date,
+            last_known_mileage_km=mileage_km,
+            supported_cbs=[row.cbs_id for row in rows if row.cbs_id is not None],
         )
 
     # --- the key table ----------------------------------------------------------------------
