@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -388,14 +388,39 @@ async def _gateway_ratio(bench: Bench, package_id: str) -> float:
     return min(direct) / min(gated)
 
 
-async def run() -> dict[str, float]:
-    figures: dict[str, float] = {}
-    env = await WorkflowEnvironment.start_local(
+async def _dev_server() -> WorkflowEnvironment:
+    return await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
         data_converter=data_converter(),
         search_attributes=search_attributes.ALL,
         dev_server_log_level="error",
     )
+
+
+async def flash_throughput_ratio_1mib() -> float:
+    """`flash_throughput_ratio_1mib` alone (`python -m bench flash_throughput_ratio_1mib`):
+    4 ECUs of 256 KiB, plain ÷ orchestrated, best of three interleaved runs each, on a dev
+    server of its own. The small package is where a session's fixed cost shows."""
+    env = await _dev_server()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            bench = Bench(env, Path(tmp))
+            _, _, ratio, _ = await _throughput_ratio(bench, "bench-256k", 256 * 1024)
+            await bench.engine.dispose()
+    finally:
+        await env.shutdown()
+    return ratio
+
+
+# Figures `python -m bench NAME` measures one by one; `run()` measures them all together.
+FIGURES: dict[str, Callable[[], Awaitable[float]]] = {
+    "flash_throughput_ratio_1mib": flash_throughput_ratio_1mib,
+}
+
+
+async def run() -> dict[str, float]:
+    figures: dict[str, float] = {}
+    env = await _dev_server()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             bench = Bench(env, Path(tmp))
