@@ -238,11 +238,25 @@ async def _steer(
     translate: Translator,
     temporal: TemporalDep,
     update: ProgrammingUpdate,
-    step: BaseModel,
-    field: str | None,
+    step_model: type[BaseModel],
+    field: str,
+    value: str,
 ) -> Response:
+    """Validate the form's one field into the update's input, then send the same update as
+    the JSON API (`steer_session`: the same checks, and 409 for an ended session)."""
     try:
-        # The JSON API's own steering: the same checks, and 409 for an ended session.
+        step = step_model.model_validate({field: value})
+    except ValidationError as error:
+        return await _session_page(
+            request,
+            session_id,
+            user,
+            translate,
+            temporal,
+            errors=_refused(translate, error, field),
+            status_code=422,
+        )
+    try:
         await steer_session(temporal, user, session_id, update, step)
     except DomainError as error:
         errors = FormErrors()
@@ -274,18 +288,6 @@ async def resume(
     note: Annotated[str, Form()] = "",
 ) -> Response:
     """The fault is fixed: the same update as `POST /programming-sessions/{id}/resume`."""
-    try:
-        step = ResumeInput(note=note)
-    except ValidationError as error:
-        return await _session_page(
-            request,
-            session_id,
-            person.user,
-            translate,
-            temporal,
-            errors=_refused(translate, error, "note"),
-            status_code=422,
-        )
     return await _steer(
         request,
         session_id,
@@ -293,8 +295,9 @@ async def resume(
         translate,
         temporal,
         ProgrammingUpdate.RESUME,
-        step,
+        ResumeInput,
         "note",
+        note,
     )
 
 
@@ -316,8 +319,9 @@ async def skip_ecu(
         translate,
         temporal,
         ProgrammingUpdate.SKIP_ECU,
-        SkipEcuInput(ecu=ecu),
+        SkipEcuInput,
         "ecu",
+        ecu,
     )
 
 
@@ -332,18 +336,6 @@ async def abort(
     reason: Annotated[str, Form()] = "",
 ) -> Response:
     """Stop at the safe point: `POST /programming-sessions/{id}/abort`."""
-    try:
-        step = AbortInput(reason=reason.strip())
-    except ValidationError as error:
-        return await _session_page(
-            request,
-            session_id,
-            person.user,
-            translate,
-            temporal,
-            errors=_refused(translate, error, "reason"),
-            status_code=422,
-        )
     return await _steer(
         request,
         session_id,
@@ -351,8 +343,9 @@ async def abort(
         translate,
         temporal,
         ProgrammingUpdate.ABORT,
-        step,
+        AbortInput,
         "reason",
+        reason.strip(),
     )
 
 
