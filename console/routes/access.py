@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from babel.numbers import NumberFormatError, parse_decimal
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from api.auth import ensure_owner
@@ -27,6 +27,7 @@ from console.deps import CsrfChecked, SignedIn, Translate, WorkshopMember
 from console.forms import FormErrors
 from console.i18n import N_, Translator
 from console.rendering import render
+from db.base import INTEGER_MAX
 from domain.catalogue import CURRENCY, Service, TicketPeriod
 from domain.credit import (
     IDEMPOTENCY_KEY_PATTERN,
@@ -154,7 +155,6 @@ async def _credit_page(
     page: int = 1,
     done: str | None = None,
 ) -> Response:
-    page = max(page, 1)
     account = await repository.account(
         person.workshop_id, LEDGER_PAGE_SIZE, (page - 1) * LEDGER_PAGE_SIZE
     )
@@ -190,7 +190,8 @@ async def credit(
     request: Request,
     person: WorkshopMember,
     repository: AccessRepositoryDep,
-    page: int = 1,
+    # Bounded like the API's offsets: a larger page would overflow the database's integer.
+    page: Annotated[int, Query(ge=1, le=INTEGER_MAX // LEDGER_PAGE_SIZE)] = 1,
     service: str | None = None,
     done: str | None = None,
 ) -> Response:

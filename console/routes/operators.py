@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from api.deps import AccountsDep, ResourcesDep, SettingsDep, TemporalDep
@@ -20,6 +20,7 @@ from console.deps import CsrfChecked, SignedIn, SignedInPerson, Translate
 from console.forms import FormErrors
 from console.operators import flow_detail
 from console.rendering import render
+from db.base import INTEGER_MAX
 from db.mail import outbox_mail
 from domain.errors import DomainError, Forbidden
 
@@ -160,11 +161,11 @@ async def outbox(
     admin: Administrator,
     resources: ResourcesDep,
     recipient: str = "",
-    offset: int = 0,
+    offset: Annotated[int, Query(ge=0, le=INTEGER_MAX)] = 0,
 ) -> Response:
     """The mail the portal sent while no SMTP server is configured (the embedded mode)."""
     mails = await outbox_mail(
-        resources.session_factory, recipient.strip() or None, OUTBOX_PAGE, max(0, offset)
+        resources.session_factory, recipient.strip() or None, OUTBOX_PAGE, offset
     )
     return render(
         request,
@@ -172,7 +173,7 @@ async def outbox(
         {
             "mails": mails,
             "recipient": recipient,
-            "offset": max(0, offset),
+            "offset": offset,
             "page": OUTBOX_PAGE,
             "embedded": resources.settings.smtp_host is None,
         },

@@ -296,3 +296,16 @@ async def test_a_credit_form_sent_twice_is_charged_once(
         reused = await client.post("/console/credit/top-up", data=form | {"amount": "60"})
         assert reused.status_code == 422
         assert "This form was already sent with other values." in reused.text
+
+
+async def test_a_ledger_page_past_the_databases_integers_is_not_a_server_error(
+    client_at: ClientAt, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """The console bounds its paging like the API (#15): 2**63 used to overflow the query."""
+    async with client_at() as client:
+        owner = await workshop_through_api(client, session_factory)
+    async with client_at() as browser:
+        await console_sign_in(browser, owner)
+        assert (await browser.get("/console/credit?page=2")).status_code == 200
+        crafted = await browser.get("/console/credit?page=9223372036854775808")
+        assert crafted.status_code == 404, crafted.text
