@@ -94,8 +94,9 @@ async def grant_ticket(
     starts_at: datetime,
     ends_at: datetime,
     service: Service = Service.SERVICE_HISTORY,
-) -> None:
-    """A confirmed ticket written straight to the database (for tests that are not about buying)."""
+) -> str:
+    """A confirmed ticket written straight to the database (for tests that are not about
+    buying, or that cannot wait for a real ticket to end); its id."""
     purchase_id, ticket_id = f"tp-{uuid.uuid4().hex[:12]}", f"tk-{uuid.uuid4().hex[:12]}"
     async with session_factory() as session, session.begin():
         session.add(
@@ -126,6 +127,7 @@ async def grant_ticket(
                 created_at=starts_at,
             )
         )
+    return ticket_id
 
 
 async def long_ticket(

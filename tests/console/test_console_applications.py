@@ -3,63 +3,19 @@ buying time; a running ticket shows its time left."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.async_api import Page, expect
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from console.i18n import Translator
-from db.models.access import Ticket, TicketPurchase
+from domain.catalogue import Service
 from tests.console.conftest import ConsoleServer
 from tests.console.helpers import screenshot, sign_in, workshop_through_api
+from tests.factories import grant_ticket
 
 pytestmark = pytest.mark.e2e
-
-
-async def _past_ticket(
-    session_factory: async_sessionmaker[AsyncSession],
-    workshop_id: str,
-    service: str,
-    ends_at: datetime,
-) -> str:
-    """A week's ticket that ended at `ends_at`, as TicketPurchaseWorkflow leaves one behind
-    (written directly: the test cannot wait a week for a real one to end)."""
-    purchase_id, ticket_id = f"purchase-{uuid.uuid4().hex}", f"ticket-{uuid.uuid4().hex}"
-    starts_at = ends_at - timedelta(days=7)
-    async with session_factory() as session, session.begin():
-        session.add(
-            TicketPurchase(
-                id=purchase_id,
-                workshop_id=workshop_id,
-                idempotency_key=f"past-{uuid.uuid4().hex}",
-                service=service,
-                period="week",
-                price_cents=30000,
-                state="confirmed",
-                ticket_id=ticket_id,
-                requested_by=None,
-                created_at=starts_at,
-                updated_at=starts_at,
-            )
-        )
-        await session.flush()
-        session.add(
-            Ticket(
-                id=ticket_id,
-                workshop_id=workshop_id,
-                service=service,
-                period="week",
-                price_cents=30000,
-                starts_at=starts_at,
-                ends_at=ends_at,
-                purchase_id=purchase_id,
-                created_at=starts_at,
-            )
-        )
-    return ticket_id
 
 
 async def test_expired_access_says_when_it_ended_and_links_to_buying_time(
@@ -67,8 +23,13 @@ async def test_expired_access_says_when_it_ended_and_links_to_buying_time(
 ) -> None:
     account = await workshop_through_api(console.api, console.session_factory)
     ended_at = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2, hours=3)
-    ticket_id = await _past_ticket(
-        console.session_factory, account.workshop_id, "ecu_programming", ended_at
+    # Written directly: the test cannot wait a week for a real ticket to end.
+    ticket_id = await grant_ticket(
+        console.session_factory,
+        account.workshop_id,
+        ended_at - timedelta(days=7),
+        ended_at,
+        Service.ECU_PROGRAMMING,
     )
 
     await sign_in(page, console.base_url, account)
