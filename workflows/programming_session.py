@@ -1,11 +1,13 @@
 """ProgrammingSessionWorkflow: flash a car's ECUs at a workshop station, on purchased time.
 
-check access → identify (VIN must match; software of each ECU) → plan (skip ECUs at target) →
-for each ECU: one heartbeating activity per segment, the first of which prepares the ECU
-(voltage, hardware, session, security, fingerprint) and the last of which finishes it
-(dependencies, reset, read-back) → report. A failure names its step (prepare, segment,
-finish); sessions recorded before `one-activity-per-segment` ran prepare and finish as
-activities of their own and replay that way.
+check access and read the package's manifest (together) → identify (VIN must match; software
+of each ECU) → plan (skip ECUs at target) → for each ECU: one heartbeating activity per
+segment, the first of which prepares the ECU (voltage, hardware, session, security,
+fingerprint) and the last of which finishes it (dependencies, reset, read-back) → report.
+A failure names its step (prepare, segment, finish); sessions recorded before
+`one-activity-per-segment` ran prepare and finish as activities of their own, and those before
+`portal-checks-together` the access check and the manifest read one after the other; they
+replay that way.
 
 Before each ECU the session estimates its duration from the throughput measured so far and
 starts it only if the remaining `ecu_programming` coverage holds it with a margin; otherwise it
@@ -17,6 +19,7 @@ Faults that retries cannot fix put the session in `needs_technician`; the techni
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -82,6 +85,9 @@ with workflow.unsafe.imports_passed_through():
 # Since this patch an ECU's first segment activity prepares it and its last one finishes it
 # (fewer round trips per ECU); histories recorded before still replay the old way.
 ONE_ACTIVITY_PER_SEGMENT = "one-activity-per-segment"
+# Since this patch the access check and the package's manifest are read at the same time (one
+# round trip through the server instead of two); neither touches the station.
+PORTAL_CHECKS_TOGETHER = "portal-checks-together"
 
 PORTAL_STEP = timedelta(seconds=30)
 # A station that stops heartbeating (crash, power loss) is noticed after this long.
@@ -142,13 +148,11 @@ class ProgrammingSessionWorkflow:
             ]
         )
         try:
-            await self._check_access()
-            manifest = await workflow.execute_activity(
-                PackageActivity.READ_VERIFIED_MANIFEST,
-                ReadPackageInput(package_id=request.package_id),
-                result_type=FlashPackageManifest,
-                start_to_close_timeout=PORTAL_STEP,
-            )
+            if workflow.patched(PORTAL_CHECKS_TOGETHER):
+                _, manifest = await asyncio.gather(self._check_access(), self._read_manifest())
+            else:  # sessions recorded before: one after the other
+                await self._check_access()
+                manifest = await self._read_manifest()
         except ActivityError as error:
             self._enter("refuse", _reason(error))
             raise domain_failure(error) from error
@@ -208,6 +212,15 @@ class ProgrammingSessionWorkflow:
         grant = await check_access(self.request.workshop_id, Service.ECU_PROGRAMMING)
         self.coverage_ends = grant.ends_at
         self.remaining = grant.remaining
+
+    async def _read_manifest(self) -> FlashPackageManifest:
+        """The package's manifest, verified on the portal; a refusal ends the session."""
+        return await workflow.execute_activity(
+            PackageActivity.READ_VERIFIED_MANIFEST,
+            ReadPackageInput(package_id=self.request.package_id),
+            result_type=FlashPackageManifest,
+            start_to_close_timeout=PORTAL_STEP,
+        )
 
     async def _identify(
         self, manifest: FlashPackageManifest, *, resuming: bool

@@ -22,15 +22,19 @@ from settings import Settings
 from temporal_client import data_converter
 from tests.factories import create_workshop, sign_in
 from tests.helpers import running_api
-from workflows.programming_session import ProgrammingSessionWorkflow
+from workflows.programming_session import PORTAL_CHECKS_TOGETHER, ProgrammingSessionWorkflow
 
 pytestmark = pytest.mark.e2e
 VIN = "WBA8E5105FK731548"
 
 
 def _payloads(node: Any, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every payload in a history (as JSON), leaving out search attributes."""
+    """Every payload in a history (as JSON), leaving out search attributes and the patch
+    markers: the SDK writes those itself, outside the data converter, and they hold only the
+    patch's name (`workflow.patched`), never data of the flow."""
     if isinstance(node, dict):
+        if node.get("markerName") == "core_patch":
+            return found
         if "data" in node and "metadata" in node:
             found.append(node)
         for key, value in node.items():
@@ -63,6 +67,16 @@ async def _session_history(client: Client, settings: Settings, workshop_id: str)
     return await client.get_workflow_handle(programming_workflow_id(session_id)).fetch_history()
 
 
+def _patch_names(history: dict[str, Any]) -> set[str]:
+    """What the patch markers, the payloads left in clear, hold: the patches' names."""
+    return {
+        json.loads(_clear_text(payload))["id"]
+        for event in history["events"]
+        if event.get("markerRecordedEventAttributes", {}).get("markerName") == "core_patch"
+        for payload in event["markerRecordedEventAttributes"]["details"]["patch-data"]["payloads"]
+    }
+
+
 def _clear_text(payload: dict[str, Any]) -> bytes:
     return base64.b64decode(payload.get("data", ""))
 
@@ -90,6 +104,7 @@ async def test_encrypted_payloads_hide_the_vin_and_decode_for_admins(
         history = await _session_history(secret_client, settings, workshop_id)
     raw = _payloads(json.loads(history.to_json()), [])
     assert raw
+    assert _patch_names(json.loads(history.to_json())) == {PORTAL_CHECKS_TOGETHER}
     assert not any(VIN.encode() in _clear_text(p) for p in raw)
     assert all(base64.b64decode(p["metadata"]["encoding"]) == b"binary/encrypted" for p in raw)
 
