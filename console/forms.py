@@ -53,6 +53,12 @@ DOMAIN_ERROR_MESSAGES: dict[str, str] = {
     # The service booklet (console/routes/service_booklet.py).
     "vehicle-not-found": N_("No vehicle with this VIN is known."),
     "station-not-found": N_("Choose one of your workshop's stations."),
+    # The stations page (console/routes/stations.py).
+    "station-id-taken": N_("A workshop already holds a station with this id."),
+    "station-never-seen": N_(
+        "No worker of this station has connected yet. Check the id, or confirm that its worker "
+        "has not run yet."
+    ),
     "station-offline": N_(
         "The station is offline: its PC does not connect to the portal. Start it and try again."
     ),

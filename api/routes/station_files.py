@@ -31,7 +31,8 @@ from api.station_ids import StationIdPath
 from api.workflow_calls import describe_or_absent
 from contracts import search_attributes
 from contracts.programming import programming_workflow_id
-from db.models import Station
+from db.models import Station, User
+from db.stations import StationRepository
 from domain.errors import DomainError, NotFound
 from domain.programming import PackageInvalid, PackageNotFound
 from domain.service_history import StationNotFound
@@ -64,10 +65,18 @@ async def issue_station_token(
 ) -> StationToken:
     """Owners: issue the station's own token (shown once; it replaces the previous one). The
     station's worker sends it as `AOS_STATION_TOKEN` to fetch packages and hand in frame logs."""
+    token = await new_station_token(user, workshop_id, station_id, stations)
+    return StationToken(station_id=station_id, station_token=token)
+
+
+async def new_station_token(
+    user: User, workshop_id: str, station_id: str, stations: StationRepository
+) -> str:
+    """The token of `POST .../stations/{station_id}/token` (and of the console's stations
+    page): owners only, for one of the workshop's own stations; the previous one stops working."""
     ensure_owner(user, workshop_id)
     await stations.of_workshop(station_id, workshop_id)
-    token = await stations.replace_token(station_id)
-    return StationToken(station_id=station_id, station_token=token)
+    return await stations.replace_token(station_id)
 
 
 def _same_station(station: Station, station_id: str) -> None:

@@ -110,16 +110,30 @@ async def register_station(
     must not claim a station); 409 `station-id-taken` when a workshop holds the station, this
     one too: renaming is `PATCH /workshops/{workshop_id}/stations/{station_id}`.
     """
-    ensure_owner(user, workshop_id)
-    status = await station_status(temporal, settings, body.station_id)
-    station = await stations.claim(
-        workshop_id,
-        body.station_id,
-        body.name,
-        worker_seen=status.last_seen is not None,
-        confirm_never_seen=body.confirm_never_seen,
+    return _view(
+        await claim_station(user, workshop_id, body, stations, temporal, settings), settings
     )
-    return _view(station, settings)
+
+
+async def claim_station(
+    user: User,
+    workshop_id: str,
+    registration: StationRegistration,
+    stations: StationRepository,
+    temporal: Client,
+    settings: Settings,
+) -> Station:
+    """The claim of `POST /workshops/{workshop_id}/stations` (and of the console's stations
+    page): owners only, and a station never seen polling only when confirmed."""
+    ensure_owner(user, workshop_id)
+    status = await station_status(temporal, settings, registration.station_id)
+    return await stations.claim(
+        workshop_id,
+        registration.station_id,
+        registration.name,
+        worker_seen=status.last_seen is not None,
+        confirm_never_seen=registration.confirm_never_seen,
+    )
 
 
 @router.patch(

@@ -9,6 +9,7 @@ from console.routes import access, registration, sign_in
 from console.routes import operators as operator_pages
 from console.routes import programming as programming_pages
 from console.routes import service_booklet as service_booklet_pages
+from console.routes import stations as station_pages
 
 PAGE_ROUTERS: list[APIRouter] = [
     sign_in.router,
@@ -16,5 +17,6 @@ PAGE_ROUTERS: list[APIRouter] = [
     registration.router,
     service_booklet_pages.router,
     programming_pages.router,
+    station_pages.router,
     operator_pages.router,
 ]

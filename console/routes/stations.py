@@ -1,0 +1,179 @@
+"""The stations page: the workshop's stations with their status; owners claim, rename and
+release stations and issue a station's token.
+
+The same code as the JSON API's `/workshops/{id}/stations` routes: `claim_station` (a station
+never seen polling only when confirmed), the repository's rename and release, and
+`new_station_token` (shown once; the previous token stops working).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from api.auth import ensure_owner
+from api.deps import SettingsDep, StationsDep, TemporalDep
+from api.routes.station_files import new_station_token
+from api.routes.stations import (
+    StationRegistration,
+    StationRename,
+    claim_station,
+    stations_with_status,
+)
+from console.deps import CsrfChecked, Translate, WorkshopMember
+from console.forms import FormErrors
+from console.rendering import render
+from domain.errors import DomainError
+from domain.service_history import STATION_ID_PATTERN, StationNotFound
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+
+def _station_id(station_id: str) -> str:
+    """A station id from the page's path; one that breaks the rule is no station at all."""
+    if not re.fullmatch(STATION_ID_PATTERN, station_id):
+        raise StationNotFound("no station with this id", field="station_id")
+    return station_id
+
+
+async def _page(
+    request: Request,
+    person: WorkshopMember,
+    stations: StationsDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    *,
+    claim: dict[str, Any] | None = None,
+    errors: FormErrors | None = None,
+    status_code: int = 200,
+) -> Response:
+    listed = await stations_with_status(person.user, stations, temporal, settings)
+    return render(
+        request,
+        "stations/stations.html",
+        {
+            "stations": listed,
+            "may_change": person.is_owner,
+            "claim": claim or {"station_id": "", "name": "", "confirm_never_seen": False},
+            "errors": errors or FormErrors(),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/stations")
+async def stations_page(
+    request: Request,
+    person: WorkshopMember,
+    stations: StationsDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> Response:
+    """The workshop's stations, online when their worker polls."""
+    return await _page(request, person, stations, temporal, settings)
+
+
+@router.post("/stations")
+async def claim(
+    request: Request,
+    _: CsrfChecked,
+    person: WorkshopMember,
+    translate: Translate,
+    stations: StationsDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    station_id: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+    confirm_never_seen: Annotated[str, Form()] = "",
+) -> Response:
+    """Owners: claim a station for the workshop."""
+    typed = {"station_id": station_id, "name": name, "confirm_never_seen": bool(confirm_never_seen)}
+    errors = FormErrors()
+    try:
+        registration = StationRegistration.model_validate(typed)
+        await claim_station(
+            person.user, person.workshop_id, registration, stations, temporal, settings
+        )
+    except ValidationError as error:
+        errors.add_validation_error(translate, error)
+    except DomainError as error:
+        if error.code == "forbidden":
+            raise
+        fields = {"station_id": "station_id"}
+        if error.code == "station-never-seen":
+            fields = {"station_id": "confirm_never_seen"}
+        errors.add_domain_error(translate, error, fields=fields, default_field="station_id")
+    if errors:
+        return await _page(
+            request,
+            person,
+            stations,
+            temporal,
+            settings,
+            claim=typed,
+            errors=errors,
+            status_code=422,
+        )
+    return RedirectResponse("/console/stations", status_code=303)
+
+
+@router.post("/stations/{station_id}/name")
+async def rename(
+    request: Request,
+    station_id: str,
+    _: CsrfChecked,
+    person: WorkshopMember,
+    translate: Translate,
+    stations: StationsDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> Response:
+    """Owners: rename one of the workshop's stations (the form's field is `name-<station>`, so
+    that each row's field has an id of its own)."""
+    ensure_owner(person.user, person.workshop_id)
+    name = (await request.form()).get(f"name-{station_id}", "")
+    try:
+        renamed = StationRename.model_validate({"name": name})
+    except ValidationError as error:
+        errors = FormErrors()
+        errors.add_validation_error(translate, error, fields={"name": f"name-{station_id}"})
+        return await _page(
+            request, person, stations, temporal, settings, errors=errors, status_code=422
+        )
+    await stations.rename(person.workshop_id, _station_id(station_id), renamed.name)
+    return RedirectResponse("/console/stations", status_code=303)
+
+
+@router.post("/stations/{station_id}/release")
+async def release(
+    station_id: str, _: CsrfChecked, person: WorkshopMember, stations: StationsDep
+) -> Response:
+    """Owners: release one of the workshop's stations; its token stops working at once."""
+    ensure_owner(person.user, person.workshop_id)
+    await stations.release(person.workshop_id, _station_id(station_id))
+    return RedirectResponse("/console/stations", status_code=303)
+
+
+@router.post("/stations/{station_id}/token")
+async def token(
+    request: Request,
+    station_id: str,
+    _: CsrfChecked,
+    person: WorkshopMember,
+    stations: StationsDep,
+) -> Response:
+    """Owners: issue the station's token and show it once (the previous one stops working)."""
+    issued = await new_station_token(
+        person.user, person.workshop_id, _station_id(station_id), stations
+    )
+    response = render(
+        request,
+        "stations/token.html",
+        {"station_id": station_id, "token": issued},
+    )
+    response.headers["Cache-Control"] = "no-store"  # shown once: never from a cache
+    return response
