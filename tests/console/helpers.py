@@ -155,7 +155,14 @@ async def workshop_through_api(
         f"/invitations/{token_in(activation.body)}/accept", json={"password": OWNER_PASSWORD}
     )
     assert accepted.status_code == 200, accepted.text
-    first = await api.post("/auth/login", json={"email": email, "password": OWNER_PASSWORD})
+    return await _enrolled(api, workshop_id, email, OWNER_PASSWORD)
+
+
+async def _enrolled(
+    api: httpx.AsyncClient, workshop_id: str, email: str, password: str
+) -> WorkshopAccount:
+    """The first sign-in of a new account, which enrols TOTP."""
+    first = await api.post("/auth/login", json={"email": email, "password": password})
     enrolment = first.json()
     secret: str = enrolment["secret"]
     confirmed = await api.post(
@@ -163,7 +170,28 @@ async def workshop_through_api(
         json={"enrolment_token": enrolment["enrolment_token"], "code": pyotp.TOTP(secret).now()},
     )
     assert confirmed.status_code == 200, confirmed.text
-    return WorkshopAccount(workshop_id, email, OWNER_PASSWORD, secret)
+    return WorkshopAccount(workshop_id, email, password, secret)
+
+
+async def invited_technician(
+    api: httpx.AsyncClient,
+    session_factory: async_sessionmaker[AsyncSession],
+    owner: WorkshopAccount,
+    email: str = "piet@garage-devries.example",
+) -> WorkshopAccount:
+    """A technician of the owner's workshop: invited by the owner, enrolled through the API."""
+    headers = await api_token(api, owner)
+    invited = await api.post(
+        f"/workshops/{owner.workshop_id}/invitations",
+        json={"email": email, "name": "Piet Monteur"},
+        headers=headers,
+    )
+    assert invited.status_code == 201, invited.text
+    token = token_in((await last_mail_to(session_factory, email, "invitation")).body)
+    password = "piet's long password"
+    accepted = await api.post(f"/invitations/{token}/accept", json={"password": password})
+    assert accepted.status_code == 200, accepted.text
+    return await _enrolled(api, owner.workshop_id, email, password)
 
 
 async def api_token(api: httpx.AsyncClient, account: WorkshopAccount) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """The stations page: an owner adds a station (one never seen polling only when confirmed),
 renames it, issues its token, which then opens the station's routes of the API, and releases
-it, after which the token no longer works."""
+it, after which the token no longer works. A technician sees the stations and changes none."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.console.conftest import ConsoleServer
-from tests.console.helpers import screenshot, sign_in, workshop_through_api
+from tests.console.helpers import (
+    api_token,
+    invited_technician,
+    screenshot,
+    sign_in,
+    workshop_through_api,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -66,3 +72,31 @@ async def test_an_owner_adds_renames_keys_and_releases_a_station(
     await page.locator(f"#station-{STATION} button[name=release]").click()
     await expect(page.locator("#no-stations")).to_be_visible()
     assert await _station_answers(console, token) == "station-token-invalid"
+
+
+async def test_a_technician_sees_the_stations_and_changes_none(
+    console: ConsoleServer, page: Page
+) -> None:
+    owner = await workshop_through_api(console.api, console.session_factory)
+    claimed = await console.api.post(
+        f"/workshops/{owner.workshop_id}/stations",
+        json={"station_id": STATION, "name": "Bay 7", "confirm_never_seen": True},
+        headers=await api_token(console.api, owner),
+    )
+    assert claimed.status_code == 201, claimed.text
+    technician = await invited_technician(console.api, console.session_factory, owner)
+
+    await sign_in(page, console.base_url, technician)
+    await page.goto(f"{console.base_url}/console/stations")
+    await expect(page.locator(f"#station-{STATION} .station-name")).to_have_text("Bay 7")
+    await expect(page.locator("form[action^='/console/stations']")).to_have_count(0)
+
+    # A form sent anyway, with the session's own CSRF token, is refused: owners only.
+    csrf = await page.locator("form.sign-out input[type=hidden]").get_attribute("value")
+    refused = await page.request.post(
+        f"{console.base_url}/console/stations/{STATION}/release",
+        form={"csrf_token": csrf or ""},
+    )
+    assert refused.status == 403
+    listed = await console.api.get("/stations", headers=await api_token(console.api, technician))
+    assert [station["station_id"] for station in listed.json()] == [STATION]
