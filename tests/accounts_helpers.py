@@ -64,17 +64,26 @@ async def sign_in_enrolling_totp(client: httpx.AsyncClient, email: str, password
     """First sign-in: password, TOTP enrolment with the provisioning secret, session token."""
     first = await client.post("/auth/login", json={"email": email, "password": password})
     assert first.status_code == 200, first.text
-    enrolment = first.json()
+    _, token = await confirm_totp_enrolment(client, first.json())
+    return token
+
+
+async def confirm_totp_enrolment(
+    client: httpx.AsyncClient, enrolment: dict[str, Any]
+) -> tuple[str, str]:
+    """Confirm the enrolment a first `POST /auth/login` answered with: the TOTP secret (to
+    sign in again later) and the new session's token."""
     assert enrolment["status"] == "totp_enrolment_required"
     assert enrolment["provisioning_uri"].startswith("otpauth://totp/")
-    code = pyotp.TOTP(enrolment["secret"]).now()
+    secret: str = enrolment["secret"]
     confirmed = await client.post(
-        "/auth/totp/confirm", json={"enrolment_token": enrolment["enrolment_token"], "code": code}
+        "/auth/totp/confirm",
+        json={"enrolment_token": enrolment["enrolment_token"], "code": pyotp.TOTP(secret).now()},
     )
     assert confirmed.status_code == 200, confirmed.text
     assert len(confirmed.json()["recovery_codes"]) == 10
     token: str = confirmed.json()["token"]
-    return token
+    return secret, token
 
 
 async def admin_headers(

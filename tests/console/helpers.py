@@ -22,6 +22,7 @@ from tests.accounts_helpers import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
     code_in,
+    confirm_totp_enrolment,
     last_mail_to,
     token_in,
 )
@@ -77,17 +78,9 @@ async def administrator(
     await ensure_administrator(session_factory, ADMIN_EMAIL, ADMIN_PASSWORD, "Admin")
     first = await api.post("/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
     if first.status_code == 200 and first.json()["status"] == "totp_enrolment_required":
-        secret = first.json()["secret"]
-        confirmed = await api.post(
-            "/auth/totp/confirm",
-            json={
-                "enrolment_token": first.json()["enrolment_token"],
-                "code": pyotp.TOTP(secret).now(),
-            },
-        )
-        assert confirmed.status_code == 200, confirmed.text
+        secret, token = await confirm_totp_enrolment(api, first.json())
         _admin_secrets[str(session_factory.kw.get("bind"))] = secret
-        return {"Authorization": f"Bearer {confirmed.json()['token']}"}
+        return {"Authorization": f"Bearer {token}"}
     secret = _admin_secrets[str(session_factory.kw.get("bind"))]
     signed_in = await api.post(
         "/auth/login",
@@ -163,13 +156,7 @@ async def _enrolled(
 ) -> WorkshopAccount:
     """The first sign-in of a new account, which enrols TOTP."""
     first = await api.post("/auth/login", json={"email": email, "password": password})
-    enrolment = first.json()
-    secret: str = enrolment["secret"]
-    confirmed = await api.post(
-        "/auth/totp/confirm",
-        json={"enrolment_token": enrolment["enrolment_token"], "code": pyotp.TOTP(secret).now()},
-    )
-    assert confirmed.status_code == 200, confirmed.text
+    secret, _ = await confirm_totp_enrolment(api, first.json())
     return WorkshopAccount(workshop_id, email, password, secret)
 
 
