@@ -136,6 +136,25 @@ async def workshop_owner(session_factory: async_sessionmaker[AsyncSession]) -> S
     return await sign_in(session_factory, Role.WORKSHOP_OWNER, workshop_id)
 
 
+async def start_session(
+    client: httpx.AsyncClient,
+    owner: SignedIn,
+    station_id: str,
+    vin: str,
+    package_id: str = DEMO_PACKAGE,
+) -> dict[str, Any]:
+    """`POST /programming-sessions` as the owner; the started session (`session_id`,
+    `workflow_id`, ...)."""
+    started = await client.post(
+        "/programming-sessions",
+        json={"station_id": station_id, "vin": vin, "package_id": package_id},
+        headers=owner.headers,
+    )
+    assert started.status_code == 201, started.text
+    body: dict[str, Any] = started.json()
+    return body
+
+
 async def wait_until_ended(
     client: httpx.AsyncClient, headers: dict[str, str], session_id: str
 ) -> dict[str, Any]:

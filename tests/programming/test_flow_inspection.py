@@ -18,10 +18,10 @@ from domain.flash_package import FlashPackageManifest
 from settings import Settings
 from tests.factories import SignedIn, create_workshop, sign_in
 from tests.programming.conftest import (
-    DEMO_PACKAGE,
     Station,
     buy_time,
     register_station,
+    start_session,
 )
 
 pytestmark = pytest.mark.e2e
@@ -45,16 +45,8 @@ async def test_find_read_and_draw_a_programming_session(
     owner, car = workshop_owner, station_on_dev_server.vehicle
     await buy_time(api_client, owner)
     await register_station(api_client, owner, station_on_dev_server.station_id)
-    started = await api_client.post(
-        "/programming-sessions",
-        json={
-            "station_id": station_on_dev_server.station_id,
-            "vin": car.vin,
-            "package_id": DEMO_PACKAGE,
-        },
-        headers=owner.headers,
-    )
-    workflow_id = started.json()["workflow_id"]
+    started = await start_session(api_client, owner, station_on_dev_server.station_id, car.vin)
+    workflow_id = started["workflow_id"]
     await dev_env.client.get_workflow_handle(workflow_id).result()
 
     for _ in range(100):  # visibility is eventually consistent

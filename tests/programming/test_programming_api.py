@@ -21,6 +21,7 @@ from tests.programming.conftest import (
     Station,
     buy_time,
     register_station,
+    start_session,
     wait_until_ended,
 )
 from tests.station_gateway import through_gateway
@@ -44,17 +45,13 @@ async def test_flash_through_the_api_with_report_and_trace(
     )
     assert station.json()["online"] is True
 
-    started = await api_client.post(
-        "/programming-sessions",
-        json={
-            "station_id": station_on_dev_server.station_id,
-            "vin": station_on_dev_server.vehicle.config.vin,
-            "package_id": DEMO_PACKAGE,
-        },
-        headers=workshop_owner.headers,
+    started = await start_session(
+        api_client,
+        workshop_owner,
+        station_on_dev_server.station_id,
+        station_on_dev_server.vehicle.config.vin,
     )
-    assert started.status_code == 201, started.text
-    session_id = started.json()["session_id"]
+    session_id = started["session_id"]
     final = await wait_until_ended(api_client, workshop_owner.headers, session_id)
     assert final["state"] == "completed", final
     assert final["bytes_done"] == final["bytes_total"] > 0

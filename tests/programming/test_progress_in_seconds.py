@@ -13,10 +13,10 @@ from domain.flash_package import FlashPackageManifest
 from settings import Settings
 from tests.factories import SignedIn
 from tests.programming.conftest import (
-    DEMO_PACKAGE,
     Station,
     buy_time,
     register_station,
+    start_session,
     wait_until_ended,
 )
 
@@ -34,17 +34,13 @@ async def test_progress_and_report_give_whole_seconds(
 ) -> None:
     await buy_time(api_client, workshop_owner, period="day")
     await register_station(api_client, workshop_owner, station_on_dev_server.station_id)
-    started = await api_client.post(
-        "/programming-sessions",
-        json={
-            "station_id": station_on_dev_server.station_id,
-            "vin": station_on_dev_server.vehicle.config.vin,
-            "package_id": DEMO_PACKAGE,
-        },
-        headers=workshop_owner.headers,
+    started = await start_session(
+        api_client,
+        workshop_owner,
+        station_on_dev_server.station_id,
+        station_on_dev_server.vehicle.config.vin,
     )
-    assert started.status_code == 201, started.text
-    final = await wait_until_ended(api_client, workshop_owner.headers, started.json()["session_id"])
+    final = await wait_until_ended(api_client, workshop_owner.headers, started["session_id"])
     assert final["state"] == "completed", final
 
     assert "remaining_coverage" not in final and "eta" not in final

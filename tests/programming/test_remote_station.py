@@ -31,6 +31,7 @@ from tests.programming.conftest import (
     new_station_id,
     register_station,
     running_station,
+    start_session,
     wait_until_ended,
 )
 
@@ -44,17 +45,6 @@ async def _issue_token(api: httpx.AsyncClient, owner: SignedIn, station_id: str)
     assert issued.status_code == 201, issued.text
     token: str = issued.json()["station_token"]
     return token
-
-
-async def _start(api: httpx.AsyncClient, owner: SignedIn, station_id: str, vin: str) -> str:
-    started = await api.post(
-        "/programming-sessions",
-        json={"station_id": station_id, "vin": vin, "package_id": DEMO_PACKAGE},
-        headers=owner.headers,
-    )
-    assert started.status_code == 201, started.text
-    session_id: str = started.json()["session_id"]
-    return session_id
 
 
 async def test_a_remote_station_fetches_the_package_and_hands_in_its_frame_log(
@@ -81,7 +71,9 @@ async def test_a_remote_station_fetches_the_package_and_hands_in_its_frame_log(
             remote=(station_root, portal),
             token=token,
         ) as station:
-            session_id = await _start(api_client, owner, station_id, station.vehicle.vin)
+            session_id = (await start_session(api_client, owner, station_id, station.vehicle.vin))[
+                "session_id"
+            ]
             final = await wait_until_ended(api_client, owner.headers, session_id)
             assert final["state"] == "completed", final
 
@@ -266,7 +258,9 @@ async def test_a_frame_log_left_behind_is_handed_in_by_the_next_session(
             remote=(station_root, portal),
             token=token,
         ) as station:
-            next_session = await _start(api_client, owner, station_id, station.vehicle.vin)
+            next_session = (
+                await start_session(api_client, owner, station_id, station.vehicle.vin)
+            )["session_id"]
             final = await wait_until_ended(api_client, owner.headers, next_session)
             assert final["state"] == "completed", final
 

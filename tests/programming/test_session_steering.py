@@ -20,6 +20,7 @@ from tests.programming.conftest import (
     buy_time,
     register_station,
     running_station,
+    start_session,
     wait_until_ended,
 )
 
@@ -81,13 +82,10 @@ async def test_every_listed_package_starts_a_session_and_an_ended_one_takes_no_s
         assert "folder" in copied.json()["detail"]
 
         for package_id in package_ids:
-            started = await api_client.post(
-                "/programming-sessions",
-                json={**body, "package_id": package_id},
-                headers=workshop_owner.headers,
+            started = await start_session(
+                api_client, workshop_owner, station.station_id, station.vehicle.vin, package_id
             )
-            assert started.status_code == 201, started.text
-            session_id = started.json()["session_id"]
+            session_id = started["session_id"]
             final = await wait_until_ended(api_client, workshop_owner.headers, session_id)
             assert final["state"] == "completed", final
             for _ in range(50):  # the workflow closes just after its last state
@@ -116,17 +114,10 @@ async def test_steering_answers_with_the_state_it_led_to(
 
     async with running_station(dev_env.client, settings, config) as station:
         await register_station(api_client, workshop_owner, station.station_id)
-        started = await api_client.post(
-            "/programming-sessions",
-            json={
-                "station_id": station.station_id,
-                "vin": station.vehicle.vin,
-                "package_id": "steer-2.0.0",
-            },
-            headers=workshop_owner.headers,
+        started = await start_session(
+            api_client, workshop_owner, station.station_id, station.vehicle.vin, "steer-2.0.0"
         )
-        assert started.status_code == 201, started.text
-        session_id = started.json()["session_id"]
+        session_id = started["session_id"]
         waiting = await wait_until_ended(api_client, workshop_owner.headers, session_id)
         assert (waiting["state"], waiting["current_ecu"]) == ("needs_technician", "DME")
 
@@ -154,7 +145,7 @@ async def test_steering_answers_with_the_state_it_led_to(
 
         for _ in range(50):  # until the workflow has closed its station link and ended
             description = await dev_env.client.get_workflow_handle(
-                started.json()["workflow_id"]
+                started["workflow_id"]
             ).describe()
             if description.close_time is not None:
                 break

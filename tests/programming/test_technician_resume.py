@@ -19,7 +19,7 @@ from hw.sim.demo_package import build_demo_package
 from settings import Settings
 from tests.factories import create_workshop, long_ticket, sign_in
 from tests.helpers import running_api
-from tests.programming.conftest import register_station, running_station
+from tests.programming.conftest import register_station, running_station, start_session
 
 PACKAGE = "resume-test"
 
@@ -55,13 +55,8 @@ async def test_low_battery_mid_segment_then_resume_continues_the_segment(
     async with running_station(env.client, settings) as station, running_api(app) as api:
         await register_station(api, owner, station.station_id)
         car, dme = station.vehicle, station.vehicle.ecu("DME")
-        started = await api.post(
-            "/programming-sessions",
-            json={"station_id": station.station_id, "vin": car.vin, "package_id": PACKAGE},
-            headers=owner.headers,
-        )
-        assert started.status_code == 201, started.text
-        session_id = started.json()["session_id"]
+        started = await start_session(api, owner, station.station_id, car.vin, PACKAGE)
+        session_id = started["session_id"]
 
         with env.auto_time_skipping_disabled():
             for _ in range(4000):
