@@ -27,8 +27,12 @@ from api.routes.stations import (
 from console.deps import CsrfChecked, Translate, WorkshopMember
 from console.forms import FormErrors
 from console.rendering import render
-from domain.errors import DomainError
-from domain.service_history import STATION_ID_PATTERN, StationNotFound
+from domain.service_history import (
+    STATION_ID_PATTERN,
+    StationIdTaken,
+    StationNeverSeen,
+    StationNotFound,
+)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -100,13 +104,15 @@ async def claim(
         )
     except ValidationError as error:
         errors.add_validation_error(translate, error)
-    except DomainError as error:
-        if error.code == "forbidden":
-            raise
-        fields = {"station_id": "station_id"}
-        if error.code == "station-never-seen":
-            fields = {"station_id": "confirm_never_seen"}
-        errors.add_domain_error(translate, error, fields=fields, default_field="station_id")
+    except StationNeverSeen as error:  # the answer is the confirmation, so it is shown there
+        errors.add_domain_error(
+            translate,
+            error,
+            fields={"station_id": "confirm_never_seen"},
+            default_field="confirm_never_seen",
+        )
+    except StationIdTaken as error:
+        errors.add_domain_error(translate, error, default_field="station_id")
     if errors:
         return await _page(
             request,
@@ -135,6 +141,7 @@ async def rename(
     """Owners: rename one of the workshop's stations (the form's field is `name-<station>`, so
     that each row's field has an id of its own)."""
     ensure_owner(person.user, person.workshop_id)
+    station_id = _station_id(station_id)
     name = (await request.form()).get(f"name-{station_id}", "")
     try:
         renamed = StationRename.model_validate({"name": name})
@@ -144,7 +151,7 @@ async def rename(
         return await _page(
             request, person, stations, temporal, settings, errors=errors, status_code=422
         )
-    await stations.rename(person.workshop_id, _station_id(station_id), renamed.name)
+    await stations.rename(person.workshop_id, station_id, renamed.name)
     return RedirectResponse("/console/stations", status_code=303)
 
 
