@@ -201,6 +201,12 @@ def _bytes(translate: Translator, count: int) -> str:
     return translate._("%(kib)s KiB", kib=translate.number(round(count / 1024, 1)))
 
 
+def _done_of(translate: Translator, done: int, total: int) -> str:
+    return translate._(
+        "%(done)s of %(total)s", done=_bytes(translate, done), total=_bytes(translate, total)
+    )
+
+
 async def live_session(
     temporal: Client, user: User, session_id: str, translate: Translator
 ) -> LiveSession:
@@ -227,11 +233,7 @@ async def live_session(
                 bytes_done=done,
                 bytes_total=outcome.bytes_total,
                 percent=_percent(done, outcome.bytes_total),
-                done_text=translate._(
-                    "%(done)s of %(total)s",
-                    done=_bytes(translate, done),
-                    total=_bytes(translate, outcome.bytes_total),
-                ),
+                done_text=_done_of(translate, done, outcome.bytes_total),
             )
         )
     done = sum(ecu.bytes_done for ecu in ecus)
@@ -248,11 +250,7 @@ async def live_session(
         bytes_done=done,
         bytes_total=progress.bytes_total,
         percent=_percent(done, progress.bytes_total),
-        bytes_text=translate._(
-            "%(done)s of %(total)s",
-            done=_bytes(translate, done),
-            total=_bytes(translate, progress.bytes_total),
-        ),
+        bytes_text=_done_of(translate, done, progress.bytes_total),
         throughput_text=(
             translate._("%(kib)s KiB/s", kib=translate.number(round(throughput / 1024, 1)))
             if throughput

@@ -39,10 +39,16 @@ def to_application_error(error: DomainError) -> ApplicationError:
         "field": error.field,
         "context": error.context,
     }
+    return _refusal(error.detail, details, error.code)
+
+
+def _refusal(message: str, details: dict[str, Any], code: str | None) -> ApplicationError:
+    # A refusal is an answer, not a fault: never retried, and BENIGN so that the SDK logs it
+    # without a traceback and does not count it as a failure in its metrics.
     return ApplicationError(
-        error.detail,
+        message,
         details,
-        type=error.code,
+        type=code,
         non_retryable=True,
         category=ApplicationErrorCategory.BENIGN,
     )
@@ -92,13 +98,7 @@ def domain_failure(error: DomainError | BaseException) -> BaseException:
     if carried is None:
         return error
     failure, details = carried
-    return ApplicationError(
-        failure.message,
-        details,
-        type=failure.type,
-        non_retryable=True,
-        category=ApplicationErrorCategory.BENIGN,
-    )
+    return _refusal(failure.message, details, failure.type)
 
 
 def _subclasses(cls: type[DomainError]) -> Iterator[type[DomainError]]:

@@ -130,7 +130,10 @@ class ProgrammingSessionEnded(Conflict):
 # --- what a technician may do with a session now (the workflow's update validators and every
 # screen that offers the actions ask these, so a button is enabled exactly when it would work)
 
-FINAL_STATES: frozenset[str] = frozenset({"completed", "aborted", "refused"})
+# The machine's final states: a session in one of them has ended and takes no more steps.
+FINAL_STATES: frozenset[str] = frozenset(
+    str(state.value) for state in ProgrammingMachine.states if state.final
+)
 # Safe points: no transfer runs, so stopping leaves no ECU half-programmed.
 ABORTABLE_STATES: frozenset[str] = frozenset({"needs_technician", "waiting_for_time", "planning"})
 
