@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -16,10 +18,27 @@ from api.workflow_calls import station_status
 from settings import Settings
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A port nobody listens on, below the kernel's range for ports it picks itself.
+
+    A port the kernel picked (bind to 0) is free only until the next such pick: the Temporal
+    dev server binds several random ports of its own, and took a port handed to the API before
+    the API bound it. Below that range only a process told the port can take it.
+    """
+    lowest_picked = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    while True:
+        port = random.randrange(1_024 if lowest_picked < 21_024 else 20_000, lowest_picked)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
         return port
 
 
