@@ -97,7 +97,11 @@ async def station_status(temporal: Client, settings: Settings, station_id: str) 
                 namespace=temporal.namespace,
                 task_queue=TaskQueue(name=settings.station_task_queue(station_id)),
                 task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-            )
+            ),
+            # Raw service calls are not retried unless asked; the client's own calls are.
+            # Unretried, a connection the server recycles (GOAWAY) under the call came back
+            # as CANCELLED "operation was canceled" and a 503 in a CI run.
+            retry=True,
         )
     except RPCError as error:
         if error.status != RPCStatusCode.UNIMPLEMENTED:

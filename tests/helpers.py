@@ -17,7 +17,6 @@ from temporalio.client import Client
 from api.workflow_calls import station_status
 from settings import Settings
 
-
 _handed_out: set[int] = set()
 
 
