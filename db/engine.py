@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from db.sqlite_driver import one_round_trip_dbapi
+
 
 def _normalise(url: str | URL) -> URL:
     parsed = make_url(url)
@@ -80,11 +82,9 @@ def install_sqlite_transaction_rules(sync_engine: Any) -> None:
     @event.listens_for(sync_engine, "reset")
     def _on_reset(dbapi_connection: Any, record: Any, _reset_state: Any) -> None:
         # A connection back in the pool must hold no transaction (a writing one would hold the
-        # write lock). A session has ended its transaction already in the usual case, and the
-        # pool's unconditional rollback on top of that is one more round trip to the
-        # connection's thread; sqlite3 knows whether a transaction is open.
-        if record.driver_connection.in_transaction:
-            dbapi_connection.rollback()
+        # write lock). A session has ended its transaction already in the usual case; the
+        # driver's rollback then costs no round trip to the connection's thread.
+        dbapi_connection.rollback()
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
@@ -96,12 +96,8 @@ def install_sqlite_transaction_rules(sync_engine: Any) -> None:
 
 
 def _execute_on_driver(connection: Any, statement: str) -> None:
-    """A statement without results, in one round trip to aiosqlite's thread.
-
-    Through the DBAPI adapter a statement takes three (open a cursor, execute, close it); every
-    transaction begins with one, so this is a measurable share of a short read.
-    """
-    connection.connection.dbapi_connection.run_async(lambda driver: driver.execute(statement))
+    """A statement without results, sent with the transaction's first statement."""
+    connection.connection.dbapi_connection.run_before_next_statement(statement)
 
 
 def create_engine(url: str | URL) -> AsyncEngine:
@@ -114,6 +110,7 @@ def create_engine(url: str | URL) -> AsyncEngine:
         # not open and close connections (`pool_size` 5, the default, did at 10 clients).
         engine = create_async_engine(
             target,
+            module=one_round_trip_dbapi(),  # see db/sqlite_driver.py
             connect_args={"timeout": 30},
             pool_size=20,
             max_overflow=20,
