@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -83,6 +83,13 @@ class AccountPage:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+# The access check of every request to a paid service (built once: see
+# `db.service_history.VEHICLE_FACTS`).
+COVERAGE_WINDOWS = select(Ticket.starts_at, Ticket.ends_at).where(
+    Ticket.workshop_id == bindparam("workshop_id"), Ticket.service == bindparam("service")
+)
 
 
 class AccessRepository:
@@ -440,9 +447,7 @@ class AccessRepository:
         self, session: AsyncSession, workshop_id: str, service: Service
     ) -> list[CoverageWindow]:
         rows = await session.execute(
-            select(Ticket.starts_at, Ticket.ends_at).where(
-                Ticket.workshop_id == workshop_id, Ticket.service == service.value
-            )
+            COVERAGE_WINDOWS, {"workshop_id": workshop_id, "service": service.value}
         )
         return [CoverageWindow(starts_at, ends_at) for starts_at, ends_at in rows]
 

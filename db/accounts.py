@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TypeAlias, cast
 
-from sqlalchemy import ColumnElement, Row, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -149,6 +149,15 @@ def _new_user(
     )
 
 
+# The session of a token and its account, read on every request (built once: see
+# `db.service_history.VEHICLE_FACTS`).
+SIGNED_IN = (
+    select(AuthSession, User)
+    .join(User, User.id == AuthSession.user_id)
+    .where(AuthSession.token_hash == bindparam("token_hash"))
+)
+
+
 class AccountRepository:
     def __init__(
         self, session_factory: SessionFactory, clock: Callable[[], datetime] = _now
@@ -175,13 +184,7 @@ class AccountRepository:
         # Every request passes here: one read that never waits for a writer. Only the rare
         # IP change writes, in a transaction of its own.
         async with reading(self._session_factory) as session:
-            found = (
-                await session.execute(
-                    select(AuthSession, User)
-                    .join(User, User.id == AuthSession.user_id)
-                    .where(AuthSession.token_hash == hash_token(token))
-                )
-            ).first()
+            found = (await session.execute(SIGNED_IN, {"token_hash": hash_token(token)})).first()
         if found is None:
             return SessionRefusal.ENDED
         auth, user = found
