@@ -157,11 +157,29 @@ async def rename(
 
 @router.post("/stations/{station_id}/release")
 async def release(
-    station_id: str, _: CsrfChecked, person: WorkshopMember, stations: StationsDep
+    request: Request,
+    station_id: str,
+    _: CsrfChecked,
+    person: WorkshopMember,
+    translate: Translate,
+    stations: StationsDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
 ) -> Response:
-    """Owners: release one of the workshop's stations; its token stops working at once."""
+    """Owners: release one of the workshop's stations; its token stops working at once, so the
+    form asks for a tick first (its field is `release-<station>`, one per row)."""
     ensure_owner(person.user, person.workshop_id)
-    await stations.release(person.workshop_id, _station_id(station_id))
+    station_id = _station_id(station_id)
+    if not (await request.form()).get(f"release-{station_id}"):
+        errors = FormErrors()
+        errors.add(
+            f"release-{station_id}",
+            translate._("Tick the box to release the station: its token stops working at once."),
+        )
+        return await _page(
+            request, person, stations, temporal, settings, errors=errors, status_code=422
+        )
+    await stations.release(person.workshop_id, station_id)
     return RedirectResponse("/console/stations", status_code=303)
 
 

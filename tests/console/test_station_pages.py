@@ -69,7 +69,11 @@ async def test_an_owner_adds_renames_keys_and_releases_a_station(
     assert await _station_answers(console, "not-a-token") == "station-token-invalid"
 
     await page.goto(f"{console.base_url}/console/stations")
-    await page.locator(f"#station-{STATION} button[name=release]").click()
+    await row.locator("button[name=release]").click()  # without the tick: asked, kept
+    await expect(page.locator(f"#f-release-{STATION}-error")).to_be_visible()
+    assert await _station_answers(console, token) == "package-not-found"
+    await row.locator(f"#f-release-{STATION}").check()
+    await row.locator("button[name=release]").click()
     await expect(page.locator("#no-stations")).to_be_visible()
     assert await _station_answers(console, token) == "station-token-invalid"
 
