@@ -38,8 +38,6 @@ from pathlib import Path
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
@@ -63,7 +61,7 @@ from domain.service_history import EntryKind, EntrySource
 from settings import Settings
 from temporal_client import data_converter
 from tests.factories import create_workshop, long_ticket, sign_in
-from tests.helpers import running_api
+from tests.helpers import pollers, running_api
 
 READERS = 8
 READ_PHASE_S = 3.0
@@ -226,7 +224,9 @@ async def portal_worker_process(bench: Stack) -> AsyncIterator[None]:
     )
     try:
         deadline = time.monotonic() + 60
-        while not await _polled(bench.client, settings.portal_task_queue):
+        while not await pollers(
+            bench.client, settings.portal_task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW
+        ):
             if process.returncode is not None or time.monotonic() > deadline:
                 raise RuntimeError("the portal worker did not start")
             await asyncio.sleep(0.05)
@@ -234,17 +234,6 @@ async def portal_worker_process(bench: Stack) -> AsyncIterator[None]:
     finally:
         process.terminate()
         await process.wait()
-
-
-async def _polled(client: Client, queue: str) -> bool:
-    described = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=client.namespace,
-            task_queue=TaskQueue(name=queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-        )
-    )
-    return bool(described.pollers)
 
 
 @dataclass

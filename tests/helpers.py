@@ -5,13 +5,18 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import uvicorn
 from fastapi import FastAPI
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import PollerInfo, TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from api.workflow_calls import station_status
@@ -81,3 +86,41 @@ async def until_polling(client: Client, settings: Settings, station_id: str) -> 
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"no worker polls the queue of station {station_id}")
+
+
+async def pollers(
+    client: Client,
+    task_queue: str,
+    kind: TaskQueueType.ValueType = TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+) -> list[PollerInfo]:
+    """The workers the server has seen poll `task_queue` (activity tasks unless `kind`)."""
+    described = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=kind,
+        ),
+        retry=True,
+    )
+    return list(described.pollers)
+
+
+async def until_polled(
+    client: Client,
+    task_queue: str,
+    seconds: float,
+    since: datetime | None = None,
+    kind: TaskQueueType.ValueType = TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+) -> list[PollerInfo]:
+    """The pollers of `task_queue` once one has polled (after `since`, if given); none when
+    `seconds` pass first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        found = [
+            poller
+            for poller in await pollers(client, task_queue, kind)
+            if since is None or poller.last_access_time.ToDatetime(UTC) > since
+        ]
+        if found or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.1)

@@ -11,12 +11,10 @@ from pathlib import Path
 import httpx
 import pyotp
 import pytest
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from tests.e2e.dev_stack import DevStack, alive, children_of, dev_stack
+from tests.helpers import until_polled
 
 pytestmark = pytest.mark.e2e
 
@@ -24,18 +22,7 @@ pytestmark = pytest.mark.e2e
 async def _pollers(temporal_port: int, task_queue: str) -> set[str]:
     """The identities polling `task_queue`, once one has polled (30 s at most)."""
     client = await Client.connect(f"127.0.0.1:{temporal_port}")
-    for _ in range(300):
-        described = await client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace="default",
-                task_queue=TaskQueue(name=task_queue),
-                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-            )
-        )
-        if described.pollers:
-            return {poller.identity for poller in described.pollers}
-        await asyncio.sleep(0.1)
-    return set()
+    return {poller.identity for poller in await until_polled(client, task_queue, 30)}
 
 
 def _administrator_signs_in_with_the_kept_totp_secret(stack: DevStack) -> None:

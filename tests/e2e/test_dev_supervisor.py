@@ -11,14 +11,12 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from db.engine import create_engine, create_session_factory
 from tests.accounts_helpers import APPLICATION, code_in, last_mail_to
 from tests.e2e.dev_stack import DevStack, dev_stack
+from tests.helpers import until_polled
 
 pytestmark = pytest.mark.e2e
 
@@ -148,17 +146,6 @@ def test_a_killed_gateway_and_station_worker_come_back_and_the_station_polls_aga
 
     async def polled_since_the_kill() -> bool:
         client = await Client.connect(f"127.0.0.1:{stack.temporal_port}")
-        for _ in range(60):
-            described = await client.workflow_service.describe_task_queue(
-                DescribeTaskQueueRequest(
-                    namespace="default",
-                    task_queue=TaskQueue(name="station-demo-1"),
-                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-                )
-            )
-            if any(p.last_access_time.ToDatetime(UTC) > killed_at for p in described.pollers):
-                return True
-            await asyncio.sleep(0.5)
-        return False
+        return bool(await until_polled(client, "station-demo-1", 30, since=killed_at))
 
     assert asyncio.run(polled_since_the_kill()), stack.tail()

@@ -12,13 +12,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from settings import Settings
-from tests.helpers import free_port
+from tests.helpers import free_port, until_polled
 from tests.station_gateway import station_gateway, station_token
 from worker import temporal_dev_server_command
 
@@ -52,22 +49,6 @@ async def own_temporal(database_url: str, tmp_path: Path) -> AsyncIterator[tuple
         await server.wait()
 
 
-async def _polled(client: Client, task_queue: str, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        described = await client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=client.namespace,
-                task_queue=TaskQueue(name=task_queue),
-                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-            )
-        )
-        if described.pollers:
-            return True
-        await asyncio.sleep(0.2)
-    return False
-
-
 @pytest.mark.parametrize("temporal", ["answering", "frozen"])
 async def test_the_station_worker_exits_promptly_on_sigterm(
     own_temporal: tuple[Settings, int], temporal: str
@@ -95,7 +76,7 @@ async def test_the_station_worker_exits_promptly_on_sigterm(
             },
         )
         try:
-            assert await _polled(frontend, settings.station_task_queue(station_id), 30)
+            assert await until_polled(frontend, settings.station_task_queue(station_id), 30)
             if temporal == "frozen":  # its polls now hang in the gateway, unanswered
                 os.kill(temporal_pid, signal.SIGSTOP)
             started = time.monotonic()
