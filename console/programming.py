@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -207,17 +208,43 @@ def _done_of(translate: Translator, done: int, total: int) -> str:
     )
 
 
+@dataclass
+class ProgressCache:
+    """The last progress the live page's stream asked the workflow for, and the length of the
+    workflow's history when it asked.
+
+    The query is a task for the portal worker; the progress is a function of the workflow's
+    state, which changes only with its history. While a segment downloads for minutes, only
+    its heartbeat moves, and that comes with the description the stream reads anyway.
+    """
+
+    history_length: int = -1
+    progress: ProgrammingProgress | None = None
+
+
 async def live_session(
-    temporal: Client, user: User, session_id: str, translate: Translator
+    temporal: Client,
+    user: User,
+    session_id: str,
+    translate: Translator,
+    cache: ProgressCache | None = None,
 ) -> LiveSession:
     """The session's progress now, with the running segment's confirmed bytes counted in; a
-    session of another workshop is `not-found` like an unknown one."""
+    session of another workshop is `not-found` like an unknown one. With a `cache`, the
+    workflow is asked again only when its history has grown since."""
     workflow_id = programming_workflow_id(session_id)
     description = await describe_visible(
         temporal, user, workflow_id, "programming session", "session_id"
     )
-    handle = temporal.get_workflow_handle(workflow_id)
-    progress = await handle.query(PROGRESS_QUERY, result_type=ProgrammingProgress)
+    # Described before the query: a progress kept for this length is at least this new.
+    history_length = description.raw_description.workflow_execution_info.history_length
+    if cache is not None and cache.progress is not None and cache.history_length == history_length:
+        progress = cache.progress
+    else:
+        handle = temporal.get_workflow_handle(workflow_id)
+        progress = await handle.query(PROGRESS_QUERY, result_type=ProgrammingProgress)
+        if cache is not None:
+            cache.history_length, cache.progress = history_length, progress
     segment = await running_segment(temporal, description) if progress.current_ecu else None
     in_segment = segment.bytes_confirmed if segment else 0
     ecus = []

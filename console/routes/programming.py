@@ -29,6 +29,7 @@ from console.i18n import N_, Translator
 from console.programming import (
     ECU_STATUS_LABELS,
     STATE_LABELS,
+    ProgressCache,
     live_session,
     session_events,
     start_form,
@@ -219,10 +220,11 @@ async def session_event_stream(
     """`text/event-stream` of the session: a `progress` event whenever it changed, until it
     ended or the browser left."""
     user = person.user
-    await live_session(temporal, user, session_id, translate)  # 404 before the stream opens
+    cache = ProgressCache()
+    await live_session(temporal, user, session_id, translate, cache)  # 404 before the stream
 
     async def snapshot() -> Any:
-        return await live_session(temporal, user, session_id, translate)
+        return await live_session(temporal, user, session_id, translate, cache)
 
     return StreamingResponse(
         session_events(snapshot, request.is_disconnected),
