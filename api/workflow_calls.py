@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.taskqueue.v1 import PollerInfo, TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
@@ -89,26 +90,39 @@ class StationStatus(BaseModel):
 POLLER_FRESHNESS = timedelta(minutes=2)
 
 
+async def task_queue_pollers(
+    temporal: Client,
+    task_queue: str,
+    kind: TaskQueueType.ValueType = TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+) -> Sequence[PollerInfo]:
+    """The workers the server has seen poll `task_queue` lately (activity tasks unless `kind`).
+
+    Raises UNIMPLEMENTED on Temporal's time-skipping test server, which cannot tell.
+    """
+    response = await temporal.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=temporal.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=kind,
+        ),
+        # Raw service calls are not retried unless asked; the client's own calls are.
+        # Unretried, a connection the server recycles (GOAWAY) under the call came back as
+        # CANCELLED "operation was canceled" and a 503 in a CI run.
+        retry=True,
+    )
+    return response.pollers
+
+
 async def station_status(temporal: Client, settings: Settings, station_id: str) -> StationStatus:
     """Online when the station's worker polled its activity queue recently (Temporal knows)."""
     try:
-        response = await temporal.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=temporal.namespace,
-                task_queue=TaskQueue(name=settings.station_task_queue(station_id)),
-                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-            ),
-            # Raw service calls are not retried unless asked; the client's own calls are.
-            # Unretried, a connection the server recycles (GOAWAY) under the call came back
-            # as CANCELLED "operation was canceled" and a 503 in a CI run.
-            retry=True,
-        )
+        pollers = await task_queue_pollers(temporal, settings.station_task_queue(station_id))
     except RPCError as error:
         if error.status != RPCStatusCode.UNIMPLEMENTED:
             raise
         # Temporal's time-skipping test server cannot tell; real servers always can.
         return StationStatus(station_id=station_id, online=None, last_seen=None)
-    seen = [poller.last_access_time.ToDatetime(tzinfo=UTC) for poller in response.pollers]
+    seen = [poller.last_access_time.ToDatetime(tzinfo=UTC) for poller in pollers]
     last_seen = max(seen) if seen else None
     online = last_seen is not None and datetime.now(UTC) - last_seen < POLLER_FRESHNESS
     return StationStatus(station_id=station_id, online=online, last_seen=last_seen)

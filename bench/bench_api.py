@@ -43,6 +43,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from api.workflow_calls import task_queue_pollers
 from contracts import search_attributes
 from contracts.service_history import (
     SERVICE_ENTRY_WORKFLOW,
@@ -61,7 +62,7 @@ from domain.service_history import EntryKind, EntrySource
 from settings import Settings
 from temporal_client import data_converter
 from tests.factories import create_workshop, long_ticket, sign_in
-from tests.helpers import pollers, running_api
+from tests.helpers import running_api
 
 READERS = 8
 READ_PHASE_S = 3.0
@@ -224,7 +225,7 @@ async def portal_worker_process(bench: Stack) -> AsyncIterator[None]:
     )
     try:
         deadline = time.monotonic() + 60
-        while not await pollers(
+        while not await task_queue_pollers(
             bench.client, settings.portal_task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW
         ):
             if process.returncode is not None or time.monotonic() > deadline:

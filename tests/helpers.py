@@ -15,11 +15,10 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import PollerInfo, TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.taskqueue.v1 import PollerInfo
 from temporalio.client import Client
 
-from api.workflow_calls import station_status
+from api.workflow_calls import station_status, task_queue_pollers
 from settings import Settings
 
 _handed_out: set[int] = set()
@@ -88,23 +87,6 @@ async def until_polling(client: Client, settings: Settings, station_id: str) -> 
     raise AssertionError(f"no worker polls the queue of station {station_id}")
 
 
-async def pollers(
-    client: Client,
-    task_queue: str,
-    kind: TaskQueueType.ValueType = TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-) -> list[PollerInfo]:
-    """The workers the server has seen poll `task_queue` (activity tasks unless `kind`)."""
-    described = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=client.namespace,
-            task_queue=TaskQueue(name=task_queue),
-            task_queue_type=kind,
-        ),
-        retry=True,
-    )
-    return list(described.pollers)
-
-
 async def until_polled(
     client: Client,
     task_queue: str,
@@ -118,7 +100,7 @@ async def until_polled(
     while True:
         found = [
             poller
-            for poller in await pollers(client, task_queue, kind)
+            for poller in await task_queue_pollers(client, task_queue, kind)
             if since is None or poller.last_access_time.ToDatetime(UTC) > since
         ]
         if found or time.monotonic() > deadline:
