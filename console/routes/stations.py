@@ -8,10 +8,9 @@ never seen polling only when confirmed), the repository's rename and release, an
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
@@ -28,10 +27,11 @@ from console.deps import CsrfChecked, Translate, WorkshopMember
 from console.forms import FormErrors
 from console.rendering import render
 from domain.service_history import (
-    STATION_ID_PATTERN,
+    StationIdInvalid,
     StationIdTaken,
     StationNeverSeen,
     StationNotFound,
+    check_station_id,
 )
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -39,57 +39,73 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 
 def _station_id(station_id: str) -> str:
     """A station id from the page's path; one that breaks the rule is no station at all."""
-    if not re.fullmatch(STATION_ID_PATTERN, station_id):
-        raise StationNotFound("no station with this id", field="station_id")
-    return station_id
+    try:
+        return check_station_id(station_id)
+    except StationIdInvalid as error:
+        raise StationNotFound("no station with this id", field="station_id") from error
 
 
-async def _page(
-    request: Request,
-    person: WorkshopMember,
-    stations: StationsDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    *,
-    claim: dict[str, Any] | None = None,
-    errors: FormErrors | None = None,
-    status_code: int = 200,
-) -> Response:
-    listed = await stations_with_status(person.user, stations, temporal, settings)
-    return render(
-        request,
-        "stations/stations.html",
-        {
-            "stations": listed,
-            "may_change": person.is_owner,
-            "claim": claim or {"station_id": "", "name": "", "confirm_never_seen": False},
-            "errors": errors or FormErrors(),
-        },
-        status_code=status_code,
-    )
+class StationsPage:
+    """The page every form of it answers with when refused: the workshop's stations with
+    their status (asked of Temporal only when shown), the forms, and the refusal."""
+
+    def __init__(
+        self,
+        request: Request,
+        person: WorkshopMember,
+        stations: StationsDep,
+        temporal: TemporalDep,
+        settings: SettingsDep,
+    ) -> None:
+        self.request, self.person, self.stations = request, person, stations
+        self.temporal, self.settings = temporal, settings
+
+    async def show(
+        self,
+        *,
+        claim: dict[str, Any] | None = None,
+        errors: FormErrors | None = None,
+        status_code: int = 200,
+    ) -> Response:
+        listed = await stations_with_status(
+            self.person.user, self.stations, self.temporal, self.settings
+        )
+        return render(
+            self.request,
+            "stations/stations.html",
+            {
+                "stations": listed,
+                "may_change": self.person.is_owner,
+                "claim": claim or {"station_id": "", "name": "", "confirm_never_seen": False},
+                "errors": errors or FormErrors(),
+            },
+            status_code=status_code,
+        )
+
+    async def row_field(self, kind: str, station_id: str) -> tuple[str, str]:
+        """For an owner acting on one row: the row's station id (no station when it breaks
+        the rule) and the value of the row's own field, `<kind>-<station>` (so that each
+        row's field has an id of its own)."""
+        ensure_owner(self.person.user, self.person.workshop_id)
+        station_id = _station_id(station_id)
+        value = (await self.request.form()).get(f"{kind}-{station_id}", "")
+        return station_id, value if isinstance(value, str) else ""
+
+
+Page = Annotated[StationsPage, Depends()]
 
 
 @router.get("/stations")
-async def stations_page(
-    request: Request,
-    person: WorkshopMember,
-    stations: StationsDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-) -> Response:
+async def stations_page(page: Page) -> Response:
     """The workshop's stations, online when their worker polls."""
-    return await _page(request, person, stations, temporal, settings)
+    return await page.show()
 
 
 @router.post("/stations")
 async def claim(
-    request: Request,
     _: CsrfChecked,
-    person: WorkshopMember,
+    page: Page,
     translate: Translate,
-    stations: StationsDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
     station_id: Annotated[str, Form()] = "",
     name: Annotated[str, Form()] = "",
     confirm_never_seen: Annotated[str, Form()] = "",
@@ -100,7 +116,12 @@ async def claim(
     try:
         registration = StationRegistration.model_validate(typed)
         await claim_station(
-            person.user, person.workshop_id, registration, stations, temporal, settings
+            page.person.user,
+            page.person.workshop_id,
+            registration,
+            page.stations,
+            page.temporal,
+            page.settings,
         )
     except ValidationError as error:
         errors.add_validation_error(translate, error)
@@ -114,72 +135,37 @@ async def claim(
     except StationIdTaken as error:
         errors.add_domain_error(translate, error, default_field="station_id")
     if errors:
-        return await _page(
-            request,
-            person,
-            stations,
-            temporal,
-            settings,
-            claim=typed,
-            errors=errors,
-            status_code=422,
-        )
+        return await page.show(claim=typed, errors=errors, status_code=422)
     return RedirectResponse("/console/stations", status_code=303)
 
 
 @router.post("/stations/{station_id}/name")
-async def rename(
-    request: Request,
-    station_id: str,
-    _: CsrfChecked,
-    person: WorkshopMember,
-    translate: Translate,
-    stations: StationsDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-) -> Response:
-    """Owners: rename one of the workshop's stations (the form's field is `name-<station>`, so
-    that each row's field has an id of its own)."""
-    ensure_owner(person.user, person.workshop_id)
-    station_id = _station_id(station_id)
-    name = (await request.form()).get(f"name-{station_id}", "")
+async def rename(station_id: str, _: CsrfChecked, page: Page, translate: Translate) -> Response:
+    """Owners: rename one of the workshop's stations (the form's field is `name-<station>`)."""
+    station_id, name = await page.row_field("name", station_id)
     try:
         renamed = StationRename.model_validate({"name": name})
     except ValidationError as error:
         errors = FormErrors()
         errors.add_validation_error(translate, error, fields={"name": f"name-{station_id}"})
-        return await _page(
-            request, person, stations, temporal, settings, errors=errors, status_code=422
-        )
-    await stations.rename(person.workshop_id, station_id, renamed.name)
+        return await page.show(errors=errors, status_code=422)
+    await page.stations.rename(page.person.workshop_id, station_id, renamed.name)
     return RedirectResponse("/console/stations", status_code=303)
 
 
 @router.post("/stations/{station_id}/release")
-async def release(
-    request: Request,
-    station_id: str,
-    _: CsrfChecked,
-    person: WorkshopMember,
-    translate: Translate,
-    stations: StationsDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-) -> Response:
+async def release(station_id: str, _: CsrfChecked, page: Page, translate: Translate) -> Response:
     """Owners: release one of the workshop's stations; its token stops working at once, so the
-    form asks for a tick first (its field is `release-<station>`, one per row)."""
-    ensure_owner(person.user, person.workshop_id)
-    station_id = _station_id(station_id)
-    if not (await request.form()).get(f"release-{station_id}"):
+    form asks for a tick first (its field is `release-<station>`)."""
+    station_id, ticked = await page.row_field("release", station_id)
+    if not ticked:
         errors = FormErrors()
         errors.add(
             f"release-{station_id}",
             translate._("Tick the box to release the station: its token stops working at once."),
         )
-        return await _page(
-            request, person, stations, temporal, settings, errors=errors, status_code=422
-        )
-    await stations.release(person.workshop_id, station_id)
+        return await page.show(errors=errors, status_code=422)
+    await page.stations.release(page.person.workshop_id, station_id)
     return RedirectResponse("/console/stations", status_code=303)
 
 
