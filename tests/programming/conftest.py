@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain.accounts import Role
 from domain.flash_package import FlashPackageManifest
 from hw.sim import registry
-from hw.sim.config import VehicleConfig
+from hw.sim.config import VehicleConfig, default_vehicle_config
 from hw.sim.demo_package import build_demo_package
 from hw.sim.vehicle import SimVehicle
 from settings import Settings
@@ -167,3 +167,40 @@ async def wait_until_ended(
             return body
         await asyncio.sleep(0.1)
     raise AssertionError(f"session still {body['state']}")
+
+
+async def steer(
+    client: httpx.AsyncClient, owner: SignedIn, session_id: str, step: str, body: dict[str, Any]
+) -> httpx.Response:
+    """`POST /programming-sessions/{id}/<step>` (resume, skip-ecu, abort) as the owner."""
+    return await client.post(
+        f"/programming-sessions/{session_id}/{step}", json=body, headers=owner.headers
+    )
+
+
+@contextlib.asynccontextmanager
+async def session_needing_technician(
+    api: httpx.AsyncClient,
+    settings: Settings,
+    temporal: Client,
+    owner: SignedIn,
+    package_id: str,
+) -> AsyncIterator[dict[str, Any]]:
+    """A session of `package_id` (DME and EGS) on a station of its own whose car's DME has the
+    wrong hardware, a fault no retry fixes: the session waits for the technician on the DME.
+    Yields the started session (`session_id`, `workflow_id`, ...); the station runs until the
+    block ends."""
+    build_demo_package(
+        settings.packages_dir / package_id, image_size_per_ecu=8 * 1024, ecus=("DME", "EGS")
+    )
+    await buy_time(api, owner)
+    config = default_vehicle_config()
+    config.ecu("DME").hardware_id = "not-the-package-target"
+    async with running_station(temporal, settings, config) as station:
+        await register_station(api, owner, station.station_id)
+        started = await start_session(
+            api, owner, station.station_id, station.vehicle.vin, package_id
+        )
+        waiting = await wait_until_ended(api, owner.headers, started["session_id"])
+        assert (waiting["state"], waiting["current_ecu"]) == ("needs_technician", "DME")
+        yield started

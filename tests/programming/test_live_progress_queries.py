@@ -19,17 +19,9 @@ from temporalio.testing import WorkflowEnvironment
 from console.i18n import Translator
 from console.programming import ProgressCache, live_session
 from db.accounts import AccountRepository, LiveSession
-from hw.sim.config import default_vehicle_config
-from hw.sim.demo_package import build_demo_package
 from settings import Settings
 from tests.factories import SignedIn
-from tests.programming.conftest import (
-    buy_time,
-    register_station,
-    running_station,
-    start_session,
-    wait_until_ended,
-)
+from tests.programming.conftest import session_needing_technician, steer
 
 pytestmark = pytest.mark.e2e
 
@@ -58,22 +50,10 @@ async def test_the_stream_asks_again_only_after_the_session_changed(
     workshop_owner: SignedIn,
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    settings = portal_on_dev_server
-    build_demo_package(
-        settings.packages_dir / "watch-1.0.0", image_size_per_ecu=8 * 1024, ecus=("DME", "EGS")
-    )
-    await buy_time(api_client, workshop_owner)
-    config = default_vehicle_config()
-    config.ecu("DME").hardware_id = "not-the-package-target"  # waits for the technician
-
-    async with running_station(dev_env.client, settings, config) as station:
-        await register_station(api_client, workshop_owner, station.station_id)
-        started = await start_session(
-            api_client, workshop_owner, station.station_id, station.vehicle.vin, "watch-1.0.0"
-        )
+    async with session_needing_technician(
+        api_client, portal_on_dev_server, dev_env.client, workshop_owner, "watch-1.0.0"
+    ) as started:
         session_id = started["session_id"]
-        waiting = await wait_until_ended(api_client, workshop_owner.headers, session_id)
-        assert waiting["state"] == "needs_technician"
 
         queries = CountedQueries()
         watching = Client(
@@ -94,19 +74,13 @@ async def test_the_stream_asks_again_only_after_the_session_changed(
             assert moment.state == "needs_technician"
         assert queries.sent == 1
 
-        skipped = await api_client.post(
-            f"/programming-sessions/{session_id}/skip-ecu",
-            json={"ecu": "EGS"},
-            headers=workshop_owner.headers,
-        )
+        skipped = await steer(api_client, workshop_owner, session_id, "skip-ecu", {"ecu": "EGS"})
         assert skipped.status_code == 200, skipped.text
         moment = await live_session(watching, signed.user, session_id, english, cache)
         assert {ecu.ecu: ecu.status for ecu in moment.ecus}["EGS"] == "skipped"
         assert queries.sent == 2
 
-        aborted = await api_client.post(
-            f"/programming-sessions/{session_id}/abort",
-            json={"reason": "watched enough"},
-            headers=workshop_owner.headers,
+        aborted = await steer(
+            api_client, workshop_owner, session_id, "abort", {"reason": "watched enough"}
         )
         assert aborted.status_code == 200, aborted.text

@@ -12,7 +12,6 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from hw.sim.config import default_vehicle_config
 from hw.sim.demo_package import build_demo_package
 from settings import Settings
 from tests.factories import SignedIn
@@ -20,7 +19,9 @@ from tests.programming.conftest import (
     buy_time,
     register_station,
     running_station,
+    session_needing_technician,
     start_session,
+    steer,
     wait_until_ended,
 )
 
@@ -33,19 +34,11 @@ STEPS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-async def _steer(
-    api: httpx.AsyncClient, owner: SignedIn, session_id: str, step: str, body: dict[str, Any]
-) -> httpx.Response:
-    return await api.post(
-        f"/programming-sessions/{session_id}/{step}", json=body, headers=owner.headers
-    )
-
-
 async def _refused_as_ended(
     api: httpx.AsyncClient, owner: SignedIn, session_id: str, final_state: str
 ) -> None:
     for step, body in STEPS:
-        refused = await _steer(api, owner, session_id, step, body)
+        refused = await steer(api, owner, session_id, step, body)
         assert refused.status_code == 409, (step, refused.text)
         problem = refused.json()
         assert problem["type"] == "/problems/programming-session-ended", (step, problem)
@@ -104,28 +97,16 @@ async def test_steering_answers_with_the_state_it_led_to(
     dev_env: WorkflowEnvironment,
     workshop_owner: SignedIn,
 ) -> None:
-    settings = portal_on_dev_server
-    build_demo_package(
-        settings.packages_dir / "steer-2.0.0", image_size_per_ecu=8 * 1024, ecus=("DME", "EGS")
-    )
-    await buy_time(api_client, workshop_owner)
-    config = default_vehicle_config()
-    config.ecu("DME").hardware_id = "not-the-package-target"  # a fault no retry can fix
-
-    async with running_station(dev_env.client, settings, config) as station:
-        await register_station(api_client, workshop_owner, station.station_id)
-        started = await start_session(
-            api_client, workshop_owner, station.station_id, station.vehicle.vin, "steer-2.0.0"
-        )
+    async with session_needing_technician(
+        api_client, portal_on_dev_server, dev_env.client, workshop_owner, "steer-2.0.0"
+    ) as started:
         session_id = started["session_id"]
-        waiting = await wait_until_ended(api_client, workshop_owner.headers, session_id)
-        assert (waiting["state"], waiting["current_ecu"]) == ("needs_technician", "DME")
 
-        skipped = await _steer(api_client, workshop_owner, session_id, "skip-ecu", {"ecu": "EGS"})
+        skipped = await steer(api_client, workshop_owner, session_id, "skip-ecu", {"ecu": "EGS"})
         assert skipped.status_code == 200, skipped.text
         assert {e["ecu"]: e["status"] for e in skipped.json()["ecus"]}["EGS"] == "skipped"
 
-        resumed = await _steer(api_client, workshop_owner, session_id, "resume", {})
+        resumed = await steer(api_client, workshop_owner, session_id, "resume", {})
         assert resumed.status_code == 200, resumed.text
         # the state the resume led to, not the one it ended; the fault's reason is gone
         assert resumed.json()["state"] != "needs_technician", resumed.json()
@@ -134,7 +115,7 @@ async def test_steering_answers_with_the_state_it_led_to(
         # the hardware is still wrong: the session asks for the technician again
         again = await wait_until_ended(api_client, workshop_owner.headers, session_id)
         assert again["state"] == "needs_technician", again
-        aborted = await _steer(
+        aborted = await steer(
             api_client, workshop_owner, session_id, "abort", {"reason": "wrong car part"}
         )
         assert aborted.status_code == 200, aborted.text
