@@ -89,15 +89,12 @@ def install_sqlite_transaction_rules(sync_engine: Any) -> None:
     @event.listens_for(sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
         read_only = bool(connection.get_execution_options().get(READ_ONLY_OPTION, False))
+        # Both go to SQLite with the transaction's first statement (db/sqlite_driver.py).
+        driver = connection.connection.dbapi_connection
         if connection.info.get(READ_ONLY_OPTION, False) != read_only:
-            _execute_on_driver(connection, f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
+            driver.run_before_next_statement(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
             connection.info[READ_ONLY_OPTION] = read_only
-        _execute_on_driver(connection, "BEGIN" if read_only else "BEGIN IMMEDIATE")
-
-
-def _execute_on_driver(connection: Any, statement: str) -> None:
-    """A statement without results, sent with the transaction's first statement."""
-    connection.connection.dbapi_connection.run_before_next_statement(statement)
+        driver.run_before_next_statement("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def create_engine(url: str | URL) -> AsyncEngine:
