@@ -5,22 +5,30 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install dev test lint bench clean
+.PHONY: install lock dev test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(INSTALLED): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+# Exactly the locked set (requirements.lock, with hashes), then the project itself, editable and
+# built by the locked setuptools; whatever the lock no longer names is removed.
+$(INSTALLED): pyproject.toml requirements.lock | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python tools/lockfile.py prune
 	touch $(INSTALLED)
 
 install: $(INSTALLED)
+
+# Resolves pyproject.toml anew into requirements.lock; commit both together.
+lock: install
+	$(BIN)/python tools/lockfile.py update
 
 dev: install
 	$(BIN)/python worker.py dev
 
 lint: install
+	$(BIN)/python tools/lockfile.py check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .

@@ -15,7 +15,7 @@ from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payloads, WorkflowExecution, WorkflowType
 from temporalio.api.enums.v1 import EventType, TaskQueueKind
@@ -391,14 +391,18 @@ async def test_forged_and_stolen_task_tokens_are_refused(
     scheduled = next(
         e for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
     )
-    forged = ServerTaskToken(
-        namespace_id=described.namespace_info.id,
-        workflow_id=victim.handle.id,
-        run_id=victim.run_id,
-        scheduled_event_id=scheduled.event_id,
-        attempt=1,
-        activity_id=scheduled.activity_task_scheduled_event_attributes.activity_id,
-        activity_type=scheduled.activity_task_scheduled_event_attributes.activity_type.name,
+    # Filled by field name: the class is built at run time, so no type stub knows its fields.
+    forged = json_format.ParseDict(
+        {
+            "namespace_id": described.namespace_info.id,
+            "workflow_id": victim.handle.id,
+            "run_id": victim.run_id,
+            "scheduled_event_id": scheduled.event_id,
+            "attempt": 1,
+            "activity_id": scheduled.activity_task_scheduled_event_attributes.activity_id,
+            "activity_type": scheduled.activity_task_scheduled_event_attributes.activity_type.name,
+        },
+        ServerTaskToken(),
     ).SerializeToString()
 
     # The forgery is what the server issues, less its clock (the victim only ever saw it
