@@ -61,8 +61,8 @@ from domain.demo_vehicles import load_demo_vehicles
 from domain.service_history import EntryKind, EntrySource
 from settings import Settings
 from temporal_client import data_converter
-from tests.factories import create_workshop, long_ticket, sign_in
-from tests.helpers import running_api
+from testkit.factories import create_workshop, long_ticket, sign_in
+from testkit.serving import running_api
 
 READERS = 8
 READ_PHASE_S = 3.0

@@ -77,10 +77,10 @@ from portal_worker import PortalDependencies, portal_worker
 from settings import Settings
 from station.worker import StationDependencies, station_worker
 from temporal_client import connect_through_gateway, data_converter
-from tests.factories import create_workshop, sign_in
-from tests.helpers import free_port, running_api
-from tests.programming.conftest import buy_time, register_station
-from tests.station_gateway import station_token
+from testkit.factories import create_workshop, sign_in
+from testkit.portal_api import buy_time, register_station
+from testkit.serving import free_port, running_api
+from testkit.station_gateway import station_token
 from workflows.programming_session import ProgrammingSessionWorkflow
 
 

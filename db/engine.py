@@ -15,8 +15,6 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from db.sqlite_driver import one_round_trip_dbapi
-
 
 def _normalise(url: str | URL) -> URL:
     parsed = make_url(url)
@@ -68,6 +66,8 @@ def install_sqlite_transaction_rules(sync_engine: Any) -> None:
 
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, record: Any) -> None:
+        # The driver's own transaction handling is off: `_on_begin` opens each transaction
+        # (SQLAlchemy's documented recipe for pysqlite and aiosqlite).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -82,19 +82,18 @@ def install_sqlite_transaction_rules(sync_engine: Any) -> None:
     @event.listens_for(sync_engine, "reset")
     def _on_reset(dbapi_connection: Any, record: Any, _reset_state: Any) -> None:
         # A connection back in the pool must hold no transaction (a writing one would hold the
-        # write lock). A session has ended its transaction already in the usual case; the
-        # driver's rollback then costs no round trip to the connection's thread.
-        dbapi_connection.rollback()
+        # write lock). A session has ended its transaction already in the usual case, and then
+        # no rollback is sent to the connection's thread.
+        if dbapi_connection.driver_connection.in_transaction:
+            dbapi_connection.rollback()
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
         read_only = bool(connection.get_execution_options().get(READ_ONLY_OPTION, False))
-        # Both go to SQLite with the transaction's first statement (db/sqlite_driver.py).
-        driver = connection.connection.dbapi_connection
         if connection.info.get(READ_ONLY_OPTION, False) != read_only:
-            driver.run_before_next_statement(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
+            connection.exec_driver_sql(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
             connection.info[READ_ONLY_OPTION] = read_only
-        driver.run_before_next_statement("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def create_engine(url: str | URL) -> AsyncEngine:
@@ -107,7 +106,6 @@ def create_engine(url: str | URL) -> AsyncEngine:
         # not open and close connections (`pool_size` 5, the default, did at 10 clients).
         engine = create_async_engine(
             target,
-            module=one_round_trip_dbapi(),  # see db/sqlite_driver.py
             connect_args={"timeout": 30},
             pool_size=20,
             max_overflow=20,

@@ -37,7 +37,7 @@ from hw.sim import station as simulated
 from portal_worker import PORTAL_WORKFLOWS, PortalDependencies, portal_worker
 from settings import Settings
 from temporal_client import data_converter
-from tests.helpers import running_api
+from testkit.serving import running_api
 
 # The tests are an entry point that wires in the simulator: sim:// URLs reach simulated cars.
 simulated.install()

@@ -27,10 +27,10 @@ from api.app import create_app
 from domain.accounts import Role
 from domain.service_history import CONSENT_TEXT_VERSION
 from settings import Settings
+from testkit.factories import SignedIn, create_workshop, grant_ticket, sign_in
+from testkit.serving import serving_api
 from tests.accounts.test_registration_journey import _wait_for_state
 from tests.accounts_helpers import APPLICATION, admin_headers, code_in, last_mail_to
-from tests.factories import SignedIn, create_workshop, grant_ticket, sign_in
-from tests.helpers import serving_api
 from tests.programming.test_aos_cli import _aos
 from tests.service_history.conftest import (
     DEMO_VIN,

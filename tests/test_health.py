@@ -11,7 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from settings import Settings
 from temporal_client import data_converter
-from tests.helpers import free_port, running_api
+from testkit.serving import free_port, running_api
 
 
 async def test_live_and_ready_when_everything_is_up(api_client: httpx.AsyncClient) -> None:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from api.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
 from domain.errors import Conflict
-from tests.helpers import running_api
+from testkit.serving import running_api
 
 
 async def test_unknown_route_is_a_problem(api_client: httpx.AsyncClient) -> None:

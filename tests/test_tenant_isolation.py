@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api.app import create_app
 from db.models import OutboxMail, Station, User
 from domain.accounts import Role
-from tests.factories import create_workshop, sign_in
+from testkit.factories import create_workshop, sign_in
 from tests.service_history.conftest import add_station
 
 # What each path parameter names. Only "workshop" ids belong to a workshop.

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from settings import Settings
+from testkit.serving import free_port
 from tests.accounts_helpers import APPLICATION, last_mail_to
-from tests.helpers import free_port
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).parents[1]

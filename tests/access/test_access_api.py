@@ -24,8 +24,8 @@ from domain.catalogue import Service
 from domain.entitlement import Coverage
 from portal_worker import PortalDependencies, portal_worker
 from settings import Settings
-from tests.factories import SignedIn, create_workshop, sign_in
-from tests.helpers import running_api
+from testkit.factories import SignedIn, create_workshop, sign_in
+from testkit.serving import running_api
 
 TI = Service.TECHNICAL_INFORMATION
 HOUR_PRICE = 500

@@ -29,8 +29,8 @@ from db.models import LedgerEntry, OutboxMail, Ticket
 from domain.catalogue import Service, TicketPeriod, period_end
 from domain.credit import InsufficientCredit, TicketNotIssued
 from portal_worker import workflow_runner
+from testkit.factories import create_workshop
 from tests.access.conftest import CoverageSubscriber, Portal
-from tests.factories import create_workshop
 from workflows.entitlement import EntitlementWorkflow
 from workflows.ticket_purchase import TicketPurchaseWorkflow
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from db.engine import reading
 from db.models.access import CreditAccount
 from domain.accounts import Role
-from tests.factories import create_workshop, sign_in
+from testkit.factories import create_workshop, sign_in
 
 # Far below the 30 s busy timeout a blocked read would wait, far above an idle read.
 READ_DEADLINE_S = 5.0

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.accounts import Role
 from settings import Settings
-from tests.factories import create_workshop, sign_in
+from testkit.factories import create_workshop, sign_in
 
 pytestmark = pytest.mark.e2e
 

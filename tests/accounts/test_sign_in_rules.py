@@ -14,6 +14,8 @@ from api.app import create_app
 from db.models import User
 from domain.accounts import Role
 from settings import Settings
+from testkit.factories import create_workshop, sign_in
+from testkit.serving import running_api
 from tests.accounts_helpers import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
@@ -21,8 +23,6 @@ from tests.accounts_helpers import (
     sign_in_enrolling_totp,
     token_in,
 )
-from tests.factories import create_workshop, sign_in
-from tests.helpers import running_api
 
 
 def _client_at(app: FastAPI, ip: str) -> httpx.AsyncClient:

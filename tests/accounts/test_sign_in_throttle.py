@@ -26,8 +26,8 @@ from db.accounts import AccountRepository
 from db.models import User
 from domain.accounts import FAILURE_WINDOW, SOURCE_FAILURE_LIMIT
 from settings import Settings
+from testkit.serving import running_api
 from tests.accounts_helpers import ADMIN_EMAIL, ADMIN_PASSWORD, sign_in_enrolling_totp
-from tests.helpers import running_api
 
 OWNER_IP = "10.20.30.40"
 WRONG = {"email": ADMIN_EMAIL, "password": "not the password at all"}

@@ -26,9 +26,9 @@ from domain.service_history import MAX_PLAUSIBLE_MILEAGE_KM
 from domain.vat import EU_COUNTRIES
 from domain.vin import SHORT_VIN_PATTERN, VIN_PATTERN
 from settings import Settings
+from testkit.factories import SignedIn, create_workshop, grant_ticket, sign_in
+from testkit.serving import running_api
 from tests.accounts_helpers import APPLICATION
-from tests.factories import SignedIn, create_workshop, grant_ticket, sign_in
-from tests.helpers import running_api
 
 pytestmark = pytest.mark.e2e
 

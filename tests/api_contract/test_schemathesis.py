@@ -41,8 +41,8 @@ from api.app import create_app
 from domain.accounts import Role
 from domain.catalogue import Service
 from settings import Settings
-from tests.factories import create_workshop, grant_ticket, sign_in
-from tests.helpers import serving_api
+from testkit.factories import create_workshop, grant_ticket, sign_in
+from testkit.serving import serving_api
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 SEED = 20261129

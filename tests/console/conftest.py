@@ -30,7 +30,7 @@ from api.app import create_app
 from contracts.access import entitlement_workflow_id
 from domain.catalogue import Service
 from settings import Settings
-from tests.helpers import serving_api
+from testkit.serving import serving_api
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_INSTALLED = CHROMIUM.exists()

@@ -11,9 +11,9 @@ from playwright.async_api import Page, expect
 
 from console.i18n import Translator
 from domain.catalogue import Service
+from testkit.factories import grant_ticket
 from tests.console.conftest import ConsoleServer
 from tests.console.helpers import screenshot, sign_in, workshop_through_api
-from tests.factories import grant_ticket
 
 pytestmark = pytest.mark.e2e
 

@@ -23,10 +23,11 @@ from contracts.programming import (
     programming_workflow_id,
 )
 from hw.sim.demo_package import build_demo_package
+from testkit.factories import SignedIn, create_workshop
+from testkit.portal_api import buy_time, register_station
 from tests.console.conftest import ConsoleServer
 from tests.console.helpers import api_token, screenshot, sign_in, workshop_through_api
-from tests.factories import SignedIn, create_workshop
-from tests.programming.conftest import buy_time, register_station, running_station
+from tests.programming.conftest import running_station
 
 pytestmark = pytest.mark.e2e
 

@@ -14,6 +14,7 @@ from playwright.async_api import Browser, Page, expect
 
 from db.models import ServiceEntry
 from domain.service_history import CONSENT_TEXT_VERSION
+from testkit.factories import grant_ticket
 from tests.console.conftest import ConsoleServer
 from tests.console.helpers import (
     WorkshopAccount,
@@ -23,7 +24,6 @@ from tests.console.helpers import (
     workshop_through_api,
 )
 from tests.console.service_booklet_steps import KASIO
-from tests.factories import grant_ticket
 from tests.service_history.conftest import DEMO_VIN, seed
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import free_port
+from testkit.serving import free_port
 
 ROOT = Path(__file__).parents[2]
 

@@ -15,8 +15,9 @@ import pytest
 from temporalio.client import Client
 
 from settings import Settings
-from tests.helpers import free_port, until_polled
-from tests.station_gateway import station_gateway, station_token
+from testkit.serving import free_port
+from testkit.station_gateway import station_gateway, station_token
+from tests.helpers import until_polled
 from worker import temporal_dev_server_command
 
 pytestmark = pytest.mark.e2e

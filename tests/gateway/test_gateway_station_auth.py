@@ -20,7 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from db.stations import StationRepository
 from gateway import GatewayConfig, serve, station_by_token
 from gateway.certificates import GatewayCertificates
-from tests.factories import create_workshop
+from testkit.factories import create_workshop
 from tests.gateway.support import eventually, station_client
 
 

@@ -25,42 +25,12 @@ from hw.sim.vehicle import SimVehicle
 from settings import Settings
 from station.portal_files import PortalFiles
 from station.worker import StationDependencies, station_worker
-from tests.factories import SignedIn, create_workshop, sign_in
+from testkit.factories import SignedIn, create_workshop, sign_in
+from testkit.portal_api import buy_time, register_station
+from testkit.station_gateway import StationConnection, through_gateway
 from tests.helpers import until_polling
-from tests.station_gateway import StationConnection, through_gateway
 
 DEMO_PACKAGE = "demo-2.0.0"
-
-
-async def buy_time(
-    client: httpx.AsyncClient,
-    owner: SignedIn,
-    service: str = "ecu_programming",
-    period: str = "day",
-) -> None:
-    """Top up and buy a ticket through the API, as a workshop owner does."""
-    key = uuid.uuid4().hex
-    topped = await client.post(
-        f"/workshops/{owner.workshop_id}/account/top-ups",
-        json={"amount_cents": 1_000_000},
-        headers={**owner.headers, "Idempotency-Key": f"top-up-{key}"},
-    )
-    assert topped.status_code in (200, 201), topped.text
-    bought = await client.post(
-        f"/workshops/{owner.workshop_id}/tickets",
-        json={"service": service, "period": period},
-        headers={**owner.headers, "Idempotency-Key": f"ticket-{key}"},
-    )
-    assert bought.status_code in (200, 201), bought.text
-
-
-async def register_station(client: httpx.AsyncClient, owner: SignedIn, station_id: str) -> None:
-    registered = await client.post(
-        f"/workshops/{owner.workshop_id}/stations",
-        json={"station_id": station_id, "name": "Bay 1", "confirm_never_seen": True},
-        headers=owner.headers,
-    )
-    assert registered.status_code == 201, registered.text
 
 
 @dataclass

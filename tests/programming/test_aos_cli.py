@@ -23,9 +23,10 @@ from domain.accounts import Role
 from domain.catalogue import Service
 from hw.sim.demo_package import build_demo_package
 from settings import Settings
-from tests.factories import create_workshop, long_ticket, sign_in
-from tests.helpers import serving_api
-from tests.programming.conftest import register_station, running_station
+from testkit.factories import create_workshop, long_ticket, sign_in
+from testkit.portal_api import register_station
+from testkit.serving import serving_api
+from tests.programming.conftest import running_station
 
 AOS = str(Path(sys.executable).parent / "aos")
 PASSWORD = "a long technician password"

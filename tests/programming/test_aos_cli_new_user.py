@@ -26,9 +26,10 @@ from db.models import User
 from domain.accounts import Role
 from hw.sim.demo_package import build_demo_package
 from settings import Settings
-from tests.factories import create_workshop, sign_in
-from tests.helpers import serving_api
-from tests.programming.conftest import buy_time, register_station, running_station
+from testkit.factories import create_workshop, sign_in
+from testkit.portal_api import buy_time, register_station
+from testkit.serving import serving_api
+from tests.programming.conftest import running_station
 
 pytestmark = pytest.mark.e2e
 

@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain.accounts import Role
 from domain.flash_package import FlashPackageManifest
 from settings import Settings
-from tests.factories import SignedIn, create_workshop, sign_in
+from testkit.factories import SignedIn, create_workshop, sign_in
 from tests.programming.conftest import (
     Station,
     buy_time,

@@ -20,7 +20,7 @@ from console.i18n import Translator
 from console.programming import ProgressCache, live_session
 from db.accounts import AccountRepository, LiveSession
 from settings import Settings
-from tests.factories import SignedIn
+from testkit.factories import SignedIn
 from tests.programming.conftest import session_needing_technician, steer
 
 pytestmark = pytest.mark.e2e

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain.accounts import Role
 from hw.sim.demo_package import build_demo_package
 from settings import Settings
-from tests.factories import create_workshop, sign_in
+from testkit.factories import create_workshop, sign_in
 
 
 def _archive(files: dict[str, bytes]) -> bytes:

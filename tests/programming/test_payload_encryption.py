@@ -20,8 +20,8 @@ from domain.accounts import Role
 from portal_worker import PortalDependencies, portal_worker
 from settings import Settings
 from temporal_client import data_converter
-from tests.factories import create_workshop, sign_in
-from tests.helpers import running_api
+from testkit.factories import create_workshop, sign_in
+from testkit.serving import running_api
 from workflows.programming_session import PORTAL_CHECKS_TOGETHER, ProgrammingSessionWorkflow
 
 pytestmark = pytest.mark.e2e

@@ -15,7 +15,8 @@ from domain.flash_package import FlashPackageManifest
 from hw.sim.vehicle import SimVehicle
 from settings import Settings
 from station.worker import StationDependencies, station_worker
-from tests.factories import SignedIn, create_workshop, sign_in
+from testkit.factories import SignedIn, create_workshop, sign_in
+from testkit.station_gateway import through_gateway
 from tests.programming.conftest import (
     DEMO_PACKAGE,
     Station,
@@ -24,7 +25,6 @@ from tests.programming.conftest import (
     start_session,
     wait_until_ended,
 )
-from tests.station_gateway import through_gateway
 
 pytestmark = pytest.mark.e2e
 

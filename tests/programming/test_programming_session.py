@@ -14,8 +14,9 @@ from contracts.programming import ProgrammingSessionInput, programming_workflow_
 from domain.flash_package import FlashPackageManifest
 from hw.flash_files import load_package
 from settings import Settings
-from tests.factories import SignedIn
-from tests.programming.conftest import DEMO_PACKAGE, Station, buy_time
+from testkit.factories import SignedIn
+from testkit.portal_api import buy_time
+from tests.programming.conftest import DEMO_PACKAGE, Station
 from workflows.programming_session import ProgrammingSessionWorkflow
 
 pytestmark = pytest.mark.e2e

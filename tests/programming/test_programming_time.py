@@ -31,7 +31,7 @@ from hw.flash_files import read_manifest
 from hw.sim.config import default_vehicle_config, tune_ecu
 from hw.sim.demo_package import build_demo_package
 from settings import Settings
-from tests.factories import create_workshop
+from testkit.factories import create_workshop
 from tests.programming.conftest import Station, running_station
 from workflows.programming_session import (
     ProgrammingProgress,

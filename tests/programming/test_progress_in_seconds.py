@@ -11,7 +11,7 @@ import pytest
 
 from domain.flash_package import FlashPackageManifest
 from settings import Settings
-from tests.factories import SignedIn
+from testkit.factories import SignedIn
 from tests.programming.conftest import (
     Station,
     buy_time,

@@ -23,8 +23,8 @@ from hw.flash_files import package_archive
 from hw.sim.demo_package import build_demo_package
 from settings import Settings
 from station.portal_files import PortalFiles
-from tests.factories import SignedIn, create_workshop, sign_in
-from tests.helpers import serving_api
+from testkit.factories import SignedIn, create_workshop, sign_in
+from testkit.serving import serving_api
 from tests.programming.conftest import (
     DEMO_PACKAGE,
     buy_time,

@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from hw.sim.demo_package import build_demo_package
 from settings import Settings
-from tests.factories import SignedIn
+from testkit.factories import SignedIn
 from tests.programming.conftest import (
     buy_time,
     register_station,

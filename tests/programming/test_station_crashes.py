@@ -32,10 +32,10 @@ from domain.flash_package import EcuPackage, FlashPackageManifest
 from hw.sim.demo_package import build_demo_package
 from hw.sim.vehicle import SimVehicle
 from settings import Settings
-from tests.factories import SignedIn
-from tests.helpers import free_port
-from tests.programming.conftest import buy_time
-from tests.station_gateway import station_gateway, station_token
+from testkit.factories import SignedIn
+from testkit.portal_api import buy_time
+from testkit.serving import free_port
+from testkit.station_gateway import station_gateway, station_token
 from workflows.programming_session import ProgrammingSessionWorkflow
 
 pytestmark = pytest.mark.e2e

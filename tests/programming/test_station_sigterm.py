@@ -18,8 +18,9 @@ from domain.flash_package import FlashPackageManifest
 from hw.sim.demo_package import build_demo_package
 from hw.sim.vehicle import SimVehicle
 from settings import Settings
-from tests.factories import SignedIn
-from tests.programming.conftest import buy_time
+from testkit.factories import SignedIn
+from testkit.portal_api import buy_time
+from testkit.station_gateway import station_gateway, station_token
 from tests.programming.test_station_crashes import (
     PACKAGE,
     _blocks,
@@ -28,7 +29,6 @@ from tests.programming.test_station_crashes import (
     _start_session,
     _start_station,
 )
-from tests.station_gateway import station_gateway, station_token
 
 pytestmark = pytest.mark.e2e
 PROMPTLY = 8.0  # seconds; `make dev` and service managers SIGKILL after 10

@@ -17,9 +17,10 @@ from domain.accounts import Role
 from domain.catalogue import Service
 from hw.sim.demo_package import build_demo_package
 from settings import Settings
-from tests.factories import create_workshop, long_ticket, sign_in
-from tests.helpers import running_api
-from tests.programming.conftest import register_station, running_station, start_session
+from testkit.factories import create_workshop, long_ticket, sign_in
+from testkit.portal_api import register_station
+from testkit.serving import running_api
+from tests.programming.conftest import running_station, start_session
 
 PACKAGE = "resume-test"
 

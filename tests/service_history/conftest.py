@@ -19,9 +19,9 @@ from hw.sim import station as simulated
 from settings import Settings
 from station.key_reader import KeyReaderActivities
 from station.service_booklet import ServiceBookletStation, VehicleServiceActivities
-from tests.factories import SignedIn, create_workshop, sign_in
+from testkit.factories import SignedIn, create_workshop, sign_in
+from testkit.station_gateway import through_gateway
 from tests.helpers import until_polling
-from tests.station_gateway import through_gateway
 
 DEMO_VIN = "WBA8E5105FK731548"  # the demo key's vehicle: BMW 320d, 194 826 km
 OTHER_VIN = "WBAJA5105HG402917"  # BMW 530i

@@ -24,7 +24,7 @@ from domain.service_history import CONSENT_TEXT_VERSION
 from hw import protocol as P
 from hw.sim import registry
 from settings import Settings
-from tests.factories import grant_ticket
+from testkit.factories import grant_ticket
 from tests.service_history.conftest import (
     DEMO_VIN,
     Garage,

@@ -16,8 +16,8 @@ from api.app import create_app
 from db.models import ServiceEntry
 from domain.service_history import CONSENT_TEXT_VERSION
 from settings import Settings
-from tests.factories import long_ticket
-from tests.helpers import running_api
+from testkit.factories import long_ticket
+from testkit.serving import running_api
 from tests.service_history.conftest import DEMO_VIN, Garage, garage, seed
 
 

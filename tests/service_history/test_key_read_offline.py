@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.factories import grant_ticket
+from testkit.factories import grant_ticket
 from tests.service_history.conftest import add_station, garage
 
 pytestmark = pytest.mark.usefixtures("portal_on_dev_server")

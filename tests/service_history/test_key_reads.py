@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from db.models import KeyRecord
 from hw.sim.keyreader_backend import SimulatedKeyReaderBackend, demo_key_blob
 from settings import Settings
-from tests.factories import grant_ticket
+from testkit.factories import grant_ticket
 from tests.service_history.conftest import (
     OTHER_VIN,
     add_station,

@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import ServiceEntry, VehicleCbsItem
-from tests.factories import grant_ticket
+from testkit.factories import grant_ticket
 from tests.service_history.conftest import DEMO_VIN, OTHER_VIN, garage, seed
 
 pytestmark = pytest.mark.usefixtures("portal_on_dev_server")

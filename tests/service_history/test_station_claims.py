@@ -29,9 +29,9 @@ from api.workflow_calls import station_status
 from db.stations import StationRepository
 from domain.service_history import STATION_ID_PATTERN, StationIdInvalid
 from settings import Settings
-from tests.helpers import serving_api
+from testkit.serving import serving_api
+from testkit.station_gateway import through_gateway
 from tests.service_history.conftest import Garage, garage
-from tests.station_gateway import through_gateway
 from worker import cli as worker_cli
 
 FUZZED_IDS = ["0", "SOv0Efo", "o6rmErXj19", "ab", "bay_1", "bay-", "-bay", "b" * 33]

@@ -1,13 +1,13 @@
-"""The SQLite engine's driver: each statement in one hand-over to the connection's thread, with
-what SQLAlchemy reads of a cursor (rows, row counts, errors) as the stock driver gives it."""
+"""The SQLite engine (SQLAlchemy's stock aiosqlite dialect under db.engine's transaction rules):
+rows, row counts and errors as SQLite gives them, writers that take the lock at BEGIN, and
+readers and writers taking turns on pooled connections."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-import aiosqlite
 import pytest
 from sqlalchemy import exc, text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,20 +24,6 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
         )
     yield engine
     await engine.dispose()
-
-
-@pytest.fixture
-def hand_overs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The name of each function handed to an aiosqlite connection's thread."""
-    seen: list[str] = []
-    handed_over = aiosqlite.Connection._execute
-
-    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        seen.append(getattr(fn, "__name__", repr(fn)))
-        return await handed_over(self, fn, *args, **kwargs)
-
-    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
-    return seen
 
 
 async def test_rows_counts_and_returning_come_back_as_from_sqlite(engine: AsyncEngine) -> None:
@@ -71,21 +57,21 @@ async def test_a_failing_statement_raises_the_database_error_and_keeps_nothing(
         assert (await connection.execute(text("SELECT count(*) FROM part"))).scalar() == 0
 
 
-async def test_a_transaction_is_one_hand_over_per_statement_and_one_to_end_it(
-    engine: AsyncEngine, hand_overs: list[str]
+async def test_a_transaction_left_open_neither_keeps_its_writes_nor_the_write_lock(
+    engine: AsyncEngine,
 ) -> None:
-    async with engine.connect() as connection:  # connected once: a pooled connection after
-        await connection.execute(text("SELECT 1"))
-    hand_overs.clear()
-    async with engine.begin() as connection:
-        await connection.execute(text("SELECT id, name FROM part"))
-    # BEGIN travels with the SELECT; the stock driver takes six (BEGIN, four for the SELECT,
-    # COMMIT)
-    assert hand_overs == ["run_statement", "commit"]
-    hand_overs.clear()
-    async with engine.begin():  # a transaction without statements never reaches SQLite
-        pass
-    assert hand_overs == []
+    """A writing transaction takes SQLite's write lock at BEGIN; one abandoned by its caller
+    is rolled back before its connection serves anyone else, so the next writer goes on at
+    once instead of waiting out the 30 s busy timeout."""
+    with pytest.raises(RuntimeError):
+        async with engine.connect() as connection:
+            await connection.execute(text("INSERT INTO part (name) VALUES ('gateway')"))
+            raise RuntimeError("the caller fails mid-transaction")
+    async with asyncio.timeout(5), engine.begin() as connection:
+        await connection.execute(text("INSERT INTO part (name) VALUES ('engine')"))
+    async with engine.connect() as connection:
+        names = (await connection.execute(text("SELECT name FROM part"))).scalars().all()
+        assert names == ["engine"]
 
 
 async def test_reading_and_writing_sessions_take_turns_on_one_connection(tmp_path: Path) -> None:

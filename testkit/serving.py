@@ -1,0 +1,67 @@
+"""The API and ports for tests and benchmarks: the app in-process over ASGI or over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+_handed_out: set[int] = set()
+
+
+def free_port() -> int:
+    """A port nobody listens on, below the kernel's range for ports it picks itself.
+
+    A port the kernel picked (bind to 0) is free only until the next such pick: the Temporal
+    dev server binds several random ports of its own, and took a port handed to the API before
+    the API bound it. Below that range only a process told the port can take it.
+    """
+    lowest_picked = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    while True:
+        port = random.randrange(1_024 if lowest_picked < 21_024 else 20_000, lowest_picked)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+
+
+@asynccontextmanager
+async def running_api(
+    app: FastAPI, client_ip: str = "127.0.0.1"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan running, called in-process like a real client at `client_ip`."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=(client_ip, 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+@asynccontextmanager
+async def serving_api(app: FastAPI) -> AsyncIterator[str]:
+    """The app over real HTTP on a free port, for callers in other processes or threads (the
+    `aos` client, a station worker); its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            await asyncio.sleep(0.05)
+        assert server.started, "the API did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await serving
