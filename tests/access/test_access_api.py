@@ -27,6 +27,8 @@ from settings import Settings
 from testkit.factories import SignedIn, create_workshop, sign_in
 from testkit.serving import running_api
 
+pytestmark = pytest.mark.database
+
 TI = Service.TECHNICAL_INFORMATION
 HOUR_PRICE = 500
 

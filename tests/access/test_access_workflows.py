@@ -34,6 +34,8 @@ from tests.access.conftest import CoverageSubscriber, Portal
 from workflows.entitlement import EntitlementWorkflow
 from workflows.ticket_purchase import TicketPurchaseWorkflow
 
+pytestmark = pytest.mark.database
+
 HOUR_PRICE = 500  # technical_information / hour in domain/data/prices.json
 TI = Service.TECHNICAL_INFORMATION
 

@@ -21,6 +21,8 @@ from db.models.access import CreditAccount
 from domain.accounts import Role
 from testkit.factories import create_workshop, sign_in
 
+pytestmark = pytest.mark.database
+
 # Far below the 30 s busy timeout a blocked read would wait, far above an idle read.
 READ_DEADLINE_S = 5.0
 

@@ -8,11 +8,14 @@ import stat
 from pathlib import Path
 
 import pyotp
+import pytest
 
 import worker
 from db.accounts import AccountRepository
 from db.engine import create_engine, create_session_factory
 from settings import Settings
+
+pytestmark = pytest.mark.database
 
 EMAIL = "admin@aos-portal.example"
 

@@ -24,7 +24,7 @@ from tests.accounts_helpers import (
     token_in,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.database]
 
 
 async def _wait_for_state(

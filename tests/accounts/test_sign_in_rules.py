@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pyotp
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,6 +24,8 @@ from tests.accounts_helpers import (
     sign_in_enrolling_totp,
     token_in,
 )
+
+pytestmark = pytest.mark.database
 
 
 def _client_at(app: FastAPI, ip: str) -> httpx.AsyncClient:

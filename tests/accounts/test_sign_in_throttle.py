@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pyotp
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -28,6 +29,8 @@ from domain.accounts import FAILURE_WINDOW, SOURCE_FAILURE_LIMIT
 from settings import Settings
 from testkit.serving import running_api
 from tests.accounts_helpers import ADMIN_EMAIL, ADMIN_PASSWORD, sign_in_enrolling_totp
+
+pytestmark = pytest.mark.database
 
 OWNER_IP = "10.20.30.40"
 WRONG = {"email": ADMIN_EMAIL, "password": "not the password at all"}

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pyotp
-import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
@@ -45,7 +44,6 @@ async def _aos(config: Path, *args: str) -> tuple[int, str]:
     return process.returncode, output
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_watch_stops_at_the_fault_and_resume_finishes_the_flash(
     time_skipping_env: WorkflowEnvironment,
     portal_on_time_skipping_server: Settings,

@@ -12,7 +12,6 @@ import asyncio
 import uuid
 from datetime import timedelta
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
@@ -109,8 +108,6 @@ async def _stop_entitlement(env: WorkflowEnvironment, workshop_id: str) -> None:
     ).terminate("test finished")
 
 
-# The subject is the station and the clock, not the database: one database is enough.
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_too_little_time_pauses_before_the_ecu_and_buying_more_resumes(
     time_skipping_env: WorkflowEnvironment,
     portal_on_time_skipping_server: Settings,
@@ -144,8 +141,6 @@ async def test_too_little_time_pauses_before_the_ecu_and_buying_more_resumes(
     await _stop_entitlement(env, workshop_id)
 
 
-# The subject is the station and the clock, not the database: one database is enough.
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_coverage_ending_mid_transfer_finishes_the_ecu_and_records_the_overrun(
     time_skipping_env: WorkflowEnvironment,
     portal_on_time_skipping_server: Settings,

@@ -110,6 +110,7 @@ async def _start_session(
             vin=vin,
             package_id=PACKAGE,
             technician_id=owner.user_id,
+            hardware_retry=settings.hardware_retry(),
         ),
         id=programming_workflow_id(session_id),
         task_queue=settings.portal_task_queue,
@@ -152,8 +153,6 @@ async def _flash_with_crashes(
     return report, vehicle, kills
 
 
-# The subject is the station and the clock, not the database: one database is enough.
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_station_killed_mid_transfer_in_ten_flashes(
     api_client: httpx.AsyncClient,
     portal_on_dev_server: Settings,
@@ -234,7 +233,6 @@ async def _listening(address: str, seconds: float = 30) -> None:
     raise AssertionError(f"nothing listens on {address}")
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_gateway_killed_mid_transfer_and_restarted(
     api_client: httpx.AsyncClient,
     portal_on_dev_server: Settings,

@@ -34,7 +34,6 @@ pytestmark = pytest.mark.e2e
 PROMPTLY = 8.0  # seconds; `make dev` and service managers SIGKILL after 10
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_a_station_stopped_mid_transfer_leaves_promptly_and_the_flash_completes(
     api_client: httpx.AsyncClient,
     portal_on_dev_server: Settings,

@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
@@ -31,7 +30,6 @@ async def _progress(client: httpx.AsyncClient, headers: dict[str, str], session_
     return response.json()
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_low_battery_mid_segment_then_resume_continues_the_segment(
     time_skipping_env: WorkflowEnvironment,
     portal_on_time_skipping_server: Settings,

@@ -35,7 +35,7 @@ from tests.service_history.conftest import (
     station_worker,
 )
 
-pytestmark = pytest.mark.usefixtures("portal_on_dev_server")
+pytestmark = [pytest.mark.usefixtures("portal_on_dev_server"), pytest.mark.database]
 
 
 @pytest.fixture

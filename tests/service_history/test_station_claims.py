@@ -34,6 +34,8 @@ from testkit.station_gateway import through_gateway
 from tests.service_history.conftest import Garage, garage
 from worker import cli as worker_cli
 
+pytestmark = pytest.mark.database
+
 FUZZED_IDS = ["0", "SOv0Efo", "o6rmErXj19", "ab", "bay_1", "bay-", "-bay", "b" * 33]
 
 
