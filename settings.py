@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EMBEDDED_SECRET = "embedded-mode-secret-do-not-use-in-production"
+MiB = 1024 * 1024
 
 
 class Settings(BaseSettings):
@@ -96,6 +97,20 @@ class Settings(BaseSettings):
         default=None, description="Station workers: the name in the gateway's certificate"
     )
 
+    # What a station or an administrator may upload; the API refuses beyond (413 or 409, each
+    # with its problem type) and declares the values in its OpenAPI.
+    trace_max_files_per_session: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description="Frame log files a station may hand in for one programming session "
+        "(one per link the session opened; a resume opens another)",
+    )
+    trace_max_session_bytes: int = Field(
+        default=1024 * MiB,
+        ge=1,
+        description="Bytes all frame log files of one programming session may hold together",
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     temporal_ui_port: int = 8233

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
@@ -18,6 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import (
     AdminUser,
     CurrentUser,
+    FrameLogsDep,
     PackagesDep,
     ProgrammingAccess,
     SettingsDep,
@@ -40,6 +40,7 @@ from contracts.programming import (
     SkipEcuInput,
     programming_workflow_id,
 )
+from db.frame_logs import FrameLogStore
 from db.models import User
 from db.packages import PackageStore
 from db.stations import StationRepository
@@ -273,34 +274,39 @@ async def final_report(temporal: Client, user: User, session_id: str) -> Program
 
 @router.get(
     "/programming-sessions/{session_id}/trace",
-    response_class=PlainTextResponse,
+    response_class=StreamingResponse,
     responses={
         200: {"content": {"text/plain": {}}, "description": "ASC frame log"},
         **problem_responses(NotFound),
     },
 )
 async def session_trace(
-    session_id: str, user: CurrentUser, temporal: TemporalDep, settings: SettingsDep
-) -> PlainTextResponse:
-    """Every UDS frame of the session, as python-can ASC logs in the order they were written."""
-    text = await frame_log(temporal, user, settings, session_id)
-    return PlainTextResponse(text, media_type="text/plain")
+    session_id: str, user: CurrentUser, temporal: TemporalDep, frame_logs: FrameLogsDep
+) -> StreamingResponse:
+    """Every UDS frame of the session, as python-can ASC logs in the order they were written,
+    each under a `// <file name>` line."""
+    return await frame_log_response(temporal, user, frame_logs, session_id)
 
 
-async def frame_log(temporal: Client, user: User, settings: Settings, session_id: str) -> str:
-    """The session's ASC frame logs joined (404 before any frame was logged)."""
+async def frame_log_response(
+    temporal: Client,
+    user: User,
+    frame_logs: FrameLogStore,
+    session_id: str,
+    headers: dict[str, str] | None = None,
+) -> StreamingResponse:
+    """The session's ASC frame logs one after another, streamed from disk in chunks (a log
+    may be as large as AOS_TRACE_MAX_SESSION_BYTES); 404 before any frame was logged."""
     await describe_visible(
         temporal, user, programming_workflow_id(session_id), "programming session", "session_id"
     )
-    folder = settings.traces_dir / session_id
-    files = sorted(folder.glob("*.asc")) if folder.is_dir() else []
+    files = await asyncio.to_thread(frame_logs.files, session_id)
     if not files:
         raise NotFound("no frames were logged for this session (yet)")
-    return await asyncio.to_thread(_join_traces, files)
-
-
-def _join_traces(files: list[Path]) -> str:
-    return "".join(f"// {path.name}\n{path.read_text(errors='replace')}" for path in files)
+    # A plain iterator: Starlette reads each chunk in a worker thread.
+    return StreamingResponse(
+        frame_logs.read_joined(files), media_type="text/plain", headers=headers
+    )
 
 
 @router.get("/packages", response_model=list[PackageSummary])
