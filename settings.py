@@ -111,6 +111,24 @@ class Settings(BaseSettings):
         ge=1,
         description="Bytes all frame log files of one programming session may hold together",
     )
+    package_max_upload_bytes: int = Field(
+        default=256 * MiB,
+        ge=1,
+        description="Bytes of a flash package upload (the gzipped tar) as it is sent",
+    )
+    package_max_unpacked_bytes: int = Field(
+        default=256 * MiB,
+        ge=1,
+        description="Bytes a flash package's files may hold once unpacked; verifying reads "
+        "them all into memory (four 16 MiB images and room to spare)",
+    )
+    package_max_files: int = Field(
+        default=256,
+        ge=2,
+        le=100_000,
+        description="Entries (files and folders) a flash package archive may hold",
+    )
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     temporal_ui_port: int = 8233

@@ -212,6 +212,21 @@ class PackageExists(DomainError):
     kind = "conflict"
 
 
+class PackageTooLarge(TooLarge):
+    code = "package-too-large"
+    title = "The package upload is larger than the portal accepts"
+
+
+class PackageUnpacksTooLarge(TooLarge):
+    code = "package-unpacks-too-large"
+    title = "The package's files hold more bytes than the portal accepts"
+
+
+class PackageHasTooManyFiles(TooLarge):
+    code = "package-has-too-many-files"
+    title = "The package archive holds more entries than the portal accepts"
+
+
 class TraceTooLarge(TooLarge):
     code = "trace-too-large"
     title = "The session's frame log would be larger than the portal accepts"

@@ -27,6 +27,7 @@ from api.deps import (
 from api.problems import problem_responses
 from api.programming_views import ProgressView
 from api.station_ids import StationIdField
+from api.uploads import bounded_chunks, upload_body
 from api.workflow_calls import describe_visible, ensure_station_online, execute_update
 from contracts import search_attributes
 from contracts.programming import (
@@ -48,8 +49,12 @@ from domain.errors import Conflict, NotFound
 from domain.flash_package import PACKAGE_ID_PATTERN, FlashPackageManifest
 from domain.programming import (
     NotAtSafePoint,
+    PackageExists,
+    PackageHasTooManyFiles,
     PackageInvalid,
     PackageNotFound,
+    PackageTooLarge,
+    PackageUnpacksTooLarge,
     ProgrammingSessionEnded,
 )
 from domain.service_history import StationNotFound, StationOffline
@@ -328,29 +333,58 @@ def _summary(manifest: FlashPackageManifest) -> PackageSummary:
     )
 
 
-MAX_PACKAGE_BYTES = 256 * 1024 * 1024  # four 16 MiB images and room to spare
-
-
 @router.post(
     "/packages",
     status_code=201,
     response_model=PackageSummary,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
-        }
-    },
+    responses=problem_responses(
+        PackageInvalid,
+        PackageExists,
+        PackageTooLarge,
+        PackageUnpacksTooLarge,
+        PackageHasTooManyFiles,
+    ),
+    openapi_extra=upload_body(
+        "application/gzip",
+        "A gzipped tar of at most {package_max_upload_bytes} bytes (413 `package-too-large`) "
+        "whose files hold at most {package_max_unpacked_bytes} bytes unpacked (413 "
+        "`package-unpacks-too-large`) in at most {package_max_files} entries (413 "
+        "`package-has-too-many-files`).",
+        {
+            "x-max-bytes": "package_max_upload_bytes",
+            "x-max-unpacked-bytes": "package_max_unpacked_bytes",
+            "x-max-entries": "package_max_files",
+        },
+    ),
 )
 async def upload_package(
-    request: Request, admin: AdminUser, packages: PackagesDep
+    request: Request, admin: AdminUser, packages: PackagesDep, settings: SettingsDep
 ) -> PackageSummary:
     """Add a flash package: a gzipped tar of `manifest.json` and its segment files.
 
-    Every checksum, the structure and the dependencies are verified before it is stored;
-    refusals name the ECU and the check. Uploading the identical package again is a no-op.
+    The upload is written to disk as it comes and refused at the byte that passes its bound;
+    unpacking stops at the bound of the files' bytes or of the entries. Every checksum, the
+    structure and the dependencies are verified before it is stored; refusals name the ECU and
+    the check. Uploading the identical package again is a no-op.
     """
-    body = await request.body()
-    if len(body) > MAX_PACKAGE_BYTES:
-        raise PackageInvalid(f"the package is larger than {MAX_PACKAGE_BYTES} bytes")
-    return _summary(await asyncio.to_thread(packages.store_archive, body))
+    max_bytes = settings.package_max_upload_bytes
+    archive = await asyncio.to_thread(packages.upload_file)
+    try:
+        with archive.open("wb") as out:
+            async for chunk in bounded_chunks(
+                request,
+                max_bytes,
+                lambda: PackageTooLarge(
+                    f"the package upload may hold at most {max_bytes} bytes", max_bytes=max_bytes
+                ),
+            ):
+                await asyncio.to_thread(out.write, chunk)  # disk writes off the event loop
+        manifest = await asyncio.to_thread(
+            packages.store_archive,
+            archive,
+            max_unpacked_bytes=settings.package_max_unpacked_bytes,
+            max_files=settings.package_max_files,
+        )
+        return _summary(manifest)
+    finally:
+        archive.unlink(missing_ok=True)
