@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from contracts.programming import HardwareRetry
 
 EMBEDDED_SECRET = "embedded-mode-secret-do-not-use-in-production"
+MiB = 1024 * 1024
 
 
 class Settings(BaseSettings):
@@ -96,6 +97,38 @@ class Settings(BaseSettings):
     )
     gateway_server_name: str | None = Field(
         default=None, description="Station workers: the name in the gateway's certificate"
+    )
+
+    # What a station or an administrator may upload; the API refuses beyond (413 or 409, each
+    # with its problem type) and declares the values in its OpenAPI.
+    trace_max_files_per_session: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description="Frame log files a station may hand in for one programming session "
+        "(one per link the session opened; a resume opens another)",
+    )
+    trace_max_session_bytes: int = Field(
+        default=1024 * MiB,
+        ge=1,
+        description="Bytes all frame log files of one programming session may hold together",
+    )
+    package_max_upload_bytes: int = Field(
+        default=256 * MiB,
+        ge=1,
+        description="Bytes of a flash package upload (the gzipped tar) as it is sent",
+    )
+    package_max_unpacked_bytes: int = Field(
+        default=256 * MiB,
+        ge=1,
+        description="Bytes a flash package's files may hold once unpacked; verifying reads "
+        "them all into memory (four 16 MiB images and room to spare)",
+    )
+    package_max_files: int = Field(
+        default=256,
+        ge=2,
+        le=100_000,
+        description="Entries (files and folders) a flash package archive may hold",
     )
 
     api_host: str = "127.0.0.1"

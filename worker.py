@@ -133,6 +133,7 @@ def station(
     against AOS_GATEWAY_CA_FILE) with its own token (AOS_STATION_TOKEN), and holds no payload
     key, no database and no portal secret.
     """
+    from hw.flash_files import ArchiveBounds
     from hw.vehicle_url import parse_vehicle_url
     from observability import configure_logging, metrics_runtime
     from station.portal_files import PortalFiles
@@ -152,7 +153,15 @@ def station(
             "a station needs its own token in AOS_STATION_TOKEN: the workshop's owner issues it "
             f"with POST /workshops/{{workshop_id}}/stations/{station_id}/token"
         )
-    portal = PortalFiles(settings.portal_url, station_id, token) if settings.portal_url else None
+    package_bounds = ArchiveBounds(
+        max_unpacked_bytes=settings.package_max_unpacked_bytes,
+        max_files=settings.package_max_files,
+    )
+    portal = (
+        PortalFiles(settings.portal_url, station_id, token, package_bounds)
+        if settings.portal_url
+        else None
+    )
 
     async def main() -> None:
         configure_logging(settings.log_level)

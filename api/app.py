@@ -29,6 +29,7 @@ from api.routes import (
 from api.routes.service_entries import router as service_entries_router
 from api.routes.stations import router as stations_router
 from api.routes.vehicles import router as vehicles_router
+from api.uploads import declare_upload_bounds
 from console.app import install_console
 from db.engine import create_engine, create_session_factory
 from observability import configure_logging
@@ -90,4 +91,5 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         declare_route_problems(router, DEPENDENCY_PROBLEMS)
         app.include_router(router)
     install_console(app)  # the workshop console's pages, under /console/
+    declare_upload_bounds(app, settings)
     return app

@@ -28,6 +28,7 @@ from api.auth import (
 from api.problems import WORKFLOW_UNAVAILABLE, ProblemSource
 from db.access_repository import AccessRepository
 from db.accounts import AccountRepository, LiveSession, SessionRefusal
+from db.frame_logs import FrameLogStore
 from db.mail import MailSender, mail_sender_for
 from db.models import AuthSession, Station, User
 from db.packages import PackageStore
@@ -96,6 +97,15 @@ async def get_packages(resources: ResourcesDep) -> PackageStore:
     return PackageStore(resources.settings.packages_dir)
 
 
+async def get_frame_logs(resources: ResourcesDep) -> FrameLogStore:
+    settings = resources.settings
+    return FrameLogStore(
+        settings.traces_dir,
+        max_files=settings.trace_max_files_per_session,
+        max_bytes=settings.trace_max_session_bytes,
+    )
+
+
 async def get_stations(resources: ResourcesDep) -> StationRepository:
     return StationRepository(resources.session_factory)
 
@@ -107,6 +117,7 @@ async def get_service_history(resources: ResourcesDep) -> ServiceHistoryReposito
 AccessRepositoryDep = Annotated[AccessRepository, Depends(get_access_repository)]
 AccountsDep = Annotated[AccountRepository, Depends(get_accounts)]
 PackagesDep = Annotated[PackageStore, Depends(get_packages)]
+FrameLogsDep = Annotated[FrameLogStore, Depends(get_frame_logs)]
 StationsDep = Annotated[StationRepository, Depends(get_stations)]
 ServiceHistoryDep = Annotated[ServiceHistoryRepository, Depends(get_service_history)]
 

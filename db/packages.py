@@ -22,6 +22,7 @@ from domain.flash_package import FlashPackageManifest, is_package_id
 from domain.programming import PackageInvalid, PackageNotFound
 from hw.flash_files import (
     MANIFEST_NAME,
+    ArchiveBounds,
     FlashPackageError,
     load_package,
     package_archive,
@@ -73,9 +74,22 @@ class PackageStore:
                 found.append(manifest)
         return found
 
-    def store_archive(self, archive: bytes) -> FlashPackageManifest:
-        """Verify a gzipped tar and store it whole, or refuse it naming every problem."""
-        return store_package_archive(self.root, archive)
+    def store_archive(
+        self, archive: Path, *, max_unpacked_bytes: int, max_files: int
+    ) -> FlashPackageManifest:
+        """Verify a gzipped tar (a file) and store it whole, or refuse it naming every problem
+        or the bound it passes (its files' bytes once unpacked, its entries)."""
+        bounds = ArchiveBounds(max_unpacked_bytes=max_unpacked_bytes, max_files=max_files)
+        return store_package_archive(self.root, archive, bounds)
+
+    def upload_file(self) -> Path:
+        """A new empty file beside the packages (on their disk) for an upload to arrive in;
+        the caller removes it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        # A dot name is no package id: the store never lists it.
+        handle, name = tempfile.mkstemp(dir=self.root, prefix=".upload-", suffix=".tar.gz")
+        os.close(handle)
+        return Path(name)
 
     def archive(self, package_id: str) -> bytes:
         """The verified package as the gzipped tar a station fetches."""

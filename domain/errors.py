@@ -13,6 +13,7 @@ ErrorKind = Literal[
     "unauthenticated",
     "payment_required",
     "too_many_requests",
+    "too_large",
 ]
 
 
@@ -52,3 +53,11 @@ class Unauthenticated(DomainError):
     code = "unauthenticated"
     title = "Authentication required"
     kind = "unauthenticated"
+
+
+class TooLarge(DomainError):
+    """What was sent is larger (or holds more) than the portal accepts: 413."""
+
+    code = "too-large"
+    title = "Larger than the portal accepts"
+    kind = "too_large"

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 from statemachine import State, StateMachine
 
-from domain.errors import Conflict, DomainError
+from domain.errors import Conflict, DomainError, TooLarge
 from domain.flash_package import EcuPackage, FlashPackageManifest, SoftwareUnit
 
 MINIMUM_VOLTAGE = 12.0  # below it a flash may brown out the ECU: pause for a charger
@@ -210,3 +210,33 @@ class PackageExists(DomainError):
     code = "package-exists"
     title = "A different package with this id exists"
     kind = "conflict"
+
+
+class PackageTooLarge(TooLarge):
+    code = "package-too-large"
+    title = "The package upload is larger than the portal accepts"
+
+
+class PackageUnpacksTooLarge(TooLarge):
+    code = "package-unpacks-too-large"
+    title = "The package's files hold more bytes than the portal accepts"
+
+
+class PackageHasTooManyFiles(TooLarge):
+    code = "package-has-too-many-files"
+    title = "The package archive holds more entries than the portal accepts"
+
+
+class TraceTooLarge(TooLarge):
+    code = "trace-too-large"
+    title = "The session's frame log would be larger than the portal accepts"
+
+
+class TraceHasTooManyFiles(Conflict):
+    code = "trace-has-too-many-files"
+    title = "The session already has as many frame log files as the portal accepts"
+
+
+class TraceUploadInProgress(Conflict):
+    code = "trace-upload-in-progress"
+    title = "Another frame log file of this session is being handed in"

@@ -14,15 +14,19 @@ Command line::
 from __future__ import annotations
 
 import argparse
+import gzip
 import io
 import json
 import os
+import shutil
 import sys
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, BinaryIO
 
 from pydantic import ValidationError
 
@@ -34,7 +38,15 @@ from domain.flash_package import (
     is_package_id,
     verify_images,
 )
-from domain.programming import PackageExists, PackageInvalid
+from domain.programming import (
+    PackageExists,
+    PackageHasTooManyFiles,
+    PackageInvalid,
+    PackageUnpacksTooLarge,
+)
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 MANIFEST_NAME = "manifest.json"
 
@@ -169,19 +181,32 @@ def package_stamp(directory: Path) -> PackageStamp:
     return stamp
 
 
-def store_package_archive(root: Path, archive: bytes) -> FlashPackageManifest:
-    """Verify a gzipped tar of a package and store it as ``root/<package_id>``.
+@dataclass(frozen=True)
+class ArchiveBounds:
+    """What a package archive may unpack to: bytes of its files together, and entries."""
+
+    max_unpacked_bytes: int
+    max_files: int
+
+
+def store_package_archive(
+    root: Path, archive: bytes | Path, bounds: ArchiveBounds
+) -> FlashPackageManifest:
+    """Verify a gzipped tar of a package (its bytes or its file) and store it as
+    ``root/<package_id>``.
 
     Everything is checked in a staging folder first (the archive may hold plain files only,
-    every checksum, structure and dependency); the package then appears whole or not at all.
-    The identical package again is a no-op; another with the same id is ``PackageExists``.
-    Used by the portal's upload and by stations fetching a package from the portal.
+    within ``bounds``, every checksum, structure and dependency); the package then appears whole
+    or not at all. The identical package again is a no-op; another with the same id is
+    ``PackageExists``. Used by the portal's upload and by stations fetching a package from the
+    portal.
     """
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root, prefix=".upload-") as staging:
         extracted = Path(staging) / ".extracted"  # not a package id: those start with a letter
         extracted.mkdir()
-        _extract_plain_files(archive, extracted)
+        with archive.open("rb") if isinstance(archive, Path) else io.BytesIO(archive) as packed:
+            _extract_plain_files(packed, extracted, bounds)
         try:
             package_id = read_manifest(extracted).package_id
         except FlashPackageError as error:
@@ -215,22 +240,84 @@ def _package_invalid(problems: Sequence[PackageProblem]) -> PackageInvalid:
     )
 
 
-def _extract_plain_files(archive: bytes, folder: Path) -> None:
-    """Regular files only, at the top or in one top-level folder: nothing can leave `folder`."""
+COPY_CHUNK_BYTES = 1024 * 1024
+# Unpacked bytes that are not a file's: a header and padding per entry, long names, the end.
+TAR_OVERHEAD_PER_ENTRY = 4096
+TAR_OVERHEAD = 64 * 1024
+
+
+class _UnpackedBytes(io.RawIOBase):
+    """The gzip stream's unpacked bytes, refused past `limit`: the bound holds whatever the
+    tar's headers say (a long name or an extended header of gigabytes is read whole by
+    tarfile), and the memory it costs is a chunk."""
+
+    def __init__(self, unzipped: io.BufferedIOBase, limit: int, max_unpacked_bytes: int) -> None:
+        self._unzipped = unzipped
+        self._left = limit
+        self._max_unpacked_bytes = max_unpacked_bytes
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._unzipped.read(min(len(view), self._left + 1))
+        self._left -= len(data)
+        if self._left < 0:
+            raise _unpacks_too_large(self._max_unpacked_bytes)
+        view[: len(data)] = data
+        return len(data)
+
+
+def _unpacks_too_large(max_unpacked_bytes: int) -> PackageUnpacksTooLarge:
+    return PackageUnpacksTooLarge(
+        f"the package's files may hold at most {max_unpacked_bytes} bytes unpacked",
+        max_unpacked_bytes=max_unpacked_bytes,
+    )
+
+
+def _extract_plain_files(packed: BinaryIO, folder: Path, bounds: ArchiveBounds) -> None:
+    """Regular files only, at the top or in one top-level folder: nothing can leave `folder`.
+
+    Read as a stream, one entry at a time: an entry past `bounds.max_files`, or a file whose
+    size (from its header) would take the files past `bounds.max_unpacked_bytes`, is refused
+    before its bytes are unpacked, and every file is copied in chunks."""
+    limit = (
+        bounds.max_unpacked_bytes + (bounds.max_files + 1) * TAR_OVERHEAD_PER_ENTRY + TAR_OVERHEAD
+    )
+    unpacked = 0
     try:
-        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-            for member in tar.getmembers():
+        with (
+            gzip.GzipFile(fileobj=packed, mode="rb") as unzipped,
+            _UnpackedBytes(unzipped, limit, bounds.max_unpacked_bytes) as counted,
+            tarfile.open(fileobj=counted, mode="r|", bufsize=COPY_CHUNK_BYTES) as tar,
+        ):
+            for entries, member in enumerate(tar, start=1):
+                if entries > bounds.max_files:
+                    raise PackageHasTooManyFiles(
+                        f"the archive may hold at most {bounds.max_files} entries",
+                        max_files=bounds.max_files,
+                    )
                 if member.isdir():
                     continue
                 path = PurePosixPath(member.name)
-                if not member.isfile() or path.is_absolute() or ".." in path.parts:
+                if (
+                    not member.isfile()
+                    or member.issparse()
+                    or path.is_absolute()
+                    or ".." in path.parts
+                ):
                     raise PackageInvalid(f"the archive may hold only plain files: {member.name!r}")
                 if len(path.parts) > 2:
                     raise PackageInvalid(f"{member.name!r} is nested too deep")
+                unpacked += member.size
+                if unpacked > bounds.max_unpacked_bytes:
+                    raise _unpacks_too_large(bounds.max_unpacked_bytes)
                 source = tar.extractfile(member)
                 assert source is not None
-                (folder / path.name).write_bytes(source.read())
-    except (tarfile.TarError, OSError, EOFError) as error:
+                with (folder / path.name).open("wb") as out:
+                    shutil.copyfileobj(source, out, COPY_CHUNK_BYTES)
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
         raise PackageInvalid(f"not a gzipped tar archive: {error}") from error
 
 

@@ -13,12 +13,20 @@ from pathlib import Path
 import httpx
 from temporalio.exceptions import ApplicationError
 
-from hw.flash_files import store_package_archive
+from hw.flash_files import ArchiveBounds, store_package_archive
 
 
 class PortalFiles:
-    def __init__(self, portal_url: str, station_id: str, token: str, timeout: float = 120) -> None:
+    def __init__(
+        self,
+        portal_url: str,
+        station_id: str,
+        token: str,
+        package_bounds: ArchiveBounds,
+        timeout: float = 120,
+    ) -> None:
         self.station_id = station_id
+        self.package_bounds = package_bounds  # what a fetched package may unpack to
         self._client = httpx.Client(
             base_url=portal_url.rstrip("/"),
             headers={"Authorization": f"Bearer {token}"},
@@ -28,7 +36,8 @@ class PortalFiles:
     def fetch_package(self, package_id: str, root: Path) -> None:
         """Fetch the package into `root`, verified there; whole or not at all."""
         path = f"/stations/{self.station_id}/packages/{package_id}/archive"
-        store_package_archive(root, self._call("GET", path, f"package {package_id}").content)
+        archive = self._call("GET", path, f"package {package_id}").content
+        store_package_archive(root, archive, self.package_bounds)
 
     def hand_in_traces(self, session_id: str, folder: Path) -> int:
         """Hand in every file of the session's frame log; the number of files."""

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
@@ -18,6 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import (
     AdminUser,
     CurrentUser,
+    FrameLogsDep,
     PackagesDep,
     ProgrammingAccess,
     SettingsDep,
@@ -27,6 +27,7 @@ from api.deps import (
 from api.problems import problem_responses
 from api.programming_views import ProgressView
 from api.station_ids import StationIdField
+from api.uploads import bounded_chunks, upload_body
 from api.workflow_calls import describe_visible, ensure_station_online, execute_update
 from contracts import search_attributes
 from contracts.programming import (
@@ -40,6 +41,7 @@ from contracts.programming import (
     SkipEcuInput,
     programming_workflow_id,
 )
+from db.frame_logs import FrameLogStore
 from db.models import User
 from db.packages import PackageStore
 from db.stations import StationRepository
@@ -47,8 +49,12 @@ from domain.errors import Conflict, NotFound
 from domain.flash_package import PACKAGE_ID_PATTERN, FlashPackageManifest
 from domain.programming import (
     NotAtSafePoint,
+    PackageExists,
+    PackageHasTooManyFiles,
     PackageInvalid,
     PackageNotFound,
+    PackageTooLarge,
+    PackageUnpacksTooLarge,
     ProgrammingSessionEnded,
 )
 from domain.service_history import StationNotFound, StationOffline
@@ -274,34 +280,39 @@ async def final_report(temporal: Client, user: User, session_id: str) -> Program
 
 @router.get(
     "/programming-sessions/{session_id}/trace",
-    response_class=PlainTextResponse,
+    response_class=StreamingResponse,
     responses={
         200: {"content": {"text/plain": {}}, "description": "ASC frame log"},
         **problem_responses(NotFound),
     },
 )
 async def session_trace(
-    session_id: str, user: CurrentUser, temporal: TemporalDep, settings: SettingsDep
-) -> PlainTextResponse:
-    """Every UDS frame of the session, as python-can ASC logs in the order they were written."""
-    text = await frame_log(temporal, user, settings, session_id)
-    return PlainTextResponse(text, media_type="text/plain")
+    session_id: str, user: CurrentUser, temporal: TemporalDep, frame_logs: FrameLogsDep
+) -> StreamingResponse:
+    """Every UDS frame of the session, as python-can ASC logs in the order they were written,
+    each under a `// <file name>` line."""
+    return await frame_log_response(temporal, user, frame_logs, session_id)
 
 
-async def frame_log(temporal: Client, user: User, settings: Settings, session_id: str) -> str:
-    """The session's ASC frame logs joined (404 before any frame was logged)."""
+async def frame_log_response(
+    temporal: Client,
+    user: User,
+    frame_logs: FrameLogStore,
+    session_id: str,
+    headers: dict[str, str] | None = None,
+) -> StreamingResponse:
+    """The session's ASC frame logs one after another, streamed from disk in chunks (a log
+    may be as large as AOS_TRACE_MAX_SESSION_BYTES); 404 before any frame was logged."""
     await describe_visible(
         temporal, user, programming_workflow_id(session_id), "programming session", "session_id"
     )
-    folder = settings.traces_dir / session_id
-    files = sorted(folder.glob("*.asc")) if folder.is_dir() else []
+    files = await asyncio.to_thread(frame_logs.files, session_id)
     if not files:
         raise NotFound("no frames were logged for this session (yet)")
-    return await asyncio.to_thread(_join_traces, files)
-
-
-def _join_traces(files: list[Path]) -> str:
-    return "".join(f"// {path.name}\n{path.read_text(errors='replace')}" for path in files)
+    # A plain iterator: Starlette reads each chunk in a worker thread.
+    return StreamingResponse(
+        frame_logs.read_joined(files), media_type="text/plain", headers=headers
+    )
 
 
 @router.get("/packages", response_model=list[PackageSummary])
@@ -323,29 +334,58 @@ def _summary(manifest: FlashPackageManifest) -> PackageSummary:
     )
 
 
-MAX_PACKAGE_BYTES = 256 * 1024 * 1024  # four 16 MiB images and room to spare
-
-
 @router.post(
     "/packages",
     status_code=201,
     response_model=PackageSummary,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
-        }
-    },
+    responses=problem_responses(
+        PackageInvalid,
+        PackageExists,
+        PackageTooLarge,
+        PackageUnpacksTooLarge,
+        PackageHasTooManyFiles,
+    ),
+    openapi_extra=upload_body(
+        "application/gzip",
+        "A gzipped tar of at most {package_max_upload_bytes} bytes (413 `package-too-large`) "
+        "whose files hold at most {package_max_unpacked_bytes} bytes unpacked (413 "
+        "`package-unpacks-too-large`) in at most {package_max_files} entries (413 "
+        "`package-has-too-many-files`).",
+        {
+            "x-max-bytes": "package_max_upload_bytes",
+            "x-max-unpacked-bytes": "package_max_unpacked_bytes",
+            "x-max-entries": "package_max_files",
+        },
+    ),
 )
 async def upload_package(
-    request: Request, admin: AdminUser, packages: PackagesDep
+    request: Request, admin: AdminUser, packages: PackagesDep, settings: SettingsDep
 ) -> PackageSummary:
     """Add a flash package: a gzipped tar of `manifest.json` and its segment files.
 
-    Every checksum, the structure and the dependencies are verified before it is stored;
-    refusals name the ECU and the check. Uploading the identical package again is a no-op.
+    The upload is written to disk as it comes and refused at the byte that passes its bound;
+    unpacking stops at the bound of the files' bytes or of the entries. Every checksum, the
+    structure and the dependencies are verified before it is stored; refusals name the ECU and
+    the check. Uploading the identical package again is a no-op.
     """
-    body = await request.body()
-    if len(body) > MAX_PACKAGE_BYTES:
-        raise PackageInvalid(f"the package is larger than {MAX_PACKAGE_BYTES} bytes")
-    return _summary(await asyncio.to_thread(packages.store_archive, body))
+    max_bytes = settings.package_max_upload_bytes
+    archive = await asyncio.to_thread(packages.upload_file)
+    try:
+        with archive.open("wb") as out:
+            async for chunk in bounded_chunks(
+                request,
+                max_bytes,
+                lambda: PackageTooLarge(
+                    f"the package upload may hold at most {max_bytes} bytes", max_bytes=max_bytes
+                ),
+            ):
+                await asyncio.to_thread(out.write, chunk)  # disk writes off the event loop
+        manifest = await asyncio.to_thread(
+            packages.store_archive,
+            archive,
+            max_unpacked_bytes=settings.package_max_unpacked_bytes,
+            max_files=settings.package_max_files,
+        )
+        return _summary(manifest)
+    finally:
+        archive.unlink(missing_ok=True)

@@ -21,37 +21,38 @@ from api.auth import ensure_owner
 from api.deps import (
     CurrentStation,
     CurrentUser,
+    FrameLogsDep,
     PackagesDep,
-    SettingsDep,
     StationsDep,
     TemporalDep,
 )
 from api.problems import problem_responses
 from api.station_ids import StationIdPath
+from api.uploads import bounded_chunks, upload_body
 from api.workflow_calls import describe_or_absent
 from contracts import search_attributes
 from contracts.programming import programming_workflow_id
 from db.models import Station, User
 from db.stations import StationRepository
-from domain.errors import DomainError, NotFound
-from domain.programming import PackageInvalid, PackageNotFound
+from domain.errors import NotFound
+from domain.programming import (
+    PackageInvalid,
+    PackageNotFound,
+    TraceHasTooManyFiles,
+    TraceTooLarge,
+    TraceUploadInProgress,
+)
 from domain.service_history import StationNotFound
 
 router = APIRouter(tags=["stations"])
 
 # One file of a session's frame log, as SessionLinks names them: <nanoseconds>.asc
 TRACE_FILE_PATTERN = r"[0-9]{1,20}\.asc"
-MAX_TRACE_BYTES = 1024 * 1024 * 1024
 
 
 class StationToken(BaseModel):
     station_id: str
     station_token: str
-
-
-class TraceTooLarge(DomainError):
-    code = "trace-too-large"
-    title = "The frame log is larger than the portal accepts"
 
 
 @router.post(
@@ -106,10 +107,21 @@ async def package_for_station(
 @router.put(
     "/stations/{station_id}/traces/{session_id}/{file_name}",
     status_code=204,
-    responses=problem_responses(StationNotFound, TraceTooLarge),
-    openapi_extra={
-        "requestBody": {"required": True, "content": {"text/plain": {"schema": {"type": "string"}}}}
-    },
+    responses=problem_responses(
+        StationNotFound, TraceTooLarge, TraceHasTooManyFiles, TraceUploadInProgress
+    ),
+    openapi_extra=upload_body(
+        "text/plain",
+        "One ASC file. A session's files may hold at most {trace_max_session_bytes} bytes "
+        "together (413 `trace-too-large`), and a session may have at most "
+        "{trace_max_files_per_session} files (409 `trace-has-too-many-files`); one file of a "
+        "session is handed in at a time (409 `trace-upload-in-progress`).",
+        {
+            "x-max-session-bytes": "trace_max_session_bytes",
+            "x-max-files-per-session": "trace_max_files_per_session",
+        },
+        binary=False,
+    ),
 )
 async def hand_in_trace(
     station_id: StationIdPath,
@@ -118,10 +130,11 @@ async def hand_in_trace(
     request: Request,
     station: CurrentStation,
     temporal: TemporalDep,
-    settings: SettingsDep,
+    frame_logs: FrameLogsDep,
 ) -> None:
     """Stations: hand in one file of a programming session's frame log (ASC), for a session
-    that ran on this station. Handing in the same file again replaces it whole."""
+    that ran on this station. Handing in the same file again replaces it whole; the body is
+    written to disk as it comes, and refused at the byte that passes the session's bound."""
     _same_station(station, station_id)
     if not re.fullmatch(TRACE_FILE_PATTERN, file_name):
         raise NotFound("no such frame log file name", field="file_name")
@@ -133,21 +146,8 @@ async def hand_in_trace(
     description = await describe_or_absent(temporal, programming_workflow_id(session_uuid), absent)
     if description.typed_search_attributes.get(search_attributes.STATION_ID) != station.id:
         raise absent
-    folder = settings.traces_dir / session_uuid
-    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
-    partial = folder / f".{file_name}.part"
-    size = 0
-    try:
-        with partial.open("wb") as out:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > MAX_TRACE_BYTES:
-                    raise TraceTooLarge(
-                        f"a frame log file may hold at most {MAX_TRACE_BYTES} bytes"
-                    )
-                await asyncio.to_thread(out.write, chunk)  # disk writes off the event loop
-        partial.replace(folder / file_name)  # whole or not at all
-    except BaseException:  # too large, or the station went away mid-upload: no leftovers
-        partial.unlink(missing_ok=True)
-        raise
+    async with frame_logs.receive(session_uuid, file_name) as upload:
+        # Content-Length beyond the room is refused before a byte is read.
+        async for chunk in bounded_chunks(request, upload.room, upload.too_large):
+            await upload.write(chunk)
     return None

@@ -3,7 +3,7 @@
 Every step is the JSON API's own call (see `console.programming`): the start is
 `start_programming` behind the same `ecu_programming` access check, the steering forms send the
 same workflow updates as `POST /programming-sessions/{id}/resume|skip-ecu|abort`, the report and
-the frame log are the API's `final_report` and `frame_log`.
+the frame log are the API's `final_report` and `frame_log_response`.
 """
 
 from __future__ import annotations
@@ -12,14 +12,21 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
 
-from api.deps import AccessRepositoryDep, PackagesDep, SettingsDep, StationsDep, TemporalDep
+from api.deps import (
+    AccessRepositoryDep,
+    FrameLogsDep,
+    PackagesDep,
+    SettingsDep,
+    StationsDep,
+    TemporalDep,
+)
 from api.routes.programming import (
     SessionRequest,
     final_report,
-    frame_log,
+    frame_log_response,
     start_programming,
     steer_session,
 )
@@ -376,11 +383,14 @@ async def report(
 
 @router.get("/{session_id}/frame-log")
 async def download_frame_log(
-    session_id: str, person: WorkshopMember, temporal: TemporalDep, settings: SettingsDep
-) -> PlainTextResponse:
-    """Every UDS frame of the session (the API's trace), as an ASC file to download."""
-    text = await frame_log(temporal, person.user, settings, session_id)
-    return PlainTextResponse(
-        text,
+    session_id: str, person: WorkshopMember, temporal: TemporalDep, frame_logs: FrameLogsDep
+) -> StreamingResponse:
+    """Every UDS frame of the session (the API's trace), as an ASC file to download, streamed
+    from disk."""
+    return await frame_log_response(
+        temporal,
+        person.user,
+        frame_logs,
+        session_id,
         headers={"Content-Disposition": f'attachment; filename="session-{session_id}.asc"'},
     )

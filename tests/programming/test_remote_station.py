@@ -19,7 +19,7 @@ from contracts import search_attributes
 from contracts.programming import programming_workflow_id
 from domain.accounts import Role
 from domain.flash_package import FlashPackageManifest
-from hw.flash_files import package_archive
+from hw.flash_files import ArchiveBounds, package_archive
 from hw.sim.demo_package import build_demo_package
 from settings import Settings
 from station.portal_files import PortalFiles
@@ -36,6 +36,15 @@ from tests.programming.conftest import (
 )
 
 pytestmark = pytest.mark.e2e
+
+
+def _portal_files(portal_url: str, station_id: str, token: str, settings: Settings) -> PortalFiles:
+    """The station's client of the portal, with the portal's bounds on a package."""
+    bounds = ArchiveBounds(
+        max_unpacked_bytes=settings.package_max_unpacked_bytes,
+        max_files=settings.package_max_files,
+    )
+    return PortalFiles(portal_url, station_id, token, bounds)
 
 
 async def _issue_token(api: httpx.AsyncClient, owner: SignedIn, station_id: str) -> str:
@@ -63,7 +72,7 @@ async def test_a_remote_station_fetches_the_package_and_hands_in_its_frame_log(
     station_root = tmp_path / "station"  # the station's own disk: empty
 
     async with serving_api(create_app(settings, temporal=dev_env.client)) as portal_url:
-        portal = PortalFiles(portal_url, station_id, token)
+        portal = _portal_files(portal_url, station_id, token, settings)
         async with running_station(
             dev_env.client,
             settings,
@@ -250,7 +259,7 @@ async def test_a_frame_log_left_behind_is_handed_in_by_the_next_session(
     log.write_text("date Sat Nov 29 14:00:00.000 2026\nbase hex  timestamps absolute\n")
 
     async with serving_api(create_app(settings, temporal=dev_env.client)) as portal_url:
-        portal = PortalFiles(portal_url, station_id, token)
+        portal = _portal_files(portal_url, station_id, token, settings)
         async with running_station(
             dev_env.client,
             settings,
