@@ -93,6 +93,13 @@ class LinkDisconnected(VehicleLinkError):
     transient = True
 
 
+class LinkInUse(VehicleLinkError):
+    """An earlier attempt of this session's step still holds the vehicle link on this station."""
+
+    code = "LinkInUse"
+    transient = True
+
+
 class VoltageOutOfRange(VehicleLinkError):
     """Supply voltage too low/high for the request (NRC 0x92/0x93): charge and retry."""
 

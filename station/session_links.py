@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from hw.errors import LinkInUse
 from hw.station_link import StationLink, connect_station_link
 
 
@@ -18,34 +19,52 @@ class SessionLinks:
     dozens of steps. A step borrows the session's link and gives it back; a step that fails
     closes it, so the retry starts on a fresh connection. The session's last step closes it;
     links of sessions that went quiet are closed after `idle_seconds`.
+
+    One step of a session at a time: a retry that reaches this worker while the attempt it
+    replaces still runs here (the server timed that one out, e.g. while the gateway was down,
+    and it has not yet learnt it is cancelled) waits for it, up to `wait_seconds`, instead of
+    opening a second link and writing the same ECU from two places at once.
     """
 
-    def __init__(self, vehicle_url: str, traces_dir: Path, idle_seconds: float = 300) -> None:
+    def __init__(
+        self,
+        vehicle_url: str,
+        traces_dir: Path,
+        idle_seconds: float = 300,
+        wait_seconds: float = 30,
+    ) -> None:
         self.vehicle_url = vehicle_url
         self.traces_dir = traces_dir
         self.idle_seconds = idle_seconds
+        self.wait_seconds = wait_seconds
         self._lock = threading.Lock()
+        self._released = threading.Condition(self._lock)
         self._idle: dict[str, tuple[StationLink, float]] = {}
         self._in_use: set[str] = set()
 
     @contextlib.contextmanager
     def use(self, session_id: str) -> Iterator[StationLink]:
         self._close_idle()
-        with self._lock:
-            entry = self._idle.pop(session_id, None)
-        link = entry[0] if entry else self._connect(session_id)
-        with self._lock:
+        with self._released:
+            if not self._released.wait_for(
+                lambda: session_id not in self._in_use, timeout=self.wait_seconds
+            ):
+                raise LinkInUse(f"session {session_id}: an earlier attempt still runs here")
             self._in_use.add(session_id)
+            entry = self._idle.pop(session_id, None)
         try:
-            yield link
-        except BaseException:
-            link.close()
-            raise
-        finally:
+            link = entry[0] if entry else self._connect(session_id)
+            try:
+                yield link
+            except BaseException:
+                link.close()
+                raise
             with self._lock:
+                self._idle[session_id] = (link, time.monotonic())
+        finally:
+            with self._released:
                 self._in_use.discard(session_id)
-        with self._lock:
-            self._idle[session_id] = (link, time.monotonic())
+                self._released.notify_all()
 
     def _connect(self, session_id: str) -> StationLink:
         folder = self.traces_dir / session_id

@@ -110,10 +110,9 @@ async def _start_session(
             vin=vin,
             package_id=PACKAGE,
             technician_id=owner.user_id,
-            # The product's own retry (1 s doubling to 10 s), not the tests' shortened one:
-            # with a retry 0.1 s after a heartbeat time-out, the next attempt can reach the
-            # station while the previous one still writes the ECU (the gateway-kill case), and
-            # SessionLinks then opens a second link to the car. See the note of issue #26.
+            # The product's own retry (1 s doubling to 10 s), not the tests' shortened one: with
+            # a retry 0.1 s after a heartbeat time-out, the ten-kill test re-sent whole ECUs
+            # now and then (1 run in 3); the cause is issue #26's open question.
         ),
         id=programming_workflow_id(session_id),
         task_queue=settings.portal_task_queue,
