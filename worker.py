@@ -337,6 +337,19 @@ def temporal_dev_server_command(settings: Settings) -> list[str]:
     return command
 
 
+# How the product serves the API: `make dev` here; the Dockerfile and docker-compose.yml say the
+# same (tests/test_compose.py checks). `--no-proxy-headers`: the app believes forwarded headers
+# from AOS_TRUSTED_PROXIES only (api/edge.py), and uvicorn's own rewrite, which believes them
+# from 127.0.0.1, would run before the app could check.
+UVICORN_API = ["uvicorn", "api.app:create_app", "--factory", "--no-proxy-headers"]
+
+
+def api_command(settings: Settings) -> list[str]:
+    """The API's command line, as `make dev` starts it."""
+    where = ["--host", settings.api_host, "--port", str(settings.api_port)]
+    return [sys.executable, "-m", *UVICORN_API, *where]
+
+
 async def _wait_until_up(
     supervisor: Supervisor, seconds: float, up: Callable[[], Awaitable[None]], stop: asyncio.Event
 ) -> None:
@@ -463,9 +476,7 @@ async def _run_embedded(
             env={"AOS_STATION_TOKEN": station_token},
         )
     )
-    api = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
-    api += ["--host", settings.api_host, "--port", str(settings.api_port)]
-    supervisor.start(Part("api", api, health=lambda: _api_live(base)))
+    supervisor.start(Part("api", api_command(settings), health=lambda: _api_live(base)))
     typer.echo(f"Console:         {base}/console/")
     typer.echo(f"API docs:        {base}/docs")
     typer.echo(f"Readiness:       {base}/health/ready")
