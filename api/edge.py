@@ -1,4 +1,4 @@
-"""Who the client is, decided once at the app's edge, however the app is served.
+"""The app's edge, whatever serves it: who the client is, and the production HSTS header.
 
 A client's address is what the sign-in throttle counts failures by and what a session is bound
 to (`api.auth.client_ip`). Behind a reverse proxy the peer is the proxy, and the client's own
@@ -13,7 +13,10 @@ believes these headers from 127.0.0.1 and would hand this app a client address i
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from settings import Settings
@@ -33,3 +36,40 @@ def install_trusted_proxies(app: FastAPI, settings: Settings) -> None:
         ProxyHeadersMiddleware,
         trusted_hosts=[str(network) for network in settings.trusted_proxies],
     )
+
+
+# A year; no `includeSubDomains`: the portal does not speak for the other hosts of its domain.
+STRICT_TRANSPORT_SECURITY = b"max-age=31536000"
+
+
+class StrictTransportSecurity:
+    """Adds `Strict-Transport-Security` to every response (pure ASGI, so streams pass as they
+    are).
+
+    Sent whatever the scheme the app sees: behind a TLS-terminating proxy that is plain HTTP
+    unless the proxy is trusted and forwards the scheme, and a browser ignores the header on a
+    response that did not come over HTTPS (RFC 6797, 8.1).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers: list[Any] = list(message.get("headers", []))
+                headers.append((b"strict-transport-security", STRICT_TRANSPORT_SECURITY))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)
+
+
+def install_transport_security(app: FastAPI, settings: Settings) -> None:
+    """In production (served over HTTPS only), tell browsers never to use plain HTTP here."""
+    if settings.environment == "production":
+        app.add_middleware(StrictTransportSecurity)
