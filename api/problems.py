@@ -38,6 +38,7 @@ STATUS_BY_KIND: dict[ErrorKind, int] = {
     "unauthenticated": 401,
     "payment_required": 402,
     "too_many_requests": 429,
+    "upstream_failed": 502,
 }
 
 

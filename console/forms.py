@@ -65,6 +65,10 @@ DOMAIN_ERROR_MESSAGES: dict[str, str] = {
     "station-unavailable": N_(
         "The station does not answer. Check that its PC is on and connected, then try again."
     ),
+    "station-failed": N_(
+        "The station failed to read the key. Try again; if it fails again, restart the "
+        "station's PC or check its KeyReader."
+    ),
     "key-read-failed": N_(
         "The key could not be read. Check that a key lies in the KeyReader and try again."
     ),

@@ -13,6 +13,9 @@ ErrorKind = Literal[
     "unauthenticated",
     "payment_required",
     "too_many_requests",
+    # Another system the request needed failed (a station): not the caller's fault, nor the
+    # portal's own server error.
+    "upstream_failed",
 ]
 
 

@@ -44,6 +44,7 @@ from domain.accounts import Role
 from domain.service_history import (
     KeyDataCorrupt,
     KeyReadFailedProblem,
+    StationFailed,
     StationIdTaken,
     StationNeverSeen,
     StationNotFound,
@@ -232,6 +233,7 @@ async def one_station(
         StationUnavailable,
         KeyReadFailedProblem,
         KeyDataCorrupt,
+        StationFailed,
     ),
 )
 async def read_key(
@@ -246,7 +248,10 @@ async def read_key(
 
     Refusals: 422 `key-data-corrupt` (with `reason`; nothing is stored), 409 `key-read-failed`
     (no key, no reader), 409 `station-offline` at once when no worker polls the station's
-    queue, 409 `station-unavailable` (the station's worker does not answer).
+    queue, 409 `station-unavailable` (the station's worker does not answer), 502
+    `station-failed` when the station's read failed on its own side (a fault its retries did
+    not get past, or an answer the portal does not take; with `station_failure`, the kind of
+    fault): the request was right and the portal did not fail, so trying again may help.
     """
     station = await stations.of_workshop(station_id, user.workshop_id)
     await ensure_station_online(temporal, settings, station.id)
