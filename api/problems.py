@@ -7,6 +7,7 @@ people and, where it helps, the `field` at fault and further facts as extension 
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -87,10 +88,20 @@ def _field_path(location: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
+# A domain error's facts become extension members, which never replace a problem's own members
+# nor the answer's other parts: a refusal can come from a station, which is untrusted.
+_NOT_FACTS = frozenset({"type", "title", "status", "detail", "instance", "field"}) | frozenset(
+    inspect.signature(problem_response).parameters
+)
+
+
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     # A refusal that says when to come back (`retry_after`, seconds) says it in the header too.
     retry_after = exc.context.get("retry_after")
+    if not isinstance(retry_after, int):
+        retry_after = None
+    facts = {key: value for key, value in exc.context.items() if key not in _NOT_FACTS}
     return problem_response(
         request,
         status=STATUS_BY_KIND[exc.kind],
@@ -99,7 +110,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         detail=exc.detail,
         headers={"Retry-After": str(retry_after)} if retry_after is not None else None,
         field=exc.field,
-        **exc.context,
+        **facts,
     )
 
 

@@ -23,6 +23,7 @@ from contracts.errors import to_application_error
 from contracts.key_reads import KeyReaderActivity, ReadKeyInput, StationKeyRead
 from db.models import KeyRecord
 from domain.errors import Forbidden
+from domain.service_history import KeyReadFailedProblem
 from hw.keyreader import STATUS_BUSY
 from hw.sim.keyreader_backend import (
     SimulatedKeyReader,
@@ -205,3 +206,36 @@ async def test_the_openapi_of_a_key_read_lists_station_failed(
     responses = schema["paths"]["/stations/{station_id}/key-reads"]["post"]["responses"]
     assert "/problems/station-failed" in responses["502"]["description"]
     assert "/problems/workflow-failed" not in str(responses)
+
+
+async def test_a_stations_refusal_cannot_replace_the_problems_own_members(
+    api_client: httpx.AsyncClient,
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    # A key read's own refusal, whose facts name a problem's members: they stay the portal's.
+    forged = KeyReadFailedProblem(
+        "no key in the reader",
+        reason="no_key",
+        type="/problems/forbidden",
+        status=200,
+        title="All is well",
+        retry_after="0\r\nSet-Cookie: aos_session=stolen",
+    )
+    shop, station_id = await _garage_with_station(session_factory)
+    async with _station_answering(
+        dev_env.client, settings, station_id, to_application_error(forged)
+    ):
+        answer = await api_client.post(
+            f"/stations/{station_id}/key-reads", headers=shop.technician.headers
+        )
+    assert answer.status_code == 409, answer.text
+    problem = answer.json()
+    assert (problem["type"], problem["status"], problem["reason"]) == (
+        "/problems/key-read-failed",
+        409,
+        "no_key",
+    )
+    assert problem["title"] == KeyReadFailedProblem.title
+    assert "retry-after" not in answer.headers and "set-cookie" not in answer.headers
