@@ -185,7 +185,7 @@ def gateway() -> None:
     and encodes payloads with AOS_PAYLOAD_KEYS, and refuses everything else, with an audit line.
     """
     from db.engine import create_engine, create_session_factory
-    from gateway import run_gateway, station_by_token
+    from gateway import run_gateway, station_by_token, station_polls
     from gateway.config import gateway_config
     from observability import configure_logging
     from temporal_client import payload_codec
@@ -204,8 +204,10 @@ def gateway() -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
-            authenticate = station_by_token(create_session_factory(engine))
-            await run_gateway(config, authenticate, payload_codec(settings), stop)
+            session_factory = create_session_factory(engine)
+            authenticate = station_by_token(session_factory)
+            note_poll = station_polls(session_factory)
+            await run_gateway(config, authenticate, payload_codec(settings), stop, note_poll)
         finally:
             await engine.dispose()
 

@@ -40,6 +40,7 @@ STATUS_BY_KIND: dict[ErrorKind, int] = {
     "payment_required": 402,
     "too_many_requests": 429,
     "upstream_failed": 502,
+    "unavailable": 503,
 }
 
 
@@ -260,6 +261,14 @@ def problem_responses(*sources: ProblemSource) -> Responses:
     responses: Responses = {}
     for source in sources:
         _add_problem(responses, _as_problem(source))
+    return responses
+
+
+def with_retry_after(responses: Responses, status: int, description: str) -> Responses:
+    """`responses` (from `problem_responses`) whose `status` answer carries `Retry-After`."""
+    responses[status]["headers"] = {
+        "Retry-After": {"description": description, "schema": {"type": "integer", "minimum": 1}}
+    }
     return responses
 
 

@@ -62,6 +62,10 @@ DOMAIN_ERROR_MESSAGES: dict[str, str] = {
     "station-offline": N_(
         "The station is offline: its PC does not connect to the portal. Start it and try again."
     ),
+    # Raised only while Temporal, just restarted, does not know a station's worker yet.
+    "workflow-unavailable": N_(
+        "The portal is reconnecting to the station. Try again in a few seconds."
+    ),
     "station-unavailable": N_(
         "The station does not answer. Check that its PC is on and connected, then try again."
     ),
