@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, IPvAnyNetwork, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contracts.programming import HardwareRetry
 
@@ -133,6 +133,14 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="The API: addresses or networks (comma-separated, e.g. "
+        "`10.0.0.5,172.18.0.0/16`) of the reverse proxies in front of it. Their "
+        "`X-Forwarded-For` and `X-Forwarded-Proto` give the client's address and scheme; from "
+        "any other peer these headers are ignored and the peer's own address is the client's. "
+        "Empty: no proxy is trusted.",
+    )
     temporal_ui_port: int = 8233
 
     # A programming session retries a transient vehicle fault (a pulled cable, a busy ECU)
@@ -171,6 +179,14 @@ class Settings(BaseSettings):
     console_timezone: str = Field(
         default="Europe/Amsterdam", description="The time zone the console shows times in"
     )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        # An environment variable is one string; a host address is a network of one.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:

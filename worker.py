@@ -194,7 +194,7 @@ def gateway() -> None:
     and encodes payloads with AOS_PAYLOAD_KEYS, and refuses everything else, with an audit line.
     """
     from db.engine import create_engine, create_session_factory
-    from gateway import run_gateway, station_by_token
+    from gateway import run_gateway, station_by_token, station_polls
     from gateway.config import gateway_config
     from observability import configure_logging
     from temporal_client import payload_codec
@@ -213,8 +213,10 @@ def gateway() -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
-            authenticate = station_by_token(create_session_factory(engine))
-            await run_gateway(config, authenticate, payload_codec(settings), stop)
+            session_factory = create_session_factory(engine)
+            authenticate = station_by_token(session_factory)
+            note_poll = station_polls(session_factory)
+            await run_gateway(config, authenticate, payload_codec(settings), stop, note_poll)
         finally:
             await engine.dispose()
 
@@ -346,6 +348,19 @@ def temporal_dev_server_command(settings: Settings) -> list[str]:
     return command
 
 
+# How the product serves the API: `make dev` here; the Dockerfile and docker-compose.yml say the
+# same (tests/test_compose.py checks). `--no-proxy-headers`: the app believes forwarded headers
+# from AOS_TRUSTED_PROXIES only (api/edge.py), and uvicorn's own rewrite, which believes them
+# from 127.0.0.1, would run before the app could check.
+UVICORN_API = ["uvicorn", "api.app:create_app", "--factory", "--no-proxy-headers"]
+
+
+def api_command(settings: Settings) -> list[str]:
+    """The API's command line, as `make dev` starts it."""
+    where = ["--host", settings.api_host, "--port", str(settings.api_port)]
+    return [sys.executable, "-m", *UVICORN_API, *where]
+
+
 async def _wait_until_up(
     supervisor: Supervisor, seconds: float, up: Callable[[], Awaitable[None]], stop: asyncio.Event
 ) -> None:
@@ -472,9 +487,7 @@ async def _run_embedded(
             env={"AOS_STATION_TOKEN": station_token},
         )
     )
-    api = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
-    api += ["--host", settings.api_host, "--port", str(settings.api_port)]
-    supervisor.start(Part("api", api, health=lambda: _api_live(base)))
+    supervisor.start(Part("api", api_command(settings), health=lambda: _api_live(base)))
     typer.echo(f"Console:         {base}/console/")
     typer.echo(f"API docs:        {base}/docs")
     typer.echo(f"Readiness:       {base}/health/ready")

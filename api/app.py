@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api.deps import DEPENDENCY_PROBLEMS, AppResources
+from api.edge import install_transport_security, install_trusted_proxies
 from api.metrics import install_metrics
 from api.problems import (
     PROBLEM_RESPONSES,
@@ -92,4 +93,6 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         app.include_router(router)
     install_console(app)  # the workshop console's pages, under /console/
     declare_upload_bounds(app, settings)
+    install_transport_security(app, settings)
+    install_trusted_proxies(app, settings)  # last: it runs first, before every other middleware
     return app

@@ -7,6 +7,7 @@ people and, where it helps, the `field` at fault and further facts as extension 
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ STATUS_BY_KIND: dict[ErrorKind, int] = {
     "payment_required": 402,
     "too_many_requests": 429,
     "too_large": 413,
+    "upstream_failed": 502,
+    "unavailable": 503,
 }
 
 
@@ -87,10 +90,20 @@ def _field_path(location: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
+# A domain error's facts become extension members, which never replace a problem's own members
+# nor the answer's other parts: a refusal can come from a station, which is untrusted.
+_NOT_FACTS = frozenset({"type", "title", "status", "detail", "instance", "field"}) | frozenset(
+    inspect.signature(problem_response).parameters
+)
+
+
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     # A refusal that says when to come back (`retry_after`, seconds) says it in the header too.
     retry_after = exc.context.get("retry_after")
+    if not isinstance(retry_after, int):
+        retry_after = None
+    facts = {key: value for key, value in exc.context.items() if key not in _NOT_FACTS}
     return problem_response(
         request,
         status=STATUS_BY_KIND[exc.kind],
@@ -99,7 +112,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         detail=exc.detail,
         headers={"Retry-After": str(retry_after)} if retry_after is not None else None,
         field=exc.field,
-        **exc.context,
+        **facts,
     )
 
 
@@ -249,6 +262,14 @@ def problem_responses(*sources: ProblemSource) -> Responses:
     responses: Responses = {}
     for source in sources:
         _add_problem(responses, _as_problem(source))
+    return responses
+
+
+def with_retry_after(responses: Responses, status: int, description: str) -> Responses:
+    """`responses` (from `problem_responses`) whose `status` answer carries `Retry-After`."""
+    responses[status]["headers"] = {
+        "Retry-After": {"description": description, "schema": {"type": "integer", "minimum": 1}}
+    }
     return responses
 
 

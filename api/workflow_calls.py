@@ -23,9 +23,10 @@ from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHand
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import ensure_workshop_access
+from api.problems import WORKFLOW_UNAVAILABLE
 from contracts import search_attributes
-from db.models import User
-from domain.errors import NotFound
+from db.models import Station, User
+from domain.errors import DomainError, NotFound
 from domain.service_history import StationOffline
 from settings import Settings
 
@@ -128,13 +129,55 @@ async def station_status(temporal: Client, settings: Settings, station_id: str) 
     return StationStatus(station_id=station_id, online=online, last_seen=last_seen)
 
 
-async def ensure_station_online(temporal: Client, settings: Settings, station_id: str) -> None:
+class StationNotKnownYet(DomainError):
+    """Temporal lists no worker of the station, yet one polled through the gateway lately."""
+
+    code = WORKFLOW_UNAVAILABLE.code
+    title = WORKFLOW_UNAVAILABLE.title
+    kind = "unavailable"
+
+
+# After a Temporal restart the station's worker polls again within seconds, unless the
+# gateway's connection to the frontend is still backing off (measured: up to ~25 s after an
+# outage of 25 s). Clients ask again after this long.
+STATION_NOT_KNOWN_YET_RETRY_AFTER = 5
+STATION_NOT_KNOWN_YET_HEADER = (
+    "Seconds after which to ask again, on a 503 while Temporal does not know the station's "
+    "worker yet"
+)
+
+
+async def ensure_station_online(temporal: Client, settings: Settings, station: Station) -> None:
     """Refuse at once (409 `station-offline`) work for a station whose worker does not poll,
-    instead of starting a flow that would wait for the station until its timeout."""
-    status = await station_status(temporal, settings, station_id)
-    if status.online is False:
-        raise StationOffline(
-            f"station {station_id} has no worker running: start "
-            f"`worker.py station --station-id {station_id}` on the PC wired to the car",
+    instead of starting a flow that would wait for the station until its timeout.
+
+    Temporal keeps its list of a queue's pollers in memory: for a while after it restarted it
+    lists none, although the station's worker runs and polls again soon. Clients take a 409
+    as final, so that moment must not be one. Temporal cannot say how long it has been up, but
+    the station gateway, which every station polls through, notes the polls it takes
+    (`stations.last_polled_at`, also while the frontend is away). So when Temporal lists no
+    poller at all but the gateway took one within `POLLER_FRESHNESS` (Temporal's own window
+    for "online"), the answer is 503 `workflow-unavailable` with `Retry-After`: not known yet.
+    With neither, the station is offline.
+    """
+    status = await station_status(temporal, settings, station.id)
+    if status.online is not False:
+        return
+    polled_at = station.last_polled_at
+    if (
+        status.last_seen is None
+        and polled_at is not None
+        and datetime.now(UTC) - polled_at < POLLER_FRESHNESS
+    ):
+        raise StationNotKnownYet(
+            f"Temporal does not list the worker of station {station.id} among its pollers yet, "
+            f"though it polled through the station gateway at {polled_at.isoformat()}: Temporal "
+            "has just restarted or the gateway cannot reach it. Try again shortly.",
             field="station_id",
+            retry_after=STATION_NOT_KNOWN_YET_RETRY_AFTER,
         )
+    raise StationOffline(
+        f"station {station.id} has no worker running: start "
+        f"`worker.py station --station-id {station.id}` on the PC wired to the car",
+        field="station_id",
+    )

@@ -156,6 +156,8 @@ class ConsoleSecurityHeaders:
                 headers: list[Any] = list(message.get("headers", []))
                 headers += [
                     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+                    # frame-ancestors' forerunner, for browsers that do not know it
+                    (b"x-frame-options", b"DENY"),
                     (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"same-origin"),
                 ]

@@ -62,8 +62,16 @@ DOMAIN_ERROR_MESSAGES: dict[str, str] = {
     "station-offline": N_(
         "The station is offline: its PC does not connect to the portal. Start it and try again."
     ),
+    # Raised only while Temporal, just restarted, does not know a station's worker yet.
+    "workflow-unavailable": N_(
+        "The portal is reconnecting to the station. Try again in a few seconds."
+    ),
     "station-unavailable": N_(
         "The station does not answer. Check that its PC is on and connected, then try again."
+    ),
+    "station-failed": N_(
+        "The station failed to read the key. Try again; if it fails again, restart the "
+        "station's PC or check its KeyReader."
     ),
     "key-read-failed": N_(
         "The key could not be read. Check that a key lies in the KeyReader and try again."

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -151,4 +151,16 @@ class StationRepository:
         async with reading(self._session_factory) as session:
             return await session.scalar(
                 select(Station).where(Station.token_digest == hash_token(token))
+            )
+
+    async def note_poll(self, station_id: str, at: datetime) -> None:
+        """The station gateway took a poll of the station's worker at `at` (never moved back)."""
+        async with self._session_factory() as session, session.begin():
+            await session.execute(
+                update(Station)
+                .where(
+                    Station.id == station_id,
+                    or_(Station.last_polled_at.is_(None), Station.last_polled_at < at),
+                )
+                .values(last_polled_at=at)
             )

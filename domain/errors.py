@@ -14,6 +14,11 @@ ErrorKind = Literal[
     "payment_required",
     "too_many_requests",
     "too_large",
+    # Another system the request needed failed (a station): not the caller's fault, nor the
+    # portal's own server error.
+    "upstream_failed",
+    # The request cannot be answered yet; asked again shortly, it can (with `retry_after`).
+    "unavailable",
 ]
 
 

@@ -247,6 +247,17 @@ class KeyReadFailedProblem(Conflict):
     title = "The key could not be read"
 
 
+class StationFailed(DomainError):
+    """The station's own work failed, not for a rule a person can act on (`key-read-failed`)
+    but on its side: a fault its retries did not get past, or an answer the portal cannot
+    take. The request was fine and the portal did not fail, so it is a 502: the portal asked
+    the station (its upstream) and got no usable answer. Trying again may help."""
+
+    code = "station-failed"
+    title = "The station failed"
+    kind = "upstream_failed"
+
+
 # --- the steps' rules ------------------------------------------------------------------------
 
 DELETION_RULE = (

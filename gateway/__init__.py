@@ -7,11 +7,12 @@ authenticates it by its station token, forwards only the calls an activity worke
 for the station's own queue and its own tasks, and keeps the payload keys on the portal side.
 
 `serve` starts it and returns the running `Gateway`; `run_gateway` runs it until an event is
-set. `station_by_token` authenticates against the portal's database; `certificates` makes a
-local CA and a server certificate when no other PKI is at hand.
+set. `station_by_token` authenticates against the portal's database, and `station_polls` notes
+there when a station polled; `certificates` makes a local CA and a server certificate when no
+other PKI is at hand.
 """
 
-from gateway.auth import Authenticate, station_by_token
+from gateway.auth import Authenticate, NotePoll, station_by_token, station_polls
 from gateway.config import FrontendTLS, GatewayConfig
 from gateway.server import Gateway, run_gateway, serve
 
@@ -20,7 +21,9 @@ __all__ = [
     "FrontendTLS",
     "Gateway",
     "GatewayConfig",
+    "NotePoll",
     "run_gateway",
     "serve",
     "station_by_token",
+    "station_polls",
 ]

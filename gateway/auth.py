@@ -3,12 +3,14 @@
 The gateway only needs "token -> station id or nobody", as an async callable, so tests can use
 a dictionary and production the portal's database (`station_by_token`), looked up by the same
 `db.stations.StationRepository.by_token` as the API's station routes: only the token's SHA-256
-digest is stored.
+digest is stored. It also notes in that database when it took a station's poll
+(`station_polls`), which the API reads while Temporal cannot tell yet.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -16,6 +18,9 @@ from db.stations import StationRepository
 
 Authenticate = Callable[[str], Awaitable[str | None]]
 """Returns the station id a token belongs to, or None for an unknown or replaced token."""
+
+NotePoll = Callable[[str], Awaitable[None]]
+"""Records that the station's worker polled its queue through the gateway just now."""
 
 
 def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
@@ -46,3 +51,14 @@ def station_by_token(session_factory: async_sessionmaker[AsyncSession]) -> Authe
         return station.id if station else None
 
     return authenticate
+
+
+def station_polls(session_factory: async_sessionmaker[AsyncSession]) -> NotePoll:
+    """Note a station's polls in the portal's database (`stations.last_polled_at`)."""
+
+    stations = StationRepository(session_factory)
+
+    async def note(station_id: str) -> None:
+        await stations.note_poll(station_id, datetime.now(UTC))
+
+    return note

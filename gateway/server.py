@@ -11,12 +11,17 @@ answer with the frontend's status, message and trailing metadata (including
 frontend itself. While a call is open (a long poll lasts up to ~70 s), the station's token is
 checked again every `reauthenticate_every`; a replaced token cuts the call with
 UNAUTHENTICATED. Everything is asynchronous, so open polls do not hold up other calls.
+
+A poll the gateway takes is noted (`note_poll`, at most every `POLL_NOTE_INTERVAL` per
+station), before it is forwarded: so the portal knows the station's worker runs even while the
+frontend, just restarted, does not list it among the queue's pollers, or cannot be reached.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -38,7 +43,7 @@ from temporalio.api.workflowservice.v1 import (
 )
 from temporalio.converter import PayloadCodec
 
-from gateway.auth import Authenticate, bearer_token
+from gateway.auth import Authenticate, NotePoll, bearer_token
 from gateway.calls import ALLOWED, Kind, call_name, path, request_class
 from gateway.config import GatewayConfig
 from gateway.payloads import activity_context, decode_task, encode_answer, with_context
@@ -55,6 +60,11 @@ Metadata = Sequence[tuple[str, str | bytes]]
 # the station's authorization above all, stays at the gateway.
 FORWARDED_HEADERS = frozenset({"client-name", "client-version", "supported-server-versions"})
 GATEWAY_IDENTITY = "station-gateway"
+# A station's worker polls at least every ~70 s (a long poll's end), and every few seconds while
+# the frontend is away; noting it this often keeps the note well within the API's
+# `api.workflow_calls.POLLER_FRESHNESS` (2 minutes) at one write per station per interval.
+POLL_NOTE_INTERVAL = 30.0
+POLL_NOTE_TIMEOUT = 2.0
 
 
 class Upstream(Exception):
@@ -79,10 +89,13 @@ class Gateway:
         config: GatewayConfig,
         authenticate: Authenticate,
         codec: PayloadCodec | None = None,
+        note_poll: NotePoll | None = None,
     ) -> None:
         self.config = config
         self._authenticate = authenticate
         self._codec = codec
+        self._note_poll = note_poll
+        self._polls_noted: dict[str, float] = {}  # station -> monotonic time of its last note
         self._rules = Rules(config)
         self._tokens = TaskTokens(
             grace=config.task_token_grace.total_seconds(), key=config.task_token_key
@@ -247,6 +260,7 @@ class Gateway:
         context: Context,
     ) -> bytes:
         self._rules.poll(station, request)
+        await self._noted(station)
         raw = await self._forward(call, request, station, token, context)
         task = PollActivityTaskQueueResponse.FromString(raw)
         if not task.task_token:
@@ -264,6 +278,20 @@ class Gateway:
                 return PollActivityTaskQueueResponse().SerializeToString()
         task.task_token = self._tokens.grant(station, task, serialization)
         return task.SerializeToString()
+
+    async def _noted(self, station: str) -> None:
+        """Note the station's poll, unless noted within `POLL_NOTE_INTERVAL`. A note that
+        fails (database away) is logged and the poll goes on: it is a hint, not a gate."""
+        now = time.monotonic()
+        last = self._polls_noted.get(station)
+        if self._note_poll is None or (last is not None and now - last < POLL_NOTE_INTERVAL):
+            return
+        self._polls_noted[station] = now
+        try:
+            async with asyncio.timeout(POLL_NOTE_TIMEOUT):
+                await self._note_poll(station)
+        except Exception:
+            log.warning("cannot note a poll of station %s", station, exc_info=True)
 
     async def _answer(
         self, kind: Kind, call: str, request: TaskAnswer, station: str, token: str, context: Context
@@ -392,10 +420,13 @@ class _Handler(grpc.GenericRpcHandler):
 
 
 async def serve(
-    config: GatewayConfig, authenticate: Authenticate, codec: PayloadCodec | None = None
+    config: GatewayConfig,
+    authenticate: Authenticate,
+    codec: PayloadCodec | None = None,
+    note_poll: NotePoll | None = None,
 ) -> Gateway:
     """Start a gateway; the caller stops it with `await gateway.stop()`."""
-    gateway = Gateway(config, authenticate, codec)
+    gateway = Gateway(config, authenticate, codec, note_poll)
     await gateway.start()
     return gateway
 
@@ -405,9 +436,10 @@ async def run_gateway(
     authenticate: Authenticate,
     codec: PayloadCodec | None,
     stop: asyncio.Event,
+    note_poll: NotePoll | None = None,
 ) -> None:
     """Serve until `stop` is set (the shape of a `worker.py gateway` command)."""
-    gateway = await serve(config, authenticate, codec)
+    gateway = await serve(config, authenticate, codec, note_poll)
     try:
         await stop.wait()
     finally:

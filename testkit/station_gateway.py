@@ -15,7 +15,7 @@ from temporalio.client import Client
 
 from db.engine import create_engine, create_session_factory
 from db.stations import StationRepository
-from gateway import Gateway, serve, station_by_token
+from gateway import Gateway, serve, station_by_token, station_polls
 from gateway.config import gateway_config
 from settings import Settings
 from temporal_client import connect_through_gateway, payload_codec
@@ -41,8 +41,12 @@ async def station_gateway(
         settings, listen=listen, frontend=frontend.service_client.config.target_host
     )
     engine = create_engine(settings.database_url)
+    session_factory = create_session_factory(engine)
     running = await serve(
-        config, station_by_token(create_session_factory(engine)), payload_codec(settings)
+        config,
+        station_by_token(session_factory),
+        payload_codec(settings),
+        station_polls(session_factory),
     )
     try:
         yield running

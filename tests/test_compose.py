@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -107,3 +108,19 @@ def test_a_workers_health_check_reads_the_metrics_page_it_is_told_to_serve() -> 
     for name in ("portal-worker", "station-worker"):
         address = services[name]["environment"]["AOS_WORKER_METRICS_ADDRESS"]
         assert f"http://{address}/metrics" in " ".join(services[name]["healthcheck"]["test"]), name
+
+
+def test_every_start_of_the_api_leaves_forwarded_headers_to_the_app() -> None:
+    # uvicorn's own rewrite believes X-Forwarded-For from 127.0.0.1; the app believes it from
+    # AOS_TRUSTED_PROXIES only (api/edge.py), so every command serving the API turns uvicorn's off.
+    root = Path(__file__).parents[1]
+    cmd = next(
+        line for line in (root / "Dockerfile").read_text().splitlines() if line[:4] == "CMD "
+    )
+    starts = {
+        "docker-compose api": COMPOSE["services"]["api"]["command"],
+        "Dockerfile CMD": json.loads(cmd.removeprefix("CMD ")),
+        "make dev": worker.api_command(Settings())[2:],  # after `python -m`
+    }
+    for where, command in starts.items():
+        assert command[: len(worker.UVICORN_API)] == worker.UVICORN_API, where

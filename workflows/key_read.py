@@ -2,7 +2,9 @@
 
 The read runs on the station's queue (`station-<id>`), the storing on the portal queue. A
 corrupt block is refused with its reason and nothing is stored; a station that does not take
-the task within 20 seconds is reported as unavailable. Workflow id `key-read-<uuid>`.
+the task within 20 seconds is reported as unavailable; any other failure of the station's read
+(its retries used up, or a refusal that is not one of a key read's) is `station-failed`.
+Workflow id `key-read-<uuid>`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from contracts import search_attributes
-    from contracts.errors import domain_failure
+    from contracts.errors import domain_error_from_failure, domain_failure
     from contracts.key_reads import (
         KEY_READ_WORKFLOW,
         KeyReaderActivity,
@@ -28,7 +30,13 @@ with workflow.unsafe.imports_passed_through():
         StationKeyRead,
     )
     from domain.catalogue import Service
-    from domain.service_history import StationUnavailable
+    from domain.errors import DomainError
+    from domain.service_history import (
+        KeyDataCorrupt,
+        KeyReadFailedProblem,
+        StationFailed,
+        StationUnavailable,
+    )
     from workflows.access_check import check_access
 
 DATABASE_STEP = timedelta(seconds=30)
@@ -50,6 +58,10 @@ class KeyReadWorkflow:
         )
         try:
             await check_access(request.workshop_id, Service.SERVICE_HISTORY)
+        except ActivityError as error:
+            workflow.upsert_search_attributes([search_attributes.FLOW_STATE.value_set("refused")])
+            raise domain_failure(error) from error
+        try:
             read = await workflow.execute_activity(
                 KeyReaderActivity.READ_KEY_AT_STATION,
                 ReadKeyInput(),
@@ -61,14 +73,7 @@ class KeyReadWorkflow:
             )
         except ActivityError as error:
             workflow.upsert_search_attributes([search_attributes.FLOW_STATE.value_set("refused")])
-            if isinstance(error.cause, ActivityTimeoutError):
-                raise domain_failure(
-                    StationUnavailable(
-                        f"station {request.station_id} did not answer; is its worker running?",
-                        field="station_id",
-                    )
-                ) from error
-            raise domain_failure(error) from error
+            raise domain_failure(station_failure(request.station_id, error)) from error
         workflow.upsert_search_attributes([search_attributes.VIN.value_set(read.key.vin)])
         record = await workflow.execute_activity(
             KeyTableActivity.RECORD_KEY_READ,
@@ -78,3 +83,31 @@ class KeyReadWorkflow:
         )
         workflow.upsert_search_attributes([search_attributes.FLOW_STATE.value_set("stored")])
         return record
+
+
+# The refusals a station's key read may answer with. A station is untrusted: any other refusal
+# it claims (another code, or these codes with another kind) is its own failure.
+STATION_REFUSALS = (KeyDataCorrupt, KeyReadFailedProblem)
+
+
+def station_failure(station_id: str, error: ActivityError) -> DomainError:
+    """What the caller hears when the station's read failed: the station did not take the task
+    (`station-unavailable`), refused for a reason a person can fix (`key-read-failed`,
+    `key-data-corrupt`), or failed on its own side (`station-failed`: a fault its retries did
+    not get past, or anything else it answered)."""
+    if isinstance(error.cause, ActivityTimeoutError):
+        return StationUnavailable(
+            f"station {station_id} did not answer; is its worker running?", field="station_id"
+        )
+    carried = domain_error_from_failure(error)
+    if isinstance(carried, STATION_REFUSALS):
+        return carried  # rebuilt from its class here: its status and title are the portal's
+    cause = error.cause
+    failure = getattr(cause, "type", None) or type(cause).__name__
+    message = str(getattr(cause, "message", "") or cause or "")[:200]
+    return StationFailed(
+        f"station {station_id} failed to read the key ({failure}): {message}; try again, and "
+        "if it fails again, check the station",
+        field="station_id",
+        station_failure=failure[:100],
+    )

@@ -10,7 +10,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, EmailStr, Field
 
 from api.auth import SessionExpired, client_ip, ensure_owner
 from api.deps import AccountsDep, CurrentSession, CurrentUser, MailSenderDep
-from api.problems import Responses, problem_responses
+from api.problems import Responses, problem_responses, with_retry_after
 from contracts.mail import MailMessage
 from db.accounts import TotpEnrolment
 from db.credentials import hash_token
@@ -116,13 +116,7 @@ def _throttled(responses: Responses) -> Responses:
         "address failed on it itself just now; other addresses are not held. The problem "
         "carries `retry_after` (seconds) and `retry_at`."
     )
-    held["headers"] = {
-        "Retry-After": {
-            "description": "Seconds until this address may try again",
-            "schema": {"type": "integer", "minimum": 1},
-        }
-    }
-    return responses
+    return with_retry_after(responses, 429, "Seconds until this address may try again")
 
 
 @router.post(

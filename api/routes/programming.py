@@ -24,11 +24,17 @@ from api.deps import (
     StationsDep,
     TemporalDep,
 )
-from api.problems import problem_responses
+from api.problems import problem_responses, with_retry_after
 from api.programming_views import ProgressView
 from api.station_ids import StationIdField
 from api.uploads import bounded_chunks, upload_body
-from api.workflow_calls import describe_visible, ensure_station_online, execute_update
+from api.workflow_calls import (
+    STATION_NOT_KNOWN_YET_HEADER,
+    StationNotKnownYet,
+    describe_visible,
+    ensure_station_online,
+    execute_update,
+)
 from contracts import search_attributes
 from contracts.programming import (
     PROGRAMMING_SESSION_WORKFLOW,
@@ -96,8 +102,17 @@ async def session_handle(
     "/programming-sessions",
     status_code=201,
     response_model=SessionStarted,
-    responses=problem_responses(
-        InvalidVinGiven, StationNotFound, PackageNotFound, PackageInvalid, StationOffline
+    responses=with_retry_after(
+        problem_responses(
+            InvalidVinGiven,
+            StationNotFound,
+            PackageNotFound,
+            PackageInvalid,
+            StationOffline,
+            StationNotKnownYet,
+        ),
+        503,
+        STATION_NOT_KNOWN_YET_HEADER,
     ),
 )
 async def start_session(
@@ -112,7 +127,9 @@ async def start_session(
     """Start programming the car at a station with a flash package, on purchased time.
 
     Refused before anything touches the car: an invalid VIN, an unknown or corrupt package
-    (naming the ECU and the check), a station without a running worker.
+    (naming the ECU and the check), a station without a running worker (409
+    `station-offline`; 503 `workflow-unavailable` with `Retry-After` while Temporal, just
+    restarted, does not list a worker that polled through the gateway lately).
     """
     return await start_programming(user, body, temporal, settings, stations, packages)
 
@@ -130,7 +147,7 @@ async def start_programming(
     vin = parse_vin(body.vin)
     station = await stations.of_workshop(body.station_id, user.workshop_id)
     await asyncio.to_thread(packages.verified_manifest, body.package_id)
-    await ensure_station_online(temporal, settings, station.id)
+    await ensure_station_online(temporal, settings, station)
     assert user.workshop_id is not None  # require_entitlement refused callers without one
     session_id = str(uuid.uuid4())
     await temporal.start_workflow(

@@ -73,7 +73,14 @@ class RegistrationSummary(BaseModel):
     "/registrations",
     status_code=201,
     response_model=RegistrationCreated,
-    responses=problem_responses(ApplicationAlreadyOpen),
+    responses={
+        200: {
+            "model": RegistrationCreated,
+            "description": "The identical application was already open: its registration, "
+            "as the first answer gave it; nothing new is created",
+        },
+        **problem_responses(ApplicationAlreadyOpen),
+    },
 )
 async def apply(
     application: Application,

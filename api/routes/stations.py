@@ -29,9 +29,14 @@ from api.deps import (
     StationsDep,
     TemporalDep,
 )
-from api.problems import problem_responses
+from api.problems import problem_responses, with_retry_after
 from api.station_ids import StationIdField, StationIdPath
-from api.workflow_calls import ensure_station_online, station_status
+from api.workflow_calls import (
+    STATION_NOT_KNOWN_YET_HEADER,
+    StationNotKnownYet,
+    ensure_station_online,
+    station_status,
+)
 from contracts.key_reads import (
     KEY_READ_WORKFLOW,
     KeyReadInput,
@@ -44,6 +49,7 @@ from domain.accounts import Role
 from domain.service_history import (
     KeyDataCorrupt,
     KeyReadFailedProblem,
+    StationFailed,
     StationIdTaken,
     StationNeverSeen,
     StationNotFound,
@@ -226,12 +232,18 @@ async def one_station(
     "/stations/{station_id}/key-reads",
     status_code=201,
     response_model=KeyRecordView,
-    responses=problem_responses(
-        StationNotFound,
-        StationOffline,
-        StationUnavailable,
-        KeyReadFailedProblem,
-        KeyDataCorrupt,
+    responses=with_retry_after(
+        problem_responses(
+            StationNotFound,
+            StationOffline,
+            StationNotKnownYet,
+            StationUnavailable,
+            KeyReadFailedProblem,
+            KeyDataCorrupt,
+            StationFailed,
+        ),
+        503,
+        STATION_NOT_KNOWN_YET_HEADER,
     ),
 )
 async def read_key(
@@ -246,10 +258,14 @@ async def read_key(
 
     Refusals: 422 `key-data-corrupt` (with `reason`; nothing is stored), 409 `key-read-failed`
     (no key, no reader), 409 `station-offline` at once when no worker polls the station's
-    queue, 409 `station-unavailable` (the station's worker does not answer).
+    queue (503 `workflow-unavailable` with `Retry-After` instead while Temporal, just restarted,
+    does not list a worker that polled through the gateway lately), 409 `station-unavailable` (the station's worker does not answer), 502
+    `station-failed` when the station's read failed on its own side (a fault its retries did
+    not get past, or an answer the portal does not take; with `station_failure`, the kind of
+    fault): the request was right and the portal did not fail, so trying again may help.
     """
     station = await stations.of_workshop(station_id, user.workshop_id)
-    await ensure_station_online(temporal, settings, station.id)
+    await ensure_station_online(temporal, settings, station)
     return await temporal.execute_workflow(
         KEY_READ_WORKFLOW,
         KeyReadInput(

@@ -84,6 +84,10 @@ class Station(Base):
     # SHA-256 of the station's own credential (POST .../stations/{id}/token), with which its
     # worker fetches packages from the portal and hands in frame logs; None: never issued.
     token_digest: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    # When the station gateway last took a poll of this station's worker (at most every
+    # `gateway.server.POLL_NOTE_INTERVAL`); None: never. The gateway sees the worker even while
+    # Temporal, just restarted, does not list it among the queue's pollers yet.
+    last_polled_at: Mapped[datetime | None]
 
 
 class KeyRecord(Base):

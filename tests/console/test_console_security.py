@@ -264,11 +264,30 @@ async def test_console_pages_forbid_loading_anything_from_another_site(
         api = await client.get("/catalogue")
         root = await client.get("/")
     assert page.headers["content-security-policy"].startswith("default-src 'self'")
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"  # the same, for browsers without CSP 2
     assert page.headers["cache-control"] == "no-store"
     assert "content-security-policy" not in api.headers  # the JSON API is as it was
     assert (root.status_code, root.headers["location"]) == (303, "/console/")
     assert re.search(r'<script[^>]+src="https?://', page.text) is None
     assert re.search(r'<link[^>]+href="https?://', page.text) is None
+
+
+async def test_production_answers_tell_browsers_to_use_https_only(
+    client_at: ClientAt, portal_on_dev_server: Settings, dev_env: WorkflowEnvironment
+) -> None:
+    paths = ("/console/sign-in", "/catalogue", "/no-such-path")
+    async with client_at() as client:
+        embedded = [await client.get(path) for path in paths]
+    assert [("strict-transport-security" in a.headers) for a in embedded] == [False] * 3
+
+    # The settings' check would refuse SQLite in production; the header does not care.
+    production = portal_on_dev_server.model_copy(update={"environment": "production"})
+    async with _app_clients(production, dev_env) as production_at, production_at() as client:
+        answers = [await client.get(path) for path in paths]
+    assert [a.status_code for a in answers] == [200, 200, 404]
+    for answer in answers:  # pages, the JSON API and its problems alike
+        assert answer.headers["strict-transport-security"] == "max-age=31536000"
 
 
 async def test_a_credit_form_sent_twice_is_charged_once(

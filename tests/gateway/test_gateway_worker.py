@@ -74,6 +74,36 @@ async def test_activity_completes_and_history_names_the_station(
     assert gateway.task_tokens == 0  # spent with the completion
 
 
+async def test_polls_are_noted_once_per_interval_and_a_failing_note_holds_up_nothing(
+    dev_env: WorkflowEnvironment,
+    gateway_config: GatewayConfig,
+    stations: Stations,
+    station_id: str,
+    gateway_certificates: GatewayCertificates,
+    portal_queue: str,
+) -> None:
+    # The API reads the notes while Temporal, just restarted, lists no pollers (api.workflow_calls
+    # .ensure_station_online); they are a hint, so a note that fails must not fail the poll.
+    noted: list[str] = []
+
+    async def note_poll(station: str) -> None:
+        noted.append(station)
+        raise ConnectionError("database unreachable")
+
+    gateway = await serve(gateway_config, stations, None, note_poll)
+    token = stations.issue(station_id)
+    try:
+        async with station_worker(
+            gateway.port, token, gateway_certificates.ca_certificate, station_id
+        ):
+            _, result = await run_job(dev_env.client, portal_queue, station_id, "complete", {})
+    finally:
+        await gateway.stop(grace=0.5)
+    assert result["outcome"] == "completed"
+    assert gateway.forwarded["PollActivityTaskQueue"] >= 2  # the SDK polls with several at once
+    assert noted == [station_id]  # one note per POLL_NOTE_INTERVAL
+
+
 async def test_a_retry_sees_the_heartbeat_details_of_the_attempt_before(
     dev_env: WorkflowEnvironment,
     gateway: Gateway,
