@@ -93,6 +93,14 @@ class LinkDisconnected(VehicleLinkError):
     transient = True
 
 
+class LateResponse(VehicleLinkError):
+    """The ECU answered an earlier request, whose answer came after its time ran out: the link
+    is out of step, and a fresh one, asked again, gets the right answer."""
+
+    code = "LateResponse"
+    transient = True
+
+
 class LinkInUse(VehicleLinkError):
     """An earlier attempt of this session's step still holds the vehicle link on this station."""
 

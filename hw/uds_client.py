@@ -38,6 +38,7 @@ from hw.errors import (
     BusTimeout,
     EcuBusy,
     InvalidResponse,
+    LateResponse,
     LinkDisconnected,
     ResponsePending,
     VehicleLinkError,
@@ -101,6 +102,7 @@ class UdsClient:
         self._lock = lock
         self._request_started = 0.0
         self._pending_seen = False
+        self._timed_out = False  # a request on this link ran out of time
         self.last_activity = 0.0
         self.in_flight = False  # a request is waiting for its answer (keep-alive skips)
         # Orders the keep-alive against requests of this client: a TesterPresent is either
@@ -143,6 +145,7 @@ class UdsClient:
             )
 
     def _call(self, service: int, fn: Callable[[], T]) -> T:
+        """One request and its answer, with udsoncan's errors mapped to `hw.errors`."""
         with self._lock:
             with self.send_guard:
                 self.in_flight = True
@@ -157,6 +160,7 @@ class UdsClient:
                     int(exc.response.code or 0), ecu=self.ecu, service=service
                 ) from exc
             except TimeoutException as exc:
+                self._timed_out = True  # its answer may still come, ahead of the next one's
                 if self._pending_seen:
                     raise ResponsePending(
                         f"ECU went silent after ResponsePending ({exc})",
@@ -164,7 +168,13 @@ class UdsClient:
                         service=service,
                     ) from exc
                 raise BusTimeout(str(exc), ecu=self.ecu, service=service) from exc
-            except (InvalidResponseException, UnexpectedResponseException) as exc:
+            except UnexpectedResponseException as exc:
+                if self._timed_out or _answers_another_service(exc, service):
+                    # The answer of an earlier request that ran out of time (a loaded ECU or
+                    # tester): not a wrong ECU, a link out of step.
+                    raise LateResponse(str(exc), ecu=self.ecu, service=service) from exc
+                raise InvalidResponse(str(exc), ecu=self.ecu, service=service) from exc
+            except InvalidResponseException as exc:
                 raise InvalidResponse(str(exc), ecu=self.ecu, service=service) from exc
             except ConfigError as exc:
                 raise InvalidResponse(str(exc), ecu=self.ecu, service=service) from exc
@@ -246,3 +256,9 @@ class UdsClient:
             raise
         except (OSError, can.CanError) as exc:
             raise LinkDisconnected(repr(exc), ecu=self.ecu) from exc
+
+
+def _answers_another_service(error: UnexpectedResponseException, service: int) -> bool:
+    """Whether an unexpected response is the positive answer to another service."""
+    answered = error.response.service
+    return answered is not None and answered.request_id() != service

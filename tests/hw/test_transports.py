@@ -14,7 +14,7 @@ from doipclient.client import Parser
 from doipclient.messages import EntityStatusResponse, VehicleIdentificationResponse
 
 from domain.flash_package import crc32
-from hw.errors import BusTimeout, LinkDisconnected
+from hw.errors import BusTimeout, LateResponse, LinkDisconnected
 from hw.flash_sequence import ensure_programming
 from hw.sim.config import FLASH_LAYOUT
 from hw.sim.vehicle import SimVehicle
@@ -52,6 +52,23 @@ def test_delayed_frames(vehicle: tuple[SimVehicle, str]) -> None:
             link.read_vin("EGS")
         assert info.value.transient and info.value.ecu == "EGS"
         time.sleep(0.3)  # the late answer arrives and is discarded by the next request
+        assert link.read_vin("EGS") == sim.vin
+
+
+def test_an_answer_arriving_during_the_next_request_is_a_late_response(
+    vehicle: tuple[SimVehicle, str],
+) -> None:
+    """A loaded ECU (or tester) answers after P2: the answer reaches the next request. That is
+    a link out of step, retried on a fresh link, not an ECU that answers wrongly."""
+    sim, url = vehicle
+    with open_station_link(url, timeouts=FAST) as link:
+        sim.faults.delay_frames(0.5, count=1)  # beyond P2 (0.3 s)
+        with pytest.raises(BusTimeout):
+            link.read_vin("EGS")
+        with pytest.raises(LateResponse) as info:
+            link.read_active_session("EGS")  # the VIN's answer arrives in its place
+        assert info.value.transient and info.value.ecu == "EGS"
+    with open_station_link(url, timeouts=FAST) as link:  # a fresh link is in step
         assert link.read_vin("EGS") == sim.vin
 
 
