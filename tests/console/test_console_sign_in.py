@@ -24,7 +24,7 @@ async def test_sign_in_with_password_and_code_then_sign_out(
     await page.get_by_role("button", name="Continue").click()
     await expect(page.get_by_role("heading", name="Strong authentication")).to_be_visible()
     await screenshot(page, "sign-in-code")
-    await page.get_by_label("Code from your authenticator app").fill(account.code())
+    await page.get_by_label("Code from your authenticator app").fill(await account.code())
     await page.get_by_role("button", name="Sign in").click()
     await expect(page).to_have_url(f"{console.base_url}/console/credit")
 
