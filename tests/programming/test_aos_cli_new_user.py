@@ -26,6 +26,7 @@ from db.models import User
 from domain.accounts import Role
 from hw.sim.demo_package import build_demo_package
 from settings import Settings
+from tests.accounts_helpers import fresh_totp_code
 from tests.factories import create_workshop, sign_in
 from tests.helpers import serving_api
 from tests.programming.conftest import buy_time, register_station, running_station
@@ -96,7 +97,7 @@ async def _first_login(config: Path, api: str, email: str) -> tuple[int, str, st
     process.stdin.write(f"{_wrong_code(secret)}\n".encode())
     await process.stdin.drain()
     shown = await _until_prompt(process.stdout, shown + b"\n")
-    process.stdin.write(f"{pyotp.TOTP(secret).now()}\n".encode())
+    process.stdin.write(f"{await fresh_totp_code(secret)}\n".encode())
     await process.stdin.drain()
     rest = (await asyncio.wait_for(process.communicate(), timeout=60))[0]
     assert process.returncode is not None
@@ -142,19 +143,14 @@ async def test_a_new_user_enrols_signs_in_and_names_a_session_either_way(
 
         # signing in again asks for the code of the now enrolled app
         relogin = tmp_path / "again.json"
-        code, out = await _aos(
-            relogin,
-            "login",
-            "--api",
-            api,
-            "--email",
-            email,
-            "--password",
-            PASSWORD,
-            "--totp",
-            pyotp.TOTP(secret).now(),
-        )
+        totp_code = await fresh_totp_code(secret)
+        login_again = ("login", "--api", api, "--email", email, "--password", PASSWORD)
+        code, out = await _aos(relogin, *login_again, "--totp", totp_code)
         assert code == 0 and "Recovery codes" not in out, out
+        # a code works once: the same one again is refused, and says why
+        code, out = await _aos(tmp_path / "replayed.json", *login_again, "--totp", totp_code)
+        assert code == 1 and "This TOTP code was used already" in out, out
+        assert not (tmp_path / "replayed.json").exists()
 
         code, out = await _aos(
             config,
