@@ -20,6 +20,7 @@ from domain.errors import DomainError
 DOMAIN_ERROR_MESSAGES: dict[str, str] = {
     "invalid-credentials": N_("The email address, password or code is wrong."),
     "totp-required": N_("Enter the code from your authenticator app."),
+    "totp-code-used": N_("This code was used already. Wait for the next code from the app."),
     "too-many-attempts": N_(
         "Too many failed sign-ins from this address. Try again after %(retry_at)s."
     ),

@@ -44,6 +44,9 @@ from settings import Settings
 POLL_INTERVAL = 0.5
 # A comment line this often keeps proxies from closing a stream that has nothing new to say.
 KEEP_ALIVE = timedelta(seconds=15)
+# How often the event stream checks that its sign-in session still holds: a session signed
+# out, expired or ended elsewhere stops getting progress within this (and one poll).
+SESSION_CHECK_INTERVAL = timedelta(seconds=2)
 UNKNOWN = "\N{EN DASH}"  # a figure not measured yet (no throughput before the first segment)
 
 STATE_LABELS: dict[str, str] = {
@@ -303,18 +306,29 @@ def server_sent_event(event: str, data: Any) -> str:
 async def session_events(
     snapshot: Callable[[], Awaitable[LiveSession]],
     disconnected: Callable[[], Awaitable[bool]],
+    signed_out: Callable[[], Awaitable[str | None]],
     *,
     interval: float = POLL_INTERVAL,
 ) -> AsyncIterator[str]:
     """The live page's event stream: a `progress` event whenever the session changed, until it
-    ended (its last event has `final: true`) or the browser went away."""
+    ended (its last event has `final: true`) or the browser went away; or until the sign-in
+    session no longer holds: `signed_out()` answers where to sign in again (None: it holds),
+    and a `signed-out` event with that `location` ends the stream."""
     last: str | None = None
-    quiet_since = asyncio.get_running_loop().time()
+    clock = asyncio.get_running_loop().time
+    quiet_since = checked_at = clock()
     while not await disconnected():
+        # Checked when the stream opened, and again while it runs: it lives as long as the page.
+        if clock() - checked_at >= SESSION_CHECK_INTERVAL.total_seconds():
+            checked_at = clock()
+            location = await signed_out()
+            if location is not None:
+                yield server_sent_event("signed-out", {"location": location})
+                return
         moment = await snapshot()
         body = moment.model_dump(mode="json")
         encoded = json.dumps(body, sort_keys=True)
-        now = asyncio.get_running_loop().time()
+        now = clock()
         if encoded != last:
             last, quiet_since = encoded, now
             yield server_sent_event("progress", body)

@@ -5,9 +5,10 @@
   exactly like them. `HttpOnly`, `SameSite=Strict`, `Secure` per `Settings.console_cookies_secure`.
 - `aos_presession`: a random value before sign-in, so the sign-in and registration forms carry a
   CSRF token too.
-- `aos_pending`: between the password and the TOTP code, the two are sealed (AES-GCM, keyed from
-  `AOS_SECRET_KEY`) for five minutes in a cookie only `/console/sign-in` receives, so the second
-  step can make the same single `sign_in` call as the API without showing the password again.
+- `aos_pending`: between the password and the TOTP code, the random token of the pending
+  sign-in the server keeps (`db.accounts.AccountRepository.start_sign_in`: the account, the
+  client's address, five minutes, one session), in a cookie only `/console/sign-in` receives.
+  The password never leaves the server.
 
 A CSRF token is an HMAC of the session token (or of the pre-session value) keyed by
 `AOS_SECRET_KEY`: a page of another site can neither read nor compute it.
@@ -18,24 +19,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
-import os
 import secrets
-import time
-from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from starlette.requests import Request
 from starlette.responses import Response
 
+from domain.accounts import PENDING_SIGN_IN_LIFETIME
 from settings import Settings
 
 SESSION_COOKIE = "aos_session"
 PRESESSION_COOKIE = "aos_presession"
 PENDING_SIGN_IN_COOKIE = "aos_pending"
 PENDING_SIGN_IN_PATH = "/console/sign-in"
-PENDING_SIGN_IN_SECONDS = 300
+PENDING_SIGN_IN_SECONDS = int(PENDING_SIGN_IN_LIFETIME.total_seconds())
 CSRF_FIELD = "csrf_token"
 
 
@@ -88,35 +84,3 @@ def csrf_valid(settings: Settings, binding: str | None, submitted: str | None) -
 
 def new_presession_value() -> str:
     return secrets.token_urlsafe(32)
-
-
-@dataclass(frozen=True)
-class PendingSignIn:
-    """The first step's email and password, waiting for the TOTP code."""
-
-    email: str
-    password: str
-
-
-def seal_pending_sign_in(settings: Settings, pending: PendingSignIn) -> str:
-    nonce = os.urandom(12)
-    plain = json.dumps(
-        {"email": pending.email, "password": pending.password, "at": int(time.time())}
-    ).encode()
-    sealed = AESGCM(_key(settings, "console-pending-sign-in")).encrypt(nonce, plain, None)
-    return base64.urlsafe_b64encode(nonce + sealed).decode()
-
-
-def open_pending_sign_in(settings: Settings, sealed: str | None) -> PendingSignIn | None:
-    """The sealed first step, or None when absent, tampered with or older than five minutes."""
-    if not sealed:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(sealed.encode())
-        plain = AESGCM(_key(settings, "console-pending-sign-in")).decrypt(raw[:12], raw[12:], None)
-        data = json.loads(plain)
-    except (ValueError, InvalidTag):
-        return None
-    if time.time() - int(data["at"]) > PENDING_SIGN_IN_SECONDS:
-        return None
-    return PendingSignIn(email=str(data["email"]), password=str(data["password"]))

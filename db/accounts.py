@@ -15,9 +15,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TypeAlias, cast
+from typing import Any, TypeAlias, cast
 
-from sqlalchemy import ColumnElement, Row, bindparam, delete, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Row,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -29,13 +39,14 @@ from db.credentials import (
     new_token,
     new_totp_secret,
     totp_provisioning_uri,
+    totp_step,
     verify_password,
-    verify_totp,
 )
 from db.engine import reading
 from db.models import (
     AuthSession,
     OneTimeToken,
+    PendingSignIn,
     RecoveryCode,
     Registration,
     SignInFailureRecord,
@@ -47,6 +58,7 @@ from domain.accounts import (
     FAILURE_WINDOW,
     INVITATION_LIFETIME,
     PASSWORD_RESET_LIFETIME,
+    PENDING_SIGN_IN_LIFETIME,
     RECOVERY_CODE_COUNT,
     SESSION_LIFETIME,
     InvalidCredentials,
@@ -55,6 +67,7 @@ from domain.accounts import (
     SignInHold,
     TokenInvalid,
     TooManyAttempts,
+    TotpCodeUsed,
     TotpRequired,
     check_password_policy,
     sign_in_hold,
@@ -105,6 +118,26 @@ class TotpEnrolment:
 
 
 @dataclass(frozen=True)
+class PendingSecondFactor:
+    """The console's password step went through: the sign-in waits for the TOTP code. The
+    browser gets `token`; only its hash is stored, with the account, not the password."""
+
+    token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class _PasswordChecked:
+    """A sign-in's first part, done: whose account, and whether the password was right."""
+
+    account_key: str  # the email address as typed, lowercased (the throttle's key)
+    attempt: int  # its failure record: deleted when the attempt turns out no failure
+    user_id: str
+    totp_enrolled: bool
+    password_ok: bool
+
+
+@dataclass(frozen=True)
 class IssuedToken:
     """A single-use token handed to the account's holder (by mail)."""
 
@@ -149,6 +182,36 @@ def _new_user(
     )
 
 
+PENDING_SIGN_IN_ENDED = (
+    "the sign-in is unknown, expired or completed; start again with the password"
+)
+
+
+async def _use_totp_code(session: AsyncSession, user: User, code: str, field: str) -> bool:
+    """Whether `code` is the account's TOTP code now; if so its time step is recorded, and a
+    code of that step or an earlier one is refused from then on with `totp-code-used`.
+
+    One conditional UPDATE checks and records: of two concurrent sign-ins with one code the
+    second changes no row (PostgreSQL re-checks the WHERE once the first commits; SQLite runs
+    writing transactions one at a time), so a code seen over a shoulder is worth nothing.
+    """
+    step = totp_step(user.totp_secret, code) if user.totp_secret else None
+    if step is None:
+        return False
+    recorded = await session.execute(
+        update(User)
+        .where(
+            User.id == user.id,
+            or_(User.totp_last_step.is_(None), User.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    if cast("CursorResult[Any]", recorded).rowcount != 1:
+        raise TotpCodeUsed("this code was used already; wait for the next one", field=field)
+    return True
+
+
 # The session of a token and its account, read on every request (built once: see
 # `db.service_history.VEHICLE_FACTS`).
 SIGNED_IN = (
@@ -162,7 +225,8 @@ class AccountRepository:
     def __init__(
         self, session_factory: SessionFactory, clock: Callable[[], datetime] = _now
     ) -> None:
-        # `clock` is what the sign-in throttle calls "now"; tests move it past a window.
+        # `clock` is what the sign-in throttle and the pending sign-ins call "now"; tests move
+        # it past a window.
         self._session_factory = session_factory
         self._clock = clock
 
@@ -243,9 +307,110 @@ class AccountRepository:
         Refusals: `too-many-attempts` (with `retry_after`) while `domain.accounts.sign_in_hold`
         holds this source for this email address, `invalid-credentials` (an unknown email costs
         the same password check as a wrong password, so timing does not tell them apart),
-        `totp-required` when the right password comes without a second factor. Each failure is
-        recorded for the address and source; a success clears the source's failures.
+        `totp-required` when the right password comes without a second factor,
+        `totp-code-used` when its code was accepted before. Each failure is recorded for the
+        address and source; a success clears the source's failures.
         """
+        checked = await self._check_password(email, password, client_ip)
+        if checked.password_ok and checked.totp_enrolled and not (totp_code or recovery_code):
+            await self._forget_attempt(checked.attempt)  # the password was right: not a failure
+            raise TotpRequired(
+                "send totp_code (or a recovery_code) with the password", field="totp_code"
+            )
+        return await self._finish_sign_in(checked, totp_code, recovery_code, client_ip)
+
+    async def start_sign_in(
+        self, email: str, password: str, client_ip: str
+    ) -> PendingSecondFactor | TotpEnrolment:
+        """The console's first step, the password alone: for an enrolled account a pending
+        sign-in that `finish_sign_in` completes with the code, before enrolment the enrolment.
+
+        The pending sign-in is kept here, so the browser holds a random token and never the
+        password between the two steps. Refusals and throttling as `sign_in`'s.
+        """
+        checked = await self._check_password(email, password, client_ip)
+        if not (checked.password_ok and checked.totp_enrolled):
+            outcome = await self._finish_sign_in(checked, None, None, client_ip)
+            if isinstance(outcome, TotpEnrolment):
+                return outcome
+            # Not reached: without a second factor an enrolled account gets no session.
+            raise InvalidCredentials("email or password is wrong")
+        await self._forget_attempt(checked.attempt)  # the password was right: not a failure
+        token, now = new_token(), self._clock()
+        expires_at = now + PENDING_SIGN_IN_LIFETIME
+        async with self._session_factory() as session, session.begin():
+            await session.execute(delete(PendingSignIn).where(PendingSignIn.expires_at <= now))
+            session.add(
+                PendingSignIn(
+                    token_hash=hash_token(token),
+                    user_id=checked.user_id,
+                    client_ip=client_ip,
+                    created_at=now,
+                    expires_at=expires_at,
+                )
+            )
+        return PendingSecondFactor(token=token, expires_at=expires_at)
+
+    async def pending_sign_in_live(self, token: str, client_ip: str) -> bool:
+        """Whether `finish_sign_in` would take this pending sign-in from `client_ip` now."""
+        try:
+            await self._pending_holder(token, client_ip)
+        except TokenInvalid:
+            return False
+        return True
+
+    async def finish_sign_in(
+        self, token: str, totp_code: str | None, recovery_code: str | None, client_ip: str
+    ) -> IssuedSession:
+        """The console's second step: the TOTP code (or a recovery code) of a pending sign-in
+        of `start_sign_in`, from the address that gave the password; the session.
+
+        `token-invalid` when the pending sign-in is unknown, expired, from another address or
+        completed already: each gives one session. A wrong code counts as a failed sign-in
+        of the account from `client_ip` (the throttle of `sign_in`) and leaves the pending
+        sign-in usable for another try until it expires; `totp-code-used` as in `sign_in`.
+        """
+        holder = await self._pending_holder(token, client_ip)
+        # Committed on its own: it stays a failure when the code is wrong.
+        await self._start_attempt(holder.email, client_ip)
+        async with self._session_factory() as session, session.begin():
+            user = await self._redeem_pending(session, token, client_ip)
+            if not await self._second_factor_ok(session, user, totp_code, recovery_code):
+                # Raised inside the transaction: it rolls the redemption back.
+                raise InvalidCredentials(
+                    "the second factor is wrong",
+                    field="totp_code" if totp_code else "recovery_code",
+                )
+            await self._clear_failures(session, holder.email, client_ip)
+            return self._add_session(session, user.id, client_ip)
+
+    async def confirm_totp(self, enrolment_token: str, code: str, client_ip: str) -> IssuedSession:
+        """Finish TOTP enrolment: a session and the recovery codes (shown once).
+
+        A wrong code leaves the enrolment token usable for another try, and counts as a failed
+        sign-in of the account from `client_ip` (the same throttle as `sign_in`: six digits
+        must not be guessable within the token's lifetime). A code accepted before (by another
+        enrolment token of the same secret) is `totp-code-used`.
+        """
+        holder = await self._token_holder(enrolment_token, "totp-enrolment")
+        # Committed on its own: it stays a failure when the code is wrong.
+        await self._start_attempt(holder.email, client_ip)
+        async with self._session_factory() as session, session.begin():
+            user = await self._redeem(session, enrolment_token, "totp-enrolment")
+            if not await _use_totp_code(session, user, code, field="code"):
+                # Raised inside the transaction: it rolls the token's redemption back.
+                raise InvalidCredentials("the TOTP code is wrong", field="code")
+            user.totp_enrolled = True
+            codes = [new_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
+            session.add_all(RecoveryCode(user_id=user.id, code_hash=hash_token(c)) for c in codes)
+            await self._clear_failures(session, holder.email, client_ip)
+            issued = self._add_session(session, user.id, client_ip)
+        return replace(issued, recovery_codes=codes)
+
+    async def _check_password(self, email: str, password: str, client_ip: str) -> _PasswordChecked:
+        """The first part of every sign-in: the throttle (the attempt is recorded as a failure
+        until it turns out none), the account, the password. An unknown email costs the same
+        password check as a wrong password and is `invalid-credentials`."""
         account_key = email.strip().lower()
         attempt = await self._start_attempt(account_key, client_ip)
         async with reading(self._session_factory) as session:
@@ -255,21 +420,25 @@ class AccountRepository:
             raise InvalidCredentials("email or password is wrong")
         # Outside any transaction: no lock is held while argon2 works.
         password_ok = await asyncio.to_thread(verify_password, user.password_hash, password)
-        if password_ok and user.totp_enrolled and not (totp_code or recovery_code):
-            await self._forget_attempt(attempt)  # the password was right: not a failure
-            raise TotpRequired(
-                "send totp_code (or a recovery_code) with the password", field="totp_code"
-            )
+        return _PasswordChecked(account_key, attempt, user.id, user.totp_enrolled, password_ok)
+
+    async def _finish_sign_in(
+        self,
+        checked: _PasswordChecked,
+        totp_code: str | None,
+        recovery_code: str | None,
+        client_ip: str,
+    ) -> IssuedSession | TotpEnrolment:
         outcome: IssuedSession | TotpEnrolment | None = None
         async with self._session_factory() as session, session.begin():
-            user = await session.get(User, user.id)
+            user = await session.get(User, checked.user_id)
             if user is None:
                 raise InvalidCredentials("email or password is wrong")
-            if password_ok and (
+            if checked.password_ok and (
                 not user.totp_enrolled
                 or await self._second_factor_ok(session, user, totp_code, recovery_code)
             ):
-                await self._clear_failures(session, account_key, client_ip)
+                await self._clear_failures(session, checked.account_key, client_ip)
                 if not user.totp_enrolled:
                     user.totp_secret = user.totp_secret or new_totp_secret()
                     token, _ = self._add_one_time_token(
@@ -286,27 +455,39 @@ class AccountRepository:
             raise InvalidCredentials("email, password or second factor is wrong")
         return outcome
 
-    async def confirm_totp(self, enrolment_token: str, code: str, client_ip: str) -> IssuedSession:
-        """Finish TOTP enrolment: a session and the recovery codes (shown once).
+    async def _pending_holder(self, token: str, client_ip: str) -> User:
+        """The account of a live pending sign-in started from `client_ip`, without using it."""
+        async with reading(self._session_factory) as session:
+            user = await session.scalar(
+                select(User)
+                .join(PendingSignIn, PendingSignIn.user_id == User.id)
+                .where(*self._pending_usable(token, client_ip))
+            )
+        if user is None:
+            raise TokenInvalid(PENDING_SIGN_IN_ENDED, field="token")
+        return user
 
-        A wrong code leaves the enrolment token usable for another try, and counts as a failed
-        sign-in of the account from `client_ip` (the same throttle as `sign_in`: six digits
-        must not be guessable within the token's lifetime).
-        """
-        holder = await self._token_holder(enrolment_token, "totp-enrolment")
-        # Committed on its own: it stays a failure when the code is wrong.
-        await self._start_attempt(holder.email, client_ip)
-        async with self._session_factory() as session, session.begin():
-            user = await self._redeem(session, enrolment_token, "totp-enrolment")
-            if not user.totp_secret or not verify_totp(user.totp_secret, code):
-                # Raised inside the transaction: it rolls the token's redemption back.
-                raise InvalidCredentials("the TOTP code is wrong", field="code")
-            user.totp_enrolled = True
-            codes = [new_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
-            session.add_all(RecoveryCode(user_id=user.id, code_hash=hash_token(c)) for c in codes)
-            await self._clear_failures(session, holder.email, client_ip)
-            issued = self._add_session(session, user.id, client_ip)
-        return replace(issued, recovery_codes=codes)
+    async def _redeem_pending(self, session: AsyncSession, token: str, client_ip: str) -> User:
+        """Marks a pending sign-in used and returns its account; refused as `_pending_holder`."""
+        # The UPDATE ... WHERE used_at IS NULL makes it single-use under concurrency too.
+        user_id = await session.scalar(
+            update(PendingSignIn)
+            .where(*self._pending_usable(token, client_ip))
+            .values(used_at=self._clock())
+            .returning(PendingSignIn.user_id)
+        )
+        user = await session.get(User, user_id) if user_id is not None else None
+        if user is None:
+            raise TokenInvalid(PENDING_SIGN_IN_ENDED, field="token")
+        return user
+
+    def _pending_usable(self, token: str, client_ip: str) -> tuple[ColumnElement[bool], ...]:
+        return (
+            PendingSignIn.token_hash == hash_token(token),
+            PendingSignIn.client_ip == client_ip,
+            PendingSignIn.used_at.is_(None),
+            PendingSignIn.expires_at > self._clock(),
+        )
 
     # --- sign-in throttling ---------------------------------------------------------------------
 
@@ -407,7 +588,8 @@ class AccountRepository:
     async def change_password(
         self, user_id: str, current_password: str, totp_code: str, new_password: str
     ) -> None:
-        """Change the password with the current one and a TOTP code."""
+        """Change the password with the current one and a TOTP code (a code accepted before is
+        `totp-code-used`); pending sign-ins of the account end."""
         async with reading(self._session_factory) as session:
             user = await session.get(User, user_id)
         if user is None:
@@ -416,11 +598,14 @@ class AccountRepository:
             verify_password, user.password_hash, current_password
         ):
             raise InvalidCredentials("the current password is wrong", field="current_password")
-        if not user.totp_secret or not verify_totp(user.totp_secret, totp_code):
+        if not user.totp_secret or totp_step(user.totp_secret, totp_code) is None:
             raise InvalidCredentials("the TOTP code is wrong", field="totp_code")
         check_password_policy(new_password, user.email)
         password_hash = await asyncio.to_thread(hash_password, new_password)
         async with self._session_factory() as session, session.begin():
+            # Used up together with the change: a replayed code is refused here.
+            if not await _use_totp_code(session, user, totp_code, field="totp_code"):
+                raise InvalidCredentials("the TOTP code is wrong", field="totp_code")
             await self._store_password(session, user.id, password_hash, end_sessions_reason=None)
 
     async def invite_technician(self, workshop_id: str, email: str, name: str) -> IssuedToken:
@@ -709,6 +894,8 @@ class AccountRepository:
         await session.execute(
             update(User).where(User.id == user_id).values(password_hash=password_hash)
         )
+        # A pending sign-in proved the old password: it cannot finish with the new one set.
+        await session.execute(delete(PendingSignIn).where(PendingSignIn.user_id == user_id))
         if end_sessions_reason:
             await session.execute(
                 update(AuthSession)
@@ -720,8 +907,8 @@ class AccountRepository:
     async def _second_factor_ok(
         session: AsyncSession, user: User, totp_code: str | None, recovery_code: str | None
     ) -> bool:
-        if totp_code and user.totp_secret:
-            return verify_totp(user.totp_secret, totp_code)
+        if totp_code:
+            return await _use_totp_code(session, user, totp_code, field="totp_code")
         if recovery_code:
             used = await session.scalar(
                 update(RecoveryCode)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from pyotp.utils import strings_equal
 
 # argon2id, memory-hard; parameters from RFC 9106's second recommended option.
 _hasher = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=4)
@@ -53,9 +55,20 @@ def totp_provisioning_uri(secret: str, email: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=TOTP_ISSUER)
 
 
-def verify_totp(secret: str, code: str) -> bool:
-    """Accepts the current code and one step either side (clock drift of phones)."""
-    return pyotp.TOTP(secret).verify(code.strip(), valid_window=1)
+def totp_step(secret: str, code: str) -> int | None:
+    """The time step (RFC 6238's counter, Unix time // 30) whose code `code` is: the current
+    one or one either side (clock drift of phones); None when it is none of them.
+
+    The step, not a yes or no: a code works once, so the caller records the step it accepted
+    and refuses that step and every earlier one afterwards.
+    """
+    totp = pyotp.TOTP(secret)
+    now = totp.timecode(time.time())
+    given = code.strip()
+    for step in (now, now - 1, now + 1):
+        if strings_equal(given, totp.generate_otp(step)):
+            return step
+    return None
 
 
 def new_recovery_code() -> str:

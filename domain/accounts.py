@@ -17,6 +17,8 @@ SESSION_LIFETIME = timedelta(hours=8)
 PASSWORD_RESET_LIFETIME = timedelta(hours=1)
 INVITATION_LIFETIME = timedelta(days=7)
 ENROLMENT_LIFETIME = timedelta(minutes=10)
+# The console's step between the password and the TOTP code (`db.models.PendingSignIn`).
+PENDING_SIGN_IN_LIFETIME = timedelta(minutes=5)
 RECOVERY_CODE_COUNT = 10
 
 
@@ -114,6 +116,14 @@ class InvalidCredentials(Unauthenticated):
 class TotpRequired(Unauthenticated):
     code = "totp-required"
     title = "The second factor is required"
+
+
+class TotpCodeUsed(Unauthenticated):
+    """The code is right but was accepted before: each code works once (RFC 6238, 5.2), so
+    whoever saw it typed cannot sign in with it."""
+
+    code = "totp-code-used"
+    title = "This TOTP code was used already; wait for the next one"
 
 
 class TooManyAttempts(DomainError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from typing import Any
 
 import httpx
@@ -27,6 +28,29 @@ APPLICATION: dict[str, Any] = {
     "contact_email": "johan@garage-devries.example",
     "owner_name": "Johan de Vries",
 }
+
+
+# The newest TOTP time step each secret's code was handed out for, by `fresh_totp_code`.
+_steps_handed_out: dict[str, int] = {}
+
+
+async def fresh_totp_code(secret: str) -> str:
+    """A code of `secret` that the portal accepts now, for a test that signs in again.
+
+    The portal takes the current time step's code and one either side, and each step only
+    once (a code works once): this hands out the current step's code, then the next step's,
+    and when those are used up waits until the clock reaches the step after. Every sign-in of
+    a test's account must take its code from here, or this cannot know what is used.
+    """
+    totp = pyotp.TOTP(secret)
+    while True:
+        now = time.time()
+        current = totp.timecode(now)
+        step = max(current, _steps_handed_out.get(secret, current - 1) + 1)
+        if step <= current + 1:
+            _steps_handed_out[secret] = step
+            return totp.generate_otp(step)
+        await asyncio.sleep((step - 1) * totp.interval - now + 0.05)
 
 
 async def last_mail_to(
@@ -78,7 +102,10 @@ async def confirm_totp_enrolment(
     secret: str = enrolment["secret"]
     confirmed = await client.post(
         "/auth/totp/confirm",
-        json={"enrolment_token": enrolment["enrolment_token"], "code": pyotp.TOTP(secret).now()},
+        json={
+            "enrolment_token": enrolment["enrolment_token"],
+            "code": await fresh_totp_code(secret),
+        },
     )
     assert confirmed.status_code == 200, confirmed.text
     assert len(confirmed.json()["recovery_codes"]) == 10

@@ -21,7 +21,9 @@ from domain.accounts import (
     Role,
     TokenInvalid,
     TooManyAttempts,
+    TotpCodeUsed,
     TotpRequired,
+    WeakPassword,
 )
 
 router = APIRouter(tags=["authentication"])
@@ -122,7 +124,9 @@ def _throttled(responses: Responses) -> Responses:
 @router.post(
     "/auth/login",
     response_model=SessionIssued | EnrolmentRequired,
-    responses=_throttled(problem_responses(InvalidCredentials, TotpRequired, TooManyAttempts)),
+    responses=_throttled(
+        problem_responses(InvalidCredentials, TotpRequired, TotpCodeUsed, TooManyAttempts)
+    ),
 )
 async def login(
     body: Login, request: Request, accounts: AccountsDep
@@ -133,6 +137,9 @@ async def login(
     address (429 `too-many-attempts` with `Retry-After`), and an address without failures of
     its own is never held, so the owner signs in from their own address while another one
     hammers the account. The session is bound to the IP address it was started from.
+
+    Each TOTP code works once: a code accepted before (or an older one) is 401
+    `totp-code-used`; wait for the app's next code.
     """
     outcome = await accounts.sign_in(
         body.email, body.password, body.totp_code, body.recovery_code, client_ip(request)
@@ -145,14 +152,17 @@ async def login(
 @router.post(
     "/auth/totp/confirm",
     response_model=SessionIssued,
-    responses=_throttled(problem_responses(InvalidCredentials, TooManyAttempts, TokenInvalid)),
+    responses=_throttled(
+        problem_responses(InvalidCredentials, TotpCodeUsed, TooManyAttempts, TokenInvalid)
+    ),
 )
 async def confirm_totp(body: TotpConfirm, request: Request, accounts: AccountsDep) -> SessionIssued:
     """Finish TOTP enrolment with a code from the app; answers a session and recovery codes.
 
     A wrong code is 401 `invalid-credentials` and counts as a failed sign-in from this address
     (the same throttle as `/auth/login`, 429 `too-many-attempts`); 422 `token-invalid` when
-    the enrolment token is wrong, used or expired.
+    the enrolment token is wrong, used or expired; 401 `totp-code-used` when the code was
+    accepted before (each code works once).
     """
     issued = await accounts.confirm_totp(body.enrolment_token, body.code, client_ip(request))
     return SessionIssued.model_validate(issued)
@@ -191,11 +201,16 @@ async def confirm_password_reset(body: PasswordResetConfirm, accounts: AccountsD
     return Accepted(status="password changed")
 
 
-@router.post("/auth/password-change", response_model=Accepted)
+@router.post(
+    "/auth/password-change",
+    response_model=Accepted,
+    responses=problem_responses(InvalidCredentials, TotpCodeUsed, WeakPassword),
+)
 async def change_password(
     body: PasswordChange, caller: CurrentUser, accounts: AccountsDep
 ) -> Accepted:
-    """Change the password: needs the current one and a TOTP code."""
+    """Change the password: needs the current one and a TOTP code, which works once (401
+    `totp-code-used` when it was accepted before)."""
     await accounts.change_password(
         caller.id, body.current_password, body.totp_code, body.new_password
     )

@@ -15,8 +15,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
 
+from api.auth import client_ip
 from api.deps import (
     AccessRepositoryDep,
+    AccountsDep,
     FrameLogsDep,
     PackagesDep,
     SettingsDep,
@@ -42,12 +44,14 @@ from console.programming import (
     start_form,
 )
 from console.rendering import render
+from console.security import SESSION_COOKIE
 from contracts.programming import (
     AbortInput,
     ProgrammingUpdate,
     ResumeInput,
     SkipEcuInput,
 )
+from db.accounts import SessionRefusal
 from db.models import User
 from domain.catalogue import Service
 from domain.errors import DomainError, NotFound
@@ -223,18 +227,26 @@ async def session_event_stream(
     person: WorkshopMember,
     translate: Translate,
     temporal: TemporalDep,
+    accounts: AccountsDep,
 ) -> StreamingResponse:
     """`text/event-stream` of the session: a `progress` event whenever it changed, until it
-    ended or the browser left."""
+    ended or the browser left; a `signed-out` event ends it once the sign-in session has
+    ended (signed out, expired), checked every few seconds, not only when it opened."""
     user = person.user
     cache = ProgressCache()
     await live_session(temporal, user, session_id, translate, cache)  # 404 before the stream
+    token, address = request.cookies.get(SESSION_COOKIE, ""), client_ip(request)
+    sign_in_again = f"/console/sign-in?reason=ended&next=/console/programming/{session_id}"
 
     async def snapshot() -> Any:
         return await live_session(temporal, user, session_id, translate, cache)
 
+    async def signed_out() -> str | None:
+        ended = isinstance(await accounts.live_session(token, address), SessionRefusal)
+        return sign_in_again if ended else None
+
     return StreamingResponse(
-        session_events(snapshot, request.is_disconnected),
+        session_events(snapshot, request.is_disconnected, signed_out),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

@@ -1,7 +1,9 @@
 """Signing in (password, then TOTP; the first time, TOTP enrolment with a QR code) and out.
 
-Every step calls the same `AccountRepository` methods as the JSON API's `/auth/*` routes, so the
-lockout and the IP binding are the API's own rules.
+Every step calls the same `AccountRepository` as the JSON API's `/auth/*` routes, so the
+throttle, the single use of each TOTP code and the IP binding are the API's own rules. Between
+the password and the code the server keeps a pending sign-in (`start_sign_in`); the browser
+holds only its random token, never the password.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from markupsafe import Markup
 from api.auth import client_ip
 from api.deps import AccountsDep, SettingsDep
 from console.deps import CsrfChecked, SignedIn, Translate
-from console.forms import FormErrors
+from console.forms import FormErrors, domain_error_message
 from console.i18n import N_
 from console.paths import safe_next
 from console.rendering import render
@@ -26,15 +28,12 @@ from console.security import (
     PENDING_SIGN_IN_PATH,
     PENDING_SIGN_IN_SECONDS,
     SESSION_COOKIE,
-    PendingSignIn,
     clear_cookie,
-    open_pending_sign_in,
-    seal_pending_sign_in,
     set_cookie,
 )
-from db.accounts import IssuedSession, TotpEnrolment
+from db.accounts import IssuedSession, PendingSecondFactor, TotpEnrolment
 from db.credentials import totp_provisioning_uri
-from domain.accounts import TooManyAttempts, TotpRequired
+from domain.accounts import TokenInvalid, TooManyAttempts, TotpCodeUsed
 from domain.errors import DomainError
 from settings import Settings
 
@@ -117,26 +116,13 @@ async def sign_in(
         errors.add("password", translate._("Enter your password."))
     if not errors:
         try:
-            outcome = await accounts.sign_in(
-                email.strip(), password, None, None, client_ip(request)
-            )
-        except TotpRequired:  # the password is right: ask for the second factor
-            response = RedirectResponse(f"/console/sign-in/code?next={next_page}", status_code=303)
-            set_cookie(
-                response,
-                settings,
-                PENDING_SIGN_IN_COOKIE,
-                seal_pending_sign_in(settings, PendingSignIn(email.strip(), password)),
-                max_age=PENDING_SIGN_IN_SECONDS,
-                path=PENDING_SIGN_IN_PATH,
-            )
-            return response
+            outcome = await accounts.start_sign_in(email.strip(), password, client_ip(request))
         except DomainError as error:
             errors.add_domain_error(translate, error, default_field="password")
         else:
             if isinstance(outcome, TotpEnrolment):
                 return _enrolment_page(request, outcome, email.strip(), next_page)
-            return _signed_in_response(settings, outcome, next_page)
+            return _code_step_response(settings, outcome, next_page)
     return render(
         request,
         "sign_in/password.html",
@@ -151,11 +137,37 @@ async def sign_in(
     )
 
 
+def _code_step_response(
+    settings: Settings, pending: PendingSecondFactor, next_page: str
+) -> RedirectResponse:
+    """The password was right: on to the code, with the pending sign-in's token (only)."""
+    response = RedirectResponse(f"/console/sign-in/code?next={next_page}", status_code=303)
+    set_cookie(
+        response,
+        settings,
+        PENDING_SIGN_IN_COOKIE,
+        pending.token,
+        max_age=PENDING_SIGN_IN_SECONDS,
+        path=PENDING_SIGN_IN_PATH,
+    )
+    return response
+
+
+def _start_again(settings: Settings) -> RedirectResponse:
+    """No live pending sign-in (none, expired, from another address or completed)."""
+    response = RedirectResponse("/console/sign-in?reason=timed-out", status_code=303)
+    clear_cookie(response, settings, PENDING_SIGN_IN_COOKIE, path=PENDING_SIGN_IN_PATH)
+    return response
+
+
 @router.get("/sign-in/code")
-async def code_page(request: Request, settings: SettingsDep, next: str | None = None) -> Response:
+async def code_page(
+    request: Request, accounts: AccountsDep, settings: SettingsDep, next: str | None = None
+) -> Response:
     """Step 2: the code from the authenticator app (or a recovery code)."""
-    if open_pending_sign_in(settings, request.cookies.get(PENDING_SIGN_IN_COOKIE)) is None:
-        return RedirectResponse("/console/sign-in?reason=timed-out", status_code=303)
+    pending = request.cookies.get(PENDING_SIGN_IN_COOKIE)
+    if not pending or not await accounts.pending_sign_in_live(pending, client_ip(request)):
+        return _start_again(settings)
     return render(
         request,
         "sign_in/code.html",
@@ -175,30 +187,26 @@ async def sign_in_with_code(
     next: Annotated[str, Form()] = "",
 ) -> Response:
     next_page = safe_next(next)
-    pending = open_pending_sign_in(settings, request.cookies.get(PENDING_SIGN_IN_COOKIE))
-    if pending is None:
-        return RedirectResponse("/console/sign-in?reason=timed-out", status_code=303)
+    pending = request.cookies.get(PENDING_SIGN_IN_COOKIE)
+    if not pending:
+        return _start_again(settings)
     errors = FormErrors()
     field = "recovery_code" if recovery_code.strip() and not code.strip() else "code"
     if not code.strip() and not recovery_code.strip():
         errors.add("code", translate._("Enter the code from your authenticator app."))
     else:
         try:
-            outcome = await accounts.sign_in(
-                pending.email,
-                pending.password,
-                code.strip() or None,
-                recovery_code.strip() or None,
-                client_ip(request),
+            issued = await accounts.finish_sign_in(
+                pending, code.strip() or None, recovery_code.strip() or None, client_ip(request)
             )
-        except TooManyAttempts as error:
-            errors.add_domain_error(translate, error, default_field=field)
-        except DomainError:  # wrong code or recovery code: counted towards the lockout
+        except TokenInvalid:
+            return _start_again(settings)
+        except (TooManyAttempts, TotpCodeUsed) as error:
+            errors.add(field, domain_error_message(translate, error))
+        except DomainError:  # wrong code or recovery code: counted by the throttle
             errors.add(field, translate._(WRONG_CODE))
         else:
-            if isinstance(outcome, IssuedSession):
-                return _signed_in_response(settings, outcome, next_page)
-            errors.add(field, translate._(WRONG_CODE))
+            return _signed_in_response(settings, issued, next_page)
     return render(
         request,
         "sign_in/code.html",

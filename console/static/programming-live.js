@@ -99,6 +99,11 @@
       source.close();
     }
   });
+  // Signed out (in another tab, or the session expired): no more progress; on to sign in.
+  source.addEventListener("signed-out", function (event) {
+    source.close();
+    window.location.assign(JSON.parse(event.data).location);
+  });
   // The stream ends with the session; the browser reconnects on its own after a network
   // hiccup, and a session that ended in between answers with its final event.
 })();

@@ -12,6 +12,7 @@ from db.models.access import (
 from db.models.accounts import (
     AuthSession,
     OneTimeToken,
+    PendingSignIn,
     RecoveryCode,
     SignInFailureRecord,
     User,
@@ -38,6 +39,7 @@ __all__ = [
     "LedgerEntry",
     "OneTimeToken",
     "OutboxMail",
+    "PendingSignIn",
     "PriceChange",
     "RecoveryCode",
     "Registration",

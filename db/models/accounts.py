@@ -37,6 +37,9 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_enrolled: Mapped[bool] = mapped_column(default=False)
+    # The newest TOTP time step (Unix time // 30) a code was accepted for: that step and every
+    # earlier one are refused from then on, so a code works once (RFC 6238, 5.2).
+    totp_last_step: Mapped[int | None]
     created_at: Mapped[datetime]
 
 
@@ -66,6 +69,23 @@ class OneTimeToken(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class PendingSignIn(Base):
+    """The console's sign-in between the right password and the TOTP code: the browser holds
+    only a random token (its hash is stored here), so the password never leaves the server.
+    Valid from the address that gave the password, until `expires_at`, for one session."""
+
+    __tablename__ = "pending_sign_ins"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    client_ip: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    # Indexed: expired rows are purged by it.
+    expires_at: Mapped[datetime] = mapped_column(index=True)
     used_at: Mapped[datetime | None]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import httpx
-import pyotp
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
@@ -20,6 +19,7 @@ from testkit.serving import running_api
 from tests.accounts_helpers import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
+    fresh_totp_code,
     last_mail_to,
     sign_in_enrolling_totp,
     token_in,
@@ -85,7 +85,7 @@ async def test_enrolled_account_needs_the_second_factor(
         json={
             "email": ADMIN_EMAIL,
             "password": ADMIN_PASSWORD,
-            "totp_code": pyotp.TOTP(secret).now(),
+            "totp_code": await fresh_totp_code(secret),
         },
     )
     assert with_code.status_code == 200, with_code.text

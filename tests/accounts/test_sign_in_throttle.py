@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pyotp
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
@@ -28,7 +27,12 @@ from db.models import User
 from domain.accounts import FAILURE_WINDOW, SOURCE_FAILURE_LIMIT
 from settings import Settings
 from testkit.serving import running_api
-from tests.accounts_helpers import ADMIN_EMAIL, ADMIN_PASSWORD, sign_in_enrolling_totp
+from tests.accounts_helpers import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    fresh_totp_code,
+    sign_in_enrolling_totp,
+)
 
 pytestmark = pytest.mark.database
 
@@ -112,7 +116,7 @@ async def test_the_owner_signs_in_from_home_while_attackers_hammer_the_account(
             json={
                 "email": ADMIN_EMAIL,
                 "password": ADMIN_PASSWORD,
-                "totp_code": pyotp.TOTP(secret).now(),
+                "totp_code": await fresh_totp_code(secret),
             },
         )
         assert signed_in.status_code == 200, signed_in.text
@@ -183,7 +187,7 @@ async def test_wrong_enrolment_codes_are_throttled_too(
             "/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
         )
         enrolment = first.json()
-        right_code = pyotp.TOTP(enrolment["secret"]).now()
+        right_code = await fresh_totp_code(enrolment["secret"])
         wrong_code = f"{(int(right_code) + 500_000) % 1_000_000:06d}"
         body = {"enrolment_token": enrolment["enrolment_token"], "code": wrong_code}
         for _ in range(SOURCE_FAILURE_LIMIT):

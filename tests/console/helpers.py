@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pyotp
 from playwright.async_api import Page, expect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -23,6 +22,7 @@ from tests.accounts_helpers import (
     ADMIN_PASSWORD,
     code_in,
     confirm_totp_enrolment,
+    fresh_totp_code,
     last_mail_to,
     token_in,
 )
@@ -42,8 +42,9 @@ class WorkshopAccount:
     password: str
     totp_secret: str
 
-    def code(self) -> str:
-        return pyotp.TOTP(self.totp_secret).now()
+    async def code(self) -> str:
+        """A code the portal accepts now (each works once: `fresh_totp_code`)."""
+        return await fresh_totp_code(self.totp_secret)
 
 
 def application(name: str, vat_number: str, email: str) -> dict[str, Any]:
@@ -87,7 +88,7 @@ async def administrator(
         json={
             "email": ADMIN_EMAIL,
             "password": ADMIN_PASSWORD,
-            "totp_code": pyotp.TOTP(secret).now(),
+            "totp_code": await fresh_totp_code(secret),
         },
     )
     assert signed_in.status_code == 200, signed_in.text
@@ -185,7 +186,11 @@ async def api_token(api: httpx.AsyncClient, account: WorkshopAccount) -> dict[st
     """Bearer headers of a fresh API session of `account`."""
     signed_in = await api.post(
         "/auth/login",
-        json={"email": account.email, "password": account.password, "totp_code": account.code()},
+        json={
+            "email": account.email,
+            "password": account.password,
+            "totp_code": await account.code(),
+        },
     )
     assert signed_in.status_code == 200, signed_in.text
     return {"Authorization": f"Bearer {signed_in.json()['token']}"}
@@ -197,7 +202,7 @@ async def sign_in(page: Page, base_url: str, account: WorkshopAccount) -> None:
     await page.get_by_label(re.compile("^(Email address|E-mailadres)$")).fill(account.email)
     await page.get_by_label(re.compile("^(Password|Wachtwoord)$")).fill(account.password)
     await page.locator("form[action='/console/sign-in'] button[type=submit]").click()
-    await page.locator("#f-code").fill(account.code())
+    await page.locator("#f-code").fill(await account.code())
     await page.locator("form[action='/console/sign-in/code'] button[type=submit]").click()
     await expect(page.locator("form.sign-out")).to_be_visible()
 

@@ -74,7 +74,7 @@ async def console_sign_in(client: httpx.AsyncClient, account: WorkshopAccount) -
     code_form = await client.get(step_one.headers["location"])
     signed_in = await client.post(
         "/console/sign-in/code",
-        data={"code": account.code(), "csrf_token": csrf_of(code_form)},
+        data={"code": await account.code(), "csrf_token": csrf_of(code_form)},
     )
     assert signed_in.status_code == 303, signed_in.text
     assert "aos_session" in client.cookies
@@ -237,7 +237,7 @@ async def test_failed_console_sign_ins_count_in_the_apis_own_throttle(
             json={
                 "email": account.email,
                 "password": account.password,
-                "totp_code": account.code(),
+                "totp_code": await account.code(),
             },
         )
         assert held.status_code == 429, held.text

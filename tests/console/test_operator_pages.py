@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 
-import pyotp
 import pytest
 from playwright.async_api import Page, expect
 
 from activities.accounts import ensure_administrator
-from tests.accounts_helpers import code_in, last_mail_to
+from tests.accounts_helpers import code_in, fresh_totp_code, last_mail_to
 from tests.console.conftest import ConsoleServer
 from tests.console.helpers import (
     WorkshopAccount,
@@ -41,7 +40,10 @@ async def _administrator(console: ConsoleServer) -> WorkshopAccount:
     secret: str = enrolment["secret"]
     confirmed = await console.api.post(
         "/auth/totp/confirm",
-        json={"enrolment_token": enrolment["enrolment_token"], "code": pyotp.TOTP(secret).now()},
+        json={
+            "enrolment_token": enrolment["enrolment_token"],
+            "code": await fresh_totp_code(secret),
+        },
     )
     assert confirmed.status_code == 200, confirmed.text
     return WorkshopAccount("", ADMIN_EMAIL, ADMIN_PASSWORD, secret)

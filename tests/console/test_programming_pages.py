@@ -9,6 +9,7 @@ import asyncio
 import json
 import re
 import uuid
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -22,17 +23,36 @@ from contracts.programming import (
     ProgrammingSessionInput,
     programming_workflow_id,
 )
+from domain.accounts import Role
 from hw.sim.demo_package import build_demo_package
 from testkit.factories import SignedIn, create_workshop
+from testkit.factories import sign_in as signed_in_directly
 from testkit.portal_api import buy_time, register_station
 from tests.console.conftest import ConsoleServer
 from tests.console.helpers import api_token, screenshot, sign_in, workshop_through_api
-from tests.programming.conftest import running_station
+from tests.programming.conftest import running_station, session_needing_technician
 
 pytestmark = pytest.mark.e2e
 
 PACKAGE = "console-demo-1.0.0"
 STATION = "demo-1"  # the embedded mode's station, on its simulated car
+
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+async def _event(lines: AsyncIterator[str]) -> str:
+    """The next event of a `text/event-stream` (its lines up to the blank one)."""
+    event: list[str] = []
+    async for line in lines:
+        if not line:
+            return "\n".join(event)
+        event.append(line)
+    raise AssertionError(f"the stream ended inside an event: {event}")
+
+
+async def _until_the_end(lines: AsyncIterator[str]) -> list[str]:
+    return [line async for line in lines]
 
 
 async def _ecu_percent(page: Page, ecu: str) -> int:
@@ -198,3 +218,52 @@ async def test_another_workshops_session_is_the_not_found_page(
             assert forged.status == 403  # the CSRF check comes before anything else
     finally:
         await handle.terminate("test over")
+
+
+async def test_the_live_stream_ends_within_seconds_of_signing_out(
+    console: ConsoleServer, dev_env: WorkflowEnvironment, page: Page
+) -> None:
+    """The event stream checks the sign-in session while it runs, not only when it opened: a
+    session signed out in another tab stops getting progress, and its page goes to sign in."""
+    workshop_id = await create_workshop(console.session_factory)
+    owner = await signed_in_directly(console.session_factory, Role.WORKSHOP_OWNER, workshop_id)
+    package_id = "console-sign-out-1.0.0"
+    async with session_needing_technician(
+        console.api, console.settings, dev_env.client, owner, package_id
+    ) as started:
+        session_id = started["session_id"]
+        live_page = f"/console/programming/{session_id}"
+        # The owner's session in the browser and in a second tab (an httpx client), which
+        # signs out while both follow the stream.
+        await page.context.add_cookies(
+            [{"name": "aos_session", "value": owner.token, "domain": "127.0.0.1", "path": "/"}]
+        )
+        async with page.expect_response(lambda answer: answer.url.endswith("/events")):
+            await page.goto(f"{console.base_url}{live_page}")
+        await expect(page.locator("#session-state")).to_have_text("Needs the technician")
+        async with httpx.AsyncClient(
+            base_url=console.base_url, cookies={"aos_session": owner.token}, timeout=30
+        ) as tab:
+            csrf = CSRF.search((await tab.get(live_page)).text)
+            assert csrf
+            async with tab.stream("GET", f"{live_page}/events") as stream:
+                assert stream.headers["content-type"].startswith("text/event-stream")
+                lines = stream.aiter_lines()
+                assert (await _event(lines)).startswith("event: progress\n")
+                await asyncio.sleep(3)  # still open: the session waits for the technician
+                signed_out = await tab.post("/console/sign-out", data={"csrf_token": csrf[1]})
+                assert signed_out.status_code == 303, signed_out.text
+                since = asyncio.get_running_loop().time()
+                rest = await asyncio.wait_for(_until_the_end(lines), timeout=15)
+                took = asyncio.get_running_loop().time() - since
+        # Within the check's two seconds, a poll and the time to answer; its last word says
+        # where to sign in again (and back to this page).
+        assert took < 5, took
+        sign_in_again = f"/console/sign-in?reason=ended&next={live_page}"
+        assert rest[-3:] == [
+            "event: signed-out",
+            "data: " + json.dumps({"location": sign_in_again}, separators=(",", ":")),
+            "",
+        ], rest
+        await expect(page).to_have_url(f"{console.base_url}{sign_in_again}", timeout=5_000)
+        await expect(page.get_by_text("Your session has ended. Sign in again.")).to_be_visible()

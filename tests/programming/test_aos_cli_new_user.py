@@ -29,6 +29,7 @@ from settings import Settings
 from testkit.factories import create_workshop, sign_in
 from testkit.portal_api import buy_time, register_station
 from testkit.serving import serving_api
+from tests.accounts_helpers import fresh_totp_code
 from tests.programming.conftest import running_station
 
 pytestmark = pytest.mark.e2e
@@ -97,7 +98,7 @@ async def _first_login(config: Path, api: str, email: str) -> tuple[int, str, st
     process.stdin.write(f"{_wrong_code(secret)}\n".encode())
     await process.stdin.drain()
     shown = await _until_prompt(process.stdout, shown + b"\n")
-    process.stdin.write(f"{pyotp.TOTP(secret).now()}\n".encode())
+    process.stdin.write(f"{await fresh_totp_code(secret)}\n".encode())
     await process.stdin.drain()
     rest = (await asyncio.wait_for(process.communicate(), timeout=60))[0]
     assert process.returncode is not None
@@ -143,19 +144,14 @@ async def test_a_new_user_enrols_signs_in_and_names_a_session_either_way(
 
         # signing in again asks for the code of the now enrolled app
         relogin = tmp_path / "again.json"
-        code, out = await _aos(
-            relogin,
-            "login",
-            "--api",
-            api,
-            "--email",
-            email,
-            "--password",
-            PASSWORD,
-            "--totp",
-            pyotp.TOTP(secret).now(),
-        )
+        totp_code = await fresh_totp_code(secret)
+        login_again = ("login", "--api", api, "--email", email, "--password", PASSWORD)
+        code, out = await _aos(relogin, *login_again, "--totp", totp_code)
         assert code == 0 and "Recovery codes" not in out, out
+        # a code works once: the same one again is refused, and says why
+        code, out = await _aos(tmp_path / "replayed.json", *login_again, "--totp", totp_code)
+        assert code == 1 and "This TOTP code was used already" in out, out
+        assert not (tmp_path / "replayed.json").exists()
 
         code, out = await _aos(
             config,
