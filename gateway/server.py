@@ -1,7 +1,12 @@
 """The gateway's gRPC server: authenticate, check, rewrite, forward, and answer faithfully.
 
 One generic handler takes every method of every service, so nothing reaches the frontend that
-is not on the allow-list (`calls.ALLOWED`) and passed the station's checks (`rules`). Requests
+is not on the allow-list (`calls.ALLOWED`) and passed the station's checks (`rules`). A call is
+judged on its metadata before its message is read: a source that failed authentication too
+often, a caller without a valid token, a method off the list, and a station over its limits
+(`limits`: calls a second, calls and polls open at once) are refused without reading a byte of
+the message, which grpc caps at the frontend's own 4 MiB anyway. Every refusal goes to the
+`gateway.audit` log (`audit`), line by line up to a burst per source, then counted. Requests
 and responses travel as bytes and are parsed here: a message that does not parse is refused
 before any forwarding, and unknown fields are dropped rather than passed on.
 
@@ -18,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import grpc
@@ -38,18 +43,21 @@ from temporalio.api.workflowservice.v1 import (
 )
 from temporalio.converter import PayloadCodec
 
+from gateway.audit import Audit
 from gateway.auth import Authenticate, bearer_token
 from gateway.calls import ALLOWED, Kind, call_name, path, request_class
-from gateway.config import GatewayConfig
+from gateway.config import FRONTEND_MAX_MESSAGE_BYTES, GatewayConfig
+from gateway.limits import FailedAuthentications, StationLimits, source_of
 from gateway.payloads import activity_context, decode_task, encode_answer, with_context
 from gateway.rules import Refused, Rules, TaskAnswer
+from gateway.tasks import BackgroundTasks
 from gateway.tokens import TaskTokens
 
 log = logging.getLogger(__name__)
-audit = logging.getLogger("gateway.audit")
 
 Context = grpc.aio.ServicerContext[bytes, bytes]
 Metadata = Sequence[tuple[str, str | bytes]]
+Requests = AsyncIterator[bytes]
 
 # Headers of the station's call that the frontend uses (SDK version checks); everything else,
 # the station's authorization above all, stays at the gateway.
@@ -87,6 +95,21 @@ class Gateway:
         self._tokens = TaskTokens(
             grace=config.task_token_grace.total_seconds(), key=config.task_token_key
         )
+        self._failed_authentications = FailedAuthentications(
+            limit=config.failed_authentications_per_source,
+            window=config.failed_authentications_window.total_seconds(),
+        )
+        self._limits = StationLimits(
+            calls_per_second=config.calls_per_second_per_station,
+            burst=config.calls_burst_per_station,
+            open_calls=config.max_calls_per_station,
+            open_polls=config.max_polls_per_station,
+            open_polls_in_all=config.max_polls,
+        )
+        self._audit = Audit(
+            burst=config.audit_lines_per_source, interval=config.audit_interval.total_seconds()
+        )
+        self._background = BackgroundTasks()
         self._server: grpc.aio.Server | None = None
         self._channel: grpc.aio.Channel | None = None
         self._open_calls = 0
@@ -105,10 +128,21 @@ class Gateway:
         """Task tokens handed out and still answerable."""
         return len(self._tokens)
 
+    @property
+    def open_polls(self) -> int:
+        """Long polls of all stations admitted and not yet ended."""
+        return self._limits.polls_in_all
+
     async def start(self) -> None:
+        config = self.config
         options = [
-            ("grpc.max_receive_message_length", self.config.max_message_bytes),
-            ("grpc.max_send_message_length", self.config.max_message_bytes),
+            # A station's message larger than this is refused by grpc before it is buffered
+            # whole; an unauthenticated one is not read at all (see `handle`).
+            ("grpc.max_receive_message_length", config.max_message_bytes),
+            ("grpc.max_send_message_length", FRONTEND_MAX_MESSAGE_BYTES),
+            ("grpc.max_concurrent_streams", config.max_streams_per_connection),
+            ("grpc.keepalive_time_ms", int(config.keepalive.total_seconds() * 1000)),
+            ("grpc.keepalive_timeout_ms", int(config.keepalive_timeout.total_seconds() * 1000)),
             # A second gateway on the same port must fail, not silently share it.
             ("grpc.so_reuseport", 0),
         ]
@@ -124,6 +158,7 @@ class Gateway:
             self.port = server.add_insecure_port(self.config.listen)
         await server.start()
         self._server = server
+        self._background.spawn(self._flush_audit(), name="gateway audit flush")
         log.info("station gateway on port %s -> %s", self.port, self.config.frontend)
 
     async def stop(self, grace: float | None = 5.0) -> None:
@@ -134,6 +169,14 @@ class Gateway:
         if self._channel is not None:
             await self._channel.close()
             self._channel = None
+        await self._background.close()
+        self._audit.flush(everything=True)
+
+    async def _flush_audit(self) -> None:
+        """The counted refusals of each source, one line per interval (see `audit`)."""
+        while True:
+            await asyncio.sleep(self._audit.interval / 4)
+            self._audit.flush()
 
     async def wait_for_termination(self) -> None:
         if self._server is not None:
@@ -141,8 +184,8 @@ class Gateway:
 
     def _frontend_channel(self) -> grpc.aio.Channel:
         options: list[tuple[str, Any]] = [
-            ("grpc.max_receive_message_length", self.config.max_message_bytes),
-            ("grpc.max_send_message_length", self.config.max_message_bytes),
+            ("grpc.max_receive_message_length", FRONTEND_MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", FRONTEND_MAX_MESSAGE_BYTES),
         ]
         tls = self.config.frontend_tls
         if tls is None:
@@ -158,13 +201,19 @@ class Gateway:
 
     # -- one call ------------------------------------------------------------------------
 
-    async def handle(self, full_path: str, request: bytes, context: Context) -> bytes:
+    async def handle(self, full_path: str, requests: Requests, context: Context) -> bytes:
+        """One call, from its metadata first: who, what and how many are settled before its
+        message is read, so a stranger's or an over-eager station's bytes are never held."""
         call = call_name(full_path)
+        peer = context.peer()
+        source = source_of(peer)
         station: str | None = None
-        log.debug("call %s from %s", call, context.peer())
+        log.debug("call %s from %s", call, peer)
         try:
             token = bearer_token(context.invocation_metadata())
+            self._failed_authentications.check(source, token)
             if token is None:
+                self._failed_authentications.failed(source, None)
                 raise Refused(
                     grpc.StatusCode.UNAUTHENTICATED,
                     "send the station token as 'authorization: Bearer <token>'",
@@ -174,31 +223,21 @@ class Gateway:
             except Exception as err:
                 raise AuthenticationUnavailable from err
             if station is None:
+                self._failed_authentications.failed(source, token)
                 raise Refused(
                     grpc.StatusCode.UNAUTHENTICATED, "the station token is unknown or was replaced"
                 )
+            self._failed_authentications.succeeded(token)
             kind = ALLOWED.get(call) if full_path == path(call) else None
             if kind is None:
                 raise Refused(
                     grpc.StatusCode.PERMISSION_DENIED, "not allowed through the station gateway"
                 )
-            try:
-                message = request_class(call).FromString(request)
-            except DecodeError:
-                raise Refused(
-                    grpc.StatusCode.INVALID_ARGUMENT, "the request is not a valid message"
-                ) from None
-            message.DiscardUnknownFields()
-            return await self._dispatch(kind, call, station, token, message, context)
+            with self._limits.admit(station, poll=kind is Kind.POLL):
+                message = await self._read(call, requests)
+                return await self._dispatch(kind, call, station, token, message, context)
         except Refused as refused:
-            audit.warning(
-                "refused station=%s call=%s reason=%s peer=%s",
-                station or "-",
-                call,
-                refused.reason,
-                context.peer(),
-                extra={"station": station, "call": call, "reason": refused.reason},
-            )
+            self._audit.refused(source, station, call, refused.code, refused.reason, peer)
             await context.abort(refused.code, f"{call}: {refused.reason}")
         except Upstream as upstream:
             await context.abort(upstream.code, upstream.details, tuple(upstream.trailing))
@@ -209,6 +248,26 @@ class Gateway:
         except Exception:
             log.exception("station gateway failed on %s for station %s", call, station)
             await context.abort(grpc.StatusCode.INTERNAL, f"{call}: the gateway failed")
+
+    async def _read(self, call: str, requests: Requests) -> Message:
+        """The call's one message, parsed; unknown fields dropped rather than passed on."""
+        try:
+            raw = await anext(requests)
+        except StopAsyncIteration:
+            # grpc has already refused an oversized message (RESOURCE_EXHAUSTED); or the
+            # caller sent none.
+            raise Refused(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"no request message, or one larger than {self.config.max_message_bytes} bytes",
+            ) from None
+        try:
+            message = request_class(call).FromString(raw)
+        except DecodeError:
+            raise Refused(
+                grpc.StatusCode.INVALID_ARGUMENT, "the request is not a valid message"
+            ) from None
+        message.DiscardUnknownFields()
+        return message
 
     async def _dispatch(
         self, kind: Kind, call: str, station: str, token: str, message: Message, context: Context
@@ -374,7 +433,13 @@ class Gateway:
 
 
 class _Handler(grpc.GenericRpcHandler):
-    """Every method path lands in `Gateway.handle`, raw bytes in and out."""
+    """Every method path lands in `Gateway.handle`, raw bytes in and out.
+
+    Every method is served as request-streaming, which on the wire is the same as unary: grpc
+    then hands the handler the call before its message, which `handle` reads only once the
+    caller is known and admitted. (A unary handler, or an interceptor in front of one, would
+    get control only after grpc had received the whole message.)
+    """
 
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
@@ -385,10 +450,10 @@ class _Handler(grpc.GenericRpcHandler):
         full_path: str = handler_call_details.method
         gateway = self._gateway
 
-        async def behaviour(request: bytes, context: Context) -> bytes:
-            return await gateway.handle(full_path, request, context)
+        async def behaviour(requests: Requests, context: Context) -> bytes:
+            return await gateway.handle(full_path, requests, context)
 
-        return grpc.unary_unary_rpc_method_handler(behaviour)
+        return grpc.stream_unary_rpc_method_handler(behaviour)
 
 
 async def serve(

@@ -5,6 +5,7 @@
 - `station_id`: a fresh station per test, so its queue `station-<id>` is fresh too.
 - `gateway`: the gateway in front of `dev_env`, authenticating with `stations`, no codec.
 - `portal_queue`: a portal-side worker running the test workflow on a fresh queue.
+- `audit`: the `gateway.audit` log lines, captured.
 """
 
 from __future__ import annotations
@@ -57,6 +58,12 @@ async def gateway(gateway_config: GatewayConfig, stations: Stations) -> AsyncIte
     running = await serve(gateway_config, stations)
     yield running
     await running.stop(grace=0.5)
+
+
+@pytest.fixture
+def audit(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level("WARNING", logger="gateway.audit")
+    return caplog
 
 
 @pytest.fixture

@@ -177,12 +177,6 @@ async def attacker(
     await channel.close()
 
 
-@pytest.fixture
-def audit(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
-    caplog.set_level("WARNING", logger="gateway.audit")
-    return caplog
-
-
 async def refused(
     attempt: Awaitable[object],
     code: RPCStatusCode,
