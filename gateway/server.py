@@ -24,7 +24,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 from google.protobuf.message import DecodeError, Message
@@ -50,7 +50,7 @@ from gateway.config import FRONTEND_MAX_MESSAGE_BYTES, GatewayConfig
 from gateway.limits import FailedAuthentications, StationLimits, source_of
 from gateway.payloads import activity_context, decode_task, encode_answer, with_context
 from gateway.rules import Refused, Rules, TaskAnswer
-from gateway.tasks import BackgroundTasks
+from gateway.tasks import BackgroundTasks, observe
 from gateway.tokens import TaskTokens
 
 log = logging.getLogger(__name__)
@@ -238,16 +238,16 @@ class Gateway:
                 return await self._dispatch(kind, call, station, token, message, context)
         except Refused as refused:
             self._audit.refused(source, station, call, refused.code, refused.reason, peer)
-            await context.abort(refused.code, f"{call}: {refused.reason}")
+            await _abort(context, refused.code, f"{call}: {refused.reason}")
         except Upstream as upstream:
-            await context.abort(upstream.code, upstream.details, tuple(upstream.trailing))
+            await _abort(context, upstream.code, upstream.details, upstream.trailing)
         except AuthenticationUnavailable:
             log.exception("cannot authenticate a station for %s", call)
             # Retryable for the SDK: the station keeps polling once the lookup works again.
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"{call}: try again")
+            await _abort(context, grpc.StatusCode.UNAVAILABLE, f"{call}: try again")
         except Exception:
             log.exception("station gateway failed on %s for station %s", call, station)
-            await context.abort(grpc.StatusCode.INTERNAL, f"{call}: the gateway failed")
+            await _abort(context, grpc.StatusCode.INTERNAL, f"{call}: the gateway failed")
 
     async def _read(self, call: str, requests: Requests) -> Message:
         """The call's one message, parsed; unknown fields dropped rather than passed on."""
@@ -367,11 +367,13 @@ class Gateway:
         interval = self.config.reauthenticate_every.total_seconds()
         self.forwarded[call] += 1
         self._open_calls += 1
+        answered = False
         try:
             while not waiter.done():
                 await asyncio.wait({waiter}, timeout=interval)
                 if not waiter.done() and not await self._still_authenticated(token, station):
                     raise Refused(grpc.StatusCode.UNAUTHENTICATED, "the station token was replaced")
+            answered = True
             return waiter.result()
         except grpc.aio.AioRpcError as err:
             trailing = tuple(err.trailing_metadata() or ())
@@ -380,6 +382,11 @@ class Gateway:
             self._open_calls -= 1
             if not waiter.done():
                 waiter.cancel()  # cancels the call at the frontend too
+            if not answered:
+                # The station left (its call cancelled) or was cut off: nobody reads the
+                # frontend's answer, which may still fail, so it is retrieved here; else asyncio
+                # reports it later as "Task exception was never retrieved".
+                observe(waiter, f"{call} at the frontend")
 
     def _forwarded_metadata(self, context: Context) -> list[tuple[str, str | bytes]]:
         metadata: list[tuple[str, str | bytes]] = [
@@ -430,6 +437,19 @@ class Gateway:
             )
         except grpc.aio.AioRpcError as err:
             log.warning("could not hand back a task: %s %s", err.code(), err.details())
+
+
+async def _abort(
+    context: Context, code: grpc.StatusCode, details: str, trailing: Metadata = ()
+) -> NoReturn:
+    """End the call with a status, or, if its station has already gone (deadline, cancel,
+    connection), as cancelled: grpc cannot send a status then and raises ExecuteBatchError,
+    which it would log as an error of the gateway when it is only a station that left."""
+    try:
+        await context.abort(code, details, tuple(trailing))
+    except grpc.aio.InternalError:  # ExecuteBatchError's base; AbortError passes through
+        log.debug("%s not sent: the caller has left", code.name)
+        raise asyncio.CancelledError from None
 
 
 class _Handler(grpc.GenericRpcHandler):

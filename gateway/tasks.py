@@ -4,7 +4,8 @@ A task whose exception nobody retrieves is reported by asyncio only when it is g
 collected ("Task exception was never retrieved"), late, without context, and mixed into
 whatever else the process logs. So every task the gateway starts either is awaited by its
 starter or goes through `BackgroundTasks.spawn`, whose done-callback logs a failure at once
-and names the task.
+and names the task; and a call whose outcome may be left behind (`observe`) gets a callback
+that retrieves it.
 """
 
 from __future__ import annotations
@@ -46,3 +47,17 @@ class BackgroundTasks:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def observe(future: asyncio.Future[Any], what: str) -> None:
+    """Retrieve the outcome of a future that its starter may no longer wait for (the station
+    left, or the call was cut): its error is logged, quietly, because nobody needs it."""
+
+    def ended(done: asyncio.Future[Any]) -> None:
+        if done.cancelled():
+            return
+        error = done.exception()
+        if error is not None:
+            log.debug("%s ended with %r after its caller had left", what, error)
+
+    future.add_done_callback(ended)
