@@ -327,6 +327,7 @@ class Gateway:
     async def _answer(
         self, kind: Kind, call: str, request: TaskAnswer, station: str, token: str, context: Context
     ) -> bytes:
+        self._rules.task_answer(station, request)  # before the token: what it refuses, it names
         sealed = request.task_token
         grant = self._tokens.lookup(station, sealed)
         if grant is None:
@@ -334,7 +335,6 @@ class Gateway:
                 grpc.StatusCode.PERMISSION_DENIED,
                 "the task token was not handed to this station, or its task has ended",
             )
-        self._rules.task_answer(station, request)
         request.task_token = grant.server_token
         if self._codec is not None:
             await encode_answer(with_context(self._codec, grant.context), request)

@@ -8,17 +8,30 @@ reach the frontend, and leave B's workflow history as it was.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import grpc
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 from google.protobuf.message import Message
-from temporalio.api.common.v1 import Payloads, WorkflowExecution, WorkflowType
-from temporalio.api.enums.v1 import EventType, TaskQueueKind
+from temporalio.api.common.v1 import (
+    Payloads,
+    WorkerVersionCapabilities,
+    WorkerVersionStamp,
+    WorkflowExecution,
+    WorkflowType,
+)
+from temporalio.api.deployment.v1 import (
+    Deployment,
+    WorkerDeploymentOptions,
+    WorkerDeploymentVersion,
+)
+from temporalio.api.enums.v1 import EventType, TaskQueueKind, WorkerVersioningMode
 from temporalio.api.failure.v1 import Failure
 from temporalio.api.query.v1 import WorkflowQuery
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -26,6 +39,7 @@ from temporalio.api.worker.v1 import WorkerHeartbeat
 from temporalio.api.workflowservice.v1 import (
     DescribeNamespaceRequest,
     GetWorkflowExecutionHistoryRequest,
+    ListWorkerDeploymentsRequest,
     ListWorkflowExecutionsRequest,
     PollActivityTaskQueueRequest,
     PollWorkflowTaskQueueRequest,
@@ -562,3 +576,128 @@ async def test_a_malformed_message_is_refused(
         attempt = raw_call(attacker, call, garbage)
         await refused(attempt, invalid, call, gateway, audit, attacker.station_id)
     await victim.assert_unchanged()
+
+
+async def test_versioning_fields_are_refused(
+    dev_env: WorkflowEnvironment,
+    gateway: Gateway,
+    attacker: Attacker,
+    audit: pytest.LogCaptureFixture,
+) -> None:
+    """A poll with deployment_options creates a worker deployment in the namespace (the
+    control below, straight at the frontend): one per name a station makes up. Through the
+    gateway it, and every other field that would make a station's worker a versioned one, is
+    refused. (What the SDK does send, a build id alone, passes: test_gateway_worker.)"""
+    denied = RPCStatusCode.PERMISSION_DENIED
+    own = TaskQueue(
+        name=f"station-{attacker.station_id}", kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL
+    )
+    name = f"evil-{uuid.uuid4().hex[:8]}"
+    options = WorkerDeploymentOptions(
+        deployment_name=name,
+        build_id="b1",
+        worker_versioning_mode=WorkerVersioningMode.WORKER_VERSIONING_MODE_VERSIONED,
+    )
+    attempts: list[tuple[str, Message]] = [
+        (
+            "PollActivityTaskQueue",
+            PollActivityTaskQueueRequest(
+                namespace=NAMESPACE, task_queue=own, deployment_options=options
+            ),
+        ),
+        (
+            "PollActivityTaskQueue",
+            PollActivityTaskQueueRequest(
+                namespace=NAMESPACE,
+                task_queue=own,
+                worker_version_capabilities=WorkerVersionCapabilities(
+                    build_id="b1", use_versioning=True
+                ),
+            ),
+        ),
+        (
+            "PollActivityTaskQueue",
+            PollActivityTaskQueueRequest(
+                namespace=NAMESPACE,
+                task_queue=own,
+                worker_version_capabilities=WorkerVersionCapabilities(
+                    build_id="b1", deployment_series_name=name
+                ),
+            ),
+        ),
+        (
+            "RespondActivityTaskCompleted",
+            RespondActivityTaskCompletedRequest(
+                namespace=NAMESPACE, task_token=b"any", deployment_options=options
+            ),
+        ),
+        (
+            "RespondActivityTaskFailed",
+            RespondActivityTaskFailedRequest(
+                namespace=NAMESPACE,
+                task_token=b"any",
+                deployment=Deployment(series_name=name, build_id="b1"),
+            ),
+        ),
+        (
+            "RespondActivityTaskCanceled",
+            RespondActivityTaskCanceledRequest(
+                namespace=NAMESPACE,
+                task_token=b"any",
+                worker_version=WorkerVersionStamp(build_id="b1", use_versioning=True),
+            ),
+        ),
+        (
+            "RecordWorkerHeartbeat",
+            RecordWorkerHeartbeatRequest(
+                namespace=NAMESPACE,
+                worker_heartbeat=[
+                    WorkerHeartbeat(
+                        task_queue=own.name,
+                        deployment_version=WorkerDeploymentVersion(
+                            deployment_name=name, build_id="b1"
+                        ),
+                    )
+                ],
+            ),
+        ),
+    ]
+    for call, request in attempts:
+        await refused(
+            raw_call(attacker, call, request), denied, call, gateway, audit, attacker.station_id
+        )
+        [line] = [r for r in audit.records if r.name == "gateway.audit"]
+        assert "versioned" in line.__dict__["reason"]
+
+    direct = dev_env.client.workflow_service
+
+    async def deployments() -> list[str]:
+        listed = await direct.list_worker_deployments(
+            ListWorkerDeploymentsRequest(namespace=NAMESPACE)
+        )
+        return [d.name for d in listed.worker_deployments]
+
+    control = f"control-{uuid.uuid4().hex[:8]}"
+    control_options = WorkerDeploymentOptions()
+    control_options.CopyFrom(options)
+    control_options.deployment_name = control
+    poll = asyncio.ensure_future(
+        direct.poll_activity_task_queue(
+            PollActivityTaskQueueRequest(
+                namespace=NAMESPACE,
+                task_queue=TaskQueue(name=f"control-{uuid.uuid4().hex[:8]}"),
+                deployment_options=control_options,
+            ),
+            timeout=timedelta(seconds=10),
+        )
+    )
+    try:
+        for _ in range(50):
+            if control in await deployments():
+                break
+            await asyncio.sleep(0.2)
+        listed = await deployments()
+        assert control in listed and name not in listed
+    finally:
+        poll.cancel()
+        await asyncio.gather(poll, return_exceptions=True)
