@@ -329,24 +329,36 @@ class Gateway:
     ) -> bytes:
         self._rules.task_answer(station, request)  # before the token: what it refuses, it names
         sealed = request.task_token
-        grant = self._tokens.lookup(station, sealed)
+        final = kind is Kind.FINAL
+        # A final answer spends its token as it is checked, before the first await: a second
+        # answer with it, even one arriving while this one is on its way, is refused here.
+        grant = (
+            self._tokens.claim(station, sealed) if final else self._tokens.lookup(station, sealed)
+        )
         if grant is None:
             raise Refused(
                 grpc.StatusCode.PERMISSION_DENIED,
-                "the task token was not handed to this station, or its task has ended",
+                "the task token was not handed to this station, or its task has ended "
+                "or is being answered",
             )
-        request.task_token = grant.server_token
-        if self._codec is not None:
-            await encode_answer(with_context(self._codec, grant.context), request)
         try:
+            request.task_token = grant.server_token
+            if self._codec is not None:
+                await encode_answer(with_context(self._codec, grant.context), request)
             raw = await self._forward(call, request, station, token, context)
         except Upstream as upstream:
             if upstream.code == grpc.StatusCode.NOT_FOUND:  # the attempt is gone server-side
                 self._tokens.spend(sealed)
+            elif final:
+                self._tokens.release(sealed, grant)
             raise
-        if kind is Kind.FINAL:
-            self._tokens.spend(sealed)
-        else:
+        except BaseException:
+            # Not answered (cut off, cancelled by the station, or the gateway failed): the
+            # frontend, which refuses a second answer itself, decides a retry.
+            if final:
+                self._tokens.release(sealed, grant)
+            raise
+        if not final:
             self._tokens.heartbeat_recorded(sealed)
         return raw
 

@@ -9,8 +9,9 @@ gateway's key. An answer is accepted only with a sealed token that this gateway 
 that same station, byte for byte, before its deadline; the gateway then forwards the server's
 token inside it.
 
-A sealed token is forgotten after its final answer (a replay is refused) and once its timeouts
-have passed. The seal outlives the gateway process: with the same key (derived from
+A sealed token is spent by its final answer before that answer is forwarded (`claim`), so a
+replay is refused even while the first answer is still on its way; it is forgotten once its
+timeouts have passed. The seal outlives the gateway process: with the same key (derived from
 AOS_SECRET_KEY), a restarted gateway or another replica accepts the answers of tasks handed out
 before, so a station's running transfer is not lost with a gateway restart. Only the record of
 spent tokens is per process: after a restart, a replayed final answer reaches the frontend,
@@ -131,6 +132,26 @@ class TaskTokens:
             return None
         self._grants[token] = grant  # sealed by a gateway before a restart: known from now on
         return grant
+
+    def claim(self, station_id: str, token: bytes) -> Grant | None:
+        """For a final answer: the grant, spent in the same step as it is looked up.
+
+        Two answers with one token that arrive together would otherwise both pass `lookup`
+        while the first is still on its way to the frontend. Nothing awaits between the check
+        and the mark, so on the gateway's one event loop no other call comes in between. If
+        the answer then does not reach the frontend, `release` makes the token usable again.
+        """
+        grant = self.lookup(station_id, token)
+        if grant is not None:
+            self.spend(token)
+        return grant
+
+    def release(self, token: bytes, grant: Grant) -> None:
+        """A claimed answer that did not get through (the frontend unavailable, the station
+        cut off, or refused for its content): the station may answer again, e.g. the SDK's
+        RespondActivityTaskFailed after a result the frontend found too large."""
+        self._spent.pop(token, None)
+        self._grants[token] = grant
 
     def heartbeat_recorded(self, token: bytes) -> None:
         """The server saw a heartbeat: the heartbeat timeout starts over."""

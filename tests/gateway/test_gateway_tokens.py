@@ -122,3 +122,15 @@ def test_expired_tokens_are_swept_when_new_ones_arrive() -> None:
     clock.now += 6
     tokens.grant("a", task(b"t2", start_to_close=5), CONTEXT)
     assert len(tokens) == 1
+
+
+def test_a_claimed_token_is_spent_at_once_and_given_back_on_release() -> None:
+    tokens = TaskTokens(grace=10, key=KEY, clock=Clock())
+    t1 = tokens.grant("a", task(b"t1"), CONTEXT)
+    grant = tokens.claim("a", t1)
+    assert grant is not None and grant.server_token == b"t1"
+    assert tokens.claim("a", t1) is None  # the second answer, while the first is on its way
+    assert tokens.lookup("a", t1) is None  # nor a heartbeat
+    tokens.release(t1, grant)  # the first did not get through
+    assert tokens.claim("b", t1) is None  # still only its own station's
+    assert tokens.claim("a", t1) is not None

@@ -65,6 +65,7 @@ from gateway.certificates import GatewayCertificates
 from gateway.tokens import server_token_of
 from tests.gateway.support import (
     CAPTURED,
+    FrontendTap,
     StationJobWorkflow,
     Stations,
     bearer,
@@ -701,3 +702,120 @@ async def test_versioning_fields_are_refused(
     finally:
         poll.cancel()
         await asyncio.gather(poll, return_exceptions=True)
+
+
+def _poll_of(station_id: str) -> PollActivityTaskQueueRequest:
+    return PollActivityTaskQueueRequest(
+        namespace=NAMESPACE,
+        task_queue=TaskQueue(
+            name=f"station-{station_id}", kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL
+        ),
+    )
+
+
+async def _handed_task(
+    dev_env: WorkflowEnvironment,
+    gateway: Gateway,
+    station_id: str,
+    token: str,
+    ca: bytes,
+    portal_queue: str,
+) -> tuple[WorkflowHandle[Any, Any], bytes]:
+    """A running workflow, and the sealed token of its activity as the station got it."""
+    client = await station_client(gateway.port, token, ca)
+    handle = await dev_env.client.start_workflow(
+        StationJobWorkflow.run,
+        args=[f"station-{station_id}", "complete", {}],
+        id=f"answer-{uuid.uuid4()}",
+        task_queue=portal_queue,
+    )
+    task = await client.workflow_service.poll_activity_task_queue(
+        _poll_of(station_id), timeout=timedelta(seconds=10)
+    )
+    assert task.task_token
+    return handle, task.task_token
+
+
+async def _code(attempt: Awaitable[object]) -> grpc.StatusCode:
+    try:
+        await attempt
+    except grpc.aio.AioRpcError as err:
+        return err.code()
+    return grpc.StatusCode.OK
+
+
+async def test_two_final_answers_at_once_reach_the_frontend_once(
+    dev_env: WorkflowEnvironment,
+    tapped_gateway: tuple[Gateway, FrontendTap],
+    stations: Stations,
+    station_id: str,
+    gateway_certificates: GatewayCertificates,
+    portal_queue: str,
+    audit: pytest.LogCaptureFixture,
+) -> None:
+    gateway, frontend = tapped_gateway
+    token = stations.issue(station_id)
+    ca = gateway_certificates.ca_certificate
+    handle, sealed = await _handed_task(dev_env, gateway, station_id, token, ca, portal_queue)
+    result = await dev_env.client.data_converter.encode([{"answer": 1}])
+    answer = RespondActivityTaskCompletedRequest(
+        namespace=NAMESPACE, task_token=sealed, result=Payloads(payloads=result)
+    ).SerializeToString()
+    # The first answer is held on its way, so the second surely arrives before it is through.
+    frontend.hold["RespondActivityTaskCompleted"] = 0.5
+    channel = raw_channel(gateway.port, ca)
+    complete: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+        method_path("RespondActivityTaskCompleted")
+    )
+    audit.clear()
+    codes = await asyncio.gather(
+        *(_code(complete(answer, metadata=bearer(token), timeout=10)) for _ in range(2))
+    )
+    assert sorted(code.value[0] for code in codes) == [
+        grpc.StatusCode.OK.value[0],
+        grpc.StatusCode.PERMISSION_DENIED.value[0],
+    ]
+    assert frontend.calls["RespondActivityTaskCompleted"] == 1
+    lines = [r for r in audit.records if r.name == "gateway.audit"]
+    assert [(r.__dict__["station"], r.__dict__["call"]) for r in lines] == [
+        (station_id, "RespondActivityTaskCompleted")
+    ]
+    assert await handle.result() == {"outcome": "completed", "result": {"answer": 1}}
+    events = [e.event_type for e in (await handle.fetch_history()).events]
+    assert events.count(EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED) == 1
+    await channel.close()
+
+
+async def test_a_final_answer_that_did_not_get_through_may_be_sent_again(
+    dev_env: WorkflowEnvironment,
+    tapped_gateway: tuple[Gateway, FrontendTap],
+    stations: Stations,
+    station_id: str,
+    gateway_certificates: GatewayCertificates,
+    portal_queue: str,
+) -> None:
+    """Spent before it is forwarded, a token is given back when the frontend did not take the
+    answer: the SDK retries an UNAVAILABLE, or fails the task after a refused result."""
+    gateway, frontend = tapped_gateway
+    token = stations.issue(station_id)
+    ca = gateway_certificates.ca_certificate
+    handle, sealed = await _handed_task(dev_env, gateway, station_id, token, ca, portal_queue)
+    result = await dev_env.client.data_converter.encode([{"answer": 2}])
+    answer = RespondActivityTaskCompletedRequest(
+        namespace=NAMESPACE, task_token=sealed, result=Payloads(payloads=result)
+    ).SerializeToString()
+    frontend.refuse_once["RespondActivityTaskCompleted"] = grpc.StatusCode.UNAVAILABLE
+    channel = raw_channel(gateway.port, ca)
+    complete: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+        method_path("RespondActivityTaskCompleted")
+    )
+    first = await _code(complete(answer, metadata=bearer(token), timeout=10))
+    assert first == grpc.StatusCode.UNAVAILABLE
+    assert await _code(complete(answer, metadata=bearer(token), timeout=10)) == grpc.StatusCode.OK
+    assert frontend.calls["RespondActivityTaskCompleted"] == 2
+    assert await handle.result() == {"outcome": "completed", "result": {"answer": 2}}
+    # And once through, it is spent: a third is refused at the gateway.
+    third = await _code(complete(answer, metadata=bearer(token), timeout=10))
+    assert third == grpc.StatusCode.PERMISSION_DENIED
+    assert frontend.calls["RespondActivityTaskCompleted"] == 2
+    await channel.close()
