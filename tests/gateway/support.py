@@ -25,7 +25,9 @@ from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 from temporalio.worker import Worker
 
+from gateway import Gateway
 from gateway.calls import SERVICE
+from gateway.tokens import server_token_of
 
 
 class Stations:
@@ -165,6 +167,12 @@ def raw_channel(port: int, ca: bytes) -> grpc.aio.Channel:
         grpc.ssl_channel_credentials(root_certificates=ca),
         options=[("grpc.ssl_target_name_override", "localhost")],
     )
+
+
+def opened(gateway: Gateway, sealed: bytes, station_id: str) -> bytes:
+    """The server's token inside a sealed one, opened with the gateway's key."""
+    assert gateway.config.task_token_key is not None
+    return server_token_of(sealed, gateway.config.task_token_key, station_id)
 
 
 def method_path(method: str) -> str:

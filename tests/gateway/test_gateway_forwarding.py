@@ -25,7 +25,6 @@ from temporalio.testing import WorkflowEnvironment
 
 from gateway import Gateway, GatewayConfig, serve
 from gateway.certificates import GatewayCertificates
-from gateway.tokens import server_token_of
 from tests.gateway.support import (
     FrontendTap,
     StationJobWorkflow,
@@ -33,6 +32,7 @@ from tests.gateway.support import (
     bearer,
     eventually,
     method_path,
+    opened,
     raw_channel,
     station_client,
 )
@@ -180,7 +180,7 @@ async def test_frontend_errors_arrive_with_their_status_details(
     # The station holds the gateway's sealed token; the frontend knows the server's inside it.
     sealed = RecordActivityTaskHeartbeatRequest(namespace=NAMESPACE, task_token=task.task_token)
     server = RecordActivityTaskHeartbeatRequest(
-        namespace=NAMESPACE, task_token=server_token_of(task.task_token)
+        namespace=NAMESPACE, task_token=opened(gateway, task.task_token, station_id)
     )
     errors: list[RPCError] = []
     for via, heartbeat in ((client, sealed), (dev_env.client, server)):

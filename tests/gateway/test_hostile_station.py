@@ -62,7 +62,6 @@ from temporalio.testing import WorkflowEnvironment
 
 from gateway import Gateway
 from gateway.certificates import GatewayCertificates
-from gateway.tokens import server_token_of
 from tests.gateway.support import (
     CAPTURED,
     FrontendTap,
@@ -70,6 +69,7 @@ from tests.gateway.support import (
     Stations,
     bearer,
     method_path,
+    opened,
     raw_channel,
     station_client,
     station_worker,
@@ -414,9 +414,10 @@ async def test_forged_and_stolen_task_tokens_are_refused(
         ServerTaskToken(),
     ).SerializeToString()
 
-    # The forgery is what the server issues, less its clock (the victim only ever saw it
-    # inside the gateway's seal)...
-    stolen = ServerTaskToken.FromString(server_token_of(victim.stolen_token))
+    # The forgery is what the server issues, less its clock (the victim never saw it: it is
+    # encrypted in the gateway's seal)...
+    server_token = opened(gateway, victim.stolen_token, victim.station_id)
+    stolen = ServerTaskToken.FromString(server_token)
     stolen.ClearField("clock")
     assert stolen.SerializeToString() == forged
     # ...and the frontend itself accepts it: a heartbeat adds no event to the history.
@@ -426,7 +427,7 @@ async def test_forged_and_stolen_task_tokens_are_refused(
 
     denied = RPCStatusCode.PERMISSION_DENIED
     service = attacker.client.workflow_service
-    for token in (forged, victim.stolen_token, server_token_of(victim.stolen_token)):
+    for token in (forged, victim.stolen_token, server_token):
         completed = RespondActivityTaskCompletedRequest(
             namespace=NAMESPACE, task_token=token, result=Payloads()
         )
