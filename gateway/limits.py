@@ -3,18 +3,21 @@
 A station is untrusted, and so is everyone who can reach the gateway's port. Before a call's
 message is read:
 
-- `FailedAuthentications`: a source address that failed authentication `limit` times within
-  `window` seconds is refused (RESOURCE_EXHAUSTED) without a token lookup until the window is
+- `FailedAuthentications`: a token that failed is refused without a lookup for a `window`
+  (a stale worker repeating its replaced token costs one lookup, not one per call); a source
+  address whose calls failed authentication `limit` times within the window, or that had
+  `limit` unknown tokens looked up, is refused with RESOURCE_EXHAUSTED until the window is
   over, so strangers cannot turn the gateway into a load on the database. A token that
-  authenticated recently is still looked up from there, so a station behind the same address
-  (a workshop's NAT) keeps working while a neighbour guesses.
+  authenticated before is looked up as ever, and a new token is too as long as its source has
+  not been guessing, so the stations behind an address (a workshop's NAT) keep working beside
+  one that fails, also after a gateway restart.
 - `StationLimits`: per station, the calls per second (a token bucket), the calls open at once,
   and the long polls open at once; and the long polls of all stations together, which must
   stay below the frontend's per-namespace limit of concurrent polls (`frontend.namespaceCount`,
   1200 by default), or the portal's own workers could no longer poll.
 
 Every refusal raises `Refused`, which the gateway audits. All state is per process and bounded:
-per station (known, authenticated ids) or per source, with at most `max_sources` sources.
+per station (known, authenticated ids), per source or per token, with at most `max_entries` of each.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import ipaddress
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
 import grpc
 
@@ -53,10 +57,15 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+NO_TOKEN = "send the station token as 'authorization: Bearer <token>'"
+UNKNOWN_TOKEN = "the station token is unknown or was replaced"
+
+
 @dataclass
 class _Failures:
     started: float
-    count: int = 0
+    failures: int = 0  # calls refused for their token, of any kind
+    lookups: int = 0  # of them, tokens looked up in vain
 
 
 class FailedAuthentications:
@@ -65,63 +74,85 @@ class FailedAuthentications:
         limit: int,
         window: float,
         remember_good_for: float = 3600.0,
-        max_sources: int = 10_000,
+        max_entries: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._limit = limit
         self._window = window
         self._remember = remember_good_for
-        self._max = max_sources
+        self._max = max_entries
         self._clock = clock
-        self._failures: dict[str, _Failures] = {}
-        self._good: dict[bytes, float] = {}  # token digest -> until when it skips the throttle
+        self._sources: dict[str, _Failures] = {}
+        # token digest -> until when: tokens that authenticated (looked up as ever) and tokens
+        # that failed (refused without a lookup). Insertion-ordered: the oldest go first.
+        self._good: dict[bytes, float] = {}
+        self._bad: dict[bytes, float] = {}
 
-    def check(self, source: str, token: str | None) -> None:
-        """Refuse a source over its limit, unless the token authenticated lately."""
+    def admit(self, source: str, token: str | None) -> str:
+        """The token, if it may be looked up; else Refused without a lookup: UNAUTHENTICATED,
+        or RESOURCE_EXHAUSTED for a source over its limit."""
         now = self._clock()
-        entry = self._live(self._key(source, now), now)
-        if entry is None or entry.count < self._limit:
-            return
-        if token is not None and self._good.get(_digest(token), 0.0) > now:
-            return
-        raise Refused(
-            grpc.StatusCode.RESOURCE_EXHAUSTED,
-            f"too many failed authentications from this address; wait "
-            f"{entry.started + self._window - now:.0f} s",
-        )
+        if token is None:
+            self._refuse(self._entry(source, now), NO_TOKEN, now)
+        digest = _digest(token)
+        if self._good.get(digest, 0.0) > now:
+            return token
+        entry = self._entry(source, now)
+        if self._bad.get(digest, 0.0) > now:
+            self._refuse(entry, UNKNOWN_TOKEN, now)
+        # A token not seen lately: looked up, unless this source has been guessing. Its other
+        # failures (no token, a token that failed) cost no lookup and lock out nobody else.
+        self._over(entry, entry.lookups, now)
+        return token
 
-    def failed(self, source: str, token: str | None) -> None:
+    def _refuse(self, entry: _Failures, reason: str, now: float) -> NoReturn:
+        self._over(entry, entry.failures, now)
+        entry.failures += 1
+        raise Refused(grpc.StatusCode.UNAUTHENTICATED, reason)
+
+    def failed(self, source: str, token: str) -> None:
+        """The token was looked up in vain."""
         now = self._clock()
-        key = self._key(source, now)
-        entry = self._live(key, now)
-        if entry is None:
-            entry = self._failures[key] = _Failures(started=now)
-        entry.count += 1
-        if token is not None:
-            self._good.pop(_digest(token), None)  # replaced: no longer a way past the throttle
+        entry = self._entry(source, now)
+        entry.failures += 1
+        entry.lookups += 1
+        digest = _digest(token)
+        self._good.pop(digest, None)  # replaced: no longer good
+        _remember(self._bad, digest, now + self._window, self._max)
 
     def succeeded(self, token: str) -> None:
         now = self._clock()
         digest = _digest(token)
-        self._good.pop(digest, None)  # re-inserted last: the dict's order is by last success
-        self._good[digest] = now + self._remember
-        if len(self._good) > self._max:
-            del self._good[next(iter(self._good))]
+        self._bad.pop(digest, None)
+        _remember(self._good, digest, now + self._remember, self._max)
 
-    def _key(self, source: str, now: float) -> str:
-        """The source's own entry, or, while `max_sources` others are counted, the shared one."""
-        if source in self._failures or len(self._failures) < self._max:
-            return source
-        for gone in [s for s, e in self._failures.items() if now - e.started >= self._window]:
-            del self._failures[gone]
-        return source if len(self._failures) < self._max else OVERFLOW
+    def _over(self, entry: _Failures, count: int, now: float) -> None:
+        if count >= self._limit:
+            raise Refused(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"too many failed authentications from this address; wait "
+                f"{entry.started + self._window - now:.0f} s",
+            )
 
-    def _live(self, key: str, now: float) -> _Failures | None:
-        entry = self._failures.get(key)
-        if entry is not None and now - entry.started >= self._window:
-            del self._failures[key]
-            return None
+    def _entry(self, source: str, now: float) -> _Failures:
+        """The source's count in the current window; while `max_entries` other sources are
+        counted, new ones share one count (OVERFLOW)."""
+        if source not in self._sources and len(self._sources) >= self._max:
+            for gone in [s for s, e in self._sources.items() if now - e.started >= self._window]:
+                del self._sources[gone]
+            if len(self._sources) >= self._max:
+                source = OVERFLOW
+        entry = self._sources.get(source)
+        if entry is None or now - entry.started >= self._window:
+            entry = self._sources[source] = _Failures(started=now)
         return entry
+
+
+def _remember(table: dict[bytes, float], digest: bytes, until: float, most: int) -> None:
+    table.pop(digest, None)  # re-inserted last
+    table[digest] = until
+    if len(table) > most:
+        del table[next(iter(table))]
 
 
 @dataclass

@@ -47,7 +47,7 @@ from gateway.audit import Audit
 from gateway.auth import Authenticate, bearer_token
 from gateway.calls import ALLOWED, Kind, call_name, path, request_class
 from gateway.config import FRONTEND_MAX_MESSAGE_BYTES, GatewayConfig
-from gateway.limits import FailedAuthentications, StationLimits, source_of
+from gateway.limits import UNKNOWN_TOKEN, FailedAuthentications, StationLimits, source_of
 from gateway.payloads import activity_context, decode_task, encode_answer, with_context
 from gateway.rules import Refused, Rules, TaskAnswer
 from gateway.tasks import BackgroundTasks, observe
@@ -210,23 +210,16 @@ class Gateway:
         station: str | None = None
         log.debug("call %s from %s", call, peer)
         try:
-            token = bearer_token(context.invocation_metadata())
-            self._failed_authentications.check(source, token)
-            if token is None:
-                self._failed_authentications.failed(source, None)
-                raise Refused(
-                    grpc.StatusCode.UNAUTHENTICATED,
-                    "send the station token as 'authorization: Bearer <token>'",
-                )
+            token = self._failed_authentications.admit(
+                source, bearer_token(context.invocation_metadata())
+            )
             try:
                 station = await self._authenticate(token)
             except Exception as err:
                 raise AuthenticationUnavailable from err
             if station is None:
                 self._failed_authentications.failed(source, token)
-                raise Refused(
-                    grpc.StatusCode.UNAUTHENTICATED, "the station token is unknown or was replaced"
-                )
+                raise Refused(grpc.StatusCode.UNAUTHENTICATED, UNKNOWN_TOKEN)
             self._failed_authentications.succeeded(token)
             kind = ALLOWED.get(call) if full_path == path(call) else None
             if kind is None:

@@ -361,7 +361,7 @@ class CountingStations(Stations):
         return await super().__call__(token)
 
 
-async def test_failed_authentications_are_throttled_per_source_address(
+async def test_a_guessing_source_is_throttled_without_lookups(
     gateway_config: GatewayConfig,
     gateway_certificates: GatewayCertificates,
     audit: pytest.LogCaptureFixture,
@@ -378,28 +378,53 @@ async def test_failed_authentications_are_throttled_per_source_address(
         known = Station(gateway, stations, ca)
         assert await status(known.info()) == OK
         started = time.monotonic()
-        statuses = [await status(known.info(token="guess")) for _ in range(5)]
-        assert statuses == [UNAUTHENTICATED] * 5
+        guesses = [f"guess-{n}" for n in range(7)]
+        assert [await status(known.info(token=g)) for g in guesses[:5]] == [UNAUTHENTICATED] * 5
         assert stations.lookups == 6
         audit.clear()
-        # From now on, until the window ends: refused without a lookup, tokens or none.
-        assert await status(known.info(token="guess")) == EXHAUSTED
+        # Five failed: until the window ends, refused without a lookup, any token or none.
+        assert await status(known.info(token=guesses[5])) == EXHAUSTED
+        assert await status(known.info(token=guesses[0])) == EXHAUSTED
         assert await status(known.info(token=None)) == EXHAUSTED
         newcomer = Station(gateway, stations, ca)
         assert await status(newcomer.info()) == EXHAUSTED  # the price of sharing an address
         assert stations.lookups == 6
         lines = audited(audit)
-        assert len(lines) == 3
+        assert len(lines) == 4
         assert all(s is None and "too many failed authentications" in r for s, _, r in lines)
         # A station whose token authenticated before is still looked up, and let in.
         assert await status(known.info()) == OK
         assert stations.lookups == 7
         await asyncio.sleep(max(0.0, started + window - time.monotonic()) + 0.3)
-        assert await status(known.info(token="guess")) == UNAUTHENTICATED  # looked up again
+        assert await status(known.info(token=guesses[6])) == UNAUTHENTICATED  # looked up again
         assert stations.lookups == 8
         assert await status(newcomer.info()) == OK
         await known.close()
         await newcomer.close()
+
+
+async def test_a_repeated_failure_costs_one_lookup_and_locks_out_no_neighbour(
+    gateway_config: GatewayConfig,
+    gateway_certificates: GatewayCertificates,
+) -> None:
+    """A worker still running with its replaced token, or with none, beside stations behind
+    the same address (a workshop's NAT), also right after a gateway restart."""
+    stations = CountingStations()
+    async with running(gateway_config, stations, failed_authentications_per_source=5) as gateway:
+        ca = gateway_certificates.ca_certificate
+        stale = Station(gateway, stations, ca)
+        replaced = stale.token
+        stations.issue(stale.id)
+        statuses = [await status(stale.info(token=replaced)) for _ in range(8)]
+        assert statuses == [UNAUTHENTICATED] * 5 + [EXHAUSTED] * 3
+        statuses = [await status(stale.info(token=None)) for _ in range(3)]
+        assert statuses == [EXHAUSTED] * 3
+        assert stations.lookups == 1  # the replaced token, once
+        neighbour = Station(gateway, stations, ca)  # never seen by this gateway
+        assert await status(neighbour.info()) == OK
+        assert stations.lookups == 2
+        await stale.close()
+        await neighbour.close()
 
 
 async def test_repeated_refusals_are_audited_as_one_line_per_source_and_interval(
@@ -459,19 +484,21 @@ def test_a_source_is_an_address_without_its_port_and_an_ipv6_64() -> None:
 
 def test_failed_authentications_track_a_bounded_number_of_sources() -> None:
     clock = Clock()
-    failures = FailedAuthentications(limit=2, window=10, max_sources=3, clock=clock)
+    failures = FailedAuthentications(limit=2, window=10, max_entries=3, clock=clock)
     for source in ("a", "b", "c"):
-        failures.failed(source, None)
+        failures.failed(source, f"token-{source}")
     # A fourth source shares the overflow entry with every further one: still throttled.
-    failures.failed("d", None)
-    failures.failed("e", None)
-    with pytest.raises(Refused):
-        failures.check("f", None)
-    failures.check("a", None)  # a's own count: 1 of 2
+    failures.failed("d", "token-d")
+    failures.failed("e", "token-e")
+    with pytest.raises(Refused) as refused:
+        failures.admit("f", "token-f")
+    assert refused.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert failures.admit("a", "token-new") == "token-new"  # a's own count: 1 of 2
+    assert len(failures._sources) == 4 and len(failures._bad) == 3  # the oldest bad ones go
     clock.now += 10
-    failures.check("f", None)  # the window is over for everyone
-    failures.failed("g", None)
-    assert len(failures._failures) <= 4
+    assert failures.admit("f", "token-f") == "token-f"  # the window is over for everyone
+    failures.failed("g", "token-g")
+    assert len(failures._sources) <= 4
 
 
 def test_the_audit_tracks_a_bounded_number_of_sources(caplog: pytest.LogCaptureFixture) -> None:
