@@ -59,6 +59,9 @@ def _digest(token: str) -> bytes:
 
 NO_TOKEN = "send the station token as 'authorization: Bearer <token>'"
 UNKNOWN_TOKEN = "the station token is unknown or was replaced"
+# The portal issues 43 characters (secrets.token_urlsafe(32)); grpc itself takes headers of up
+# to 16 KiB, which no lookup needs to hash.
+MAX_TOKEN_CHARS = 256
 
 
 @dataclass
@@ -94,6 +97,8 @@ class FailedAuthentications:
         now = self._clock()
         if token is None:
             self._refuse(self._entry(source, now), NO_TOKEN, now)
+        if len(token) > MAX_TOKEN_CHARS:
+            self._refuse(self._entry(source, now), UNKNOWN_TOKEN, now)
         digest = _digest(token)
         if self._good.get(digest, 0.0) > now:
             return token

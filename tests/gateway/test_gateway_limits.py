@@ -213,6 +213,23 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
+async def test_headers_are_bounded_and_an_oversized_token_is_not_looked_up(
+    gateway_config: GatewayConfig, gateway_certificates: GatewayCertificates
+) -> None:
+    stations = CountingStations()
+    async with running(gateway_config, stations) as gateway:
+        station = Station(gateway, stations, gateway_certificates.ca_certificate)
+        assert await status(station.info()) == OK
+        assert stations.lookups == 1
+        # A token of 257 characters: refused without a lookup (the portal's have 43).
+        long = station.token + "x" * (257 - len(station.token))
+        assert await status(station.info(token=long)) == UNAUTHENTICATED
+        # Past 16 KiB of header, grpc refuses the call itself.
+        assert await status(station.info(token="x" * 20_000)) == EXHAUSTED
+        assert stations.lookups == 1
+        await station.close()
+
+
 # -- calls open at once: per connection, per station, polls ------------------------------
 
 
