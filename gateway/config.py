@@ -13,9 +13,13 @@ from gateway.certificates import ensure_certificates
 from gateway.tokens import task_token_key
 from settings import Settings
 
-# The SDK accepts messages far above grpcio's 4 MiB default (histories, large payloads); a
-# smaller limit here would fail calls that work against the frontend directly.
-DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024 * 1024
+# What a station may send in one message: what the Temporal frontend accepts (grpc-go's 4 MiB
+# default), so no call that the frontend would take is refused, and a stranger cannot make the
+# gateway hold more per call.
+DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+# What the frontend may send back (task inputs, heartbeat details): the portal's own server,
+# trusted, and bounded by its own payload limits.
+FRONTEND_MAX_MESSAGE_BYTES = 128 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,33 @@ class GatewayConfig:
     # the authority, this only keeps the gateway from refusing what the server still accepts.
     task_token_grace: timedelta = timedelta(seconds=10)
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    # Calls open at once on one connection (HTTP/2 max concurrent streams): a worker of the
+    # pinned SDK has its 5 polls, a heartbeat or answer per running activity and its worker
+    # heartbeat open at most.
+    max_streams_per_connection: int = 32
+    # Per station, over all its connections: calls open at once, long polls open at once (the
+    # SDK's default `activity_task_poller_behavior` is PollerBehaviorSimpleMaximum(5), which
+    # station/worker.py keeps), and calls a second (a bucket of `burst` calls refilled at
+    # `calls_per_second`; a station worker makes a few: a heartbeat a second per activity).
+    max_calls_per_station: int = 32
+    max_polls_per_station: int = 5
+    calls_per_second_per_station: float = 20.0
+    calls_burst_per_station: int = 100
+    # Long polls of all stations together, below the frontend's 1200 concurrent polls per
+    # namespace (`frontend.namespaceCount`), so the portal's workers can still poll.
+    max_polls: int = 1000
+    # A source address with this many failed authentications within the window is refused
+    # without a token lookup until the window ends.
+    failed_authentications_per_source: int = 20
+    failed_authentications_window: timedelta = timedelta(seconds=60)
+    # Per source address and interval, this many refusals are audited line by line; the rest
+    # in one line with their count at the interval's end.
+    audit_lines_per_source: int = 30
+    audit_interval: timedelta = timedelta(seconds=60)
+    # Pings on every connection, so the calls of a station that vanished (power cut, cable)
+    # end, and free their places, within about keepalive + keepalive_timeout.
+    keepalive: timedelta = timedelta(seconds=30)
+    keepalive_timeout: timedelta = timedelta(seconds=10)
     # Seals the task tokens handed to stations; gateways with the same key (restarts,
     # replicas) accept each other's. None: a random key, good for this process only.
     task_token_key: bytes | None = None
@@ -62,6 +93,8 @@ class GatewayConfig:
             raise ValueError("give both the server certificate and its key, or neither")
         if self.reauthenticate_every <= timedelta(0):
             raise ValueError("reauthenticate_every must be positive")
+        if self.max_polls_per_station > self.max_calls_per_station:
+            raise ValueError("a station's polls are calls too: at most max_calls_per_station")
 
     def task_queue_of(self, station_id: str) -> str:
         return f"{self.task_queue_prefix}{station_id}"

@@ -3,8 +3,10 @@
 A station chooses every field of its requests, so each allowed call is checked against the
 authenticated station: its namespace is the configured one, the queue it names is its own
 (`<prefix><station id>`, kind NORMAL), and fields that would reach beyond its own queue are
-refused. The identity it claims is replaced by the station's, so every history event names
-the station that really ran the attempt. Task tokens are checked by `tokens.TaskTokens`.
+refused. Versioning fields are refused too: a station's worker is unversioned, and a poll with
+`deployment_options` would create worker deployments in the namespace. The identity it claims
+is replaced by the station's, so every history event names the station that really ran the
+attempt. Task tokens are checked by `tokens.TaskTokens`.
 """
 
 from __future__ import annotations
@@ -41,6 +43,22 @@ class Refused(Exception):
         super().__init__(reason)
         self.code = code
         self.reason = reason
+
+
+def _unversioned(
+    request: PollActivityTaskQueueRequest
+    | RespondActivityTaskCompletedRequest
+    | RespondActivityTaskFailedRequest
+    | RespondActivityTaskCanceledRequest,
+) -> None:
+    """Station workers are not versioned, and the pinned SDK sends no deployment options
+    unless told to. A poll with them registers a worker deployment (and version) in the
+    namespace, one per name a station makes up; an answer with them names one."""
+    if request.HasField("deployment_options"):
+        raise Refused(
+            grpc.StatusCode.PERMISSION_DENIED,
+            "deployment_options are not allowed: a station's worker is not versioned",
+        )
 
 
 def identity_of(station_id: str) -> str:
@@ -85,10 +103,20 @@ class Rules:
                 grpc.StatusCode.PERMISSION_DENIED,
                 "worker_control_task_queue and poller_group_id are not allowed",
             )
+        _unversioned(request)
+        capabilities = request.worker_version_capabilities
+        if capabilities.use_versioning or capabilities.deployment_series_name:
+            raise Refused(grpc.StatusCode.PERMISSION_DENIED, "a station's worker is not versioned")
         request.identity = identity_of(station_id)
 
     def task_answer(self, station_id: str, request: TaskAnswer) -> None:
         self.namespace(request.namespace)
+        if not isinstance(request, RecordActivityTaskHeartbeatRequest):
+            _unversioned(request)
+            if request.HasField("deployment") or request.worker_version.use_versioning:
+                raise Refused(
+                    grpc.StatusCode.PERMISSION_DENIED, "a station's worker is not versioned"
+                )
         request.identity = identity_of(station_id)
         # Routing hint for multi-cell clusters; the SDK does not set it, a station must not.
         request.resource_id = ""
@@ -111,6 +139,10 @@ class Rules:
             heartbeats = list(request.worker_heartbeat)
         for heartbeat in heartbeats:
             self.queue(station_id, heartbeat.task_queue)
+            if heartbeat.deployment_version.deployment_name:
+                raise Refused(
+                    grpc.StatusCode.PERMISSION_DENIED, "a station's worker is not versioned"
+                )
             heartbeat.worker_identity = identity_of(station_id)
 
     @staticmethod

@@ -1,7 +1,12 @@
 """The gateway's gRPC server: authenticate, check, rewrite, forward, and answer faithfully.
 
 One generic handler takes every method of every service, so nothing reaches the frontend that
-is not on the allow-list (`calls.ALLOWED`) and passed the station's checks (`rules`). Requests
+is not on the allow-list (`calls.ALLOWED`) and passed the station's checks (`rules`). A call is
+judged on its metadata before its message is read: a source that failed authentication too
+often, a caller without a valid token, a method off the list, and a station over its limits
+(`limits`: calls a second, calls and polls open at once) are refused without reading a byte of
+the message, which grpc caps at the frontend's own 4 MiB anyway. Every refusal goes to the
+`gateway.audit` log (`audit`), line by line up to a burst per source, then counted. Requests
 and responses travel as bytes and are parsed here: a message that does not parse is refused
 before any forwarding, and unknown fields are dropped rather than passed on.
 
@@ -23,8 +28,8 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, NoReturn
 
 import grpc
 from google.protobuf.message import DecodeError, Message
@@ -43,18 +48,21 @@ from temporalio.api.workflowservice.v1 import (
 )
 from temporalio.converter import PayloadCodec
 
+from gateway.audit import Audit
 from gateway.auth import Authenticate, NotePoll, bearer_token
 from gateway.calls import ALLOWED, Kind, call_name, path, request_class
-from gateway.config import GatewayConfig
+from gateway.config import FRONTEND_MAX_MESSAGE_BYTES, GatewayConfig
+from gateway.limits import UNKNOWN_TOKEN, FailedAuthentications, StationLimits, source_of
 from gateway.payloads import activity_context, decode_task, encode_answer, with_context
 from gateway.rules import Refused, Rules, TaskAnswer
+from gateway.tasks import BackgroundTasks, observe
 from gateway.tokens import TaskTokens
 
 log = logging.getLogger(__name__)
-audit = logging.getLogger("gateway.audit")
 
 Context = grpc.aio.ServicerContext[bytes, bytes]
 Metadata = Sequence[tuple[str, str | bytes]]
+Requests = AsyncIterator[bytes]
 
 # Headers of the station's call that the frontend uses (SDK version checks); everything else,
 # the station's authorization above all, stays at the gateway.
@@ -100,6 +108,21 @@ class Gateway:
         self._tokens = TaskTokens(
             grace=config.task_token_grace.total_seconds(), key=config.task_token_key
         )
+        self._failed_authentications = FailedAuthentications(
+            limit=config.failed_authentications_per_source,
+            window=config.failed_authentications_window.total_seconds(),
+        )
+        self._limits = StationLimits(
+            calls_per_second=config.calls_per_second_per_station,
+            burst=config.calls_burst_per_station,
+            open_calls=config.max_calls_per_station,
+            open_polls=config.max_polls_per_station,
+            open_polls_in_all=config.max_polls,
+        )
+        self._audit = Audit(
+            burst=config.audit_lines_per_source, interval=config.audit_interval.total_seconds()
+        )
+        self._background = BackgroundTasks()
         self._server: grpc.aio.Server | None = None
         self._channel: grpc.aio.Channel | None = None
         self._open_calls = 0
@@ -118,10 +141,21 @@ class Gateway:
         """Task tokens handed out and still answerable."""
         return len(self._tokens)
 
+    @property
+    def open_polls(self) -> int:
+        """Long polls of all stations admitted and not yet ended."""
+        return self._limits.polls_in_all
+
     async def start(self) -> None:
+        config = self.config
         options = [
-            ("grpc.max_receive_message_length", self.config.max_message_bytes),
-            ("grpc.max_send_message_length", self.config.max_message_bytes),
+            # A station's message larger than this is refused by grpc before it is buffered
+            # whole; an unauthenticated one is not read at all (see `handle`).
+            ("grpc.max_receive_message_length", config.max_message_bytes),
+            ("grpc.max_send_message_length", FRONTEND_MAX_MESSAGE_BYTES),
+            ("grpc.max_concurrent_streams", config.max_streams_per_connection),
+            ("grpc.keepalive_time_ms", int(config.keepalive.total_seconds() * 1000)),
+            ("grpc.keepalive_timeout_ms", int(config.keepalive_timeout.total_seconds() * 1000)),
             # A second gateway on the same port must fail, not silently share it.
             ("grpc.so_reuseport", 0),
         ]
@@ -137,6 +171,7 @@ class Gateway:
             self.port = server.add_insecure_port(self.config.listen)
         await server.start()
         self._server = server
+        self._background.spawn(self._flush_audit(), name="gateway audit flush")
         log.info("station gateway on port %s -> %s", self.port, self.config.frontend)
 
     async def stop(self, grace: float | None = 5.0) -> None:
@@ -147,6 +182,14 @@ class Gateway:
         if self._channel is not None:
             await self._channel.close()
             self._channel = None
+        await self._background.close()
+        self._audit.flush(everything=True)
+
+    async def _flush_audit(self) -> None:
+        """The counted refusals of each source, one line per interval (see `audit`)."""
+        while True:
+            await asyncio.sleep(self._audit.interval / 4)
+            self._audit.flush()
 
     async def wait_for_termination(self) -> None:
         if self._server is not None:
@@ -154,8 +197,8 @@ class Gateway:
 
     def _frontend_channel(self) -> grpc.aio.Channel:
         options: list[tuple[str, Any]] = [
-            ("grpc.max_receive_message_length", self.config.max_message_bytes),
-            ("grpc.max_send_message_length", self.config.max_message_bytes),
+            ("grpc.max_receive_message_length", FRONTEND_MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", FRONTEND_MAX_MESSAGE_BYTES),
         ]
         tls = self.config.frontend_tls
         if tls is None:
@@ -171,57 +214,66 @@ class Gateway:
 
     # -- one call ------------------------------------------------------------------------
 
-    async def handle(self, full_path: str, request: bytes, context: Context) -> bytes:
+    async def handle(self, full_path: str, requests: Requests, context: Context) -> bytes:
+        """One call, from its metadata first: who, what and how many are settled before its
+        message is read, so a stranger's or an over-eager station's bytes are never held."""
         call = call_name(full_path)
+        peer = context.peer()
+        source = source_of(peer)
         station: str | None = None
-        log.debug("call %s from %s", call, context.peer())
+        log.debug("call %s from %s", call, peer)
         try:
-            token = bearer_token(context.invocation_metadata())
-            if token is None:
-                raise Refused(
-                    grpc.StatusCode.UNAUTHENTICATED,
-                    "send the station token as 'authorization: Bearer <token>'",
-                )
+            token = self._failed_authentications.admit(
+                source, bearer_token(context.invocation_metadata())
+            )
             try:
                 station = await self._authenticate(token)
             except Exception as err:
                 raise AuthenticationUnavailable from err
             if station is None:
-                raise Refused(
-                    grpc.StatusCode.UNAUTHENTICATED, "the station token is unknown or was replaced"
-                )
+                self._failed_authentications.failed(source, token)
+                raise Refused(grpc.StatusCode.UNAUTHENTICATED, UNKNOWN_TOKEN)
+            self._failed_authentications.succeeded(token)
             kind = ALLOWED.get(call) if full_path == path(call) else None
             if kind is None:
                 raise Refused(
                     grpc.StatusCode.PERMISSION_DENIED, "not allowed through the station gateway"
                 )
-            try:
-                message = request_class(call).FromString(request)
-            except DecodeError:
-                raise Refused(
-                    grpc.StatusCode.INVALID_ARGUMENT, "the request is not a valid message"
-                ) from None
-            message.DiscardUnknownFields()
-            return await self._dispatch(kind, call, station, token, message, context)
+            with self._limits.admit(station, poll=kind is Kind.POLL):
+                message = await self._read(call, requests)
+                return await self._dispatch(kind, call, station, token, message, context)
         except Refused as refused:
-            audit.warning(
-                "refused station=%s call=%s reason=%s peer=%s",
-                station or "-",
-                call,
-                refused.reason,
-                context.peer(),
-                extra={"station": station, "call": call, "reason": refused.reason},
-            )
-            await context.abort(refused.code, f"{call}: {refused.reason}")
+            self._audit.refused(source, station, call, refused.code, refused.reason, peer)
+            await _abort(context, refused.code, f"{call}: {refused.reason}")
         except Upstream as upstream:
-            await context.abort(upstream.code, upstream.details, tuple(upstream.trailing))
+            await _abort(context, upstream.code, upstream.details, upstream.trailing)
         except AuthenticationUnavailable:
             log.exception("cannot authenticate a station for %s", call)
             # Retryable for the SDK: the station keeps polling once the lookup works again.
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"{call}: try again")
+            await _abort(context, grpc.StatusCode.UNAVAILABLE, f"{call}: try again")
         except Exception:
             log.exception("station gateway failed on %s for station %s", call, station)
-            await context.abort(grpc.StatusCode.INTERNAL, f"{call}: the gateway failed")
+            await _abort(context, grpc.StatusCode.INTERNAL, f"{call}: the gateway failed")
+
+    async def _read(self, call: str, requests: Requests) -> Message:
+        """The call's one message, parsed; unknown fields dropped rather than passed on."""
+        try:
+            raw = await anext(requests)
+        except StopAsyncIteration:
+            # grpc has already refused an oversized message (RESOURCE_EXHAUSTED); or the
+            # caller sent none.
+            raise Refused(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"no request message, or one larger than {self.config.max_message_bytes} bytes",
+            ) from None
+        try:
+            message = request_class(call).FromString(raw)
+        except DecodeError:
+            raise Refused(
+                grpc.StatusCode.INVALID_ARGUMENT, "the request is not a valid message"
+            ) from None
+        message.DiscardUnknownFields()
+        return message
 
     async def _dispatch(
         self, kind: Kind, call: str, station: str, token: str, message: Message, context: Context
@@ -296,26 +348,38 @@ class Gateway:
     async def _answer(
         self, kind: Kind, call: str, request: TaskAnswer, station: str, token: str, context: Context
     ) -> bytes:
+        self._rules.task_answer(station, request)  # before the token: what it refuses, it names
         sealed = request.task_token
-        grant = self._tokens.lookup(station, sealed)
+        final = kind is Kind.FINAL
+        # A final answer spends its token as it is checked, before the first await: a second
+        # answer with it, even one arriving while this one is on its way, is refused here.
+        grant = (
+            self._tokens.claim(station, sealed) if final else self._tokens.lookup(station, sealed)
+        )
         if grant is None:
             raise Refused(
                 grpc.StatusCode.PERMISSION_DENIED,
-                "the task token was not handed to this station, or its task has ended",
+                "the task token was not handed to this station, or its task has ended "
+                "or is being answered",
             )
-        self._rules.task_answer(station, request)
-        request.task_token = grant.server_token
-        if self._codec is not None:
-            await encode_answer(with_context(self._codec, grant.context), request)
         try:
+            request.task_token = grant.server_token
+            if self._codec is not None:
+                await encode_answer(with_context(self._codec, grant.context), request)
             raw = await self._forward(call, request, station, token, context)
         except Upstream as upstream:
             if upstream.code == grpc.StatusCode.NOT_FOUND:  # the attempt is gone server-side
                 self._tokens.spend(sealed)
+            elif final:
+                self._tokens.release(sealed, grant)
             raise
-        if kind is Kind.FINAL:
-            self._tokens.spend(sealed)
-        else:
+        except BaseException:
+            # Not answered (cut off, cancelled by the station, or the gateway failed): the
+            # frontend, which refuses a second answer itself, decides a retry.
+            if final:
+                self._tokens.release(sealed, grant)
+            raise
+        if not final:
             self._tokens.heartbeat_recorded(sealed)
         return raw
 
@@ -336,11 +400,13 @@ class Gateway:
         interval = self.config.reauthenticate_every.total_seconds()
         self.forwarded[call] += 1
         self._open_calls += 1
+        answered = False
         try:
             while not waiter.done():
                 await asyncio.wait({waiter}, timeout=interval)
                 if not waiter.done() and not await self._still_authenticated(token, station):
                     raise Refused(grpc.StatusCode.UNAUTHENTICATED, "the station token was replaced")
+            answered = True
             return waiter.result()
         except grpc.aio.AioRpcError as err:
             trailing = tuple(err.trailing_metadata() or ())
@@ -349,6 +415,11 @@ class Gateway:
             self._open_calls -= 1
             if not waiter.done():
                 waiter.cancel()  # cancels the call at the frontend too
+            if not answered:
+                # The station left (its call cancelled) or was cut off: nobody reads the
+                # frontend's answer, which may still fail, so it is retrieved here; else asyncio
+                # reports it later as "Task exception was never retrieved".
+                observe(waiter, f"{call} at the frontend")
 
     def _forwarded_metadata(self, context: Context) -> list[tuple[str, str | bytes]]:
         metadata: list[tuple[str, str | bytes]] = [
@@ -401,8 +472,27 @@ class Gateway:
             log.warning("could not hand back a task: %s %s", err.code(), err.details())
 
 
+async def _abort(
+    context: Context, code: grpc.StatusCode, details: str, trailing: Metadata = ()
+) -> NoReturn:
+    """End the call with a status, or, if its station has already gone (deadline, cancel,
+    connection), as cancelled: grpc cannot send a status then and raises ExecuteBatchError,
+    which it would log as an error of the gateway when it is only a station that left."""
+    try:
+        await context.abort(code, details, tuple(trailing))
+    except grpc.aio.InternalError:  # ExecuteBatchError's base; AbortError passes through
+        log.debug("%s not sent: the caller has left", code.name)
+        raise asyncio.CancelledError from None
+
+
 class _Handler(grpc.GenericRpcHandler):
-    """Every method path lands in `Gateway.handle`, raw bytes in and out."""
+    """Every method path lands in `Gateway.handle`, raw bytes in and out.
+
+    Every method is served as request-streaming, which on the wire is the same as unary: grpc
+    then hands the handler the call before its message, which `handle` reads only once the
+    caller is known and admitted. (A unary handler, or an interceptor in front of one, would
+    get control only after grpc had received the whole message.)
+    """
 
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
@@ -413,10 +503,10 @@ class _Handler(grpc.GenericRpcHandler):
         full_path: str = handler_call_details.method
         gateway = self._gateway
 
-        async def behaviour(request: bytes, context: Context) -> bytes:
-            return await gateway.handle(full_path, request, context)
+        async def behaviour(requests: Requests, context: Context) -> bytes:
+            return await gateway.handle(full_path, requests, context)
 
-        return grpc.unary_unary_rpc_method_handler(behaviour)
+        return grpc.stream_unary_rpc_method_handler(behaviour)
 
 
 async def serve(

@@ -5,11 +5,13 @@
 - `station_id`: a fresh station per test, so its queue `station-<id>` is fresh too.
 - `gateway`: the gateway in front of `dev_env`, authenticating with `stations`, no codec.
 - `portal_queue`: a portal-side worker running the test workflow on a fresh queue.
+- `audit`: the `gateway.audit` log lines, captured.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -49,6 +51,8 @@ def gateway_config(
         namespace=dev_env.client.namespace,
         server_certificate=gateway_certificates.server_certificate,
         server_private_key=gateway_certificates.server_private_key,
+        # Known to the tests, which open a seal to look at the server's token inside.
+        task_token_key=os.urandom(32),
     )
 
 
@@ -57,6 +61,12 @@ async def gateway(gateway_config: GatewayConfig, stations: Stations) -> AsyncIte
     running = await serve(gateway_config, stations)
     yield running
     await running.stop(grace=0.5)
+
+
+@pytest.fixture
+def audit(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level("WARNING", logger="gateway.audit")
+    return caplog
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -24,7 +25,9 @@ from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 from temporalio.worker import Worker
 
+from gateway import Gateway
 from gateway.calls import SERVICE
+from gateway.tokens import server_token_of
 
 
 class Stations:
@@ -166,6 +169,12 @@ def raw_channel(port: int, ca: bytes) -> grpc.aio.Channel:
     )
 
 
+def opened(gateway: Gateway, sealed: bytes, station_id: str) -> bytes:
+    """The server's token inside a sealed one, opened with the gateway's key."""
+    assert gateway.config.task_token_key is not None
+    return server_token_of(sealed, gateway.config.task_token_key, station_id)
+
+
 def method_path(method: str) -> str:
     return f"/{SERVICE}/{method}"
 
@@ -176,7 +185,11 @@ def bearer(token: str) -> tuple[tuple[str, str], ...]:
 
 class FrontendTap(grpc.GenericRpcHandler):
     """A transparent hop between the gateway and the frontend that counts the calls open at
-    the frontend's side, so tests see what the frontend sees (cancelled or still open)."""
+    the frontend's side, so tests see what the frontend sees (cancelled or still open).
+
+    `calls` counts the calls that reached it, by method; `hold` delays a method's calls before
+    they go on; `refuse_once` answers a method's next call with a status, not forwarding it.
+    """
 
     def __init__(self, frontend: str) -> None:
         self._channel = grpc.aio.insecure_channel(frontend)
@@ -185,6 +198,9 @@ class FrontendTap(grpc.GenericRpcHandler):
         self.port = self._server.add_insecure_port("127.0.0.1:0")
         self.open_calls = 0
         self.cancelled_calls = 0
+        self.calls: Counter[str] = Counter()
+        self.hold: dict[str, float] = {}
+        self.refuse_once: dict[str, grpc.StatusCode] = {}
 
     async def start(self) -> None:
         await self._server.start()
@@ -197,13 +213,19 @@ class FrontendTap(grpc.GenericRpcHandler):
         self, handler_call_details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler[bytes, bytes]:
         method: str = handler_call_details.method
+        name = method.rpartition("/")[2]
         forward: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = self._channel.unary_unary(method)
 
         async def behaviour(
             request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]
         ) -> bytes:
+            self.calls[name] += 1
+            refusal = self.refuse_once.pop(name, None)
+            if refusal is not None:
+                await context.abort(refusal, "refused by the test's tap")
             self.open_calls += 1
             try:
+                await asyncio.sleep(self.hold.get(name, 0.0))
                 return await forward(
                     request,
                     timeout=context.time_remaining(),

@@ -8,17 +8,30 @@ reach the frontend, and leave B's workflow history as it was.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import grpc
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 from google.protobuf.message import Message
-from temporalio.api.common.v1 import Payloads, WorkflowExecution, WorkflowType
-from temporalio.api.enums.v1 import EventType, TaskQueueKind
+from temporalio.api.common.v1 import (
+    Payloads,
+    WorkerVersionCapabilities,
+    WorkerVersionStamp,
+    WorkflowExecution,
+    WorkflowType,
+)
+from temporalio.api.deployment.v1 import (
+    Deployment,
+    WorkerDeploymentOptions,
+    WorkerDeploymentVersion,
+)
+from temporalio.api.enums.v1 import EventType, TaskQueueKind, WorkerVersioningMode
 from temporalio.api.failure.v1 import Failure
 from temporalio.api.query.v1 import WorkflowQuery
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -26,6 +39,7 @@ from temporalio.api.worker.v1 import WorkerHeartbeat
 from temporalio.api.workflowservice.v1 import (
     DescribeNamespaceRequest,
     GetWorkflowExecutionHistoryRequest,
+    ListWorkerDeploymentsRequest,
     ListWorkflowExecutionsRequest,
     PollActivityTaskQueueRequest,
     PollWorkflowTaskQueueRequest,
@@ -48,13 +62,14 @@ from temporalio.testing import WorkflowEnvironment
 
 from gateway import Gateway
 from gateway.certificates import GatewayCertificates
-from gateway.tokens import server_token_of
 from tests.gateway.support import (
     CAPTURED,
+    FrontendTap,
     StationJobWorkflow,
     Stations,
     bearer,
     method_path,
+    opened,
     raw_channel,
     station_client,
     station_worker,
@@ -175,12 +190,6 @@ async def attacker(
     channel = raw_channel(gateway.port, ca)
     yield Attacker(station_id=station_id, token=token, client=client, channel=channel)
     await channel.close()
-
-
-@pytest.fixture
-def audit(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
-    caplog.set_level("WARNING", logger="gateway.audit")
-    return caplog
 
 
 async def refused(
@@ -405,9 +414,10 @@ async def test_forged_and_stolen_task_tokens_are_refused(
         ServerTaskToken(),
     ).SerializeToString()
 
-    # The forgery is what the server issues, less its clock (the victim only ever saw it
-    # inside the gateway's seal)...
-    stolen = ServerTaskToken.FromString(server_token_of(victim.stolen_token))
+    # The forgery is what the server issues, less its clock (the victim never saw it: it is
+    # encrypted in the gateway's seal)...
+    server_token = opened(gateway, victim.stolen_token, victim.station_id)
+    stolen = ServerTaskToken.FromString(server_token)
     stolen.ClearField("clock")
     assert stolen.SerializeToString() == forged
     # ...and the frontend itself accepts it: a heartbeat adds no event to the history.
@@ -417,7 +427,7 @@ async def test_forged_and_stolen_task_tokens_are_refused(
 
     denied = RPCStatusCode.PERMISSION_DENIED
     service = attacker.client.workflow_service
-    for token in (forged, victim.stolen_token, server_token_of(victim.stolen_token)):
+    for token in (forged, victim.stolen_token, server_token):
         completed = RespondActivityTaskCompletedRequest(
             namespace=NAMESPACE, task_token=token, result=Payloads()
         )
@@ -568,3 +578,245 @@ async def test_a_malformed_message_is_refused(
         attempt = raw_call(attacker, call, garbage)
         await refused(attempt, invalid, call, gateway, audit, attacker.station_id)
     await victim.assert_unchanged()
+
+
+async def test_versioning_fields_are_refused(
+    dev_env: WorkflowEnvironment,
+    gateway: Gateway,
+    attacker: Attacker,
+    audit: pytest.LogCaptureFixture,
+) -> None:
+    """A poll with deployment_options creates a worker deployment in the namespace (the
+    control below, straight at the frontend): one per name a station makes up. Through the
+    gateway it, and every other field that would make a station's worker a versioned one, is
+    refused. (What the SDK does send, a build id alone, passes: test_gateway_worker.)"""
+    denied = RPCStatusCode.PERMISSION_DENIED
+    own = TaskQueue(
+        name=f"station-{attacker.station_id}", kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL
+    )
+    name = f"evil-{uuid.uuid4().hex[:8]}"
+    options = WorkerDeploymentOptions(
+        deployment_name=name,
+        build_id="b1",
+        worker_versioning_mode=WorkerVersioningMode.WORKER_VERSIONING_MODE_VERSIONED,
+    )
+    attempts: list[tuple[str, Message]] = [
+        (
+            "PollActivityTaskQueue",
+            PollActivityTaskQueueRequest(
+                namespace=NAMESPACE, task_queue=own, deployment_options=options
+            ),
+        ),
+        (
+            "PollActivityTaskQueue",
+            PollActivityTaskQueueRequest(
+                namespace=NAMESPACE,
+                task_queue=own,
+                worker_version_capabilities=WorkerVersionCapabilities(
+                    build_id="b1", use_versioning=True
+                ),
+            ),
+        ),
+        (
+            "PollActivityTaskQueue",
+            PollActivityTaskQueueRequest(
+                namespace=NAMESPACE,
+                task_queue=own,
+                worker_version_capabilities=WorkerVersionCapabilities(
+                    build_id="b1", deployment_series_name=name
+                ),
+            ),
+        ),
+        (
+            "RespondActivityTaskCompleted",
+            RespondActivityTaskCompletedRequest(
+                namespace=NAMESPACE, task_token=b"any", deployment_options=options
+            ),
+        ),
+        (
+            "RespondActivityTaskFailed",
+            RespondActivityTaskFailedRequest(
+                namespace=NAMESPACE,
+                task_token=b"any",
+                deployment=Deployment(series_name=name, build_id="b1"),
+            ),
+        ),
+        (
+            "RespondActivityTaskCanceled",
+            RespondActivityTaskCanceledRequest(
+                namespace=NAMESPACE,
+                task_token=b"any",
+                worker_version=WorkerVersionStamp(build_id="b1", use_versioning=True),
+            ),
+        ),
+        (
+            "RecordWorkerHeartbeat",
+            RecordWorkerHeartbeatRequest(
+                namespace=NAMESPACE,
+                worker_heartbeat=[
+                    WorkerHeartbeat(
+                        task_queue=own.name,
+                        deployment_version=WorkerDeploymentVersion(
+                            deployment_name=name, build_id="b1"
+                        ),
+                    )
+                ],
+            ),
+        ),
+    ]
+    for call, request in attempts:
+        await refused(
+            raw_call(attacker, call, request), denied, call, gateway, audit, attacker.station_id
+        )
+        [line] = [r for r in audit.records if r.name == "gateway.audit"]
+        assert "versioned" in line.__dict__["reason"]
+
+    direct = dev_env.client.workflow_service
+
+    async def deployments() -> list[str]:
+        listed = await direct.list_worker_deployments(
+            ListWorkerDeploymentsRequest(namespace=NAMESPACE)
+        )
+        return [d.name for d in listed.worker_deployments]
+
+    control = f"control-{uuid.uuid4().hex[:8]}"
+    control_options = WorkerDeploymentOptions()
+    control_options.CopyFrom(options)
+    control_options.deployment_name = control
+    poll = asyncio.ensure_future(
+        direct.poll_activity_task_queue(
+            PollActivityTaskQueueRequest(
+                namespace=NAMESPACE,
+                task_queue=TaskQueue(name=f"control-{uuid.uuid4().hex[:8]}"),
+                deployment_options=control_options,
+            ),
+            timeout=timedelta(seconds=10),
+        )
+    )
+    try:
+        for _ in range(50):
+            if control in await deployments():
+                break
+            await asyncio.sleep(0.2)
+        listed = await deployments()
+        assert control in listed and name not in listed
+    finally:
+        poll.cancel()
+        await asyncio.gather(poll, return_exceptions=True)
+
+
+def _poll_of(station_id: str) -> PollActivityTaskQueueRequest:
+    return PollActivityTaskQueueRequest(
+        namespace=NAMESPACE,
+        task_queue=TaskQueue(
+            name=f"station-{station_id}", kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL
+        ),
+    )
+
+
+async def _handed_task(
+    dev_env: WorkflowEnvironment,
+    gateway: Gateway,
+    station_id: str,
+    token: str,
+    ca: bytes,
+    portal_queue: str,
+) -> tuple[WorkflowHandle[Any, Any], bytes]:
+    """A running workflow, and the sealed token of its activity as the station got it."""
+    client = await station_client(gateway.port, token, ca)
+    handle = await dev_env.client.start_workflow(
+        StationJobWorkflow.run,
+        args=[f"station-{station_id}", "complete", {}],
+        id=f"answer-{uuid.uuid4()}",
+        task_queue=portal_queue,
+    )
+    task = await client.workflow_service.poll_activity_task_queue(
+        _poll_of(station_id), timeout=timedelta(seconds=10)
+    )
+    assert task.task_token
+    return handle, task.task_token
+
+
+async def _code(attempt: Awaitable[object]) -> grpc.StatusCode:
+    try:
+        await attempt
+    except grpc.aio.AioRpcError as err:
+        return err.code()
+    return grpc.StatusCode.OK
+
+
+async def test_two_final_answers_at_once_reach_the_frontend_once(
+    dev_env: WorkflowEnvironment,
+    tapped_gateway: tuple[Gateway, FrontendTap],
+    stations: Stations,
+    station_id: str,
+    gateway_certificates: GatewayCertificates,
+    portal_queue: str,
+    audit: pytest.LogCaptureFixture,
+) -> None:
+    gateway, frontend = tapped_gateway
+    token = stations.issue(station_id)
+    ca = gateway_certificates.ca_certificate
+    handle, sealed = await _handed_task(dev_env, gateway, station_id, token, ca, portal_queue)
+    result = await dev_env.client.data_converter.encode([{"answer": 1}])
+    answer = RespondActivityTaskCompletedRequest(
+        namespace=NAMESPACE, task_token=sealed, result=Payloads(payloads=result)
+    ).SerializeToString()
+    # The first answer is held on its way, so the second surely arrives before it is through.
+    frontend.hold["RespondActivityTaskCompleted"] = 0.5
+    channel = raw_channel(gateway.port, ca)
+    complete: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+        method_path("RespondActivityTaskCompleted")
+    )
+    audit.clear()
+    codes = await asyncio.gather(
+        *(_code(complete(answer, metadata=bearer(token), timeout=10)) for _ in range(2))
+    )
+    assert sorted(code.value[0] for code in codes) == [
+        grpc.StatusCode.OK.value[0],
+        grpc.StatusCode.PERMISSION_DENIED.value[0],
+    ]
+    assert frontend.calls["RespondActivityTaskCompleted"] == 1
+    lines = [r for r in audit.records if r.name == "gateway.audit"]
+    assert [(r.__dict__["station"], r.__dict__["call"]) for r in lines] == [
+        (station_id, "RespondActivityTaskCompleted")
+    ]
+    assert await handle.result() == {"outcome": "completed", "result": {"answer": 1}}
+    events = [e.event_type for e in (await handle.fetch_history()).events]
+    assert events.count(EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED) == 1
+    await channel.close()
+
+
+async def test_a_final_answer_that_did_not_get_through_may_be_sent_again(
+    dev_env: WorkflowEnvironment,
+    tapped_gateway: tuple[Gateway, FrontendTap],
+    stations: Stations,
+    station_id: str,
+    gateway_certificates: GatewayCertificates,
+    portal_queue: str,
+) -> None:
+    """Spent before it is forwarded, a token is given back when the frontend did not take the
+    answer: the SDK retries an UNAVAILABLE, or fails the task after a refused result."""
+    gateway, frontend = tapped_gateway
+    token = stations.issue(station_id)
+    ca = gateway_certificates.ca_certificate
+    handle, sealed = await _handed_task(dev_env, gateway, station_id, token, ca, portal_queue)
+    result = await dev_env.client.data_converter.encode([{"answer": 2}])
+    answer = RespondActivityTaskCompletedRequest(
+        namespace=NAMESPACE, task_token=sealed, result=Payloads(payloads=result)
+    ).SerializeToString()
+    frontend.refuse_once["RespondActivityTaskCompleted"] = grpc.StatusCode.UNAVAILABLE
+    channel = raw_channel(gateway.port, ca)
+    complete: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+        method_path("RespondActivityTaskCompleted")
+    )
+    first = await _code(complete(answer, metadata=bearer(token), timeout=10))
+    assert first == grpc.StatusCode.UNAVAILABLE
+    assert await _code(complete(answer, metadata=bearer(token), timeout=10)) == grpc.StatusCode.OK
+    assert frontend.calls["RespondActivityTaskCompleted"] == 2
+    assert await handle.result() == {"outcome": "completed", "result": {"answer": 2}}
+    # And once through, it is spent: a third is refused at the gateway.
+    third = await _code(complete(answer, metadata=bearer(token), timeout=10))
+    assert third == grpc.StatusCode.PERMISSION_DENIED
+    assert frontend.calls["RespondActivityTaskCompleted"] == 2
+    await channel.close()
