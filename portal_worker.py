@@ -8,7 +8,7 @@ station worker of the station it started at (station/worker.py).
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,8 +67,8 @@ class PortalDependencies:
     session_factory: async_sessionmaker[AsyncSession]
 
 
-def portal_worker(client: Client, deps: PortalDependencies, task_queue: str) -> Worker:
-    """All workflows and the activities that touch the database, mail and payments."""
+def portal_activities(deps: PortalDependencies) -> Sequence[Callable[..., Any]]:
+    """The activities of the portal worker, each the implementation of a stub in contracts/."""
     sender = mail_sender_for(deps.settings, deps.session_factory)
     mail = MailActivities(sender)
     registration = RegistrationActivities(
@@ -78,7 +78,7 @@ def portal_worker(client: Client, deps: PortalDependencies, task_queue: str) -> 
     access = AccessActivities(AccessRepository(deps.session_factory))
     service_history = ServiceHistoryActivities(ServiceHistoryRepository(deps.session_factory))
     key_table = KeyTableActivities(ServiceHistoryRepository(deps.session_factory))
-    activities: Sequence[Any] = [
+    return [
         mail.send_mail,
         access.reserve_credit,
         access.issue_ticket,
@@ -98,11 +98,15 @@ def portal_worker(client: Client, deps: PortalDependencies, task_queue: str) -> 
         service_history.delete_service_entry,
         key_table.record_key_read,
     ]
+
+
+def portal_worker(client: Client, deps: PortalDependencies, task_queue: str) -> Worker:
+    """All workflows and the activities that touch the database, mail and payments."""
     return Worker(
         client,
         task_queue=task_queue,
         workflows=PORTAL_WORKFLOWS,
-        activities=activities,
+        activities=portal_activities(deps),
         workflow_runner=workflow_runner(),
         # Package verification reads and hashes files: a blocking activity, in threads.
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=8),

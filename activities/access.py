@@ -9,9 +9,9 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.common import WorkflowIDConflictPolicy
 
+from contracts import access as contract
 from contracts.access import (
     ENTITLEMENT_WORKFLOW,
-    AccessActivity,
     ActivateEntitlementInput,
     EntitlementCheckInput,
     EntitlementGrant,
@@ -29,6 +29,7 @@ from contracts.access import (
     entitlement_workflow_id,
 )
 from contracts.errors import domain_errors_as_application_errors
+from contracts.stubs import implements
 from db.access_repository import AccessRepository
 from db.models.access import Ticket
 from domain.catalogue import Service, TicketPeriod
@@ -52,7 +53,7 @@ class AccessActivities:
     def __init__(self, repository: AccessRepository) -> None:
         self._repository = repository
 
-    @activity.defn(name=AccessActivity.RESERVE_CREDIT)
+    @implements(contract.reserve_credit)
     async def reserve_credit(self, request: ReserveCreditInput) -> Reservation:
         """Take the ticket's current price off the balance (or refuse: insufficient-credit)."""
         with domain_errors_as_application_errors():
@@ -65,13 +66,13 @@ class AccessActivities:
             )
         return Reservation(purchase_id=purchase.id, price_cents=purchase.price_cents)
 
-    @activity.defn(name=AccessActivity.ISSUE_TICKET)
+    @implements(contract.issue_ticket)
     async def issue_ticket(self, request: IssueTicketInput) -> IssuedTicket:
         with domain_errors_as_application_errors():
             ticket, email = await self._repository.issue_ticket(request.purchase_id, request.at)
         return issued_ticket(ticket, email)
 
-    @activity.defn(name=AccessActivity.ACTIVATE_ENTITLEMENT)
+    @implements(contract.activate_entitlement)
     async def activate_entitlement(self, request: ActivateEntitlementInput) -> None:
         """Signal-with-start the workshop's EntitlementWorkflow for the ticket's service."""
         ticket = request.ticket
@@ -109,12 +110,12 @@ class AccessActivities:
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
 
-    @activity.defn(name=AccessActivity.CONFIRM_PURCHASE)
+    @implements(contract.confirm_purchase)
     async def confirm_purchase(self, request: PurchaseInput) -> None:
         with domain_errors_as_application_errors():
             await self._repository.confirm_purchase(request.purchase_id)
 
-    @activity.defn(name=AccessActivity.RELEASE_CREDIT)
+    @implements(contract.release_credit)
     async def release_credit(self, request: PurchaseInput) -> ReleaseOutcome:
         """Compensation: a refund entry for the reservation, unless the ticket exists after all."""
         with domain_errors_as_application_errors():
@@ -122,7 +123,7 @@ class AccessActivities:
                 released=await self._repository.release_credit(request.purchase_id)
             )
 
-    @activity.defn(name=AccessActivity.CHECK_ENTITLEMENT)
+    @implements(contract.check_entitlement)
     async def check_entitlement(self, request: EntitlementCheckInput) -> EntitlementGrant:
         """The access check for workflows, at the workflow's time `at`.
 
@@ -140,7 +141,7 @@ class AccessActivities:
             remaining=coverage.remaining,
         )
 
-    @activity.defn(name=AccessActivity.REMAINING_COVERAGE)
+    @implements(contract.remaining_coverage)
     async def remaining_coverage(self, request: EntitlementCheckInput) -> RemainingTime:
         """Covered time left at `at` (zero without coverage); never refuses."""
         return RemainingTime(

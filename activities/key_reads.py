@@ -6,9 +6,9 @@ mileage and CBS states follow the key when the key is newer (db/service_history.
 
 from __future__ import annotations
 
-from temporalio import activity
-
-from contracts.key_reads import KeyRecordView, KeyTableActivity, RecordKeyReadInput
+from contracts import key_reads as contract
+from contracts.key_reads import KeyRecordView, RecordKeyReadInput
+from contracts.stubs import implements
 from db.service_history import ServiceHistoryRepository
 
 
@@ -16,7 +16,7 @@ class KeyTableActivities:
     def __init__(self, repository: ServiceHistoryRepository) -> None:
         self._repository = repository
 
-    @activity.defn(name=KeyTableActivity.RECORD_KEY_READ)
+    @implements(contract.record_key_read)
     async def record_key_read(self, request: RecordKeyReadInput) -> KeyRecordView:
         """Store the read in the workshop's key table (idempotent: a retry updates the row)."""
         record = await self._repository.record_key_read(request.workshop_id, request.read)

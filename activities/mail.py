@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from temporalio import activity
-
-from contracts.mail import MailActivity, MailMessage
+from contracts import mail as contract
+from contracts.mail import MailMessage
+from contracts.stubs import implements
 from db.mail import MailSender
 
 
@@ -12,6 +12,6 @@ class MailActivities:
     def __init__(self, sender: MailSender) -> None:
         self._sender = sender
 
-    @activity.defn(name=MailActivity.SEND_MAIL)
+    @implements(contract.send_mail)
     async def send_mail(self, message: MailMessage) -> None:
         await self._sender.send(message)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from temporalio import activity
-
+from contracts import programming as contract
 from contracts.errors import domain_errors_as_application_errors
-from contracts.programming import PackageActivity, ReadPackageInput
+from contracts.programming import ReadPackageInput
+from contracts.stubs import implements
 from db.packages import PackageStore
 from domain.flash_package import FlashPackageManifest
 
@@ -14,7 +14,7 @@ class PackageActivities:
     def __init__(self, packages: PackageStore) -> None:
         self.packages = packages
 
-    @activity.defn(name=PackageActivity.READ_VERIFIED_MANIFEST)
+    @implements(contract.read_verified_manifest)
     def read_verified_manifest(self, request: ReadPackageInput) -> FlashPackageManifest:
         """The verified manifest, for the workflow's plan; refusals end the session."""
         with domain_errors_as_application_errors():

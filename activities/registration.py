@@ -5,17 +5,16 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from temporalio import activity
-
+from contracts import registration as contract
 from contracts.mail import MailMessage
 from contracts.registration import (
     CheckVatInput,
     CreateWorkshopInput,
     NotifyReviewersInput,
     RecordRegistrationStateInput,
-    RegistrationActivity,
     VatCheckResult,
 )
+from contracts.stubs import implements
 from db.accounts import AccountRepository
 from db.credentials import hash_token
 from db.mail import MailSender
@@ -45,7 +44,7 @@ class RegistrationActivities:
         self._mail = mail
         self._vat_checker = vat_checker
 
-    @activity.defn(name=RegistrationActivity.CHECK_VAT_ID)
+    @implements(contract.check_vat_id)
     async def check_vat_id(self, request: CheckVatInput) -> VatCheckResult:
         """A failing checker is an answer too: the application goes to review with the reason."""
         try:
@@ -53,7 +52,7 @@ class RegistrationActivities:
         except Exception as error:  # a VIES outage must not block the application
             return VatCheckResult(valid=False, reason=f"VAT check unavailable: {error}"[:300])
 
-    @activity.defn(name=RegistrationActivity.RECORD_REGISTRATION_STATE)
+    @implements(contract.record_registration_state)
     async def record_registration_state(self, request: RecordRegistrationStateInput) -> None:
         await self._accounts.record_registration_state(
             request.registration_id,
@@ -63,7 +62,7 @@ class RegistrationActivities:
             workshop_id=request.workshop_id,
         )
 
-    @activity.defn(name=RegistrationActivity.CREATE_WORKSHOP_AND_OWNER)
+    @implements(contract.create_workshop_and_owner)
     async def create_workshop_and_owner(self, request: CreateWorkshopInput) -> str:
         """The approved workshop, its owner account, and the owner's activation mail.
 
@@ -89,7 +88,7 @@ class RegistrationActivities:
         )
         return created.workshop_id
 
-    @activity.defn(name=RegistrationActivity.NOTIFY_REVIEWERS)
+    @implements(contract.notify_reviewers)
     async def notify_reviewers(self, request: NotifyReviewersInput) -> int:
         reviewers = await self._accounts.administrator_emails()
         for email in reviewers:

@@ -8,8 +8,7 @@ are in db/service_history.py. Writing into the vehicle runs on the station
 
 from __future__ import annotations
 
-from temporalio import activity
-
+from contracts import service_history as contract
 from contracts.errors import domain_errors_as_application_errors
 from contracts.service_history import (
     DeletedServiceEntry,
@@ -18,9 +17,9 @@ from contracts.service_history import (
     MarkWrittenInput,
     RecordServiceEntryInput,
     ServiceEntryFacts,
-    ServiceHistoryActivity,
     StoredServiceEntry,
 )
+from contracts.stubs import implements
 from db.models.service_history import ServiceEntry
 from db.service_history import ServiceHistoryRepository
 
@@ -29,7 +28,7 @@ class ServiceHistoryActivities:
     def __init__(self, repository: ServiceHistoryRepository) -> None:
         self._repository = repository
 
-    @activity.defn(name=ServiceHistoryActivity.RECORD_SERVICE_ENTRY)
+    @implements(contract.record_service_entry)
     async def record_service_entry(self, request: RecordServiceEntryInput) -> StoredServiceEntry:
         """Store the entry once (a retry finds it) and move the vehicle's last known mileage.
 
@@ -40,11 +39,11 @@ class ServiceHistoryActivities:
             entry = await self._repository.record_entry(request)
         return _stored(entry)
 
-    @activity.defn(name=ServiceHistoryActivity.MARK_WRITTEN_TO_VEHICLE)
+    @implements(contract.mark_written_to_vehicle)
     async def mark_written_to_vehicle(self, request: MarkWrittenInput) -> None:
         await self._repository.mark_written_to_vehicle(request.entry_id, request.at)
 
-    @activity.defn(name=ServiceHistoryActivity.LOAD_SERVICE_ENTRY_FACTS)
+    @implements(contract.load_service_entry_facts)
     async def load_service_entry_facts(self, request: LoadEntryFactsInput) -> ServiceEntryFacts:
         with domain_errors_as_application_errors():
             entry = await self._repository.entry(request.entry_id)
@@ -56,7 +55,7 @@ class ServiceHistoryActivities:
             service_date=entry.service_date,
         )
 
-    @activity.defn(name=ServiceHistoryActivity.DELETE_SERVICE_ENTRY)
+    @implements(contract.delete_service_entry)
     async def delete_service_entry(self, request: DeleteServiceEntryInput) -> DeletedServiceEntry:
         """Delete the entry, restore the mileage it set, and leave an audit record."""
         with domain_errors_as_application_errors():

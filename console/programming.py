@@ -31,9 +31,10 @@ from contracts.programming import (
     PROGRAMMING_SESSION_WORKFLOW,
     PROGRESS_QUERY,
     ProgrammingProgress,
-    ProgrammingStationActivity,
+    program_segment,
     programming_workflow_id,
 )
+from contracts.stubs import activity_name
 from db.models import User
 from db.packages import PackageStore
 from db.stations import StationRepository
@@ -187,7 +188,7 @@ async def running_segment(
     """How far the segment being downloaded got: its activity's last heartbeat (between two
     attempts too: the next attempt continues from there)."""
     for pending in description.raw_description.pending_activities:
-        if pending.activity_type.name != ProgrammingStationActivity.PROGRAM_SEGMENT:
+        if pending.activity_type.name != activity_name(program_segment):
             continue
         if not pending.heartbeat_details.payloads:
             return None

@@ -10,22 +10,11 @@ from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel
+from temporalio import activity
 
 from domain.catalogue import Service, TicketPeriod
 
 # --- the access activities (portal worker) ---------------------------------------------------
-
-
-class AccessActivity(StrEnum):
-    """Activity names as they stand in histories."""
-
-    RESERVE_CREDIT = "reserve_credit"
-    ISSUE_TICKET = "issue_ticket"
-    ACTIVATE_ENTITLEMENT = "activate_entitlement"
-    CONFIRM_PURCHASE = "confirm_purchase"
-    RELEASE_CREDIT = "release_credit"
-    CHECK_ENTITLEMENT = "check_entitlement"
-    REMAINING_COVERAGE = "remaining_coverage"
 
 
 class ReserveCreditInput(BaseModel):
@@ -87,6 +76,50 @@ class EntitlementGrant(BaseModel):
 
 class RemainingTime(BaseModel):
     remaining: timedelta
+
+
+_PORTAL = "runs on the portal worker: activities.access"
+
+
+@activity.defn(name="reserve_credit")
+async def reserve_credit(request: ReserveCreditInput) -> Reservation:
+    """Take the ticket's price off the balance, or refuse (`insufficient-credit`)."""
+    raise NotImplementedError(_PORTAL)
+
+
+@activity.defn(name="issue_ticket")
+async def issue_ticket(request: IssueTicketInput) -> IssuedTicket:
+    """The reserved purchase's ticket, from `at` or from the end of current coverage."""
+    raise NotImplementedError(_PORTAL)
+
+
+@activity.defn(name="activate_entitlement")
+async def activate_entitlement(request: ActivateEntitlementInput) -> None:
+    """Tell the workshop's EntitlementWorkflow of the ticket (signal-with-start)."""
+    raise NotImplementedError(_PORTAL)
+
+
+@activity.defn(name="confirm_purchase")
+async def confirm_purchase(request: PurchaseInput) -> None:
+    raise NotImplementedError(_PORTAL)
+
+
+@activity.defn(name="release_credit")
+async def release_credit(request: PurchaseInput) -> ReleaseOutcome:
+    """Compensation: refund the reservation, unless its ticket exists after all."""
+    raise NotImplementedError(_PORTAL)
+
+
+@activity.defn(name="check_entitlement")
+async def check_entitlement(request: EntitlementCheckInput) -> EntitlementGrant:
+    """The access check at `at`: the coverage, or a refusal (`access-expired`, `no-access`)."""
+    raise NotImplementedError(_PORTAL)
+
+
+@activity.defn(name="remaining_coverage")
+async def remaining_coverage(request: EntitlementCheckInput) -> RemainingTime:
+    """Covered time left at `at` (zero without coverage); never refuses."""
+    raise NotImplementedError(_PORTAL)
 
 
 # --- TicketPurchaseWorkflow -------------------------------------------------------------------

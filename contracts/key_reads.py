@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from enum import StrEnum
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from temporalio import activity
 
 from domain.key_data import KeyData
 
@@ -21,18 +21,6 @@ class KeyReadInput(BaseModel):
     station_id: str
     station_task_queue: str
     requested_by: str
-
-
-class KeyReaderActivity(StrEnum):
-    """Runs on the station worker."""
-
-    READ_KEY_AT_STATION = "read_key_at_station"
-
-
-class KeyTableActivity(StrEnum):
-    """Runs on the portal worker."""
-
-    RECORD_KEY_READ = "record_key_read"
 
 
 class ReadKeyInput(BaseModel):
@@ -70,3 +58,15 @@ class KeyRecordView(BaseModel):
     reader: str
     station_id: str | None
     workshop_id: str
+
+
+@activity.defn(name="read_key_at_station")
+async def read_key_at_station(request: ReadKeyInput) -> StationKeyRead:
+    """Read the key lying in the station's KeyReader; a corrupt block is refused."""
+    raise NotImplementedError("runs on the station worker: station.key_reader")
+
+
+@activity.defn(name="record_key_read")
+async def record_key_read(request: RecordKeyReadInput) -> KeyRecordView:
+    """Store the read in the workshop's key table (a retry updates the row)."""
+    raise NotImplementedError("runs on the portal worker: activities.key_reads")

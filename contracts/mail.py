@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from pydantic import BaseModel, EmailStr, Field
-
-
-class MailActivity(StrEnum):
-    SEND_MAIL = "send_mail"
+from temporalio import activity
 
 
 class MailMessage(BaseModel):
@@ -19,3 +14,9 @@ class MailMessage(BaseModel):
     subject: str = Field(max_length=300)
     body: str
     category: str = Field(default="general", max_length=64)
+
+
+@activity.defn(name="send_mail")
+async def send_mail(message: MailMessage) -> None:
+    """Send one mail (once per `message_key`)."""
+    raise NotImplementedError("runs on the portal worker: activities.mail")

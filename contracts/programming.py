@@ -10,8 +10,9 @@ from datetime import timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
+from temporalio import activity
 
-from domain.flash_package import SoftwareUnit
+from domain.flash_package import FlashPackageManifest, SoftwareUnit
 from domain.programming import EcuStatus, ProgrammingState
 
 PROGRAMMING_SESSION_WORKFLOW = "ProgrammingSessionWorkflow"
@@ -94,12 +95,15 @@ class ProgrammingProgress(BaseModel):
 # --- the package check (portal worker) --------------------------------------------------------
 
 
-class PackageActivity(StrEnum):
-    READ_VERIFIED_MANIFEST = "read_verified_manifest"
-
-
 class ReadPackageInput(BaseModel):
     package_id: str
+
+
+@activity.defn(name="read_verified_manifest")
+def read_verified_manifest(request: ReadPackageInput) -> FlashPackageManifest:
+    """The package's manifest, verified (checksums, targets); a refusal ends the session.
+    Reads and hashes files: runs in the portal worker's threads."""
+    raise NotImplementedError("runs on the portal worker: activities.packages")
 
 
 # --- the hardware steps (station worker) ------------------------------------------------------
@@ -111,14 +115,6 @@ class StationFailure(StrEnum):
 
     VIN_MISMATCH = "VinMismatch"  # another car is connected
     BATTERY_LOW = "battery-low"  # a charger must be connected before the ECU
-
-
-class ProgrammingStationActivity(StrEnum):
-    IDENTIFY_VEHICLE = "identify_vehicle"
-    PREPARE_ECU = "prepare_ecu"
-    PROGRAM_SEGMENT = "program_segment"
-    FINISH_ECU = "finish_ecu"
-    END_SESSION_LINK = "end_session_link"
 
 
 class IdentifyVehicleInput(BaseModel):
@@ -189,3 +185,40 @@ class FinishedEcu(BaseModel):
 
 class EndSessionInput(BaseModel):
     session_id: str
+
+
+# Vehicle I/O blocks: the station's steps are plain functions, run in the station worker's threads.
+_STATION = "runs on the station worker: station.programming"
+
+
+@activity.defn(name="identify_vehicle")
+def identify_vehicle(request: IdentifyVehicleInput) -> VehicleIdentity:
+    """The VIN (another car: `VinMismatch`), the battery voltage and each ECU's software."""
+    raise NotImplementedError(_STATION)
+
+
+@activity.defn(name="prepare_ecu")
+def prepare_ecu(request: PrepareEcuInput) -> float:
+    """Voltage, hardware, session, security access, fingerprint; the battery voltage. Only
+    sessions recorded before `one-activity-per-segment` call it."""
+    raise NotImplementedError(_STATION)
+
+
+@activity.defn(name="program_segment")
+def program_segment(request: ProgramSegmentInput) -> SegmentResult:
+    """One segment into the ECU (preparing it first, finishing it last when asked),
+    heartbeating the last confirmed block; a retry resumes from there."""
+    raise NotImplementedError(_STATION)
+
+
+@activity.defn(name="finish_ecu")
+def finish_ecu(request: FinishEcuInput) -> FinishedEcu:
+    """Dependencies, reset, software read back. Only sessions recorded before
+    `one-activity-per-segment` call it."""
+    raise NotImplementedError(_STATION)
+
+
+@activity.defn(name="end_session_link")
+def end_session_link(request: EndSessionInput) -> None:
+    """Close the session's link (its frame log is complete) and hand the log in."""
+    raise NotImplementedError(_STATION)

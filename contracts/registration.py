@@ -6,6 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
+from temporalio import activity
 
 from domain.registration import Application, RegistrationState
 
@@ -58,13 +59,6 @@ class RegistrationStatus(BaseModel):
 # --- the registration activities (portal worker) ----------------------------------------------
 
 
-class RegistrationActivity(StrEnum):
-    CHECK_VAT_ID = "check_vat_id"
-    RECORD_REGISTRATION_STATE = "record_registration_state"
-    CREATE_WORKSHOP_AND_OWNER = "create_workshop_and_owner"
-    NOTIFY_REVIEWERS = "notify_reviewers"
-
-
 class CheckVatInput(BaseModel):
     country: str
     vat_id: str
@@ -92,3 +86,30 @@ class NotifyReviewersInput(BaseModel):
     registration_id: str
     company_name: str
     waiting_days: int
+
+
+_PORTAL = "runs on the portal worker: activities.registration"
+
+
+@activity.defn(name="check_vat_id")
+async def check_vat_id(request: CheckVatInput) -> VatCheckResult:
+    """The VAT id's check; an unavailable checker is an answer too (not valid, with why)."""
+    raise NotImplementedError(_PORTAL)
+
+
+@activity.defn(name="record_registration_state")
+async def record_registration_state(request: RecordRegistrationStateInput) -> None:
+    """The registrations table follows the workflow's state."""
+    raise NotImplementedError(_PORTAL)
+
+
+@activity.defn(name="create_workshop_and_owner")
+async def create_workshop_and_owner(request: CreateWorkshopInput) -> str:
+    """The approved workshop and its owner (mailed an activation link); its workshop id."""
+    raise NotImplementedError(_PORTAL)
+
+
+@activity.defn(name="notify_reviewers")
+async def notify_reviewers(request: NotifyReviewersInput) -> int:
+    """Remind the administrators of a waiting registration; how many were mailed."""
+    raise NotImplementedError(_PORTAL)

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, Field
+from temporalio import activity
 
 from domain.service_history import (
     CONSENT_TEXT,
@@ -148,13 +149,6 @@ class DeletedServiceEntry(BaseModel):
 # --- the service-history activities (portal worker) -------------------------------------------
 
 
-class ServiceHistoryActivity(StrEnum):
-    RECORD_SERVICE_ENTRY = "record_service_entry"
-    MARK_WRITTEN_TO_VEHICLE = "mark_written_to_vehicle"
-    LOAD_SERVICE_ENTRY_FACTS = "load_service_entry_facts"
-    DELETE_SERVICE_ENTRY = "delete_service_entry"
-
-
 class RecordServiceEntryInput(BaseModel):
     entry_id: str
     vin: str
@@ -203,11 +197,33 @@ class DeleteServiceEntryInput(BaseModel):
     at: datetime
 
 
+_PORTAL = "runs on the portal worker: activities.service_history"
+
+
+@activity.defn(name="record_service_entry")
+async def record_service_entry(request: RecordServiceEntryInput) -> StoredServiceEntry:
+    """Store the entry once (a retry finds it); the mileage rule is checked again there."""
+    raise NotImplementedError(_PORTAL)
+
+
+@activity.defn(name="mark_written_to_vehicle")
+async def mark_written_to_vehicle(request: MarkWrittenInput) -> None:
+    raise NotImplementedError(_PORTAL)
+
+
+@activity.defn(name="load_service_entry_facts")
+async def load_service_entry_facts(request: LoadEntryFactsInput) -> ServiceEntryFacts:
+    """What a deletion is decided on."""
+    raise NotImplementedError(_PORTAL)
+
+
+@activity.defn(name="delete_service_entry")
+async def delete_service_entry(request: DeleteServiceEntryInput) -> DeletedServiceEntry:
+    """Delete the entry, restore the mileage it set, leave an audit record."""
+    raise NotImplementedError(_PORTAL)
+
+
 # --- writing into the vehicle (station worker) ------------------------------------------------
-
-
-class VehicleServiceActivity(StrEnum):
-    WRITE_SERVICE_ITEMS_TO_VEHICLE = "write_service_items_to_vehicle"
 
 
 class WriteServiceItemsInput(BaseModel):
@@ -221,3 +237,9 @@ class VehicleWriteResult(BaseModel):
     vin: str
     items_before: list[VehicleServiceItem]
     items_after: list[VehicleServiceItem]
+
+
+@activity.defn(name="write_service_items_to_vehicle")
+async def write_service_items_to_vehicle(request: WriteServiceItemsInput) -> VehicleWriteResult:
+    """Check the VIN, reset the performed CBS items in the instrument cluster, read them back."""
+    raise NotImplementedError("runs on the station worker: station.service_booklet")

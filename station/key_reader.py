@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from contracts import key_reads as contract
 from contracts.errors import refused_in_activity
-from contracts.key_reads import KeyReaderActivity, ReadKeyInput, StationKeyRead
+from contracts.key_reads import ReadKeyInput, StationKeyRead
+from contracts.stubs import implements
 from domain.key_data import CorruptKeyData
 from domain.service_history import KeyDataCorrupt, KeyReadFailedProblem
 from hw.keyreader import KeyReaderError, read_key
@@ -27,7 +28,7 @@ class KeyReaderActivities:
         self.station_id = station_id
         self.backend = backend
 
-    @activity.defn(name=KeyReaderActivity.READ_KEY_AT_STATION)
+    @implements(contract.read_key_at_station)
     async def read_key_at_station(self, request: ReadKeyInput) -> StationKeyRead:
         """Read the key in the station's KeyReader (blocking USB I/O in a thread)."""
         try:

@@ -21,6 +21,7 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from contracts import programming as contract
 from contracts.programming import (
     SEGMENT_CHECKED,
     EndSessionInput,
@@ -28,12 +29,12 @@ from contracts.programming import (
     FinishedEcu,
     IdentifyVehicleInput,
     PrepareEcuInput,
-    ProgrammingStationActivity,
     ProgramSegmentInput,
     SegmentResult,
     StationFailure,
     VehicleIdentity,
 )
+from contracts.stubs import implements
 from domain.programming import MINIMUM_VOLTAGE, DownloadProgress, EcuStep, voltage_ok
 from hw.errors import VehicleLinkError
 from hw.flash_files import FlashPackage
@@ -140,7 +141,7 @@ class ProgrammingStationActivities:
         with vehicle_errors_typed(progress, step), self.links.use(session_id) as link:
             yield link
 
-    @activity.defn(name=ProgrammingStationActivity.IDENTIFY_VEHICLE)
+    @implements(contract.identify_vehicle)
     def identify_vehicle(self, request: IdentifyVehicleInput) -> VehicleIdentity:
         """Read the VIN (it must be the session's car), the voltage and each ECU's software.
 
@@ -154,7 +155,7 @@ class ProgrammingStationActivities:
                 vin=vin, battery_voltage=link.read_battery_voltage(), software=software
             )
 
-    @activity.defn(name=ProgrammingStationActivity.PREPARE_ECU)
+    @implements(contract.prepare_ecu)
     def prepare_ecu(self, request: PrepareEcuInput) -> float:
         """Voltage check, hardware check, programming session, security access, fingerprint.
 
@@ -195,7 +196,7 @@ class ProgrammingStationActivities:
         prepare_ecu(link, package, fingerprint)
         return volts
 
-    @activity.defn(name=ProgrammingStationActivity.PROGRAM_SEGMENT)
+    @implements(contract.program_segment)
     def program_segment(self, request: ProgramSegmentInput) -> SegmentResult:
         """Erase (fresh start only), download and check one segment; resumable. The ECU's first
         segment prepares the ECU first, its last one finishes it afterwards (`prepare`,
@@ -292,7 +293,7 @@ class ProgrammingStationActivities:
             software_after=software_after,
         )
 
-    @activity.defn(name=ProgrammingStationActivity.FINISH_ECU)
+    @implements(contract.finish_ecu)
     def finish_ecu(self, request: FinishEcuInput) -> FinishedEcu:
         """Dependency check, reset, and the software list read back after the reset (for the
         sessions recorded before `one-activity-per-segment`; newer ones finish in their last
@@ -302,7 +303,7 @@ class ProgrammingStationActivities:
             finish_ecu(link, request.ecu)
             return FinishedEcu(ecu=request.ecu, software=link.read_software_list(request.ecu))
 
-    @activity.defn(name=ProgrammingStationActivity.END_SESSION_LINK)
+    @implements(contract.end_session_link)
     def end_session_link(self, request: EndSessionInput) -> None:
         """Close the session's link, which completes its frame log, and hand the log in to the
         portal when the station is on another machine."""

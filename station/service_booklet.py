@@ -12,14 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from contracts.service_history import (
-    VehicleServiceActivity,
-    VehicleWriteResult,
-    WriteServiceItemsInput,
-)
+from contracts import service_history as contract
+from contracts.service_history import VehicleWriteResult, WriteServiceItemsInput
+from contracts.stubs import implements
 from domain.service_history import reset_service_items
 from hw import protocol as P
 from hw.errors import VehicleLinkError
@@ -34,7 +31,7 @@ class VehicleServiceActivities:
         self.station_id = station_id
         self.vehicle_url = vehicle_url
 
-    @activity.defn(name=VehicleServiceActivity.WRITE_SERVICE_ITEMS_TO_VEHICLE)
+    @implements(contract.write_service_items_to_vehicle)
     async def write_service_items_to_vehicle(
         self, request: WriteServiceItemsInput
     ) -> VehicleWriteResult:

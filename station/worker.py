@@ -7,7 +7,7 @@ token: packages and frame logs travel over the portal's HTTP API (`station.porta
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -42,12 +42,12 @@ def service_booklet(deps: StationDependencies) -> ServiceBookletStation:
     )
 
 
-def station_worker(client: Client, deps: StationDependencies, task_queue: str) -> Worker:
-    """Hardware activities only, on the queue of the station wired to the car."""
+def station_activities(deps: StationDependencies) -> Sequence[Callable[..., Any]]:
+    """The station's hardware activities, each the implementation of a stub in contracts/."""
     programming = ProgrammingStationActivities(
         deps.station_id, deps.vehicle_url, deps.packages_dir, deps.traces_dir, deps.portal
     )
-    activities: Sequence[Any] = [
+    return [
         programming.identify_vehicle,
         programming.prepare_ecu,
         programming.program_segment,
@@ -55,10 +55,14 @@ def station_worker(client: Client, deps: StationDependencies, task_queue: str) -
         programming.end_session_link,
         *service_booklet(deps).activities(),
     ]
+
+
+def station_worker(client: Client, deps: StationDependencies, task_queue: str) -> Worker:
+    """Hardware activities only, on the queue of the station wired to the car."""
     return Worker(
         client,
         task_queue=task_queue,
-        activities=activities,
+        activities=station_activities(deps),
         # Vehicle I/O blocks; one ECU transfer at a time per thread, a few in parallel at most.
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=4),
         max_concurrent_activities=4,

@@ -10,12 +10,8 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.access import (
-        AccessActivity,
-        EntitlementCheckInput,
-        EntitlementGrant,
-        RemainingTime,
-    )
+    from contracts import access as contract
+    from contracts.access import EntitlementCheckInput, EntitlementGrant
     from domain.catalogue import Service
 
 ACCESS_CHECK_TIMEOUT = timedelta(seconds=30)
@@ -24,9 +20,8 @@ ACCESS_CHECK_TIMEOUT = timedelta(seconds=30)
 async def check_access(workshop_id: str, service: Service) -> EntitlementGrant:
     """The workshop's coverage of `service` now, or an ActivityError carrying the refusal."""
     return await workflow.execute_activity(
-        AccessActivity.CHECK_ENTITLEMENT,
+        contract.check_entitlement,
         EntitlementCheckInput(workshop_id=workshop_id, service=service, at=workflow.now()),
-        result_type=EntitlementGrant,
         start_to_close_timeout=ACCESS_CHECK_TIMEOUT,
     )
 
@@ -34,9 +29,8 @@ async def check_access(workshop_id: str, service: Service) -> EntitlementGrant:
 async def remaining_coverage(workshop_id: str, service: Service) -> timedelta:
     """Covered time left now (zero without coverage); never refuses."""
     remaining = await workflow.execute_activity(
-        AccessActivity.REMAINING_COVERAGE,
+        contract.remaining_coverage,
         EntitlementCheckInput(workshop_id=workshop_id, service=service, at=workflow.now()),
-        result_type=RemainingTime,
         start_to_close_timeout=ACCESS_CHECK_TIMEOUT,
     )
     return remaining.remaining

@@ -38,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
         TicketIssued,
         TicketWindow,
     )
-    from contracts.mail import MailActivity, MailMessage
+    from contracts.mail import MailMessage, send_mail
     from domain.catalogue import Service, TicketPeriod
     from domain.entitlement import (
         CoverageWindow,
@@ -161,7 +161,7 @@ class EntitlementWorkflow:
         remaining = window.ends_at - workflow.now()
         minutes = max(1, round(remaining.total_seconds() / 60))
         await workflow.execute_activity(
-            MailActivity.SEND_MAIL,
+            send_mail,
             MailMessage(
                 message_key=f"{workflow.info().workflow_id}/expiry/{window.ends_at.isoformat()}",
                 recipient=self._notify_email,

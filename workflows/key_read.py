@@ -21,13 +21,12 @@ with workflow.unsafe.imports_passed_through():
     from contracts.errors import domain_error_from_failure, domain_failure
     from contracts.key_reads import (
         KEY_READ_WORKFLOW,
-        KeyReaderActivity,
         KeyReadInput,
         KeyRecordView,
-        KeyTableActivity,
         ReadKeyInput,
         RecordKeyReadInput,
-        StationKeyRead,
+        read_key_at_station,
+        record_key_read,
     )
     from domain.catalogue import Service
     from domain.errors import DomainError
@@ -63,10 +62,9 @@ class KeyReadWorkflow:
             raise domain_failure(error) from error
         try:
             read = await workflow.execute_activity(
-                KeyReaderActivity.READ_KEY_AT_STATION,
+                read_key_at_station,
                 ReadKeyInput(),
                 task_queue=request.station_task_queue,
-                result_type=StationKeyRead,
                 schedule_to_start_timeout=STATION_PICKUP,
                 start_to_close_timeout=KEY_READ,
                 retry_policy=KEY_READ_RETRY,
@@ -76,9 +74,8 @@ class KeyReadWorkflow:
             raise domain_failure(station_failure(request.station_id, error)) from error
         workflow.upsert_search_attributes([search_attributes.VIN.value_set(read.key.vin)])
         record = await workflow.execute_activity(
-            KeyTableActivity.RECORD_KEY_READ,
+            record_key_read,
             RecordKeyReadInput(workshop_id=request.workshop_id, read=read),
-            result_type=KeyRecordView,
             start_to_close_timeout=DATABASE_STEP,
         )
         workflow.upsert_search_attributes([search_attributes.FLOW_STATE.value_set("stored")])

@@ -45,21 +45,23 @@ with workflow.unsafe.imports_passed_through():
         EcuOutcome,
         EndSessionInput,
         FinishEcuInput,
-        FinishedEcu,
         IdentifyVehicleInput,
-        PackageActivity,
         PrepareEcuInput,
         ProgrammingProgress,
         ProgrammingSessionInput,
-        ProgrammingStationActivity,
         ProgrammingUpdate,
         ProgramSegmentInput,
         ReadPackageInput,
         ResumeInput,
-        SegmentResult,
         SkipEcuInput,
         StationFailure,
         VehicleIdentity,
+        end_session_link,
+        finish_ecu,
+        identify_vehicle,
+        prepare_ecu,
+        program_segment,
+        read_verified_manifest,
     )
     from domain.catalogue import Service
     from domain.flash_package import FlashPackageManifest
@@ -200,7 +202,7 @@ class ProgrammingSessionWorkflow:
         """Close the station's link for this session, which completes its frame log."""
         try:
             await workflow.execute_activity(
-                ProgrammingStationActivity.END_SESSION_LINK,
+                end_session_link,
                 EndSessionInput(session_id=self.request.session_id),
                 task_queue=self.request.station_task_queue,
                 schedule_to_close_timeout=PORTAL_STEP,
@@ -216,9 +218,8 @@ class ProgrammingSessionWorkflow:
     async def _read_manifest(self) -> FlashPackageManifest:
         """The package's manifest, verified on the portal; a refusal ends the session."""
         return await workflow.execute_activity(
-            PackageActivity.READ_VERIFIED_MANIFEST,
+            read_verified_manifest,
             ReadPackageInput(package_id=self.request.package_id),
-            result_type=FlashPackageManifest,
             start_to_close_timeout=PORTAL_STEP,
         )
 
@@ -234,14 +235,13 @@ class ProgrammingSessionWorkflow:
             self.current_step = "identify"
             try:
                 return await workflow.execute_activity(
-                    ProgrammingStationActivity.IDENTIFY_VEHICLE,
+                    identify_vehicle,
                     IdentifyVehicleInput(
                         session_id=self.request.session_id,
                         expected_vin=self.request.vin,
                         ecus=manifest.ecu_names,
                     ),
                     task_queue=self.request.station_task_queue,
-                    result_type=VehicleIdentity,
                     start_to_close_timeout=MINIMUM_STEP_TIMEOUT,
                     retry_policy=self.hardware_retry,
                 )
@@ -327,7 +327,7 @@ class ProgrammingSessionWorkflow:
         timeout = self._step_timeout(plan)
         if name is EcuStep.PREPARE:
             await workflow.execute_activity(
-                ProgrammingStationActivity.PREPARE_ECU,
+                prepare_ecu,
                 PrepareEcuInput(
                     **common,
                     package_id=self.request.package_id,
@@ -343,7 +343,7 @@ class ProgrammingSessionWorkflow:
             resume = self.resume_points.pop((plan.ecu, index), None)
             folded = workflow.patched(ONE_ACTIVITY_PER_SEGMENT)
             result = await workflow.execute_activity(
-                ProgrammingStationActivity.PROGRAM_SEGMENT,
+                program_segment,
                 ProgramSegmentInput(
                     **common,
                     package_id=self.request.package_id,
@@ -357,7 +357,6 @@ class ProgrammingSessionWorkflow:
                     segment_checked=(plan.ecu, index) in self.checked_segments,
                 ),
                 task_queue=self.request.station_task_queue,
-                result_type=SegmentResult,
                 start_to_close_timeout=timeout,
                 heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=self.hardware_retry,
@@ -370,10 +369,9 @@ class ProgrammingSessionWorkflow:
                 self.ecus[plan.ecu].software_after = result.software_after
         else:
             finished = await workflow.execute_activity(
-                ProgrammingStationActivity.FINISH_ECU,
+                finish_ecu,
                 FinishEcuInput(**common, expected_vin=self.request.vin),
                 task_queue=self.request.station_task_queue,
-                result_type=FinishedEcu,
                 start_to_close_timeout=MINIMUM_STEP_TIMEOUT,
                 retry_policy=self.hardware_retry,
             )

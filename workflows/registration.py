@@ -16,7 +16,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from contracts import search_attributes
     from contracts.errors import domain_failure
-    from contracts.mail import MailActivity, MailMessage
+    from contracts.mail import MailMessage, send_mail
     from contracts.registration import (
         REGISTRATION_WORKFLOW,
         STATUS_QUERY,
@@ -25,13 +25,15 @@ with workflow.unsafe.imports_passed_through():
         DecisionInput,
         NotifyReviewersInput,
         RecordRegistrationStateInput,
-        RegistrationActivity,
         RegistrationInput,
         RegistrationStatus,
         RegistrationUpdate,
         ResendCodeInput,
-        VatCheckResult,
         VerifyEmailInput,
+        check_vat_id,
+        create_workshop_and_owner,
+        notify_reviewers,
+        record_registration_state,
     )
     from domain.registration import (
         CODE_LIFETIME,
@@ -89,9 +91,8 @@ class RegistrationWorkflow:
 
         application = request.application
         vat = await workflow.execute_activity(
-            RegistrationActivity.CHECK_VAT_ID,
+            check_vat_id,
             CheckVatInput(country=application.country, vat_id=application.vat_id),
-            result_type=VatCheckResult,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
         self.vat_check = ("valid: " if vat.valid else "invalid: ") + vat.reason
@@ -104,11 +105,10 @@ class RegistrationWorkflow:
         assert self.decision is not None
         if self.decision.approve:
             self.workshop_id = await workflow.execute_activity(
-                RegistrationActivity.CREATE_WORKSHOP_AND_OWNER,
+                create_workshop_and_owner,
                 CreateWorkshopInput(
                     registration_id=request.registration_id, portal_url=request.portal_url
                 ),
-                result_type=str,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
             )
             workflow.upsert_search_attributes(
@@ -132,7 +132,7 @@ class RegistrationWorkflow:
             return True
         except TimeoutError:
             await workflow.execute_activity(
-                RegistrationActivity.NOTIFY_REVIEWERS,
+                notify_reviewers,
                 NotifyReviewersInput(
                     registration_id=self.request.registration_id,
                     company_name=self.request.application.company_name,
@@ -153,7 +153,7 @@ class RegistrationWorkflow:
         self.machine.send(event)
         workflow.upsert_search_attributes([search_attributes.FLOW_STATE.value_set(self.state)])
         await workflow.execute_activity(
-            RegistrationActivity.RECORD_REGISTRATION_STATE,
+            record_registration_state,
             RecordRegistrationStateInput(
                 registration_id=self.request.registration_id,
                 state=self.state,
@@ -180,7 +180,7 @@ class RegistrationWorkflow:
 
     async def _mail(self, key: str, subject: str, body: str) -> None:
         await workflow.execute_activity(
-            MailActivity.SEND_MAIL,
+            send_mail,
             MailMessage(
                 message_key=key,
                 recipient=self.request.application.contact_email,

@@ -42,18 +42,18 @@ with workflow.unsafe.imports_passed_through():
         MarkWrittenInput,
         RecordServiceEntryInput,
         ServiceEntryDeletionInput,
-        ServiceEntryFacts,
         ServiceEntryInput,
         ServiceEntryStatus,
         ServiceEntryUpdate,
-        ServiceHistoryActivity,
         ServicesInput,
-        StoredServiceEntry,
-        VehicleServiceActivity,
         VehicleTransfer,
-        VehicleWriteResult,
         WriteServiceItemsInput,
         WriteToVehicleInput,
+        delete_service_entry,
+        load_service_entry_facts,
+        mark_written_to_vehicle,
+        record_service_entry,
+        write_service_items_to_vehicle,
     )
     from domain.catalogue import Service
     from domain.service_history import (
@@ -228,7 +228,7 @@ class ServiceEntryWorkflow:
             request, details = self.request, self.details
             try:
                 stored = await workflow.execute_activity(
-                    ServiceHistoryActivity.RECORD_SERVICE_ENTRY,
+                    record_service_entry,
                     RecordServiceEntryInput(
                         entry_id=request.entry_id,
                         vin=request.vehicle.vin,
@@ -245,7 +245,6 @@ class ServiceEntryWorkflow:
                         created_by=step.created_by,
                         created_at=workflow.now(),
                     ),
-                    result_type=StoredServiceEntry,
                     start_to_close_timeout=DATABASE_STEP,
                 )
             except ActivityError as error:
@@ -279,7 +278,7 @@ class ServiceEntryWorkflow:
             await self._check_entitlement()
             try:
                 result = await workflow.execute_activity(
-                    VehicleServiceActivity.WRITE_SERVICE_ITEMS_TO_VEHICLE,
+                    write_service_items_to_vehicle,
                     WriteServiceItemsInput(
                         entry_id=request.entry_id,
                         vin=request.vehicle.vin,
@@ -287,7 +286,6 @@ class ServiceEntryWorkflow:
                         service_date=self.details.service_date,
                     ),
                     task_queue=request.station_task_queue,
-                    result_type=VehicleWriteResult,
                     schedule_to_start_timeout=STATION_PICKUP,
                     start_to_close_timeout=VEHICLE_WRITE,
                     retry_policy=VEHICLE_WRITE_RETRY,
@@ -297,7 +295,7 @@ class ServiceEntryWorkflow:
                 self.vehicle_transfer_detail = _transfer_failure(error, request)
                 return self.status()
             await workflow.execute_activity(
-                ServiceHistoryActivity.MARK_WRITTEN_TO_VEHICLE,
+                mark_written_to_vehicle,
                 MarkWrittenInput(entry_id=request.entry_id, at=workflow.now()),
                 start_to_close_timeout=DATABASE_STEP,
             )
@@ -395,9 +393,8 @@ class ServiceEntryDeletionWorkflow:
         try:
             await check_access(request.workshop_id, Service.SERVICE_HISTORY)
             facts = await workflow.execute_activity(
-                ServiceHistoryActivity.LOAD_SERVICE_ENTRY_FACTS,
+                load_service_entry_facts,
                 LoadEntryFactsInput(entry_id=request.entry_id),
-                result_type=ServiceEntryFacts,
                 start_to_close_timeout=DATABASE_STEP,
             )
         except ActivityError as error:
@@ -416,14 +413,13 @@ class ServiceEntryDeletionWorkflow:
             raise domain_failure(error) from error
         try:
             deleted = await workflow.execute_activity(
-                ServiceHistoryActivity.DELETE_SERVICE_ENTRY,
+                delete_service_entry,
                 DeleteServiceEntryInput(
                     entry_id=request.entry_id,
                     deleted_by=request.deleted_by,
                     workshop_id=request.workshop_id,
                     at=workflow.now(),
                 ),
-                result_type=DeletedServiceEntry,
                 start_to_close_timeout=DATABASE_STEP,
             )
         except ActivityError as error:

@@ -21,17 +21,19 @@ with workflow.unsafe.imports_passed_through():
     from contracts import search_attributes
     from contracts.access import (
         TICKET_PURCHASE_WORKFLOW,
-        AccessActivity,
         ActivateEntitlementInput,
         IssuedTicket,
         IssueTicketInput,
         PurchaseFlowState,
         PurchaseInput,
-        ReleaseOutcome,
-        Reservation,
         ReserveCreditInput,
         TicketPurchaseInput,
         TicketPurchaseResult,
+        activate_entitlement,
+        confirm_purchase,
+        issue_ticket,
+        release_credit,
+        reserve_credit,
     )
     from contracts.errors import domain_failure, to_application_error
     from domain.credit import TicketNotIssued
@@ -68,7 +70,7 @@ class TicketPurchaseWorkflow:
         self._set_state("reserving")
         try:
             reservation = await workflow.execute_activity(
-                AccessActivity.RESERVE_CREDIT,
+                reserve_credit,
                 ReserveCreditInput(
                     workshop_id=request.workshop_id,
                     idempotency_key=request.idempotency_key,
@@ -76,7 +78,6 @@ class TicketPurchaseWorkflow:
                     period=request.period,
                     requested_by=request.requested_by,
                 ),
-                result_type=Reservation,
                 start_to_close_timeout=DATABASE_STEP,
                 retry_policy=KEEP_TRYING,
             )
@@ -91,9 +92,8 @@ class TicketPurchaseWorkflow:
         except ActivityError as error:
             self._set_state("releasing")
             outcome = await workflow.execute_activity(
-                AccessActivity.RELEASE_CREDIT,
+                release_credit,
                 purchase,
-                result_type=ReleaseOutcome,
                 start_to_close_timeout=DATABASE_STEP,
                 retry_policy=KEEP_TRYING,
             )
@@ -110,14 +110,14 @@ class TicketPurchaseWorkflow:
             ticket = await self._issue(reservation.purchase_id)
 
         await workflow.execute_activity(
-            AccessActivity.ACTIVATE_ENTITLEMENT,
+            activate_entitlement,
             ActivateEntitlementInput(ticket=ticket),
             start_to_close_timeout=DATABASE_STEP,
             retry_policy=KEEP_TRYING,
         )
         self._set_state("confirming")
         await workflow.execute_activity(
-            AccessActivity.CONFIRM_PURCHASE,
+            confirm_purchase,
             purchase,
             start_to_close_timeout=DATABASE_STEP,
             retry_policy=KEEP_TRYING,
@@ -127,9 +127,8 @@ class TicketPurchaseWorkflow:
 
     async def _issue(self, purchase_id: str) -> IssuedTicket:
         return await workflow.execute_activity(
-            AccessActivity.ISSUE_TICKET,
+            issue_ticket,
             IssueTicketInput(purchase_id=purchase_id, at=workflow.now()),
-            result_type=IssuedTicket,
             start_to_close_timeout=DATABASE_STEP,
             retry_policy=ISSUE_RETRY,
         )
