@@ -20,7 +20,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from contracts.errors import to_application_error
-from contracts.key_reads import KeyReaderActivity, ReadKeyInput, StationKeyRead
+from contracts.key_reads import ReadKeyInput, StationKeyRead
+from contracts.key_reads import read_key_at_station as read_key_at_station_stub
+from contracts.stubs import activity_name
 from db.models import KeyRecord
 from domain.errors import Forbidden
 from domain.service_history import KeyReadFailedProblem
@@ -155,7 +157,7 @@ async def _station_answering(
     """A station worker (through its gateway, as any station) whose key read fails with
     `failure`: a fault of its own, or a refusal it made up."""
 
-    @activity.defn(name=KeyReaderActivity.READ_KEY_AT_STATION)
+    @activity.defn(name=activity_name(read_key_at_station_stub))
     async def read_key_at_station(request: ReadKeyInput) -> StationKeyRead:
         raise failure
 
