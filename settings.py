@@ -142,6 +142,15 @@ class Settings(BaseSettings):
         "Empty: no proxy is trusted.",
     )
     temporal_ui_port: int = 8233
+    temporal_ui_origin: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#\s]+/?$",
+        description="The Temporal Web UI's origin (scheme://host[:port]), the only web page "
+        "allowed to call the payload codec (/codec/*) from a browser, with the console's "
+        "session cookie (CORS). Unset: in the embedded mode the dev server's UI "
+        "(http://127.0.0.1:<AOS_TEMPORAL_UI_PORT> and http://localhost:<port>), in "
+        "production none.",
+    )
 
     # A programming session retries a transient vehicle fault (a pulled cable, a busy ECU)
     # after this long, doubling up to the maximum, before it asks the technician.
@@ -238,6 +247,16 @@ class Settings(BaseSettings):
         if self.console_secure_cookies is not None:
             return self.console_secure_cookies
         return self.environment == "production"
+
+    @property
+    def temporal_ui_origins(self) -> frozenset[str]:
+        """The origins whose pages may call the payload codec with credentials."""
+        if self.temporal_ui_origin:
+            return frozenset({self.temporal_ui_origin.rstrip("/")})
+        if self.environment == "production":
+            return frozenset()
+        port = self.temporal_ui_port
+        return frozenset({f"http://127.0.0.1:{port}", f"http://localhost:{port}"})
 
     @property
     def gateway_ca(self) -> Path:

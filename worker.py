@@ -345,6 +345,10 @@ def temporal_dev_server_command(settings: Settings) -> list[str]:
     ]
     for key in search_attributes.ALL:
         command += ["--search-attribute", f"{key.name}=Keyword"]
+    if settings.payload_keys:
+        # The Web UI decodes through the API's codec (README "Operators" on its credentials).
+        codec = f"http://{settings.api_host}:{settings.api_port}/codec"
+        command += ["--ui-codec-endpoint", codec]
     return command
 
 

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
+from api.cors import CodecCors
 from api.deps import DEPENDENCY_PROBLEMS, AppResources
 from api.edge import install_transport_security, install_trusted_proxies
 from api.metrics import install_metrics
@@ -74,6 +75,8 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         responses=PROBLEM_RESPONSES,
     )
     install_problem_handlers(app)
+    # The Temporal Web UI decodes payloads from another origin; only /codec/ answers it.
+    app.add_middleware(CodecCors, origins=settings.temporal_ui_origins)
     install_metrics(app)
     for router in (
         health.router,

@@ -23,6 +23,12 @@ class SessionIpChanged(Unauthenticated):
     title = "The session was started from another IP address"
 
 
+# The console sets it beside its own session cookie, with the same session token, on the codec's
+# path only (console.security): the Temporal Web UI sends it to the payload codec with
+# "Include cross-origin credentials". No other route reads a cookie.
+CODEC_SESSION_COOKIE = "aos_codec_session"
+
+
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 

@@ -1,8 +1,9 @@
 """Request dependencies, each an `Annotated` alias a route can declare by type.
 
 Who is calling: `CurrentUser` for any signed-in person (a bearer session token, valid only
-from the IP address that logged in), `AdminUser` for portal staff, `CurrentStation` for the
-routes a station worker calls with its own token. What they may use: `ServiceHistoryAccess`
+from the IP address that logged in), `AdminUser` for portal staff, `AdminByTokenOrCookie` for
+the payload codec (a bearer token, or the console's session cookie that the Temporal Web UI
+sends), `CurrentStation` for the routes a station worker calls with its own token. What they may use: `ServiceHistoryAccess`
 and `ProgrammingAccess` let a request through only while the workshop has the service covered.
 """
 
@@ -14,11 +15,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, get_args
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from api.auth import (
+    CODEC_SESSION_COOKIE,
     SessionExpired,
     SessionIpChanged,
     StationTokenInvalid,
@@ -140,7 +142,11 @@ async def signed_in(
     """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("sign in with POST /auth/login and send the token as a Bearer token")
-    found = await accounts.signed_in(credentials.credentials, client_ip(request))
+    return await _live_session(request, accounts, credentials.credentials)
+
+
+async def _live_session(request: Request, accounts: AccountRepository, token: str) -> LiveSession:
+    found = await accounts.signed_in(token, client_ip(request))
     if found is SessionRefusal.IP_CHANGED:
         # The portal's rule: the IP must not change during a session. The session ended there.
         raise SessionIpChanged("the session was ended; sign in again from this address")
@@ -179,6 +185,41 @@ async def require_admin(user: CurrentUser) -> User:
 
 
 AdminUser = Annotated[User, Depends(require_admin)]
+
+codec_session_cookie = APIKeyCookie(
+    name=CODEC_SESSION_COOKIE,
+    scheme_name="CodecSessionCookie",
+    auto_error=False,
+    description="The console's session, sent by the Temporal Web UI's codec client with "
+    '"Include cross-origin credentials" (an administrator signed in to the console)',
+)
+
+
+async def signed_in_by_token_or_cookie(
+    request: Request,
+    accounts: AccountsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    cookie: Annotated[str | None, Depends(codec_session_cookie)],
+) -> LiveSession:
+    """The bearer token's session, else the console's (the payload codec, which the Temporal
+    Web UI calls from the operator's browser: it can send cookies, not our bearer token)."""
+    if credentials is not None and credentials.scheme.lower() == "bearer":
+        return await _live_session(request, accounts, credentials.credentials)
+    if cookie:
+        return await _live_session(request, accounts, cookie)
+    raise Unauthenticated(
+        "send a session token from POST /auth/login as a Bearer token, or sign in to the "
+        "console in this browser"
+    )
+
+
+async def require_admin_by_token_or_cookie(
+    signed: Annotated[LiveSession, Depends(signed_in_by_token_or_cookie)],
+) -> User:
+    return await require_admin(signed.user)
+
+
+AdminByTokenOrCookie = Annotated[User, Depends(require_admin_by_token_or_cookie)]
 
 
 async def current_station(
@@ -231,7 +272,9 @@ ProgrammingAccess = Annotated[Coverage, Depends(require_entitlement(Service.ECU_
 
 DEPENDENCY_PROBLEMS: dict[Callable[..., Any], Sequence[ProblemSource]] = {
     signed_in: [Unauthenticated, SessionExpired, SessionIpChanged],
+    signed_in_by_token_or_cookie: [Unauthenticated, SessionExpired, SessionIpChanged],
     require_admin: [Forbidden],
+    require_admin_by_token_or_cookie: [Forbidden],
     current_station: [StationTokenInvalid],
     get_args(ServiceHistoryAccess)[1].dependency: [Forbidden, NoAccess, AccessExpired],
     get_args(ProgrammingAccess)[1].dependency: [Forbidden, NoAccess, AccessExpired],

@@ -30,7 +30,7 @@ from console.i18n import LANGUAGE_COOKIE, LANGUAGES, load_catalogues
 from console.paths import PREFIX, safe_next
 from console.rendering import render, translator
 from console.routes import PAGE_ROUTERS
-from console.security import SESSION_COOKIE, clear_cookie, set_cookie
+from console.security import clear_session_cookies, set_cookie
 from contracts.errors import domain_error_from
 from domain.errors import DomainError, NotFound
 
@@ -103,7 +103,7 @@ async def _error_page(request: Request, exc: Exception) -> Response:
         if request.method == "GET" and request.url.path != PREFIX + "/":
             target += f"&next={quote(request.url.path, safe='/')}"
         response = RedirectResponse(target, status_code=303)
-        clear_cookie(response, request.app.state.resources.settings, SESSION_COOKIE)
+        clear_session_cookies(response, request.app.state.resources.settings)
         return response
     if isinstance(exc, CsrfRejected):
         return render(request, "errors/forbidden.html", {"csrf": True}, status_code=403)

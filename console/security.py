@@ -3,6 +3,11 @@
 - `aos_session`: the sign-in session's token, the same session record as the API's bearer
   tokens (`db.accounts.AccountRepository`), so it ends, expires and is bound to the client's IP
   exactly like them. `HttpOnly`, `SameSite=Strict`, `Secure` per `Settings.console_cookies_secure`.
+- `aos_codec_session`: the same session token, on the payload codec's path (`/codec`) only,
+  with the same flags: the Temporal Web UI, a page of another origin, sends it to the codec
+  with "Include cross-origin credentials" (`api.cors`). A cookie of its own rather than
+  `aos_session` on `/`: no other path of this host (the UI's server on another port included,
+  cookies ignore ports) ever receives a session token.
 - `aos_presession`: a random value before sign-in, so the sign-in and registration forms carry a
   CSRF token too.
 - `aos_pending`: between the password and the TOTP code, the random token of the pending
@@ -24,6 +29,8 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.auth import CODEC_SESSION_COOKIE
+from api.cors import CODEC_PREFIX
 from domain.accounts import PENDING_SIGN_IN_LIFETIME
 from settings import Settings
 
@@ -64,6 +71,17 @@ def clear_cookie(response: Response, settings: Settings, name: str, path: str = 
     response.delete_cookie(
         name, path=path, httponly=True, samesite="strict", secure=settings.console_cookies_secure
     )
+
+
+def set_session_cookies(response: Response, settings: Settings, token: str) -> None:
+    """The signed-in session: for the console's pages, and for the payload codec."""
+    set_cookie(response, settings, SESSION_COOKIE, token)
+    set_cookie(response, settings, CODEC_SESSION_COOKIE, token, path=CODEC_PREFIX)
+
+
+def clear_session_cookies(response: Response, settings: Settings) -> None:
+    clear_cookie(response, settings, SESSION_COOKIE)
+    clear_cookie(response, settings, CODEC_SESSION_COOKIE, path=CODEC_PREFIX)
 
 
 def csrf_binding(request: Request) -> str | None:

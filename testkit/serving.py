@@ -62,10 +62,11 @@ async def running_api(
 
 
 @asynccontextmanager
-async def serving_api(app: FastAPI) -> AsyncIterator[str]:
-    """The app over real HTTP on a free port, for callers in other processes or threads (the
-    `aos` client, a station worker); its base URL."""
-    port = free_port()
+async def serving_api(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
+    """The app over real HTTP on a free port (or `port`, from `free_port()`, for a caller that
+    must know the address before the app exists), for callers in other processes or threads
+    (the `aos` client, a station worker, a browser); its base URL."""
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
     serving = asyncio.create_task(server.serve())
     try:

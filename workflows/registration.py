@@ -256,11 +256,13 @@ class RegistrationWorkflow:
 
     @decide.validator
     def _validate_decide(self, decision: DecisionInput) -> None:
-        if self.state != "under_review" or self.decision is not None:
+        if self.state != "under_review":
             raise domain_failure(
-                RegistrationNotUnderReview(
-                    f"the registration is {self.state}, not under review", state=self.state
-                )
+                RegistrationNotUnderReview(f"the registration is {self.state}", state=self.state)
+            )
+        if self.decision is not None:  # decided; the outcome is being stored
+            raise domain_failure(
+                RegistrationNotUnderReview("the registration was decided already", state=self.state)
             )
 
     @workflow.query(name=STATUS_QUERY)

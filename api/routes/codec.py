@@ -1,25 +1,29 @@
 """The payload codec over HTTP, for the Temporal Web UI and CLI (`--codec-endpoint`).
 
-Only signed-in administrators may use it: decoding shows VINs and personal data in clear.
+Only signed-in administrators may use it: decoding shows VINs and personal data in clear. API
+clients send their bearer token; the Web UI, a page of another origin, cannot, so it sends the
+console's session cookie ("Include cross-origin credentials"), let in by CORS for the UI's
+origin only (`api.cors`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from cryptography.exceptions import InvalidTag
-from fastapi import APIRouter
+from fastapi import APIRouter, Header, Response
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.api.common.v1 import Payloads
 
-from api.deps import AdminUser, SettingsDep
+from api.cors import CODEC_PREFIX, CrossOriginRefused, check_preflight, preflight_headers
+from api.deps import AdminByTokenOrCookie, SettingsDep
 from api.problems import problem_responses
 from domain.errors import Conflict, DomainError
 from temporal_client import payload_codec
 
-router = APIRouter(prefix="/codec", tags=["operators"])
+router = APIRouter(prefix=CODEC_PREFIX, tags=["operators"])
 
 
 class NoPayloadKeys(Conflict):
@@ -65,7 +69,9 @@ CODEC_PROBLEMS = problem_responses(InvalidPayloads, NoPayloadKeys)
 
 
 @router.post("/encode", response_model=PayloadsJson, responses=CODEC_PROBLEMS)
-async def encode(body: PayloadsJson, admin: AdminUser, settings: SettingsDep) -> dict[str, Any]:
+async def encode(
+    body: PayloadsJson, admin: AdminByTokenOrCookie, settings: SettingsDep
+) -> dict[str, Any]:
     """Encrypt payloads (Temporal remote codec protocol: `{"payloads": [...]}`)."""
     codec = _codec(settings)
     encoded = await codec.encode(_payloads(body).payloads)
@@ -73,7 +79,9 @@ async def encode(body: PayloadsJson, admin: AdminUser, settings: SettingsDep) ->
 
 
 @router.post("/decode", response_model=PayloadsJson, responses=CODEC_PROBLEMS)
-async def decode(body: PayloadsJson, admin: AdminUser, settings: SettingsDep) -> dict[str, Any]:
+async def decode(
+    body: PayloadsJson, admin: AdminByTokenOrCookie, settings: SettingsDep
+) -> dict[str, Any]:
     """Decrypt payloads for display in the Web UI or the CLI."""
     codec = _codec(settings)
     try:
@@ -84,3 +92,44 @@ async def decode(body: PayloadsJson, admin: AdminUser, settings: SettingsDep) ->
             "a payload could not be decrypted with the portal's keys", field="payloads"
         ) from error
     return {"payloads": json_format.MessageToDict(Payloads(payloads=decoded)).get("payloads", [])}
+
+
+PREFLIGHT_DESCRIPTION = (
+    "The browser's CORS preflight before the Temporal Web UI calls the codec (`OPTIONS` with "
+    "`Origin` and `Access-Control-Request-*`): 204 with `Access-Control-Allow-Origin` (that "
+    "origin) and `Access-Control-Allow-Credentials: true` for the UI's origin "
+    "(`AOS_TEMPORAL_UI_ORIGIN`), 403 `cross-origin-refused` for any other. Without `Origin` "
+    "it is a plain `OPTIONS`: 204 with `Allow`."
+)
+
+
+@router.options(
+    "/encode",
+    status_code=204,
+    response_class=Response,
+    responses=problem_responses(CrossOriginRefused),
+    description=PREFLIGHT_DESCRIPTION,
+)
+@router.options(
+    "/decode",
+    status_code=204,
+    response_class=Response,
+    responses=problem_responses(CrossOriginRefused),
+    description=PREFLIGHT_DESCRIPTION,
+)
+async def preflight(
+    settings: SettingsDep,
+    origin: Annotated[str | None, Header(max_length=2000)] = None,
+    access_control_request_method: Annotated[str | None, Header(max_length=100)] = None,
+    access_control_request_headers: Annotated[str | None, Header(max_length=2000)] = None,
+) -> Response:
+    """May the Temporal Web UI's page call the codec (CORS preflight)?"""
+    if origin is None:
+        return Response(status_code=204, headers={"Allow": "OPTIONS, POST"})
+    check_preflight(
+        settings.temporal_ui_origins,
+        origin,
+        access_control_request_method,
+        access_control_request_headers,
+    )
+    return Response(status_code=204, headers=preflight_headers())

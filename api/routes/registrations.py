@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import AccountsDep, AdminUser, SettingsDep, TemporalDep
 from api.problems import problem_responses
@@ -228,17 +229,33 @@ async def decide_registration(
     decision: Decision,
 ) -> RegistrationStatus:
     """An administrator's decision on an application under review (the API's and the
-    operators' console's): the registration flow's `decide` update."""
+    operators' console's): the registration flow's `decide` update.
+
+    The flow's validator is the one judge of the state: `GET /registrations/{id}` reports the
+    flow's state, and the table follows it only once an activity has recorded it, so a
+    client that saw `under_review` could find the table still `submitted`. The table is
+    asked only whether the registration exists and whether it is closed: a closed state is
+    recorded before the flow ends and never changes, and an ended flow takes no updates.
+    """
     state = await _require_registration(accounts, registration_id)
-    if state != "under_review":
+    if state not in OPEN_STATES:
         raise RegistrationNotUnderReview(f"the registration is {state}", state=state)
     handle = temporal.get_workflow_handle(registration_workflow_id(registration_id))
-    return await execute_update(
-        handle,
-        RegistrationUpdate.DECIDE,
-        DecisionInput(approve=decision.approve, reason=decision.reason, reviewer_id=admin.id),
-        RegistrationStatus,
-    )
+    try:
+        return await execute_update(
+            handle,
+            RegistrationUpdate.DECIDE,
+            DecisionInput(approve=decision.approve, reason=decision.reason, reviewer_id=admin.id),
+            RegistrationStatus,
+        )
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        # Another decision ended the flow between the read above and this update.
+        state = await _require_registration(accounts, registration_id)
+        if state in OPEN_STATES:
+            raise
+        raise RegistrationNotUnderReview(f"the registration is {state}", state=state) from None
 
 
 @router.get("/admin/registrations", response_model=list[RegistrationSummary])

@@ -27,9 +27,10 @@ from console.security import (
     PENDING_SIGN_IN_COOKIE,
     PENDING_SIGN_IN_PATH,
     PENDING_SIGN_IN_SECONDS,
-    SESSION_COOKIE,
     clear_cookie,
+    clear_session_cookies,
     set_cookie,
+    set_session_cookies,
 )
 from db.accounts import IssuedSession, PendingSecondFactor, TotpEnrolment
 from db.credentials import totp_provisioning_uri
@@ -58,7 +59,7 @@ def _signed_in_response(settings: Settings, issued: IssuedSession, target: str) 
 
 
 def _set_session_cookie(response: Response, settings: Settings, issued: IssuedSession) -> None:
-    set_cookie(response, settings, SESSION_COOKIE, issued.token)
+    set_session_cookies(response, settings, issued.token)
     clear_cookie(response, settings, PENDING_SIGN_IN_COOKIE, path=PENDING_SIGN_IN_PATH)
 
 
@@ -268,5 +269,5 @@ async def sign_out(
     """End the session: its cookie stops working at once, here and anywhere it was copied."""
     await accounts.end_session(person.session.id, "logout")
     response = RedirectResponse("/console/sign-in?reason=signed-out", status_code=303)
-    clear_cookie(response, settings, SESSION_COOKIE)
+    clear_session_cookies(response, settings)
     return response

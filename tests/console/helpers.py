@@ -207,6 +207,34 @@ async def sign_in(page: Page, base_url: str, account: WorkshopAccount) -> None:
     await expect(page.locator("form.sign-out")).to_be_visible()
 
 
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(page: httpx.Response) -> str:
+    match = CSRF.search(page.text)
+    assert match, page.text
+    return match.group(1)
+
+
+async def console_sign_in(client: httpx.AsyncClient, account: WorkshopAccount) -> httpx.Response:
+    """Password, then code, through the console's forms over HTTP (no browser); the answer
+    that set the session."""
+    form = await client.get("/console/sign-in")
+    step_one = await client.post(
+        "/console/sign-in",
+        data={"email": account.email, "password": account.password, "csrf_token": csrf_of(form)},
+    )
+    assert step_one.status_code == 303, step_one.text
+    code_form = await client.get(step_one.headers["location"])
+    signed_in = await client.post(
+        "/console/sign-in/code",
+        data={"code": await account.code(), "csrf_token": csrf_of(code_form)},
+    )
+    assert signed_in.status_code == 303, signed_in.text
+    assert "aos_session" in client.cookies
+    return signed_in
+
+
 async def screenshot(page: Page, name: str) -> Path:
     """A full-page screenshot under artefacts/screenshots/ (for the README and reviewers)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

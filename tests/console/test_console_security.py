@@ -18,16 +18,16 @@ from api.app import create_app
 from domain.accounts import SOURCE_FAILURE_LIMIT
 from settings import Settings
 from tests.console.helpers import (
-    WorkshopAccount,
     api_token,
+    console_sign_in,
     create_voucher,
+    csrf_of,
     workshop_through_api,
 )
 
 pytestmark = pytest.mark.e2e
 
 ClientAt = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @asynccontextmanager
@@ -55,30 +55,6 @@ async def client_at(
     """`client_at(ip)`: an httpx client of the app (API and console) calling from `ip`."""
     async with _app_clients(portal_on_dev_server, dev_env) as factory:
         yield factory
-
-
-def csrf_of(page: httpx.Response) -> str:
-    match = CSRF.search(page.text)
-    assert match, page.text
-    return match.group(1)
-
-
-async def console_sign_in(client: httpx.AsyncClient, account: WorkshopAccount) -> httpx.Response:
-    """Password, then code, through the console's forms; the answer that set the session."""
-    form = await client.get("/console/sign-in")
-    step_one = await client.post(
-        "/console/sign-in",
-        data={"email": account.email, "password": account.password, "csrf_token": csrf_of(form)},
-    )
-    assert step_one.status_code == 303, step_one.text
-    code_form = await client.get(step_one.headers["location"])
-    signed_in = await client.post(
-        "/console/sign-in/code",
-        data={"code": await account.code(), "csrf_token": csrf_of(code_form)},
-    )
-    assert signed_in.status_code == 303, signed_in.text
-    assert "aos_session" in client.cookies
-    return signed_in
 
 
 def main_of(page: httpx.Response) -> str:
