@@ -1,18 +1,23 @@
-"""Production settings refuse the embedded defaults, except where a process does not use them."""
+"""Production settings refuse the embedded defaults, except where a process does not use them;
+the embedded mode generates its secrets once and keeps them for its owner's eyes only."""
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from settings import Settings
+from settings import PAYLOAD_KEYS_FILE, SECRET_KEY_FILE, Settings, kept_secret
+from temporal_client import parse_payload_keys
 
 
-def test_production_refuses_the_embedded_secret_and_sqlite() -> None:
+def test_production_refuses_to_run_without_a_secret_of_its_own_and_on_sqlite() -> None:
     with pytest.raises(ValidationError, match="AOS_SECRET_KEY"):
         Settings(environment="production")
+    with pytest.raises(ValidationError, match="AOS_SECRET_KEY"):
+        Settings(environment="production", secret_key="too short")
     with pytest.raises(ValidationError, match="PostgreSQL"):
         Settings(environment="production", secret_key="x" * 32)
     Settings(
@@ -48,3 +53,75 @@ def test_the_gateway_speaks_tls_and_production_brings_its_own_certificate(tmp_pa
     assert given.gateway_server_files() == (tmp_path / "server.pem", tmp_path / "server-key.pem")
     # The embedded mode makes a local CA; there is no plaintext gateway in either mode.
     assert Settings().gateway_server_files() is None
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_embedded_mode_generates_its_secrets_at_the_first_start_owner_only(
+    tmp_path: Path,
+) -> None:
+    assert Settings().secret_key is None  # no secret in the code, nor a default one
+
+    first = Settings(data_dir=tmp_path / "data").with_portal_secrets()
+
+    secret_file, keys_file = (
+        tmp_path / "data" / SECRET_KEY_FILE,
+        tmp_path / "data" / PAYLOAD_KEYS_FILE,
+    )
+    assert (_mode(secret_file), _mode(keys_file)) == (0o600, 0o600)
+    assert first.secret_key == secret_file.read_text().strip()
+    assert first.payload_keys == keys_file.read_text().strip()
+    assert len(first.secret_key) >= 32
+    keys, active = parse_payload_keys(first.payload_keys)  # the format AOS_PAYLOAD_KEYS takes
+    assert list(keys) == [active] and len(keys[active]) == 32
+
+    again = Settings(data_dir=tmp_path / "data").with_portal_secrets()
+    assert (again.secret_key, again.payload_keys) == (first.secret_key, first.payload_keys)
+    elsewhere = Settings(data_dir=tmp_path / "other").with_portal_secrets()
+    assert elsewhere.secret_key != first.secret_key
+    assert elsewhere.payload_keys != first.payload_keys
+
+
+def test_configured_secrets_are_used_and_nothing_is_generated(tmp_path: Path) -> None:
+    given = Settings(data_dir=tmp_path, secret_key="s" * 40, payload_keys="").with_portal_secrets()
+    assert (given.secret_key, given.payload_keys) == ("s" * 40, "")  # empty: no encryption
+    production = Settings(
+        environment="production",
+        data_dir=tmp_path,
+        secret_key="p" * 40,
+        database_url="postgresql+psycopg://portal@db/aos",
+    ).with_portal_secrets()
+    assert (production.secret_key, production.payload_keys) == ("p" * 40, None)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_secret_made_by_a_process_starting_at_the_same_moment_wins(tmp_path: Path) -> None:
+    path = tmp_path / SECRET_KEY_FILE
+
+    def make() -> str:
+        path.write_text("theirs\n")  # another part of make dev got there first meanwhile
+        return "mine"
+
+    assert kept_secret(path, make) == "theirs"
+    assert _mode(path) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == [SECRET_KEY_FILE]  # no candidate left over
+
+
+def test_a_kept_secret_readable_by_others_is_made_owner_only_again(tmp_path: Path) -> None:
+    path = tmp_path / SECRET_KEY_FILE
+    path.write_text("kept\n")
+    path.chmod(0o644)
+    assert kept_secret(path, lambda: "new") == "kept"
+    assert _mode(path) == 0o600
+
+
+def test_a_station_on_its_own_machine_has_no_portal_secret_to_give() -> None:
+    station = Settings(
+        environment="production",
+        portal_url="https://portal.example",
+        station_token="a-station-token",
+    )
+    with pytest.raises(ValueError, match="AOS_SECRET_KEY"):
+        station.secret()
