@@ -19,8 +19,10 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 from statemachine import StateMachine
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.failure.v1 import Failure
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowExecution
+from temporalio.exceptions import FailureError
 
 from api.deps import CurrentUser, TemporalDep
 from api.problems import problem_responses
@@ -278,9 +280,9 @@ async def _entry(event: HistoryEvent, names: dict[int, str], temporal: Client) -
         if kind == "activity_task_started":
             entry.attempt = data.attempt
             if data.HasField("last_failure"):
-                entry.failure = data.last_failure.message
+                entry.failure = await _failure_message(data.last_failure, temporal)
         if "failure" in data.DESCRIPTOR.fields_by_name and data.HasField("failure"):
-            entry.failure = data.failure.message
+            entry.failure = await _failure_message(data.failure, temporal)
             timeout = data.failure.cause.timeout_failure_info
             if timeout.last_heartbeat_details.payloads:
                 decoded = await temporal.data_converter.decode(
@@ -291,14 +293,23 @@ async def _entry(event: HistoryEvent, names: dict[int, str], temporal: Client) -
         entry.name = data.accepted_request.input.name
     elif kind == "workflow_execution_update_rejected":
         entry.name = data.rejected_request.input.name
-        entry.failure = data.failure.message
+        entry.failure = await _failure_message(data.failure, temporal)
     elif kind == "workflow_execution_signaled":
         entry.name = data.signal_name
     elif kind in ("timer_started", "timer_fired"):
         entry.name = data.timer_id
     elif kind in ("workflow_execution_failed", "workflow_task_failed"):
-        entry.failure = data.failure.message
+        entry.failure = await _failure_message(data.failure, temporal)
     return entry
+
+
+async def _failure_message(failure: Failure, temporal: Client) -> str:
+    """The failure's message as it was raised: Temporal stores it as an encoded attribute,
+    encrypted with the payloads (temporal_client.py), and shows "Encoded failure" in its place."""
+    copy = Failure()
+    copy.CopyFrom(failure)  # decoding works in place; the history stays as it was fetched
+    error = await temporal.data_converter.decode_failure(copy)
+    return error.message if isinstance(error, FailureError) else str(error)
 
 
 @router.get(

@@ -7,21 +7,34 @@ import base64
 import json
 import os
 import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.api.failure.v1 import Failure
 from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from contracts.programming import ProgrammingSessionInput, programming_workflow_id
 from domain.accounts import Role
+from hw.sim.keyreader_backend import SimulatedKeyReaderBackend, demo_key_blob
 from portal_worker import PortalDependencies, portal_worker
 from settings import Settings
-from temporal_client import data_converter
-from testkit.factories import create_workshop, sign_in
-from testkit.serving import running_api
+from temporal_client import ENCRYPTED, data_converter
+from testkit.factories import create_workshop, grant_ticket, sign_in
+from testkit.serving import running_api, serving_api
+from tests.programming.test_aos_cli import _aos
+from tests.service_history.conftest import (
+    OTHER_VIN,
+    add_station,
+    booklet_with_reader,
+    garage,
+    seed,
+    station_worker,
+)
 from workflows.programming_session import PORTAL_CHECKS_TOGETHER, ProgrammingSessionWorkflow
 
 pytestmark = pytest.mark.e2e
@@ -119,3 +132,131 @@ async def test_encrypted_payloads_hide_the_vin_and_decode_for_admins(
         decoded = await api.post("/codec/decode", json=body, headers=admin.headers)
         assert decoded.status_code == 200, decoded.text
         assert VIN.encode() in base64.b64decode(decoded.json()["payloads"][0]["data"])
+
+
+def _failures(history: WorkflowHistory) -> list[Failure]:
+    """The failures the history stores (failed activities, the failed workflow), causes too."""
+    found: list[Failure] = []
+    for event in history.events:
+        for name in (
+            "activity_task_failed_event_attributes",
+            "workflow_execution_failed_event_attributes",
+        ):
+            if event.HasField(name):
+                failure = getattr(event, name).failure
+                while failure.ByteSize():
+                    found.append(failure)
+                    failure = failure.cause
+    return found
+
+
+NO_TICKET = "the workshop has no ticket for ecu_programming; buy one to use it"
+NO_PACKAGE = "no flash package none"
+
+
+async def test_failure_messages_are_encrypted_and_operators_read_them_decoded(
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> None:
+    """Temporal stores a failure's message and stack trace in clear unless the failure
+    converter moves them into its encoded attributes, a payload the codec encrypts."""
+    workshop_id = await create_workshop(session_factory)
+    key = base64.b64encode(os.urandom(32)).decode()
+    encrypted = settings.model_copy(update={"payload_keys": f"k1={key}"})
+    target = dev_env.client.service_client.config.target_host
+    plain_client = await Client.connect(target, data_converter=data_converter())
+    secret_client = await Client.connect(target, data_converter=data_converter(encrypted))
+    deps = PortalDependencies(encrypted, session_factory)
+
+    async with portal_worker(plain_client, deps, settings.portal_task_queue):
+        plain = await _session_history(plain_client, settings, workshop_id)
+    clear = b"".join(event.SerializeToString() for event in plain.events)
+    assert NO_TICKET.encode() in clear and NO_PACKAGE.encode() in clear  # the check can see
+
+    async with portal_worker(secret_client, deps, settings.portal_task_queue):
+        history = await _session_history(secret_client, settings, workshop_id)
+    stored = b"".join(event.SerializeToString() for event in history.events)
+    assert NO_TICKET.encode() not in stored and NO_PACKAGE.encode() not in stored
+    failures = _failures(history)
+    assert len(failures) >= 3  # the access check, the manifest read, the session and causes
+    for failure in failures:
+        if failure.HasField("activity_failure_info"):
+            continue  # "Activity task failed", the SDK's wrapper, names no data
+        assert (failure.message, failure.stack_trace) == ("Encoded failure", "")
+        assert failure.encoded_attributes.metadata["encoding"] == ENCRYPTED
+
+    workflow_id = history.workflow_id
+    admin = await sign_in(session_factory, Role.ADMINISTRATOR)
+    app = create_app(encrypted, temporal=secret_client)
+    async with running_api(app) as api:
+        timeline = await api.get(f"/flows/{workflow_id}/history", headers=admin.headers)
+    assert timeline.status_code == 200, timeline.text
+    failed = {
+        event["name"]: event["failure"]
+        for event in timeline.json()["events"]
+        if event["event"] == "activity_task_failed"
+    }
+    assert failed == {"check_entitlement": NO_TICKET, "read_verified_manifest": NO_PACKAGE}
+    (ended,) = (e for e in timeline.json()["events"] if e["event"] == "workflow_execution_failed")
+    assert ended["failure"] in (NO_TICKET, NO_PACKAGE)
+
+    config = tmp_path / "aos.json"
+    async with serving_api(create_app(encrypted, temporal=secret_client)) as url:
+        config.write_text(json.dumps({"api": url, "token": admin.token}))
+        code, out = await _aos(config, "flows", "history", workflow_id)
+    assert code == 0, out
+    assert NO_PACKAGE in out and "Encoded failure" not in out
+
+
+async def test_a_stations_failure_message_is_encrypted_by_the_gateway(
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """The station holds no key: its failure converter moves the message into the encoded
+    attributes, which the gateway encrypts before Temporal stores them."""
+    await seed(session_factory)
+    shop = await garage(session_factory)
+    now = datetime.now(UTC)
+    await grant_ticket(
+        session_factory, shop.workshop_id, now - timedelta(hours=1), now + timedelta(days=1)
+    )
+    station_id = f"st-{uuid.uuid4().hex[:10]}"
+    await add_station(session_factory, shop.workshop_id, station_id)
+    reader = SimulatedKeyReaderBackend()
+    blob = bytearray(demo_key_blob(OTHER_VIN))
+    blob[20] ^= 0xFF  # inside the VIN: the checksum no longer matches
+    reader.insert_key(bytes(blob))
+    key = base64.b64encode(os.urandom(32)).decode()
+    encrypted = settings.model_copy(update={"payload_keys": f"k1={key}"})
+    target = dev_env.client.service_client.config.target_host
+    client = await Client.connect(target, data_converter=data_converter(encrypted))
+    deps = PortalDependencies(encrypted, session_factory)
+
+    async with (
+        portal_worker(client, deps, settings.portal_task_queue),
+        station_worker(client, encrypted, station_id, booklet_with_reader(station_id, reader)),
+        running_api(create_app(encrypted, temporal=client)) as api,
+    ):
+        refused = await api.post(
+            f"/stations/{station_id}/key-reads", headers=shop.technician.headers
+        )
+    assert (refused.status_code, refused.json()["reason"]) == (422, "bad_checksum")
+    message = refused.json()["detail"]
+    assert "checksum" in message  # decoded for the technician
+
+    (execution,) = [e async for e in client.list_workflows(f"StationId = '{station_id}'")]
+    history = await client.get_workflow_handle(execution.id).fetch_history()
+    station_failures = [
+        event.activity_task_failed_event_attributes.failure
+        for event in history.events
+        if event.HasField("activity_task_failed_event_attributes")
+    ]
+    assert station_failures  # the station's own answer, through the gateway
+    for failure in station_failures:
+        assert (failure.message, failure.stack_trace) == ("Encoded failure", "")
+        assert failure.encoded_attributes.metadata["encoding"] == ENCRYPTED
+    stored = b"".join(event.SerializeToString() for event in history.events)
+    assert message.encode() not in stored and b"checksum" not in stored
