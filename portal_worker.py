@@ -77,7 +77,9 @@ def portal_worker(client: Client, deps: PortalDependencies, task_queue: str) -> 
     packages = PackageActivities(PackageStore(deps.settings.packages_dir))
     access = AccessActivities(AccessRepository(deps.session_factory))
     service_history = ServiceHistoryActivities(ServiceHistoryRepository(deps.session_factory))
-    key_table = KeyTableActivities(ServiceHistoryRepository(deps.session_factory))
+    key_table = KeyTableActivities(
+        ServiceHistoryRepository(deps.session_factory), deps.settings.vin_search_value
+    )
     activities: Sequence[Any] = [
         mail.send_mail,
         access.reserve_credit,

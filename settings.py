@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import os
 import secrets
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.programming import HardwareRetry
+from contracts.search_attributes import vin_search_value
 
 MiB = 1024 * 1024
 SECRET_KEY_MIN_LENGTH = 32
@@ -89,7 +91,7 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(
         default=None,
         description="The portal's key: console cookies and CSRF tokens, the gateway's task-token "
-        "seal; 32+ random characters. Production must "
+        "seal, the Vin search attribute's keyed values; 32+ random characters. Production must "
         "set it; the embedded mode generates one at its first start (AOS_DATA_DIR/secret-key).",
     )
 
@@ -260,6 +262,11 @@ class Settings(BaseSettings):
                 self.data_dir / PAYLOAD_KEYS_FILE, _new_payload_keys
             )
         return self.model_copy(update=update)
+
+    def vin_search_value(self, vin: str) -> str:
+        """What the `Vin` search attribute holds for `vin` (contracts.search_attributes)."""
+        key = hashlib.sha256(b"aos-vin-search\x00" + self.secret().encode()).digest()
+        return vin_search_value(vin, key)
 
     @property
     def packages_dir(self) -> Path:

@@ -6,7 +6,8 @@ encoded attributes), so they are encrypted with the rest: Temporal would otherwi
 in clear, and a refusal's message can name a car or a person. When `AOS_PAYLOAD_KEYS` is set
 (the embedded mode generates one) payloads are encrypted with AES-GCM before they leave the
 process; the key id travels in each payload's metadata, so keys can rotate: new payloads use
-the first key, old ones still decode.
+the first key, old ones still decode. Search attributes are no payloads and stay clear for
+Temporal to index: contracts/search_attributes.py says what they may hold (no VIN).
 """
 
 from __future__ import annotations

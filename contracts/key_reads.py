@@ -70,3 +70,15 @@ class KeyRecordView(BaseModel):
     reader: str
     station_id: str | None
     workshop_id: str
+
+
+class RecordedKeyRead(KeyRecordView):
+    """What `record_key_read` answers: the stored row, and the `Vin` search attribute's value
+    for its VIN (contracts.search_attributes), which the portal activity computes because the
+    workflow holds no key. Reads recorded before it existed replay without it."""
+
+    vin_search: str | None = None
+
+    def view(self) -> KeyRecordView:
+        """The row alone, as the workflow answers it."""
+        return KeyRecordView.model_validate(self.model_dump(exclude={"vin_search"}))

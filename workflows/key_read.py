@@ -24,12 +24,14 @@ with workflow.unsafe.imports_passed_through():
         KeyRecordView,
         KeyTableActivity,
         ReadKeyInput,
+        RecordedKeyRead,
         RecordKeyReadInput,
         StationKeyRead,
     )
     from domain.catalogue import Service
     from domain.service_history import StationUnavailable
     from workflows.access_check import check_access
+    from workflows.vin_search import KEYED_VIN_SEARCH
 
 DATABASE_STEP = timedelta(seconds=30)
 STATION_PICKUP = timedelta(seconds=20)
@@ -69,12 +71,19 @@ class KeyReadWorkflow:
                     )
                 ) from error
             raise domain_failure(error) from error
-        workflow.upsert_search_attributes([search_attributes.VIN.value_set(read.key.vin)])
+        # The VIN is known from here, its search value once the portal has stored the key (the
+        # workflow holds no key). Reads recorded before wrote the clear VIN at once.
+        if not workflow.patched(KEYED_VIN_SEARCH):
+            workflow.upsert_search_attributes([search_attributes.VIN.value_set(read.key.vin)])
         record = await workflow.execute_activity(
             KeyTableActivity.RECORD_KEY_READ,
             RecordKeyReadInput(workshop_id=request.workshop_id, read=read),
-            result_type=KeyRecordView,
+            result_type=RecordedKeyRead,
             start_to_close_timeout=DATABASE_STEP,
         )
-        workflow.upsert_search_attributes([search_attributes.FLOW_STATE.value_set("stored")])
-        return record
+        stored = [search_attributes.FLOW_STATE.value_set("stored")]
+        if record.vin_search is not None:
+            workflow.upsert_memo({search_attributes.VIN_MEMO: record.vin})
+            stored.insert(0, search_attributes.VIN.value_set(record.vin_search))
+        workflow.upsert_search_attributes(stored)
+        return record.view()

@@ -1,8 +1,11 @@
-"""With payload keys set, the Temporal server stores no VIN or personal data in clear outside
-the search attributes that operators query by; administrators decode through the codec."""
+"""With payload keys set, the Temporal server stores no VIN or personal data in clear: payloads,
+memos and failure messages are encrypted, the `Vin` search attribute holds a keyed search value;
+operators still find a car's flows by its VIN through the API, and administrators decode
+through the codec."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -18,14 +21,23 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from contracts import search_attributes
 from contracts.programming import ProgrammingSessionInput, programming_workflow_id
 from domain.accounts import Role
+from domain.flash_package import FlashPackageManifest
 from hw.sim.keyreader_backend import SimulatedKeyReaderBackend, demo_key_blob
 from portal_worker import PortalDependencies, portal_worker
 from settings import Settings
 from temporal_client import ENCRYPTED, data_converter
-from testkit.factories import create_workshop, grant_ticket, sign_in
+from testkit.factories import SignedIn, create_workshop, grant_ticket, sign_in
 from testkit.serving import running_api, serving_api
+from tests.programming.conftest import (
+    buy_time,
+    register_station,
+    running_station,
+    start_session,
+    wait_until_ended,
+)
 from tests.programming.test_aos_cli import _aos
 from tests.service_history.conftest import (
     OTHER_VIN,
@@ -36,6 +48,7 @@ from tests.service_history.conftest import (
     station_worker,
 )
 from workflows.programming_session import PORTAL_CHECKS_TOGETHER, ProgrammingSessionWorkflow
+from workflows.vin_search import KEYED_VIN_SEARCH
 
 pytestmark = pytest.mark.e2e
 VIN = "WBA8E5105FK731548"
@@ -43,8 +56,9 @@ VIN = "WBA8E5105FK731548"
 
 def _payloads(node: Any, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every payload in a history (as JSON), leaving out search attributes and the patch
-    markers: the SDK writes those itself, outside the data converter, and they hold only the
-    patch's name (`workflow.patched`), never data of the flow."""
+    markers: the SDK writes those itself, outside the data converter. Search attributes stay
+    clear for Temporal to index them and hold no VIN (contracts/search_attributes.py); a patch
+    marker holds only the patch's name (`workflow.patched`), never data of the flow."""
     if isinstance(node, dict):
         if node.get("markerName") == "core_patch":
             return found
@@ -117,7 +131,8 @@ async def test_encrypted_payloads_hide_the_vin_and_decode_for_admins(
         history = await _session_history(secret_client, settings, workshop_id)
     raw = _payloads(json.loads(history.to_json()), [])
     assert raw
-    assert _patch_names(json.loads(history.to_json())) == {PORTAL_CHECKS_TOGETHER}
+    # Started here without the VIN's search value the API computes: no Vin rather than a clear one.
+    assert _patch_names(json.loads(history.to_json())) == {PORTAL_CHECKS_TOGETHER, KEYED_VIN_SEARCH}
     assert not any(VIN.encode() in _clear_text(p) for p in raw)
     assert all(base64.b64decode(p["metadata"]["encoding"]) == b"binary/encrypted" for p in raw)
 
@@ -260,3 +275,68 @@ async def test_a_stations_failure_message_is_encrypted_by_the_gateway(
         assert failure.encoded_attributes.metadata["encoding"] == ENCRYPTED
     stored = b"".join(event.SerializeToString() for event in history.events)
     assert message.encode() not in stored and b"checksum" not in stored
+
+
+async def test_a_flashed_cars_vin_is_nowhere_in_temporal_yet_operators_find_its_flow(
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+    workshop_owner: SignedIn,
+    demo_package: FlashPackageManifest,
+    tmp_path: Path,
+) -> None:
+    """A session through the API, the portal worker, the gateway and a station, all with the
+    payload keys (the station without): Temporal's history, its description and its
+    visibility record hold the VIN nowhere, and the API still finds the flow by the VIN."""
+    key = base64.b64encode(os.urandom(32)).decode()
+    encrypted = settings.model_copy(update={"payload_keys": f"k1={key}"})
+    target = dev_env.client.service_client.config.target_host
+    client = await Client.connect(target, data_converter=data_converter(encrypted))
+    raw = await Client.connect(target)  # what Temporal has, without the codec
+    deps = PortalDependencies(encrypted, session_factory)
+    owner = workshop_owner
+
+    async with (
+        portal_worker(client, deps, settings.portal_task_queue),
+        running_api(create_app(encrypted, temporal=client)) as api,
+        running_station(client, encrypted) as station,
+    ):
+        vin = station.vehicle.vin
+        await buy_time(api, owner)
+        await register_station(api, owner, station.station_id)
+        started = await start_session(api, owner, station.station_id, vin)
+        final = await wait_until_ended(api, owner.headers, started["session_id"])
+        assert final["state"] == "completed", final
+        workflow_id = started["workflow_id"]
+        await client.get_workflow_handle(workflow_id).result()
+
+        for _ in range(100):  # visibility is eventually consistent
+            found = (await api.get("/flows", params={"vin": vin}, headers=owner.headers)).json()
+            if [f["state"] for f in found["flows"]] == ["completed"]:
+                break
+            await asyncio.sleep(0.1)
+        assert [(f["workflow_id"], f["vin"]) for f in found["flows"]] == [(workflow_id, vin)]
+
+        config = tmp_path / "aos.json"
+        async with serving_api(create_app(encrypted, temporal=client)) as url:
+            config.write_text(json.dumps({"api": url, "token": owner.token}))
+            code, out = await _aos(config, "flows", "list", "--vin", vin)
+        assert code == 0, out
+        assert workflow_id in out and vin in out
+
+    handle = raw.get_workflow_handle(workflow_id)
+    history = await handle.fetch_history()
+    description = await handle.describe()
+    (listed,) = [e async for e in raw.list_workflows(f"WorkflowId = '{workflow_id}'")]
+    stored = [
+        *(event.SerializeToString() for event in history.events),
+        description.raw_description.SerializeToString(),
+        listed.raw_info.SerializeToString(),
+    ]
+    assert len(history.events) > 50  # a whole flash: identify, segments, checks, report
+    assert not [blob for blob in stored if vin.encode() in blob]
+    assert description.typed_search_attributes.get(search_attributes.VIN) == (
+        encrypted.vin_search_value(vin)
+    )
+    memo = description.raw_description.workflow_execution_info.memo.fields
+    assert memo[search_attributes.VIN_MEMO].metadata["encoding"] == ENCRYPTED

@@ -125,3 +125,13 @@ def test_a_station_on_its_own_machine_has_no_portal_secret_to_give() -> None:
     )
     with pytest.raises(ValueError, match="AOS_SECRET_KEY"):
         station.secret()
+
+
+def test_the_vin_search_value_is_keyed_by_the_secret() -> None:
+    one = Settings(secret_key="a" * 40)
+    other = Settings(secret_key="b" * 40)
+    vin = "WBA8E5105FK731548"
+    value = one.vin_search_value(vin)
+    assert len(value) == 32 and int(value, 16) >= 0
+    assert vin not in value and value != other.vin_search_value(vin)
+    assert one.vin_search_value(f" {vin.lower()} ") == value  # as a person may type it
