@@ -426,7 +426,7 @@ def dev() -> None:
     # The first start generates the secret key and the payload key into AOS_DATA_DIR; the API,
     # the portal worker and the gateway read them from there (the station worker never does),
     # and so does every later start.
-    settings = settings.with_portal_secrets()
+    settings = settings.with_portal_secrets(make_payload_keys=True)
     migrate.upgrade(settings.database_url)
     seed_demo_data(settings.database_url)
     administrator = _embedded_administrator(settings)

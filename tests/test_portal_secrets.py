@@ -88,7 +88,8 @@ def _opened_by(command: list[str], env: dict[str, str]) -> list[str]:
 
 def test_the_station_worker_never_opens_the_portals_secrets(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    Settings(data_dir=data).with_portal_secrets()  # what `make dev`'s first start leaves
+    # What `make dev`'s first start leaves.
+    Settings(data_dir=data).with_portal_secrets(make_payload_keys=True)
     ensure_certificates(data / "gateway", ["127.0.0.1"])  # so the station gets to connecting
     secrets_files = {str(data / SECRET_KEY_FILE), str(data / PAYLOAD_KEYS_FILE)}
     env = _environment(data, AOS_STATION_TOKEN="a-token-nobody-issued")
@@ -106,12 +107,16 @@ def test_the_station_worker_never_opens_the_portals_secrets(tmp_path: Path) -> N
 
 def test_processes_started_one_after_the_other_read_the_same_secrets(tmp_path: Path) -> None:
     env = _environment(tmp_path / "data")
-    code = (
-        "from settings import get_settings\n"
-        "s = get_settings().with_portal_secrets()\n"
-        "print(s.secret_key, s.payload_keys)\n"
-    )
-    first, second = (_run(["-c", code], env) for _ in range(2))
+
+    def code(make_payload_keys: bool) -> list[str]:
+        return [
+            "-c",
+            "from settings import get_settings\n"
+            f"s = get_settings().with_portal_secrets(make_payload_keys={make_payload_keys})\n"
+            "print(s.secret_key, s.payload_keys)\n",
+        ]
+
+    first, second = _run(code(True), env), _run(code(False), env)  # make dev, then a part
     assert first.returncode == 0, first.stderr
     assert first.stdout == second.stdout
     assert first.stdout.split() == [

@@ -64,7 +64,7 @@ def test_the_embedded_mode_generates_its_secrets_at_the_first_start_owner_only(
 ) -> None:
     assert Settings().secret_key is None  # no secret in the code, nor a default one
 
-    first = Settings(data_dir=tmp_path / "data").with_portal_secrets()
+    first = Settings(data_dir=tmp_path / "data").with_portal_secrets(make_payload_keys=True)
 
     secret_file, keys_file = (
         tmp_path / "data" / SECRET_KEY_FILE,
@@ -77,11 +77,22 @@ def test_the_embedded_mode_generates_its_secrets_at_the_first_start_owner_only(
     keys, active = parse_payload_keys(first.payload_keys)  # the format AOS_PAYLOAD_KEYS takes
     assert list(keys) == [active] and len(keys[active]) == 32
 
-    again = Settings(data_dir=tmp_path / "data").with_portal_secrets()
-    assert (again.secret_key, again.payload_keys) == (first.secret_key, first.payload_keys)
-    elsewhere = Settings(data_dir=tmp_path / "other").with_portal_secrets()
+    for make_payload_keys in (True, False):  # make dev again, or one of its parts
+        again = Settings(data_dir=tmp_path / "data").with_portal_secrets(
+            make_payload_keys=make_payload_keys
+        )
+        assert (again.secret_key, again.payload_keys) == (first.secret_key, first.payload_keys)
+    elsewhere = Settings(data_dir=tmp_path / "other").with_portal_secrets(make_payload_keys=True)
     assert elsewhere.secret_key != first.secret_key
     assert elsewhere.payload_keys != first.payload_keys
+
+
+def test_only_make_dev_generates_the_payload_key(tmp_path: Path) -> None:
+    """A portal process started on its own where make dev never ran (a test's or a benchmark's
+    data folder) encrypts nothing, as its clients do not."""
+    alone = Settings(data_dir=tmp_path).with_portal_secrets()
+    assert alone.payload_keys is None
+    assert [p.name for p in tmp_path.iterdir()] == [SECRET_KEY_FILE]
 
 
 def test_configured_secrets_are_used_and_nothing_is_generated(tmp_path: Path) -> None:
