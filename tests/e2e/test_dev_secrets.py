@@ -95,6 +95,13 @@ def test_dev_generates_its_secrets_once_and_only_the_portal_holds_them(tmp_path:
         assert email in clear.data
         assert stack.stop() == 0, stack.tail()
 
+    # Temporal's own store on disk (the dev server's SQLite file) holds the flow, not the
+    # applicant's data.
+    store = b"".join(path.read_bytes() for path in data.glob("temporal.db*"))
+    assert f"registration-{registration_id}".encode() in store
+    for clear_text in (email, APPLICATION["vat_id"].encode(), APPLICATION["owner_name"].encode()):
+        assert clear_text not in store
+
     with dev_stack(data) as stack:  # the second start
         stack.wait_ready(90)
         assert {
