@@ -77,7 +77,9 @@ def portal_activities(deps: PortalDependencies) -> Sequence[Callable[..., Any]]:
     packages = PackageActivities(PackageStore(deps.settings.packages_dir))
     access = AccessActivities(AccessRepository(deps.session_factory))
     service_history = ServiceHistoryActivities(ServiceHistoryRepository(deps.session_factory))
-    key_table = KeyTableActivities(ServiceHistoryRepository(deps.session_factory))
+    key_table = KeyTableActivities(
+        ServiceHistoryRepository(deps.session_factory), deps.settings.vin_search_value
+    )
     return [
         mail.send_mail,
         access.reserve_credit,

@@ -1,11 +1,19 @@
 """Settings for every process of the product, read from `AOS_*` environment variables and `.env`.
 
 The defaults are the embedded mode (`make dev`): SQLite and the Temporal dev server under `.data/`.
-Production must set its own secrets; the embedded defaults are refused there.
+No secret has a default in the code: the embedded mode generates its secret key and payload key
+at its first start and keeps them in AOS_DATA_DIR, readable by their owner only; production must
+set its own secret key and is refused without one.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
+import os
+import secrets
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -14,9 +22,56 @@ from pydantic import Field, IPvAnyNetwork, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contracts.programming import HardwareRetry
+from contracts.search_attributes import vin_search_value
 
-EMBEDDED_SECRET = "embedded-mode-secret-do-not-use-in-production"
 MiB = 1024 * 1024
+SECRET_KEY_MIN_LENGTH = 32
+# The embedded mode's generated secrets, under AOS_DATA_DIR (owner-only, like the
+# administrator's credentials in admin-credentials.txt).
+SECRET_KEY_FILE = "secret-key"
+PAYLOAD_KEYS_FILE = "payload-keys"
+
+
+def _new_secret_key() -> str:
+    return secrets.token_urlsafe(48)
+
+
+def _new_payload_keys() -> str:
+    """One key in AOS_PAYLOAD_KEYS's format; its id is unique, so a payload encrypted by
+    another installation fails with "unknown key" rather than a failed decryption."""
+    key = base64.b64encode(os.urandom(32)).decode()
+    return f"embedded-{secrets.token_hex(4)}={key}"
+
+
+def kept_secret(path: Path, make: Callable[[], str]) -> str:
+    """The secret kept in `path`; made with `make()` and written there, owner-only, when there
+    is none yet.
+
+    Processes may start at the same moment: each writes its candidate to a file of its own and
+    links it into place, which only the first one manages (a link never replaces a file), and
+    all of them then read the file that is there.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        candidate = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(descriptor, "w") as file:
+                file.write(make() + "\n")
+            # Another process may have been first: then its secret is the one.
+            with contextlib.suppress(FileExistsError):
+                os.link(candidate, path)
+        finally:
+            candidate.unlink()
+    return _read_kept(path)
+
+
+def _read_kept(path: Path) -> str:
+    path.chmod(0o600)  # as for the administrator's credentials: whatever it was, owner-only now
+    value = path.read_text().strip()
+    if not value:
+        raise ValueError(f"{path} is empty; delete it to have a new secret generated")
+    return value
 
 
 class Settings(BaseSettings):
@@ -37,9 +92,11 @@ class Settings(BaseSettings):
     portal_task_queue: str = "portal"
     station_task_queue_prefix: str = "station-"
 
-    secret_key: str = Field(
-        default=EMBEDDED_SECRET,
-        description="Key for signing tokens; at least 32 characters in production.",
+    secret_key: str | None = Field(
+        default=None,
+        description="The portal's key: console cookies and CSRF tokens, the gateway's task-token "
+        "seal, the Vin search attribute's keyed values; 32+ random characters. Production must "
+        "set it; the embedded mode generates one at its first start (AOS_DATA_DIR/secret-key).",
     )
 
     smtp_host: str | None = Field(default=None, description="Without it, mail goes to the outbox.")
@@ -56,7 +113,9 @@ class Settings(BaseSettings):
     payload_keys: str | None = Field(
         default=None,
         description="Encrypt workflow payloads: 'id=base64(32 bytes),...'; the first is used "
-        "for new payloads, the others still decode (key rotation).",
+        "for new payloads, the others still decode (key rotation). Unset: in the embedded mode "
+        "the one `make dev` generates at its first start (AOS_DATA_DIR/payload-keys); "
+        "production encrypts nothing. Empty: no encryption.",
     )
 
     log_level: str = "info"
@@ -202,7 +261,7 @@ class Settings(BaseSettings):
         # A station worker on its own machine (AOS_PORTAL_URL) signs nothing and opens no
         # database: it reaches the portal with its station token only.
         if self.environment == "production" and not self.portal_url:
-            if self.secret_key == EMBEDDED_SECRET or len(self.secret_key) < 32:
+            if not self.secret_key or len(self.secret_key) < SECRET_KEY_MIN_LENGTH:
                 raise ValueError(
                     "AOS_SECRET_KEY must be set to 32+ random characters in production (a station "
                     "worker on its own machine sets AOS_PORTAL_URL and AOS_STATION_TOKEN instead)"
@@ -210,6 +269,41 @@ class Settings(BaseSettings):
             if self.database_url.startswith("sqlite"):
                 raise ValueError("AOS_DATABASE_URL must point to PostgreSQL in production")
         return self
+
+    def secret(self) -> str:
+        """AOS_SECRET_KEY; without it (the embedded mode) the key generated at the first start
+        and kept in AOS_DATA_DIR/secret-key. Only the portal's processes ask: a station worker
+        holds no portal secret."""
+        if self.secret_key:
+            return self.secret_key
+        if self.environment == "production":  # a station's settings: it has no portal secret
+            raise ValueError("AOS_SECRET_KEY is not set")
+        return kept_secret(self.data_dir / SECRET_KEY_FILE, _new_secret_key)
+
+    def with_portal_secrets(self, *, make_payload_keys: bool = False) -> Settings:
+        """These settings as a portal process (API, portal worker, gateway, `worker.py dev`)
+        runs with them: the secret key and the payload keys as configured, or in the embedded
+        mode the ones kept in AOS_DATA_DIR, so that every process of `make dev` and every later
+        start use the same ones.
+
+        The secret key is generated by whichever process needs it first. The payload key only by
+        `worker.py dev` (`make_payload_keys`), at its first start: a portal process started on
+        its own in a data folder `make dev` never ran in (a test's, a benchmark's) stays without
+        encryption, as its clients are.
+        """
+        update: dict[str, str] = {"secret_key": self.secret()}
+        keys = self.data_dir / PAYLOAD_KEYS_FILE
+        if self.payload_keys is None and self.environment == "embedded":
+            if make_payload_keys:
+                update["payload_keys"] = kept_secret(keys, _new_payload_keys)
+            elif keys.exists():
+                update["payload_keys"] = _read_kept(keys)
+        return self.model_copy(update=update)
+
+    def vin_search_value(self, vin: str) -> str:
+        """What the `Vin` search attribute holds for `vin` (contracts.search_attributes)."""
+        key = hashlib.sha256(b"aos-vin-search\x00" + self.secret().encode()).digest()
+        return vin_search_value(vin, key)
 
     @property
     def packages_dir(self) -> Path:

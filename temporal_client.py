@@ -1,9 +1,13 @@
 """One way to connect to Temporal, shared by the API, the workers and the tests.
 
-Payloads (workflow and activity inputs, results, heartbeats) are pydantic models as JSON. When
-`AOS_PAYLOAD_KEYS` is set they are encrypted with AES-GCM before they leave the process, so the
-Temporal server and its database never see VINs or personal data; the key id travels in each
-payload's metadata, so keys can rotate: new payloads use the first key, old ones still decode.
+Payloads (workflow and activity inputs, results, heartbeats, memos) are pydantic models as JSON.
+A failure's message and stack trace travel inside it as a payload too (the failure converter's
+encoded attributes), so they are encrypted with the rest: Temporal would otherwise store them
+in clear, and a refusal's message can name a car or a person. When `AOS_PAYLOAD_KEYS` is set
+(the embedded mode generates one) payloads are encrypted with AES-GCM before they leave the
+process; the key id travels in each payload's metadata, so keys can rotate: new payloads use
+the first key, old ones still decode. Search attributes are no payloads and stay clear for
+Temporal to index: contracts/search_attributes.py says what they may hold (no VIN).
 """
 
 from __future__ import annotations
@@ -17,7 +21,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.converter import (
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    PayloadCodec,
+)
 from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
@@ -84,12 +92,21 @@ def payload_codec(settings: Settings | None) -> EncryptionCodec | None:
     return EncryptionCodec(keys, active)
 
 
+# Every process converts with it, station workers included: what a station's failure says
+# reaches the gateway as an encoded attribute, which the gateway encrypts like any payload.
+CLEAR_CONVERTER = dataclasses.replace(
+    pydantic_data_converter,
+    failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+)
+
+
 def data_converter(settings: Settings | None = None) -> DataConverter:
-    """Pydantic models in and out; encrypted when payload keys are configured."""
+    """Pydantic models in and out, failure messages as payloads; encrypted when payload keys
+    are configured."""
     codec = payload_codec(settings)
     if codec is None:
-        return pydantic_data_converter
-    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
+        return CLEAR_CONVERTER
+    return dataclasses.replace(CLEAR_CONVERTER, payload_codec=codec)
 
 
 async def connect_temporal(
@@ -119,7 +136,7 @@ async def connect_through_gateway(
     """A station worker's only connection: the station gateway, over TLS, with its own token.
 
     No payload codec: the gateway decodes what it hands to the station and encodes what comes
-    back, so the payload keys never leave the portal.
+    back (failure messages included), so the payload keys never leave the portal.
     """
     return await Client.connect(
         address or settings.gateway_address,
@@ -129,6 +146,6 @@ async def connect_through_gateway(
             server_root_ca_cert=ca_certificate or settings.gateway_ca.read_bytes(),
             domain=settings.gateway_server_name or None,
         ),
-        data_converter=pydantic_data_converter,
+        data_converter=CLEAR_CONVERTER,
         runtime=runtime,
     )

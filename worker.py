@@ -101,7 +101,7 @@ def portal() -> None:
     from portal_worker import PortalDependencies, portal_worker
     from temporal_client import connect_temporal
 
-    settings = get_settings()
+    settings = get_settings().with_portal_secrets()
 
     async def main() -> None:
         engine = create_engine(settings.database_url)
@@ -199,7 +199,7 @@ def gateway() -> None:
     from observability import configure_logging
     from temporal_client import payload_codec
 
-    settings = get_settings()
+    settings = get_settings().with_portal_secrets()
     try:
         config = gateway_config(settings)
     except ValueError as error:
@@ -442,6 +442,10 @@ def dev() -> None:
 
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # The first start generates the secret key and the payload key into AOS_DATA_DIR; the API,
+    # the portal worker and the gateway read them from there (the station worker never does),
+    # and so does every later start.
+    settings = settings.with_portal_secrets(make_payload_keys=True)
     migrate.upgrade(settings.database_url)
     seed_demo_data(settings.database_url)
     administrator = _embedded_administrator(settings)

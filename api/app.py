@@ -48,7 +48,7 @@ document (`application/problem+json`) with a stable `type`.
 def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
     """Build the API. Tests pass their own settings and Temporal client; production reads `AOS_*`."""
     if settings is None:  # a real process (uvicorn), not a test: JSON logs
-        settings = get_settings()
+        settings = get_settings().with_portal_secrets()
         configure_logging(settings.log_level)
 
     @asynccontextmanager

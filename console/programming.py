@@ -110,7 +110,9 @@ async def start_form(
     translate: Translator,
 ) -> tuple[StartForm, list[RecentSession]]:
     """The start form's choices and the workshop's recent sessions (the flow search's)."""
-    found = await search_flows(temporal, user, type=PROGRAMMING_SESSION_WORKFLOW, page_size=20)
+    found = await search_flows(
+        temporal, settings, user, type=PROGRAMMING_SESSION_WORKFLOW, page_size=20
+    )
     recent = [
         RecentSession(
             session_id=flow.workflow_id.removeprefix(programming_workflow_id("")),

@@ -43,7 +43,7 @@ CSRF_FIELD = "csrf_token"
 
 
 def _key(settings: Settings, purpose: str) -> bytes:
-    return hmac.new(settings.secret_key.encode(), purpose.encode(), hashlib.sha256).digest()
+    return hmac.new(settings.secret().encode(), purpose.encode(), hashlib.sha256).digest()
 
 
 def set_cookie(

@@ -60,6 +60,18 @@ class KeyRecordView(BaseModel):
     workshop_id: str
 
 
+class RecordedKeyRead(KeyRecordView):
+    """What `record_key_read` answers: the stored row, and the `Vin` search attribute's value
+    for its VIN (contracts.search_attributes), which the portal activity computes because the
+    workflow holds no key. Reads recorded before it existed replay without it."""
+
+    vin_search: str | None = None
+
+    def view(self) -> KeyRecordView:
+        """The row alone, as the workflow answers it."""
+        return KeyRecordView.model_validate(self.model_dump(exclude={"vin_search"}))
+
+
 @activity.defn(name="read_key_at_station")
 async def read_key_at_station(request: ReadKeyInput) -> StationKeyRead:
     """Read the key lying in the station's KeyReader; a corrupt block is refused."""
@@ -67,6 +79,7 @@ async def read_key_at_station(request: ReadKeyInput) -> StationKeyRead:
 
 
 @activity.defn(name="record_key_read")
-async def record_key_read(request: RecordKeyReadInput) -> KeyRecordView:
-    """Store the read in the workshop's key table (a retry updates the row)."""
+async def record_key_read(request: RecordKeyReadInput) -> RecordedKeyRead:
+    """Store the read in the workshop's key table (a retry updates the row); the VIN's
+    search value with it."""
     raise NotImplementedError("runs on the portal worker: activities.key_reads")

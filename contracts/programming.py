@@ -52,6 +52,9 @@ class ProgrammingSessionInput(BaseModel):
     technician_id: str
     # Sessions started before this field existed replay with the default (the same policy).
     hardware_retry: HardwareRetry = HardwareRetry()
+    # The Vin search attribute's value (contracts.search_attributes), computed by the API: the
+    # workflow holds no key. Sessions started before this field existed replay without it.
+    vin_search: str | None = None
 
 
 class ResumeInput(BaseModel):

@@ -62,6 +62,9 @@ class ServiceEntryInput(BaseModel):
     station_id: str | None = None
     station_task_queue: str | None = None
     opened_by: str
+    # The Vin search attribute's value (contracts.search_attributes), computed by the API: the
+    # workflow holds no key. Entries opened before this field existed replay without it.
+    vin_search: str | None = None
 
 
 class ConsentInput(BaseModel):
@@ -137,6 +140,8 @@ class ServiceEntryDeletionInput(BaseModel):
     entry_id: str
     workshop_id: str
     deleted_by: str
+    # As ServiceEntryInput's: the API computes it from the stored entry's VIN.
+    vin_search: str | None = None
 
 
 class DeletedServiceEntry(BaseModel):

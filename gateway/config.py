@@ -117,5 +117,5 @@ def gateway_config(
         task_queue_prefix=settings.station_task_queue_prefix,
         server_certificate=files[0].read_bytes(),
         server_private_key=files[1].read_bytes(),
-        task_token_key=task_token_key(settings.secret_key),
+        task_token_key=task_token_key(settings.secret()),
     )

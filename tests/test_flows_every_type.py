@@ -4,7 +4,8 @@
 tests/programming/test_flow_inspection.py covers programming sessions, ticket purchases and
 entitlements; this covers registrations, service entries, their deletions and key reads.
 Each flow is run through the API on the dev server; the keys asserted are the search attributes
-the workflow sets (workflows/search_attributes.py).
+the workflow sets (contracts/search_attributes.py). `Vin` holds the VIN's keyed search value:
+the `temporal` CLI finds a car's flows by that value, and by the VIN itself finds none.
 """
 
 from __future__ import annotations
@@ -290,6 +291,7 @@ async def test_a_registration_is_found_by_the_workshop_it_created(
 async def test_a_service_entry_is_found_by_vin_workshop_and_station(
     api_client: httpx.AsyncClient,
     dev_env: WorkflowEnvironment,
+    settings: Settings,
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
     shop = await _service_history_garage(session_factory)
@@ -312,11 +314,10 @@ async def test_a_service_entry_is_found_by_vin_workshop_and_station(
         station_id,
     )
 
-    listed = await _temporal_list(
-        dev_env,
-        f"Vin='{DEMO_VIN}' AND WorkshopId='{shop.workshop_id}' AND StationId='{station_id}'",
-    )
-    assert listed == {workflow_id: "ServiceEntryWorkflow"}
+    keys = f"WorkshopId='{shop.workshop_id}' AND StationId='{station_id}'"
+    by_search_value = f"Vin='{settings.vin_search_value(DEMO_VIN)}' AND {keys}"
+    assert await _temporal_list(dev_env, by_search_value) == {workflow_id: "ServiceEntryWorkflow"}
+    assert await _temporal_list(dev_env, f"Vin='{DEMO_VIN}' AND {keys}") == {}
 
     timeline = await _timeline(api_client, tech.headers, workflow_id)
     assert timeline.activities == ["check_entitlement", "record_service_entry"]
@@ -342,6 +343,7 @@ async def test_a_service_entry_is_found_by_vin_workshop_and_station(
 async def test_a_service_entry_deletion_is_found_by_vin_and_workshop(
     api_client: httpx.AsyncClient,
     dev_env: WorkflowEnvironment,
+    settings: Settings,
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
     shop = await _service_history_garage(session_factory)
@@ -364,12 +366,11 @@ async def test_a_service_entry_deletion_is_found_by_vin_and_workshop(
     (flow,) = (f for f in mine if f["workflow_id"] == workflow_id)
     assert (flow["vin"], flow["workshop_id"]) == (DEMO_VIN, shop.workshop_id)
 
-    listed = await _temporal_list(
-        dev_env,
-        f"Vin='{DEMO_VIN}' AND WorkshopId='{shop.workshop_id}' "
-        "AND WorkflowType='ServiceEntryDeletionWorkflow'",
-    )
+    keys = f"WorkshopId='{shop.workshop_id}' AND WorkflowType='ServiceEntryDeletionWorkflow'"
+    by_search_value = f"Vin='{settings.vin_search_value(DEMO_VIN)}' AND {keys}"
+    listed = await _temporal_list(dev_env, by_search_value)
     assert listed == {workflow_id: "ServiceEntryDeletionWorkflow"}
+    assert await _temporal_list(dev_env, f"Vin='{DEMO_VIN}' AND {keys}") == {}
 
     timeline = await _timeline(api_client, tech.headers, workflow_id)
     assert timeline.activities == [
@@ -410,11 +411,10 @@ async def test_a_key_read_is_found_by_vin_workshop_and_station(
         found = await _listed(api_client, tech.headers, workflow_id, "stored", **key)
         assert _ids(found, "KeyReadWorkflow") == [workflow_id], key
 
-    listed = await _temporal_list(
-        dev_env,
-        f"Vin='{DEMO_VIN}' AND WorkshopId='{shop.workshop_id}' AND StationId='{station_id}'",
-    )
-    assert listed == {workflow_id: "KeyReadWorkflow"}
+    keys = f"WorkshopId='{shop.workshop_id}' AND StationId='{station_id}'"
+    by_search_value = f"Vin='{settings.vin_search_value(DEMO_VIN)}' AND {keys}"
+    assert await _temporal_list(dev_env, by_search_value) == {workflow_id: "KeyReadWorkflow"}
+    assert await _temporal_list(dev_env, f"Vin='{DEMO_VIN}' AND {keys}") == {}
 
     timeline = await _timeline(api_client, tech.headers, workflow_id)
     assert timeline.activities == ["check_entitlement", "read_key_at_station", "record_key_read"]

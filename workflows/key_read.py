@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         StationUnavailable,
     )
     from workflows.access_check import check_access
+    from workflows.vin_search import KEYED_VIN_SEARCH
 
 DATABASE_STEP = timedelta(seconds=30)
 STATION_PICKUP = timedelta(seconds=20)
@@ -72,14 +73,21 @@ class KeyReadWorkflow:
         except ActivityError as error:
             workflow.upsert_search_attributes([search_attributes.FLOW_STATE.value_set("refused")])
             raise domain_failure(station_failure(request.station_id, error)) from error
-        workflow.upsert_search_attributes([search_attributes.VIN.value_set(read.key.vin)])
+        # The VIN is known from here, its search value once the portal has stored the key (the
+        # workflow holds no key). Reads recorded before wrote the clear VIN at once.
+        if not workflow.patched(KEYED_VIN_SEARCH):
+            workflow.upsert_search_attributes([search_attributes.VIN.value_set(read.key.vin)])
         record = await workflow.execute_activity(
             record_key_read,
             RecordKeyReadInput(workshop_id=request.workshop_id, read=read),
             start_to_close_timeout=DATABASE_STEP,
         )
-        workflow.upsert_search_attributes([search_attributes.FLOW_STATE.value_set("stored")])
-        return record
+        stored = [search_attributes.FLOW_STATE.value_set("stored")]
+        if record.vin_search is not None:
+            workflow.upsert_memo({search_attributes.VIN_MEMO: record.vin})
+            stored.insert(0, search_attributes.VIN.value_set(record.vin_search))
+        workflow.upsert_search_attributes(stored)
+        return record.view()
 
 
 # The refusals a station's key read may answer with. A station is untrusted: any other refusal

@@ -83,6 +83,7 @@ with workflow.unsafe.imports_passed_through():
         plan_programming,
     )
     from workflows.access_check import check_access, remaining_coverage
+    from workflows.vin_search import vin_attributes
 
 # Since this patch an ECU's first segment activity prepares it and its last one finishes it
 # (fewer round trips per ECU); histories recorded before still replay the old way.
@@ -143,7 +144,7 @@ class ProgrammingSessionWorkflow:
     async def run(self, request: ProgrammingSessionInput) -> ProgrammingProgress:
         workflow.upsert_search_attributes(
             [
-                search_attributes.VIN.value_set(request.vin),
+                *vin_attributes(request.vin_search, request.vin),
                 search_attributes.WORKSHOP_ID.value_set(request.workshop_id),
                 search_attributes.STATION_ID.value_set(request.station_id),
                 search_attributes.FLOW_STATE.value_set(self.state),

@@ -75,6 +75,7 @@ with workflow.unsafe.imports_passed_through():
         ensure_step,
     )
     from workflows.access_check import check_access
+    from workflows.vin_search import vin_attributes
 
 DATABASE_STEP = timedelta(seconds=30)
 STATION_PICKUP = timedelta(seconds=20)  # a station that does not take the task by then is off
@@ -109,7 +110,7 @@ class ServiceEntryWorkflow:
     @workflow.run
     async def run(self, request: ServiceEntryInput) -> ServiceEntryStatus:
         attributes = [
-            search_attributes.VIN.value_set(request.vehicle.vin),
+            *vin_attributes(request.vin_search, request.vehicle.vin),
             search_attributes.WORKSHOP_ID.value_set(request.workshop_id),
             search_attributes.FLOW_STATE.value_set(self.state),
         ]
@@ -399,7 +400,9 @@ class ServiceEntryDeletionWorkflow:
             )
         except ActivityError as error:
             raise domain_failure(error) from error
-        workflow.upsert_search_attributes([search_attributes.VIN.value_set(facts.vin)])
+        vin = vin_attributes(request.vin_search, facts.vin)
+        if vin:
+            workflow.upsert_search_attributes(vin)
         try:
             check_deletable(
                 facts.created_at.date(),

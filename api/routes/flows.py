@@ -2,7 +2,10 @@
 status; read a flow's history as a timeline; see its state machine with the current state.
 
 The search runs on Temporal's visibility store with the same search attributes the Temporal
-Web UI and `temporal workflow list --query` use, so all three find the same flows.
+Web UI and `temporal workflow list --query` use, so all three find the same flows. `Vin` holds
+a VIN's keyed search value, never the VIN (contracts.search_attributes): a search by VIN asks
+for the value this API computes, and a flow's VIN comes from its memo, which is encrypted with
+the payloads.
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from statemachine import StateMachine
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.failure.v1 import Failure
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowExecution
+from temporalio.exceptions import FailureError
 
-from api.deps import CurrentUser, TemporalDep
+from api.deps import CurrentUser, SettingsDep, TemporalDep
 from api.problems import problem_responses
 from api.workflow_calls import describe_visible
 from contracts import search_attributes
@@ -32,6 +37,7 @@ from domain.errors import DomainError, NotFound
 from domain.programming import ProgrammingMachine
 from domain.registration import RegistrationMachine
 from domain.service_history import ServiceEntryMachine
+from settings import Settings
 
 router = APIRouter(tags=["flows"])
 
@@ -78,7 +84,14 @@ class FlowSummary(BaseModel):
     type: str
     status: str
     state: str | None
-    vin: str | None
+    vin: str | None = Field(
+        description="The vehicle's VIN, from the flow's memo (encrypted with the payloads); the "
+        "`Vin` search attribute holds only its keyed search value"
+    )
+    vin_search_value: str | None = Field(
+        description="What the `Vin` search attribute holds: the VIN's keyed search value, to "
+        "find the flow with `temporal workflow list --query \"Vin='...'\"` or the Web UI"
+    )
     workshop_id: str | None
     station_id: str | None
     started_at: datetime | None
@@ -106,23 +119,28 @@ class Timeline(BaseModel):
     events: list[TimelineEntry]
 
 
-def _term(name: str, value: str | None, field: str) -> str | None:
-    if value is None:
-        return None
-    if not SAFE_VALUE.match(value):
+def _checked(value: str | None, field: str) -> str | None:
+    if value is not None and not SAFE_VALUE.match(value):
         raise InvalidFilter(f"{field} may hold letters, digits and _ . : @ - only", field=field)
-    return f"{name} = '{value}'"
+    return value
 
 
-def _summary(execution: WorkflowExecution) -> FlowSummary:
+def _term(name: str, value: str | None, field: str) -> str | None:
+    value = _checked(value, field)
+    return None if value is None else f"{name} = '{value}'"
+
+
+async def _summary(execution: WorkflowExecution) -> FlowSummary:
     attributes = execution.typed_search_attributes
+    vin = await execution.memo_value(search_attributes.VIN_MEMO, None, type_hint=str)
     return FlowSummary(
         workflow_id=execution.id,
         run_id=execution.run_id,
         type=execution.workflow_type,
         status=execution.status.name.lower() if execution.status else "unknown",
         state=attributes.get(search_attributes.FLOW_STATE),
-        vin=attributes.get(search_attributes.VIN),
+        vin=vin,
+        vin_search_value=attributes.get(search_attributes.VIN),
         workshop_id=attributes.get(search_attributes.WORKSHOP_ID),
         station_id=attributes.get(search_attributes.STATION_ID),
         started_at=execution.start_time,
@@ -136,6 +154,7 @@ def _summary(execution: WorkflowExecution) -> FlowSummary:
 async def list_flows(
     user: CurrentUser,
     temporal: TemporalDep,
+    settings: SettingsDep,
     vin: str | None = _filter("The vehicle's VIN"),
     workshop: str | None = _filter("The workshop's id (others than one's own: 404)"),
     station: str | None = _filter("The station's id"),
@@ -158,6 +177,7 @@ async def list_flows(
     """
     return await search_flows(
         temporal,
+        settings,
         user,
         vin=vin,
         workshop=workshop,
@@ -177,6 +197,7 @@ FlowStatus = Literal[
 
 async def search_flows(
     temporal: Client,
+    settings: Settings,
     user: User,
     *,
     vin: str | None = None,
@@ -194,8 +215,9 @@ async def search_flows(
         if workshop is not None and workshop != user.workshop_id:
             raise NotFound("no workshop with this id", field="workshop")
         workshop = user.workshop_id or "-"
+    vin = _checked(vin, "vin")
     terms = [
-        _term("Vin", vin, "vin"),
+        _term("Vin", None if vin is None else settings.vin_search_value(vin), "vin"),
         _term("WorkshopId", workshop, "workshop"),
         _term("StationId", station, "station"),
         _term("FlowState", state, "state"),
@@ -208,7 +230,7 @@ async def search_flows(
     await iterator.fetch_next_page()
     next_token = iterator.next_page_token
     return FlowPage(
-        flows=[_summary(execution) for execution in iterator.current_page or []],
+        flows=[await _summary(execution) for execution in iterator.current_page or []],
         next_page_token=_handed_out(next_token) if next_token else None,
     )
 
@@ -278,9 +300,9 @@ async def _entry(event: HistoryEvent, names: dict[int, str], temporal: Client) -
         if kind == "activity_task_started":
             entry.attempt = data.attempt
             if data.HasField("last_failure"):
-                entry.failure = data.last_failure.message
+                entry.failure = await _failure_message(data.last_failure, temporal)
         if "failure" in data.DESCRIPTOR.fields_by_name and data.HasField("failure"):
-            entry.failure = data.failure.message
+            entry.failure = await _failure_message(data.failure, temporal)
             timeout = data.failure.cause.timeout_failure_info
             if timeout.last_heartbeat_details.payloads:
                 decoded = await temporal.data_converter.decode(
@@ -291,14 +313,23 @@ async def _entry(event: HistoryEvent, names: dict[int, str], temporal: Client) -
         entry.name = data.accepted_request.input.name
     elif kind == "workflow_execution_update_rejected":
         entry.name = data.rejected_request.input.name
-        entry.failure = data.failure.message
+        entry.failure = await _failure_message(data.failure, temporal)
     elif kind == "workflow_execution_signaled":
         entry.name = data.signal_name
     elif kind in ("timer_started", "timer_fired"):
         entry.name = data.timer_id
     elif kind in ("workflow_execution_failed", "workflow_task_failed"):
-        entry.failure = data.failure.message
+        entry.failure = await _failure_message(data.failure, temporal)
     return entry
+
+
+async def _failure_message(failure: Failure, temporal: Client) -> str:
+    """The failure's message as it was raised: Temporal stores it as an encoded attribute,
+    encrypted with the payloads (temporal_client.py), and shows "Encoded failure" in its place."""
+    copy = Failure()
+    copy.CopyFrom(failure)  # decoding works in place; the history stays as it was fetched
+    error = await temporal.data_converter.decode_failure(copy)
+    return error.message if isinstance(error, FailureError) else str(error)
 
 
 @router.get(

@@ -150,6 +150,7 @@ async def start_programming(
     await ensure_station_online(temporal, settings, station)
     assert user.workshop_id is not None  # require_entitlement refused callers without one
     session_id = str(uuid.uuid4())
+    vin_search = settings.vin_search_value(vin)
     await temporal.start_workflow(
         PROGRAMMING_SESSION_WORKFLOW,
         ProgrammingSessionInput(
@@ -161,14 +162,17 @@ async def start_programming(
             package_id=body.package_id,
             technician_id=user.id,
             hardware_retry=settings.hardware_retry(),
+            vin_search=vin_search,
         ),
         id=programming_workflow_id(session_id),
         task_queue=settings.portal_task_queue,
+        # The VIN for the flow lists, encrypted with the payloads; its search value for searches.
+        memo={search_attributes.VIN_MEMO: vin},
         # Set at start, so the session is findable (and scoped) before its first task runs.
         search_attributes=TypedSearchAttributes(
             [
                 SearchAttributePair(search_attributes.WORKSHOP_ID, user.workshop_id),
-                SearchAttributePair(search_attributes.VIN, vin),
+                SearchAttributePair(search_attributes.VIN, vin_search),
                 SearchAttributePair(search_attributes.STATION_ID, station.id),
                 SearchAttributePair(search_attributes.FLOW_STATE, "checking_access"),
             ]

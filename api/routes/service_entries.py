@@ -32,6 +32,7 @@ from api.maintenance_log import MaintenanceLog, render_maintenance_log
 from api.problems import problem_responses
 from api.station_ids import StationIdField
 from api.workflow_calls import describe_or_absent, execute_update
+from contracts.search_attributes import VIN_MEMO
 from contracts.service_history import (
     SERVICE_ENTRY_DELETION_WORKFLOW,
     SERVICE_ENTRY_WORKFLOW,
@@ -219,11 +220,12 @@ async def open_entry(
             station_id=body.station_id,
             station_task_queue=station_queue,
             opened_by=user.id,
+            vin_search=settings.vin_search_value(facts.vin),
         ),
         id=service_entry_workflow_id(entry_id),
         task_queue=settings.portal_task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-        memo={WORKSHOP_MEMO: workshop_id},
+        memo={WORKSHOP_MEMO: workshop_id, VIN_MEMO: facts.vin},
         result_type=ServiceEntryStatus,
     )
     return await handle.query(STATUS_QUERY, result_type=ServiceEntryStatus)
@@ -422,18 +424,22 @@ async def delete_entry(
     An audit record is kept."""
     wanted = _entry_uuid(entry_id)
     entry = await service_history.find_entry(wanted)
-    owner = entry.workshop_id if entry else None
     absent = ServiceEntryNotFound("no stored service entry with this id", field="entry_id")
-    if owner is None:
+    if entry is None:
         raise absent
+    owner = entry.workshop_id
     ensure_workshop_access(user, owner, absent)
     return await temporal.execute_workflow(
         SERVICE_ENTRY_DELETION_WORKFLOW,
         ServiceEntryDeletionInput(
-            entry_id=wanted, workshop_id=user.workshop_id or owner, deleted_by=user.id
+            entry_id=wanted,
+            workshop_id=user.workshop_id or owner,
+            deleted_by=user.id,
+            vin_search=settings.vin_search_value(entry.vin),
         ),
         id=service_entry_deletion_workflow_id(wanted),
         task_queue=settings.portal_task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        memo={VIN_MEMO: entry.vin},
         result_type=DeletedServiceEntry,
     )

@@ -104,6 +104,7 @@ async def flows(
     admin: Administrator,
     translate: Translate,
     temporal: TemporalDep,
+    settings: SettingsDep,
     vin: str = "",
     workshop: str = "",
     state: str = "",
@@ -120,6 +121,7 @@ async def flows(
         try:
             found = await search_flows(
                 temporal,
+                settings,
                 admin.user,
                 vin=vin.strip() or None,
                 workshop=workshop.strip() or None,
