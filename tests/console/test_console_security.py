@@ -258,7 +258,9 @@ async def test_production_answers_tell_browsers_to_use_https_only(
     assert [("strict-transport-security" in a.headers) for a in embedded] == [False] * 3
 
     # The settings' check would refuse SQLite in production; the header does not care.
-    production = portal_on_dev_server.model_copy(update={"environment": "production"})
+    production = portal_on_dev_server.model_copy(
+        update={"environment": "production", "secret_key": "production-secret-" + "x" * 32}
+    )
     async with _app_clients(production, dev_env) as production_at, production_at() as client:
         answers = [await client.get(path) for path in paths]
     assert [a.status_code for a in answers] == [200, 200, 404]

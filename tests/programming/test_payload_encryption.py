@@ -188,7 +188,9 @@ async def test_failure_messages_are_encrypted_and_operators_read_them_decoded(
     async with portal_worker(plain_client, deps, settings.portal_task_queue):
         plain = await _session_history(plain_client, settings, workshop_id)
     clear = b"".join(event.SerializeToString() for event in plain.events)
-    assert NO_TICKET.encode() in clear and NO_PACKAGE.encode() in clear  # the check can see
+    # The access check and the manifest read run together and the session ends at the first
+    # refusal, so the other's failure is in the history only when it came in the same task.
+    assert NO_TICKET.encode() in clear or NO_PACKAGE.encode() in clear  # the check can see
 
     async with portal_worker(secret_client, deps, settings.portal_task_queue):
         history = await _session_history(secret_client, settings, workshop_id)
@@ -213,16 +215,17 @@ async def test_failure_messages_are_encrypted_and_operators_read_them_decoded(
         for event in timeline.json()["events"]
         if event["event"] == "activity_task_failed"
     }
-    assert failed == {"check_entitlement": NO_TICKET, "read_verified_manifest": NO_PACKAGE}
+    refusals = {"check_entitlement": NO_TICKET, "read_verified_manifest": NO_PACKAGE}
+    assert failed and failed.items() <= refusals.items(), failed
     (ended,) = (e for e in timeline.json()["events"] if e["event"] == "workflow_execution_failed")
-    assert ended["failure"] in (NO_TICKET, NO_PACKAGE)
+    assert ended["failure"] in failed.values()
 
     config = tmp_path / "aos.json"
     async with serving_api(create_app(encrypted, temporal=secret_client)) as url:
         config.write_text(json.dumps({"api": url, "token": admin.token}))
         code, out = await _aos(config, "flows", "history", workflow_id)
     assert code == 0, out
-    assert NO_PACKAGE in out and "Encoded failure" not in out
+    assert ended["failure"] in out and "Encoded failure" not in out
 
 
 async def test_a_stations_failure_message_is_encrypted_by_the_gateway(
