@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, IPvAnyNetwork, field_validator, model_validator
+from pydantic import Field, IPvAnyNetwork, PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contracts.programming import HardwareRetry
@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     """Every knob of the product. Each field is read from `AOS_<FIELD NAME>`."""
 
     model_config = SettingsConfigDict(env_prefix="AOS_", env_file=".env", extra="ignore")
+    # The embedded secret as read from its file (`secret`), with the file it came from.
+    _kept_secret: tuple[Path, str] | None = PrivateAttr(default=None)
 
     environment: Literal["embedded", "production"] = "embedded"
     data_dir: Path = Path(".data")
@@ -278,7 +280,12 @@ class Settings(BaseSettings):
             return self.secret_key
         if self.environment == "production":  # a station's settings: it has no portal secret
             raise ValueError("AOS_SECRET_KEY is not set")
-        return kept_secret(self.data_dir / SECRET_KEY_FILE, _new_secret_key)
+        # Read once per file, not on every request that signs or hashes with it (a CSRF token,
+        # a VIN's search value): the file is written once and never changes.
+        path = self.data_dir / SECRET_KEY_FILE
+        if self._kept_secret is None or self._kept_secret[0] != path:
+            self._kept_secret = (path, kept_secret(path, _new_secret_key))
+        return self._kept_secret[1]
 
     def with_portal_secrets(self, *, make_payload_keys: bool = False) -> Settings:
         """These settings as a portal process (API, portal worker, gateway, `worker.py dev`)
