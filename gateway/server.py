@@ -324,6 +324,8 @@ class Gateway:
         task = PollActivityTaskQueueResponse.FromString(raw)
         if not task.task_token:
             return raw  # the poll ended without a task
+        # Through the cache (`authentication_ttl`): a task arriving within a second of a
+        # replacement may still go to the old token's holder, the same station, cut off soon.
         if not await self._still_authenticated(token, station):
             await self._give_back(task, "the station's token was replaced while it polled")
             raise Refused(grpc.StatusCode.UNAUTHENTICATED, "the station token was replaced")
