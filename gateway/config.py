@@ -20,6 +20,9 @@ DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 # What the frontend may send back (task inputs, heartbeat details): the portal's own server,
 # trusted, and bounded by its own payload limits.
 FRONTEND_MAX_MESSAGE_BYTES = 128 * 1024 * 1024
+# The gateway `worker.py gateway` runs keeps token lookups this long and re-checks open calls
+# this often: a replaced token is refused within 1 s and cut off within 2 s.
+PORTAL_AUTHENTICATION_TTL = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,12 @@ class GatewayConfig:
     # How often the token of an open call (a long poll) is checked again, so a replaced token
     # cuts the station off within this time rather than at the end of a 70 s poll.
     reauthenticate_every: timedelta = timedelta(seconds=2)
+    # How long the answer of a token lookup is kept (`authcache`), for up to
+    # `authentication_cache_entries` tokens naming a station and as many naming nobody. Zero:
+    # every call and re-check looks the token up. A replaced token then still works for up to
+    # this long: open calls are cut within `authentication_ttl + reauthenticate_every`.
+    authentication_ttl: timedelta = timedelta(0)
+    authentication_cache_entries: int = 10_000
     # How long a task token stays usable past the task's own timeouts; the server's timers are
     # the authority, this only keeps the gateway from refusing what the server still accepts.
     task_token_grace: timedelta = timedelta(seconds=10)
@@ -93,6 +102,8 @@ class GatewayConfig:
             raise ValueError("give both the server certificate and its key, or neither")
         if self.reauthenticate_every <= timedelta(0):
             raise ValueError("reauthenticate_every must be positive")
+        if self.authentication_ttl < timedelta(0) or self.authentication_cache_entries < 1:
+            raise ValueError("authentication_ttl must not be negative, the cache not empty")
         if self.max_polls_per_station > self.max_calls_per_station:
             raise ValueError("a station's polls are calls too: at most max_calls_per_station")
 
@@ -118,4 +129,8 @@ def gateway_config(
         server_certificate=files[0].read_bytes(),
         server_private_key=files[1].read_bytes(),
         task_token_key=task_token_key(settings.secret()),
+        # A station's lookups at most once a second, whatever it does; a replaced or released
+        # token still cuts its open calls within 2 s (1 s of cache + a re-check every second).
+        authentication_ttl=PORTAL_AUTHENTICATION_TTL,
+        reauthenticate_every=PORTAL_AUTHENTICATION_TTL,
     )

@@ -15,7 +15,8 @@ answer with the frontend's status, message and trailing metadata (including
 `grpc-status-details-bin`), so the SDK's typed errors and retries behave as against the
 frontend itself. While a call is open (a long poll lasts up to ~70 s), the station's token is
 checked again every `reauthenticate_every`; a replaced token cuts the call with
-UNAUTHENTICATED. Everything is asynchronous, so open polls do not hold up other calls.
+UNAUTHENTICATED. With `authentication_ttl`, lookups are remembered that long (`authcache`), the
+re-checks included. Everything is asynchronous, so open polls do not hold up other calls.
 
 A poll the gateway takes is noted (`note_poll`, at most every `POLL_NOTE_INTERVAL` per
 station), before it is forwarded: so the portal knows the station's worker runs even while the
@@ -50,6 +51,7 @@ from temporalio.converter import PayloadCodec
 
 from gateway.audit import Audit
 from gateway.auth import Authenticate, NotePoll, bearer_token
+from gateway.authcache import CachedAuthentication
 from gateway.calls import ALLOWED, Kind, call_name, path, request_class
 from gateway.config import FRONTEND_MAX_MESSAGE_BYTES, GatewayConfig
 from gateway.limits import UNKNOWN_TOKEN, FailedAuthentications, StationLimits, source_of
@@ -100,7 +102,12 @@ class Gateway:
         note_poll: NotePoll | None = None,
     ) -> None:
         self.config = config
-        self._authenticate = authenticate
+        ttl = config.authentication_ttl.total_seconds()
+        self._authenticate = (
+            CachedAuthentication(authenticate, ttl, config.authentication_cache_entries)
+            if ttl > 0
+            else authenticate
+        )
         self._codec = codec
         self._note_poll = note_poll
         self._polls_noted: dict[str, float] = {}  # station -> monotonic time of its last note
@@ -317,6 +324,8 @@ class Gateway:
         task = PollActivityTaskQueueResponse.FromString(raw)
         if not task.task_token:
             return raw  # the poll ended without a task
+        # Through the cache (`authentication_ttl`): a task arriving within a second of a
+        # replacement may still go to the old token's holder, the same station, cut off soon.
         if not await self._still_authenticated(token, station):
             await self._give_back(task, "the station's token was replaced while it polled")
             raise Refused(grpc.StatusCode.UNAUTHENTICATED, "the station token was replaced")
