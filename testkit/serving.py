@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import random
 import socket
@@ -17,6 +18,7 @@ from fastapi import FastAPI
 _handed_out: set[int] = set()
 
 
+@functools.cache
 def _this_processes_ports() -> range:
     """Ports below the kernel's own pick range; under pytest-xdist each worker takes its own
     slice of them, so two workers never hand out the same port."""

@@ -10,7 +10,6 @@ import base64
 import json
 import os
 import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from hw.sim.keyreader_backend import SimulatedKeyReaderBackend, demo_key_blob
 from portal_worker import PortalDependencies, portal_worker
 from settings import Settings
 from temporal_client import ENCRYPTED, data_converter
-from testkit.factories import SignedIn, create_workshop, grant_ticket, sign_in
+from testkit.factories import SignedIn, create_workshop, sign_in
 from testkit.serving import running_api, serving_api
 from tests.programming.conftest import (
     buy_time,
@@ -41,9 +40,8 @@ from tests.programming.conftest import (
 from tests.programming.test_aos_cli import _aos
 from tests.service_history.conftest import (
     OTHER_VIN,
-    add_station,
     booklet_with_reader,
-    garage,
+    garage_with_station,
     seed,
     station_worker,
 )
@@ -236,13 +234,7 @@ async def test_a_stations_failure_message_is_encrypted_by_the_gateway(
     """The station holds no key: its failure converter moves the message into the encoded
     attributes, which the gateway encrypts before Temporal stores them."""
     await seed(session_factory)
-    shop = await garage(session_factory)
-    now = datetime.now(UTC)
-    await grant_ticket(
-        session_factory, shop.workshop_id, now - timedelta(hours=1), now + timedelta(days=1)
-    )
-    station_id = f"st-{uuid.uuid4().hex[:10]}"
-    await add_station(session_factory, shop.workshop_id, station_id)
+    shop, station_id = await garage_with_station(session_factory)
     reader = SimulatedKeyReaderBackend()
     blob = bytearray(demo_key_blob(OTHER_VIN))
     blob[20] ^= 0xFF  # inside the VIN: the checksum no longer matches

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,7 +20,7 @@ from hw.sim import station as simulated
 from settings import Settings
 from station.key_reader import KeyReaderActivities
 from station.service_booklet import ServiceBookletStation, VehicleServiceActivities
-from testkit.factories import SignedIn, create_workshop, sign_in
+from testkit.factories import SignedIn, create_workshop, grant_ticket, sign_in
 from testkit.station_gateway import through_gateway
 from tests.helpers import until_polling
 
@@ -57,6 +58,20 @@ async def add_station(
                 created_at=datetime.now(UTC),
             )
         )
+
+
+async def garage_with_station(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> tuple[Garage, str]:
+    """A workshop with a day of service-history access and a station of its own (its id)."""
+    shop = await garage(session_factory)
+    now = datetime.now(UTC)
+    await grant_ticket(
+        session_factory, shop.workshop_id, now - timedelta(hours=1), now + timedelta(days=1)
+    )
+    station_id = f"st-{uuid.uuid4().hex[:10]}"
+    await add_station(session_factory, shop.workshop_id, station_id)
+    return shop, station_id
 
 
 async def seed(session_factory: async_sessionmaker[AsyncSession]) -> None:

@@ -4,10 +4,8 @@ that fails on its own side is a 502 `station-failed`, never the portal's own 500
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -33,15 +31,12 @@ from hw.sim.keyreader_backend import (
     demo_key_blob,
 )
 from settings import Settings
-from testkit.factories import grant_ticket
 from testkit.station_gateway import through_gateway
 from tests.helpers import until_polling
 from tests.service_history.conftest import (
     OTHER_VIN,
-    Garage,
-    add_station,
     booklet_with_reader,
-    garage,
+    garage_with_station,
     seed,
     station_worker,
 )
@@ -61,13 +56,7 @@ async def test_corrupt_key_data_is_refused_with_the_reason_and_nothing_is_stored
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
     await seed(session_factory)
-    shop = await garage(session_factory)
-    now = datetime.now(UTC)
-    await grant_ticket(
-        session_factory, shop.workshop_id, now - timedelta(hours=1), now + timedelta(days=1)
-    )
-    station_id = f"st-{uuid.uuid4().hex[:10]}"
-    await add_station(session_factory, shop.workshop_id, station_id)
+    shop, station_id = await garage_with_station(session_factory)
     reader = SimulatedKeyReaderBackend()
     blob = bytearray(demo_key_blob(OTHER_VIN))
     blob[20] ^= 0xFF  # inside the VIN: the checksum no longer matches
@@ -97,19 +86,6 @@ async def test_corrupt_key_data_is_refused_with_the_reason_and_nothing_is_stored
     assert await _key_rows(session_factory) == 1
 
 
-async def _garage_with_station(
-    session_factory: async_sessionmaker[AsyncSession],
-) -> tuple[Garage, str]:
-    shop = await garage(session_factory)
-    now = datetime.now(UTC)
-    await grant_ticket(
-        session_factory, shop.workshop_id, now - timedelta(hours=1), now + timedelta(days=1)
-    )
-    station_id = f"st-{uuid.uuid4().hex[:10]}"
-    await add_station(session_factory, shop.workshop_id, station_id)
-    return shop, station_id
-
-
 def _assert_station_failed(answer: httpx.Response) -> dict[str, str]:
     assert answer.status_code == 502, answer.text
     assert answer.headers["content-type"].startswith("application/problem+json")
@@ -133,7 +109,7 @@ async def test_a_station_whose_retries_do_not_get_past_a_fault_is_a_502_station_
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
     # This was a 500 `workflow-failed`: the station's failure, told as the portal's own.
-    shop, station_id = await _garage_with_station(session_factory)
+    shop, station_id = await garage_with_station(session_factory)
     reader = _BusyReader()
     reader.insert_key(demo_key_blob(OTHER_VIN))
     backend = SimulatedKeyReaderBackend(reader)
@@ -193,7 +169,7 @@ async def test_a_station_failing_its_read_non_retryably_is_a_502_station_failed(
     failure: ApplicationError,
     station_failure: str,
 ) -> None:
-    shop, station_id = await _garage_with_station(session_factory)
+    shop, station_id = await garage_with_station(session_factory)
     async with _station_answering(dev_env.client, settings, station_id, failure):
         answer = await api_client.post(
             f"/stations/{station_id}/key-reads", headers=shop.technician.headers
@@ -225,7 +201,7 @@ async def test_a_stations_refusal_cannot_replace_the_problems_own_members(
         title="All is well",
         retry_after="0\r\nSet-Cookie: aos_session=stolen",
     )
-    shop, station_id = await _garage_with_station(session_factory)
+    shop, station_id = await garage_with_station(session_factory)
     async with _station_answering(
         dev_env.client, settings, station_id, to_application_error(forged)
     ):
