@@ -74,6 +74,24 @@ async def test_a_transaction_left_open_neither_keeps_its_writes_nor_the_write_lo
         assert names == ["engine"]
 
 
+async def test_a_connection_back_in_the_pool_holds_no_transaction_sqlalchemy_did_not_see(
+    engine: AsyncEngine,
+) -> None:
+    """The pool's reset rule: a transaction opened on the driver behind SQLAlchemy's back (so
+    SQLAlchemy's own rollback on close skips it) is rolled back when the connection returns."""
+    async with engine.connect() as connection:
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
+        await driver.execute("BEGIN IMMEDIATE")
+        await driver.execute("INSERT INTO part (name) VALUES ('gateway')")
+        assert driver.in_transaction
+    async with asyncio.timeout(5), engine.begin() as connection:
+        await connection.execute(text("INSERT INTO part (name) VALUES ('engine')"))
+    async with engine.connect() as connection:
+        names = (await connection.execute(text("SELECT name FROM part"))).scalars().all()
+        assert names == ["engine"]
+
+
 async def test_reading_and_writing_sessions_take_turns_on_one_connection(tmp_path: Path) -> None:
     """The pool's one connection serves a read-only session, an empty transaction, a writing
     one and a read-only one again: each begins as its kind, and a write through a reading
