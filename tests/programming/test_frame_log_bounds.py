@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import os
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -223,14 +224,16 @@ def resident_bytes() -> int:
 
 @contextmanager
 def peak_resident_growth() -> Iterator[dict[str, int]]:
-    """The process's resident memory sampled every 2 ms: `growth` is its peak over the start."""
-    result = {"growth": 0}
+    """The process's resident memory sampled every 2 ms: `growth` is its peak over the start,
+    `samples` how many samples were taken so far."""
+    result = {"growth": 0, "samples": 0}
     start = resident_bytes()
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.002):
             result["growth"] = max(result["growth"], resident_bytes() - start)
+            result["samples"] += 1
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -303,5 +306,10 @@ def test_the_memory_measure_sees_a_log_held_in_memory() -> None:
     with peak_resident_growth() as held:
         log = bytearray(LOG_MIB * MiB)
         log[::4096] = b"x" * len(log[::4096])  # touch every page
+        # The touching holds the GIL, so the sampler may not have run yet: hold the log until
+        # it has sampled twice (a stream handler would hold it at least as long).
+        seen = held["samples"]
+        while held["samples"] < seen + 2:
+            time.sleep(0.002)
         del log
     assert held["growth"] >= LOG_MIB * MiB * 0.9, held
