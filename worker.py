@@ -356,7 +356,7 @@ def temporal_dev_server_command(settings: Settings) -> list[str]:
 # same (tests/test_compose.py checks). `--no-proxy-headers`: the app believes forwarded headers
 # from AOS_TRUSTED_PROXIES only (api/edge.py), and uvicorn's own rewrite, which believes them
 # from 127.0.0.1, would run before the app could check.
-UVICORN_API = ["uvicorn", "api.app:create_app", "--factory", "--no-proxy-headers"]
+UVICORN_API = ["uvicorn", "portal_app:create_app", "--factory", "--no-proxy-headers"]
 
 
 def api_command(settings: Settings) -> list[str]:

@@ -42,8 +42,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
-from api.workflow_calls import task_queue_pollers
+from application.workflow_calls import task_queue_pollers
 from contracts import search_attributes
 from contracts.service_history import (
     SERVICE_ENTRY_WORKFLOW,
@@ -59,6 +58,7 @@ from db.service_history import ServiceHistoryRepository
 from domain.accounts import Role
 from domain.demo_vehicles import load_demo_vehicles
 from domain.service_history import EntryKind, EntrySource
+from portal_app import create_app
 from settings import Settings
 from temporal_client import data_converter
 from testkit.factories import create_workshop, long_ticket, sign_in

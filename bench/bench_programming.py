@@ -43,7 +43,6 @@ from temporalio.testing import WorkflowEnvironment
 from udsoncan import MemoryLocation
 from udsoncan.client import Client
 
-from api.app import create_app
 from bench import link_bench
 from contracts import search_attributes
 from db import migrate
@@ -73,6 +72,7 @@ from hw.sim.vehicle import SimVehicle
 from hw.trace import FrameTrace
 from hw.uds_client import RawCodec
 from hw.vehicle_url import parse_vehicle_url
+from portal_app import create_app
 from portal_worker import PortalDependencies, portal_worker
 from settings import Settings
 from station.worker import StationDependencies, station_worker

@@ -16,7 +16,7 @@ import asyncio
 import sys
 import uuid
 
-from api.payments import SandboxPaymentGateway
+from application.payments import SandboxPaymentGateway
 from db.access_repository import AccessRepository
 from db.engine import create_engine, create_session_factory
 

@@ -1,4 +1,4 @@
-"""Mounting the console into the API app: `install_console(app)` from `api.app.create_app`.
+"""Mounting the console into the API app: `install_console(app)` from `portal_app.create_app`.
 
 It adds the page routers (`PAGE_ROUTERS`), the static files (`/console/static/...`, served by
 the app itself), `/` -> `/console/`, the language switch, the console's answers to errors (an
@@ -23,7 +23,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.problems import STATUS_BY_KIND
 from console.deps import CsrfRejected, NotAWorkshopMember, SignInRequired
 from console.forms import domain_error_message
 from console.i18n import LANGUAGE_COOKIE, LANGUAGES, load_catalogues
@@ -33,6 +32,7 @@ from console.routes import PAGE_ROUTERS
 from console.security import clear_session_cookies, set_cookie
 from contracts.errors import domain_error_from
 from domain.errors import DomainError, NotFound
+from web.problems import STATUS_BY_KIND
 
 STATIC_DIR = Path(__file__).parent / "static"
 CONTENT_SECURITY_POLICY = (

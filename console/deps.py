@@ -7,7 +7,7 @@
 - `WorkshopMember`: a signed-in person who belongs to a workshop (`.workshop_id` is a str).
 - `CsrfChecked`: declare it on every POST route; a missing or wrong token is the 403 page.
 
-The JSON API's dependencies (`api.deps.AccountsDep`, `AccessRepositoryDep`, `TemporalDep`,
+The JSON API's dependencies (`web.deps.AccountsDep`, `AccessRepositoryDep`, `TemporalDep`,
 `SettingsDep`, ...) work in console routes as they are.
 """
 
@@ -18,14 +18,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from api.auth import client_ip
-from api.deps import AccountsDep, SettingsDep
 from console.i18n import Translator
 from console.rendering import translator
 from console.security import CSRF_FIELD, SESSION_COOKIE, csrf_binding, csrf_valid
 from db.accounts import SessionRefusal
 from db.models import AuthSession, User
 from domain.accounts import Role
+from web.auth import client_ip
+from web.deps import AccountsDep, SettingsDep
 
 
 class SignInRequired(Exception):

@@ -25,7 +25,7 @@ from temporalio.client import Client, WorkflowExecutionDescription
 from api.routes.flows import search_flows
 from api.routes.programming import PackageSummary, package_summaries
 from api.routes.stations import StationWithStatus, stations_with_status
-from api.workflow_calls import describe_visible
+from application.workflow_calls import describe_visible
 from console.i18n import N_, Translator
 from contracts.programming import (
     PROGRAMMING_SESSION_WORKFLOW,

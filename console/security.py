@@ -5,7 +5,7 @@
   exactly like them. `HttpOnly`, `SameSite=Strict`, `Secure` per `Settings.console_cookies_secure`.
 - `aos_codec_session`: the same session token, on the payload codec's path (`/codec`) only,
   with the same flags: the Temporal Web UI, a page of another origin, sends it to the codec
-  with "Include cross-origin credentials" (`api.cors`). A cookie of its own rather than
+  with "Include cross-origin credentials" (`web.cors`). A cookie of its own rather than
   `aos_session` on `/`: no other path of this host (the UI's server on another port included,
   cookies ignore ports) ever receives a session token.
 - `aos_presession`: a random value before sign-in, so the sign-in and registration forms carry a
@@ -29,10 +29,10 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.auth import CODEC_SESSION_COOKIE
-from api.cors import CODEC_PREFIX
 from domain.accounts import PENDING_SIGN_IN_LIFETIME
 from settings import Settings
+from web.auth import CODEC_SESSION_COOKIE
+from web.cors import CODEC_PREFIX
 
 SESSION_COOKIE = "aos_session"
 PRESESSION_COOKIE = "aos_presession"

@@ -17,10 +17,10 @@ from typing import Any, Literal
 
 from fastapi import Request, Response
 
-from api.deps import AppResources, require_entitlement
 from api.routes import service_entries as entries_api
 from api.routes import stations as stations_api
 from api.routes import vehicles as vehicles_api
+from application.resources import AppResources
 from contracts.key_reads import KeyRecordView
 from contracts.service_history import ServiceEntryStatus
 from db.access_repository import AccessRepository
@@ -31,6 +31,7 @@ from domain.catalogue import Service
 from domain.entitlement import Coverage
 from domain.service_history import EntryKind
 from domain.vin import SHORT_VIN_LENGTH
+from web.deps import require_entitlement
 
 SortColumn = Literal["date", "mileage", "type"]
 SORT_COLUMNS: tuple[SortColumn, ...] = ("date", "mileage", "type")

@@ -72,7 +72,7 @@ FORWARDED_HEADERS = frozenset({"client-name", "client-version", "supported-serve
 GATEWAY_IDENTITY = "station-gateway"
 # A station's worker polls at least every ~70 s (a long poll's end), and every few seconds while
 # the frontend is away; noting it this often keeps the note well within the API's
-# `api.workflow_calls.POLLER_FRESHNESS` (2 minutes) at one write per station per interval.
+# `application.workflow_calls.POLLER_FRESHNESS` (2 minutes) at one write per station per interval.
 POLL_NOTE_INTERVAL = 30.0
 POLL_NOTE_TIMEOUT = 2.0
 

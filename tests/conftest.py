@@ -32,11 +32,11 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
 from contracts import search_attributes
 from db import migrate
 from db.engine import create_engine, create_session_factory
 from hw.sim import station as simulated
+from portal_app import create_app
 from portal_worker import PORTAL_WORKFLOWS, PortalDependencies, portal_worker
 from settings import Settings
 from temporal_client import data_converter

@@ -10,7 +10,7 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import PollerInfo
 from temporalio.client import Client
 
-from api.workflow_calls import station_status, task_queue_pollers
+from application.workflow_calls import station_status, task_queue_pollers
 from settings import Settings
 
 

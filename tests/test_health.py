@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
+from portal_app import create_app
 from settings import Settings
 from temporal_client import data_converter
 from testkit.serving import free_port, running_api

@@ -39,9 +39,9 @@ def _present(loaded: set[str], roots: tuple[str, ...]) -> list[str]:
 
 
 def test_the_api_and_the_portal_worker_load_no_vehicle_stack_and_no_simulator() -> None:
-    loaded = _loaded_after("import api.app\nimport portal_worker\n")
+    loaded = _loaded_after("import portal_app\nimport portal_worker\n")
     assert (
-        "api.app" in loaded
+        "portal_app" in loaded
         and "portal_worker" in loaded
         and "workflows.programming_session" in loaded
     )

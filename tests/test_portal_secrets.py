@@ -40,7 +40,7 @@ def _run(code: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
     )
 
 
-API = ["-c", "from api.app import create_app\ncreate_app()"]
+API = ["-c", "from portal_app import create_app\ncreate_app()"]
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,9 @@ import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from api.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
 from domain.errors import Conflict
 from testkit.serving import running_api
+from web.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
 
 
 async def test_unknown_route_is_a_problem(api_client: httpx.AsyncClient) -> None:

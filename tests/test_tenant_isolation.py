@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.app import create_app
 from db.models import OutboxMail, Station, User
 from domain.accounts import Role
+from portal_app import create_app
 from testkit.factories import create_workshop, sign_in
 from tests.service_history.conftest import add_station
 

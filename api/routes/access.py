@@ -4,7 +4,7 @@ Writes take an `Idempotency-Key` header (8-100 letters, digits, `_ . : -`): a re
 same key and body returns the first result and never charges twice; the same key with another
 body answers 409 `idempotency-key-reused`.
 
-Other routers guard their endpoints with `api.deps.require_entitlement(Service.X)`.
+Other routers guard their endpoints with `web.deps.require_entitlement(Service.X)`.
 """
 
 from __future__ import annotations
@@ -16,17 +16,9 @@ from fastapi import APIRouter, Depends, Header, Query
 from pydantic import BaseModel, Field
 from pydantic.json_schema import JsonDict
 
-from api.auth import ensure_owner, ensure_workshop_access
-from api.deps import (
-    AccessRepositoryDep,
-    AdminUser,
-    CurrentUser,
-    SettingsDep,
-    TemporalDep,
-)
-from api.payments import SandboxPaymentGateway
-from api.problems import problem_responses
-from api.ticket_purchases import purchase_ticket
+from application.authorization import ensure_owner, ensure_workshop_access
+from application.payments import SandboxPaymentGateway
+from application.ticket_purchases import purchase_ticket
 from db.base import INTEGER_MAX
 from db.models.access import LedgerEntry, Ticket
 from domain.catalogue import (
@@ -53,6 +45,14 @@ from domain.credit import (
     VoucherUnknown,
     VoucherUsed,
 )
+from web.deps import (
+    AccessRepositoryDep,
+    AdminUser,
+    CurrentUser,
+    SettingsDep,
+    TemporalDep,
+)
+from web.problems import problem_responses
 
 router = APIRouter(tags=["access"])
 

@@ -7,9 +7,9 @@ from datetime import datetime
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
-from api.deps import AdminUser, ResourcesDep
 from db.base import INTEGER_MAX
 from db.mail import outbox_mail
+from web.deps import AdminUser, ResourcesDep
 
 router = APIRouter(prefix="/admin", tags=["administration"])
 

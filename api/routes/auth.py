@@ -8,9 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from pydantic import AliasChoices, BaseModel, ConfigDict, EmailStr, Field
 
-from api.auth import SessionExpired, client_ip, ensure_owner
-from api.deps import AccountsDep, CurrentSession, CurrentUser, MailSenderDep
-from api.problems import Responses, problem_responses, with_retry_after
+from application.authorization import SessionExpired, ensure_owner
 from contracts.mail import MailMessage
 from db.accounts import TotpEnrolment
 from db.credentials import hash_token
@@ -25,6 +23,9 @@ from domain.accounts import (
     TotpRequired,
     WeakPassword,
 )
+from web.auth import client_ip
+from web.deps import AccountsDep, CurrentSession, CurrentUser, MailSenderDep
+from web.problems import Responses, problem_responses, with_retry_after
 
 router = APIRouter(tags=["authentication"])
 

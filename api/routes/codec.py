@@ -3,7 +3,7 @@
 Only signed-in administrators may use it: decoding shows VINs and personal data in clear. API
 clients send their bearer token; the Web UI, a page of another origin, cannot, so it sends the
 console's session cookie ("Include cross-origin credentials"), let in by CORS for the UI's
-origin only (`api.cors`).
+origin only (`web.cors`).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from google.protobuf.message import DecodeError
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.api.common.v1 import Payloads
 
-from api.cors import CODEC_PREFIX, CrossOriginRefused, check_preflight, preflight_headers
-from api.deps import AdminByTokenOrCookie, SettingsDep
-from api.problems import problem_responses
 from domain.errors import Conflict, DomainError
 from temporal_client import payload_codec
+from web.cors import CODEC_PREFIX, CrossOriginRefused, check_preflight, preflight_headers
+from web.deps import AdminByTokenOrCookie, SettingsDep
+from web.problems import problem_responses
 
 router = APIRouter(prefix=CODEC_PREFIX, tags=["operators"])
 

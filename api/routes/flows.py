@@ -27,9 +27,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowExecution
 from temporalio.exceptions import FailureError
 
-from api.deps import CurrentUser, SettingsDep, TemporalDep
-from api.problems import problem_responses
-from api.workflow_calls import describe_visible
+from application.workflow_calls import describe_visible
 from contracts import search_attributes
 from db.models import User
 from domain.accounts import Role
@@ -38,6 +36,8 @@ from domain.programming import ProgrammingMachine
 from domain.registration import RegistrationMachine
 from domain.service_history import ServiceEntryMachine
 from settings import Settings
+from web.deps import CurrentUser, SettingsDep, TemporalDep
+from web.problems import problem_responses
 
 router = APIRouter(tags=["flows"])
 

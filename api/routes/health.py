@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from api.deps import ResourcesDep
+from web.deps import ResourcesDep
 
 router = APIRouter(prefix="/health", tags=["health"])
 

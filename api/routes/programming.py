@@ -14,21 +14,10 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import (
-    AdminUser,
-    CurrentUser,
-    FrameLogsDep,
-    PackagesDep,
-    ProgrammingAccess,
-    SettingsDep,
-    StationsDep,
-    TemporalDep,
-)
-from api.problems import problem_responses, with_retry_after
-from api.programming_views import ProgressView
 from api.station_ids import StationIdField
 from api.uploads import bounded_chunks, upload_body
-from api.workflow_calls import (
+from application.programming_views import ProgressView
+from application.workflow_calls import (
     STATION_NOT_KNOWN_YET_HEADER,
     StationNotKnownYet,
     describe_visible,
@@ -66,6 +55,17 @@ from domain.programming import (
 from domain.service_history import StationNotFound, StationOffline
 from domain.vin import VIN_PATTERN, InvalidVinGiven, parse_vin
 from settings import Settings
+from web.deps import (
+    AdminUser,
+    CurrentUser,
+    FrameLogsDep,
+    PackagesDep,
+    ProgrammingAccess,
+    SettingsDep,
+    StationsDep,
+    TemporalDep,
+)
+from web.problems import problem_responses, with_retry_after
 
 router = APIRouter(tags=["programming"])
 

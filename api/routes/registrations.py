@@ -10,9 +10,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import AccountsDep, AdminUser, SettingsDep, TemporalDep
-from api.problems import problem_responses
-from api.workflow_calls import execute_update
+from application.workflow_calls import execute_update
 from contracts.registration import (
     REGISTRATION_WORKFLOW,
     STATUS_QUERY,
@@ -40,6 +38,8 @@ from domain.registration import (
     WrongRegistrationState,
 )
 from settings import Settings
+from web.deps import AccountsDep, AdminUser, SettingsDep, TemporalDep
+from web.problems import problem_responses
 
 router = APIRouter(tags=["registrations"])
 
@@ -134,7 +134,7 @@ async def _require_registration(
 
     With `open_for_steps`, a closed one is refused here: its workflow has finished and takes
     no more steps, and the caller should hear the rule, not "no such process". The read's
-    transaction ends before the workflow call (see api.deps.current_session on SQLite locks).
+    transaction ends before the workflow call (see web.deps.current_session on SQLite locks).
     """
     state = await accounts.registration_state(registration_id)
     if open_for_steps and state not in OPEN_STATES:

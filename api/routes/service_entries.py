@@ -19,19 +19,10 @@ from pydantic import BaseModel, Field
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
-from api.auth import ensure_workshop_access
-from api.deps import (
-    CurrentUser,
-    ServiceHistoryAccess,
-    ServiceHistoryDep,
-    SettingsDep,
-    StationsDep,
-    TemporalDep,
-)
-from api.maintenance_log import MaintenanceLog, render_maintenance_log
-from api.problems import problem_responses
 from api.station_ids import StationIdField
-from api.workflow_calls import describe_or_absent, execute_update
+from application.authorization import ensure_workshop_access
+from application.maintenance_log import MaintenanceLog, render_maintenance_log
+from application.workflow_calls import describe_or_absent, execute_update
 from contracts.search_attributes import VIN_MEMO
 from contracts.service_history import (
     SERVICE_ENTRY_DELETION_WORKFLOW,
@@ -76,6 +67,15 @@ from domain.service_history import (
     WrongServiceEntryStep,
 )
 from domain.vin import VIN_PATTERN, InvalidVinGiven, parse_vin
+from web.deps import (
+    CurrentUser,
+    ServiceHistoryAccess,
+    ServiceHistoryDep,
+    SettingsDep,
+    StationsDep,
+    TemporalDep,
+)
+from web.problems import problem_responses
 
 router = APIRouter(tags=["service history"])
 

@@ -17,19 +17,10 @@ import uuid
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
-from api.auth import ensure_owner
-from api.deps import (
-    CurrentStation,
-    CurrentUser,
-    FrameLogsDep,
-    PackagesDep,
-    StationsDep,
-    TemporalDep,
-)
-from api.problems import problem_responses
 from api.station_ids import StationIdPath
 from api.uploads import bounded_chunks, upload_body
-from api.workflow_calls import describe_or_absent
+from application.authorization import ensure_owner
+from application.workflow_calls import describe_or_absent
 from contracts import search_attributes
 from contracts.programming import programming_workflow_id
 from db.models import Station, User
@@ -43,6 +34,15 @@ from domain.programming import (
     TraceUploadInProgress,
 )
 from domain.service_history import StationNotFound
+from web.deps import (
+    CurrentStation,
+    CurrentUser,
+    FrameLogsDep,
+    PackagesDep,
+    StationsDep,
+    TemporalDep,
+)
+from web.problems import problem_responses
 
 router = APIRouter(tags=["stations"])
 

@@ -20,18 +20,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from temporalio.client import Client
 
-from api.auth import ensure_owner, ensure_workshop_access
-from api.deps import (
-    CurrentUser,
-    ServiceHistoryAccess,
-    ServiceHistoryDep,
-    SettingsDep,
-    StationsDep,
-    TemporalDep,
-)
-from api.problems import problem_responses, with_retry_after
 from api.station_ids import StationIdField, StationIdPath
-from api.workflow_calls import (
+from application.authorization import ensure_owner, ensure_workshop_access
+from application.workflow_calls import (
     STATION_NOT_KNOWN_YET_HEADER,
     StationNotKnownYet,
     ensure_station_online,
@@ -57,6 +48,15 @@ from domain.service_history import (
     StationUnavailable,
 )
 from settings import Settings
+from web.deps import (
+    CurrentUser,
+    ServiceHistoryAccess,
+    ServiceHistoryDep,
+    SettingsDep,
+    StationsDep,
+    TemporalDep,
+)
+from web.problems import problem_responses, with_retry_after
 
 router = APIRouter(tags=["service history"])
 

@@ -13,8 +13,6 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
-from api.deps import CurrentUser, ServiceHistoryAccess, ServiceHistoryDep
-from api.problems import problem_responses
 from domain.service_history import CBS_LABELS, VehicleNotFound, is_deletable
 from domain.vin import (
     SHORT_VIN_LENGTH,
@@ -24,6 +22,8 @@ from domain.vin import (
     is_short_vin,
     parse_vin,
 )
+from web.deps import CurrentUser, ServiceHistoryAccess, ServiceHistoryDep
+from web.problems import problem_responses
 
 router = APIRouter(tags=["service history"])
 

@@ -19,10 +19,9 @@ from babel.numbers import NumberFormatError, parse_decimal
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from api.auth import ensure_owner
-from api.deps import AccessRepositoryDep, SettingsDep, TemporalDep
 from api.routes.access import GatewayDep
-from api.ticket_purchases import purchase_ticket
+from application.authorization import ensure_owner
+from application.ticket_purchases import purchase_ticket
 from console.deps import CsrfChecked, SignedIn, Translate, WorkshopMember
 from console.forms import FormErrors
 from console.i18n import N_, Translator
@@ -37,6 +36,7 @@ from domain.credit import (
     check_amount,
 )
 from domain.errors import DomainError, NotFound
+from web.deps import AccessRepositoryDep, SettingsDep, TemporalDep
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 

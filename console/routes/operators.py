@@ -13,7 +13,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from api.deps import AccountsDep, ResourcesDep, SettingsDep, TemporalDep
 from api.routes.flows import MACHINES, STATUSES, search_flows
 from api.routes.registrations import Decision, decide_registration
 from console.deps import CsrfChecked, SignedIn, SignedInPerson, Translate
@@ -23,6 +22,7 @@ from console.rendering import render
 from db.base import INTEGER_MAX
 from db.mail import outbox_mail
 from domain.errors import DomainError, Forbidden
+from web.deps import AccountsDep, ResourcesDep, SettingsDep, TemporalDep
 
 router = APIRouter(prefix="/console/operators", include_in_schema=False)
 

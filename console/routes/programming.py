@@ -15,16 +15,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
 
-from api.auth import client_ip
-from api.deps import (
-    AccessRepositoryDep,
-    AccountsDep,
-    FrameLogsDep,
-    PackagesDep,
-    SettingsDep,
-    StationsDep,
-    TemporalDep,
-)
 from api.routes.programming import (
     SessionRequest,
     final_report,
@@ -55,6 +45,16 @@ from db.accounts import SessionRefusal
 from db.models import User
 from domain.catalogue import Service
 from domain.errors import DomainError, NotFound
+from web.auth import client_ip
+from web.deps import (
+    AccessRepositoryDep,
+    AccountsDep,
+    FrameLogsDep,
+    PackagesDep,
+    SettingsDep,
+    StationsDep,
+    TemporalDep,
+)
 
 router = APIRouter(prefix="/console/programming", include_in_schema=False)
 

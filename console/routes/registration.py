@@ -13,7 +13,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from api.deps import AccountsDep, SettingsDep, TemporalDep
 from api.routes.registrations import (
     registration_status_of,
     resend_registration_code,
@@ -28,6 +27,7 @@ from contracts.registration import VerifyEmailInput
 from domain.errors import DomainError
 from domain.registration import Application
 from domain.vat import EU_COUNTRIES
+from web.deps import AccountsDep, SettingsDep, TemporalDep
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 

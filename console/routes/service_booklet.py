@@ -19,7 +19,6 @@ from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 
-from api.deps import ResourcesDep
 from console import service_booklet as booklet_model
 from console.deps import CsrfChecked, Translate, WorkshopMember
 from console.forms import FormErrors
@@ -33,6 +32,7 @@ from contracts.service_history import ServiceEntryStatus
 from domain.entitlement import AccessExpired, NoAccess
 from domain.errors import DomainError, NotFound
 from domain.service_history import CBS_LABELS, MAX_REMARK_LENGTH, EntryKind
+from web.deps import ResourcesDep
 
 BOOKLET = PREFIX + "/kasio"
 BUY_TIME = PREFIX + "/credit"

@@ -16,8 +16,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 
-from api.auth import client_ip
-from api.deps import AccountsDep, SettingsDep
 from console.deps import CsrfChecked, SignedIn, Translate
 from console.forms import FormErrors, domain_error_message
 from console.i18n import N_
@@ -37,6 +35,8 @@ from db.credentials import totp_provisioning_uri
 from domain.accounts import TokenInvalid, TooManyAttempts, TotpCodeUsed
 from domain.errors import DomainError
 from settings import Settings
+from web.auth import client_ip
+from web.deps import AccountsDep, SettingsDep
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 

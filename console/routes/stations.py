@@ -14,8 +14,6 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from api.auth import ensure_owner
-from api.deps import SettingsDep, StationsDep, TemporalDep
 from api.routes.station_files import new_station_token
 from api.routes.stations import (
     StationRegistration,
@@ -23,6 +21,7 @@ from api.routes.stations import (
     claim_station,
     stations_with_status,
 )
+from application.authorization import ensure_owner
 from console.deps import CsrfChecked, Translate, WorkshopMember
 from console.forms import FormErrors
 from console.rendering import render
@@ -33,6 +32,7 @@ from domain.service_history import (
     StationNotFound,
     check_station_id,
 )
+from web.deps import SettingsDep, StationsDep, TemporalDep
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 

@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.access import EntitlementCheckInput, EntitlementGrant
-from api.payments import SandboxPaymentGateway
+from application.payments import SandboxPaymentGateway
 from contracts.access import (
     CoverageExtended,
     Subscription,

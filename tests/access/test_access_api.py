@@ -15,17 +15,17 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
-from api.deps import require_entitlement
 from contracts.access import entitlement_workflow_id
 from db.models import Ticket, TicketPurchase
 from domain.accounts import Role
 from domain.catalogue import Service
 from domain.entitlement import Coverage
+from portal_app import create_app
 from portal_worker import PortalDependencies, portal_worker
 from settings import Settings
 from testkit.factories import SignedIn, create_workshop, sign_in
 from testkit.serving import running_api
+from web.deps import require_entitlement
 
 pytestmark = pytest.mark.database
 

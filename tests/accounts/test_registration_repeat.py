@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
+from portal_app import create_app
 from settings import Settings
 from tests.accounts_helpers import APPLICATION
 

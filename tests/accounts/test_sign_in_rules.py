@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from activities.accounts import ensure_administrator
-from api.app import create_app
 from db.models import User
 from domain.accounts import Role
+from portal_app import create_app
 from settings import Settings
 from testkit.factories import create_workshop, sign_in
 from testkit.serving import running_api

@@ -1,7 +1,7 @@
 """Failed sign-ins are throttled per account and source address; nobody can lock out another.
 
 Each client below is the same API seen from its own IP address (the ASGI transport's client
-address is what `api.auth.client_ip` reads). Time moves through the clock the accounts
+address is what `web.auth.client_ip` reads). Time moves through the clock the accounts
 repository is built with.
 """
 
@@ -20,11 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from activities.accounts import ensure_administrator
-from api.app import create_app
-from api.deps import ResourcesDep, get_accounts
 from db.accounts import AccountRepository
 from db.models import User
 from domain.accounts import FAILURE_WINDOW, SOURCE_FAILURE_LIMIT
+from portal_app import create_app
 from settings import Settings
 from testkit.serving import running_api
 from tests.accounts_helpers import (
@@ -33,6 +32,7 @@ from tests.accounts_helpers import (
     fresh_totp_code,
     sign_in_enrolling_totp,
 )
+from web.deps import ResourcesDep, get_accounts
 
 pytestmark = pytest.mark.database
 

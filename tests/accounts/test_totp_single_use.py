@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from activities.accounts import ensure_administrator
-from api.app import create_app
 from db.models import User
+from portal_app import create_app
 from settings import Settings
 from tests.accounts_helpers import (
     ADMIN_EMAIL,

@@ -23,8 +23,8 @@ from temporalio.testing import WorkflowEnvironment
 
 import worker
 from activities.accounts import ensure_administrator
-from api.app import create_app
 from domain.accounts import SOURCE_FAILURE_LIMIT, Role
+from portal_app import create_app
 from settings import Settings
 from testkit.factories import create_workshop, sign_in
 from testkit.serving import free_port, running_api

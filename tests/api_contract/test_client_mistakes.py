@@ -17,7 +17,6 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
 from api.routes.flows import SAFE_VALUE
 from db.base import INTEGER_MAX
 from domain.accounts import Role
@@ -25,6 +24,7 @@ from domain.credit import MAX_TOP_UP_CENTS, VOUCHER_CODE_INPUT_PATTERN
 from domain.service_history import MAX_PLAUSIBLE_MILEAGE_KM
 from domain.vat import EU_COUNTRIES
 from domain.vin import SHORT_VIN_PATTERN, VIN_PATTERN
+from portal_app import create_app
 from settings import Settings
 from testkit.factories import SignedIn, create_workshop, grant_ticket, sign_in
 from testkit.serving import running_api

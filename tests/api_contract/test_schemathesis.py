@@ -37,9 +37,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
 from domain.accounts import Role
 from domain.catalogue import Service
+from portal_app import create_app
 from settings import Settings
 from testkit.factories import create_workshop, grant_ticket, sign_in
 from testkit.serving import serving_api

@@ -26,9 +26,9 @@ from playwright.async_api import Browser, Page, async_playwright
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
 from contracts.access import entitlement_workflow_id
 from domain.catalogue import Service
+from portal_app import create_app
 from settings import Settings
 from testkit.serving import serving_api
 

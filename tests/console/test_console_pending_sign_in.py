@@ -16,15 +16,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
-from api.deps import ResourcesDep, get_accounts
 from db.accounts import AccountRepository
 from db.credentials import hash_token
 from db.models import PendingSignIn, User
 from domain.accounts import PENDING_SIGN_IN_LIFETIME
+from portal_app import create_app
 from settings import Settings
 from tests.console.helpers import WorkshopAccount, workshop_through_api
 from tests.console.test_console_security import csrf_of
+from web.deps import ResourcesDep, get_accounts
 
 pytestmark = pytest.mark.e2e
 

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
 from domain.accounts import SOURCE_FAILURE_LIMIT
+from portal_app import create_app
 from settings import Settings
 from tests.console.helpers import (
     api_token,

@@ -27,10 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from activities.accounts import ensure_administrator
-from api.app import create_app
 from contracts import search_attributes
 from contracts.registration import registration_workflow_id
 from domain.accounts import Role
+from portal_app import create_app
 from portal_worker import PortalDependencies, portal_worker
 from settings import Settings
 from temporal_client import data_converter

@@ -74,7 +74,7 @@ def test_dev_generates_its_secrets_once_and_only_the_portal_holds_them(tmp_path:
         }
 
         # The same values in every portal process, read from the files; none in the station's.
-        for words in (("api.app:create_app",), ("portal",), ("gateway",)):
+        for words in (("portal_app:create_app",), ("portal",), ("gateway",)):
             pid = stack.part(*words)
             assert _holds(pid, secret.encode()) and _holds(pid, keys.encode()), words
         station = stack.part("station")

@@ -82,7 +82,7 @@ async def test_polls_are_noted_once_per_interval_and_a_failing_note_holds_up_not
     gateway_certificates: GatewayCertificates,
     portal_queue: str,
 ) -> None:
-    # The API reads the notes while Temporal, just restarted, lists no pollers (api.workflow_calls
+    # The API reads the notes while Temporal, just restarted, lists no pollers (application.workflow_calls
     # .ensure_station_online); they are a hint, so a note that fails must not fail the poll.
     noted: list[str] = []
 

@@ -20,9 +20,9 @@ import pytest
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
 from contracts import search_attributes
 from contracts.programming import programming_workflow_id
+from portal_app import create_app
 from settings import Settings
 from testkit.factories import SignedIn
 from testkit.serving import running_api, serving_api

@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
 from domain.accounts import Role
 from hw.sim.demo_package import build_demo_package
+from portal_app import create_app
 from settings import Settings
 from testkit.factories import SignedIn, sign_in
 from testkit.serving import running_api

@@ -19,12 +19,12 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
 from contracts import search_attributes
 from contracts.programming import ProgrammingSessionInput, programming_workflow_id
 from domain.accounts import Role
 from domain.flash_package import FlashPackageManifest
 from hw.sim.keyreader_backend import SimulatedKeyReaderBackend, demo_key_blob
+from portal_app import create_app
 from portal_worker import PortalDependencies, portal_worker
 from settings import Settings
 from temporal_client import ENCRYPTED, data_converter

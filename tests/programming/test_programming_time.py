@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from api.payments import SandboxPaymentGateway
+from application.payments import SandboxPaymentGateway
 from contracts.access import (
     TicketPurchaseInput,
     entitlement_workflow_id,

@@ -14,13 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
 from contracts import search_attributes
 from contracts.programming import programming_workflow_id
 from domain.accounts import Role
 from domain.flash_package import FlashPackageManifest
 from hw.flash_files import ArchiveBounds, package_archive
 from hw.sim.demo_package import build_demo_package
+from portal_app import create_app
 from settings import Settings
 from station.portal_files import PortalFiles
 from testkit.factories import SignedIn, create_workshop, sign_in

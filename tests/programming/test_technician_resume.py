@@ -11,10 +11,10 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
 from domain.accounts import Role
 from domain.catalogue import Service
 from hw.sim.demo_package import build_demo_package
+from portal_app import create_app
 from settings import Settings
 from testkit.factories import create_workshop, long_ticket, sign_in
 from testkit.portal_api import register_station

@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
 from db.models import ServiceEntry
 from domain.service_history import CONSENT_TEXT_VERSION
+from portal_app import create_app
 from settings import Settings
 from testkit.factories import long_ticket
 from testkit.serving import running_api

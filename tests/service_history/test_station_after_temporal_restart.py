@@ -25,11 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from api.app import create_app
-from api.workflow_calls import STATION_NOT_KNOWN_YET_RETRY_AFTER
+from application.workflow_calls import STATION_NOT_KNOWN_YET_RETRY_AFTER
 from contracts import search_attributes
 from db.models import Station
 from hw.sim.keyreader_backend import SimulatedKeyReaderBackend, demo_key_blob
+from portal_app import create_app
 from portal_worker import PortalDependencies, portal_worker
 from settings import Settings
 from temporal_client import data_converter

@@ -24,10 +24,10 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 from typer.testing import CliRunner
 
-from api.app import create_app
-from api.workflow_calls import station_status
+from application.workflow_calls import station_status
 from db.stations import StationRepository
 from domain.service_history import STATION_ID_PATTERN, StationIdInvalid
+from portal_app import create_app
 from settings import Settings
 from testkit.serving import serving_api
 from testkit.station_gateway import through_gateway

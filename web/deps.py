@@ -10,24 +10,21 @@ and `ProgrammingAccess` let a request through only while the workshop has the se
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, get_args
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from api.auth import (
-    CODEC_SESSION_COOKIE,
+from application.authorization import (
     SessionExpired,
     SessionIpChanged,
     StationTokenInvalid,
-    client_ip,
     ensure_workshop_access,
 )
-from api.problems import WORKFLOW_UNAVAILABLE, ProblemSource
+from application.resources import AppResources
 from db.access_repository import AccessRepository
 from db.accounts import AccountRepository, LiveSession, SessionRefusal
 from db.frame_logs import FrameLogStore
@@ -41,16 +38,8 @@ from domain.catalogue import Service
 from domain.entitlement import AccessExpired, Coverage, NoAccess
 from domain.errors import Forbidden, Unauthenticated
 from settings import Settings
-
-
-@dataclass
-class AppResources:
-    """What the lifespan opens once per process and every request shares."""
-
-    settings: Settings
-    engine: AsyncEngine
-    session_factory: async_sessionmaker[AsyncSession]
-    temporal: Client
+from web.auth import CODEC_SESSION_COOKIE, client_ip
+from web.problems import WORKFLOW_UNAVAILABLE, ProblemSource
 
 
 # The dependencies below are `async def` although they never await: FastAPI runs a plain `def`
@@ -280,5 +269,5 @@ DEPENDENCY_PROBLEMS: dict[Callable[..., Any], Sequence[ProblemSource]] = {
     get_args(ProgrammingAccess)[1].dependency: [Forbidden, NoAccess, AccessExpired],
     get_temporal: [WORKFLOW_UNAVAILABLE],
 }
-"""`api.problems.declare_route_problems` reads this: a route that depends on one of these
+"""`web.problems.declare_route_problems` reads this: a route that depends on one of these
 (directly or through another dependency) documents its refusals."""

@@ -1,12 +1,11 @@
-"""Who may see what: the rules the request dependencies (api/deps.py) and routes apply.
+"""Who may see what: the rules every use case, the request dependencies (web/deps.py) and the
+routes apply.
 
 A workshop sees only its own data (others' ids answer 404, so existence does not leak);
 administrators see all. Sessions are valid only from the IP address that logged in.
 """
 
 from __future__ import annotations
-
-from fastapi import Request
 
 from db.models import User
 from domain.accounts import Role
@@ -21,16 +20,6 @@ class SessionExpired(Unauthenticated):
 class SessionIpChanged(Unauthenticated):
     code = "session-ip-changed"
     title = "The session was started from another IP address"
-
-
-# The console sets it beside its own session cookie, with the same session token, on the codec's
-# path only (console.security): the Temporal Web UI sends it to the payload codec with
-# "Include cross-origin credentials". No other route reads a cookie.
-CODEC_SESSION_COOKIE = "aos_codec_session"
-
-
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 class StationTokenInvalid(Unauthenticated):

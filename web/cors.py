@@ -3,7 +3,7 @@
 The Temporal Web UI is served from another origin (the dev server's http://127.0.0.1:8233, or
 the production UI's host) and decodes payloads by calling `/codec/decode` from the operator's
 browser. Its codec setting "Include cross-origin credentials" sends cookies
-(`credentials: include`): the console's codec session cookie (`api.auth.CODEC_SESSION_COOKIE`,
+(`credentials: include`): the console's codec session cookie (`web.auth.CODEC_SESSION_COOKIE`,
 set at every console sign-in). Such a call is let in only from `Settings.temporal_ui_origins`,
 with `Access-Control-Allow-Credentials`; every other route of the API stays same-origin, as
 no other page needs it.

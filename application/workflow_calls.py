@@ -22,8 +22,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.auth import ensure_workshop_access
-from api.problems import WORKFLOW_UNAVAILABLE
+from application.authorization import ensure_workshop_access
 from contracts import search_attributes
 from db.models import Station, User
 from domain.errors import DomainError, NotFound
@@ -130,10 +129,12 @@ async def station_status(temporal: Client, settings: Settings, station_id: str) 
 
 
 class StationNotKnownYet(DomainError):
-    """Temporal lists no worker of the station, yet one polled through the gateway lately."""
+    """Temporal lists no worker of the station, yet one polled through the gateway lately.
 
-    code = WORKFLOW_UNAVAILABLE.code
-    title = WORKFLOW_UNAVAILABLE.title
+    Its problem type is the one of any moment Temporal cannot answer (`web.problems`)."""
+
+    code = "workflow-unavailable"
+    title = "The workflow could not answer"
     kind = "unavailable"
 
 

@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from application.workflow_calls import StationNotKnownYet
 from contracts.errors import domain_error_from
 from domain.errors import Conflict, DomainError, ErrorKind, Forbidden, NotFound, Unauthenticated
 
@@ -222,7 +223,7 @@ ProblemSource = type[DomainError] | Problem
 Responses = dict[int | str, dict[str, Any]]
 
 VALIDATION_ERROR = Problem(422, "validation-error", "The request is not valid")
-WORKFLOW_UNAVAILABLE = Problem(503, "workflow-unavailable", "The workflow could not answer")
+WORKFLOW_UNAVAILABLE = Problem(503, StationNotKnownYet.code, StationNotKnownYet.title)
 # A body that is not JSON at all (FastAPI's own 400, through `_http_error`).
 MALFORMED_BODY = Problem(400, "bad-request", "Bad Request")
 

@@ -1,7 +1,7 @@
 """The app's edge, whatever serves it: who the client is, and the production HSTS header.
 
 A client's address is what the sign-in throttle counts failures by and what a session is bound
-to (`api.auth.client_ip`). Behind a reverse proxy the peer is the proxy, and the client's own
+to (`web.auth.client_ip`). Behind a reverse proxy the peer is the proxy, and the client's own
 address comes in `X-Forwarded-For`; but anybody can send that header. So it is believed only
 from the peers in `AOS_TRUSTED_PROXIES` (empty by default): from any other peer it is ignored
 and the peer's own address is the client's. `X-Forwarded-Proto` is taken on the same terms;
