@@ -44,10 +44,14 @@ WRONG_CODE = N_("The code is wrong. Try the newest code from the app.")
 
 
 def qr_code_svg(content: str) -> Markup:
-    """`content` as an inline SVG QR code (made here: no outside service sees the secret)."""
+    """`content` as an inline SVG QR code (made here: no outside service sees the secret).
+
+    Without a fixed size (`omitsize`) the drawing has a `viewBox` only, so the stylesheet
+    scales the whole code to its box; with segno's fixed width and height, a box smaller
+    than the drawing cut off two of its finder patterns and nothing could scan it."""
     buffer = io.BytesIO()
     segno.make(content, error="m").save(
-        buffer, kind="svg", xmldecl=False, svgns=True, scale=5, title="QR"
+        buffer, kind="svg", xmldecl=False, svgns=True, scale=5, title="QR", omitsize=True
     )
     return Markup(buffer.getvalue().decode())
 

@@ -7,12 +7,14 @@ Screenshots go to `artefacts/screenshots/<name>.png` at the repository's root (g
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from playwright.async_api import Page, expect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -241,3 +243,29 @@ async def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     await page.screenshot(path=str(path), full_page=True)
     return path
+
+
+ZBARIMG = Path("/usr/bin/zbarimg")
+HAS_ZBARIMG = ZBARIMG.exists()
+
+
+async def qr_code_as_drawn(page: Page, selector: str, name: str) -> str:
+    """What a phone's camera reads from the QR code at `selector`, as the page draws it: a
+    screenshot of the element decoded by zbar (Debian's zbar-tools, which .ci/run installs)."""
+    if not HAS_ZBARIMG:
+        if os.environ.get("CI"):
+            pytest.fail(f"{ZBARIMG} is missing; .ci/run installs Debian's zbar-tools package")
+        pytest.skip(
+            f"decoding a QR code needs Debian's zbarimg at {ZBARIMG} (apt install zbar-tools)"
+        )
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    await page.locator(selector).screenshot(path=str(path))
+    decoded = await asyncio.create_subprocess_exec(
+        str(ZBARIMG), "--quiet", "--raw", str(path), stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await decoded.communicate()
+    assert decoded.returncode == 0, (
+        f"zbarimg found no QR code in {path} (exit {decoded.returncode})"
+    )
+    return out.decode().strip()

@@ -24,6 +24,7 @@ from tests.console.helpers import (
     api_token,
     approve_registration,
     create_voucher,
+    qr_code_as_drawn,
     screenshot,
 )
 from tests.console.service_booklet_steps import read_a_key_record_print_and_delete_an_entry
@@ -124,9 +125,11 @@ async def _journey(
     await page.locator("#f-password").fill(OWNER_PASSWORD)
     await page.locator("form[action='/console/sign-in'] button[type=submit]").click()
     await expect(page.locator("h1")).to_have_text(expected.enrol_heading)
-    await expect(page.locator(".qr svg")).to_be_visible()
     await screenshot(page, f"{tag}-totp-enrolment")
     secret = (await page.locator("#totp-secret").inner_text()).strip()
+    # What the authenticator app scans: the whole code, as drawn, carries the key shown.
+    scanned = await qr_code_as_drawn(page, ".qr svg", f"{tag}-totp-qr-code")
+    assert scanned.startswith("otpauth://totp/") and f"secret={secret}" in scanned, scanned
     await page.locator("#f-code").fill(await fresh_totp_code(secret))
     await page.locator("form[action='/console/sign-in/enrol'] button[type=submit]").click()
     assert await page.locator(".codes li").count() == 10
