@@ -97,6 +97,15 @@ async def administrator(
     return {"Authorization": f"Bearer {signed_in.json()['token']}"}
 
 
+async def administrator_account(
+    api: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+) -> WorkshopAccount:
+    """The portal's administrator (created and enrolled on first use), to sign in to pages."""
+    await administrator(api, session_factory)
+    secret = _admin_secrets[str(session_factory.kw.get("bind"))]
+    return WorkshopAccount("", ADMIN_EMAIL, ADMIN_PASSWORD, secret)
+
+
 async def approve_registration(
     api: httpx.AsyncClient,
     session_factory: async_sessionmaker[AsyncSession],
