@@ -8,6 +8,7 @@ Policy that lets a page load nothing from another site.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Callable
 from pathlib import Path
@@ -16,14 +17,14 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from console.deps import CsrfRejected, NotAWorkshopMember, SignInRequired
+from console.deps import CsrfRejected, NotAWorkshopMember, SignInRequired, signed_in
 from console.forms import domain_error_message
 from console.i18n import LANGUAGE_COOKIE, LANGUAGES, load_catalogues
 from console.paths import PREFIX, safe_next
@@ -31,6 +32,7 @@ from console.rendering import render, translator
 from console.routes import PAGE_ROUTERS
 from console.security import clear_session_cookies, set_cookie
 from contracts.errors import domain_error_from
+from db.accounts import AccountRepository
 from domain.errors import DomainError, NotFound
 from web.problems import STATUS_BY_KIND
 
@@ -53,6 +55,12 @@ router = APIRouter(include_in_schema=False)
 @router.get("/")
 async def root() -> RedirectResponse:
     return RedirectResponse(PREFIX + "/", status_code=303)
+
+
+@router.get("/favicon.ico")
+async def favicon() -> FileResponse:
+    """The console's mark, for browsers and bookmarks that ask the site's root for it."""
+    return FileResponse(STATIC_DIR / "favicon.ico", media_type="image/vnd.microsoft.icon")
 
 
 @router.get(PREFIX)
@@ -84,7 +92,19 @@ def not_found_page(request: Request) -> Response:
     return render(request, "errors/not_found.html", status_code=404)
 
 
+async def _recognise_signed_in(request: Request) -> None:
+    """An error page keeps the menu and the sign-out button: the person behind the session
+    cookie, when the page's own dependencies did not get as far as reading it."""
+    if getattr(request.state, "signed_in", None) is not None:
+        return
+    resources = request.app.state.resources
+    # Whatever fails here (no session, or the database behind a 500), the page still renders.
+    with contextlib.suppress(Exception):
+        await signed_in(request, AccountRepository(resources.session_factory))
+
+
 async def _domain_error_page(request: Request, error: DomainError) -> Response:
+    await _recognise_signed_in(request)
     if isinstance(error, NotFound):
         return not_found_page(request)
     return render(
@@ -98,6 +118,8 @@ async def _domain_error_page(request: Request, error: DomainError) -> Response:
 async def _error_page(request: Request, exc: Exception) -> Response:
     if isinstance(exc, DomainError):
         return await _domain_error_page(request, exc)
+    if not isinstance(exc, SignInRequired):
+        await _recognise_signed_in(request)
     if isinstance(exc, SignInRequired):
         target = f"{PREFIX}/sign-in?reason={exc.reason}"
         if request.method == "GET" and request.url.path != PREFIX + "/":
