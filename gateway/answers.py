@@ -7,6 +7,8 @@ final answer spends its token as it is checked, so a second answer with it is re
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import grpc
 from temporalio.converter import PayloadCodec
 
@@ -17,29 +19,25 @@ from gateway.rules import Refused, Rules, TaskAnswer
 from gateway.tokens import TaskTokens
 
 
+@dataclass
 class Answers:
     """Forwards a station's answers to the tasks it holds."""
 
-    def __init__(
-        self, rules: Rules, tokens: TaskTokens, frontend: Frontend, codec: PayloadCodec | None
-    ) -> None:
-        self._rules = rules
-        self._tokens = tokens
-        self._frontend = frontend
-        self._codec = codec
+    rules: Rules
+    tokens: TaskTokens
+    frontend: Frontend
+    codec: PayloadCodec | None
 
     async def answer(
         self, kind: Kind, call: str, request: TaskAnswer, station: str, token: str, context: Context
     ) -> bytes:
         """The answer at the frontend, under the task's own token and encoded payloads."""
-        self._rules.task_answer(station, request)  # before the token: what it refuses, it names
+        self.rules.task_answer(station, request)  # before the token: what it refuses, it names
         sealed = request.task_token
         final = kind is Kind.FINAL
         # A final answer spends its token as it is checked, before the first await: a second
         # answer with it, even one arriving while this one is on its way, is refused here.
-        grant = (
-            self._tokens.claim(station, sealed) if final else self._tokens.lookup(station, sealed)
-        )
+        grant = self.tokens.claim(station, sealed) if final else self.tokens.lookup(station, sealed)
         if grant is None:
             raise Refused(
                 grpc.StatusCode.PERMISSION_DENIED,
@@ -48,21 +46,21 @@ class Answers:
             )
         try:
             request.task_token = grant.server_token
-            if self._codec is not None:
-                await encode_answer(with_context(self._codec, grant.context), request)
-            raw = await self._frontend.forward(call, request, station, token, context)
+            if self.codec is not None:
+                await encode_answer(with_context(self.codec, grant.context), request)
+            raw = await self.frontend.forward(call, request, station, token, context)
         except Upstream as upstream:
             if upstream.code == grpc.StatusCode.NOT_FOUND:  # the attempt is gone server-side
-                self._tokens.spend(sealed)
+                self.tokens.spend(sealed)
             elif final:
-                self._tokens.release(sealed, grant)
+                self.tokens.release(sealed, grant)
             raise
         except BaseException:
             # Not answered (cut off, cancelled by the station, or the gateway failed): the
             # frontend, which refuses a second answer itself, decides a retry.
             if final:
-                self._tokens.release(sealed, grant)
+                self.tokens.release(sealed, grant)
             raise
         if not final:
-            self._tokens.heartbeat_recorded(sealed)
+            self.tokens.heartbeat_recorded(sealed)
         return raw

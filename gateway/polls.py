@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass, field
 
 import grpc
 from temporalio.api.workflowservice.v1 import (
@@ -36,27 +37,19 @@ POLL_NOTE_INTERVAL = 30.0
 POLL_NOTE_TIMEOUT = 2.0
 
 
+@dataclass
 class Polls:
     """A station's long polls, from its checks to the task it is handed."""
 
-    def __init__(
-        self,
-        config: GatewayConfig,
-        rules: Rules,
-        tokens: TaskTokens,
-        frontend: Frontend,
-        authentication: StationAuthentication,
-        codec: PayloadCodec | None,
-        note_poll: NotePoll | None,
-    ) -> None:
-        self._config = config
-        self._rules = rules
-        self._tokens = tokens
-        self._frontend = frontend
-        self._authentication = authentication
-        self._codec = codec
-        self._note_poll = note_poll
-        self._polls_noted: dict[str, float] = {}  # station -> monotonic time of its last note
+    config: GatewayConfig
+    rules: Rules
+    tokens: TaskTokens
+    frontend: Frontend
+    authentication: StationAuthentication
+    codec: PayloadCodec | None
+    note_poll: NotePoll | None
+    # station -> monotonic time of its last note
+    _polls_noted: dict[str, float] = field(default_factory=dict, init=False)
 
     async def poll(
         self,
@@ -68,28 +61,28 @@ class Polls:
     ) -> bytes:
         """The poll at the frontend, if the station may poll this queue; a task it brings
         comes back with its payloads decoded and its token sealed for this station."""
-        self._rules.poll(station, request)
+        self.rules.poll(station, request)
         await self._noted(station)
-        raw = await self._frontend.forward(call, request, station, token, context)
+        raw = await self.frontend.forward(call, request, station, token, context)
         task = PollActivityTaskQueueResponse.FromString(raw)
         if not task.task_token:
             return raw  # the poll ended without a task
         # Through the cache (`authentication_ttl`): a task arriving within a second of a
         # replacement may still go to the old token's holder, the same station, cut off soon.
-        if not await self._authentication.still_authenticated(token, station):
-            await self._frontend.give_back(task, "the station's token was replaced while it polled")
+        if not await self.authentication.still_authenticated(token, station):
+            await self.frontend.give_back(task, "the station's token was replaced while it polled")
             raise Refused(grpc.StatusCode.UNAUTHENTICATED, "the station token was replaced")
-        serialization = activity_context(task, self._config.namespace, request.task_queue.name)
-        if self._codec is not None:
+        serialization = activity_context(task, self.config.namespace, request.task_queue.name)
+        if self.codec is not None:
             try:
-                await decode_task(with_context(self._codec, serialization), task)
+                await decode_task(with_context(self.codec, serialization), task)
             except Exception as err:
                 log.exception("cannot decode the payloads of a task for station %s", station)
-                await self._frontend.give_back(
+                await self.frontend.give_back(
                     task, f"the gateway could not decode the payloads: {err}"
                 )
                 return PollActivityTaskQueueResponse().SerializeToString()
-        task.task_token = self._tokens.grant(station, task, serialization)
+        task.task_token = self.tokens.grant(station, task, serialization)
         return task.SerializeToString()
 
     async def _noted(self, station: str) -> None:
@@ -97,11 +90,11 @@ class Polls:
         fails (database away) is logged and the poll goes on: it is a hint, not a gate."""
         now = time.monotonic()
         last = self._polls_noted.get(station)
-        if self._note_poll is None or (last is not None and now - last < POLL_NOTE_INTERVAL):
+        if self.note_poll is None or (last is not None and now - last < POLL_NOTE_INTERVAL):
             return
         self._polls_noted[station] = now
         try:
             async with asyncio.timeout(POLL_NOTE_TIMEOUT):
-                await self._note_poll(station)
+                await self.note_poll(station)
         except Exception:
             log.warning("cannot note a poll of station %s", station, exc_info=True)
