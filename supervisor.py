@@ -5,7 +5,8 @@ A part that exits is started again after a delay that doubles with each crash in
 count anew (`crashes_in_a_row`). A part with a health check that fails several times in a row is
 frozen or wedged: it is killed with SIGKILL (a stopped process never acts on SIGTERM) and started
 again the same way. Each of these decisions is logged with its reason. Only `stop_all` (Ctrl-C or
-SIGTERM to `worker.py dev`) stops the parts for good.
+SIGTERM to `worker.py dev`) stops the parts for good. The health checks of the embedded
+product's parts (Temporal, the API, the gateway) are at the end.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from settings import Settings
 
 HealthCheck = Callable[[], Awaitable[None]]
 """Returns when the part answers; raises (or is timed out) when it does not."""
@@ -96,6 +102,24 @@ class Supervisor:
             if code is not None and part.restart_at is None:
                 return part.name, code
         return None
+
+    async def wait_until_up(self, seconds: float, up: HealthCheck, stop: asyncio.Event) -> None:
+        """Until `up()` succeeds; fails when a part dies first or `seconds` pass.
+
+        A part that cannot start at all (a port in use, a broken database) is a set-up error to
+        report, not a crash to retry: restarting begins once everything has come up once.
+        """
+        deadline = time.monotonic() + seconds
+        while not stop.is_set():
+            dead = self.first_dead()
+            if dead:
+                raise RuntimeError(f"{dead[0]} exited with code {dead[1]} while starting")
+            try:
+                return await up()
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
 
     async def watch(self, stop: asyncio.Event) -> None:
         """Restart crashed and frozen parts until `stop` is set."""
@@ -190,3 +214,37 @@ class Supervisor:
         delay = restart_delay(part.crashes, self.policy.initial_delay, self.policy.maximum_delay)
         part.restart_at = now + delay
         self.log(f"{why}; starting it again in {delay:.1f}s")
+
+
+# --- the parts' health checks (`worker.py dev`) ------------------------------------------
+
+
+async def temporal_answers(settings: Settings) -> None:
+    """Temporal's frontend answers (GetSystemInfo on connecting, then the gRPC health check)."""
+    from temporal_client import connect_temporal
+
+    client = await connect_temporal(settings)
+    await client.service_client.check_health(
+        timeout=timedelta(seconds=HEALTH_CHECK_TIMEOUT_SECONDS)
+    )
+
+
+async def api_answers(base_url: str) -> None:
+    """The API answers GET /health/live."""
+    import httpx
+
+    async with httpx.AsyncClient(timeout=HEALTH_CHECK_TIMEOUT_SECONDS) as client:
+        (await client.get(f"{base_url}/health/live")).raise_for_status()
+
+
+async def gateway_answers(settings: Settings) -> None:
+    """The gateway completes a TLS handshake: a frozen process still accepts TCP connections
+    (the kernel does that), but only a running one shakes hands."""
+    import ssl
+
+    context = ssl.create_default_context(cafile=settings.gateway_ca)
+    context.check_hostname = False  # whether it answers, not under which name
+    context.set_alpn_protocols(["h2"])
+    host, _, port = settings.gateway_listen.rpartition(":")
+    _, writer = await asyncio.open_connection(host or "127.0.0.1", int(port), ssl=context)
+    writer.close()

@@ -12,9 +12,7 @@ import re
 import secrets
 import signal
 import sys
-import time
-from collections.abc import Awaitable, Callable, Coroutine
-from datetime import timedelta
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,7 +20,14 @@ import typer
 
 from domain.service_history import STATION_ID_PATTERN, STATION_ID_RULE
 from settings import Settings, get_settings
-from supervisor import HEALTH_CHECK_TIMEOUT_SECONDS, Part, RestartPolicy, Supervisor
+from supervisor import (
+    Part,
+    RestartPolicy,
+    Supervisor,
+    api_answers,
+    gateway_answers,
+    temporal_answers,
+)
 
 if TYPE_CHECKING:
     from temporalio.worker import Worker
@@ -365,58 +370,6 @@ def api_command(settings: Settings) -> list[str]:
     return [sys.executable, "-m", *UVICORN_API, *where]
 
 
-async def _wait_until_up(
-    supervisor: Supervisor, seconds: float, up: Callable[[], Awaitable[None]], stop: asyncio.Event
-) -> None:
-    """Until `up()` succeeds; fails when a part dies first or `seconds` pass.
-
-    A part that cannot start at all (a port in use, a broken database) is a set-up error to
-    report, not a crash to retry: restarting begins once everything has come up once.
-    """
-    deadline = time.monotonic() + seconds
-    while not stop.is_set():
-        dead = supervisor.first_dead()
-        if dead:
-            raise RuntimeError(f"{dead[0]} exited with code {dead[1]} while starting")
-        try:
-            return await up()
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.2)
-
-
-async def _temporal_up(settings: Settings) -> None:
-    """Temporal's frontend answers (GetSystemInfo on connecting, then the gRPC health check)."""
-    from temporal_client import connect_temporal
-
-    client = await connect_temporal(settings)
-    await client.service_client.check_health(
-        timeout=timedelta(seconds=HEALTH_CHECK_TIMEOUT_SECONDS)
-    )
-
-
-async def _api_live(base_url: str) -> None:
-    """The API answers GET /health/live."""
-    import httpx
-
-    async with httpx.AsyncClient(timeout=HEALTH_CHECK_TIMEOUT_SECONDS) as client:
-        (await client.get(f"{base_url}/health/live")).raise_for_status()
-
-
-async def _gateway_answers(settings: Settings) -> None:
-    """The gateway completes a TLS handshake: a frozen process still accepts TCP connections
-    (the kernel does that), but only a running one shakes hands."""
-    import ssl
-
-    context = ssl.create_default_context(cafile=settings.gateway_ca)
-    context.check_hostname = False  # whether it answers, not under which name
-    context.set_alpn_protocols(["h2"])
-    host, _, port = settings.gateway_listen.rpartition(":")
-    _, writer = await asyncio.open_connection(host or "127.0.0.1", int(port), ssl=context)
-    writer.close()
-
-
 async def _provision_station(settings: Settings, station_id: str) -> str:
     """A new token for the embedded station (provisioned until a workshop claims it)."""
     from db.engine import create_engine, create_session_factory
@@ -476,15 +429,17 @@ async def _run_embedded(
 
     supervisor.start(
         Part(
-            "temporal", temporal_dev_server_command(settings), health=lambda: _temporal_up(settings)
+            "temporal",
+            temporal_dev_server_command(settings),
+            health=lambda: temporal_answers(settings),
         )
     )
-    await _wait_until_up(supervisor, 60, lambda: _temporal_up(settings), stop)
+    await supervisor.wait_until_up(60, lambda: temporal_answers(settings), stop)
     if stop.is_set():
         return
     supervisor.start(Part("portal-worker", [*me, "portal"]))
-    supervisor.start(Part("gateway", [*me, "gateway"], health=lambda: _gateway_answers(settings)))
-    await _wait_until_up(supervisor, 30, lambda: _gateway_answers(settings), stop)
+    supervisor.start(Part("gateway", [*me, "gateway"], health=lambda: gateway_answers(settings)))
+    await supervisor.wait_until_up(30, lambda: gateway_answers(settings), stop)
     if stop.is_set():
         return
     # demo-1 reaches Temporal as every station does: through the gateway, with its token.
@@ -495,7 +450,7 @@ async def _run_embedded(
             env={"AOS_STATION_TOKEN": station_token},
         )
     )
-    supervisor.start(Part("api", api_command(settings), health=lambda: _api_live(base)))
+    supervisor.start(Part("api", api_command(settings), health=lambda: api_answers(base)))
     typer.echo(f"Console:         {base}/console/")
     typer.echo(f"API docs:        {base}/docs")
     typer.echo(f"Readiness:       {base}/health/ready")

@@ -15,7 +15,8 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from domain.key_data import CBS_TYPES, CbsItem, CbsStatus, KeyData, build_key_data
+from domain.key_data import CBS_TYPES, CbsItem, CbsStatus, KeyData
+from domain.key_data_block import build_key_data
 from domain.vin import VinStr, validate_vin
 
 DEMO_VEHICLES_RESOURCE = ("domain", "data/demo_vehicles.json")

@@ -3,43 +3,33 @@
 One generic handler takes every method of every service, so nothing reaches the frontend that
 is not on the allow-list (`calls.ALLOWED`) and passed the station's checks (`rules`). A call is
 judged on its metadata before its message is read: a source that failed authentication too
-often, a caller without a valid token, a method off the list, and a station over its limits
-(`limits`: calls a second, calls and polls open at once) are refused without reading a byte of
-the message, which grpc caps at the frontend's own 4 MiB anyway. Every refusal goes to the
-`gateway.audit` log (`audit`), line by line up to a burst per source, then counted. Requests
+often, a caller without a valid token (`auth`), a method off the list, and a station over its
+limits (`limits`: calls a second, calls and polls open at once) are refused without reading a
+byte of the message, which grpc caps at the frontend's own 4 MiB anyway. Every refusal goes to
+the `gateway.audit` log (`audit`), line by line up to a burst per source, then counted. Requests
 and responses travel as bytes and are parsed here: a message that does not parse is refused
 before any forwarding, and unknown fields are dropped rather than passed on.
 
-Forwarded calls keep the station's deadline, are cancelled when the station cancels, and
-answer with the frontend's status, message and trailing metadata (including
-`grpc-status-details-bin`), so the SDK's typed errors and retries behave as against the
-frontend itself. While a call is open (a long poll lasts up to ~70 s), the station's token is
-checked again every `reauthenticate_every`; a replaced token cuts the call with
-UNAUTHENTICATED. With `authentication_ttl`, lookups are remembered that long (`authcache`), the
+Then the call goes its way: a long poll (`polls`), an answer to a task (`answers`), or a plain
+call, forwarded to the frontend (`frontend`), which also cuts open calls whose token was
+replaced. With `authentication_ttl`, lookups are remembered that long (`authcache`), the
 re-checks included. Everything is asynchronous, so open polls do not hold up other calls.
-
-A poll the gateway takes is noted (`note_poll`, at most every `POLL_NOTE_INTERVAL` per
-station), before it is forwarded: so the portal knows the station's worker runs even while the
-frontend, just restarted, does not list it among the queue's pollers, or cannot be reached.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
-from typing import Any, NoReturn
+from collections.abc import AsyncIterator
+from typing import NoReturn
 
 import grpc
 from google.protobuf.message import DecodeError, Message
-from temporalio.api.failure.v1 import ApplicationFailureInfo, Failure
 from temporalio.api.workflowservice.v1 import (
     DescribeNamespaceRequest,
     DescribeNamespaceResponse,
     PollActivityTaskQueueRequest,
-    PollActivityTaskQueueResponse,
     RecordActivityTaskHeartbeatRequest,
     RecordWorkerHeartbeatRequest,
     RespondActivityTaskCanceledRequest,
@@ -49,46 +39,22 @@ from temporalio.api.workflowservice.v1 import (
 )
 from temporalio.converter import PayloadCodec
 
+from gateway.answers import Answers
 from gateway.audit import Audit
-from gateway.auth import Authenticate, NotePoll, bearer_token
+from gateway.auth import Authenticate, AuthenticationUnavailable, NotePoll, StationAuthentication
 from gateway.authcache import CachedAuthentication
 from gateway.calls import ALLOWED, Kind, call_name, path, request_class
 from gateway.config import FRONTEND_MAX_MESSAGE_BYTES, GatewayConfig
-from gateway.limits import UNKNOWN_TOKEN, FailedAuthentications, StationLimits, source_of
-from gateway.payloads import activity_context, decode_task, encode_answer, with_context
-from gateway.rules import Refused, Rules, TaskAnswer
-from gateway.tasks import BackgroundTasks, observe
+from gateway.frontend import Context, Frontend, Metadata, Upstream
+from gateway.limits import FailedAuthentications, StationLimits, source_of
+from gateway.polls import Polls
+from gateway.rules import Refused, Rules
+from gateway.tasks import BackgroundTasks
 from gateway.tokens import TaskTokens
 
 log = logging.getLogger(__name__)
 
-Context = grpc.aio.ServicerContext[bytes, bytes]
-Metadata = Sequence[tuple[str, str | bytes]]
 Requests = AsyncIterator[bytes]
-
-# Headers of the station's call that the frontend uses (SDK version checks); everything else,
-# the station's authorization above all, stays at the gateway.
-FORWARDED_HEADERS = frozenset({"client-name", "client-version", "supported-server-versions"})
-GATEWAY_IDENTITY = "station-gateway"
-# A station's worker polls at least every ~70 s (a long poll's end), and every few seconds while
-# the frontend is away; noting it this often keeps the note well within the API's
-# `application.workflow_calls.POLLER_FRESHNESS` (2 minutes) at one write per station per interval.
-POLL_NOTE_INTERVAL = 30.0
-POLL_NOTE_TIMEOUT = 2.0
-
-
-class Upstream(Exception):
-    """The frontend's error, to be passed on to the station unchanged."""
-
-    def __init__(self, code: grpc.StatusCode, details: str, trailing: Metadata) -> None:
-        super().__init__(details)
-        self.code = code
-        self.details = details
-        self.trailing = trailing
-
-
-class AuthenticationUnavailable(Exception):
-    """The token could not be looked up (database away), which is not the station's fault."""
 
 
 class Gateway:
@@ -103,21 +69,18 @@ class Gateway:
     ) -> None:
         self.config = config
         ttl = config.authentication_ttl.total_seconds()
-        self._authenticate = (
+        self._authentication = StationAuthentication(
             CachedAuthentication(authenticate, ttl, config.authentication_cache_entries)
             if ttl > 0
-            else authenticate
+            else authenticate,
+            FailedAuthentications(
+                limit=config.failed_authentications_per_source,
+                window=config.failed_authentications_window.total_seconds(),
+            ),
         )
-        self._codec = codec
-        self._note_poll = note_poll
-        self._polls_noted: dict[str, float] = {}  # station -> monotonic time of its last note
         self._rules = Rules(config)
         self._tokens = TaskTokens(
             grace=config.task_token_grace.total_seconds(), key=config.task_token_key
-        )
-        self._failed_authentications = FailedAuthentications(
-            limit=config.failed_authentications_per_source,
-            window=config.failed_authentications_window.total_seconds(),
         )
         self._limits = StationLimits(
             calls_per_second=config.calls_per_second_per_station,
@@ -129,19 +92,31 @@ class Gateway:
         self._audit = Audit(
             burst=config.audit_lines_per_source, interval=config.audit_interval.total_seconds()
         )
+        self._frontend = Frontend(config, self._authentication)
+        self._polls = Polls(
+            config,
+            self._rules,
+            self._tokens,
+            self._frontend,
+            self._authentication,
+            codec,
+            note_poll,
+        )
+        self._answers = Answers(self._rules, self._tokens, self._frontend, codec)
         self._background = BackgroundTasks()
         self._server: grpc.aio.Server | None = None
-        self._channel: grpc.aio.Channel | None = None
-        self._open_calls = 0
         self.port = 0
-        # Calls forwarded to the frontend, by method: what stations really use, and proof in
-        # tests that nothing refused got through.
-        self.forwarded: Counter[str] = Counter()
+
+    @property
+    def forwarded(self) -> Counter[str]:
+        """Calls forwarded to the frontend, by method: what stations really use, and proof in
+        tests that nothing refused got through."""
+        return self._frontend.forwarded
 
     @property
     def open_calls(self) -> int:
         """Calls forwarded to the frontend and not yet ended (long polls, mostly)."""
-        return self._open_calls
+        return self._frontend.open_calls
 
     @property
     def task_tokens(self) -> int:
@@ -166,7 +141,7 @@ class Gateway:
             # A second gateway on the same port must fail, not silently share it.
             ("grpc.so_reuseport", 0),
         ]
-        self._channel = self._frontend_channel()
+        self._frontend.open()
         server = grpc.aio.server(options=options)
         server.add_generic_rpc_handlers([_Handler(self)])
         if self.config.server_certificate is not None and self.config.server_private_key:
@@ -186,9 +161,7 @@ class Gateway:
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None
-        if self._channel is not None:
-            await self._channel.close()
-            self._channel = None
+        await self._frontend.close()
         await self._background.close()
         self._audit.flush(everything=True)
 
@@ -202,23 +175,6 @@ class Gateway:
         if self._server is not None:
             await self._server.wait_for_termination()
 
-    def _frontend_channel(self) -> grpc.aio.Channel:
-        options: list[tuple[str, Any]] = [
-            ("grpc.max_receive_message_length", FRONTEND_MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", FRONTEND_MAX_MESSAGE_BYTES),
-        ]
-        tls = self.config.frontend_tls
-        if tls is None:
-            return grpc.aio.insecure_channel(self.config.frontend, options=options)
-        if tls.server_name:
-            options.append(("grpc.ssl_target_name_override", tls.server_name))
-        credentials = grpc.ssl_channel_credentials(
-            root_certificates=tls.root_ca,
-            private_key=tls.client_private_key,
-            certificate_chain=tls.client_certificate,
-        )
-        return grpc.aio.secure_channel(self.config.frontend, credentials, options=options)
-
     # -- one call ------------------------------------------------------------------------
 
     async def handle(self, full_path: str, requests: Requests, context: Context) -> bytes:
@@ -230,17 +186,9 @@ class Gateway:
         station: str | None = None
         log.debug("call %s from %s", call, peer)
         try:
-            token = self._failed_authentications.admit(
-                source, bearer_token(context.invocation_metadata())
+            token, station = await self._authentication.caller(
+                source, context.invocation_metadata()
             )
-            try:
-                station = await self._authenticate(token)
-            except Exception as err:
-                raise AuthenticationUnavailable from err
-            if station is None:
-                self._failed_authentications.failed(source, token)
-                raise Refused(grpc.StatusCode.UNAUTHENTICATED, UNKNOWN_TOKEN)
-            self._failed_authentications.succeeded(token)
             kind = ALLOWED.get(call) if full_path == path(call) else None
             if kind is None:
                 raise Refused(
@@ -286,21 +234,21 @@ class Gateway:
         self, kind: Kind, call: str, station: str, token: str, message: Message, context: Context
     ) -> bytes:
         if kind is Kind.SYSTEM:
-            return await self._forward(call, message, station, token, context)
+            return await self._frontend.forward(call, message, station, token, context)
         if kind is Kind.NAMESPACE:
             assert isinstance(message, DescribeNamespaceRequest)
             self._rules.describe_namespace(message)
-            raw = await self._forward(call, message, station, token, context)
+            raw = await self._frontend.forward(call, message, station, token, context)
             described = DescribeNamespaceResponse.FromString(raw)
             self._rules.trim_namespace(described)
             return described.SerializeToString()
         if kind is Kind.POLL:
             assert isinstance(message, PollActivityTaskQueueRequest)
-            return await self._poll(call, message, station, token, context)
+            return await self._polls.poll(call, message, station, token, context)
         if kind is Kind.WORKER:
             assert isinstance(message, RecordWorkerHeartbeatRequest | ShutdownWorkerRequest)
             self._rules.worker(station, message)
-            return await self._forward(call, message, station, token, context)
+            return await self._frontend.forward(call, message, station, token, context)
         assert isinstance(
             message,
             RecordActivityTaskHeartbeatRequest
@@ -308,177 +256,7 @@ class Gateway:
             | RespondActivityTaskFailedRequest
             | RespondActivityTaskCanceledRequest,
         )
-        return await self._answer(kind, call, message, station, token, context)
-
-    async def _poll(
-        self,
-        call: str,
-        request: PollActivityTaskQueueRequest,
-        station: str,
-        token: str,
-        context: Context,
-    ) -> bytes:
-        self._rules.poll(station, request)
-        await self._noted(station)
-        raw = await self._forward(call, request, station, token, context)
-        task = PollActivityTaskQueueResponse.FromString(raw)
-        if not task.task_token:
-            return raw  # the poll ended without a task
-        # Through the cache (`authentication_ttl`): a task arriving within a second of a
-        # replacement may still go to the old token's holder, the same station, cut off soon.
-        if not await self._still_authenticated(token, station):
-            await self._give_back(task, "the station's token was replaced while it polled")
-            raise Refused(grpc.StatusCode.UNAUTHENTICATED, "the station token was replaced")
-        serialization = activity_context(task, self.config.namespace, request.task_queue.name)
-        if self._codec is not None:
-            try:
-                await decode_task(with_context(self._codec, serialization), task)
-            except Exception as err:
-                log.exception("cannot decode the payloads of a task for station %s", station)
-                await self._give_back(task, f"the gateway could not decode the payloads: {err}")
-                return PollActivityTaskQueueResponse().SerializeToString()
-        task.task_token = self._tokens.grant(station, task, serialization)
-        return task.SerializeToString()
-
-    async def _noted(self, station: str) -> None:
-        """Note the station's poll, unless noted within `POLL_NOTE_INTERVAL`. A note that
-        fails (database away) is logged and the poll goes on: it is a hint, not a gate."""
-        now = time.monotonic()
-        last = self._polls_noted.get(station)
-        if self._note_poll is None or (last is not None and now - last < POLL_NOTE_INTERVAL):
-            return
-        self._polls_noted[station] = now
-        try:
-            async with asyncio.timeout(POLL_NOTE_TIMEOUT):
-                await self._note_poll(station)
-        except Exception:
-            log.warning("cannot note a poll of station %s", station, exc_info=True)
-
-    async def _answer(
-        self, kind: Kind, call: str, request: TaskAnswer, station: str, token: str, context: Context
-    ) -> bytes:
-        self._rules.task_answer(station, request)  # before the token: what it refuses, it names
-        sealed = request.task_token
-        final = kind is Kind.FINAL
-        # A final answer spends its token as it is checked, before the first await: a second
-        # answer with it, even one arriving while this one is on its way, is refused here.
-        grant = (
-            self._tokens.claim(station, sealed) if final else self._tokens.lookup(station, sealed)
-        )
-        if grant is None:
-            raise Refused(
-                grpc.StatusCode.PERMISSION_DENIED,
-                "the task token was not handed to this station, or its task has ended "
-                "or is being answered",
-            )
-        try:
-            request.task_token = grant.server_token
-            if self._codec is not None:
-                await encode_answer(with_context(self._codec, grant.context), request)
-            raw = await self._forward(call, request, station, token, context)
-        except Upstream as upstream:
-            if upstream.code == grpc.StatusCode.NOT_FOUND:  # the attempt is gone server-side
-                self._tokens.spend(sealed)
-            elif final:
-                self._tokens.release(sealed, grant)
-            raise
-        except BaseException:
-            # Not answered (cut off, cancelled by the station, or the gateway failed): the
-            # frontend, which refuses a second answer itself, decides a retry.
-            if final:
-                self._tokens.release(sealed, grant)
-            raise
-        if not final:
-            self._tokens.heartbeat_recorded(sealed)
-        return raw
-
-    async def _forward(
-        self, call: str, message: Message, station: str, token: str, context: Context
-    ) -> bytes:
-        """The call at the frontend, with the station's deadline, cut if the token goes."""
-        assert self._channel is not None, "the gateway is not started"
-        method: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = self._channel.unary_unary(
-            path(call)
-        )
-        rpc = method(
-            message.SerializeToString(),
-            timeout=context.time_remaining(),
-            metadata=self._forwarded_metadata(context),
-        )
-        waiter: asyncio.Future[bytes] = asyncio.ensure_future(rpc)
-        interval = self.config.reauthenticate_every.total_seconds()
-        self.forwarded[call] += 1
-        self._open_calls += 1
-        answered = False
-        try:
-            while not waiter.done():
-                await asyncio.wait({waiter}, timeout=interval)
-                if not waiter.done() and not await self._still_authenticated(token, station):
-                    raise Refused(grpc.StatusCode.UNAUTHENTICATED, "the station token was replaced")
-            answered = True
-            return waiter.result()
-        except grpc.aio.AioRpcError as err:
-            trailing = tuple(err.trailing_metadata() or ())
-            raise Upstream(err.code(), err.details() or "", trailing) from None
-        finally:
-            self._open_calls -= 1
-            if not waiter.done():
-                waiter.cancel()  # cancels the call at the frontend too
-            if not answered:
-                # The station left (its call cancelled) or was cut off: nobody reads the
-                # frontend's answer, which may still fail, so it is retrieved here; else asyncio
-                # reports it later as "Task exception was never retrieved".
-                observe(waiter, f"{call} at the frontend")
-
-    def _forwarded_metadata(self, context: Context) -> list[tuple[str, str | bytes]]:
-        metadata: list[tuple[str, str | bytes]] = [
-            (key, value)
-            for key, value in context.invocation_metadata() or ()
-            if key in FORWARDED_HEADERS
-        ]
-        metadata.append(("temporal-namespace", self.config.namespace))
-        metadata.extend(self.config.frontend_metadata.items())
-        return metadata
-
-    async def _still_authenticated(self, token: str, station: str) -> bool:
-        """False only when the token now answers to nobody (or somebody else).
-
-        A failing lookup (database briefly away) keeps open calls open: cutting every station
-        at once would be worse than a revocation taking one more interval.
-        """
-        try:
-            return await self._authenticate(token) == station
-        except Exception:
-            log.warning("cannot re-check a station token; keeping the call open", exc_info=True)
-            return True
-
-    async def _give_back(self, task: PollActivityTaskQueueResponse, reason: str) -> None:
-        """Fail an attempt the station will not get, so it retries now instead of timing out."""
-        assert self._channel is not None
-        request = RespondActivityTaskFailedRequest(
-            namespace=self.config.namespace,
-            task_token=task.task_token,
-            identity=GATEWAY_IDENTITY,
-            failure=Failure(
-                message=reason,
-                source=GATEWAY_IDENTITY,
-                application_failure_info=ApplicationFailureInfo(type="StationGatewayRefused"),
-            ),
-        )
-        method: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = self._channel.unary_unary(
-            path("RespondActivityTaskFailed")
-        )
-        try:
-            await method(
-                request.SerializeToString(),
-                timeout=10.0,
-                metadata=[
-                    ("temporal-namespace", self.config.namespace),
-                    *self.config.frontend_metadata.items(),
-                ],
-            )
-        except grpc.aio.AioRpcError as err:
-            log.warning("could not hand back a task: %s %s", err.code(), err.details())
+        return await self._answers.answer(kind, call, message, station, token, context)
 
 
 async def _abort(

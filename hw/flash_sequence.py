@@ -24,8 +24,10 @@ import functools
 from collections.abc import Callable, Sequence
 
 from domain.flash_package import EcuPackage, SegmentSpec
+from domain.programming import DownloadProgress
 from hw.protocol import Fingerprint
-from hw.station_link import DownloadProgress, DownloadResult, StationLink
+from hw.station_link import StationLink
+from hw.station_link.programming import DownloadResult
 
 
 def ensure_programming(link: StationLink, ecu: str) -> None:

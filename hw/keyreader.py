@@ -12,7 +12,7 @@ Device ``KEYREADER_VENDOR_ID:KEYREADER_PRODUCT_ID``, configuration 1, interface 
 ``0x81`` (IN, key data) and ``0x01`` (OUT, commands). String descriptors:
 manufacturer, product and serial number (the reader's identity). Multi-byte
 fields of the USB protocol are little-endian (USB convention); the key block
-itself is big-endian (see :mod:`domain.key_data`).
+itself is big-endian (see :mod:`domain.key_data_block`).
 
 Vendor control requests, recipient interface, ``wIndex`` = 0:
 
@@ -48,7 +48,8 @@ import usb.core
 import usb.util
 from pydantic import BaseModel, ConfigDict
 
-from domain.key_data import MAX_BLOCK_SIZE, KeyData, parse_key_data
+from domain.key_data import KeyData
+from domain.key_data_block import MAX_BLOCK_SIZE, parse_key_data
 
 __all__ = [
     "CMD_BEEP",
@@ -430,7 +431,7 @@ def read_key(
     the first found). Blocking; call it from a thread in async code.
 
     Raises :class:`KeyReaderNotFound`, :class:`NoKeyPresent`, :class:`KeyReadFailed`,
-    and :class:`domain.key_data.CorruptKeyData` when the block does not parse.
+    and :class:`domain.key_data_block.CorruptKeyData` when the block does not parse.
     """
     dev, identity = _select_device(backend, serial, vendor_id, product_id)
     try:

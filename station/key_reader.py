@@ -16,7 +16,7 @@ from contracts import key_reads as contract
 from contracts.errors import refused_in_activity
 from contracts.key_reads import ReadKeyInput, StationKeyRead
 from contracts.stubs import implements
-from domain.key_data import CorruptKeyData
+from domain.key_data_block import CorruptKeyData
 from domain.service_history import KeyDataCorrupt, KeyReadFailedProblem
 from hw.keyreader import KeyReaderError, read_key
 

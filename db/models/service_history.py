@@ -85,7 +85,7 @@ class Station(Base):
     # worker fetches packages from the portal and hands in frame logs; None: never issued.
     token_digest: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
     # When the station gateway last took a poll of this station's worker (at most every
-    # `gateway.server.POLL_NOTE_INTERVAL`); None: never. The gateway sees the worker even while
+    # `gateway.polls.POLL_NOTE_INTERVAL`); None: never. The gateway sees the worker even while
     # Temporal, just restarted, does not list it among the queue's pollers yet.
     last_polled_at: Mapped[datetime | None]
 

@@ -41,7 +41,7 @@ from domain.demo_vehicles import (
     demo_vehicle,
     load_demo_vehicles,
 )
-from domain.key_data import (
+from domain.key_data_block import (
     CRC_SIZE,
     HEADER_SIZE,
     MAX_BLOCK_SIZE,

@@ -18,7 +18,7 @@ from hw.sim import registry
 from hw.sim.config import default_vehicle_config
 from hw.sim.keyreader_backend import SimulatedKeyReaderBackend
 from hw.sim.vehicle import SimVehicle
-from hw.station_link import install_simulated_cars
+from hw.station_link.transports import install_simulated_cars
 from hw.vehicle_url import VehicleUrl, parse_vehicle_url
 
 DEMO_KEY_VIN = "WBA8E5105FK731548"

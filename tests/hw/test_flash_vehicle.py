@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from domain.flash_package import crc32
+from domain.programming import DownloadProgress
 from hw.flash_files import FlashPackage
 from hw.flash_sequence import flash_ecu
 from hw.protocol import Fingerprint, Session
 from hw.sim.vehicle import SimVehicle
-from hw.station_link import DownloadProgress, StationLink, open_station_link
+from hw.station_link import StationLink, open_station_link
 from hw.trace import read_trace
 from hw.uds_client import LinkTimeouts
 from tests.hw.simtools import segment_valid

@@ -9,7 +9,7 @@ import pytest
 import usb.core
 import usb.util
 
-from domain.key_data import CorruptKeyData, KeyDataErrorReason, build_key_data
+from domain.key_data_block import CorruptKeyData, KeyDataErrorReason, build_key_data
 from domain.vin import validate_vin
 from hw.keyreader import (
     EP_BULK_IN,

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from domain.flash_package import crc32
+from domain.programming import DownloadProgress
 from hw.errors import (
     BusTimeout,
     LinkDisconnected,
@@ -19,7 +20,7 @@ from hw.errors import (
 from hw.flash_sequence import ensure_programming, program_segment
 from hw.sim.config import FLASH_LAYOUT, tune_ecu
 from hw.sim.vehicle import SimVehicle
-from hw.station_link import DownloadProgress, open_station_link
+from hw.station_link import open_station_link
 from hw.trace import read_trace
 from hw.uds_client import LinkTimeouts
 from tests.hw.simtools import fast_config, segment_valid

@@ -5,20 +5,15 @@ from datetime import date
 import pytest
 from pydantic import ValidationError
 
-from domain.key_data import (
+from domain.key_data import CBS_TYPES, MAX_CBS_ITEMS, CbsItem, CbsStatus, KeyData, cbs_code_for
+from domain.key_data_block import (
     CBS_ITEM_SIZE,
-    CBS_TYPES,
     FIXED_PART_SIZE,
     MAX_BLOCK_SIZE,
-    MAX_CBS_ITEMS,
-    CbsItem,
-    CbsStatus,
     CorruptKeyData,
-    KeyData,
     KeyDataErrorReason,
     block_length,
     build_key_data,
-    cbs_code_for,
     crc32,
     parse_key_data,
 )
@@ -40,7 +35,7 @@ SAMPLE = KeyData(
     ),
 )
 
-# Offsets from the format table in domain/key_data.py
+# Offsets from the format table in domain/key_data_block.py
 OFF_VERSION = 2
 OFF_LENGTH = 3
 OFF_VIN = 5
