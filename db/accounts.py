@@ -31,17 +31,6 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.credentials import (
-    burn_password_check,
-    hash_password,
-    hash_token,
-    new_recovery_code,
-    new_token,
-    new_totp_secret,
-    totp_provisioning_uri,
-    totp_step,
-    verify_password,
-)
 from db.engine import reading
 from db.models import (
     AuthSession,
@@ -74,6 +63,17 @@ from domain.accounts import (
 )
 from domain.errors import Conflict, NotFound
 from domain.registration import OPEN_STATES, Application, ApplicationAlreadyOpen
+from security.credentials import (
+    burn_password_check,
+    hash_password,
+    hash_token,
+    new_recovery_code,
+    new_token,
+    new_totp_secret,
+    totp_provisioning_uri,
+    totp_step,
+    verify_password,
+)
 
 SessionFactory: TypeAlias = async_sessionmaker[AsyncSession]
 

@@ -27,17 +27,17 @@ from application.authorization import (
 from application.resources import AppResources
 from db.access_repository import AccessRepository
 from db.accounts import AccountRepository, LiveSession, SessionRefusal
-from db.frame_logs import FrameLogStore
-from db.mail import MailSender, mail_sender_for
 from db.models import AuthSession, Station, User
-from db.packages import PackageStore
 from db.service_history import ServiceHistoryRepository
 from db.stations import StationRepository
 from domain.accounts import Role
 from domain.catalogue import Service
 from domain.entitlement import AccessExpired, Coverage, NoAccess
 from domain.errors import Forbidden, Unauthenticated
+from mail.senders import MailSender, mail_sender_for
 from settings import Settings
+from storage.frame_logs import FrameLogStore
+from storage.packages import PackageStore
 from web.auth import CODEC_SESSION_COOKIE, client_ip
 from web.problems import WORKFLOW_UNAVAILABLE, ProblemSource
 

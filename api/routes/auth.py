@@ -11,7 +11,6 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, EmailStr, Field
 from application.authorization import SessionExpired, ensure_owner
 from contracts.mail import MailMessage
 from db.accounts import TotpEnrolment
-from db.credentials import hash_token
 from domain.accounts import (
     FAILURE_WINDOW,
     SOURCE_FAILURE_LIMIT,
@@ -23,6 +22,7 @@ from domain.accounts import (
     TotpRequired,
     WeakPassword,
 )
+from security.credentials import hash_token
 from web.auth import client_ip
 from web.deps import AccountsDep, CurrentSession, CurrentUser, MailSenderDep
 from web.problems import Responses, problem_responses, with_retry_after

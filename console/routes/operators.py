@@ -20,7 +20,7 @@ from console.forms import FormErrors
 from console.operators import flow_detail
 from console.rendering import render
 from db.base import INTEGER_MAX
-from db.mail import outbox_mail
+from db.outbox import outbox_mail
 from domain.errors import DomainError, Forbidden
 from web.deps import AccountsDep, ResourcesDep, SettingsDep, TemporalDep
 

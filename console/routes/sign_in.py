@@ -31,9 +31,9 @@ from console.security import (
     set_session_cookies,
 )
 from db.accounts import IssuedSession, PendingSecondFactor, TotpEnrolment
-from db.credentials import totp_provisioning_uri
 from domain.accounts import TokenInvalid, TooManyAttempts, TotpCodeUsed
 from domain.errors import DomainError
+from security.credentials import totp_provisioning_uri
 from settings import Settings
 from web.auth import client_ip
 from web.deps import AccountsDep, SettingsDep
