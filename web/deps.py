@@ -18,6 +18,7 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
+from application.accounts import live_session
 from application.authorization import (
     SessionExpired,
     SessionIpChanged,
@@ -26,7 +27,7 @@ from application.authorization import (
 )
 from application.resources import AppResources
 from db.access_repository import AccessRepository
-from db.accounts import AccountRepository, LiveSession, SessionRefusal
+from db.accounts import AccountRepository, LiveSession
 from db.models import AuthSession, Station, User
 from db.service_history import ServiceHistoryRepository
 from db.stations import StationRepository
@@ -135,13 +136,7 @@ async def signed_in(
 
 
 async def _live_session(request: Request, accounts: AccountRepository, token: str) -> LiveSession:
-    found = await accounts.signed_in(token, client_ip(request))
-    if found is SessionRefusal.IP_CHANGED:
-        # The portal's rule: the IP must not change during a session. The session ended there.
-        raise SessionIpChanged("the session was ended; sign in again from this address")
-    if isinstance(found, SessionRefusal):
-        raise SessionExpired("the session token is unknown, expired or logged out")
-    return found
+    return await live_session(accounts, token, client_ip(request))
 
 
 SignedInDep = Annotated[LiveSession, Depends(signed_in)]
