@@ -25,6 +25,7 @@ from application.authorization import (
     StationTokenInvalid,
     ensure_workshop_access,
 )
+from application.payments import SandboxPaymentGateway
 from application.resources import AppResources
 from db.access_repository import AccessRepository
 from db.accounts import AccountRepository, LiveSession
@@ -33,6 +34,7 @@ from db.service_history import ServiceHistoryRepository
 from db.stations import StationRepository
 from domain.accounts import Role
 from domain.catalogue import Service
+from domain.credit import PaymentGateway
 from domain.entitlement import AccessExpired, Coverage, NoAccess
 from domain.errors import Forbidden, Unauthenticated
 from mail.senders import MailSender, mail_sender_for
@@ -71,7 +73,16 @@ async def get_mail_sender(resources: ResourcesDep) -> MailSender:
     return mail_sender_for(resources.settings, resources.session_factory)
 
 
+_sandbox_gateway = SandboxPaymentGateway()
+
+
+async def get_payment_gateway() -> PaymentGateway:
+    """The payment provider; replace with `app.dependency_overrides[get_payment_gateway]`."""
+    return _sandbox_gateway
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+PaymentGatewayDep = Annotated[PaymentGateway, Depends(get_payment_gateway)]
 MailSenderDep = Annotated[MailSender, Depends(get_mail_sender)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
