@@ -35,8 +35,8 @@ from domain.accounts import Role
 from mail.senders import MailSender
 from security.credentials import hash_token, totp_provisioning_uri
 
-# How much of a token's hash names its mail: the mail is sent once per token, and the outbox
-# (readable by administrators) never holds the token's full hash.
+# How much of a token's hash names its mail (the message key): a retried send of one token's
+# mail is kept once.
 MAIL_KEY_HASH_CHARS = 24
 
 
@@ -151,8 +151,19 @@ def enrolment_shown_again(enrolment_token: str, secret: str, email: str) -> Totp
 # --- passwords and members ------------------------------------------------------------------------
 
 
-def _mail_key(purpose: str, token: str) -> str:
-    return f"{purpose}/{hash_token(token)[:MAIL_KEY_HASH_CHARS]}"
+async def _mail_token(
+    mail: MailSender, purpose: str, issued: IssuedToken, subject: str, body: str
+) -> None:
+    """Mail a single-use token to its holder, once per token (the message key names it)."""
+    await mail.send(
+        MailMessage(
+            message_key=f"{purpose}/{hash_token(issued.token)[:MAIL_KEY_HASH_CHARS]}",
+            recipient=issued.email,
+            subject=subject,
+            body=body,
+            category=purpose,
+        )
+    )
 
 
 async def request_password_reset(accounts: AccountRepository, mail: MailSender, email: str) -> None:
@@ -161,14 +172,12 @@ async def request_password_reset(accounts: AccountRepository, mail: MailSender, 
     reset = await accounts.request_password_reset(email)
     if reset is None:
         return
-    await mail.send(
-        MailMessage(
-            message_key=_mail_key("password-reset", reset.token),
-            recipient=reset.email,
-            subject="Reset your password",
-            body=f"Your reset token, valid for one hour:\n{reset.token}\n",
-            category="password-reset",
-        )
+    await _mail_token(
+        mail,
+        "password-reset",
+        reset,
+        "Reset your password",
+        f"Your reset token, valid for one hour:\n{reset.token}\n",
     )
 
 
@@ -200,14 +209,12 @@ async def invite_technician(
     password, and a mailed invitation that expires in 7 days."""
     ensure_owner(caller, workshop_id)
     invitation = await accounts.invite_technician(workshop_id, email, name)
-    await mail.send(
-        MailMessage(
-            message_key=_mail_key("invitation", invitation.token),
-            recipient=invitation.email,
-            subject="You are invited to the AOS portal",
-            body=f"Accept within 7 days with this token:\n{invitation.token}\n",
-            category="invitation",
-        )
+    await _mail_token(
+        mail,
+        "invitation",
+        invitation,
+        "You are invited to the AOS portal",
+        f"Accept within 7 days with this token:\n{invitation.token}\n",
     )
     return invitation
 
