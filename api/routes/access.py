@@ -15,13 +15,12 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import JsonDict
 
 from application import access as use_cases
 from application.access import EntitlementView, TicketView
 from db.base import INTEGER_MAX
-from db.models.access import LedgerEntry
 from domain.catalogue import (
     CURRENCY,
     MAX_PRICE_CENTS,
@@ -124,21 +123,13 @@ async def change_prices(
 
 
 class LedgerEntryView(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read from a ledger entry's row
+
     id: int
     kind: str
     amount_cents: int
     reference: str | None
     created_at: datetime
-
-    @classmethod
-    def of(cls, entry: LedgerEntry) -> LedgerEntryView:
-        return cls(
-            id=entry.id,
-            kind=entry.kind,
-            amount_cents=entry.amount_cents,
-            reference=entry.reference,
-            created_at=entry.created_at,
-        )
 
 
 class AccountView(BaseModel):
@@ -157,7 +148,10 @@ class CreditReceipt(BaseModel):
 
     @classmethod
     def of(cls, credited: use_cases.Credited) -> CreditReceipt:
-        return cls(entry=LedgerEntryView.of(credited.entry), balance_cents=credited.balance_cents)
+        return cls(
+            entry=LedgerEntryView.model_validate(credited.entry),
+            balance_cents=credited.balance_cents,
+        )
 
 
 # Declared for clients; `domain.credit.check_amount` enforces it with its own problem type
@@ -196,6 +190,8 @@ class VoucherCreation(BaseModel):
 
 
 class VoucherView(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read from a voucher's row
+
     code: str
     amount_cents: int
     created_at: datetime
@@ -215,7 +211,7 @@ async def account(
         workshop_id=workshop_id,
         currency=CURRENCY,
         balance_cents=page.balance_cents,
-        entries=[LedgerEntryView.of(e) for e in page.entries],
+        entries=[LedgerEntryView.model_validate(e) for e in page.entries],
         total=page.total,
         limit=limit,
         offset=offset,
@@ -286,9 +282,7 @@ async def create_voucher(
 ) -> VoucherView:
     """Administrators: create a voucher worth `amount_cents` (`voucher-exists` 409 on a taken code)."""
     voucher = await use_cases.create_voucher(resources, admin, body.code, body.amount_cents)
-    return VoucherView(
-        code=voucher.code, amount_cents=voucher.amount_cents, created_at=voucher.created_at
-    )
+    return VoucherView.model_validate(voucher)
 
 
 # --- tickets and entitlements ----------------------------------------------------------------
