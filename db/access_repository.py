@@ -488,9 +488,13 @@ class AccessRepository:
         return remaining_in(await self.windows(workshop_id, service), at)
 
     async def windows_by_service(self, workshop_id: str) -> dict[Service, list[CoverageWindow]]:
-        """Every service's ticket windows (`not-found` for an unknown workshop)."""
+        """Every service's ticket windows, in one read (`not-found` for an unknown workshop)."""
+        windows: dict[Service, list[CoverageWindow]] = {service: [] for service in Service}
+        query = select(Ticket.service, Ticket.starts_at, Ticket.ends_at)
         async with reading(self._session_factory) as session:
             await self.ensure_workshop(session, workshop_id)
-            return {
-                service: await self._windows(session, workshop_id, service) for service in Service
-            }
+            for service, starts_at, ends_at in await session.execute(
+                query.where(Ticket.workshop_id == workshop_id)
+            ):
+                windows[Service(service)].append(CoverageWindow(starts_at, ends_at))
+        return windows
