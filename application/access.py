@@ -175,7 +175,7 @@ async def buy_ticket(
     """
     ensure_owner(caller, workshop_id)
     repository = _repository(resources)
-    result = await purchase_ticket(
+    result = await _run_ticket_purchase(
         resources,
         repository,
         workshop_id=workshop_id,
@@ -236,7 +236,7 @@ async def entitlements(
     return views
 
 
-async def purchase_ticket(
+async def _run_ticket_purchase(
     resources: AppResources,
     repository: AccessRepository,
     *,
