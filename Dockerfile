@@ -6,6 +6,9 @@ COPY pyproject.toml README.md ./
 COPY domain domain
 COPY contracts contracts
 COPY db db
+COPY security security
+COPY mail mail
+COPY storage storage
 COPY workflows workflows
 COPY activities activities
 COPY station station

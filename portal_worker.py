@@ -25,10 +25,10 @@ from activities.registration import FormatVatChecker, RegistrationActivities
 from activities.service_history import ServiceHistoryActivities
 from db.access_repository import AccessRepository
 from db.accounts import AccountRepository
-from db.mail import mail_sender_for
-from db.packages import PackageStore
 from db.service_history import ServiceHistoryRepository
+from mail.senders import mail_sender_for
 from settings import Settings
+from storage.packages import PackageStore
 from workflows.entitlement import EntitlementWorkflow
 from workflows.key_read import KeyReadWorkflow
 from workflows.programming_session import ProgrammingSessionWorkflow

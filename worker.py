@@ -265,7 +265,7 @@ def _embedded_administrator(settings: Settings) -> str:
     one time the API would show it) are kept in AOS_DATA_DIR/admin-credentials.txt, readable
     by its owner only: email, password, TOTP secret, otpauth:// link, one per line.
     """
-    from db.credentials import totp_provisioning_uri
+    from security.credentials import totp_provisioning_uri
 
     credentials = settings.data_dir / "admin-credentials.txt"
     if not credentials.exists():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contracts import mail as contract
 from contracts.mail import MailMessage
 from contracts.stubs import implements
-from db.mail import MailSender
+from mail.senders import MailSender
 
 
 class MailActivities:

@@ -6,8 +6,8 @@ from contracts import programming as contract
 from contracts.errors import domain_errors_as_application_errors
 from contracts.programming import ReadPackageInput
 from contracts.stubs import implements
-from db.packages import PackageStore
 from domain.flash_package import FlashPackageManifest
+from storage.packages import PackageStore
 
 
 class PackageActivities:

@@ -16,9 +16,9 @@ from contracts.registration import (
 )
 from contracts.stubs import implements
 from db.accounts import AccountRepository
-from db.credentials import hash_token
-from db.mail import MailSender
 from domain.vat import check_vat_format
+from mail.senders import MailSender
+from security.credentials import hash_token
 
 
 class VatChecker(Protocol):

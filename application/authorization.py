@@ -45,3 +45,9 @@ def ensure_owner(user: User, workshop_id: str) -> None:
     ensure_workshop_access(user, workshop_id)
     if user.role not in (Role.ADMINISTRATOR, Role.WORKSHOP_OWNER):
         raise Forbidden("only the workshop's owner may do this")
+
+
+def ensure_administrator(user: User) -> None:
+    """Portal staff only (registrations, prices, vouchers, operators' views)."""
+    if user.role != Role.ADMINISTRATOR:
+        raise Forbidden("only portal administrators may do this")

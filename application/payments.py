@@ -1,7 +1,8 @@
 """Payment gateways. The sandbox stands in until a real provider is plugged in.
 
 A real gateway implements `domain.credit.PaymentGateway` (one `charge` method, idempotent per
-key) and is handed to the API with `app.dependency_overrides[get_payment_gateway]`.
+key) and is handed to the API and the console with
+`app.dependency_overrides[web.deps.get_payment_gateway]`.
 """
 
 from __future__ import annotations

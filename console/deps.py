@@ -2,7 +2,8 @@
 
 - `Translate`: the request's `Translator` (messages, dates, numbers, money).
 - `SignedIn`: the signed-in person (the session cookie, valid only from the IP address that
-  signed in, checked by the same `AccountRepository.live_session` as the API's bearer tokens);
+  signed in, checked by the same use case, `application.accounts.live_session`, as the API's
+  bearer tokens);
   without one the browser is sent to the sign-in page.
 - `WorkshopMember`: a signed-in person who belongs to a workshop (`.workshop_id` is a str).
 - `CsrfChecked`: declare it on every POST route; a missing or wrong token is the 403 page.
@@ -18,10 +19,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from application.accounts import live_session
+from application.authorization import SessionExpired, SessionIpChanged
 from console.i18n import Translator
 from console.rendering import translator
 from console.security import CSRF_FIELD, SESSION_COOKIE, csrf_binding, csrf_valid
-from db.accounts import SessionRefusal
 from db.models import AuthSession, User
 from domain.accounts import Role
 from web.auth import client_ip
@@ -67,15 +69,14 @@ async def signed_in(request: Request, accounts: AccountsDep) -> SignedInPerson:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise SignInRequired("required")
-    auth = await accounts.live_session(token, client_ip(request))
-    if auth is SessionRefusal.IP_CHANGED:
-        raise SignInRequired("ip-changed")
-    if isinstance(auth, SessionRefusal):
-        raise SignInRequired("ended")
-    user = await accounts.user(auth.user_id)
-    if user is None:
-        raise SignInRequired("ended")
-    person = SignedInPerson(user=user, session=auth)
+    try:
+        # The session and its account in one read, as for the API's bearer tokens.
+        live = await live_session(accounts, token, client_ip(request))
+    except SessionIpChanged:
+        raise SignInRequired("ip-changed") from None
+    except SessionExpired:
+        raise SignInRequired("ended") from None
+    person = SignedInPerson(user=live.user, session=live.session)
     request.state.signed_in = person  # the base layout shows who is signed in
     return person
 

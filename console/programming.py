@@ -36,10 +36,10 @@ from contracts.programming import (
 )
 from contracts.stubs import activity_name
 from db.models import User
-from db.packages import PackageStore
 from db.stations import StationRepository
 from domain.programming import FINAL_STATES, DownloadProgress, may_abort, may_resume, may_skip
 from settings import Settings
+from storage.packages import PackageStore
 
 # How often the live page's event stream asks the workflow; an event goes out only on change.
 POLL_INTERVAL = 0.5

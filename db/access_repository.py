@@ -7,14 +7,11 @@ and the balance they check is the balance they change.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -31,7 +28,8 @@ from db.models.access import (
     Voucher,
 )
 from db.models.accounts import Workshop
-from domain.catalogue import PriceList, Service, TicketPeriod, parse_price_list, period_end
+from db.prices import DEFAULT_PRICES_FILE, current_price_list
+from domain.catalogue import PriceList, Service, TicketPeriod, period_end
 from domain.credit import (
     IdempotencyKeyReused,
     LedgerEntryKind,
@@ -51,14 +49,10 @@ from domain.entitlement import (
     Coverage,
     CoverageWindow,
     check_access,
-    coverage_at,
-    last_coverage_end,
     next_ticket_start,
 )
 from domain.entitlement import remaining as remaining_in
 from domain.errors import Conflict, NotFound
-
-DEFAULT_PRICES_FILE = Path(__file__).resolve().parent.parent / "domain" / "data" / "prices.json"
 
 
 class PurchaseState:
@@ -66,12 +60,6 @@ class PurchaseState:
     ISSUED = "issued"
     CONFIRMED = "confirmed"
     RELEASED = "released"
-
-
-@lru_cache
-def load_price_file(path: Path = DEFAULT_PRICES_FILE) -> PriceList:
-    """The default price list from its data file (read once per process)."""
-    return parse_price_list(json.loads(path.read_text(encoding="utf-8")))
 
 
 @dataclass(frozen=True)
@@ -104,14 +92,7 @@ class AccessRepository:
     # --- catalogue --------------------------------------------------------------------------
 
     async def _price_list(self, session: AsyncSession) -> PriceList:
-        changes = await session.scalars(
-            select(PriceChange).order_by(PriceChange.changed_at, PriceChange.id)
-        )
-        overrides = {
-            (Service(change.service), TicketPeriod(change.period)): change.price_cents
-            for change in changes
-        }
-        return load_price_file(self._price_file).with_changes(overrides)
+        return await current_price_list(session, self._price_file)
 
     async def price_list(self) -> PriceList:
         async with reading(self._session_factory) as session:
@@ -182,6 +163,49 @@ class AccessRepository:
         )
         return entry
 
+    async def _earlier_entry(
+        self, session: AsyncSession, workshop_id: str, key: str, fingerprint: str
+    ) -> LedgerEntry | None:
+        """The entry an earlier request with this idempotency key made (None: there was none);
+        `idempotency-key-reused` when that request was another one."""
+        existing = await self._entry_by_key(session, workshop_id, key)
+        if existing is not None:
+            ensure_same_request(existing.request_fingerprint, fingerprint)
+        return existing
+
+    async def _open_ledger(
+        self, session: AsyncSession, workshop_id: str, key: str, fingerprint: str
+    ) -> LedgerEntry | None:
+        """The opening of every idempotent credit: lock the workshop's account, then find the
+        entry an earlier request with the same key made (None: this request is the first, and
+        the lock keeps it so until the transaction ends)."""
+        await self._lock_account(session, workshop_id)
+        return await self._earlier_entry(session, workshop_id, key, fingerprint)
+
+    @staticmethod
+    def _add_entry(
+        session: AsyncSession,
+        kind: LedgerEntryKind,
+        workshop_id: str,
+        amount_cents: int,
+        key: str,
+        fingerprint: str | None,
+        reference: str | None,
+        created_by: str | None,
+    ) -> LedgerEntry:
+        entry = LedgerEntry(
+            workshop_id=workshop_id,
+            kind=kind.value,
+            amount_cents=amount_cents,
+            idempotency_key=key,
+            request_fingerprint=fingerprint,
+            reference=reference,
+            created_by=created_by,
+            created_at=_now(),
+        )
+        session.add(entry)
+        return entry
+
     async def balance(self, workshop_id: str) -> int:
         async with reading(self._session_factory) as session:
             return await self._balance(session, workshop_id)
@@ -218,9 +242,8 @@ class AccessRepository:
         fingerprint = request_fingerprint({"amount_cents": amount_cents, "token": payment_token})
         async with reading(self._session_factory) as session:
             await self.ensure_workshop(session, workshop_id)
-            existing = await self._entry_by_key(session, workshop_id, key)
+            existing = await self._earlier_entry(session, workshop_id, key, fingerprint)
         if existing is not None:
-            ensure_same_request(existing.request_fingerprint, fingerprint)
             return existing
         # The gateway call stays outside the lock; the gateway itself is idempotent per key.
         payment = await gateway.charge(f"{workshop_id}:{key}", amount_cents, payment_token)
@@ -231,29 +254,25 @@ class AccessRepository:
             )
         try:
             async with self._session_factory() as session, session.begin():
-                await self._lock_account(session, workshop_id)
-                existing = await self._entry_by_key(session, workshop_id, key)
+                existing = await self._open_ledger(session, workshop_id, key, fingerprint)
                 if existing is not None:
-                    ensure_same_request(existing.request_fingerprint, fingerprint)
                     return existing
-                entry = LedgerEntry(
-                    workshop_id=workshop_id,
-                    kind=LedgerEntryKind.TOP_UP.value,
-                    amount_cents=amount_cents,
-                    idempotency_key=key,
-                    request_fingerprint=fingerprint,
-                    reference=payment.reference,
-                    created_by=created_by,
-                    created_at=_now(),
+                entry = self._add_entry(
+                    session,
+                    LedgerEntryKind.TOP_UP,
+                    workshop_id,
+                    amount_cents,
+                    key,
+                    fingerprint,
+                    payment.reference,
+                    created_by,
                 )
-                session.add(entry)
             return entry
         except IntegrityError:  # a concurrent retry of the same request won the race
             async with reading(self._session_factory) as session:
-                existing = await self._entry_by_key(session, workshop_id, key)
+                existing = await self._earlier_entry(session, workshop_id, key, fingerprint)
             if existing is None:
                 raise
-            ensure_same_request(existing.request_fingerprint, fingerprint)
             return existing
 
     # --- vouchers ---------------------------------------------------------------------------
@@ -282,10 +301,8 @@ class AccessRepository:
         key = f"voucher:{idempotency_key}"
         fingerprint = request_fingerprint({"code": code})
         async with self._session_factory() as session, session.begin():
-            await self._lock_account(session, workshop_id)
-            existing = await self._entry_by_key(session, workshop_id, key)
+            existing = await self._open_ledger(session, workshop_id, key, fingerprint)
             if existing is not None:
-                ensure_same_request(existing.request_fingerprint, fingerprint)
                 return existing
             voucher = await session.scalar(
                 select(Voucher).where(Voucher.code == code).with_for_update()
@@ -296,17 +313,16 @@ class AccessRepository:
                 raise VoucherUsed("this voucher has been redeemed already", field="code")
             now = _now()
             voucher.redeemed_at, voucher.redeemed_by_workshop_id = now, workshop_id
-            entry = LedgerEntry(
-                workshop_id=workshop_id,
-                kind=LedgerEntryKind.VOUCHER.value,
-                amount_cents=voucher.amount_cents,
-                idempotency_key=key,
-                request_fingerprint=fingerprint,
-                reference=code,
-                created_by=created_by,
-                created_at=now,
+            entry = self._add_entry(
+                session,
+                LedgerEntryKind.VOUCHER,
+                workshop_id,
+                voucher.amount_cents,
+                key,
+                fingerprint,
+                code,
+                created_by,
             )
-            session.add(entry)
         return entry
 
     # --- purchases (the steps of TicketPurchaseWorkflow) ------------------------------------
@@ -354,16 +370,16 @@ class AccessRepository:
             )
             session.add(purchase)
             await session.flush()
-            session.add(
-                LedgerEntry(
-                    workshop_id=workshop_id,
-                    kind=LedgerEntryKind.PURCHASE.value,
-                    amount_cents=-price,
-                    idempotency_key=f"purchase:{idempotency_key}",
-                    reference=purchase.id,
-                    created_by=requested_by,
-                    created_at=now,
-                )
+            key = f"purchase:{idempotency_key}"
+            self._add_entry(
+                session,
+                LedgerEntryKind.PURCHASE,
+                workshop_id,
+                -price,
+                key,
+                None,
+                purchase.id,
+                requested_by,
             )
         return purchase
 
@@ -427,16 +443,16 @@ class AccessRepository:
                 return False
             if purchase.state == PurchaseState.RELEASED:
                 return True
-            session.add(
-                LedgerEntry(
-                    workshop_id=purchase.workshop_id,
-                    kind=LedgerEntryKind.REFUND.value,
-                    amount_cents=purchase.price_cents,
-                    idempotency_key=f"refund:{purchase.idempotency_key}",
-                    reference=purchase.id,
-                    created_by=None,
-                    created_at=_now(),
-                )
+            key = f"refund:{purchase.idempotency_key}"
+            self._add_entry(
+                session,
+                LedgerEntryKind.REFUND,
+                purchase.workshop_id,
+                purchase.price_cents,
+                key,
+                None,
+                purchase.id,
+                None,
             )
             purchase.state, purchase.updated_at = PurchaseState.RELEASED, _now()
         return True
@@ -471,24 +487,14 @@ class AccessRepository:
         """Covered time left from `at` on (zero without coverage)."""
         return remaining_in(await self.windows(workshop_id, service), at)
 
-    async def entitlements(self, workshop_id: str, at: datetime) -> list[dict[str, Any]]:
+    async def windows_by_service(self, workshop_id: str) -> dict[Service, list[CoverageWindow]]:
+        """Every service's ticket windows, in one read (`not-found` for an unknown workshop)."""
+        windows: dict[Service, list[CoverageWindow]] = {service: [] for service in Service}
+        query = select(Ticket.service, Ticket.starts_at, Ticket.ends_at)
         async with reading(self._session_factory) as session:
             await self.ensure_workshop(session, workshop_id)
-            result = []
-            for service in Service:
-                windows = await self._windows(session, workshop_id, service)
-                window = coverage_at(windows, at)
-                ended = last_coverage_end(windows, at)
-                result.append(
-                    {
-                        "service": service,
-                        "state": "active" if window else ("expired" if ended else "none"),
-                        "starts_at": window.starts_at if window else None,
-                        "ends_at": window.ends_at if window else None,
-                        "remaining_seconds": int((window.ends_at - at).total_seconds())
-                        if window
-                        else 0,
-                        "last_ended_at": ended,
-                    }
-                )
-            return result
+            for service, starts_at, ends_at in await session.execute(
+                query.where(Ticket.workshop_id == workshop_id)
+            ):
+                windows[Service(service)].append(CoverageWindow(starts_at, ends_at))
+        return windows

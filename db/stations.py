@@ -9,7 +9,6 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.credentials import hash_token, new_token
 from db.engine import reading
 from db.models import Station, Workshop
 from domain.errors import NotFound
@@ -19,6 +18,7 @@ from domain.service_history import (
     StationNotFound,
     check_station_id,
 )
+from security.credentials import hash_token, new_token
 
 
 class StationRepository:

@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.credentials import hash_token, new_token
 from db.models import AuthSession, Ticket, TicketPurchase, User, Workshop
 from domain.accounts import SESSION_LIFETIME, Role
 from domain.catalogue import Service
+from security.credentials import hash_token, new_token
 
 
 @dataclass

@@ -8,8 +8,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.mail import MailActivities
 from contracts.mail import MailMessage
-from db.mail import OutboxMailSender
 from db.models import OutboxMail
+from mail.senders import OutboxMailSender
 
 
 async def test_outbox_keeps_one_copy_per_message_key(

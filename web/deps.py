@@ -18,26 +18,29 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
+from application.accounts import live_session
 from application.authorization import (
     SessionExpired,
     SessionIpChanged,
     StationTokenInvalid,
     ensure_workshop_access,
 )
+from application.payments import SandboxPaymentGateway
 from application.resources import AppResources
 from db.access_repository import AccessRepository
-from db.accounts import AccountRepository, LiveSession, SessionRefusal
-from db.frame_logs import FrameLogStore
-from db.mail import MailSender, mail_sender_for
+from db.accounts import AccountRepository, LiveSession
 from db.models import AuthSession, Station, User
-from db.packages import PackageStore
 from db.service_history import ServiceHistoryRepository
 from db.stations import StationRepository
 from domain.accounts import Role
 from domain.catalogue import Service
+from domain.credit import PaymentGateway
 from domain.entitlement import AccessExpired, Coverage, NoAccess
 from domain.errors import Forbidden, Unauthenticated
+from mail.senders import MailSender, mail_sender_for
 from settings import Settings
+from storage.frame_logs import FrameLogStore
+from storage.packages import PackageStore
 from web.auth import CODEC_SESSION_COOKIE, client_ip
 from web.problems import WORKFLOW_UNAVAILABLE, ProblemSource
 
@@ -70,7 +73,16 @@ async def get_mail_sender(resources: ResourcesDep) -> MailSender:
     return mail_sender_for(resources.settings, resources.session_factory)
 
 
+_sandbox_gateway = SandboxPaymentGateway()
+
+
+async def get_payment_gateway() -> PaymentGateway:
+    """The payment provider; replace with `app.dependency_overrides[get_payment_gateway]`."""
+    return _sandbox_gateway
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+PaymentGatewayDep = Annotated[PaymentGateway, Depends(get_payment_gateway)]
 MailSenderDep = Annotated[MailSender, Depends(get_mail_sender)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
@@ -135,13 +147,7 @@ async def signed_in(
 
 
 async def _live_session(request: Request, accounts: AccountRepository, token: str) -> LiveSession:
-    found = await accounts.signed_in(token, client_ip(request))
-    if found is SessionRefusal.IP_CHANGED:
-        # The portal's rule: the IP must not change during a session. The session ended there.
-        raise SessionIpChanged("the session was ended; sign in again from this address")
-    if isinstance(found, SessionRefusal):
-        raise SessionExpired("the session token is unknown, expired or logged out")
-    return found
+    return await live_session(accounts, token, client_ip(request))
 
 
 SignedInDep = Annotated[LiveSession, Depends(signed_in)]

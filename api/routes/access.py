@@ -4,23 +4,23 @@ Writes take an `Idempotency-Key` header (8-100 letters, digits, `_ . : -`): a re
 same key and body returns the first result and never charges twice; the same key with another
 body answers 409 `idempotency-key-reused`.
 
-Other routers guard their endpoints with `web.deps.require_entitlement(Service.X)`.
+Other routers guard their endpoints with `web.deps.require_entitlement(Service.X)`. The
+HTTP face of `application.access`: each route parses the request, calls the use case and shapes
+the answer.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Header, Query
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import JsonDict
 
-from application.authorization import ensure_owner, ensure_workshop_access
-from application.payments import SandboxPaymentGateway
-from application.ticket_purchases import purchase_ticket
+from application import access as use_cases
+from application.access import EntitlementView, TicketView
 from db.base import INTEGER_MAX
-from db.models.access import LedgerEntry, Ticket
 from domain.catalogue import (
     CURRENCY,
     MAX_PRICE_CENTS,
@@ -39,32 +39,16 @@ from domain.credit import (
     InvalidAmount,
     InvalidVoucherCode,
     PaymentDeclined,
-    PaymentGateway,
     TicketNotIssued,
     VoucherExists,
     VoucherUnknown,
     VoucherUsed,
 )
-from web.deps import (
-    AccessRepositoryDep,
-    AdminUser,
-    CurrentUser,
-    SettingsDep,
-    TemporalDep,
-)
-from web.problems import problem_responses
+from web.deps import AdminUser, CurrentUser, PaymentGatewayDep, ResourcesDep
+from web.problems import WORKFLOW_UNAVAILABLE, problem_responses
 
 router = APIRouter(tags=["access"])
 
-_sandbox_gateway = SandboxPaymentGateway()
-
-
-def get_payment_gateway() -> PaymentGateway:
-    """The payment provider; replace with `app.dependency_overrides[get_payment_gateway]`."""
-    return _sandbox_gateway
-
-
-GatewayDep = Annotated[PaymentGateway, Depends(get_payment_gateway)]
 IdempotencyKey = Annotated[
     str,
     Header(
@@ -119,18 +103,18 @@ def _catalogue(prices: PriceList) -> CatalogueView:
 
 
 @router.get("/catalogue", response_model=CatalogueView)
-async def catalogue(repository: AccessRepositoryDep) -> CatalogueView:
+async def catalogue(resources: ResourcesDep) -> CatalogueView:
     """The services sold, the ticket periods and the current price of each (euro cents)."""
-    return _catalogue(await repository.price_list())
+    return _catalogue(await use_cases.price_list(resources))
 
 
 @router.put("/admin/catalogue/prices", response_model=CatalogueView)
 async def change_prices(
-    changes: PriceChanges, admin: AdminUser, repository: AccessRepositoryDep
+    changes: PriceChanges, admin: AdminUser, resources: ResourcesDep
 ) -> CatalogueView:
     """Administrators: set prices. Tickets already sold keep the price they were sold at."""
-    updated = await repository.change_prices(
-        {(p.service, p.period): p.price_cents for p in changes.prices}, changed_by=admin.id
+    updated = await use_cases.change_prices(
+        resources, admin, {(p.service, p.period): p.price_cents for p in changes.prices}
     )
     return _catalogue(updated)
 
@@ -139,21 +123,13 @@ async def change_prices(
 
 
 class LedgerEntryView(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read from a ledger entry's row
+
     id: int
     kind: str
     amount_cents: int
     reference: str | None
     created_at: datetime
-
-    @classmethod
-    def of(cls, entry: LedgerEntry) -> LedgerEntryView:
-        return cls(
-            id=entry.id,
-            kind=entry.kind,
-            amount_cents=entry.amount_cents,
-            reference=entry.reference,
-            created_at=entry.created_at,
-        )
 
 
 class AccountView(BaseModel):
@@ -169,6 +145,13 @@ class AccountView(BaseModel):
 class CreditReceipt(BaseModel):
     entry: LedgerEntryView
     balance_cents: int
+
+    @classmethod
+    def of(cls, credited: use_cases.Credited) -> CreditReceipt:
+        return cls(
+            entry=LedgerEntryView.model_validate(credited.entry),
+            balance_cents=credited.balance_cents,
+        )
 
 
 # Declared for clients; `domain.credit.check_amount` enforces it with its own problem type
@@ -207,6 +190,8 @@ class VoucherCreation(BaseModel):
 
 
 class VoucherView(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read from a voucher's row
+
     code: str
     amount_cents: int
     created_at: datetime
@@ -216,18 +201,17 @@ class VoucherView(BaseModel):
 async def account(
     workshop_id: str,
     user: CurrentUser,
-    repository: AccessRepositoryDep,
+    resources: ResourcesDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=INTEGER_MAX)] = 0,
 ) -> AccountView:
     """The balance (the sum of the ledger) and the ledger, newest entry first."""
-    ensure_workshop_access(user, workshop_id)
-    page = await repository.account(workshop_id, limit, offset)
+    page = await use_cases.credit_account(resources, user, workshop_id, limit, offset)
     return AccountView(
         workshop_id=workshop_id,
         currency=CURRENCY,
         balance_cents=page.balance_cents,
-        entries=[LedgerEntryView.of(e) for e in page.entries],
+        entries=[LedgerEntryView.model_validate(e) for e in page.entries],
         total=page.total,
         limit=limit,
         offset=offset,
@@ -245,20 +229,23 @@ async def top_up(
     body: TopUpRequest,
     idempotency_key: IdempotencyKey,
     user: CurrentUser,
-    repository: AccessRepositoryDep,
-    gateway: GatewayDep,
+    resources: ResourcesDep,
+    gateway: PaymentGatewayDep,
 ) -> CreditReceipt:
     """Owners and administrators: buy credit through the payment provider.
 
     A declined payment answers 402 `payment-declined` and credits nothing.
     """
-    ensure_owner(user, workshop_id)
-    entry = await repository.top_up(
-        workshop_id, idempotency_key, body.amount_cents, body.payment_token, user.id, gateway
+    credited = await use_cases.top_up(
+        resources,
+        user,
+        gateway,
+        workshop_id,
+        idempotency_key,
+        body.amount_cents,
+        body.payment_token,
     )
-    return CreditReceipt(
-        entry=LedgerEntryView.of(entry), balance_cents=await repository.balance(workshop_id)
-    )
+    return CreditReceipt.of(credited)
 
 
 @router.post(
@@ -274,15 +261,14 @@ async def redeem_voucher(
     body: VoucherRedemption,
     idempotency_key: IdempotencyKey,
     user: CurrentUser,
-    repository: AccessRepositoryDep,
+    resources: ResourcesDep,
 ) -> CreditReceipt:
     """Owners and administrators: credit a voucher's amount. Each voucher is redeemed once
     (`voucher-unknown` 404, `voucher-used` 409)."""
-    ensure_owner(user, workshop_id)
-    entry = await repository.redeem_voucher(workshop_id, idempotency_key, body.code, user.id)
-    return CreditReceipt(
-        entry=LedgerEntryView.of(entry), balance_cents=await repository.balance(workshop_id)
+    credited = await use_cases.redeem_voucher(
+        resources, user, workshop_id, idempotency_key, body.code
     )
+    return CreditReceipt.of(credited)
 
 
 @router.post(
@@ -292,13 +278,11 @@ async def redeem_voucher(
     responses=problem_responses(VoucherExists, InvalidVoucherCode, InvalidAmount),
 )
 async def create_voucher(
-    body: VoucherCreation, admin: AdminUser, repository: AccessRepositoryDep
+    body: VoucherCreation, admin: AdminUser, resources: ResourcesDep
 ) -> VoucherView:
     """Administrators: create a voucher worth `amount_cents` (`voucher-exists` 409 on a taken code)."""
-    voucher = await repository.create_voucher(body.code, body.amount_cents, admin.id)
-    return VoucherView(
-        code=voucher.code, amount_cents=voucher.amount_cents, created_at=voucher.created_at
-    )
+    voucher = await use_cases.create_voucher(resources, admin, body.code, body.amount_cents)
+    return VoucherView.model_validate(voucher)
 
 
 # --- tickets and entitlements ----------------------------------------------------------------
@@ -309,55 +293,26 @@ class TicketRequest(BaseModel):
     period: TicketPeriod
 
 
-class TicketView(BaseModel):
-    ticket_id: str
-    service: Service
-    period: TicketPeriod
-    price_cents: int
-    starts_at: datetime
-    ends_at: datetime
-
-    @classmethod
-    def of(cls, ticket: Ticket) -> TicketView:
-        return cls(
-            ticket_id=ticket.id,
-            service=Service(ticket.service),
-            period=TicketPeriod(ticket.period),
-            price_cents=ticket.price_cents,
-            starts_at=ticket.starts_at,
-            ends_at=ticket.ends_at,
-        )
-
-
 class PurchaseView(BaseModel):
     purchase_id: str
     ticket: TicketView
     balance_cents: int
 
 
-class EntitlementView(BaseModel):
-    service: Service
-    state: str = Field(description="active, expired (coverage ended) or none (never had any)")
-    starts_at: datetime | None
-    ends_at: datetime | None
-    remaining_seconds: int
-    last_ended_at: datetime | None
-
-
 @router.post(
     "/workshops/{workshop_id}/tickets",
     status_code=201,
     response_model=PurchaseView,
-    responses=problem_responses(InsufficientCredit, TicketNotIssued, IdempotencyKeyReused),
+    responses=problem_responses(
+        InsufficientCredit, TicketNotIssued, IdempotencyKeyReused, WORKFLOW_UNAVAILABLE
+    ),
 )
 async def buy_ticket(
     workshop_id: str,
     body: TicketRequest,
     idempotency_key: IdempotencyKey,
     user: CurrentUser,
-    repository: AccessRepositoryDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
+    resources: ResourcesDep,
 ) -> PurchaseView:
     """Owners and administrators: buy a ticket from the credit balance.
 
@@ -366,29 +321,13 @@ async def buy_ticket(
     Refusals: 402 `insufficient-credit` (with `balance` and `price`), 409 `ticket-not-issued`
     (the credit was returned), 409 `idempotency-key-reused`. Nothing is charged on a refusal.
     """
-    ensure_owner(user, workshop_id)
-    result = await purchase_ticket(
-        temporal,
-        settings,
-        repository,
-        workshop_id=workshop_id,
-        idempotency_key=idempotency_key,
-        service=body.service,
-        period=body.period,
-        requested_by=user.id,
+    purchase = await use_cases.buy_ticket(
+        resources, user, workshop_id, idempotency_key, body.service, body.period
     )
-    ticket = result.ticket
     return PurchaseView(
-        purchase_id=result.purchase_id,
-        ticket=TicketView(
-            ticket_id=ticket.ticket_id,
-            service=ticket.service,
-            period=ticket.period,
-            price_cents=ticket.price_cents,
-            starts_at=ticket.starts_at,
-            ends_at=ticket.ends_at,
-        ),
-        balance_cents=await repository.balance(workshop_id),
+        purchase_id=purchase.purchase_id,
+        ticket=purchase.ticket,
+        balance_cents=purchase.balance_cents,
     )
 
 
@@ -396,21 +335,16 @@ async def buy_ticket(
 async def tickets(
     workshop_id: str,
     user: CurrentUser,
-    repository: AccessRepositoryDep,
+    resources: ResourcesDep,
     service: Service | None = None,
 ) -> list[TicketView]:
     """The workshop's tickets, latest start first; `service` narrows the list."""
-    ensure_workshop_access(user, workshop_id)
-    return [TicketView.of(t) for t in await repository.tickets(workshop_id, service)]
+    return await use_cases.workshop_tickets(resources, user, workshop_id, service)
 
 
 @router.get("/workshops/{workshop_id}/entitlements", response_model=list[EntitlementView])
 async def entitlements(
-    workshop_id: str, user: CurrentUser, repository: AccessRepositoryDep
+    workshop_id: str, user: CurrentUser, resources: ResourcesDep
 ) -> list[EntitlementView]:
     """Per service: covered now or not, until when, and how much time is left."""
-    ensure_workshop_access(user, workshop_id)
-    return [
-        EntitlementView.model_validate(row)
-        for row in await repository.entitlements(workshop_id, datetime.now(UTC))
-    ]
+    return await use_cases.entitlements(resources, user, workshop_id)

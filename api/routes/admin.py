@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
 from db.base import INTEGER_MAX
-from db.mail import outbox_mail
+from db.outbox import outbox_mail
 from web.deps import AdminUser, ResourcesDep
 
 router = APIRouter(prefix="/admin", tags=["administration"])

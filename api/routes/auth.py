@@ -1,4 +1,8 @@
-"""Signing in with a password and a TOTP second factor, and everything around it."""
+"""Signing in with a password and a TOTP second factor, and everything around it.
+
+The HTTP face of `application.accounts`: each route parses the request, calls the use case
+and shapes the answer.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,8 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from pydantic import AliasChoices, BaseModel, ConfigDict, EmailStr, Field
 
-from application.authorization import SessionExpired, ensure_owner
-from contracts.mail import MailMessage
+from application import accounts as use_cases
 from db.accounts import TotpEnrolment
-from db.credentials import hash_token
 from domain.accounts import (
     FAILURE_WINDOW,
     SOURCE_FAILURE_LIMIT,
@@ -142,8 +144,8 @@ async def login(
     Each TOTP code works once: a code accepted before (or an older one) is 401
     `totp-code-used`; wait for the app's next code.
     """
-    outcome = await accounts.sign_in(
-        body.email, body.password, body.totp_code, body.recovery_code, client_ip(request)
+    outcome = await use_cases.sign_in(
+        accounts, body.email, body.password, body.totp_code, body.recovery_code, client_ip(request)
     )
     if isinstance(outcome, TotpEnrolment):
         return EnrolmentRequired.model_validate(outcome)
@@ -165,14 +167,16 @@ async def confirm_totp(body: TotpConfirm, request: Request, accounts: AccountsDe
     the enrolment token is wrong, used or expired; 401 `totp-code-used` when the code was
     accepted before (each code works once).
     """
-    issued = await accounts.confirm_totp(body.enrolment_token, body.code, client_ip(request))
+    issued = await use_cases.confirm_totp(
+        accounts, body.enrolment_token, body.code, client_ip(request)
+    )
     return SessionIssued.model_validate(issued)
 
 
 @router.post("/auth/logout", response_model=Accepted)
 async def logout(auth: CurrentSession, accounts: AccountsDep) -> Accepted:
     """End this session; its token stops working at once."""
-    await accounts.end_session(auth.id, "logout")
+    await use_cases.sign_out(accounts, auth.id)
     return Accepted(status="signed_out")
 
 
@@ -181,24 +185,14 @@ async def request_password_reset(
     body: PasswordResetRequest, accounts: AccountsDep, mail: MailSenderDep
 ) -> Accepted:
     """Mail a single-use reset token valid for one hour. Answers the same for unknown emails."""
-    reset = await accounts.request_password_reset(body.email)
-    if reset is not None:
-        await mail.send(
-            MailMessage(
-                message_key=f"password-reset/{hash_token(reset.token)[:24]}",
-                recipient=reset.email,
-                subject="Reset your password",
-                body=f"Your reset token, valid for one hour:\n{reset.token}\n",
-                category="password-reset",
-            )
-        )
+    await use_cases.request_password_reset(accounts, mail, body.email)
     return Accepted(status="if the account exists, a reset token was mailed")
 
 
 @router.post("/auth/password-reset/confirm", response_model=Accepted)
 async def confirm_password_reset(body: PasswordResetConfirm, accounts: AccountsDep) -> Accepted:
     """Set a new password with the mailed token; every open session of the account ends."""
-    await accounts.reset_password(body.token, body.new_password)
+    await use_cases.reset_password(accounts, body.token, body.new_password)
     return Accepted(status="password changed")
 
 
@@ -212,8 +206,8 @@ async def change_password(
 ) -> Accepted:
     """Change the password: needs the current one and a TOTP code, which works once (401
     `totp-code-used` when it was accepted before)."""
-    await accounts.change_password(
-        caller.id, body.current_password, body.totp_code, body.new_password
+    await use_cases.change_password(
+        accounts, caller, body.current_password, body.totp_code, body.new_password
     )
     return Accepted(status="password changed")
 
@@ -221,10 +215,7 @@ async def change_password(
 @router.get("/me", response_model=Me)
 async def me(user: CurrentUser, accounts: AccountsDep) -> Me:
     """The signed-in person and their workshop."""
-    profile = await accounts.profile(user.id)
-    if profile is None:
-        raise SessionExpired("the account no longer exists")
-    return Me.model_validate(profile)
+    return Me.model_validate(await use_cases.profile(accounts, user))
 
 
 @router.post("/workshops/{workshop_id}/invitations", status_code=201, response_model=Invited)
@@ -232,16 +223,8 @@ async def invite_technician(
     workshop_id: str, body: Invite, user: CurrentUser, accounts: AccountsDep, mail: MailSenderDep
 ) -> Invited:
     """The workshop's owner invites a technician; the invitation link expires in 7 days."""
-    ensure_owner(user, workshop_id)
-    invitation = await accounts.invite_technician(workshop_id, body.email, body.name)
-    await mail.send(
-        MailMessage(
-            message_key=f"invitation/{hash_token(invitation.token)[:24]}",
-            recipient=invitation.email,
-            subject="You are invited to the AOS portal",
-            body=f"Accept within 7 days with this token:\n{invitation.token}\n",
-            category="invitation",
-        )
+    invitation = await use_cases.invite_technician(
+        accounts, mail, user, workshop_id, body.email, body.name
     )
     return Invited.model_validate(invitation)
 
@@ -249,5 +232,5 @@ async def invite_technician(
 @router.post("/invitations/{token}/accept", response_model=Accepted)
 async def accept_invitation(token: str, body: InvitationAccept, accounts: AccountsDep) -> Accepted:
     """Set the password of an invited account (owners after approval, technicians)."""
-    await accounts.accept_invitation(token, body.password)
+    await use_cases.accept_invitation(accounts, token, body.password)
     return Accepted(status="password set; sign in with POST /auth/login")

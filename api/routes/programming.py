@@ -36,9 +36,7 @@ from contracts.programming import (
     SkipEcuInput,
     programming_workflow_id,
 )
-from db.frame_logs import FrameLogStore
 from db.models import User
-from db.packages import PackageStore
 from db.stations import StationRepository
 from domain.errors import Conflict, NotFound
 from domain.flash_package import PACKAGE_ID_PATTERN, FlashPackageManifest
@@ -55,6 +53,8 @@ from domain.programming import (
 from domain.service_history import StationNotFound, StationOffline
 from domain.vin import VIN_PATTERN, InvalidVinGiven, parse_vin
 from settings import Settings
+from storage.frame_logs import FrameLogStore
+from storage.packages import PackageStore
 from web.deps import (
     AdminUser,
     CurrentUser,

@@ -1,9 +1,9 @@
 """The applications page (what this workshop may use now) and the credit page (balance,
 ledger, top-up, vouchers, tickets).
 
-The same repository methods and the same ticket purchase as the JSON API's `/workshops/{id}/
-account`, `/top-ups`, `/vouchers/redeem` and `/tickets`, with the same idempotency: each form
-carries a key made when the form was rendered, so a form sent twice is charged once.
+The same use cases (`application.access`) as the JSON API's `/workshops/{id}/account`,
+`/top-ups`, `/vouchers/redeem`, `/tickets` and `/entitlements`, with the same idempotency: each
+form carries a key made when the form was rendered, so a form sent twice is charged once.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from babel.numbers import NumberFormatError, parse_decimal
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from api.routes.access import GatewayDep
+from application import access as use_cases
 from application.authorization import ensure_owner
-from application.ticket_purchases import purchase_ticket
 from console.deps import CsrfChecked, SignedIn, Translate, WorkshopMember
 from console.forms import FormErrors
 from console.i18n import N_, Translator
@@ -35,8 +34,8 @@ from domain.credit import (
     LedgerEntryKind,
     check_amount,
 )
-from domain.errors import DomainError, NotFound
-from web.deps import AccessRepositoryDep, SettingsDep, TemporalDep
+from domain.errors import DomainError
+from web.deps import PaymentGatewayDep, ResourcesDep
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -97,26 +96,22 @@ def key_valid(translate: Translator, errors: FormErrors, key: str) -> bool:
 
 
 @router.get("/")
-async def applications(
-    request: Request, person: SignedIn, repository: AccessRepositoryDep
-) -> Response:
+async def applications(request: Request, person: SignedIn, resources: ResourcesDep) -> Response:
     """What this workshop may use now, and for how long."""
     if person.user.workshop_id is None:  # portal staff have no applications of their own
         return RedirectResponse("/console/operators/", status_code=303)
-    now = datetime.now(UTC)
-    rows = {
-        row["service"]: row for row in await repository.entitlements(person.user.workshop_id, now)
-    }
+    views = await use_cases.entitlements(resources, person.user, person.user.workshop_id)
+    by_service = {view.service: view for view in views}
     cards = [
         {
             "service": service.value,
             "name": SERVICE_NAMES[service],
             "description": SERVICE_DESCRIPTIONS[service],
             "page": SERVICE_PAGES.get(service),
-            "state": rows[service]["state"],
-            "ends_at": rows[service]["ends_at"],
-            "remaining": timedelta(seconds=rows[service]["remaining_seconds"]),
-            "last_ended_at": rows[service]["last_ended_at"],
+            "state": by_service[service].state,
+            "ends_at": by_service[service].ends_at,
+            "remaining": timedelta(seconds=by_service[service].remaining_seconds),
+            "last_ended_at": by_service[service].last_ended_at,
         }
         for service in APPLICATIONS
     ]
@@ -149,16 +144,16 @@ class CreditForms:
 async def _credit_page(
     request: Request,
     person: WorkshopMember,
-    repository: AccessRepositoryDep,
+    resources: ResourcesDep,
     forms: CreditForms,
     *,
     page: int = 1,
     done: str | None = None,
 ) -> Response:
-    account = await repository.account(
-        person.workshop_id, LEDGER_PAGE_SIZE, (page - 1) * LEDGER_PAGE_SIZE
+    account = await use_cases.credit_account(
+        resources, person.user, person.workshop_id, LEDGER_PAGE_SIZE, (page - 1) * LEDGER_PAGE_SIZE
     )
-    prices = await repository.price_list()
+    prices = await use_cases.price_list(resources)
     return render(
         request,
         "access/credit.html",
@@ -189,7 +184,7 @@ async def _credit_page(
 async def credit(
     request: Request,
     person: WorkshopMember,
-    repository: AccessRepositoryDep,
+    resources: ResourcesDep,
     # Bounded like the API's offsets: a larger page would overflow the database's integer.
     page: Annotated[int, Query(ge=1, le=INTEGER_MAX // LEDGER_PAGE_SIZE)] = 1,
     service: str | None = None,
@@ -199,7 +194,7 @@ async def credit(
     forms = CreditForms()
     if service in {s.value for s in APPLICATIONS}:
         forms.service = service
-    return await _credit_page(request, person, repository, forms, page=page, done=done)
+    return await _credit_page(request, person, resources, forms, page=page, done=done)
 
 
 def parse_amount(translate: Translator, typed: str) -> int:
@@ -230,8 +225,8 @@ async def top_up(
     request: Request,
     _: CsrfChecked,
     person: WorkshopMember,
-    repository: AccessRepositoryDep,
-    gateway: GatewayDep,
+    resources: ResourcesDep,
+    gateway: PaymentGatewayDep,
     translate: Translate,
     amount: Annotated[str, Form()] = "",
     idempotency_key: Annotated[str, Form()] = "",
@@ -246,8 +241,8 @@ async def top_up(
         errors.add("amount", amount_error(translate))
     if cents is not None and key_valid(translate, errors, idempotency_key):
         try:
-            await repository.top_up(
-                person.workshop_id, idempotency_key, cents, None, person.user.id, gateway
+            await use_cases.top_up(
+                resources, person.user, gateway, person.workshop_id, idempotency_key, cents, None
             )
         except DomainError as error:
             errors.add_domain_error(
@@ -255,9 +250,7 @@ async def top_up(
             )
         else:
             return RedirectResponse("/console/credit?done=top-up", status_code=303)
-    return await _credit_page(
-        request, person, repository, CreditForms(amount=amount, errors=errors)
-    )
+    return await _credit_page(request, person, resources, CreditForms(amount=amount, errors=errors))
 
 
 @router.post("/credit/voucher")
@@ -265,7 +258,7 @@ async def redeem_voucher(
     request: Request,
     _: CsrfChecked,
     person: WorkshopMember,
-    repository: AccessRepositoryDep,
+    resources: ResourcesDep,
     translate: Translate,
     voucher_code: Annotated[str, Form()] = "",
     idempotency_key: Annotated[str, Form()] = "",
@@ -277,8 +270,8 @@ async def redeem_voucher(
         errors.add("voucher_code", translate._("Enter the voucher's code."))
     elif key_valid(translate, errors, idempotency_key):
         try:
-            await repository.redeem_voucher(
-                person.workshop_id, idempotency_key, voucher_code, person.user.id
+            await use_cases.redeem_voucher(
+                resources, person.user, person.workshop_id, idempotency_key, voucher_code
             )
         except DomainError as error:
             errors.add_domain_error(
@@ -287,7 +280,7 @@ async def redeem_voucher(
         else:
             return RedirectResponse("/console/credit?done=voucher", status_code=303)
     return await _credit_page(
-        request, person, repository, CreditForms(voucher_code=voucher_code, errors=errors)
+        request, person, resources, CreditForms(voucher_code=voucher_code, errors=errors)
     )
 
 
@@ -296,9 +289,7 @@ async def buy_ticket(
     request: Request,
     _: CsrfChecked,
     person: WorkshopMember,
-    repository: AccessRepositoryDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
+    resources: ResourcesDep,
     translate: Translate,
     service: Annotated[str, Form()] = "",
     period: Annotated[str, Form()] = "",
@@ -313,27 +304,25 @@ async def buy_ticket(
         errors.add("period", translate._("Choose how long."))
     if not errors and key_valid(translate, errors, idempotency_key):
         try:
-            result = await purchase_ticket(
-                temporal,
-                settings,
-                repository,
-                workshop_id=person.workshop_id,
-                idempotency_key=idempotency_key,
-                service=Service(service),
-                period=TicketPeriod(period),
-                requested_by=person.user.id,
+            purchase = await use_cases.buy_ticket(
+                resources,
+                person.user,
+                person.workshop_id,
+                idempotency_key,
+                Service(service),
+                TicketPeriod(period),
             )
         except DomainError as error:
             # "Too little credit" is about the chosen price: shown at the period's field.
             errors.add_domain_error(translate, error, default_field="period")
         else:
             return RedirectResponse(
-                f"/console/credit/tickets/{result.ticket.ticket_id}?bought=1", status_code=303
+                f"/console/credit/tickets/{purchase.ticket.ticket_id}?bought=1", status_code=303
             )
     return await _credit_page(
         request,
         person,
-        repository,
+        resources,
         CreditForms(service=service, period=period, errors=errors),
     )
 
@@ -343,29 +332,20 @@ async def ticket(
     request: Request,
     ticket_id: str,
     person: WorkshopMember,
-    repository: AccessRepositoryDep,
+    resources: ResourcesDep,
     bought: bool = False,
 ) -> Response:
     """One ticket of the workshop: what, from when until when, at which price. Another
     workshop's ticket is the same "not found" page as an unknown id."""
-    found = next(
-        (t for t in await repository.tickets(person.workshop_id) if t.id == ticket_id), None
-    )
-    if found is None:
-        raise NotFound("no ticket with this id")
-    now = datetime.now(UTC)
+    found = await use_cases.workshop_ticket(resources, person.user, person.workshop_id, ticket_id)
     return render(
         request,
         "access/ticket.html",
         {
             "ticket": found,
-            "service_name": SERVICE_NAMES[Service(found.service)],
-            "period_name": PERIOD_NAMES[TicketPeriod(found.period)],
-            "state": "ended"
-            if found.ends_at <= now
-            else "running"
-            if found.starts_at <= now
-            else "later",
+            "service_name": SERVICE_NAMES[found.service],
+            "period_name": PERIOD_NAMES[found.period],
+            "state": found.state(datetime.now(UTC)),
             "bought": bought,
         },
     )

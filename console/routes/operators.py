@@ -1,7 +1,8 @@
 """Operators' pages (administrators only): registrations to decide, the flow search, a flow's
 timeline and state diagram, and the outbox of the embedded mode.
 
-Each is the JSON API's own call: `decide_registration` (`/admin/registrations/{id}/decision`),
+Each is the JSON API's own call: `application.registration`'s `list_registrations` and
+`decide_registration` (`/admin/registrations`, `/admin/registrations/{id}/decision`),
 `search_flows` (`GET /flows`), `flow_timeline` and `state_diagram` (`/flows/...`), `outbox_mail`
 (`GET /admin/outbox`). Anyone else gets the console's "you may not do this" page.
 """
@@ -14,15 +15,15 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from api.routes.flows import MACHINES, STATUSES, search_flows
-from api.routes.registrations import Decision, decide_registration
+from application.registration import decide_registration, list_registrations
 from console.deps import CsrfChecked, SignedIn, SignedInPerson, Translate
 from console.forms import FormErrors
 from console.operators import flow_detail
 from console.rendering import render
 from db.base import INTEGER_MAX
-from db.mail import outbox_mail
+from db.outbox import outbox_mail
 from domain.errors import DomainError, Forbidden
-from web.deps import AccountsDep, ResourcesDep, SettingsDep, TemporalDep
+from web.deps import ResourcesDep, SettingsDep, TemporalDep
 
 router = APIRouter(prefix="/console/operators", include_in_schema=False)
 
@@ -41,17 +42,17 @@ Administrator = Annotated[SignedInPerson, Depends(administrator)]
 
 @router.get("/")
 async def operators_home(
-    request: Request, admin: Administrator, accounts: AccountsDep, settings: SettingsDep
+    request: Request, admin: Administrator, resources: ResourcesDep
 ) -> Response:
     """Applications waiting for a decision, and the ways into the flows and the outbox."""
-    waiting = await accounts.registrations("under_review", 100, 0)
+    waiting = await list_registrations(resources, admin.user, "under_review", 100, 0)
     return render(
         request,
         "operators/home.html",
         {
             "registrations": waiting,
             "decided": request.query_params.get("decided"),
-            "embedded": settings.smtp_host is None,
+            "embedded": resources.settings.smtp_host is None,
         },
     )
 
@@ -63,27 +64,25 @@ async def decide(
     admin: Administrator,
     _csrf: CsrfChecked,
     translate: Translate,
-    accounts: AccountsDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
+    resources: ResourcesDep,
     decision: Annotated[Literal["approve", "reject"], Form()],
     reason: Annotated[str, Form()] = "",
 ) -> Response:
     """Approve or reject: the same workflow update as `/admin/registrations/{id}/decision`."""
     try:
         await decide_registration(
-            accounts,
-            temporal,
+            resources,
             admin.user,
             registration_id,
-            Decision(approve=decision == "approve", reason=reason.strip()),
+            approve=decision == "approve",
+            reason=reason.strip(),
         )
     except DomainError as error:
         if error.kind == "not_found":
             raise
         errors = FormErrors()
         errors.add_domain_error(translate, error)
-        waiting = await accounts.registrations("under_review", 100, 0)
+        waiting = await list_registrations(resources, admin.user, "under_review", 100, 0)
         return render(
             request,
             "operators/home.html",
@@ -91,7 +90,7 @@ async def decide(
                 "registrations": waiting,
                 "decided": None,
                 "errors": errors,
-                "embedded": settings.smtp_host is None,
+                "embedded": resources.settings.smtp_host is None,
             },
             status_code=409,
         )

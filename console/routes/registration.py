@@ -1,8 +1,8 @@
 """Registering a workshop in the browser: the application, the email code, where the
 application stands, and setting the owner's password from the invitation.
 
-Each step is the same call as the JSON API's (`api.routes.registrations`, `AccountRepository.
-accept_invitation`); the pages add no rule.
+Each step is the same use case as the JSON API's (`application.registration`,
+`application.accounts.accept_invitation`); the pages add no rule.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from api.routes.registrations import (
-    registration_status_of,
+from application.accounts import accept_invitation as accept_invitation_use_case
+from application.registration import (
+    registration_status,
     resend_registration_code,
     submit_application,
     verify_registration_email,
@@ -27,7 +28,7 @@ from contracts.registration import VerifyEmailInput
 from domain.errors import DomainError
 from domain.registration import Application
 from domain.vat import EU_COUNTRIES
-from web.deps import AccountsDep, SettingsDep, TemporalDep
+from web.deps import AccountsDep, ResourcesDep
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -77,9 +78,7 @@ async def application_form(request: Request, translate: Translate) -> Response:
 async def apply(
     request: Request,
     _: CsrfChecked,
-    accounts: AccountsDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
+    resources: ResourcesDep,
     translate: Translate,
 ) -> Response:
     form = await request.form()
@@ -88,7 +87,7 @@ async def apply(
     try:
         application = Application.model_validate(values)
         registration, _created = await submit_application(
-            accounts, temporal, settings, application, str(request.base_url).rstrip("/")
+            resources, application, str(request.base_url).rstrip("/")
         )
     except ValidationError as error:
         errors.add_validation_error(translate, error)
@@ -102,14 +101,13 @@ async def apply(
 async def _verify_page(
     request: Request,
     registration_id: str,
-    accounts: AccountsDep,
-    temporal: TemporalDep,
+    resources: ResourcesDep,
     *,
     code: str = "",
     errors: FormErrors | None = None,
     resent: bool = False,
 ) -> Response:
-    status = await registration_status_of(accounts, temporal, registration_id)
+    status = await registration_status(resources, registration_id)
     if status.state != "submitted":  # verified already: show where it stands
         return RedirectResponse(f"/console/registrations/{registration_id}", status_code=303)
     return render(
@@ -128,10 +126,10 @@ async def _verify_page(
 
 @router.get("/registrations/{registration_id}/verify")
 async def verification_form(
-    request: Request, registration_id: str, accounts: AccountsDep, temporal: TemporalDep
+    request: Request, registration_id: str, resources: ResourcesDep
 ) -> Response:
     """Step 2: the 6-digit code mailed to the contact email (the mail links here)."""
-    return await _verify_page(request, registration_id, accounts, temporal)
+    return await _verify_page(request, registration_id, resources)
 
 
 @router.post("/registrations/{registration_id}/verify")
@@ -139,23 +137,20 @@ async def verify(
     request: Request,
     registration_id: str,
     _: CsrfChecked,
-    accounts: AccountsDep,
-    temporal: TemporalDep,
+    resources: ResourcesDep,
     translate: Translate,
     code: Annotated[str, Form()] = "",
 ) -> Response:
     errors = FormErrors()
     try:
         await verify_registration_email(
-            accounts, temporal, registration_id, VerifyEmailInput(code=code.strip())
+            resources, registration_id, VerifyEmailInput(code=code.strip())
         )
     except DomainError as error:
         errors.add_domain_error(translate, error, default_field="code")
     else:
         return RedirectResponse(f"/console/registrations/{registration_id}", status_code=303)
-    return await _verify_page(
-        request, registration_id, accounts, temporal, code=code, errors=errors
-    )
+    return await _verify_page(request, registration_id, resources, code=code, errors=errors)
 
 
 @router.post("/registrations/{registration_id}/resend")
@@ -163,26 +158,25 @@ async def resend(
     request: Request,
     registration_id: str,
     _: CsrfChecked,
-    accounts: AccountsDep,
-    temporal: TemporalDep,
+    resources: ResourcesDep,
     translate: Translate,
 ) -> Response:
     errors = FormErrors()
     try:
-        await resend_registration_code(accounts, temporal, registration_id)
+        await resend_registration_code(resources, registration_id)
     except DomainError as error:
         errors.add_domain_error(translate, error, default_field="code")
     return await _verify_page(
-        request, registration_id, accounts, temporal, errors=errors or None, resent=not errors
+        request, registration_id, resources, errors=errors or None, resent=not errors
     )
 
 
 @router.get("/registrations/{registration_id}")
-async def registration_status(
-    request: Request, registration_id: str, accounts: AccountsDep, temporal: TemporalDep
+async def registration_page(
+    request: Request, registration_id: str, resources: ResourcesDep
 ) -> Response:
     """Where the application stands; the id is the applicant's receipt, as in the API."""
-    status = await registration_status_of(accounts, temporal, registration_id)
+    status = await registration_status(resources, registration_id)
     return render(request, "registration/status.html", {"status": status})
 
 
@@ -207,7 +201,7 @@ async def accept_invitation(
         errors.add("password_again", translate._("The two passwords are not the same."))
     else:
         try:
-            await accounts.accept_invitation(token, password)
+            await accept_invitation_use_case(accounts, token, password)
         except DomainError as error:
             # A bad link is about the page, not the password typed: shown in the summary only.
             errors.add_domain_error(

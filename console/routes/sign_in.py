@@ -1,7 +1,8 @@
 """Signing in (password, then TOTP; the first time, TOTP enrolment with a QR code) and out.
 
-Every step calls the same `AccountRepository` as the JSON API's `/auth/*` routes, so the
-throttle, the single use of each TOTP code and the IP binding are the API's own rules. Between
+Every step calls the same use case (`application.accounts`) as the JSON API's `/auth/*`
+routes, so the throttle, the single use of each TOTP code and the IP binding are the API's own
+rules. Between
 the password and the code the server keeps a pending sign-in (`start_sign_in`); the browser
 holds only its random token, never the password.
 """
@@ -16,6 +17,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 
+from application import accounts as use_cases
 from console.deps import CsrfChecked, SignedIn, Translate
 from console.forms import FormErrors, domain_error_message
 from console.i18n import N_
@@ -31,7 +33,6 @@ from console.security import (
     set_session_cookies,
 )
 from db.accounts import IssuedSession, PendingSecondFactor, TotpEnrolment
-from db.credentials import totp_provisioning_uri
 from domain.accounts import TokenInvalid, TooManyAttempts, TotpCodeUsed
 from domain.errors import DomainError
 from settings import Settings
@@ -121,7 +122,9 @@ async def sign_in(
         errors.add("password", translate._("Enter your password."))
     if not errors:
         try:
-            outcome = await accounts.start_sign_in(email.strip(), password, client_ip(request))
+            outcome = await use_cases.start_sign_in(
+                accounts, email.strip(), password, client_ip(request)
+            )
         except DomainError as error:
             errors.add_domain_error(translate, error, default_field="password")
         else:
@@ -171,7 +174,9 @@ async def code_page(
 ) -> Response:
     """Step 2: the code from the authenticator app (or a recovery code)."""
     pending = request.cookies.get(PENDING_SIGN_IN_COOKIE)
-    if not pending or not await accounts.pending_sign_in_live(pending, client_ip(request)):
+    if not pending or not await use_cases.pending_sign_in_live(
+        accounts, pending, client_ip(request)
+    ):
         return _start_again(settings)
     return render(
         request,
@@ -201,8 +206,12 @@ async def sign_in_with_code(
         errors.add("code", translate._("Enter the code from your authenticator app."))
     else:
         try:
-            issued = await accounts.finish_sign_in(
-                pending, code.strip() or None, recovery_code.strip() or None, client_ip(request)
+            issued = await use_cases.finish_sign_in(
+                accounts,
+                pending,
+                code.strip() or None,
+                recovery_code.strip() or None,
+                client_ip(request),
             )
         except TokenInvalid:
             return _start_again(settings)
@@ -246,7 +255,9 @@ async def confirm_enrolment(
         errors.add("code", translate._("Enter the code from your authenticator app."))
     else:
         try:
-            issued = await accounts.confirm_totp(enrolment_token, code.strip(), client_ip(request))
+            issued = await use_cases.confirm_totp(
+                accounts, enrolment_token, code.strip(), client_ip(request)
+            )
         except DomainError as error:
             errors.add_domain_error(translate, error, default_field="code")
         else:
@@ -257,12 +268,7 @@ async def confirm_enrolment(
             )
             _set_session_cookie(response, settings, issued)
             return response
-    # The secret came from this page (it shows it as text); the stored one is what counts.
-    enrolment = TotpEnrolment(
-        enrolment_token=enrolment_token,
-        provisioning_uri=totp_provisioning_uri(secret, email),
-        secret=secret,
-    )
+    enrolment = use_cases.enrolment_shown_again(enrolment_token, secret, email)
     return _enrolment_page(request, enrolment, email, next_page, errors)
 
 
@@ -271,7 +277,7 @@ async def sign_out(
     _: CsrfChecked, person: SignedIn, accounts: AccountsDep, settings: SettingsDep
 ) -> Response:
     """End the session: its cookie stops working at once, here and anywhere it was copied."""
-    await accounts.end_session(person.session.id, "logout")
+    await use_cases.sign_out(accounts, person.session.id)
     response = RedirectResponse("/console/sign-in?reason=signed-out", status_code=303)
     clear_session_cookies(response, settings)
     return response

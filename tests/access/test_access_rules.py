@@ -8,7 +8,7 @@ import pytest
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 from contracts.errors import domain_error_from, domain_failure, to_application_error
-from db.access_repository import load_price_file
+from db.prices import load_price_file
 from domain.catalogue import (
     InvalidPriceList,
     Service,

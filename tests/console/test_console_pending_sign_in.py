@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from db.accounts import AccountRepository
-from db.credentials import hash_token
 from db.models import PendingSignIn, User
 from domain.accounts import PENDING_SIGN_IN_LIFETIME
 from portal_app import create_app
+from security.credentials import hash_token
 from settings import Settings
 from tests.console.helpers import WorkshopAccount, workshop_through_api
 from tests.console.test_console_security import csrf_of

@@ -15,12 +15,12 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from db.credentials import hash_password
 from db.models import User
 from domain.accounts import Role
 from domain.catalogue import Service
 from hw.sim.demo_package import build_demo_package
 from portal_app import create_app
+from security.credentials import hash_password
 from settings import Settings
 from testkit.factories import create_workshop, long_ticket, sign_in
 from testkit.portal_api import register_station

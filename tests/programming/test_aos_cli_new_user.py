@@ -20,11 +20,11 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from db.credentials import hash_password, totp_provisioning_uri
 from db.models import User
 from domain.accounts import Role
 from hw.sim.demo_package import build_demo_package
 from portal_app import create_app
+from security.credentials import hash_password, totp_provisioning_uri
 from settings import Settings
 from testkit.factories import create_workshop, sign_in
 from testkit.portal_api import buy_time, register_station

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-import db.packages
-from db.packages import PackageStore
+import storage.packages
 from domain.programming import PackageInvalid
 from hw.sim.demo_package import build_demo_package
+from storage.packages import PackageStore
 
 
 def test_one_verification_serves_every_process_until_a_file_changes(
@@ -25,7 +25,7 @@ def test_one_verification_serves_every_process_until_a_file_changes(
         raise AssertionError("verified again although no file changed")
 
     with monkeypatch.context() as patch:
-        patch.setattr(db.packages, "load_package", no_second_verification)
+        patch.setattr(storage.packages, "load_package", no_second_verification)
         # Another process (the portal worker) with its own store on the same folder.
         assert PackageStore(tmp_path).verified_manifest("pkg-1") == first
         assert [m.package_id for m in PackageStore(tmp_path).manifests()] == ["pkg-1"]

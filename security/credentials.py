@@ -1,4 +1,4 @@
-"""How credentials are stored: argon2id password hashes, SHA-256 token hashes, TOTP secrets.
+"""How credentials are made and checked: argon2id password hashes, SHA-256 token hashes, TOTP.
 
 Tokens (sessions, invitations, resets) are random and only their hash is stored, so a database
 leak yields no usable token.

@@ -1,22 +1,18 @@
 """Sending mail: one `MailSender` interface, SMTP when configured, otherwise the outbox table
-(which administrators read at `GET /admin/outbox`). The API sends with it directly (sign-in
-mail), workflows through the `send_mail` activity."""
+(`db.outbox`, which administrators read at `GET /admin/outbox`). The use cases send with it
+directly (sign-in mail, `application.accounts`), workflows through the `send_mail` activity."""
 
 from __future__ import annotations
 
 import asyncio
 import smtplib
-from collections.abc import Sequence
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Protocol
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts.mail import MailMessage
-from db.engine import reading
-from db.models import OutboxMail
+from db.outbox import store_outbox_mail
 from settings import Settings
 
 
@@ -25,42 +21,14 @@ class MailSender(Protocol):
 
 
 class OutboxMailSender:
-    """Stores mail in `outbox_mail`; administrators read it at `GET /admin/outbox`."""
+    """Keeps mail in the outbox table (`db.outbox`); administrators read it at
+    `GET /admin/outbox`."""
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
 
     async def send(self, message: MailMessage) -> None:
-        async with self._session_factory() as session, session.begin():
-            existing = await session.scalar(
-                select(OutboxMail.id).where(OutboxMail.message_key == message.message_key)
-            )
-            if existing is not None:
-                return
-            session.add(
-                OutboxMail(
-                    message_key=message.message_key,
-                    created_at=datetime.now(UTC),
-                    recipient=str(message.recipient),
-                    subject=message.subject,
-                    body=message.body,
-                    category=message.category,
-                )
-            )
-
-
-async def outbox_mail(
-    session_factory: async_sessionmaker[AsyncSession],
-    recipient: str | None,
-    limit: int,
-    offset: int,
-) -> Sequence[OutboxMail]:
-    """The outbox, newest first; with `recipient`, only mail to that address."""
-    query = select(OutboxMail).order_by(OutboxMail.id.desc()).limit(limit).offset(offset)
-    if recipient is not None:
-        query = query.where(OutboxMail.recipient == recipient.lower())
-    async with reading(session_factory) as session:
-        return (await session.scalars(query)).all()
+        await store_outbox_mail(self._session_factory, message)
 
 
 class SmtpMailSender:
