@@ -86,10 +86,6 @@ STATION_PICKUP = timedelta(seconds=20)  # a station that does not take the task 
 VEHICLE_WRITE = timedelta(seconds=60)
 VEHICLE_WRITE_RETRY = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(seconds=1))
 
-# Marks the entries started with their search attributes (the API sets WorkshopId, FlowState,
-# StationId and Vin at the start): they write at run only what the start did not carry. The
-# entries recorded before wrote all of them with one upsert.
-SEARCH_ATTRIBUTES_AT_START = "search-attributes-at-start"
 
 
 @workflow.defn(name=SERVICE_ENTRY_WORKFLOW)
@@ -125,11 +121,15 @@ class ServiceEntryWorkflow:
         ]
         if request.station_id:
             attributes.append(search_attributes.STATION_ID.value_set(request.station_id))
-        if workflow.patched(SEARCH_ATTRIBUTES_AT_START):
-            given = workflow.info().typed_search_attributes
-            attributes = [a for a in attributes if given.get(a.key) != a.value]
-        if attributes:
-            workflow.upsert_search_attributes(attributes)
+        # The API starts an entry with these (application.service_history.open_entry), so the
+        # scoping rule holds from the first moment; write only what the start did not carry.
+        # No patch is needed: the choice follows from the start event, so an entry started
+        # before without them (tests/histories/*-before-search-attributes-at-start.json)
+        # replays its one upsert.
+        given = workflow.info().typed_search_attributes
+        missing = [a for a in attributes if given.get(a.key) != a.value]
+        if missing:
+            workflow.upsert_search_attributes(missing)
 
         while self.state in OPEN_STATES:
             seen = self.progress
