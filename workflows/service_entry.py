@@ -87,7 +87,6 @@ VEHICLE_WRITE = timedelta(seconds=60)
 VEHICLE_WRITE_RETRY = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(seconds=1))
 
 
-
 @workflow.defn(name=SERVICE_ENTRY_WORKFLOW)
 class ServiceEntryWorkflow:
     @workflow.init
