@@ -61,6 +61,7 @@ from domain.accounts import Role
 from domain.errors import Forbidden
 from domain.service_history import (
     PRINT_RULE,
+    PRINTABLE_STATES,
     EntryKind,
     EntrySource,
     MaintenanceLogNotPrintable,
@@ -79,6 +80,9 @@ class KeyReadNotFound(ServiceEntryNotFound):
 
 
 ServiceEntryHandle = WorkflowHandle[Any, ServiceEntryStatus]
+
+# The states in which the services are selected already (a create stores the entry once).
+SELECTED_OR_CREATED = frozenset({"services_selected", *PRINTABLE_STATES})
 
 # The state a new entry starts in (domain.service_history.ServiceEntryMachine), written as its
 # FlowState at the start.
@@ -322,8 +326,9 @@ async def finish_entry(
     try:
         await select_services(resources, caller, entry_id, cbs_items)
     except WrongServiceEntryStep as refused:
-        # Selected before (a create that failed after it): go on with the create.
-        if refused.context.get("expected_step") != "create":
+        # Selected before (a create that failed after it, or a second press): the create
+        # answers with the entry, stored once.
+        if refused.context.get("state") not in SELECTED_OR_CREATED:
             raise
     status = await create_entry(resources, caller, entry_id)
     if write_into_vehicle and "write-to-vehicle" in status.next_steps:

@@ -146,6 +146,11 @@ class VehiclePage:
     open_actions: list[TechnicalActionView] = field(default_factory=list)
 
 
+async def vehicle(booklet: Booklet, vin: str) -> VehicleView:
+    """The vehicle alone (`GET /vehicles/{vin}`), for a page about one of its entries."""
+    return await vehicles.vehicle(booklet.resources, booklet.user, vin)
+
+
 async def vehicle_page(booklet: Booklet, vin: str, sort: HistorySort) -> VehiclePage:
     """`GET /vehicles/{vin}`, its histories (with `deletable` answered for this workshop) and
     this workshop's key reads of it. An invalid or unknown VIN is the API's refusal."""

@@ -21,7 +21,7 @@ from console.deps import CsrfChecked, Translate
 from console.forms import FormErrors
 from console.i18n import Translator
 from console.rendering import translator
-from console.service_booklet import Booklet, HistorySort
+from console.service_booklet import Booklet
 from console.service_booklet_pages import (
     BOOKLET,
     BookletDep,
@@ -49,8 +49,8 @@ async def _entry_page(
     errors: FormErrors | None = None,
 ) -> Response:
     translate = translator(request)
-    view = await booklet_model.vehicle_page(booklet, status.vin, HistorySort())
-    vehicle_row = view.vehicle
+    # The vehicle alone: the entry's page shows no histories, keys or stations.
+    vehicle_row = await booklet_model.vehicle(booklet, status.vin)
     typed = form or {}
     details = status.details
     return booklet_page(
