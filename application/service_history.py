@@ -72,6 +72,7 @@ from domain.service_history import (
     no_such_entry,
 )
 from domain.vin import parse_vin
+from settings import Settings
 
 
 class KeyReadNotFound(ServiceEntryNotFound):
@@ -118,9 +119,9 @@ async def open_entry(
     station_id: str | None = None,
     key_read_id: int | None = None,
 ) -> ServiceEntryStatus:
-    """Open a maintenance or repair entry for a vehicle: its ServiceEntryWorkflow starts with
-    its search attributes (WorkshopId, FlowState, Vin, StationId) and answers its first status
-    in the same call (update-with-start)."""
+    """Open a maintenance or repair entry for a vehicle (the flow is abandoned after 30 minutes
+    without progress): the VIN, the key read and the station are checked, the vehicle's facts
+    read, then the entry's ServiceEntryWorkflow starts and answers (`start_entry`)."""
     settings = resources.settings
     checked_vin = parse_vin(vin)
     workshop_id = caller.workshop_id
@@ -140,39 +141,50 @@ async def open_entry(
         )
         station_queue = settings.station_task_queue(station.id)
     entry_id = str(uuid.uuid4())
-    vin_search = settings.vin_search_value(facts.vin)
+    opening = ServiceEntryInput(
+        entry_id=entry_id,
+        workshop_id=workshop_id,
+        kind=kind,
+        source=EntrySource.KEY_READ if key_read_id else EntrySource.MANUAL,
+        vehicle=facts,
+        station_id=station_id,
+        station_task_queue=station_queue,
+        opened_by=caller.id,
+        vin_search=settings.vin_search_value(facts.vin),
+    )
+    return await start_entry(resources.temporal, settings, opening, step_caller(caller))
+
+
+async def start_entry(
+    temporal: Client, settings: Settings, opening: ServiceEntryInput, caller: StepCaller
+) -> ServiceEntryStatus:
+    """What opening an entry asks of Temporal, once checked: one update-with-start. The flow
+    starts with its search attributes (WorkshopId, FlowState, Vin, StationId), so the
+    scoping rule holds from its first moment, and its first status comes back in the same
+    call. (`open_entry` checks and reads first; the bench calls this alone.)"""
     attributes: list[SearchAttributePair[Any]] = [
-        SearchAttributePair(search_attributes.WORKSHOP_ID, workshop_id),
+        SearchAttributePair(search_attributes.WORKSHOP_ID, opening.workshop_id),
         SearchAttributePair(search_attributes.FLOW_STATE, OPENED),
-        SearchAttributePair(search_attributes.VIN, vin_search),
     ]
-    if station_id is not None:
-        attributes.append(SearchAttributePair(search_attributes.STATION_ID, station_id))
+    if opening.vin_search is not None:
+        attributes.append(SearchAttributePair(search_attributes.VIN, opening.vin_search))
+    if opening.station_id is not None:
+        attributes.append(SearchAttributePair(search_attributes.STATION_ID, opening.station_id))
     start: WithStartWorkflowOperation[Any, ServiceEntryStatus] = WithStartWorkflowOperation(
         SERVICE_ENTRY_WORKFLOW,
-        ServiceEntryInput(
-            entry_id=entry_id,
-            workshop_id=workshop_id,
-            kind=kind,
-            source=EntrySource.KEY_READ if key_read_id else EntrySource.MANUAL,
-            vehicle=facts,
-            station_id=station_id,
-            station_task_queue=station_queue,
-            opened_by=caller.id,
-            vin_search=vin_search,
-        ),
-        id=service_entry_workflow_id(entry_id),
+        opening,
+        id=service_entry_workflow_id(opening.entry_id),
         task_queue=settings.portal_task_queue,
         # A retried request carries the same id: it finds the entry it started.
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        memo={search_attributes.VIN_MEMO: facts.vin},
+        memo={search_attributes.VIN_MEMO: opening.vehicle.vin},
         search_attributes=TypedSearchAttributes(attributes),
         result_type=ServiceEntryStatus,
     )
     try:
-        status: ServiceEntryStatus = await resources.temporal.execute_update_with_start_workflow(
+        status: ServiceEntryStatus = await temporal.execute_update_with_start_workflow(
             ServiceEntryUpdate.OPEN,
-            OpenInput(caller=step_caller(caller)),
+            OpenInput(caller=caller),
             start_workflow_operation=start,
             result_type=ServiceEntryStatus,
         )
