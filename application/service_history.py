@@ -1,6 +1,6 @@
 """The service booklet (KaSIO): opening a maintenance or repair entry, its steps, its
-maintenance log and its deletion; the key table and key reads. The API's routes and the
-console's pages call these.
+maintenance log and its deletion (the key table and key reads: `application.key_reads`). The
+API's routes and the console's pages call these.
 
 One client per flow: every call into an entry's `ServiceEntryWorkflow` is a single Temporal
 call. Opening is update-with-start (the start and the entry's first status in one round trip);
@@ -29,10 +29,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from application.authorization import ensure_workshop_access
 from application.maintenance_log import MaintenanceLog, render_maintenance_log
 from application.resources import AppResources
-from application.workflow_calls import ensure_station_online, execute_update
+from application.workflow_calls import execute_update
 from contracts import search_attributes
 from contracts.errors import domain_error_from
-from contracts.key_reads import KEY_READ_WORKFLOW, KeyReadInput, KeyRecordView, key_read_workflow_id
 from contracts.service_history import (
     SERVICE_ENTRY_DELETION_WORKFLOW,
     SERVICE_ENTRY_WORKFLOW,
@@ -429,42 +428,3 @@ async def delete_entry(resources: AppResources, caller: User, entry_id: str) -> 
     except WorkflowFailureError as failure:
         raise domain_error_from(failure) or failure from failure
     return deleted
-
-
-# --- the key table and key reads ----------------------------------------------------------------
-
-
-async def key_table(resources: AppResources, caller: User, workshop_id: str) -> list[KeyRecordView]:
-    """The workshop's key table (KaSIO "Sleuteltabel"), last read first."""
-    ensure_workshop_access(caller, workshop_id)
-    rows = await ServiceHistoryRepository(resources.session_factory).key_table(workshop_id)
-    return [KeyRecordView.model_validate(row) for row in rows]
-
-
-async def read_key(resources: AppResources, caller: User, station_id: str) -> KeyRecordView:
-    """Read the key lying in the station's KeyReader into the key table (KeyReadWorkflow).
-
-    Refused at once (409 `station-offline`, or 503 while Temporal does not know the station's
-    worker yet) when no worker polls the station's queue.
-    """
-    settings, temporal = resources.settings, resources.temporal
-    station = await StationRepository(resources.session_factory).of_workshop(
-        station_id, caller.workshop_id
-    )
-    await ensure_station_online(temporal, settings, station)
-    try:
-        row: KeyRecordView = await temporal.execute_workflow(
-            KEY_READ_WORKFLOW,
-            KeyReadInput(
-                workshop_id=station.workshop_id,
-                station_id=station.id,
-                station_task_queue=settings.station_task_queue(station.id),
-                requested_by=caller.id,
-            ),
-            id=key_read_workflow_id(str(uuid.uuid4())),
-            task_queue=settings.portal_task_queue,
-            result_type=KeyRecordView,
-        )
-    except WorkflowFailureError as failure:
-        raise domain_error_from(failure) or failure from failure
-    return row

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from fastapi import Request
 
-from application import service_history, vehicles
+from application import key_reads, service_history, vehicles
 from application.resources import AppResources
 from application.service_history import MaintenanceLogDocument
 from application.stations import StationChoice, stations_to_choose
@@ -86,7 +86,7 @@ async def find_page(booklet: Booklet) -> FindPage:
 
 async def key_table(booklet: Booklet) -> list[KeyRecordView]:
     """The workshop's key table, last read first (`GET /workshops/{id}/keys`)."""
-    return await service_history.key_table(booklet.resources, booklet.user, booklet.workshop_id)
+    return await key_reads.key_table(booklet.resources, booklet.user, booklet.workshop_id)
 
 
 async def workshop_stations(booklet: Booklet) -> list[StationChoice]:
@@ -97,7 +97,7 @@ async def workshop_stations(booklet: Booklet) -> list[StationChoice]:
 async def read_key(booklet: Booklet, station_id: str) -> KeyRecordView:
     """Read the key lying in the station's KeyReader into the key table
     (`POST /stations/{id}/key-reads`: the same KeyReadWorkflow, the same refusals)."""
-    return await service_history.read_key(booklet.resources, booklet.user, station_id)
+    return await key_reads.read_key(booklet.resources, booklet.user, station_id)
 
 
 async def find_vehicles(booklet: Booklet, query: str) -> list[VehicleSummary]:

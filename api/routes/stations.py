@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from temporalio.client import Client
 
 from api.station_ids import StationIdField, StationIdPath
-from application import service_history as booklet_use_cases
+from application import key_reads
 from application.authorization import ensure_owner, ensure_workshop_access
 from application.workflow_calls import (
     STATION_NOT_KNOWN_YET_HEADER,
@@ -258,7 +258,7 @@ async def read_key(
     not get past, or an answer the portal does not take; with `station_failure`, the kind of
     fault): the request was right and the portal did not fail, so trying again may help.
     """
-    return await booklet_use_cases.read_key(resources, user, station_id)
+    return await key_reads.read_key(resources, user, station_id)
 
 
 @router.get("/workshops/{workshop_id}/keys", response_model=list[KeyRecordView])
@@ -269,4 +269,4 @@ async def key_table(
     resources: ResourcesDep,
 ) -> list[KeyRecordView]:
     """The workshop's key table (KaSIO "Sleuteltabel"), last read first."""
-    return await booklet_use_cases.key_table(resources, user, workshop_id)
+    return await key_reads.key_table(resources, user, workshop_id)
