@@ -12,6 +12,7 @@ against the same rule (`domain.service_history.ensure_entry_caller`).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from application.authorization import ensure_workshop_access
 from application.maintenance_log import MaintenanceLog, render_maintenance_log
 from application.resources import AppResources
-from application.workflow_calls import execute_update
+from application.workflow_calls import (
+    RETRIED_UPDATE_STATUSES,
+    UPDATE_ATTEMPTS,
+    execute_update,
+)
 from contracts import search_attributes
 from contracts.errors import domain_error_from
 from contracts.service_history import (
@@ -169,27 +174,38 @@ async def start_entry(
         attributes.append(SearchAttributePair(search_attributes.VIN, opening.vin_search))
     if opening.station_id is not None:
         attributes.append(SearchAttributePair(search_attributes.STATION_ID, opening.station_id))
-    start: WithStartWorkflowOperation[Any, ServiceEntryStatus] = WithStartWorkflowOperation(
-        SERVICE_ENTRY_WORKFLOW,
-        opening,
-        id=service_entry_workflow_id(opening.entry_id),
-        task_queue=settings.portal_task_queue,
-        # A retried request carries the same id: it finds the entry it started.
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        memo={search_attributes.VIN_MEMO: opening.vehicle.vin},
-        search_attributes=TypedSearchAttributes(attributes),
-        result_type=ServiceEntryStatus,
-    )
-    try:
-        status: ServiceEntryStatus = await temporal.execute_update_with_start_workflow(
-            ServiceEntryUpdate.OPEN,
-            OpenInput(caller=caller),
-            start_workflow_operation=start,
+    update_id = str(uuid.uuid4())
+    for attempt in range(UPDATE_ATTEMPTS):
+        # One operation per attempt (an operation is sent once); the same workflow id and
+        # update id, so a retry after an aborted attempt finds what that one did.
+        start: WithStartWorkflowOperation[Any, ServiceEntryStatus] = WithStartWorkflowOperation(
+            SERVICE_ENTRY_WORKFLOW,
+            opening,
+            id=service_entry_workflow_id(opening.entry_id),
+            task_queue=settings.portal_task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            memo={search_attributes.VIN_MEMO: opening.vehicle.vin},
+            search_attributes=TypedSearchAttributes(attributes),
             result_type=ServiceEntryStatus,
         )
-    except WorkflowUpdateFailedError as failure:
-        raise domain_error_from(failure) or failure from failure
-    return status
+        try:
+            status: ServiceEntryStatus = await temporal.execute_update_with_start_workflow(
+                ServiceEntryUpdate.OPEN,
+                OpenInput(caller=caller),
+                start_workflow_operation=start,
+                id=update_id,
+                result_type=ServiceEntryStatus,
+            )
+        except WorkflowUpdateFailedError as failure:
+            raise domain_error_from(failure) or failure from failure
+        except RPCError as error:
+            # Aborted or refused for now (application.workflow_calls): ask again.
+            if error.status not in RETRIED_UPDATE_STATUSES or attempt == UPDATE_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(0.1 * 2**attempt)
+            continue
+        return status
+    raise AssertionError("unreachable")
 
 
 # --- reading an entry ----------------------------------------------------------------------------
