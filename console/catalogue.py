@@ -19,6 +19,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
 from console.i18n import DOMAIN, LANGUAGES, LOCALES_DIR
+from console.service_booklet_texts import SHOWN_DOMAIN_TEXTS
 
 CONSOLE_DIR = Path(__file__).parent
 METHOD_MAP = [("templates/**.html", "jinja2"), ("**.py", "python")]
@@ -36,8 +37,6 @@ def used_messages() -> dict[str, list[str]]:
         if msgid:
             found.setdefault(msgid, []).append(f"{filename}:{lineno}")
     # The domain's texts that pages show: written once, in the domain, and translated here.
-    from console.service_booklet_texts import SHOWN_DOMAIN_TEXTS
-
     for msgid in SHOWN_DOMAIN_TEXTS:
         found.setdefault(msgid, []).append("console/service_booklet_texts.py:SHOWN_DOMAIN_TEXTS")
     return found
