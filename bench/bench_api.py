@@ -7,9 +7,10 @@
   `LOAD_PHASES` short loaded phases alternate with idle ones; the figure is the median over
   the loaded phases of each one's rate ÷ the mean of the two idle phases around it.
 - `api_start_ratio`: ServiceEntryWorkflow starts per second through `POST /service-entries`
-  (sign-in lookup, the service-history ticket check, the vehicle's facts, the start, the
-  status query the answer carries) ÷ the same start and status query made straight with the
-  Temporal client, at the same concurrency, on the same server and portal worker. Rounds of
+  (sign-in lookup, the service-history ticket check, the vehicle's facts, the start with the
+  status the answer carries: one update-with-start) ÷ the same update-with-start made
+  straight with the Temporal client (`application.service_history.start_entry`), at the same
+  concurrency, on the same server and portal worker. Rounds of
   both alternate; the figure is the median, over the pairs of neighbouring rounds, of the API
   round's rate ÷ the raw round's (as `read_rate_under_writes` compares neighbours: the
   machine's speed drifts over seconds, less so between neighbours). The portal worker runs in a
@@ -39,18 +40,12 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
+from application.service_history import start_entry
 from application.workflow_calls import task_queue_pollers
 from contracts import search_attributes
-from contracts.service_history import (
-    SERVICE_ENTRY_WORKFLOW,
-    STATUS_QUERY,
-    ServiceEntryInput,
-    ServiceEntryStatus,
-    service_entry_workflow_id,
-)
+from contracts.service_history import ServiceEntryInput, StepCaller
 from db import migrate
 from db.engine import create_engine, create_session_factory
 from db.seed import seed_demo_vehicles
@@ -272,14 +267,15 @@ async def api_start_ratio() -> float:
         technician = await sign_in(factory, Role.TECHNICIAN, workshop_id)
         await long_ticket(factory, workshop_id, datetime.now(UTC))
         facts = await ServiceHistoryRepository(factory).vehicle_facts(vin)
-        queue = bench.settings.portal_task_queue
         client = bench.client
 
         async def raw_start() -> None:
-            # What the route does with Temporal, without the HTTP, the checks and the reads.
+            # What the route does with Temporal, without the HTTP, the checks and the reads:
+            # the use case's own call (one update-with-start).
             entry_id = str(uuid.uuid4())
-            handle = await client.start_workflow(
-                SERVICE_ENTRY_WORKFLOW,
+            await start_entry(
+                client,
+                bench.settings,
                 ServiceEntryInput(
                     entry_id=entry_id,
                     workshop_id=workshop_id,
@@ -287,14 +283,10 @@ async def api_start_ratio() -> float:
                     source=EntrySource.MANUAL,
                     vehicle=facts,
                     opened_by=technician.user_id,
+                    vin_search=bench.settings.vin_search_value(facts.vin),
                 ),
-                id=service_entry_workflow_id(entry_id),
-                task_queue=queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                memo={"workshop_id": workshop_id},
-                result_type=ServiceEntryStatus,
+                StepCaller(workshop_id=workshop_id),
             )
-            await handle.query(STATUS_QUERY, result_type=ServiceEntryStatus)
 
         app = create_app(bench.settings, temporal=client)
         async with portal_worker_process(bench), running_api(app) as api:

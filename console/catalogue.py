@@ -1,6 +1,7 @@
 """Keeping the translations complete.
 
-`used_messages()` lists every msgid the console's templates and code use. Each part of the
+`used_messages()` lists every msgid the console's templates and code use, and the domain's
+texts the pages show (`console.service_booklet_texts.SHOWN_DOMAIN_TEXTS`). Each part of the
 console keeps its messages in its own file, `console/locales/<lang>/LC_MESSAGES/<part>.po`
 (all of a language's files are merged at start-up), so people working on different parts
 never edit the same file. `python -m console.catalogue <part>` appends the msgids that no file
@@ -18,6 +19,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
 from console.i18n import DOMAIN, LANGUAGES, LOCALES_DIR
+from console.service_booklet_texts import SHOWN_DOMAIN_TEXTS
 
 CONSOLE_DIR = Path(__file__).parent
 METHOD_MAP = [("templates/**.html", "jinja2"), ("**.py", "python")]
@@ -34,6 +36,9 @@ def used_messages() -> dict[str, list[str]]:
         msgid = message[0] if isinstance(message, tuple) else message
         if msgid:
             found.setdefault(msgid, []).append(f"{filename}:{lineno}")
+    # The domain's texts that pages show: written once, in the domain, and translated here.
+    for msgid in SHOWN_DOMAIN_TEXTS:
+        found.setdefault(msgid, []).append("console/service_booklet_texts.py:SHOWN_DOMAIN_TEXTS")
     return found
 
 

@@ -1,11 +1,9 @@
-"""What the service booklet (KaSIO) pages show and do, gathered from the JSON API's own code.
-
-The JSON routes of `api/routes/vehicles.py`, `stations.py` and `service_entries.py` are the one
-implementation of every read, rule and workflow call of the booklet: the pages call those
-route functions as plain functions (the same repositories, the same `ServiceEntryWorkflow`
-updates, the same key-read workflow, the same maintenance-log PDF, the same not-found answer for
-another workshop's entry). What is added here is only what a page needs around them: which of
-the entry's steps to show, the histories' sort order, and the field a refusal belongs to.
+"""What the service booklet (KaSIO) pages show and do, over the use cases of
+`application.service_history`, `application.vehicles` and `application.stations`: the same
+repositories, the same `ServiceEntryWorkflow` updates, the same key-read workflow, the same
+maintenance-log PDF and the same not-found answer for another workshop's entry as the JSON
+API. What is added here is only what a page needs around them: which of the entry's steps to
+show, the histories' sort order, and the pages' entitlement guard.
 """
 
 from __future__ import annotations
@@ -15,28 +13,27 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from fastapi import Request, Response
+from fastapi import Request
 
-from api.routes import service_entries as entries_api
-from api.routes import stations as stations_api
-from api.routes import vehicles as vehicles_api
+from application import key_reads, service_history, vehicles
 from application.resources import AppResources
+from application.service_history import MaintenanceLogDocument
+from application.stations import StationChoice, stations_to_choose
+from application.vehicles import HistoryRow, TechnicalActionView, VehicleSummary, VehicleView
 from contracts.key_reads import KeyRecordView
-from contracts.service_history import ServiceEntryStatus
+from contracts.service_history import EntryDetails, ServiceEntryStatus
 from db.access_repository import AccessRepository
 from db.models import User
 from db.service_history import ServiceHistoryRepository
-from db.stations import StationRepository
 from domain.catalogue import Service
 from domain.entitlement import Coverage
 from domain.service_history import EntryKind
-from domain.vin import SHORT_VIN_LENGTH
 from web.deps import require_entitlement
 
 SortColumn = Literal["date", "mileage", "type"]
 SORT_COLUMNS: tuple[SortColumn, ...] = ("date", "mileage", "type")
 
-_SORT_KEYS: dict[SortColumn, Callable[[vehicles_api.HistoryRow], Any]] = {
+_SORT_KEYS: dict[SortColumn, Callable[[HistoryRow], Any]] = {
     "date": lambda row: (row.date, row.mileage_km),
     "mileage": lambda row: (row.mileage_km, row.date),
     "type": lambda row: (row.type, row.date),
@@ -64,10 +61,6 @@ class Booklet:
     def service_history(self) -> ServiceHistoryRepository:
         return ServiceHistoryRepository(self.resources.session_factory)
 
-    @property
-    def stations(self) -> StationRepository:
-        return StationRepository(self.resources.session_factory)
-
 
 async def open_booklet(request: Request, user: User, resources: AppResources) -> Booklet:
     """The JSON API's entitlement guard for the service booklet, applied to a page request."""
@@ -84,7 +77,7 @@ class FindPage:
     """The key table of the workshop and its stations (with whether each worker is online)."""
 
     key_rows: list[KeyRecordView]
-    stations: list[stations_api.StationWithStatus]
+    stations: list[StationChoice]
 
 
 async def find_page(booklet: Booklet) -> FindPage:
@@ -93,49 +86,23 @@ async def find_page(booklet: Booklet) -> FindPage:
 
 async def key_table(booklet: Booklet) -> list[KeyRecordView]:
     """The workshop's key table, last read first (`GET /workshops/{id}/keys`)."""
-    return await stations_api.key_table(
-        booklet.workshop_id, booklet.user, booklet.coverage, booklet.service_history
-    )
+    return await key_reads.key_table(booklet.resources, booklet.user, booklet.workshop_id)
 
 
-async def workshop_stations(booklet: Booklet) -> list[stations_api.StationWithStatus]:
+async def workshop_stations(booklet: Booklet) -> list[StationChoice]:
     """The workshop's stations, online when their worker polls (`GET /stations`)."""
-    resources = booklet.resources
-    return await stations_api.stations_with_status(
-        booklet.user, booklet.stations, resources.temporal, resources.settings
-    )
+    return await stations_to_choose(booklet.resources, booklet.user)
 
 
 async def read_key(booklet: Booklet, station_id: str) -> KeyRecordView:
     """Read the key lying in the station's KeyReader into the key table
     (`POST /stations/{id}/key-reads`: the same KeyReadWorkflow, the same refusals)."""
-    resources = booklet.resources
-    return await stations_api.read_key(
-        station_id,
-        booklet.user,
-        booklet.coverage,
-        booklet.stations,
-        resources.temporal,
-        resources.settings,
-    )
+    return await key_reads.read_key(booklet.resources, booklet.user, station_id)
 
 
-async def find_vehicles(booklet: Booklet, query: str) -> list[vehicles_api.VehicleSummary]:
-    """The vehicles a typed VIN or short VIN names.
-
-    Seven characters or fewer are read as a short VIN (`GET /vehicles?short_vin=`), anything
-    longer as a full VIN (`GET /vehicles/{vin}`); refusals are the API's (`invalid-vin`,
-    `vehicle-not-found`). A short VIN no vehicle ends in answers an empty list.
-    """
-    typed = query.strip()
-    if len(typed) <= SHORT_VIN_LENGTH:
-        return await vehicles_api.vehicles_by_short_vin(
-            typed, booklet.user, booklet.coverage, booklet.service_history
-        )
-    view = await vehicles_api.vehicle(
-        typed, booklet.user, booklet.coverage, booklet.service_history
-    )
-    return [vehicles_api.VehicleSummary.model_validate(view.model_dump())]
+async def find_vehicles(booklet: Booklet, query: str) -> list[VehicleSummary]:
+    """The vehicles a typed VIN or short VIN names (`application.vehicles.find_vehicles`)."""
+    return await vehicles.find_vehicles(booklet.resources, booklet.user, query)
 
 
 # --- the vehicle page ------------------------------------------------------------------------
@@ -162,7 +129,7 @@ class HistorySort:
             return HistorySort(column, not self.descending)
         return HistorySort(column, column != "type")
 
-    def apply(self, rows: list[vehicles_api.HistoryRow]) -> list[vehicles_api.HistoryRow]:
+    def apply(self, rows: list[HistoryRow]) -> list[HistoryRow]:
         return sorted(rows, key=_SORT_KEYS[self.column], reverse=self.descending)
 
 
@@ -170,21 +137,26 @@ class HistorySort:
 class VehiclePage:
     """Every section of the vehicle page."""
 
-    vehicle: vehicles_api.VehicleView
-    histories: list[vehicles_api.HistoryRow]
+    vehicle: VehicleView
+    histories: list[HistoryRow]
     sort: HistorySort
     keys: list[KeyRecordView]
     """This workshop's key reads of the vehicle (its key data), last read first."""
-    stations: list[stations_api.StationWithStatus]
-    open_actions: list[vehicles_api.TechnicalActionView] = field(default_factory=list)
+    stations: list[StationChoice]
+    open_actions: list[TechnicalActionView] = field(default_factory=list)
+
+
+async def vehicle(booklet: Booklet, vin: str) -> VehicleView:
+    """The vehicle alone (`GET /vehicles/{vin}`), for a page about one of its entries."""
+    return await vehicles.vehicle(booklet.resources, booklet.user, vin)
 
 
 async def vehicle_page(booklet: Booklet, vin: str, sort: HistorySort) -> VehiclePage:
     """`GET /vehicles/{vin}`, its histories (with `deletable` answered for this workshop) and
     this workshop's key reads of it. An invalid or unknown VIN is the API's refusal."""
-    user, coverage, history = booklet.user, booklet.coverage, booklet.service_history
-    view = await vehicles_api.vehicle(vin, user, coverage, history)
-    rows = await vehicles_api.histories(view.vin, user, coverage, history)
+    resources, user = booklet.resources, booklet.user
+    view = await vehicles.vehicle(resources, user, vin)
+    rows = await vehicles.histories(resources, user, view.vin)
     keys = [row for row in await key_table(booklet) if row.vin == view.vin]
     return VehiclePage(
         vehicle=view,
@@ -207,36 +179,23 @@ async def open_entry(
     key_read_id: int | None,
 ) -> ServiceEntryStatus:
     """`POST /service-entries`: starts the entry's ServiceEntryWorkflow."""
-    resources = booklet.resources
-    return await entries_api.open_entry(
-        entries_api.OpenEntry(vin=vin, kind=kind, station_id=station_id, key_read_id=key_read_id),
-        booklet.user,
-        booklet.coverage,
-        booklet.service_history,
-        booklet.stations,
-        resources.temporal,
-        resources.settings,
+    return await service_history.open_entry(
+        booklet.resources, booklet.user, vin, kind, station_id, key_read_id
     )
 
 
 async def entry_status(booklet: Booklet, entry_id: str) -> ServiceEntryStatus:
     """Where the entry stands; another workshop's entry is `service-entry-not-found`, exactly
     like an unknown id."""
-    return await entries_api.entry_status(
-        entry_id, booklet.user, booklet.coverage, booklet.resources.temporal
-    )
+    return await service_history.entry_status(booklet.resources, booklet.user, entry_id)
 
 
 async def record_consent(
     booklet: Booklet, entry_id: str, confirmed: bool, consent_text_version: str
 ) -> ServiceEntryStatus:
     """Step 1: the owner's consent to the data being stored, for the consent text shown."""
-    return await entries_api.consent(
-        entry_id,
-        entries_api.Consent(confirmed=confirmed, consent_text_version=consent_text_version),
-        booklet.user,
-        booklet.coverage,
-        booklet.resources.temporal,
+    return await service_history.record_consent(
+        booklet.resources, booklet.user, entry_id, confirmed, consent_text_version
     )
 
 
@@ -249,78 +208,42 @@ async def enter_details(
     odometer_exchanged: bool,
 ) -> ServiceEntryStatus:
     """Step 2: mileage, service date and remark, checked by the workflow's update validator."""
-    return await entries_api.details(
-        entry_id,
-        entries_api.Details(
-            mileage_km=mileage_km,
-            service_date=service_date,
-            remark=remark,
-            odometer_exchanged=odometer_exchanged,
-        ),
-        booklet.user,
-        booklet.coverage,
-        booklet.resources.temporal,
+    details = EntryDetails(
+        mileage_km=mileage_km,
+        service_date=service_date,
+        remark=remark,
+        odometer_exchanged=odometer_exchanged,
     )
+    return await service_history.enter_details(booklet.resources, booklet.user, entry_id, details)
 
 
 async def create_entry(
     booklet: Booklet, entry_id: str, cbs_items: list[str], write_into_vehicle: bool
 ) -> ServiceEntryStatus:
-    """Steps 3 to 5 as one press of "create": the services ticked (unless the workflow has them
-    already), the entry created, then written into the car when asked.
-
-    Each is the JSON API's own step; a refused one stops here with its error, and the steps
-    already taken stay taken (the page then shows the entry where it stands).
-    """
-    user, coverage, temporal = booklet.user, booklet.coverage, booklet.resources.temporal
-    status = await entry_status(booklet, entry_id)
-    if "services" in status.next_steps:
-        status = await entries_api.services(
-            entry_id, entries_api.Services(cbs_items=cbs_items), user, coverage, temporal
-        )
-    if "create" in status.next_steps:
-        status = await entries_api.create(entry_id, user, coverage, temporal)
-    if write_into_vehicle and "write-to-vehicle" in status.next_steps:
-        status = await write_into_vehicle_now(booklet, entry_id)
-    return status
+    """Steps 3 to 5 as one press of "create" (`application.service_history.finish_entry`)."""
+    return await service_history.finish_entry(
+        booklet.resources, booklet.user, entry_id, cbs_items, write_into_vehicle
+    )
 
 
 async def write_into_vehicle_now(booklet: Booklet, entry_id: str) -> ServiceEntryStatus:
     """Write the performed items into the car at the entry's station (again, after a failed
     transfer). A failed transfer is not an error: the status says `failed` and why."""
-    return await entries_api.write_to_vehicle(
-        entry_id, booklet.user, booklet.coverage, booklet.resources.temporal
-    )
+    return await service_history.write_to_vehicle(booklet.resources, booklet.user, entry_id)
 
 
 async def close_entry(booklet: Booklet, entry_id: str) -> ServiceEntryStatus:
     """Close the entry's window: from now on its maintenance log cannot be printed."""
-    return await entries_api.close(
-        entry_id, booklet.user, booklet.coverage, booklet.resources.temporal
-    )
+    return await service_history.close_entry(booklet.resources, booklet.user, entry_id)
 
 
-async def maintenance_log(booklet: Booklet, entry_id: str) -> Response:
-    """The maintenance log PDF, only while the entry's print window is open (the API's own)."""
-    return await entries_api.maintenance_log(
-        entry_id,
-        booklet.user,
-        booklet.coverage,
-        booklet.service_history,
-        booklet.resources.temporal,
-    )
+async def maintenance_log(booklet: Booklet, entry_id: str) -> MaintenanceLogDocument:
+    """The maintenance log PDF, only while the entry's print window is open."""
+    return await service_history.maintenance_log(booklet.resources, booklet.user, entry_id)
 
 
 async def delete_entry(booklet: Booklet, entry_id: str) -> str:
     """Delete a stored entry under the same-day rule (the deletion workflow decides); answers
     the vehicle's VIN, to go back to its page."""
-    resources = booklet.resources
-    deleted = await entries_api.delete_entry(
-        entry_id,
-        booklet.user,
-        booklet.coverage,
-        booklet.service_history,
-        resources.temporal,
-        resources.settings,
-    )
+    deleted = await service_history.delete_entry(booklet.resources, booklet.user, entry_id)
     return deleted.vin

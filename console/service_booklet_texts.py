@@ -1,5 +1,6 @@
 """The service booklet's texts that are not plain template texts: refusals with facts the
-error does not carry, the CBS items' labels and the consent text.
+error does not carry, and the domain's texts the pages show (the CBS items' labels and the
+consent text).
 
 The refusals' texts themselves are in `console.forms.DOMAIN_ERROR_MESSAGES`, by the error's
 stable `code`; an invalid VIN is told by its `reason`.
@@ -12,7 +13,7 @@ from collections.abc import Mapping
 from console.forms import DOMAIN_ERROR_MESSAGES, domain_error_message
 from console.i18n import N_, Translator
 from domain.errors import DomainError
-from domain.service_history import MAX_PLAUSIBLE_MILEAGE_KM
+from domain.service_history import CBS_LABELS, CONSENT_TEXT, MAX_PLAUSIBLE_MILEAGE_KM
 
 INVALID_VIN_MESSAGES: Mapping[str, str] = {
     "length": N_("A VIN has 17 characters; a short VIN is its last 7."),
@@ -26,32 +27,11 @@ SHORT_VIN_MESSAGE = N_(
     "A short VIN is the last 7 characters of the VIN: digits and letters without I, O and Q."
 )
 
-# Texts that come from the domain as data, marked here so the catalogues keep them; a page
-# shows `translate._(text)`. tests/console/test_console_service_booklet_texts.py checks that
-# they are the domain's texts word for word.
-CBS_LABEL_MESSAGES = (
-    N_("Engine oil"),
-    N_("Front brake pads"),
-    N_("Rear brake pads"),
-    N_("Brake fluid"),
-    N_("Vehicle check"),
-    N_("Microfilter"),
-    N_("Spark plugs"),
-    N_("Statutory vehicle inspection"),
-    N_("Exhaust emissions inspection"),
-    N_("Coolant"),
-    N_("Diesel particulate filter"),
-    N_("High-voltage battery check"),
-)
-CONSENT_TEXT_MESSAGE = N_(
-    "It is hereby confirmed that the owner or driver of this vehicle was informed by the "
-    "registered service company that the data of this proof of service is transferred to the "
-    "manufacturer and, where the vehicle supports it, to the vehicle, and is processed and "
-    "used for a tamper-proof and transparent service history. The data is passed on to the "
-    "manufacturer's group companies and dealer organisation for these purposes. By consenting "
-    "to the data storage the registered service company expressly confirms that it has "
-    "received the owner's or driver's consent to this data processing."
-)
+# Texts that come from the domain as data (the CBS items' labels, the consent text), shown by
+# the pages as `translate._(text)`. They are written once, in the domain; the catalogues take
+# them from here (`console.catalogue.used_messages`), so each needs its translation like any
+# text of a page.
+SHOWN_DOMAIN_TEXTS: tuple[str, ...] = (CONSENT_TEXT, *CBS_LABELS.values())
 
 _NUMBER_FACTS = ("last_known_mileage_km", "length", "max_length")
 

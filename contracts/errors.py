@@ -7,7 +7,8 @@
   Temporal's worker logs at DEBUG instead of a warning with the tracebacks.
 - In a workflow: `raise domain_failure(SomeDomainError(...))` fails the workflow (or rejects
   an update) with the domain error; `except ActivityError as error: raise domain_failure(error)`
-  passes on the one an activity raised (other failures are re-raised as they are).
+  passes on the one an activity raised (other failures are re-raised as they are);
+  `with as_domain_failure(): ...` does both for a block.
 - In the API: `except (WorkflowFailureError, WorkflowUpdateFailedError) as error:
   raise domain_error_from_failure(error) or error` (alias `domain_error_from`) gives back the DomainError, which the
   problem handler renders with its status and `type`. The original class is found by its
@@ -99,6 +100,21 @@ def domain_failure(error: DomainError | BaseException) -> BaseException:
         return error
     failure, details = carried
     return _refusal(failure.message, details, failure.type)
+
+
+@contextmanager
+def as_domain_failure() -> Iterator[None]:
+    """For workflows: `with as_domain_failure(): ...` raises `domain_failure(error)` for what
+    the block raises (a broken rule, an activity's refusal), so that an update's validator
+    rejects, or an update or the workflow fails, with the domain error; anything carrying no
+    domain error leaves the block as it is."""
+    try:
+        yield
+    except Exception as error:
+        failure = domain_failure(error)
+        if failure is error:
+            raise
+        raise failure from error
 
 
 def _subclasses(cls: type[DomainError]) -> Iterator[type[DomainError]]:

@@ -29,6 +29,7 @@ def service_entry_workflow_id(entry_id: str) -> str:
 
 
 class ServiceEntryUpdate(StrEnum):
+    OPEN = "open"
     RECORD_CONSENT = "record_consent"
     ENTER_DETAILS = "enter_details"
     SELECT_SERVICES = "select_services"
@@ -67,13 +68,29 @@ class ServiceEntryInput(BaseModel):
     vin_search: str | None = None
 
 
+class StepCaller(BaseModel):
+    """Who sends a step, as the client vouches for it: every update's validator lets through
+    only the entry's own workshop, or an administrator (the one scoping rule of the flow,
+    the one `WorkshopId` holds). The default, nobody, is refused."""
+
+    workshop_id: str | None = None
+    administrator: bool = False
+
+
+class OpenInput(BaseModel):
+    """The update sent with the start (update-with-start): answers the new entry's status."""
+
+    caller: StepCaller = StepCaller()
+
+
 class ConsentInput(BaseModel):
     confirmed: bool = Field(description="The owner agreed to the data being stored and passed on")
     consent_text_version: str = Field(description="The version of the consent text shown")
     confirmed_by: str = ""
+    caller: StepCaller = StepCaller()
 
 
-class DetailsInput(BaseModel):
+class EntryDetails(BaseModel):
     mileage_km: int
     service_date: date
     remark: str = ""
@@ -82,20 +99,28 @@ class DetailsInput(BaseModel):
     )
 
 
+class DetailsInput(EntryDetails):
+    caller: StepCaller = StepCaller()
+
+
 class ServicesInput(BaseModel):
     cbs_items: list[str] = Field(description="CBS item ids performed, e.g. engine_oil")
+    caller: StepCaller = StepCaller()
 
 
 class CreateInput(BaseModel):
     created_by: str = ""
+    caller: StepCaller = StepCaller()
 
 
 class WriteToVehicleInput(BaseModel):
     requested_by: str = ""
+    caller: StepCaller = StepCaller()
 
 
 class CloseInput(BaseModel):
     closed_by: str = ""
+    caller: StepCaller = StepCaller()
 
 
 class ConsentRecord(BaseModel):
@@ -116,7 +141,7 @@ class ServiceEntryStatus(BaseModel):
     consent_text_version: str = CONSENT_TEXT_VERSION
     consent_text: str = CONSENT_TEXT
     consent: ConsentRecord | None = None
-    details: DetailsInput | None = None
+    details: EntryDetails | None = None
     cbs_items: list[str] = []
     supported_cbs: list[str] = []
     created_at: datetime | None = None

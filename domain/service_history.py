@@ -270,6 +270,24 @@ PRINT_RULE = (
 )
 
 
+def no_such_entry() -> ServiceEntryNotFound:
+    """The answer for an unknown entry, and for another workshop's: exactly alike, so that
+    existence does not leak."""
+    return ServiceEntryNotFound("no service entry with this id", field="entry_id")
+
+
+def ensure_entry_caller(
+    entry_workshop_id: str, caller_workshop_id: str | None, administrator: bool
+) -> None:
+    """The one scoping rule of an entry: its own workshop, or an administrator, may see it and
+    take its steps; anybody else is told it does not exist."""
+    if administrator or (
+        caller_workshop_id is not None and caller_workshop_id == entry_workshop_id
+    ):
+        return
+    raise no_such_entry()
+
+
 def ensure_step(state: str, step: Step) -> None:
     """Refuse a step that is not one of the next steps of `state` (409 naming the expected)."""
     expected = NEXT_STEPS.get(state, ())

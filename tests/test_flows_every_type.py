@@ -322,6 +322,7 @@ async def test_a_service_entry_is_found_by_vin_workshop_and_station(
     timeline = await _timeline(api_client, tech.headers, workflow_id)
     assert timeline.activities == ["check_entitlement", "record_service_entry"]
     assert timeline.updates == [
+        "open",  # sent with the start (update-with-start)
         "record_consent",
         "enter_details",
         "select_services",

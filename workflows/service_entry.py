@@ -26,7 +26,7 @@ from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from contracts import search_attributes
-    from contracts.errors import domain_failure
+    from contracts.errors import as_domain_failure, domain_failure
     from contracts.service_history import (
         SERVICE_ENTRY_DELETION_WORKFLOW,
         SERVICE_ENTRY_WORKFLOW,
@@ -38,14 +38,17 @@ with workflow.unsafe.imports_passed_through():
         DeletedServiceEntry,
         DeleteServiceEntryInput,
         DetailsInput,
+        EntryDetails,
         LoadEntryFactsInput,
         MarkWrittenInput,
+        OpenInput,
         RecordServiceEntryInput,
         ServiceEntryDeletionInput,
         ServiceEntryInput,
         ServiceEntryStatus,
         ServiceEntryUpdate,
         ServicesInput,
+        StepCaller,
         VehicleTransfer,
         WriteServiceItemsInput,
         WriteToVehicleInput,
@@ -72,6 +75,7 @@ with workflow.unsafe.imports_passed_through():
         check_remark,
         check_service_date,
         check_service_items,
+        ensure_entry_caller,
         ensure_step,
     )
     from workflows.access_check import check_access
@@ -94,7 +98,7 @@ class ServiceEntryWorkflow:
         self.creating = False
         self.close_requested = False
         self.consent: ConsentRecord | None = None
-        self.details: DetailsInput | None = None
+        self.details: EntryDetails | None = None
         self.cbs_items: list[str] = []
         self.created_at: datetime | None = None
         self.vehicle_transfer: VehicleTransfer = "not_requested"
@@ -116,7 +120,15 @@ class ServiceEntryWorkflow:
         ]
         if request.station_id:
             attributes.append(search_attributes.STATION_ID.value_set(request.station_id))
-        workflow.upsert_search_attributes(attributes)
+        # The API starts an entry with these (application.service_history.open_entry), so the
+        # scoping rule holds from the first moment; write only what the start did not carry.
+        # No patch is needed: the choice follows from the start event, so an entry started
+        # before without them (tests/histories/*-before-search-attributes-at-start.json)
+        # replays its one upsert.
+        given = workflow.info().typed_search_attributes
+        missing = [a for a in attributes if given.get(a.key) != a.value]
+        if missing:
+            workflow.upsert_search_attributes(missing)
 
         while self.state in OPEN_STATES:
             seen = self.progress
@@ -147,12 +159,24 @@ class ServiceEntryWorkflow:
         workflow.upsert_search_attributes([search_attributes.FLOW_STATE.value_set(self.state)])
 
     async def _check_entitlement(self) -> None:
-        try:
+        with as_domain_failure():
             await check_access(self.request.workshop_id, Service.SERVICE_HISTORY)
-        except ActivityError as error:
-            raise domain_failure(error) from error
+
+    def _ensure_caller(self, caller: StepCaller) -> None:
+        """Every validator's first check, before the entry's state says anything."""
+        ensure_entry_caller(self.request.workshop_id, caller.workshop_id, caller.administrator)
 
     # --- human steps ------------------------------------------------------------------------
+
+    @workflow.update(name=ServiceEntryUpdate.OPEN)
+    async def open_entry(self, step: OpenInput) -> ServiceEntryStatus:
+        """Sent with the start (update-with-start): the new entry's status in the same call."""
+        return self.status()
+
+    @open_entry.validator
+    def _validate_open(self, step: OpenInput) -> None:
+        with as_domain_failure():
+            self._ensure_caller(step.caller)
 
     @workflow.update(name=ServiceEntryUpdate.RECORD_CONSENT)
     async def record_consent(self, step: ConsentInput) -> ServiceEntryStatus:
@@ -167,29 +191,27 @@ class ServiceEntryWorkflow:
 
     @record_consent.validator
     def _validate_consent(self, step: ConsentInput) -> None:
-        try:
+        with as_domain_failure():
+            self._ensure_caller(step.caller)
             ensure_step(self.state, "consent")
             check_consent(step.confirmed, step.consent_text_version)
-        except Exception as error:
-            raise domain_failure(error) from error
 
     @workflow.update(name=ServiceEntryUpdate.ENTER_DETAILS)
     async def enter_details(self, step: DetailsInput) -> ServiceEntryStatus:
         """Mileage, service date and remark."""
-        self.details = step
+        self.details = EntryDetails.model_validate(step.model_dump(exclude={"caller"}))
         self._enter("enter_details")
         return self.status()
 
     @enter_details.validator
     def _validate_details(self, step: DetailsInput) -> None:
         vehicle = self.request.vehicle
-        try:
+        with as_domain_failure():
+            self._ensure_caller(step.caller)
             ensure_step(self.state, "details")
             check_mileage(step.mileage_km, vehicle.last_known_mileage_km, step.odometer_exchanged)
             check_service_date(step.service_date, workflow.now().date(), vehicle.production_date)
             check_remark(step.remark)
-        except Exception as error:
-            raise domain_failure(error) from error
 
     @workflow.update(name=ServiceEntryUpdate.SELECT_SERVICES)
     async def select_services(self, step: ServicesInput) -> ServiceEntryStatus:
@@ -200,7 +222,8 @@ class ServiceEntryWorkflow:
 
     @select_services.validator
     def _validate_services(self, step: ServicesInput) -> None:
-        try:
+        with as_domain_failure():
+            self._ensure_caller(step.caller)
             ensure_step(self.state, "services")
             assert self.details is not None
             check_service_items(
@@ -209,8 +232,6 @@ class ServiceEntryWorkflow:
                 self.request.kind,
                 self.details.remark,
             )
-        except Exception as error:
-            raise domain_failure(error) from error
 
     @workflow.update(name=ServiceEntryUpdate.CREATE)
     async def create(self, step: CreateInput) -> ServiceEntryStatus:
@@ -227,7 +248,7 @@ class ServiceEntryWorkflow:
             await self._check_entitlement()
             assert self.consent is not None and self.details is not None
             request, details = self.request, self.details
-            try:
+            with as_domain_failure():
                 stored = await workflow.execute_activity(
                     record_service_entry,
                     RecordServiceEntryInput(
@@ -248,8 +269,6 @@ class ServiceEntryWorkflow:
                     ),
                     start_to_close_timeout=DATABASE_STEP,
                 )
-            except ActivityError as error:
-                raise domain_failure(error) from error
             self.created_at = stored.created_at
             self._enter("create_entry")
         finally:
@@ -259,12 +278,11 @@ class ServiceEntryWorkflow:
 
     @create.validator
     def _validate_create(self, step: CreateInput) -> None:
-        if self.state in PRINTABLE_STATES:
-            return  # idempotent: answered with the entry already created
-        try:
+        with as_domain_failure():
+            self._ensure_caller(step.caller)
+            if self.state in PRINTABLE_STATES:
+                return  # idempotent: answered with the entry already created
             ensure_step(self.state, "create")
-        except Exception as error:
-            raise domain_failure(error) from error
 
     @workflow.update(name=ServiceEntryUpdate.WRITE_TO_VEHICLE)
     async def write_to_vehicle(self, step: WriteToVehicleInput) -> ServiceEntryStatus:
@@ -310,19 +328,18 @@ class ServiceEntryWorkflow:
 
     @write_to_vehicle.validator
     def _validate_write(self, step: WriteToVehicleInput) -> None:
-        try:
+        with as_domain_failure():
+            self._ensure_caller(step.caller)
             ensure_step(self.state, "write-to-vehicle")
             if not self.request.station_id or not self.request.station_task_queue:
                 raise NoStationForEntry(
                     "the entry was opened without station_id; transfer it with a station",
                     field="station_id",
                 )
-        except Exception as error:
-            raise domain_failure(error) from error
-        if self.busy:
-            raise domain_failure(
-                NoStationForEntry("the station is already writing this entry", field="station_id")
-            )
+            if self.busy:
+                raise NoStationForEntry(
+                    "the station is already writing this entry", field="station_id"
+                )
 
     @workflow.update(name=ServiceEntryUpdate.CLOSE)
     async def close(self, step: CloseInput) -> ServiceEntryStatus:
@@ -333,10 +350,9 @@ class ServiceEntryWorkflow:
 
     @close.validator
     def _validate_close(self, step: CloseInput) -> None:
-        try:
+        with as_domain_failure():
+            self._ensure_caller(step.caller)
             ensure_step(self.state, "close")
-        except Exception as error:
-            raise domain_failure(error) from error
 
     @workflow.query(name=STATUS_QUERY)
     def status(self) -> ServiceEntryStatus:
@@ -391,15 +407,13 @@ class ServiceEntryDeletionWorkflow:
                 search_attributes.FLOW_STATE.value_set("deleting"),
             ]
         )
-        try:
+        with as_domain_failure():
             await check_access(request.workshop_id, Service.SERVICE_HISTORY)
             facts = await workflow.execute_activity(
                 load_service_entry_facts,
                 LoadEntryFactsInput(entry_id=request.entry_id),
                 start_to_close_timeout=DATABASE_STEP,
             )
-        except ActivityError as error:
-            raise domain_failure(error) from error
         vin = vin_attributes(request.vin_search, facts.vin)
         if vin:
             workflow.upsert_search_attributes(vin)
@@ -414,7 +428,7 @@ class ServiceEntryDeletionWorkflow:
         except Exception as error:
             workflow.upsert_search_attributes([search_attributes.FLOW_STATE.value_set("refused")])
             raise domain_failure(error) from error
-        try:
+        with as_domain_failure():
             deleted = await workflow.execute_activity(
                 delete_service_entry,
                 DeleteServiceEntryInput(
@@ -425,7 +439,5 @@ class ServiceEntryDeletionWorkflow:
                 ),
                 start_to_close_timeout=DATABASE_STEP,
             )
-        except ActivityError as error:
-            raise domain_failure(error) from error
         workflow.upsert_search_attributes([search_attributes.FLOW_STATE.value_set("deleted")])
         return deleted

@@ -13,7 +13,6 @@ and stores it in the workshop's key table; it needs a `service_history` ticket.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import datetime
 
 from fastapi import APIRouter
@@ -21,18 +20,15 @@ from pydantic import BaseModel, Field
 from temporalio.client import Client
 
 from api.station_ids import StationIdField, StationIdPath
+from application import key_reads
 from application.authorization import ensure_owner, ensure_workshop_access
 from application.workflow_calls import (
     STATION_NOT_KNOWN_YET_HEADER,
     StationNotKnownYet,
-    ensure_station_online,
     station_status,
 )
 from contracts.key_reads import (
-    KEY_READ_WORKFLOW,
-    KeyReadInput,
     KeyRecordView,
-    key_read_workflow_id,
 )
 from db.models import Station, User
 from db.stations import StationRepository
@@ -50,8 +46,8 @@ from domain.service_history import (
 from settings import Settings
 from web.deps import (
     CurrentUser,
+    ResourcesDep,
     ServiceHistoryAccess,
-    ServiceHistoryDep,
     SettingsDep,
     StationsDep,
     TemporalDep,
@@ -250,9 +246,7 @@ async def read_key(
     station_id: StationIdPath,
     user: CurrentUser,
     access: ServiceHistoryAccess,
-    stations: StationsDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
+    resources: ResourcesDep,
 ) -> KeyRecordView:
     """Read the key lying in the station's KeyReader into the key table.
 
@@ -264,20 +258,7 @@ async def read_key(
     not get past, or an answer the portal does not take; with `station_failure`, the kind of
     fault): the request was right and the portal did not fail, so trying again may help.
     """
-    station = await stations.of_workshop(station_id, user.workshop_id)
-    await ensure_station_online(temporal, settings, station)
-    return await temporal.execute_workflow(
-        KEY_READ_WORKFLOW,
-        KeyReadInput(
-            workshop_id=station.workshop_id,
-            station_id=station.id,
-            station_task_queue=settings.station_task_queue(station.id),
-            requested_by=user.id,
-        ),
-        id=key_read_workflow_id(str(uuid.uuid4())),
-        task_queue=settings.portal_task_queue,
-        result_type=KeyRecordView,
-    )
+    return await key_reads.read_key(resources, user, station_id)
 
 
 @router.get("/workshops/{workshop_id}/keys", response_model=list[KeyRecordView])
@@ -285,8 +266,7 @@ async def key_table(
     workshop_id: str,
     user: CurrentUser,
     access: ServiceHistoryAccess,
-    service_history: ServiceHistoryDep,
+    resources: ResourcesDep,
 ) -> list[KeyRecordView]:
     """The workshop's key table (KaSIO "Sleuteltabel"), last read first."""
-    ensure_workshop_access(user, workshop_id)
-    return [KeyRecordView.model_validate(r) for r in await service_history.key_table(workshop_id)]
+    return await key_reads.key_table(resources, user, workshop_id)

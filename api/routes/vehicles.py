@@ -2,27 +2,21 @@
 and its service histories. Every route needs a `service_history` ticket.
 
 The booklet belongs to the car: every workshop with a ticket sees the vehicle and all its
-entries (with the workshop that made each one); `deletable` is answered for the caller.
+entries (with the workshop that made each one); `deletable` is answered for the caller. The
+use cases are `application.vehicles`'.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
-from domain.service_history import CBS_LABELS, VehicleNotFound, is_deletable
-from domain.vin import (
-    SHORT_VIN_LENGTH,
-    SHORT_VIN_PATTERN,
-    VIN_PATTERN,
-    InvalidVinGiven,
-    is_short_vin,
-    parse_vin,
-)
-from web.deps import CurrentUser, ServiceHistoryAccess, ServiceHistoryDep
+from application import vehicles as use_cases
+from application.vehicles import HistoryRow, VehicleSummary, VehicleView
+from domain.service_history import VehicleNotFound
+from domain.vin import SHORT_VIN_PATTERN, VIN_PATTERN, InvalidVinGiven
+from web.deps import CurrentUser, ResourcesDep, ServiceHistoryAccess
 from web.problems import problem_responses
 
 router = APIRouter(tags=["service history"])
@@ -32,108 +26,19 @@ router = APIRouter(tags=["service history"])
 VinPath = Annotated[str, Path(json_schema_extra={"pattern": VIN_PATTERN})]
 
 
-class Teleservices(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    teleservice_eligible: bool
-    connected_drive_contract: bool
-    own_dealer: bool
-    service_history_via_teleservices: bool
-    remote_key_read_eligible: bool
-
-
-class TechnicalActionView(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    action_id: str
-    kind: str
-    title: str
-    status: str
-    completed_on: date | None
-
-
-class CbsItemView(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    cbs_id: str
-    label: str = Field(validation_alias=AliasChoices("label", "cbs_id"))
-    status: str
-    due_date: date | None
-    remaining_km: int | None
-
-    @field_validator("label")
-    @classmethod
-    def _label_of_id(cls, value: str) -> str:
-        """Read from a stored item the label starts as its CBS id, and becomes the id's label
-        (an id without one shows as itself)."""
-        return CBS_LABELS.get(value, value)
-
-
-class VehicleSummary(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    vin: str
-    short_vin: str
-    brand: str
-    model: str
-    type_code: str
-    last_known_mileage_km: int
-
-
-class VehicleDetails(VehicleSummary):
-    """Everything of the vehicle's own row the vehicle page shows."""
-
-    series: str
-    colour_code: str
-    colour: str
-    upholstery_code: str | None
-    upholstery: str
-    production_date: date
-
-
-class VehicleView(VehicleDetails):
-    teleservices: Teleservices
-    technical_actions: list[TechnicalActionView]
-    cbs: list[CbsItemView]
-    service_needs: list[CbsItemView]
-
-
-class HistoryRow(BaseModel):
-    entry_id: str
-    date: date
-    type: str
-    mileage_km: int
-    workshop_id: str
-    workshop: str
-    source: str
-    written_to_vehicle: bool
-    deletable: bool
-
-
 @router.get(
     "/vehicles/{vin}",
     response_model=VehicleView,
     responses=problem_responses(InvalidVinGiven, VehicleNotFound),
 )
 async def vehicle(
-    vin: VinPath,
-    user: CurrentUser,
-    access: ServiceHistoryAccess,
-    service_history: ServiceHistoryDep,
+    vin: VinPath, user: CurrentUser, access: ServiceHistoryAccess, resources: ResourcesDep
 ) -> VehicleView:
     """The vehicle page: data, teleservices, technical actions and its CBS items (what it needs).
 
     An invalid VIN is 422 `invalid-vin` (field `vin`, `reason`); an unknown one 404.
     """
-    page = await service_history.vehicle_page(parse_vin(vin))
-    cbs = [CbsItemView.model_validate(item) for item in page.cbs_items]
-    return VehicleView(
-        **VehicleDetails.model_validate(page.vehicle).model_dump(),
-        teleservices=Teleservices.model_validate(page.vehicle),
-        technical_actions=[TechnicalActionView.model_validate(a) for a in page.technical_actions],
-        cbs=cbs,
-        service_needs=[item for item in cbs if item.status != "ok"],
-    )
+    return await use_cases.vehicle(resources, user, vin)
 
 
 @router.get(
@@ -151,17 +56,10 @@ async def vehicles_by_short_vin(
     ],
     user: CurrentUser,
     access: ServiceHistoryAccess,
-    service_history: ServiceHistoryDep,
+    resources: ResourcesDep,
 ) -> list[VehicleSummary]:
     """Vehicles whose VIN ends in `short_vin` (one, or several when short VINs collide)."""
-    if not is_short_vin(short_vin):
-        raise InvalidVinGiven(
-            f"a short VIN has {SHORT_VIN_LENGTH} characters from the VIN alphabet "
-            "(digits and A-Z without I, O and Q)",
-            field="short_vin",
-        )
-    found = await service_history.vehicles_by_short_vin(short_vin)
-    return [VehicleSummary.model_validate(v) for v in found]
+    return await use_cases.vehicles_by_short_vin(resources, user, short_vin)
 
 
 @router.get(
@@ -170,32 +68,7 @@ async def vehicles_by_short_vin(
     responses=problem_responses(InvalidVinGiven),
 )
 async def histories(
-    vin: VinPath,
-    user: CurrentUser,
-    access: ServiceHistoryAccess,
-    service_history: ServiceHistoryDep,
+    vin: VinPath, user: CurrentUser, access: ServiceHistoryAccess, resources: ResourcesDep
 ) -> list[HistoryRow]:
     """The vehicle's maintenance and repair entries, newest first."""
-    wanted = parse_vin(vin)
-    today = datetime.now(UTC).date()
-    # Built by hand: most of a row is renamed or derived (the workshop's name, for the caller).
-    return [
-        HistoryRow(
-            entry_id=row.entry.id,
-            date=row.entry.service_date,
-            type=row.entry.kind,
-            mileage_km=row.entry.mileage_km,
-            workshop_id=row.entry.workshop_id,
-            workshop=row.workshop_name,
-            source=row.entry.source,
-            written_to_vehicle=row.entry.written_to_vehicle_at is not None,
-            deletable=is_deletable(
-                row.entry.created_at.date(),
-                row.entry.service_date,
-                today,
-                row.entry.workshop_id,
-                user.workshop_id or "",
-            ),
-        )
-        for row in await service_history.histories(wanted)
-    ]
+    return await use_cases.histories(resources, user, vin)

@@ -9,6 +9,7 @@ from console.routes import access, registration, sign_in
 from console.routes import operators as operator_pages
 from console.routes import programming as programming_pages
 from console.routes import service_booklet as service_booklet_pages
+from console.routes import service_booklet_entries as service_booklet_entry_pages
 from console.routes import stations as station_pages
 
 PAGE_ROUTERS: list[APIRouter] = [
@@ -16,6 +17,7 @@ PAGE_ROUTERS: list[APIRouter] = [
     access.router,
     registration.router,
     service_booklet_pages.router,
+    service_booklet_entry_pages.router,
     programming_pages.router,
     station_pages.router,
     operator_pages.router,
