@@ -21,6 +21,7 @@ from api.routes import service_entries as entries_api
 from api.routes import stations as stations_api
 from api.routes import vehicles as vehicles_api
 from application.resources import AppResources
+from application.stations import stations_with_status
 from contracts.key_reads import KeyRecordView
 from contracts.service_history import ServiceEntryStatus
 from db.access_repository import AccessRepository
@@ -100,10 +101,7 @@ async def key_table(booklet: Booklet) -> list[KeyRecordView]:
 
 async def workshop_stations(booklet: Booklet) -> list[stations_api.StationWithStatus]:
     """The workshop's stations, online when their worker polls (`GET /stations`)."""
-    resources = booklet.resources
-    return await stations_api.stations_with_status(
-        booklet.user, booklet.stations, resources.temporal, resources.settings
-    )
+    return await stations_with_status(booklet.resources, booklet.user)
 
 
 async def read_key(booklet: Booklet, station_id: str) -> KeyRecordView:

@@ -2,8 +2,8 @@
 timeline and state diagram, and the outbox of the embedded mode.
 
 Each is the JSON API's own call: `decide_registration` (`/admin/registrations/{id}/decision`),
-`search_flows` (`GET /flows`), `flow_timeline` and `state_diagram` (`/flows/...`), `outbox_mail`
-(`GET /admin/outbox`). Anyone else gets the console's "you may not do this" page.
+the use cases `search_flows` (`GET /flows`), `flow_timeline` and `state_diagram` (`/flows/...`)
+of `application.operations`, `outbox_mail` (`GET /admin/outbox`). Anyone else gets the console's "you may not do this" page.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from api.routes.flows import MACHINES, STATUSES, search_flows
 from api.routes.registrations import Decision, decide_registration
+from application.operations import MACHINES, STATUSES, search_flows
 from console.deps import CsrfChecked, SignedIn, SignedInPerson, Translate
 from console.forms import FormErrors
 from console.operators import flow_detail
@@ -103,8 +103,7 @@ async def flows(
     request: Request,
     admin: Administrator,
     translate: Translate,
-    temporal: TemporalDep,
-    settings: SettingsDep,
+    resources: ResourcesDep,
     vin: str = "",
     workshop: str = "",
     state: str = "",
@@ -120,8 +119,7 @@ async def flows(
     if searched:
         try:
             found = await search_flows(
-                temporal,
-                settings,
+                resources,
                 admin.user,
                 vin=vin.strip() or None,
                 workshop=workshop.strip() or None,
@@ -150,10 +148,10 @@ async def flows(
 
 @router.get("/flows/{workflow_id}")
 async def flow(
-    request: Request, workflow_id: str, admin: Administrator, temporal: TemporalDep
+    request: Request, workflow_id: str, admin: Administrator, resources: ResourcesDep
 ) -> Response:
     """A flow's timeline, and its state diagram with the current state marked."""
-    detail = await flow_detail(temporal, admin.user, workflow_id)
+    detail = await flow_detail(resources, admin.user, workflow_id)
     return render(request, "operators/flow.html", {"detail": detail, "workflow_id": workflow_id})
 
 
