@@ -13,6 +13,7 @@ Two things are added to the workflow's `ProgrammingProgress` here, once:
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from pydantic import Field, computed_field
 
@@ -23,6 +24,9 @@ from domain.programming import DownloadProgress, EcuStatus
 def whole_seconds(duration: timedelta | None) -> int | None:
     """Seconds, rounded down (a time left is never overstated); None stays None."""
     return None if duration is None else int(duration.total_seconds())
+
+
+PERCENT_BOUNDS: dict[str, Any] = {"minimum": 0, "maximum": 100}
 
 
 def whole_percent(done: int, total: int) -> int:
@@ -47,7 +51,8 @@ class EcuOutcomeView(EcuOutcome):
 
     @computed_field(  # type: ignore[prop-decorator]
         description="`bytes_confirmed` of `bytes_total`, in whole percent (rounded down; 0 "
-        "for an ECU with nothing to program)"
+        "for an ECU with nothing to program)",
+        json_schema_extra=PERCENT_BOUNDS,
     )
     @property
     def percent(self) -> int:
@@ -69,14 +74,16 @@ class ProgressView(ProgrammingProgress):
     )
 
     @computed_field(  # type: ignore[prop-decorator]
-        description="Bytes the ECUs have confirmed: `bytes_done` plus `bytes_in_running_segment`"
+        description="Bytes the ECUs have confirmed: `bytes_done` plus `bytes_in_running_segment`",
+        json_schema_extra={"minimum": 0},
     )
     @property
     def bytes_confirmed(self) -> int:
         return self.bytes_done + self.bytes_in_running_segment
 
     @computed_field(  # type: ignore[prop-decorator]
-        description="`bytes_confirmed` of `bytes_total`, in whole percent (rounded down)"
+        description="`bytes_confirmed` of `bytes_total`, in whole percent (rounded down)",
+        json_schema_extra=PERCENT_BOUNDS,
     )
     @property
     def percent(self) -> int:
