@@ -4,7 +4,9 @@ A station is a workshop PC wired to cars, whose worker serves `station-<id>`. Ow
 their stations (`POST /workshops/{workshop_id}/stations`), rename them (`PATCH`) and release
 them (`DELETE .../stations/{station_id}`); a station id is global and belongs to one workshop
 at a time: another workshop's station answers 404. The embedded mode starts the station worker
-`demo-1` but no workshop; the first owner who claims `demo-1` owns it.
+`demo-1` but no workshop; the first owner who claims `demo-1` owns it. The station routes
+parse and answer; the rules are the use cases of `application.stations`, which the console's
+stations page calls too.
 
 A key read (`POST /stations/{station_id}/key-reads`) reads the key in the station's KeyReader
 and stores it in the workshop's key table; it needs a `service_history` ticket.
