@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -155,18 +155,42 @@ async def _visible_session(
     return description, temporal.get_workflow_handle(workflow_id, result_type=ProgrammingProgress)
 
 
-@dataclass
-class ProgressCache:
-    """The last progress asked of a session's workflow, and the length of its history then.
+class RecentProgress:
+    """The last progress asked of each of the sessions watched lately, with the run and the
+    length of its workflow's history it was asked at; the least recently watched go first.
 
-    The query is a task for the portal worker; the progress is a function of the workflow's
-    state, which changes only with its history. While a segment downloads for minutes only its
-    heartbeat moves, and that comes with the description, which is read anyway. One cache
-    follows one session (the console's live stream keeps one).
+    The progress query is a task for the portal worker, and its answer is a function of the
+    workflow's state, which changes only with a workflow task, which always lengthens the
+    history. So while the history has the length it had, the kept answer is the answer: a
+    session waiting for the technician, or downloading a segment for minutes (only its
+    heartbeat moves, and that comes with the description, read anyway), is not asked again
+    however many pages, streams and terminals watch it. Kept per process: each replica keeps
+    its own, and none depends on another's.
     """
 
-    history_length: int = -1
-    progress: ProgrammingProgress | None = None
+    def __init__(self, max_sessions: int) -> None:
+        self.max_sessions = max_sessions
+        self._kept: OrderedDict[str, tuple[str, int, ProgrammingProgress]] = OrderedDict()
+
+    def get(self, workflow_id: str, run_id: str, history_length: int) -> ProgrammingProgress | None:
+        kept = self._kept.get(workflow_id)
+        if kept is None or kept[:2] != (run_id, history_length):
+            return None
+        self._kept.move_to_end(workflow_id)
+        return kept[2]
+
+    def put(
+        self, workflow_id: str, run_id: str, history_length: int, progress: ProgrammingProgress
+    ) -> None:
+        self._kept[workflow_id] = (run_id, history_length, progress)
+        self._kept.move_to_end(workflow_id)
+        while len(self._kept) > self.max_sessions:
+            self._kept.popitem(last=False)
+
+
+# Sessions flash for minutes to an hour: this many watched at once is more than one API
+# process serves; a progress is a few hundred bytes.
+RECENT_PROGRESS = RecentProgress(max_sessions=1024)
 
 
 async def running_segment(
@@ -186,27 +210,25 @@ async def running_segment(
     return None
 
 
-async def session_progress(
-    resources: AppResources, caller: User, session_id: str, cache: ProgressCache | None = None
-) -> ProgressView:
+async def session_progress(resources: AppResources, caller: User, session_id: str) -> ProgressView:
     """Where the session is: state, current ECU and step, bytes (counting those the running
     segment has confirmed), throughput, ETA, time left; what `GET /programming-sessions/{id}`,
     the console's live page and `aos flash watch` show.
 
-    Two calls to Temporal: the description (the scope, and the running segment's heartbeat
-    among the pending activities) and the workflow's progress query; with a `cache` whose
-    history length still holds, the description alone.
+    At most two calls to Temporal: the description (the scope, the history's length, and the
+    running segment's heartbeat among the pending activities) and the workflow's progress
+    query, which is asked only when the history has grown since it was last asked
+    (`RecentProgress`).
     """
     temporal = resources.temporal
     description, handle = await _visible_session(temporal, caller, session_id)
     # Described before the query: a progress kept for this length is at least this new.
+    run_id = description.run_id
     history_length = description.raw_description.workflow_execution_info.history_length
-    if cache is not None and cache.progress is not None and cache.history_length == history_length:
-        progress = cache.progress
-    else:
+    progress = RECENT_PROGRESS.get(handle.id, run_id, history_length)
+    if progress is None:
         progress = await handle.query(PROGRESS_QUERY, result_type=ProgrammingProgress)
-        if cache is not None:
-            cache.history_length, cache.progress = history_length, progress
+        RECENT_PROGRESS.put(handle.id, run_id, history_length, progress)
     running = await running_segment(temporal, description) if progress.current_ecu else None
     return progress_view(progress, running)
 

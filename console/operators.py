@@ -3,9 +3,9 @@
 Registrations under review and the decision (`/admin/registrations`, `decide_registration`),
 the flow search (`application.operations.search_flows`, as `GET /flows`), a flow's timeline
 (`flow_timeline`) and its state diagram: the same Mermaid text
-`GET /flows/types/{type}/diagram?workflow_id=` serves,
-read back into states and transitions so the page draws it as plain HTML with the current state
-marked (no diagram script from another site), and the outbox of the embedded mode.
+`GET /flows/types/{type}/diagram?workflow_id=` serves, read back into states and transitions
+so the page draws it as plain HTML with the current state marked (no diagram script from
+another site), and the outbox of the embedded mode.
 """
 
 from __future__ import annotations

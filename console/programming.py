@@ -21,12 +21,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from application.operations import search_flows
-from application.programming import (
-    PackageSummary,
-    ProgressCache,
-    package_summaries,
-    session_progress,
-)
+from application.programming import PackageSummary, package_summaries, session_progress
 from application.programming_views import EcuOutcomeView, ProgressView
 from application.resources import AppResources
 from application.stations import StationWithStatus, stations_with_status
@@ -211,16 +206,12 @@ def live_view(progress: ProgressView, translate: Translator) -> LiveSession:
 
 
 async def live_session(
-    resources: AppResources,
-    user: User,
-    session_id: str,
-    translate: Translator,
-    cache: ProgressCache | None = None,
+    resources: AppResources, user: User, session_id: str, translate: Translator
 ) -> LiveSession:
     """The session's progress now (`session_progress`: the running segment's confirmed bytes
-    counted in) with its texts; a session of another workshop is `not-found` like an unknown
-    one. With a `cache`, the workflow is asked again only when its history has grown since."""
-    return live_view(await session_progress(resources, user, session_id, cache), translate)
+    counted in, the workflow asked only when its history has grown) with its texts; a session
+    of another workshop is `not-found` like an unknown one."""
+    return live_view(await session_progress(resources, user, session_id), translate)
 
 
 def server_sent_event(event: str, data: Any) -> str:

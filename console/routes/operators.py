@@ -3,7 +3,8 @@ timeline and state diagram, and the outbox of the embedded mode.
 
 Each is the JSON API's own call: `decide_registration` (`/admin/registrations/{id}/decision`),
 the use cases `search_flows` (`GET /flows`), `flow_timeline` and `state_diagram` (`/flows/...`)
-of `application.operations`, `outbox_mail` (`GET /admin/outbox`). Anyone else gets the console's "you may not do this" page.
+of `application.operations`, `outbox_mail` (`GET /admin/outbox`). Anyone else gets the
+console's "you may not do this" page.
 """
 
 from __future__ import annotations

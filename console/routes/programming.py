@@ -18,7 +18,6 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
 
 from application.programming import (
-    ProgressCache,
     SessionRequest,
     abort_session,
     final_report,
@@ -210,13 +209,12 @@ async def session_event_stream(
     ended or the browser left; a `signed-out` event ends it once the sign-in session has
     ended (signed out, expired), checked every few seconds, not only when it opened."""
     user = person.user
-    cache = ProgressCache()
-    await live_session(resources, user, session_id, translate, cache)  # 404 before the stream
+    await live_session(resources, user, session_id, translate)  # 404 before the stream
     token, address = request.cookies.get(SESSION_COOKIE, ""), client_ip(request)
     sign_in_again = f"/console/sign-in?reason=ended&next=/console/programming/{session_id}"
 
     async def snapshot() -> Any:
-        return await live_session(resources, user, session_id, translate, cache)
+        return await live_session(resources, user, session_id, translate)
 
     async def signed_out() -> str | None:
         ended = isinstance(await accounts.live_session(token, address), SessionRefusal)
