@@ -7,18 +7,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Path
-from pydantic import Field
 
-from domain.service_history import STATION_ID_PATTERN, STATION_ID_RULE
-
-_DESCRIPTION = f"The station's id (its worker's --station-id): {STATION_ID_RULE}"
+from application.stations import STATION_ID_DESCRIPTION
+from application.stations import StationIdField as StationIdField
+from domain.service_history import STATION_ID_PATTERN
 
 StationIdPath = Annotated[
-    str, Path(pattern=STATION_ID_PATTERN, min_length=3, max_length=32, description=_DESCRIPTION)
+    str,
+    Path(
+        pattern=STATION_ID_PATTERN, min_length=3, max_length=32, description=STATION_ID_DESCRIPTION
+    ),
 ]
-"""A `{station_id}` path parameter."""
-
-StationIdField = Annotated[
-    str, Field(pattern=STATION_ID_PATTERN, min_length=3, max_length=32, description=_DESCRIPTION)
-]
-"""A `station_id` field of a request body."""
+"""A `{station_id}` path parameter. (`StationIdField`, for a body, is the use cases' own.)"""

@@ -232,7 +232,9 @@ def flash_watch(
             for ecu in progress["ecus"]:
                 if ecu["ecu"] not in tasks:
                     tasks[ecu["ecu"]] = bars.add_task(ecu["ecu"], total=ecu["bytes_total"] or 1)
-                done = ecu["bytes_total"] if ecu["status"] == "done" else ecu["bytes_done"]
+                # The API's count, the running segment's confirmed blocks included: the bar
+                # moves during a segment, not only when one has finished.
+                done = ecu["bytes_total"] if ecu["status"] == "done" else ecu["bytes_confirmed"]
                 bars.update(tasks[ecu["ecu"]], completed=done)
             if progress["state"] in ENDED | {"needs_technician", "waiting_for_time"}:
                 bars.console.print(_describe(progress), highlight=False)

@@ -1,10 +1,11 @@
-"""What the operators' pages show, gathered with the JSON API's own calls.
+"""What the operators' pages show, gathered with the use cases the JSON API calls.
 
 Registrations under review and the decision (`/admin/registrations`, `decide_registration`),
-the flow search (`GET /flows`'s `search_flows`), a flow's timeline (`flow_timeline`) and its
-state diagram: the same Mermaid text `GET /flows/types/{type}/diagram?workflow_id=` serves,
-read back into states and transitions so the page draws it as plain HTML with the current state
-marked (no diagram script from another site), and the outbox of the embedded mode.
+the flow search (`application.operations.search_flows`, as `GET /flows`), a flow's timeline
+(`flow_timeline`) and its state diagram: the same Mermaid text
+`GET /flows/types/{type}/diagram?workflow_id=` serves, read back into states and transitions
+so the page draws it as plain HTML with the current state marked (no diagram script from
+another site), and the outbox of the embedded mode.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from temporalio.client import Client
-
-from api.routes.flows import MACHINES, Timeline, flow_timeline, state_diagram
+from application.operations import MACHINES, Timeline, flow_timeline, state_diagram
+from application.resources import AppResources
 from db.models import User
 
 # A Mermaid `stateDiagram-v2` as python-statemachine writes it.
@@ -89,11 +89,11 @@ class FlowDetail:
     diagram: StateDiagram | None  # None: the flow's type has no business state machine
 
 
-async def flow_detail(temporal: Client, user: User, workflow_id: str) -> FlowDetail:
+async def flow_detail(resources: AppResources, user: User, workflow_id: str) -> FlowDetail:
     """A flow's timeline and, when its type has a state machine, its diagram with the current
     state marked; another workshop's flow is `not-found` like an unknown one."""
-    timeline = await flow_timeline(temporal, user, workflow_id)
+    timeline = await flow_timeline(resources, user, workflow_id)
     diagram = None
     if timeline.type in MACHINES:
-        diagram = read_mermaid(await state_diagram(temporal, user, timeline.type, workflow_id))
+        diagram = read_mermaid(await state_diagram(resources, user, timeline.type, workflow_id))
     return FlowDetail(timeline=timeline, diagram=diagram)

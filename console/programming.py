@@ -1,11 +1,11 @@
-"""What the ECU programming pages show, gathered with the JSON API's own calls.
+"""What the ECU programming pages show: the use cases of `application.programming` (the ones
+the JSON API calls), with the page's labels and texts in the page's language.
 
 The start form offers the stations of `GET /stations` (with the same poller check) and the
-packages of `GET /packages`, and starts a session with `POST /programming-sessions`'s
-`start_programming`. A running session is watched through `live_session`: the workflow's
-progress query (`GET /programming-sessions/{id}`) plus the bytes the running segment's activity
-reported in its last heartbeat, which only the workflow's description carries (its pending
-activities). Which steering actions the technician may take comes from the domain rules the
+packages of `GET /packages`, and starts a session with `start_programming`. A running session
+is watched through `live_session`: `session_progress`, the progress `GET
+/programming-sessions/{id}` answers (the running segment's confirmed bytes counted in), plus
+its texts. Which steering actions the technician may take comes from the domain rules the
 workflow's update validators apply (`domain.programming.may_resume` and friends), so a button
 is enabled exactly when its update would be accepted.
 """
@@ -15,31 +15,24 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowExecutionDescription
 
-from api.routes.flows import search_flows
-from api.routes.programming import PackageSummary, package_summaries
-from api.routes.stations import StationWithStatus, stations_with_status
-from application.workflow_calls import describe_visible
+from application.operations import search_flows
+from application.programming import PackageSummary, package_summaries, session_progress
+from application.programming_views import EcuOutcomeView, ProgressView
+from application.resources import AppResources
+from application.stations import StationWithStatus, stations_with_status
 from console.i18n import N_, Translator
 from contracts.programming import (
     PROGRAMMING_SESSION_WORKFLOW,
-    PROGRESS_QUERY,
     ProgrammingProgress,
-    program_segment,
     programming_workflow_id,
 )
-from contracts.stubs import activity_name
 from db.models import User
-from db.stations import StationRepository
-from domain.programming import FINAL_STATES, DownloadProgress, may_abort, may_resume, may_skip
-from settings import Settings
-from storage.packages import PackageStore
+from domain.programming import FINAL_STATES, may_abort, may_resume, may_skip
 
 # How often the live page's event stream asks the workflow; an event goes out only on change.
 POLL_INTERVAL = 0.5
@@ -102,17 +95,10 @@ class RecentSession(BaseModel):
 
 
 async def start_form(
-    user: User,
-    temporal: Client,
-    settings: Settings,
-    stations: StationRepository,
-    packages: PackageStore,
-    translate: Translator,
+    resources: AppResources, user: User, translate: Translator
 ) -> tuple[StartForm, list[RecentSession]]:
     """The start form's choices and the workshop's recent sessions (the flow search's)."""
-    found = await search_flows(
-        temporal, settings, user, type=PROGRAMMING_SESSION_WORKFLOW, page_size=20
-    )
+    found = await search_flows(resources, user, type=PROGRAMMING_SESSION_WORKFLOW, page_size=20)
     recent = [
         RecentSession(
             session_id=flow.workflow_id.removeprefix(programming_workflow_id("")),
@@ -127,9 +113,9 @@ async def start_form(
     form = StartForm(
         stations=[
             _station_option(translate, station)
-            for station in await stations_with_status(user, stations, temporal, settings)
+            for station in await stations_with_status(resources, user)
         ],
-        packages=[_package_option(translate, p) for p in await package_summaries(packages)],
+        packages=[_package_option(translate, p) for p in await package_summaries(resources)],
         recent_vins=vins,
     )
     return form, recent
@@ -151,57 +137,25 @@ def steering_actions(progress: ProgrammingProgress) -> SteeringActions:
     )
 
 
-class LiveEcu(BaseModel):
-    ecu: str
-    status: str
+class LiveEcu(EcuOutcomeView):
+    """An ECU's progress (`bytes_confirmed`, `percent`) with its texts."""
+
     status_label: str
-    bytes_done: int
-    bytes_total: int
-    percent: int
     done_text: str
 
 
-class LiveSession(BaseModel):
-    """One moment of a session as the live page shows it (the body of each SSE event)."""
+class LiveSession(ProgressView):
+    """One moment of a session as the live page shows it (the body of each SSE event): the
+    progress the API serves, with its texts in the page's language and the actions it takes."""
 
-    session_id: str
-    state: str
+    ecus: list[LiveEcu]  # type: ignore[assignment]
     state_label: str
     final: bool
-    vin: str
-    station_id: str
-    current_ecu: str | None
-    current_step: str | None
-    bytes_done: int
-    bytes_total: int
-    percent: int
     bytes_text: str
     throughput_text: str
     eta_text: str
     remaining_text: str
-    reason: str | None
-    ecus: list[LiveEcu]
     actions: SteeringActions
-
-
-async def running_segment(
-    temporal: Client, description: WorkflowExecutionDescription
-) -> DownloadProgress | None:
-    """How far the segment being downloaded got: its activity's last heartbeat (between two
-    attempts too: the next attempt continues from there)."""
-    for pending in description.raw_description.pending_activities:
-        if pending.activity_type.name != activity_name(program_segment):
-            continue
-        if not pending.heartbeat_details.payloads:
-            return None
-        details = await temporal.data_converter.decode(pending.heartbeat_details.payloads)
-        if details and isinstance(details[0], dict) and "bytes_confirmed" in details[0]:
-            return DownloadProgress.model_validate(details[0])
-    return None
-
-
-def _percent(done: int, total: int) -> int:
-    return min(100, done * 100 // total) if total else 0
 
 
 def _bytes(translate: Translator, count: int) -> str:
@@ -214,91 +168,50 @@ def _done_of(translate: Translator, done: int, total: int) -> str:
     )
 
 
-@dataclass
-class ProgressCache:
-    """The last progress the live page's stream asked the workflow for, and the length of the
-    workflow's history when it asked.
-
-    The query is a task for the portal worker; the progress is a function of the workflow's
-    state, which changes only with its history. While a segment downloads for minutes, only
-    its heartbeat moves, and that comes with the description the stream reads anyway.
-    """
-
-    history_length: int = -1
-    progress: ProgrammingProgress | None = None
+def _duration(translate: Translator, duration: timedelta | None) -> str:
+    return translate.duration(duration) if duration is not None else UNKNOWN
 
 
-async def live_session(
-    temporal: Client,
-    user: User,
-    session_id: str,
-    translate: Translator,
-    cache: ProgressCache | None = None,
-) -> LiveSession:
-    """The session's progress now, with the running segment's confirmed bytes counted in; a
-    session of another workshop is `not-found` like an unknown one. With a `cache`, the
-    workflow is asked again only when its history has grown since."""
-    workflow_id = programming_workflow_id(session_id)
-    description = await describe_visible(
-        temporal, user, workflow_id, "programming session", "session_id"
-    )
-    # Described before the query: a progress kept for this length is at least this new.
-    history_length = description.raw_description.workflow_execution_info.history_length
-    if cache is not None and cache.progress is not None and cache.history_length == history_length:
-        progress = cache.progress
-    else:
-        handle = temporal.get_workflow_handle(workflow_id)
-        progress = await handle.query(PROGRESS_QUERY, result_type=ProgrammingProgress)
-        if cache is not None:
-            cache.history_length, cache.progress = history_length, progress
-    segment = await running_segment(temporal, description) if progress.current_ecu else None
-    in_segment = segment.bytes_confirmed if segment else 0
-    ecus = []
-    for outcome in progress.ecus:
-        done = outcome.bytes_done
-        if outcome.ecu == progress.current_ecu and outcome.status == "programming":
-            done = min(outcome.bytes_total, done + in_segment)
-        ecus.append(
-            LiveEcu(
-                ecu=outcome.ecu,
-                status=outcome.status,
-                status_label=translate._(ECU_STATUS_LABELS.get(outcome.status, outcome.status)),
-                bytes_done=done,
-                bytes_total=outcome.bytes_total,
-                percent=_percent(done, outcome.bytes_total),
-                done_text=_done_of(translate, done, outcome.bytes_total),
-            )
-        )
-    done = sum(ecu.bytes_done for ecu in ecus)
+def live_view(progress: ProgressView, translate: Translator) -> LiveSession:
+    """The progress with the live page's texts."""
     throughput = progress.throughput_bytes_per_second
+    ecus = [
+        LiveEcu(
+            **ecu.model_dump(exclude={"overrun_seconds", "percent"}),
+            overrun=ecu.overrun,
+            status_label=translate._(ECU_STATUS_LABELS.get(ecu.status, ecu.status)),
+            done_text=_done_of(translate, ecu.bytes_confirmed, ecu.bytes_total),
+        )
+        for ecu in progress.ecus
+    ]
     return LiveSession(
-        session_id=session_id,
-        state=progress.state,
+        **progress.model_dump(
+            exclude={"ecus", "bytes_confirmed", "percent", "eta_seconds", "remaining_seconds"}
+        ),
+        eta=progress.eta,
+        remaining_coverage=progress.remaining_coverage,
+        ecus=ecus,
         state_label=translate._(STATE_LABELS.get(progress.state, progress.state)),
         final=progress.state in FINAL_STATES,
-        vin=progress.vin,
-        station_id=progress.station_id,
-        current_ecu=progress.current_ecu,
-        current_step=progress.current_step,
-        bytes_done=done,
-        bytes_total=progress.bytes_total,
-        percent=_percent(done, progress.bytes_total),
-        bytes_text=_done_of(translate, done, progress.bytes_total),
+        bytes_text=_done_of(translate, progress.bytes_confirmed, progress.bytes_total),
         throughput_text=(
             translate._("%(kib)s KiB/s", kib=translate.number(round(throughput / 1024, 1)))
             if throughput
             else UNKNOWN
         ),
-        eta_text=translate.duration(progress.eta) if progress.eta is not None else UNKNOWN,
-        remaining_text=(
-            translate.duration(progress.remaining_coverage)
-            if progress.remaining_coverage is not None
-            else UNKNOWN
-        ),
-        reason=progress.reason,
-        ecus=ecus,
+        eta_text=_duration(translate, progress.eta),
+        remaining_text=_duration(translate, progress.remaining_coverage),
         actions=steering_actions(progress),
     )
+
+
+async def live_session(
+    resources: AppResources, user: User, session_id: str, translate: Translator
+) -> LiveSession:
+    """The session's progress now (`session_progress`: the running segment's confirmed bytes
+    counted in, the workflow asked only when its history has grown) with its texts; a session
+    of another workshop is `not-found` like an unknown one."""
+    return live_view(await session_progress(resources, user, session_id), translate)
 
 
 def server_sent_event(event: str, data: Any) -> str:

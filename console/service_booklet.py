@@ -18,7 +18,7 @@ from fastapi import Request
 from application import key_reads, service_history, vehicles
 from application.resources import AppResources
 from application.service_history import MaintenanceLogDocument
-from application.stations import StationChoice, stations_to_choose
+from application.stations import StationWithStatus, stations_with_status
 from application.vehicles import HistoryRow, TechnicalActionView, VehicleSummary, VehicleView
 from contracts.key_reads import KeyRecordView
 from contracts.service_history import EntryDetails, ServiceEntryStatus
@@ -77,7 +77,7 @@ class FindPage:
     """The key table of the workshop and its stations (with whether each worker is online)."""
 
     key_rows: list[KeyRecordView]
-    stations: list[StationChoice]
+    stations: list[StationWithStatus]
 
 
 async def find_page(booklet: Booklet) -> FindPage:
@@ -89,9 +89,9 @@ async def key_table(booklet: Booklet) -> list[KeyRecordView]:
     return await key_reads.key_table(booklet.resources, booklet.user, booklet.workshop_id)
 
 
-async def workshop_stations(booklet: Booklet) -> list[StationChoice]:
+async def workshop_stations(booklet: Booklet) -> list[StationWithStatus]:
     """The workshop's stations, online when their worker polls (`GET /stations`)."""
-    return await stations_to_choose(booklet.resources, booklet.user)
+    return await stations_with_status(booklet.resources, booklet.user)
 
 
 async def read_key(booklet: Booklet, station_id: str) -> KeyRecordView:
@@ -142,7 +142,7 @@ class VehiclePage:
     sort: HistorySort
     keys: list[KeyRecordView]
     """This workshop's key reads of the vehicle (its key data), last read first."""
-    stations: list[StationChoice]
+    stations: list[StationWithStatus]
     open_actions: list[TechnicalActionView] = field(default_factory=list)
 
 

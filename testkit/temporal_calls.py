@@ -98,3 +98,18 @@ class RequestLabels:
             await self.app(scope, receive, send)
         finally:
             _REQUEST.reset(token)
+
+
+class CountedCalls:
+    """A counting client and the rpc names of all its calls, whichever request made them
+    (for code that calls use cases directly as well as through the app)."""
+
+    def __init__(self, client: Client) -> None:
+        self.client, self._counter = counting_client(client)
+
+    @property
+    def calls(self) -> list[str]:
+        return [rpc for _, rpc in self._counter.calls]
+
+    def clear(self) -> None:
+        self._counter.clear()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from api.routes.flows import MACHINES
+from application.operations import MACHINES
 
 README = (Path(__file__).parents[1] / "README.md").read_text()
 BLOCK = re.compile(r"<!-- diagram: (\w+) -->\n```mermaid\n(.*?)\n```", re.S)

@@ -19,12 +19,11 @@ from pydantic import BaseModel
 
 from api.station_ids import StationIdPath
 from api.uploads import bounded_chunks, upload_body
-from application.authorization import ensure_owner
+from application.stations import new_station_token
 from application.workflow_calls import describe_or_absent
 from contracts import search_attributes
 from contracts.programming import programming_workflow_id
-from db.models import Station, User
-from db.stations import StationRepository
+from db.models import Station
 from domain.errors import NotFound
 from domain.programming import (
     PackageInvalid,
@@ -39,7 +38,7 @@ from web.deps import (
     CurrentUser,
     FrameLogsDep,
     PackagesDep,
-    StationsDep,
+    ResourcesDep,
     TemporalDep,
 )
 from web.problems import problem_responses
@@ -62,22 +61,12 @@ class StationToken(BaseModel):
     responses=problem_responses(StationNotFound),
 )
 async def issue_station_token(
-    workshop_id: str, station_id: StationIdPath, user: CurrentUser, stations: StationsDep
+    workshop_id: str, station_id: StationIdPath, user: CurrentUser, resources: ResourcesDep
 ) -> StationToken:
     """Owners: issue the station's own token (shown once; it replaces the previous one). The
     station's worker sends it as `AOS_STATION_TOKEN` to fetch packages and hand in frame logs."""
-    token = await new_station_token(user, workshop_id, station_id, stations)
+    token = await new_station_token(resources, user, workshop_id, station_id)
     return StationToken(station_id=station_id, station_token=token)
-
-
-async def new_station_token(
-    user: User, workshop_id: str, station_id: str, stations: StationRepository
-) -> str:
-    """The token of `POST .../stations/{station_id}/token` (and of the console's stations
-    page): owners only, for one of the workshop's own stations; the previous one stops working."""
-    ensure_owner(user, workshop_id)
-    await stations.of_workshop(station_id, workshop_id)
-    return await stations.replace_token(station_id)
 
 
 def _same_station(station: Station, station_id: str) -> None:

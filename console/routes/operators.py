@@ -2,9 +2,10 @@
 timeline and state diagram, and the outbox of the embedded mode.
 
 Each is the JSON API's own call: `application.registration`'s `list_registrations` and
-`decide_registration` (`/admin/registrations`, `/admin/registrations/{id}/decision`),
-`search_flows` (`GET /flows`), `flow_timeline` and `state_diagram` (`/flows/...`), `outbox_mail`
-(`GET /admin/outbox`). Anyone else gets the console's "you may not do this" page.
+`decide_registration` (`/admin/registrations`, `/admin/registrations/{id}/decision`), the use
+cases `search_flows` (`GET /flows`), `flow_timeline` and `state_diagram` (`/flows/...`) of
+`application.operations`, `outbox_mail` (`GET /admin/outbox`). Anyone else gets the console's
+"you may not do this" page.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from api.routes.flows import MACHINES, STATUSES, search_flows
+from application.operations import MACHINES, STATUSES, search_flows
 from application.registration import decide_registration, list_registrations
 from console.deps import CsrfChecked, SignedIn, SignedInPerson, Translate
 from console.forms import FormErrors
@@ -23,7 +24,7 @@ from console.rendering import render
 from db.base import INTEGER_MAX
 from db.outbox import outbox_mail
 from domain.errors import DomainError, Forbidden
-from web.deps import ResourcesDep, SettingsDep, TemporalDep
+from web.deps import ResourcesDep
 
 router = APIRouter(prefix="/console/operators", include_in_schema=False)
 
@@ -102,8 +103,7 @@ async def flows(
     request: Request,
     admin: Administrator,
     translate: Translate,
-    temporal: TemporalDep,
-    settings: SettingsDep,
+    resources: ResourcesDep,
     vin: str = "",
     workshop: str = "",
     state: str = "",
@@ -119,8 +119,7 @@ async def flows(
     if searched:
         try:
             found = await search_flows(
-                temporal,
-                settings,
+                resources,
                 admin.user,
                 vin=vin.strip() or None,
                 workshop=workshop.strip() or None,
@@ -149,10 +148,10 @@ async def flows(
 
 @router.get("/flows/{workflow_id}")
 async def flow(
-    request: Request, workflow_id: str, admin: Administrator, temporal: TemporalDep
+    request: Request, workflow_id: str, admin: Administrator, resources: ResourcesDep
 ) -> Response:
     """A flow's timeline, and its state diagram with the current state marked."""
-    detail = await flow_detail(temporal, admin.user, workflow_id)
+    detail = await flow_detail(resources, admin.user, workflow_id)
     return render(request, "operators/flow.html", {"detail": detail, "workflow_id": workflow_id})
 
 

@@ -1,60 +1,52 @@
 """ECU programming pages: start a session, watch it live, steer it, read its report.
 
-Every step is the JSON API's own call (see `console.programming`): the start is
-`start_programming` behind the same `ecu_programming` access check, the steering forms send the
-same workflow updates as `POST /programming-sessions/{id}/resume|skip-ecu|abort`, the report and
-the frame log are the API's `final_report` and `frame_log_response`.
+Every step is the use case the JSON API calls (`application.programming`, see
+`console.programming`): the start is `start_programming` behind the same `ecu_programming`
+access check, the steering forms are `resume_session`, `skip_ecu` and `abort_session` (`POST
+/programming-sessions/{id}/resume|skip-ecu|abort`), the report and the frame log are
+`final_report` and `session_frame_log`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
 
-from api.routes.programming import (
+from application.programming import (
     SessionRequest,
+    abort_session,
     final_report,
-    frame_log_response,
+    resume_session,
+    session_frame_log,
+    skip_ecu,
     start_programming,
-    steer_session,
 )
+from application.programming_views import ProgressView
+from application.resources import AppResources
 from console.deps import CsrfChecked, Translate, WorkshopMember
 from console.forms import FormErrors, domain_error_message
 from console.i18n import N_, Translator
 from console.programming import (
     ECU_STATUS_LABELS,
     STATE_LABELS,
-    ProgressCache,
     live_session,
     session_events,
     start_form,
 )
 from console.rendering import render
 from console.security import SESSION_COOKIE
-from contracts.programming import (
-    AbortInput,
-    ProgrammingUpdate,
-    ResumeInput,
-    SkipEcuInput,
-)
+from contracts.programming import AbortInput, ResumeInput, SkipEcuInput
 from db.accounts import SessionRefusal
 from db.models import User
 from domain.catalogue import Service
 from domain.errors import DomainError, NotFound
 from web.auth import client_ip
-from web.deps import (
-    AccessRepositoryDep,
-    AccountsDep,
-    FrameLogsDep,
-    PackagesDep,
-    SettingsDep,
-    StationsDep,
-    TemporalDep,
-)
+from web.deps import AccessRepositoryDep, AccountsDep, ResourcesDep
 
 router = APIRouter(prefix="/console/programming", include_in_schema=False)
 
@@ -89,26 +81,18 @@ async def programming_home(
     request: Request,
     person: WorkshopMember,
     translate: Translate,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    stations: StationsDep,
-    packages: PackagesDep,
+    resources: ResourcesDep,
     access: AccessRepositoryDep,
 ) -> Response:
     """Choose a station, a vehicle and a package; the workshop's recent sessions."""
-    return await _home_page(
-        request, person.user, translate, temporal, settings, stations, packages, access
-    )
+    return await _home_page(request, person.user, translate, resources, access)
 
 
 async def _home_page(
     request: Request,
     user: User,
     translate: Translator,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    stations: StationsDep,
-    packages: PackagesDep,
+    resources: AppResources,
     access: AccessRepositoryDep,
     *,
     values: dict[str, str] | None = None,
@@ -116,7 +100,7 @@ async def _home_page(
     status_code: int = 200,
 ) -> Response:
     assert user.workshop_id is not None
-    form, recent = await start_form(user, temporal, settings, stations, packages, translate)
+    form, recent = await start_form(resources, user, translate)
     coverage_error = await _coverage_error(access, user.workshop_id)
     return render(
         request,
@@ -140,10 +124,7 @@ async def start_session(
     person: WorkshopMember,
     _csrf: CsrfChecked,
     translate: Translate,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    stations: StationsDep,
-    packages: PackagesDep,
+    resources: ResourcesDep,
     access: AccessRepositoryDep,
     station_id: Annotated[str, Form()] = "",
     vin: Annotated[str, Form()] = "",
@@ -158,9 +139,7 @@ async def start_session(
     else:
         try:
             body = SessionRequest.model_validate(values)
-            started = await start_programming(
-                person.user, body, temporal, settings, stations, packages
-            )
+            started = await start_programming(resources, person.user, body)
             return RedirectResponse(f"/console/programming/{started.session_id}", status_code=303)
         except ValidationError as error:
             errors.add_validation_error(translate, error)
@@ -174,10 +153,7 @@ async def start_session(
         request,
         person.user,
         translate,
-        temporal,
-        settings,
-        stations,
-        packages,
+        resources,
         access,
         values=values,
         errors=errors,
@@ -191,10 +167,10 @@ async def session_page(
     session_id: str,
     person: WorkshopMember,
     translate: Translate,
-    temporal: TemporalDep,
+    resources: ResourcesDep,
 ) -> Response:
     """The live page: rendered now, then kept current by the event stream below."""
-    return await _session_page(request, session_id, person.user, translate, temporal)
+    return await _session_page(request, session_id, person.user, translate, resources)
 
 
 async def _session_page(
@@ -202,12 +178,12 @@ async def _session_page(
     session_id: str,
     user: User,
     translate: Translator,
-    temporal: TemporalDep,
+    resources: AppResources,
     *,
     errors: FormErrors | None = None,
     status_code: int = 200,
 ) -> Response:
-    live = await live_session(temporal, user, session_id, translate)
+    live = await live_session(resources, user, session_id, translate)
     return render(
         request,
         "programming/session.html",
@@ -226,20 +202,19 @@ async def session_event_stream(
     session_id: str,
     person: WorkshopMember,
     translate: Translate,
-    temporal: TemporalDep,
+    resources: ResourcesDep,
     accounts: AccountsDep,
 ) -> StreamingResponse:
     """`text/event-stream` of the session: a `progress` event whenever it changed, until it
     ended or the browser left; a `signed-out` event ends it once the sign-in session has
     ended (signed out, expired), checked every few seconds, not only when it opened."""
     user = person.user
-    cache = ProgressCache()
-    await live_session(temporal, user, session_id, translate, cache)  # 404 before the stream
+    await live_session(resources, user, session_id, translate)  # 404 before the stream
     token, address = request.cookies.get(SESSION_COOKIE, ""), client_ip(request)
     sign_in_again = f"/console/sign-in?reason=ended&next=/console/programming/{session_id}"
 
     async def snapshot() -> Any:
-        return await live_session(temporal, user, session_id, translate, cache)
+        return await live_session(resources, user, session_id, translate)
 
     async def signed_out() -> str | None:
         ended = isinstance(await accounts.live_session(token, address), SessionRefusal)
@@ -252,19 +227,23 @@ async def session_event_stream(
     )
 
 
+Step = TypeVar("Step", bound=BaseModel)
+SteeringCase = Callable[[AppResources, User, str, Step], Awaitable[ProgressView]]
+
+
 async def _steer(
     request: Request,
     session_id: str,
     user: User,
     translate: Translator,
-    temporal: TemporalDep,
-    update: ProgrammingUpdate,
-    step_model: type[BaseModel],
+    resources: AppResources,
+    use_case: SteeringCase[Step],
+    step_model: type[Step],
     field: str,
     value: str,
 ) -> Response:
-    """Validate the form's one field into the update's input, then send the same update as
-    the JSON API (`steer_session`: the same checks, and 409 for an ended session)."""
+    """Validate the form's one field into the step's input, then take the step with the use
+    case the JSON API calls (the same checks, and 409 for an ended session)."""
     try:
         step = step_model.model_validate({field: value})
     except ValidationError as error:
@@ -273,19 +252,19 @@ async def _steer(
             session_id,
             user,
             translate,
-            temporal,
+            resources,
             errors=_refused(translate, error, field),
             status_code=422,
         )
     try:
-        await steer_session(temporal, user, session_id, update, step)
+        await use_case(resources, user, session_id, step)
     except DomainError as error:
         errors = FormErrors()
         errors.add_domain_error(
             translate, error, default_field=field, message=_message(translate, error)
         )
         return await _session_page(
-            request, session_id, user, translate, temporal, errors=errors, status_code=409
+            request, session_id, user, translate, resources, errors=errors, status_code=409
         )
     return RedirectResponse(f"/console/programming/{session_id}", status_code=303)
 
@@ -305,17 +284,17 @@ async def resume(
     person: WorkshopMember,
     _csrf: CsrfChecked,
     translate: Translate,
-    temporal: TemporalDep,
+    resources: ResourcesDep,
     note: Annotated[str, Form()] = "",
 ) -> Response:
-    """The fault is fixed: the same update as `POST /programming-sessions/{id}/resume`."""
+    """The fault is fixed: `resume_session`, as `POST /programming-sessions/{id}/resume`."""
     return await _steer(
         request,
         session_id,
         person.user,
         translate,
-        temporal,
-        ProgrammingUpdate.RESUME,
+        resources,
+        resume_session,
         ResumeInput,
         "note",
         note,
@@ -323,26 +302,19 @@ async def resume(
 
 
 @router.post("/{session_id}/skip-ecu")
-async def skip_ecu(
+async def skip(
     request: Request,
     session_id: str,
     person: WorkshopMember,
     _csrf: CsrfChecked,
     translate: Translate,
-    temporal: TemporalDep,
+    resources: ResourcesDep,
     ecu: Annotated[str, Form()] = "",
 ) -> Response:
-    """Leave out an ECU that has not started: `POST /programming-sessions/{id}/skip-ecu`."""
+    """Leave out an ECU that has not started: `skip_ecu`, as `POST
+    /programming-sessions/{id}/skip-ecu`."""
     return await _steer(
-        request,
-        session_id,
-        person.user,
-        translate,
-        temporal,
-        ProgrammingUpdate.SKIP_ECU,
-        SkipEcuInput,
-        "ecu",
-        ecu,
+        request, session_id, person.user, translate, resources, skip_ecu, SkipEcuInput, "ecu", ecu
     )
 
 
@@ -353,17 +325,17 @@ async def abort(
     person: WorkshopMember,
     _csrf: CsrfChecked,
     translate: Translate,
-    temporal: TemporalDep,
+    resources: ResourcesDep,
     reason: Annotated[str, Form()] = "",
 ) -> Response:
-    """Stop at the safe point: `POST /programming-sessions/{id}/abort`."""
+    """Stop at the safe point: `abort_session`, as `POST /programming-sessions/{id}/abort`."""
     return await _steer(
         request,
         session_id,
         person.user,
         translate,
-        temporal,
-        ProgrammingUpdate.ABORT,
+        resources,
+        abort_session,
         AbortInput,
         "reason",
         reason.strip(),
@@ -376,10 +348,10 @@ async def report(
     session_id: str,
     person: WorkshopMember,
     translate: Translate,
-    temporal: TemporalDep,
+    resources: ResourcesDep,
 ) -> Response:
     """The session's report once it ended (while it runs: the conflict page)."""
-    progress = await final_report(temporal, person.user, session_id)
+    progress = await final_report(resources, person.user, session_id)
     return render(
         request,
         "programming/report.html",
@@ -395,14 +367,13 @@ async def report(
 
 @router.get("/{session_id}/frame-log")
 async def download_frame_log(
-    session_id: str, person: WorkshopMember, temporal: TemporalDep, frame_logs: FrameLogsDep
+    session_id: str, person: WorkshopMember, resources: ResourcesDep
 ) -> StreamingResponse:
     """Every UDS frame of the session (the API's trace), as an ASC file to download, streamed
     from disk."""
-    return await frame_log_response(
-        temporal,
-        person.user,
-        frame_logs,
-        session_id,
+    chunks = await session_frame_log(resources, person.user, session_id)
+    return StreamingResponse(
+        chunks,
+        media_type="text/plain",
         headers={"Content-Disposition": f'attachment; filename="session-{session_id}.asc"'},
     )

@@ -1,9 +1,9 @@
 """The stations page: the workshop's stations with their status; owners claim, rename and
 release stations and issue a station's token.
 
-The same code as the JSON API's `/workshops/{id}/stations` routes: `claim_station` (a station
-never seen polling only when confirmed), the repository's rename and release, and
-`new_station_token` (shown once; the previous token stops working).
+The same use cases as the JSON API's `/workshops/{id}/stations` routes (`application.stations`):
+`claim_station` (a station never seen polling only when confirmed), `rename_station`,
+`release_station` and `new_station_token` (shown once; the previous token stops working).
 """
 
 from __future__ import annotations
@@ -14,14 +14,16 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from api.routes.station_files import new_station_token
-from api.routes.stations import (
+from application.authorization import ensure_owner
+from application.stations import (
     StationRegistration,
     StationRename,
     claim_station,
+    new_station_token,
+    release_station,
+    rename_station,
     stations_with_status,
 )
-from application.authorization import ensure_owner
 from console.deps import CsrfChecked, Translate, WorkshopMember
 from console.forms import FormErrors
 from console.rendering import render
@@ -32,7 +34,7 @@ from domain.service_history import (
     StationNotFound,
     check_station_id,
 )
-from web.deps import SettingsDep, StationsDep, TemporalDep
+from web.deps import ResourcesDep
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -49,16 +51,8 @@ class StationsPage:
     """The page every form of it answers with when refused: the workshop's stations with
     their status (asked of Temporal only when shown), the forms, and the refusal."""
 
-    def __init__(
-        self,
-        request: Request,
-        person: WorkshopMember,
-        stations: StationsDep,
-        temporal: TemporalDep,
-        settings: SettingsDep,
-    ) -> None:
-        self.request, self.person, self.stations = request, person, stations
-        self.temporal, self.settings = temporal, settings
+    def __init__(self, request: Request, person: WorkshopMember, resources: ResourcesDep) -> None:
+        self.request, self.person, self.resources = request, person, resources
 
     async def show(
         self,
@@ -67,9 +61,7 @@ class StationsPage:
         errors: FormErrors | None = None,
         status_code: int = 200,
     ) -> Response:
-        listed = await stations_with_status(
-            self.person.user, self.stations, self.temporal, self.settings
-        )
+        listed = await stations_with_status(self.resources, self.person.user)
         return render(
             self.request,
             "stations/stations.html",
@@ -115,14 +107,7 @@ async def claim(
     errors = FormErrors()
     try:
         registration = StationRegistration.model_validate(typed)
-        await claim_station(
-            page.person.user,
-            page.person.workshop_id,
-            registration,
-            page.stations,
-            page.temporal,
-            page.settings,
-        )
+        await claim_station(page.resources, page.person.user, page.person.workshop_id, registration)
     except ValidationError as error:
         errors.add_validation_error(translate, error)
     except StationNeverSeen as error:  # the answer is the confirmation, so it is shown there
@@ -149,7 +134,9 @@ async def rename(station_id: str, _: CsrfChecked, page: Page, translate: Transla
         errors = FormErrors()
         errors.add_validation_error(translate, error, fields={"name": f"name-{station_id}"})
         return await page.show(errors=errors, status_code=422)
-    await page.stations.rename(page.person.workshop_id, station_id, renamed.name)
+    await rename_station(
+        page.resources, page.person.user, page.person.workshop_id, station_id, renamed
+    )
     return RedirectResponse("/console/stations", status_code=303)
 
 
@@ -165,7 +152,7 @@ async def release(station_id: str, _: CsrfChecked, page: Page, translate: Transl
             translate._("Tick the box to release the station: its token stops working at once."),
         )
         return await page.show(errors=errors, status_code=422)
-    await page.stations.release(page.person.workshop_id, station_id)
+    await release_station(page.resources, page.person.user, page.person.workshop_id, station_id)
     return RedirectResponse("/console/stations", status_code=303)
 
 
@@ -175,11 +162,11 @@ async def token(
     station_id: str,
     _: CsrfChecked,
     person: WorkshopMember,
-    stations: StationsDep,
+    resources: ResourcesDep,
 ) -> Response:
     """Owners: issue the station's token and show it once (the previous one stops working)."""
     issued = await new_station_token(
-        person.user, person.workshop_id, _station_id(station_id), stations
+        resources, person.user, person.workshop_id, _station_id(station_id)
     )
     response = render(
         request,

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from api.routes.flows import SAFE_VALUE
+from application.operations import SAFE_VALUE
 from db.base import INTEGER_MAX
 from domain.accounts import Role
 from domain.credit import MAX_TOP_UP_CENTS, VOUCHER_CODE_INPUT_PATTERN

@@ -111,16 +111,24 @@ async def test_a_flash_watched_live_through_a_pulled_cable_then_resumed_from_the
         car.faults.disconnect()  # the cable is pulled mid-segment
 
         # Live: the page counts the DME's bytes inside the running segment (its heartbeat),
-        # which the workflow's own progress counts only once the segment is done.
+        # which the workflow's own progress counts only once the segment is done; the API
+        # serves the same count.
         await expect(page.locator("#session-state")).to_have_text("Programming")
         for _ in range(100):
             if await _ecu_percent(page, "DME") > 0:
                 break
             await asyncio.sleep(0.1)
-        shown = await _ecu_percent(page, "DME")
-        workflow_view = await _api_progress(console.api, headers, session_id)
-        dme_in_workflow = next(e for e in workflow_view["ecus"] if e["ecu"] == "DME")
-        assert shown > 0 and dme_in_workflow["bytes_done"] == 0, (shown, workflow_view)
+        # The cable is out, so the count stands still: the page (its stream asks every half
+        # second) comes to show what the API answers.
+        for _ in range(50):
+            shown = await _ecu_percent(page, "DME")
+            workflow_view = await _api_progress(console.api, headers, session_id)
+            dme_in_api = next(e for e in workflow_view["ecus"] if e["ecu"] == "DME")
+            if shown == dme_in_api["percent"]:
+                break
+            await asyncio.sleep(0.2)
+        assert shown > 0 and dme_in_api["bytes_done"] == 0, (shown, workflow_view)
+        assert dme_in_api["percent"] == shown and dme_in_api["bytes_confirmed"] > 0, workflow_view
         await expect(page.locator('tr[data-ecu="DME"] [data-cell="status_label"]')).to_have_text(
             "Programming"
         )
