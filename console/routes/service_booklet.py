@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from babel.dates import format_date
 from babel.numbers import NumberFormatError, parse_number
@@ -20,6 +21,7 @@ from fastapi.routing import APIRoute
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 
 from console import service_booklet as booklet_model
+from console.confirmation import confirmation_page, confirmed
 from console.deps import CsrfChecked, Translate, WorkshopMember
 from console.forms import FormErrors
 from console.i18n import Translator
@@ -321,8 +323,19 @@ async def delete_entry(
     _: CsrfChecked,
     booklet: BookletDep,
     translate: Translate,
+    confirm: Annotated[str, Form()] = "",
 ) -> Response:
-    """Delete an entry (the same-day rule); a refusal shows next to the entry's row."""
+    """Delete an entry (the same-day rule), only with `confirm=yes` (else the page asks
+    first); a refusal shows next to the entry's row."""
+    if not confirmed(confirm):
+        return confirmation_page(
+            request,
+            heading=translate._("Delete this entry?"),
+            warning=translate._("The entry is removed from the vehicle's histories for good."),
+            action=f"{BOOKLET}/entries/{quote(entry_id)}/delete",
+            confirm_label=translate._("Delete the entry"),
+            cancel=f"{BOOKLET}/",
+        )
     try:
         vin = await booklet_model.delete_entry(booklet, entry_id)
     except (WorkflowFailureError, DomainError) as failure:
