@@ -1,6 +1,7 @@
 """Keeping the translations complete.
 
-`used_messages()` lists every msgid the console's templates and code use. Each part of the
+`used_messages()` lists every msgid the console's templates and code use (and the modules
+outside it that speak through the console's translator, `TRANSLATED_ELSEWHERE`). Each part of the
 console keeps its messages in its own file, `console/locales/<lang>/LC_MESSAGES/<part>.po`
 (all of a language's files are merged at start-up), so people working on different parts
 never edit the same file. `python -m console.catalogue <part>` appends the msgids that no file
@@ -14,12 +15,15 @@ import sys
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import extract_from_dir, extract_from_file
 from babel.messages.pofile import read_po, write_po
 
 from console.i18n import DOMAIN, LANGUAGES, LOCALES_DIR
 
 CONSOLE_DIR = Path(__file__).parent
+# Modules outside the console whose texts the console translates: they say them through a
+# translator they are given (`wording._("...")`).
+TRANSLATED_ELSEWHERE = (CONSOLE_DIR.parent / "application" / "maintenance_log.py",)
 METHOD_MAP = [("templates/**.html", "jinja2"), ("**.py", "python")]
 OPTIONS = {"templates/**.html": {"extensions": "jinja2.ext.i18n", "trimmed": "false"}}
 KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2)}
@@ -34,6 +38,13 @@ def used_messages() -> dict[str, list[str]]:
         msgid = message[0] if isinstance(message, tuple) else message
         if msgid:
             found.setdefault(msgid, []).append(f"{filename}:{lineno}")
+    for path in TRANSLATED_ELSEWHERE:
+        for lineno, message, _comments, _context in extract_from_file(
+            "python", path, keywords=KEYWORDS
+        ):
+            msgid = message[0] if isinstance(message, tuple) else message
+            if msgid:
+                found.setdefault(msgid, []).append(f"{path.name}:{lineno}")
     return found
 
 

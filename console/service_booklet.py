@@ -21,6 +21,7 @@ from api.routes import service_entries as entries_api
 from api.routes import stations as stations_api
 from api.routes import vehicles as vehicles_api
 from application.resources import AppResources
+from console.i18n import Translator
 from contracts.key_reads import KeyRecordView
 from contracts.service_history import ServiceEntryStatus
 from db.access_repository import AccessRepository
@@ -300,14 +301,16 @@ async def close_entry(booklet: Booklet, entry_id: str) -> ServiceEntryStatus:
     )
 
 
-async def maintenance_log(booklet: Booklet, entry_id: str) -> Response:
-    """The maintenance log PDF, only while the entry's print window is open (the API's own)."""
+async def maintenance_log(booklet: Booklet, entry_id: str, translate: Translator) -> Response:
+    """The maintenance log PDF in the page's language and time zone, only while the entry's
+    print window is open (the API's own)."""
     return await entries_api.maintenance_log(
         entry_id,
         booklet.user,
         booklet.coverage,
         booklet.service_history,
         booklet.resources.temporal,
+        wording=translate,
     )
 
 

@@ -12,16 +12,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
 from api.station_ids import StationIdField
 from application.authorization import ensure_workshop_access
-from application.maintenance_log import MaintenanceLog, render_maintenance_log
+from application.maintenance_log import (
+    EnglishInUtc,
+    LogWording,
+    MaintenanceLog,
+    render_maintenance_log,
+)
 from application.workflow_calls import describe_or_absent, execute_update
 from contracts.search_attributes import VIN_MEMO
 from contracts.service_history import (
@@ -369,8 +374,10 @@ async def maintenance_log(
     access: ServiceHistoryAccess,
     service_history: ServiceHistoryDep,
     temporal: TemporalDep,
+    wording: Annotated[LogWording, Depends(EnglishInUtc)],
 ) -> Response:
-    """The maintenance log as a PDF, only from creation until the flow closes; afterwards 409
+    """The maintenance log as a PDF (English, times in UTC; the console's is in the page's
+    language), only from creation until the flow closes; afterwards 409
     `maintenance-log-not-printable`."""
     handle, running = await _flow(entry_id, user, temporal)
     if not running:
@@ -400,7 +407,7 @@ async def maintenance_log(
         written_to_vehicle_at=entry.written_to_vehicle_at,
     )
     return Response(
-        render_maintenance_log(log),
+        render_maintenance_log(log, wording),
         media_type="application/pdf",
         headers={"Content-Disposition": f'inline; filename="maintenance-log-{entry.id}.pdf"'},
     )
