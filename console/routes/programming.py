@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
 
@@ -22,6 +22,7 @@ from api.routes.programming import (
     start_programming,
     steer_session,
 )
+from application.identified_vehicles import vehicles_at_stations
 from console.deps import CsrfChecked, Translate, WorkshopMember
 from console.forms import FormErrors, domain_error_message
 from console.i18n import N_, Translator
@@ -94,10 +95,22 @@ async def programming_home(
     stations: StationsDep,
     packages: PackagesDep,
     access: AccessRepositoryDep,
+    station_id: Annotated[str, Query(max_length=64)] = "",
+    vin: Annotated[str, Query(max_length=32)] = "",
 ) -> Response:
-    """Choose a station, a vehicle and a package; the workshop's recent sessions."""
+    """Choose a station, a vehicle and a package (a VIN a station read is offered, and picking
+    it fills in the form: `?station_id=&vin=`); the workshop's recent sessions."""
+    picked = {"station_id": station_id, "vin": vin} if station_id or vin else None
     return await _home_page(
-        request, person.user, translate, temporal, settings, stations, packages, access
+        request,
+        person.user,
+        translate,
+        temporal,
+        settings,
+        stations,
+        packages,
+        access,
+        values=picked,
     )
 
 
@@ -118,11 +131,13 @@ async def _home_page(
     assert user.workshop_id is not None
     form, recent = await start_form(user, temporal, settings, stations, packages, translate)
     coverage_error = await _coverage_error(access, user.workshop_id)
+    at_stations = await vehicles_at_stations(request.app.state.resources, user)
     return render(
         request,
         "programming/start.html",
         {
             "form": form,
+            "at_stations": at_stations,
             "recent": recent,
             "values": values or {},
             "errors": errors or FormErrors(),
