@@ -33,7 +33,12 @@ from contracts.errors import domain_error_from
 from contracts.service_history import ServiceEntryStatus
 from domain.entitlement import AccessExpired, NoAccess
 from domain.errors import DomainError, NotFound
-from domain.service_history import CBS_LABELS, MAX_REMARK_LENGTH, EntryKind
+from domain.service_history import (
+    CBS_LABELS,
+    MAX_REMARK_LENGTH,
+    EntryKind,
+    ServiceEntryNotFound,
+)
 from web.deps import ResourcesDep
 
 BOOKLET = PREFIX + "/kasio"
@@ -328,13 +333,16 @@ async def delete_entry(
     """Delete an entry (the same-day rule), only with `confirm=yes` (else the page asks
     first); a refusal shows next to the entry's row."""
     if not confirmed(confirm):
+        stored = await booklet.service_history.find_entry(entry_id)
+        if stored is None or stored.workshop_id != booklet.user.workshop_id:
+            raise ServiceEntryNotFound("no service entry with this id", field="entry_id")
         return confirmation_page(
             request,
             heading=translate._("Delete this entry?"),
             warning=translate._("The entry is removed from the vehicle's histories for good."),
             action=f"{BOOKLET}/entries/{quote(entry_id)}/delete",
             confirm_label=translate._("Delete the entry"),
-            cancel=f"{BOOKLET}/",
+            cancel=f"{BOOKLET}/vehicles/{stored.vin}",
         )
     try:
         vin = await booklet_model.delete_entry(booklet, entry_id)

@@ -114,6 +114,11 @@ async def test_refusals_show_at_their_place_and_another_workshops_entry_is_not_f
             f"{base}{KASIO}/entries/{old_entry}/maintenance-log.pdf"
         )
         assert pdf.status == 404
+        their_csrf = await other.locator("form.sign-out input[name=csrf_token]").input_value()
+        asked = await other.context.request.post(
+            f"{base}{KASIO}/entries/{old_entry}/delete", form={"csrf_token": their_csrf}
+        )
+        assert asked.status == 404  # not even asked to confirm: absent like an unknown entry
     finally:
         await other_context.close()
 
