@@ -184,6 +184,7 @@ async def token(
     running worker is cut off: so only with `confirm=yes`, else the page asks first)."""
     if not confirmed(confirm):
         ensure_owner(person.user, person.workshop_id)
+        await stations.of_workshop(_station_id(station_id), person.workshop_id)  # else 404
         return confirmation_page(
             request,
             heading=translate._("Issue a new token for %(station)s?", station=station_id),

@@ -84,6 +84,11 @@ async def test_an_owner_adds_renames_keys_and_releases_a_station(
     assert replaced and replaced != token
     assert await _station_answers(console, token) == "station-token-invalid"
     token = replaced
+    csrf = await page.locator("form.sign-out input[name=csrf_token]").input_value()
+    unknown = await page.request.post(
+        f"{console.base_url}/console/stations/bay-99/token", form={"csrf_token": csrf}
+    )
+    assert unknown.status == 404  # no confirmation asked for a station that is not ours
 
     # Release is red, not a twin of Rename.
     await page.goto(f"{console.base_url}/console/stations")
