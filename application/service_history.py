@@ -28,7 +28,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.service import RPCError, RPCStatusCode
 
 from application.authorization import ensure_workshop_access
-from application.maintenance_log import MaintenanceLog, render_maintenance_log
+from application.maintenance_log import LogWording, MaintenanceLog, render_maintenance_log
 from application.resources import AppResources
 from application.workflow_calls import (
     RETRIED_UPDATE_STATUSES,
@@ -373,9 +373,10 @@ class MaintenanceLogDocument:
 
 
 async def maintenance_log(
-    resources: AppResources, caller: User, entry_id: str
+    resources: AppResources, caller: User, entry_id: str, wording: LogWording | None = None
 ) -> MaintenanceLogDocument:
-    """The maintenance log as a PDF, only from creation until the flow closes; afterwards 409
+    """The maintenance log as a PDF in `wording`'s language and formats (default: English,
+    times in UTC), only from creation until the flow closes; afterwards 409
     `maintenance-log-not-printable`."""
     status = await entry_status(resources, caller, entry_id)
     if not status.printable:
@@ -404,7 +405,7 @@ async def maintenance_log(
         written_to_vehicle_at=entry.written_to_vehicle_at,
     )
     return MaintenanceLogDocument(
-        filename=f"maintenance-log-{entry.id}.pdf", pdf=render_maintenance_log(log)
+        filename=f"maintenance-log-{entry.id}.pdf", pdf=render_maintenance_log(log, wording)
     )
 
 

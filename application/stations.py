@@ -156,6 +156,16 @@ async def station_with_status(
     )
 
 
+async def owned_station(
+    resources: AppResources, caller: User, workshop_id: str, station_id: str
+) -> StationView:
+    """Owners: one of the workshop's own stations (another's answers 404 like an unknown one),
+    e.g. to ask before a step that cannot be undone."""
+    ensure_owner(caller, workshop_id)
+    station = await _repository(resources).of_workshop(station_id, workshop_id)
+    return station_view(station, resources.settings)
+
+
 async def new_station_token(
     resources: AppResources, caller: User, workshop_id: str, station_id: str
 ) -> str:

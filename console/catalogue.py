@@ -1,7 +1,8 @@
 """Keeping the translations complete.
 
-`used_messages()` lists every msgid the console's templates and code use, and the domain's
-texts the pages show (`console.service_booklet_texts.SHOWN_DOMAIN_TEXTS`). Each part of the
+`used_messages()` lists every msgid the console's templates and code use, the domain's texts
+the pages show (`console.service_booklet_texts.SHOWN_DOMAIN_TEXTS`), and the modules outside
+the console that speak through the console's translator (`TRANSLATED_ELSEWHERE`). Each part of the
 console keeps its messages in its own file, `console/locales/<lang>/LC_MESSAGES/<part>.po`
 (all of a language's files are merged at start-up), so people working on different parts
 never edit the same file. `python -m console.catalogue <part>` appends the msgids that no file
@@ -15,13 +16,16 @@ import sys
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import extract_from_dir, extract_from_file
 from babel.messages.pofile import read_po, write_po
 
 from console.i18n import DOMAIN, LANGUAGES, LOCALES_DIR
 from console.service_booklet_texts import SHOWN_DOMAIN_TEXTS
 
 CONSOLE_DIR = Path(__file__).parent
+# Modules outside the console whose texts the console translates: they say them through a
+# translator they are given (`wording._("...")`).
+TRANSLATED_ELSEWHERE = (CONSOLE_DIR.parent / "application" / "maintenance_log.py",)
 METHOD_MAP = [("templates/**.html", "jinja2"), ("**.py", "python")]
 OPTIONS = {"templates/**.html": {"extensions": "jinja2.ext.i18n", "trimmed": "false"}}
 KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2)}
@@ -39,6 +43,13 @@ def used_messages() -> dict[str, list[str]]:
     # The domain's texts that pages show: written once, in the domain, and translated here.
     for msgid in SHOWN_DOMAIN_TEXTS:
         found.setdefault(msgid, []).append("console/service_booklet_texts.py:SHOWN_DOMAIN_TEXTS")
+    for path in TRANSLATED_ELSEWHERE:
+        for lineno, message, _comments, _context in extract_from_file(
+            "python", path, keywords=KEYWORDS
+        ):
+            msgid = message[0] if isinstance(message, tuple) else message
+            if msgid:
+                found.setdefault(msgid, []).append(f"{path.name}:{lineno}")
     return found
 
 

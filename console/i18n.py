@@ -120,6 +120,17 @@ class Translator:
             format_date(local, "medium", locale=self.locale),
         )
 
+    def timestamp(self, moment: dt.datetime | None) -> str:
+        """Date and time to the millisecond, for events that come many a second:
+        `5 Mar 2026, 14:07:33.120` / `5 mrt 2026, 14:07:33.120`."""
+        if moment is None:
+            return ""
+        local = moment.astimezone(self.timezone)
+        return str(get_datetime_format("medium", locale=self.locale)).format(
+            format_time(local, "HH:mm:ss.SSS", locale=self.locale),
+            format_date(local, "medium", locale=self.locale),
+        )
+
     def date(self, moment: dt.date | dt.datetime | None) -> str:
         if moment is None:
             return ""

@@ -25,6 +25,7 @@ from application.programming import PackageSummary, package_summaries, session_p
 from application.programming_views import EcuOutcomeView, ProgressView
 from application.resources import AppResources
 from application.stations import StationWithStatus, stations_with_status
+from console.data_texts import data_text
 from console.i18n import N_, Translator
 from contracts.programming import (
     PROGRAMMING_SESSION_WORKFLOW,
@@ -83,7 +84,8 @@ def _station_option(translate: Translator, station: StationWithStatus) -> tuple[
 def _package_option(translate: Translator, package: PackageSummary) -> tuple[str, str]:
     size = _bytes(translate, package.total_bytes)
     ecus = ", ".join(package.ecus)
-    return package.package_id, f"{package.package_id} · {package.description} · {ecus} · {size}"
+    description = data_text(translate, package.description)
+    return package.package_id, f"{package.package_id} · {description} · {ecus} · {size}"
 
 
 class RecentSession(BaseModel):

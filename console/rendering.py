@@ -1,13 +1,14 @@
 """Rendering a page: the Jinja2 environment and `render`, which every page route returns.
 
 Templates use `{% trans %}`/`_()` for their texts (translated into the request's language)
-and the filters `datetime`, `date`, `money`, `number` and `duration` for values formatted for
-that language. `render` adds what the base layout needs: the language and its switch, the
+and the filters `datetime`, `timestamp`, `date`, `money`, `number` and `duration` for values
+formatted for that language (and `console.flow_texts`' filters for the operators' identifiers). `render` adds what the base layout needs: the language and its switch, the
 CSRF token for forms, and the signed-in person (`signed_in`) when there is one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Match
 
+from console.flow_texts import FLOW_FILTERS
 from console.i18n import LANGUAGES, Translator, request_language
 from console.security import (
     CSRF_FIELD,
@@ -52,6 +54,13 @@ def _format(kind: str) -> Any:
     return apply
 
 
+def _flow_label(label: Callable[[Translator, str | None], str]) -> Any:
+    def apply(value: str | None) -> str:
+        return label(_translator.get(), value)
+
+    return apply
+
+
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
@@ -64,8 +73,10 @@ def _environment() -> jinja2.Environment:
     environment.install_gettext_callables(  # type: ignore[attr-defined]
         _gettext, _ngettext, newstyle=True
     )
-    for kind in ("datetime", "date", "money", "number", "duration"):
+    for kind in ("datetime", "timestamp", "date", "money", "number", "duration"):
         environment.filters[kind] = _format(kind)
+    for name, label in FLOW_FILTERS.items():
+        environment.filters[name] = _flow_label(label)
     return environment
 
 

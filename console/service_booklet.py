@@ -20,6 +20,7 @@ from application.resources import AppResources
 from application.service_history import MaintenanceLogDocument
 from application.stations import StationWithStatus, stations_with_status
 from application.vehicles import HistoryRow, TechnicalActionView, VehicleSummary, VehicleView
+from console.i18n import Translator
 from contracts.key_reads import KeyRecordView
 from contracts.service_history import EntryDetails, ServiceEntryStatus
 from db.access_repository import AccessRepository
@@ -237,9 +238,14 @@ async def close_entry(booklet: Booklet, entry_id: str) -> ServiceEntryStatus:
     return await service_history.close_entry(booklet.resources, booklet.user, entry_id)
 
 
-async def maintenance_log(booklet: Booklet, entry_id: str) -> MaintenanceLogDocument:
-    """The maintenance log PDF, only while the entry's print window is open."""
-    return await service_history.maintenance_log(booklet.resources, booklet.user, entry_id)
+async def maintenance_log(
+    booklet: Booklet, entry_id: str, translate: Translator
+) -> MaintenanceLogDocument:
+    """The maintenance log PDF in the page's language and time zone, only while the entry's
+    print window is open."""
+    return await service_history.maintenance_log(
+        booklet.resources, booklet.user, entry_id, translate
+    )
 
 
 async def delete_entry(booklet: Booklet, entry_id: str) -> str:

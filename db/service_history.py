@@ -179,6 +179,28 @@ class ServiceHistoryRepository:
                 )
             ).all()
 
+    async def newest_key_read_per_station(
+        self, workshop_id: str, since: datetime
+    ) -> list[KeyRecord]:
+        """The workshop's newest key read at each of its stations since `since`, newest
+        first (reads without a station, e.g. imported ones, are left out)."""
+        async with reading(self._session_factory) as session:
+            rows = (
+                await session.scalars(
+                    select(KeyRecord)
+                    .where(
+                        KeyRecord.workshop_id == workshop_id,
+                        KeyRecord.station_id.is_not(None),
+                        KeyRecord.last_read_at >= since,
+                    )
+                    .order_by(KeyRecord.last_read_at.desc())
+                )
+            ).all()
+        newest: dict[str, KeyRecord] = {}
+        for row in rows:
+            newest.setdefault(str(row.station_id), row)
+        return list(newest.values())
+
     async def key_read_of(self, key_read_id: int, workshop_id: str, vin: str) -> KeyRecord | None:
         """The workshop's key table row of this vehicle; None when the id is unknown, another
         workshop's or another vehicle's, so all three look alike."""

@@ -240,7 +240,8 @@ async def close(
 async def maintenance_log(
     entry_id: str, user: CurrentUser, access: ServiceHistoryAccess, resources: ResourcesDep
 ) -> Response:
-    """The maintenance log as a PDF, only from creation until the flow closes; afterwards 409
+    """The maintenance log as a PDF (English, times in UTC; the console's is in the page's
+    language), only from creation until the flow closes; afterwards 409
     `maintenance-log-not-printable`."""
     document = await use_cases.maintenance_log(resources, user, entry_id)
     return Response(

@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from application.operations import MACHINES, STATUSES, search_flows
 from application.registration import decide_registration, list_registrations
 from console.deps import CsrfChecked, SignedIn, SignedInPerson, Translate
+from console.flow_texts import FLOW_FILTERS
 from console.forms import FormErrors
 from console.operators import flow_detail
 from console.rendering import render
@@ -139,8 +140,10 @@ async def flows(
             "errors": errors,
             "found": found,
             "searched": searched,
-            "type_options": [("", translate._("Any"))] + [(k, k) for k in sorted(MACHINES)],
-            "status_options": [("", translate._("Any"))] + [(k, k) for k in STATUSES],
+            "type_options": [("", translate._("Any"))]
+            + [(k, FLOW_FILTERS["flow_type"](translate, k)) for k in sorted(MACHINES)],
+            "status_options": [("", translate._("Any"))]
+            + [(k, FLOW_FILTERS["flow_status"](translate, k)) for k in STATUSES],
         },
         status_code=422 if errors else 200,
     )

@@ -13,10 +13,11 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
 
+from application.identified_vehicles import vehicles_at_stations
 from application.programming import (
     SessionRequest,
     abort_session,
@@ -83,9 +84,13 @@ async def programming_home(
     translate: Translate,
     resources: ResourcesDep,
     access: AccessRepositoryDep,
+    station_id: Annotated[str, Query(max_length=64)] = "",
+    vin: Annotated[str, Query(max_length=32)] = "",
 ) -> Response:
-    """Choose a station, a vehicle and a package; the workshop's recent sessions."""
-    return await _home_page(request, person.user, translate, resources, access)
+    """Choose a station, a vehicle and a package (a VIN a station read is offered, and picking
+    it fills in the form: `?station_id=&vin=`); the workshop's recent sessions."""
+    picked = {"station_id": station_id, "vin": vin} if station_id or vin else None
+    return await _home_page(request, person.user, translate, resources, access, values=picked)
 
 
 async def _home_page(
@@ -102,11 +107,13 @@ async def _home_page(
     assert user.workshop_id is not None
     form, recent = await start_form(resources, user, translate)
     coverage_error = await _coverage_error(access, user.workshop_id)
+    at_stations = await vehicles_at_stations(resources, user)
     return render(
         request,
         "programming/start.html",
         {
             "form": form,
+            "at_stations": at_stations,
             "recent": recent,
             "values": values or {},
             "errors": errors or FormErrors(),

@@ -9,11 +9,13 @@ What each page shows and does comes from `console.service_booklet`, over the use
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
 from console import service_booklet as booklet_model
+from console.confirmation import confirmation_page, confirmed
 from console.deps import CsrfChecked, Translate
 from console.forms import FormErrors
 from console.rendering import translator
@@ -28,7 +30,7 @@ from console.service_booklet_pages import (
 )
 from console.service_booklet_texts import booklet_error_message
 from domain.errors import DomainError, NotFound
-from domain.service_history import EntryKind
+from domain.service_history import EntryKind, ServiceEntryNotFound
 
 router = APIRouter(prefix=BOOKLET, include_in_schema=False, route_class=BookletRoute)
 
@@ -214,8 +216,22 @@ async def delete_entry(
     _: CsrfChecked,
     booklet: BookletDep,
     translate: Translate,
+    confirm: Annotated[str, Form()] = "",
 ) -> Response:
-    """Delete an entry (the same-day rule); a refusal shows next to the entry's row."""
+    """Delete an entry (the same-day rule), only with `confirm=yes` (else the page asks
+    first); a refusal shows next to the entry's row."""
+    if not confirmed(confirm):
+        stored = await booklet.service_history.find_entry(entry_id)
+        if stored is None or stored.workshop_id != booklet.user.workshop_id:
+            raise ServiceEntryNotFound("no service entry with this id", field="entry_id")
+        return confirmation_page(
+            request,
+            heading=translate._("Delete this entry?"),
+            warning=translate._("The entry is removed from the vehicle's histories for good."),
+            action=f"{BOOKLET}/entries/{quote(entry_id)}/delete",
+            confirm_label=translate._("Delete the entry"),
+            cancel=f"{BOOKLET}/vehicles/{stored.vin}",
+        )
     try:
         vin = await booklet_model.delete_entry(booklet, entry_id)
     except DomainError as refused:

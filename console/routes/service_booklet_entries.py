@@ -241,9 +241,10 @@ async def close(
 
 
 @router.get("/entries/{entry_id}/maintenance-log.pdf")
-async def maintenance_log(entry_id: str, booklet: BookletDep) -> Response:
-    """The maintenance log PDF: the JSON API's own, printable only while the window is open."""
-    document = await booklet_model.maintenance_log(booklet, entry_id)
+async def maintenance_log(entry_id: str, booklet: BookletDep, translate: Translate) -> Response:
+    """The maintenance log PDF: the JSON API's own, printable only while the window is open,
+    in the page's language."""
+    document = await booklet_model.maintenance_log(booklet, entry_id, translate)
     return Response(
         document.pdf,
         media_type="application/pdf",

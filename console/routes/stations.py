@@ -20,10 +20,12 @@ from application.stations import (
     StationRename,
     claim_station,
     new_station_token,
+    owned_station,
     release_station,
     rename_station,
     stations_with_status,
 )
+from console.confirmation import confirmation_page, confirmed
 from console.deps import CsrfChecked, Translate, WorkshopMember
 from console.forms import FormErrors
 from console.rendering import render
@@ -163,8 +165,24 @@ async def token(
     _: CsrfChecked,
     person: WorkshopMember,
     resources: ResourcesDep,
+    translate: Translate,
+    confirm: Annotated[str, Form()] = "",
 ) -> Response:
-    """Owners: issue the station's token and show it once (the previous one stops working)."""
+    """Owners: issue the station's token and show it once (the previous one stops working, a
+    running worker is cut off: so only with `confirm=yes`, else the page asks first)."""
+    if not confirmed(confirm):
+        await owned_station(resources, person.user, person.workshop_id, _station_id(station_id))
+        return confirmation_page(
+            request,
+            heading=translate._("Issue a new token for %(station)s?", station=station_id),
+            warning=translate._(
+                "The station's current token stops working at once: a running station worker "
+                "is cut off until it is given the new token."
+            ),
+            action=f"/console/stations/{_station_id(station_id)}/token",
+            confirm_label=translate._("Issue the new token"),
+            cancel="/console/stations",
+        )
     issued = await new_station_token(
         resources, person.user, person.workshop_id, _station_id(station_id)
     )

@@ -32,6 +32,9 @@ from domain.flash_package import (
 from hw.flash_files import MANIFEST_NAME
 from hw.sim.config import CODING_MAX, CODING_OFFSET, FLASH_LAYOUT
 
+# The console shows it translated (console/data_texts.py marks it for the catalogues).
+DEMO_PACKAGE_DESCRIPTION = "demo package for the simulated vehicle"
+
 
 def _image(unit: SoftwareUnit, size: int, seed: int, ecu: str) -> bytes:
     rnd = random.Random(f"demo-{seed}-{ecu}-{unit}")
@@ -114,7 +117,7 @@ def build_demo_package(
             )
     manifest = FlashPackageManifest(
         package_id=folder_name,
-        description="demo package for the simulated vehicle",
+        description=DEMO_PACKAGE_DESCRIPTION,
         ecus=packages,
     )
     (root / MANIFEST_NAME).write_text(manifest.to_json() + "\n", encoding="utf-8")

@@ -154,7 +154,19 @@ async def read_a_key_record_print_and_delete_an_entry(
     await expect(histories.first).to_contain_text("From a key read")
     await expect(page.locator("#status")).not_to_contain_text("Brake fluid")  # reset in the car
     await screenshot(page, "kasio-histories")
-    await histories.first.get_by_role("button", name=re.compile("^Delete")).click()
+    # Deleting cannot be undone: a delete sent without the confirmation only asks, and the
+    # entry stays; on the page the first click opens the warning, the second deletes.
+    entry_id = await histories.first.get_attribute("data-entry")
+    csrf = await page.locator("form.new-entry input[name=csrf_token]").input_value()
+    asked = await page.context.request.post(
+        f"{base}{KASIO}/entries/{entry_id}/delete", form={"csrf_token": csrf}
+    )
+    assert asked.status == 200 and "Delete this entry?" in await asked.text()
+    async with console.session_factory() as session:
+        assert await session.scalar(select(func.count()).select_from(ServiceEntry)) == 1
+    await histories.first.locator("summary").click()
+    await expect(histories.first).to_contain_text("removed from the vehicle's histories for good")
+    await histories.first.get_by_role("button", name="Delete the entry").click()
     await expect(page.get_by_text("The entry was deleted.")).to_be_visible()
     await expect(page.locator("#histories")).to_contain_text("This vehicle has no entries yet.")
     await expect(page.locator(".vehicle-line")).to_contain_text("194,826 km")

@@ -101,7 +101,7 @@ async def test_an_operator_approves_a_registration_and_inspects_its_flow(
     active = page.locator(".diagram-states li.active")
     await expect(active).to_have_count(1)
     await expect(active).to_have_text("Approved")
-    await expect(page.locator("#timeline")).to_contain_text("workflow_execution_update_accepted")
+    await expect(page.locator("#timeline")).to_contain_text("Update accepted")
     # The page draws the very Mermaid text the JSON API serves for this flow.
     served = await console.api.get(
         "/flows/types/RegistrationWorkflow/diagram",

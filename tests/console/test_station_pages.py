@@ -62,13 +62,43 @@ async def test_an_owner_adds_renames_keys_and_releases_a_station(
     await expect(page.locator(f"#station-{STATION} .station-name")).to_have_text("Bay 7 (left)")
     await screenshot(page, "stations")
 
-    await page.locator(f"#station-{STATION} button[name=token]").click()
+    # A new token cuts off a running station: the first click only opens the warning.
+    await row.get_by_text("Issue a new token").click()
+    await expect(row.locator(".confirm-body")).to_contain_text("stops working at once")
+    await row.get_by_role("button", name="Issue the new token").click()
     token = (await page.locator("#station-token").text_content() or "").strip()
     assert token
     assert await _station_answers(console, token) == "package-not-found"  # the token opens
     assert await _station_answers(console, "not-a-token") == "station-token-invalid"
 
+    # The form sent without the confirmation (as a browser without <details> would) issues
+    # nothing: the confirmation page asks, and the token in use keeps working until then.
     await page.goto(f"{console.base_url}/console/stations")
+    await row.locator("form[action$='/token']").evaluate("form => form.submit()")
+    await expect(
+        page.get_by_role("heading", name=f"Issue a new token for {STATION}?")
+    ).to_be_visible()
+    assert await _station_answers(console, token) == "package-not-found"
+    await page.get_by_role("button", name="Issue the new token").click()
+    replaced = (await page.locator("#station-token").text_content() or "").strip()
+    assert replaced and replaced != token
+    assert await _station_answers(console, token) == "station-token-invalid"
+    token = replaced
+    csrf = await page.locator("form.sign-out input[name=csrf_token]").input_value()
+    unknown = await page.request.post(
+        f"{console.base_url}/console/stations/bay-99/token", form={"csrf_token": csrf}
+    )
+    assert unknown.status == 404  # no confirmation asked for a station that is not ours
+
+    # Release is red, not a twin of Rename.
+    await page.goto(f"{console.base_url}/console/stations")
+    release_colour = await row.locator("button[name=release]").evaluate(
+        "button => getComputedStyle(button).backgroundColor"
+    )
+    rename_colour = await row.locator("button[name=rename]").evaluate(
+        "button => getComputedStyle(button).backgroundColor"
+    )
+    assert release_colour == "rgb(179, 38, 30)" != rename_colour
     await row.locator("button[name=release]").click()  # without the tick: asked, kept
     await expect(page.locator(f"#f-release-{STATION}-error")).to_be_visible()
     assert await _station_answers(console, token) == "package-not-found"
