@@ -29,6 +29,7 @@ from contracts.access import (
     entitlement_workflow_id,
 )
 from contracts.errors import domain_errors_as_application_errors
+from contracts.search_attributes import workshop_scope
 from contracts.stubs import implements
 from db.access_repository import AccessRepository
 from db.models.access import Ticket
@@ -108,6 +109,7 @@ class AccessActivities:
             start_signal=EntitlementSignal.TICKET_ISSUED,
             start_signal_args=[issued],
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            search_attributes=workshop_scope(ticket.workshop_id),
         )
 
     @implements(contract.confirm_purchase)

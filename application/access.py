@@ -30,6 +30,7 @@ from contracts.access import (
     ticket_purchase_workflow_id,
 )
 from contracts.errors import domain_error_from_failure
+from contracts.search_attributes import workshop_scope
 from db.access_repository import AccessRepository, AccountPage
 from db.models import User
 from db.models.access import LedgerEntry, Voucher
@@ -268,6 +269,7 @@ async def _run_ticket_purchase(
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             memo={FINGERPRINT_MEMO: fingerprint},
+            search_attributes=workshop_scope(workshop_id),
             result_type=TicketPurchaseResult,
         )
     except WorkflowAlreadyStartedError:  # finished earlier: the same key gets the same outcome

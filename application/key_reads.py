@@ -13,6 +13,7 @@ from application.resources import AppResources
 from application.workflow_calls import ensure_station_online
 from contracts.errors import domain_error_from
 from contracts.key_reads import KEY_READ_WORKFLOW, KeyReadInput, KeyRecordView, key_read_workflow_id
+from contracts.search_attributes import workshop_scope
 from db.models import User
 from db.service_history import ServiceHistoryRepository
 from db.stations import StationRepository
@@ -36,6 +37,8 @@ async def read_key(resources: AppResources, caller: User, station_id: str) -> Ke
         station_id, caller.workshop_id
     )
     await ensure_station_online(temporal, settings, station)
+    workshop_id = station.workshop_id
+    assert workshop_id is not None  # found among the caller's workshop's stations
     try:
         row: KeyRecordView = await temporal.execute_workflow(
             KEY_READ_WORKFLOW,
@@ -47,6 +50,7 @@ async def read_key(resources: AppResources, caller: User, station_id: str) -> Ke
             ),
             id=key_read_workflow_id(str(uuid.uuid4())),
             task_queue=settings.portal_task_queue,
+            search_attributes=workshop_scope(workshop_id, station.id),
             result_type=KeyRecordView,
         )
     except WorkflowFailureError as failure:

@@ -14,7 +14,7 @@ flow's memo (`VIN_MEMO`), a payload that the payload codec encrypts.
 import hashlib
 import hmac
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 VIN = SearchAttributeKey.for_keyword("Vin")
 WORKSHOP_ID = SearchAttributeKey.for_keyword("WorkshopId")
@@ -39,3 +39,12 @@ def vin_search_value(vin: str, key: bytes) -> str:
     """
     digest = hmac.new(key, vin.strip().upper().encode(), hashlib.sha256).hexdigest()
     return digest[:VIN_SEARCH_HEX_DIGITS]
+
+
+def workshop_scope(workshop_id: str, station_id: str | None = None) -> TypedSearchAttributes:
+    """What a flow carries from its start: its workshop (the one scoping rule: a workshop sees
+    its own flows, operators find them by workshop) and, where it has one, its station."""
+    pairs: list[SearchAttributePair[str]] = [SearchAttributePair(WORKSHOP_ID, workshop_id)]
+    if station_id is not None:
+        pairs.append(SearchAttributePair(STATION_ID, station_id))
+    return TypedSearchAttributes(pairs)

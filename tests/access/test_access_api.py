@@ -13,9 +13,11 @@ import pytest
 from fastapi import Depends
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.converter import decode_typed_search_attributes
 from temporalio.testing import WorkflowEnvironment
 
-from contracts.access import entitlement_workflow_id
+from contracts import search_attributes
+from contracts.access import entitlement_workflow_id, ticket_purchase_workflow_id
 from db.models import Ticket, TicketPurchase
 from domain.accounts import Role
 from domain.catalogue import Service
@@ -327,3 +329,28 @@ async def test_other_workshops_look_absent(
     ):
         response = await api.request(method, path, json=body, headers={**owner.headers, **idem()})
         assert (response.status_code, response.json()["type"]) == (404, "/problems/not-found"), path
+
+
+async def test_a_purchase_and_its_entitlement_carry_the_workshop_from_their_start(
+    api: httpx.AsyncClient,
+    dev_env: WorkflowEnvironment,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """WorkshopId is the one scoping rule: every flow a workshop starts carries it in its start
+    event, so operators and the workshop's own lists find it from its first moment."""
+    ws, owner, _, _ = await _people(session_factory)
+    assert (await _top_up(api, ws, owner, 1_000)).status_code == 201
+    bought = await api.post(
+        f"/workshops/{ws}/tickets",
+        json={"service": "technical_information", "period": "hour"},
+        headers={**owner.headers, "Idempotency-Key": "scope-0001"},
+    )
+    assert bought.status_code == 201, bought.text
+    for workflow_id in (
+        ticket_purchase_workflow_id(ws, "scope-0001"),
+        entitlement_workflow_id(ws, TI),
+    ):
+        history = await dev_env.client.get_workflow_handle(workflow_id).fetch_history()
+        started = history.events[0].workflow_execution_started_event_attributes
+        carried = decode_typed_search_attributes(started.search_attributes)
+        assert carried.get(search_attributes.WORKSHOP_ID) == ws, workflow_id
