@@ -181,6 +181,13 @@ def _at_target(package: EcuPackage, installed: list[SoftwareUnit]) -> bool:
     return {str(u) for u in package.software_units} <= {str(u) for u in installed}
 
 
+def measured_throughput(transferred_bytes: int, transfer_seconds: float) -> float:
+    """Bytes per second the link has carried so far; before any transfer, a cautious guess."""
+    if transfer_seconds <= 0:
+        return DEFAULT_THROUGHPUT_BYTES_PER_SECOND
+    return transferred_bytes / transfer_seconds
+
+
 def estimate_ecu_duration(total_bytes: int, throughput_bytes_per_second: float) -> timedelta:
     """Transfer time at the throughput measured so far on this link, plus the fixed steps."""
     rate = max(throughput_bytes_per_second, 1.0)

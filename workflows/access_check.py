@@ -11,7 +11,13 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from contracts import access as contract
-    from contracts.access import EntitlementCheckInput, EntitlementGrant
+    from contracts.access import (
+        EntitlementCheckInput,
+        EntitlementGrant,
+        EntitlementSignal,
+        Subscription,
+        entitlement_workflow_id,
+    )
     from domain.catalogue import Service
 
 ACCESS_CHECK_TIMEOUT = timedelta(seconds=30)
@@ -34,3 +40,17 @@ async def remaining_coverage(workshop_id: str, service: Service) -> timedelta:
         start_to_close_timeout=ACCESS_CHECK_TIMEOUT,
     )
     return remaining.remaining
+
+
+async def subscribe_to_coverage(workshop_id: str, service: Service) -> None:
+    """Ask the workshop's entitlement flow for `service` to signal this flow when more time is
+    bought (`coverage_extended`)."""
+    entitlement = workflow.get_external_workflow_handle(
+        entitlement_workflow_id(workshop_id, service)
+    )
+    try:
+        await entitlement.signal(
+            EntitlementSignal.SUBSCRIBE, Subscription(workflow_id=workflow.info().workflow_id)
+        )
+    except Exception as error:  # no entitlement flow yet: the next purchase starts one
+        workflow.logger.info("no entitlement flow to subscribe to yet: %s", error)

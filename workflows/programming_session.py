@@ -4,10 +4,8 @@ check access and read the package's manifest (together) → identify (VIN must m
 of each ECU) → plan (skip ECUs at target) → for each ECU: one heartbeating activity per
 segment, the first of which prepares the ECU (voltage, hardware, session, security,
 fingerprint) and the last of which finishes it (dependencies, reset, read-back) → report.
-A failure names its step (prepare, segment, finish); sessions recorded before
-`one-activity-per-segment` ran prepare and finish as activities of their own, and those before
-`portal-checks-together` the access check and the manifest read one after the other; they
-replay that way.
+A failure names its step (prepare, segment, finish); older histories replay as they were
+recorded (the patches below). What a failed step left is read by `workflows.step_failures`.
 
 Before each ECU the session estimates its duration from the throughput measured so far and
 starts it only if the remaining `ecu_programming` coverage holds it with a margin; otherwise it
@@ -25,22 +23,15 @@ from typing import cast
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
+from temporalio.exceptions import ActivityError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from contracts import search_attributes
-    from contracts.access import (
-        COVERAGE_EXTENDED_SIGNAL,
-        CoverageExtended,
-        EntitlementSignal,
-        Subscription,
-        entitlement_workflow_id,
-    )
+    from contracts.access import COVERAGE_EXTENDED_SIGNAL, CoverageExtended
     from contracts.errors import domain_failure
     from contracts.programming import (
         PROGRAMMING_SESSION_WORKFLOW,
         PROGRESS_QUERY,
-        SEGMENT_CHECKED,
         AbortInput,
         EcuOutcome,
         EndSessionInput,
@@ -66,7 +57,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.catalogue import Service
     from domain.flash_package import FlashPackageManifest
     from domain.programming import (
-        DEFAULT_THROUGHPUT_BYTES_PER_SECOND,
         WAIT_FOR_TIME_DEADLINE,
         DownloadProgress,
         EcuPlan,
@@ -80,9 +70,11 @@ with workflow.unsafe.imports_passed_through():
         may_resume,
         may_skip,
         may_start_ecu,
+        measured_throughput,
         plan_programming,
     )
-    from workflows.access_check import check_access, remaining_coverage
+    from workflows import step_failures
+    from workflows.access_check import check_access, remaining_coverage, subscribe_to_coverage
     from workflows.vin_search import vin_attributes
 
 # Since this patch an ECU's first segment activity prepares it and its last one finishes it
@@ -157,7 +149,7 @@ class ProgrammingSessionWorkflow:
                 await self._check_access()
                 manifest = await self._read_manifest()
         except ActivityError as error:
-            self._enter("refuse", _reason(error))
+            self._enter("refuse", step_failures.reason(error))
             raise domain_failure(error) from error
         self._enter("access_granted")
 
@@ -247,10 +239,10 @@ class ProgrammingSessionWorkflow:
                     retry_policy=self.hardware_retry,
                 )
             except ActivityError as error:
-                if _error_type(error) == StationFailure.VIN_MISMATCH and not resuming:
-                    self._enter("refuse", _reason(error))
+                if step_failures.error_type(error) == StationFailure.VIN_MISMATCH and not resuming:
+                    self._enter("refuse", step_failures.reason(error))
                     return None
-                if not await self._needs_technician(_reason(error)):
+                if not await self._needs_technician(step_failures.reason(error)):
                     return None
 
     async def _wait_for_time(self, plan: EcuPlan) -> bool:
@@ -270,7 +262,7 @@ class ProgrammingSessionWorkflow:
                     f"{plan.ecu} needs about {int(estimate.total_seconds())} s, "
                     f"{int(remaining.total_seconds())} s of purchased time remain",
                 )
-                await self._subscribe_to_coverage()
+                await subscribe_to_coverage(self.request.workshop_id, Service.ECU_PROGRAMMING)
             seen = self.coverage_extended_count
             try:
                 await workflow.wait_condition(
@@ -310,7 +302,7 @@ class ProgrammingSessionWorkflow:
                 position += 1
             except ActivityError as error:
                 self._remember_progress(plan.ecu, index, error)
-                if not await self._needs_technician(_reason(error)):
+                if not await self._needs_technician(step_failures.reason(error)):
                     return False
                 if await self._identify(manifest, resuming=True) is None:
                     return False
@@ -385,23 +377,13 @@ class ProgrammingSessionWorkflow:
         return max(MINIMUM_STEP_TIMEOUT, (self.remaining or timedelta(0)) + estimate * 3)
 
     def _remember_progress(self, ecu: str, index: int | None, error: ActivityError) -> None:
-        cause = error.cause
-        details: list[object] = []
-        if isinstance(cause, ApplicationError):
-            details = list(cause.details)
-        elif isinstance(cause, TimeoutError):
-            details = list(cause.last_heartbeat_details)
-        for detail in details:
-            if index is None:
-                continue
-            if detail == SEGMENT_CHECKED or (
-                isinstance(detail, dict) and detail.get("segment_checked")
-            ):
-                self.checked_segments.add((ecu, index))
-            if isinstance(detail, dict):
-                progress = detail.get("progress", detail)
-                if isinstance(progress, dict) and "next_block_index" in progress:
-                    self.resume_points[(ecu, index)] = DownloadProgress.model_validate(progress)
+        if index is None:
+            return
+        left = step_failures.segment_left_at(error)
+        if left.checked:
+            self.checked_segments.add((ecu, index))
+        if left.progress is not None:
+            self.resume_points[(ecu, index)] = left.progress
 
     async def _needs_technician(self, reason: str) -> bool:
         """Wait for the technician; True when they resume, False when they abort."""
@@ -425,21 +407,8 @@ class ProgrammingSessionWorkflow:
         self.coverage_ends = asked_at + remaining
         return self._known_remaining()
 
-    async def _subscribe_to_coverage(self) -> None:
-        entitlement = workflow.get_external_workflow_handle(
-            entitlement_workflow_id(self.request.workshop_id, Service.ECU_PROGRAMMING)
-        )
-        try:
-            await entitlement.signal(
-                EntitlementSignal.SUBSCRIBE, Subscription(workflow_id=workflow.info().workflow_id)
-            )
-        except Exception as error:  # no entitlement flow yet: the next purchase starts one
-            workflow.logger.info("no entitlement flow to subscribe to yet: %s", error)
-
     def _throughput(self) -> float:
-        if self.transfer_seconds <= 0:
-            return DEFAULT_THROUGHPUT_BYTES_PER_SECOND
-        return self.transferred_bytes / self.transfer_seconds
+        return measured_throughput(self.transferred_bytes, self.transfer_seconds)
 
     # --- signals, updates, query ------------------------------------------------------------
 
@@ -527,12 +496,3 @@ class ProgrammingSessionWorkflow:
             reason=self.reason,
             ecus=list(self.ecus.values()),
         )
-
-
-def _error_type(error: ActivityError) -> str | None:
-    return error.cause.type if isinstance(error.cause, ApplicationError) else None
-
-
-def _reason(error: ActivityError) -> str:
-    cause = error.cause
-    return str(cause.message if isinstance(cause, ApplicationError) else cause or error)

@@ -1,0 +1,56 @@
+"""What a failed station step tells the programming flow: its failure type, a reason to show
+the technician, and how far its segment got (to resume there, or only to finish the ECU).
+
+Pure reading of the activity error; the flow decides what to do with it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
+
+with workflow.unsafe.imports_passed_through():
+    from contracts.programming import SEGMENT_CHECKED
+    from domain.programming import DownloadProgress
+
+
+def error_type(error: ActivityError) -> str | None:
+    """The station's failure type (`StationFailure`, a vehicle error's code), if it named one."""
+    return error.cause.type if isinstance(error.cause, ApplicationError) else None
+
+
+def reason(error: ActivityError) -> str:
+    """The failure's message, for the session's reason and the technician."""
+    cause = error.cause
+    return str(cause.message if isinstance(cause, ApplicationError) else cause or error)
+
+
+@dataclass(frozen=True)
+class SegmentLeftAt:
+    """How far a failed segment got: downloaded and checked (only the ECU's finish is left),
+    and the last block the ECU confirmed (a retry resumes after it)."""
+
+    checked: bool
+    progress: DownloadProgress | None
+
+
+def segment_left_at(error: ActivityError) -> SegmentLeftAt:
+    """Read from the failure's details, or from the last heartbeat of a step that timed out."""
+    cause = error.cause
+    details: list[object] = []
+    if isinstance(cause, ApplicationError):
+        details = list(cause.details)
+    elif isinstance(cause, TimeoutError):
+        details = list(cause.last_heartbeat_details)
+    checked, progress = False, None
+    for detail in details:
+        if detail == SEGMENT_CHECKED or (
+            isinstance(detail, dict) and detail.get("segment_checked")
+        ):
+            checked = True
+        if isinstance(detail, dict):
+            found = detail.get("progress", detail)
+            if isinstance(found, dict) and "next_block_index" in found:
+                progress = DownloadProgress.model_validate(found)
+    return SegmentLeftAt(checked=checked, progress=progress)
