@@ -23,17 +23,20 @@ from activities.mail import MailActivities
 from activities.packages import PackageActivities
 from activities.registration import FormatVatChecker, RegistrationActivities
 from activities.service_history import ServiceHistoryActivities
+from activities.teleservices import TeleserviceActivities
 from db.access_repository import AccessRepository
 from db.accounts import AccountRepository
 from db.mail import mail_sender_for
 from db.packages import PackageStore
 from db.service_history import ServiceHistoryRepository
+from db.teleservices import TeleserviceRepository
 from settings import Settings
 from workflows.entitlement import EntitlementWorkflow
 from workflows.key_read import KeyReadWorkflow
 from workflows.programming_session import ProgrammingSessionWorkflow
 from workflows.registration import RegistrationWorkflow
 from workflows.service_entry import ServiceEntryDeletionWorkflow, ServiceEntryWorkflow
+from workflows.teleservice_ticket import TeleserviceTicketWorkflow
 from workflows.ticket_purchase import TicketPurchaseWorkflow
 
 # Pure modules the workflows use; loading them once outside the sandbox is faster and keeps
@@ -56,6 +59,7 @@ PORTAL_WORKFLOWS: Sequence[type] = (
     ServiceEntryWorkflow,
     ServiceEntryDeletionWorkflow,
     KeyReadWorkflow,
+    TeleserviceTicketWorkflow,
 )
 
 
@@ -80,6 +84,11 @@ def portal_activities(deps: PortalDependencies) -> Sequence[Callable[..., Any]]:
     key_table = KeyTableActivities(
         ServiceHistoryRepository(deps.session_factory), deps.settings.vin_search_value
     )
+    teleservices = TeleserviceActivities(
+        TeleserviceRepository(deps.session_factory),
+        AccountRepository(deps.session_factory),
+        sender,
+    )
     return [
         mail.send_mail,
         access.reserve_credit,
@@ -99,6 +108,9 @@ def portal_activities(deps: PortalDependencies) -> Sequence[Callable[..., Any]]:
         service_history.load_service_entry_facts,
         service_history.delete_service_entry,
         key_table.record_key_read,
+        teleservices.record_teleservice_ticket,
+        teleservices.send_teleservice_ticket_notice,
+        teleservices.find_open_teleservice_tickets,
     ]
 
 

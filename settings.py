@@ -23,6 +23,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contracts.programming import HardwareRetry
 from contracts.search_attributes import vin_search_value
+from domain.signed_messages import new_secret as _new_webhook_secret
+from domain.signed_messages import secret_key as _webhook_secret_key
 
 MiB = 1024 * 1024
 SECRET_KEY_MIN_LENGTH = 32
@@ -30,6 +32,7 @@ SECRET_KEY_MIN_LENGTH = 32
 # administrator's credentials in admin-credentials.txt).
 SECRET_KEY_FILE = "secret-key"
 PAYLOAD_KEYS_FILE = "payload-keys"
+TELESERVICE_WEBHOOK_SECRET_FILE = "teleservice-webhook-secret"
 
 
 def _new_secret_key() -> str:
@@ -118,6 +121,28 @@ class Settings(BaseSettings):
         "for new payloads, the others still decode (key rotation). Unset: in the embedded mode "
         "the one `make dev` generates at its first start (AOS_DATA_DIR/payload-keys); "
         "production encrypts nothing. Empty: no encryption.",
+    )
+
+    teleservice_webhook_secret: str | None = Field(
+        default=None,
+        description="The Standard Webhooks secret (`whsec_` and base64 of 24 to 64 bytes) the "
+        "connected-car backend signs its messages to the portal with, and the portal its "
+        "requests to the backend. Unset: the embedded mode generates one at its first start "
+        "(AOS_DATA_DIR/teleservice-webhook-secret); production refuses inbound messages.",
+    )
+    teleservice_message_max_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        le=16 * MiB,
+        description="Bytes of one signed message from the connected-car backend (413 "
+        "`message-too-large` beyond)",
+    )
+    teleservice_timestamp_tolerance_seconds: int = Field(
+        default=300,
+        ge=1,
+        le=3600,
+        description="How far a signed message's webhook-timestamp may be from the portal's "
+        "clock (401 `message-stale` beyond)",
     )
 
     log_level: str = "info"
@@ -305,7 +330,26 @@ class Settings(BaseSettings):
                 update["payload_keys"] = kept_secret(keys, _new_payload_keys)
             elif keys.exists():
                 update["payload_keys"] = _read_kept(keys)
+        if self.environment == "embedded":
+            update["teleservice_webhook_secret"] = self.teleservice_secret()
         return self.model_copy(update=update)
+
+    def teleservice_secret(self) -> str:
+        """AOS_TELESERVICE_WEBHOOK_SECRET; without it (the embedded mode) the one generated at
+        the first start and kept in AOS_DATA_DIR/teleservice-webhook-secret, which the
+        simulated connected-car backend of `make dev` reads too."""
+        if self.teleservice_webhook_secret:
+            return self.teleservice_webhook_secret
+        if self.environment == "production":
+            raise ValueError("AOS_TELESERVICE_WEBHOOK_SECRET is not set")
+        return kept_secret(self.data_dir / TELESERVICE_WEBHOOK_SECRET_FILE, _new_webhook_secret)
+
+    @field_validator("teleservice_webhook_secret")
+    @classmethod
+    def _webhook_secret_format(cls, value: str | None) -> str | None:
+        if value is not None:
+            _webhook_secret_key(value)  # refused at start, not at the first message
+        return value
 
     def vin_search_value(self, vin: str) -> str:
         """What the `Vin` search attribute holds for `vin` (contracts.search_attributes)."""

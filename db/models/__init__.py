@@ -29,12 +29,14 @@ from db.models.service_history import (
     VehicleCbsItem,
     VehicleTechnicalAction,
 )
+from db.models.teleservices import InboundMessage, TeleserviceTicketRecord
 
 __all__ = [
     "AuditEvent",
     "AuthSession",
     "Base",
     "CreditAccount",
+    "InboundMessage",
     "KeyRecord",
     "LedgerEntry",
     "OneTimeToken",
@@ -46,6 +48,7 @@ __all__ = [
     "ServiceEntry",
     "SignInFailureRecord",
     "Station",
+    "TeleserviceTicketRecord",
     "Ticket",
     "TicketPurchase",
     "User",

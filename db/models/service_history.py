@@ -36,6 +36,9 @@ class Vehicle(Base):
     own_dealer: Mapped[bool]
     service_history_via_teleservices: Mapped[bool]
     remote_key_read_eligible: Mapped[bool]
+    # The workshop the owner chose as the car's service partner ("own dealer"): it receives
+    # the car's teleservice tickets. None: no partner known.
+    service_partner_id: Mapped[str | None] = mapped_column(ForeignKey("workshops.id"))
     updated_at: Mapped[datetime]
 
 
