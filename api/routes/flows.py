@@ -35,6 +35,7 @@ from domain.errors import DomainError, NotFound
 from domain.programming import ProgrammingMachine
 from domain.registration import RegistrationMachine
 from domain.service_history import ServiceEntryMachine
+from domain.teleservices import TeleserviceTicketMachine
 from settings import Settings
 from web.deps import CurrentUser, SettingsDep, TemporalDep
 from web.problems import problem_responses
@@ -46,6 +47,7 @@ MACHINES: dict[str, type[StateMachine]] = {
     "RegistrationWorkflow": RegistrationMachine,
     "ProgrammingSessionWorkflow": ProgrammingMachine,
     "ServiceEntryWorkflow": ServiceEntryMachine,
+    "TeleserviceTicketWorkflow": TeleserviceTicketMachine,
 }
 STATUSES = {
     "running": "Running",

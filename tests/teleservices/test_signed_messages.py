@@ -4,7 +4,7 @@ against the test vector of the scheme's reference libraries, and the embedded mo
 from __future__ import annotations
 
 import stat
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from domain.signed_messages import (
     signature,
     verify,
 )
+from domain.teleservices import add_working_days
 from settings import TELESERVICE_WEBHOOK_SECRET_FILE, Settings
 
 # The reference libraries' test vector (standard-webhooks, libraries/*/tests).
@@ -91,3 +92,15 @@ def test_the_embedded_mode_generates_the_secret_once_owner_only(tmp_path: Path) 
     assert Settings(data_dir=tmp_path / "data").teleservice_secret() == secret
     with pytest.raises(ValueError, match="whsec_"):
         Settings(teleservice_webhook_secret="not a secret")
+
+
+def test_working_days_skip_the_weekend_and_the_calendars_holidays() -> None:
+    friday = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
+    assert add_working_days(friday, 2) == datetime(2026, 12, 8, 10, 0, tzinfo=UTC)  # Tuesday
+    saturday = friday + timedelta(days=1)
+    assert add_working_days(saturday, 2) == datetime(2026, 12, 8, 10, 0, tzinfo=UTC)
+    monday = friday + timedelta(days=3)
+    assert add_working_days(monday, 4) == datetime(2026, 12, 11, 10, 0, tzinfo=UTC)
+    christmas = frozenset({date(2026, 12, 25)})
+    thursday = datetime(2026, 12, 24, 9, 0, tzinfo=UTC)
+    assert add_working_days(thursday, 1, christmas) == datetime(2026, 12, 28, 9, 0, tzinfo=UTC)

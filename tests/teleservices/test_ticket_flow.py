@@ -1,0 +1,223 @@
+"""Teleservice tickets through the API on the dev server: a ticket is acknowledged, gets an
+appointment and is closed by a service entry of the booklet (the ServiceEntryWorkflow signals
+the ticket: the cross-flow link); closed by hand with a reason; closed when the car reports the
+item resolved; seen only by its workshop while it has a teleservice ticket."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.accounts import Role
+from domain.catalogue import Service
+from domain.service_history import CONSENT_TEXT_VERSION
+from settings import Settings
+from testkit.connected_car import INBOUND_PATH, signed, teleservice_call
+from testkit.factories import SignedIn, grant_ticket, sign_in
+from tests.teleservices.conftest import (
+    DEMO_VIN,
+    Partner,
+    assign_partner,
+    eventually,
+    seeded_cars,
+    service_partner,
+)
+
+
+@pytest.fixture
+async def operator(session_factory: async_sessionmaker[AsyncSession]) -> SignedIn:
+    return await sign_in(session_factory, Role.ADMINISTRATOR)
+
+
+@pytest.fixture
+async def partner(
+    api_client: httpx.AsyncClient,
+    portal_on_dev_server: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+    operator: SignedIn,
+) -> AsyncIterator[Partner]:
+    await seeded_cars(session_factory)
+    partner = await service_partner(session_factory)
+    await assign_partner(api_client, operator, DEMO_VIN, partner.workshop_id)
+    yield partner
+
+
+async def _send(api: httpx.AsyncClient, settings: Settings, payload: dict[str, Any]) -> None:
+    body, headers = signed(settings.teleservice_secret(), payload)
+    answer = await api.post(INBOUND_PATH, content=body, headers=headers)
+    assert answer.status_code == 202, answer.text
+
+
+async def _listed(api: httpx.AsyncClient, who: SignedIn, **filters: str) -> list[dict[str, Any]]:
+    answer = await api.get("/teleservice-tickets", params=filters, headers=who.headers)
+    assert answer.status_code == 200, answer.text
+    found: list[dict[str, Any]] = answer.json()
+    return found
+
+
+async def _one_ticket(api: httpx.AsyncClient, who: SignedIn, item: str) -> dict[str, Any]:
+    tickets = await eventually(
+        lambda: _listed(api, who), lambda found: any(t["item"] == item for t in found)
+    )
+    return next(t for t in tickets if t["item"] == item)
+
+
+async def _service_entry(api: httpx.AsyncClient, tech: SignedIn, cbs_items: list[str]) -> str:
+    entry = await api.post("/service-entries", json={"vin": DEMO_VIN}, headers=tech.headers)
+    assert entry.status_code in (200, 201), entry.text
+    url = f"/service-entries/{entry.json()['entry_id']}"
+    steps = [
+        ("consent", {"confirmed": True, "consent_text_version": CONSENT_TEXT_VERSION}),
+        ("details", {"mileage_km": 196_500, "service_date": datetime.now(UTC).date().isoformat()}),
+        ("services", {"cbs_items": cbs_items}),
+        ("create", None),
+    ]
+    for step, body in steps:
+        answer = await api.post(f"{url}/{step}", json=body, headers=tech.headers)
+        assert answer.status_code == 200, (step, answer.text)
+    close = await api.post(f"{url}/close", json={}, headers=tech.headers)
+    assert close.status_code == 200, close.text
+    return str(entry.json()["entry_id"])
+
+
+async def test_a_ticket_is_acknowledged_planned_and_closed_by_a_service_entry_covering_it(
+    api_client: httpx.AsyncClient, settings: Settings, partner: Partner
+) -> None:
+    await _send(api_client, settings, teleservice_call(DEMO_VIN, ["engine_oil", "brake_fluid"]))
+    oil = await _one_ticket(api_client, partner.technician, "engine_oil")
+    url = f"/teleservice-tickets/{oil['ticket_id']}"
+    tech = partner.technician.headers
+
+    acknowledged = await api_client.post(f"{url}/acknowledge", headers=tech)
+    assert acknowledged.status_code == 200, acknowledged.text
+    again = await api_client.post(f"{url}/acknowledge", headers=tech)
+    assert again.status_code == 409
+    assert again.json()["type"] == "/problems/teleservice-ticket-step-not-allowed"
+    appointment = datetime.now(UTC) + timedelta(days=2)
+    planned = await api_client.post(
+        f"{url}/appointment", json={"appointment_at": appointment.isoformat()}, headers=tech
+    )
+    assert planned.status_code == 200, planned.text
+    past = await api_client.post(
+        f"{url}/appointment",
+        json={"appointment_at": (datetime.now(UTC) - timedelta(days=1)).isoformat()},
+        headers=tech,
+    )
+    assert past.status_code == 422
+    assert past.json()["field"] == "appointment_at"
+    listed = await _listed(api_client, partner.technician, state="open")
+    assert {t["item"]: t["state"] for t in listed} == {
+        "engine_oil": "appointment_planned",
+        "brake_fluid": "new",
+    }
+
+    # The entry performs the oil service only: the oil ticket closes, the brake fluid's stays.
+    entry_id = await _service_entry(api_client, partner.technician, ["engine_oil"])
+    closed = await eventually(
+        lambda: api_client.get(url, headers=tech), lambda a: a.json()["state"] == "closed"
+    )
+    assert closed.json()["close_reason"] == "service_entry"
+    assert closed.json()["close_detail"] == f"service entry {entry_id}"
+    still_open = await _listed(api_client, partner.technician, state="open")
+    assert [t["item"] for t in still_open] == ["brake_fluid"]
+
+    # The item comes due again later: a new ticket, not the closed one.
+    await _send(api_client, settings, teleservice_call(DEMO_VIN, ["engine_oil"]))
+    tickets = await eventually(
+        lambda: _listed(api_client, partner.technician, state="open"),
+        lambda found: len(found) == 2,
+    )
+    assert oil["ticket_id"] not in {t["ticket_id"] for t in tickets}
+
+
+async def test_a_ticket_is_closed_by_hand_with_a_reason_or_when_the_car_reports_it_resolved(
+    api_client: httpx.AsyncClient, settings: Settings, partner: Partner
+) -> None:
+    await _send(api_client, settings, teleservice_call(DEMO_VIN, ["engine_oil", "brake_fluid"]))
+    oil = await _one_ticket(api_client, partner.technician, "engine_oil")
+    brakes = await _one_ticket(api_client, partner.technician, "brake_fluid")
+    url = f"/teleservice-tickets/{oil['ticket_id']}"
+    tech = partner.technician.headers
+
+    blank = await api_client.post(f"{url}/close", json={"reason": "   "}, headers=tech)
+    assert blank.status_code == 422
+    assert blank.json()["type"] == "/problems/invalid-teleservice-ticket-step"
+    closed = await api_client.post(
+        f"{url}/close", json={"reason": "serviced elsewhere"}, headers=tech
+    )
+    assert closed.status_code == 200, closed.text
+    assert (closed.json()["close_reason"], closed.json()["close_detail"]) == (
+        "by_hand",
+        "serviced elsewhere",
+    )
+
+    await _send(
+        api_client,
+        settings,
+        {
+            "kind": "item_resolved",
+            "vin": DEMO_VIN,
+            "sent_at": datetime.now(UTC).isoformat(),
+            "item": "brake_fluid",
+        },
+    )
+    resolved = await eventually(
+        lambda: api_client.get(f"/teleservice-tickets/{brakes['ticket_id']}", headers=tech),
+        lambda a: a.json()["state"] == "closed",
+    )
+    assert resolved.json()["close_reason"] == "resolved_by_car"
+    assert await _listed(api_client, partner.technician, state="open") == []
+
+
+async def test_only_the_partner_with_a_teleservice_ticket_sees_its_tickets_and_calls_wait_for_it(
+    api_client: httpx.AsyncClient,
+    settings: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+    portal_on_dev_server: Settings,
+    operator: SignedIn,
+) -> None:
+    await seeded_cars(session_factory)
+    # A service partner that has bought only the service history, no teleservice.
+    partner = await service_partner(session_factory, services=(Service.SERVICE_HISTORY,))
+    other = await service_partner(session_factory)
+    await assign_partner(api_client, operator, DEMO_VIN, partner.workshop_id)
+    await _send(api_client, settings, teleservice_call(DEMO_VIN, ["engine_oil"]))
+
+    refused = await api_client.get("/teleservice-tickets", headers=partner.technician.headers)
+    assert refused.status_code == 403
+    assert refused.json()["type"] == "/problems/no-access"
+    # Kept meanwhile: it appears once the workshop buys teleservice.
+    now = datetime.now(UTC)
+    await grant_ticket(
+        session_factory,
+        partner.workshop_id,
+        now - timedelta(minutes=1),
+        now + timedelta(days=1),
+        Service.TELESERVICE,
+    )
+    ticket = await _one_ticket(api_client, partner.technician, "engine_oil")
+
+    # Another workshop: not on its list, and the ticket's id answers as an unknown one.
+    assert await _listed(api_client, other.technician) == []
+    url = f"/teleservice-tickets/{ticket['ticket_id']}"
+    foreign = await api_client.get(url, headers=other.technician.headers)
+    unknown = await api_client.get(
+        "/teleservice-tickets/tt-0123abcd", headers=other.technician.headers
+    )
+    assert foreign.status_code == unknown.status_code == 404
+    assert (
+        foreign.json()["type"] == unknown.json()["type"] == "/problems/teleservice-ticket-not-found"
+    )
+    step = await api_client.post(f"{url}/acknowledge", headers=other.technician.headers)
+    assert step.status_code == 404
+    other_list = await api_client.get(
+        "/teleservice-tickets",
+        params={"workshop_id": partner.workshop_id},
+        headers=other.technician.headers,
+    )
+    assert other_list.status_code == 404
