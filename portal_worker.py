@@ -23,7 +23,7 @@ from activities.mail import MailActivities
 from activities.packages import PackageActivities
 from activities.registration import FormatVatChecker, RegistrationActivities
 from activities.service_history import ServiceHistoryActivities
-from activities.teleservices import TeleserviceActivities
+from activities.teleservices import RemoteKeyReadActivities, TeleserviceActivities
 from db.access_repository import AccessRepository
 from db.accounts import AccountRepository
 from db.mail import mail_sender_for
@@ -35,6 +35,7 @@ from workflows.entitlement import EntitlementWorkflow
 from workflows.key_read import KeyReadWorkflow
 from workflows.programming_session import ProgrammingSessionWorkflow
 from workflows.registration import RegistrationWorkflow
+from workflows.remote_key_read import RemoteKeyReadWorkflow
 from workflows.service_entry import ServiceEntryDeletionWorkflow, ServiceEntryWorkflow
 from workflows.teleservice_ticket import TeleserviceTicketWorkflow
 from workflows.ticket_purchase import TicketPurchaseWorkflow
@@ -60,6 +61,7 @@ PORTAL_WORKFLOWS: Sequence[type] = (
     ServiceEntryDeletionWorkflow,
     KeyReadWorkflow,
     TeleserviceTicketWorkflow,
+    RemoteKeyReadWorkflow,
 )
 
 
@@ -89,6 +91,13 @@ def portal_activities(deps: PortalDependencies) -> Sequence[Callable[..., Any]]:
         AccountRepository(deps.session_factory),
         sender,
     )
+    remote_key_reads = RemoteKeyReadActivities(
+        TeleserviceRepository(deps.session_factory),
+        ServiceHistoryRepository(deps.session_factory),
+        sender,
+        deps.settings.connected_car_backend_url,
+        deps.settings.teleservice_secret,
+    )
     return [
         mail.send_mail,
         access.reserve_credit,
@@ -111,6 +120,10 @@ def portal_activities(deps: PortalDependencies) -> Sequence[Callable[..., Any]]:
         teleservices.record_teleservice_ticket,
         teleservices.send_teleservice_ticket_notice,
         teleservices.find_open_teleservice_tickets,
+        remote_key_reads.send_remote_key_read_request,
+        remote_key_reads.record_remote_key_read,
+        remote_key_reads.record_remote_key_read_request,
+        remote_key_reads.announce_remote_key_read,
     ]
 
 

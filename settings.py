@@ -145,6 +145,20 @@ class Settings(BaseSettings):
         "clock (401 `message-stale` beyond)",
     )
 
+    connected_car_backend_url: str = Field(
+        default="http://127.0.0.1:8300",
+        pattern=r"^https?://[^\s]+$",
+        description="The connected-car backend's base URL, to which the portal sends remote "
+        "key-read requests (signed with AOS_TELESERVICE_WEBHOOK_SECRET); the embedded mode's "
+        "default is the simulated backend of `make dev`",
+    )
+    remote_key_read_deadline_seconds: int = Field(
+        default=7 * 24 * 3600,
+        ge=60,
+        le=90 * 24 * 3600,
+        description="How long a remote key-read request waits for the car before it expires",
+    )
+
     log_level: str = "info"
     worker_metrics_address: str | None = Field(
         default=None, description="host:port where a worker serves Prometheus metrics"

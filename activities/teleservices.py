@@ -1,12 +1,24 @@
-"""Teleservice activities: the ticket list, the service-level notices, a car's open tickets."""
+"""Teleservice activities: the ticket list, the service-level notices, a car's open tickets;
+the remote key read's request to the backend, key table, list and mail."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import httpx
+
+from contracts import remote_key_reads as remote
 from contracts import teleservices as contract
+from contracts.key_reads import KeyRecordView
 from contracts.mail import MailMessage
+from contracts.remote_key_reads import (
+    AnnounceRemoteKeyReadInput,
+    BackendAnswer,
+    RecordRemoteKeyReadInput,
+    RemoteKeyReadStatus,
+    SendKeyReadRequestInput,
+)
 from contracts.stubs import implements
 from contracts.teleservices import (
     FindOpenTicketsInput,
@@ -16,7 +28,9 @@ from contracts.teleservices import (
 )
 from db.accounts import AccountRepository
 from db.mail import MailSender
+from db.service_history import ServiceHistoryRepository
 from db.teleservices import TeleserviceRepository
+from domain.signed_messages import sign
 from domain.teleservices import TicketNoticeKind
 
 _SUBJECTS = {
@@ -82,3 +96,69 @@ class TeleserviceActivities:
     @implements(contract.find_open_teleservice_tickets)
     async def find_open_teleservice_tickets(self, request: FindOpenTicketsInput) -> OpenTickets:
         return OpenTickets(tickets=await self._repository.open_tickets(request.vin))
+
+
+class RemoteKeyReadActivities:
+    """The remote key read's side effects: the backend over HTTP, the key table, the list and
+    the workshop's mail."""
+
+    def __init__(
+        self,
+        repository: TeleserviceRepository,
+        service_history: ServiceHistoryRepository,
+        mail: MailSender,
+        backend_url: str,
+        secret: Callable[[], str],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._repository = repository
+        self._service_history = service_history
+        self._mail = mail
+        self._backend_url = backend_url.rstrip("/")
+        self._secret = secret
+        self._clock = clock
+
+    @implements(remote.send_remote_key_read_request)
+    async def send_remote_key_read_request(self, request: SendKeyReadRequestInput) -> BackendAnswer:
+        body = request.model_dump_json().encode()
+        # The request id is the message id: a retry is the same message, which the backend
+        # takes once.
+        headers = sign(self._secret(), f"krr_{request.request_id}", self._clock(), body)
+        async with httpx.AsyncClient(timeout=20) as client:
+            answer = await client.post(
+                f"{self._backend_url}/key-read-requests",
+                content=body,
+                headers={**headers, "Content-Type": "application/json"},
+            )
+        if answer.status_code >= 300:
+            raise RuntimeError(f"the connected-car backend answered {answer.status_code}")
+        return BackendAnswer.ACCEPTED
+
+    @implements(remote.record_remote_key_read)
+    async def record_remote_key_read(self, request: RecordRemoteKeyReadInput) -> KeyRecordView:
+        record = await self._service_history.record_remote_key_read(
+            request.workshop_id, request.key, request.read_at
+        )
+        return KeyRecordView.model_validate(record)
+
+    @implements(remote.record_remote_key_read_request)
+    async def record_remote_key_read_request(self, status: RemoteKeyReadStatus) -> None:
+        await self._repository.record_remote_request(status, self._clock())
+
+    @implements(remote.announce_remote_key_read)
+    async def announce_remote_key_read(self, request: AnnounceRemoteKeyReadInput) -> None:
+        contact = await self._repository.workshop_contact(request.workshop_id)
+        if contact is None:
+            return
+        await self._mail.send(
+            MailMessage(
+                message_key=f"remote-key-read/{request.request_id}",
+                recipient=contact,
+                subject=f"Remote key read received: {request.vin}",
+                body=(
+                    f"The car {request.vin} woke up and sent its key data for your remote "
+                    f"key-read request {request.request_id}. It is in your key table."
+                ),
+                category="remote-key-read-received",
+            )
+        )

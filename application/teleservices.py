@@ -27,6 +27,16 @@ from application.authorization import ensure_workshop_access
 from application.resources import AppResources
 from application.workflow_calls import execute_update
 from contracts import search_attributes
+from contracts.remote_key_reads import (
+    CANCEL_UPDATE,
+    KEY_RECEIVED_SIGNAL,
+    REMOTE_KEY_READ_WORKFLOW,
+    CancelInput,
+    KeyReceived,
+    RemoteKeyReadInput,
+    RemoteKeyReadStatus,
+    remote_key_read_workflow_id,
+)
 from contracts.teleservices import (
     TELESERVICE_TICKET_WORKFLOW,
     AcknowledgeInput,
@@ -41,26 +51,29 @@ from contracts.teleservices import (
     teleservice_ticket_workflow_id,
 )
 from db.access_repository import AccessRepository
-from db.models import TeleserviceTicketRecord, User
+from db.models import RemoteKeyReadRequest, TeleserviceTicketRecord, User
 from db.teleservices import TeleserviceRepository
 from domain.accounts import Role
 from domain.catalogue import Service
 from domain.errors import Conflict, DomainError, Forbidden, NotFound, TooLarge
+from domain.remote_key_reads import RemoteKeyReadNotOpen, check_remote_key_read
+from domain.service_history import check_consent
 from domain.signed_messages import SignedHeaders, verify
 from domain.teleservices import (
-    BatteryGuard,
+    AnyCarMessage,
     CarMessage,
     ItemResolved,
+    RemoteKeyData,
     ServiceLevel,
-    ServiceRequest,
-    TeleserviceCall,
     TicketNotFound,
+    TicketStepNotAllowed,
+    VehicleFactsReport,
     due_items,
 )
 
 audit = logging.getLogger("teleservices.audit")
 
-_MESSAGE = TypeAdapter[TeleserviceCall | BatteryGuard | ServiceRequest | ItemResolved](CarMessage)
+_MESSAGE = TypeAdapter[AnyCarMessage](CarMessage)
 
 
 class MessageReplayed(Conflict):
@@ -176,11 +189,25 @@ async def _process(
     resources: AppResources,
     repository: TeleserviceRepository,
     message_id: str,
-    message: TeleserviceCall | BatteryGuard | ServiceRequest | ItemResolved,
+    message: AnyCarMessage,
     now: datetime,
 ) -> str | None:
     settings, temporal = resources.settings, resources.temporal
     vin_search = settings.vin_search_value(message.vin)
+    if isinstance(message, VehicleFactsReport):
+        await repository.update_vehicle_facts(message, now)
+        return None
+    if isinstance(message, RemoteKeyData):
+        handle = temporal.get_workflow_handle(remote_key_read_workflow_id(message.request_id))
+        try:
+            await handle.signal(
+                KEY_RECEIVED_SIGNAL,
+                KeyReceived(message_id=message_id, key=message.key, received_at=now),
+            )
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:  # expired or cancelled: kept, unused
+                raise
+        return None
     if isinstance(message, ItemResolved):
         handle = temporal.get_workflow_handle(
             teleservice_ticket_workflow_id(vin_search, message.item)
@@ -296,7 +323,15 @@ async def _step(
 ) -> TeleserviceTicketStatus:
     row = await _ticket_of(resources, caller, ticket_id)
     handle = resources.temporal.get_workflow_handle(row.workflow_id)
-    return await execute_update(handle, update, argument, TeleserviceTicketStatus)
+    try:
+        return await execute_update(handle, update, argument, TeleserviceTicketStatus)
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        # The ticket's flow has ended (closed): no step applies any more.
+        raise TicketStepNotAllowed(
+            f"the ticket is closed; it cannot take the step {update.value!r}", state="closed"
+        ) from error
 
 
 async def acknowledge_ticket(
@@ -354,3 +389,101 @@ async def assign_service_partner(
     )
     if not found:
         raise UnknownVehicleOrWorkshop("no vehicle with this VIN, or no workshop with this id")
+
+
+# --- remote key reads -------------------------------------------------------------------------
+
+
+class OwnerConsent(BaseModel):
+    """The owner's consent, recorded as for a service-booklet entry."""
+
+    confirmed: bool
+    consent_text_version: str = Field(max_length=40)
+
+
+async def request_remote_key_read(
+    resources: AppResources, caller: User, vin: str, owner_consent: OwnerConsent | None
+) -> RemoteKeyReadStatus:
+    """Ask the car for its key data: refused as not capable, no contract or no right (the
+    teleservice ticket as `no-access`); otherwise a RemoteKeyReadWorkflow waits for the car."""
+    workshop_id = caller.workshop_id
+    if workshop_id is None:
+        raise Forbidden("a remote key read is requested by a workshop")
+    await _ensure_teleservice(resources, caller, workshop_id)
+    repository = TeleserviceRepository(resources.session_factory)
+    vehicle = await repository.vehicle(vin)
+    if owner_consent is not None:
+        check_consent(owner_consent.confirmed, owner_consent.consent_text_version)
+    check_remote_key_read(
+        capable=vehicle.remote_key_read_eligible,
+        contract=vehicle.connected_drive_contract,
+        service_partner=vehicle.service_partner_id == workshop_id,
+        owner_consent=owner_consent is not None,
+    )
+    settings = resources.settings
+    request_id = uuid.uuid4().hex
+    handle = await resources.temporal.start_workflow(
+        REMOTE_KEY_READ_WORKFLOW,
+        RemoteKeyReadInput(
+            request_id=request_id,
+            workshop_id=workshop_id,
+            vin=vin,
+            vin_search=settings.vin_search_value(vin),
+            requested_by=caller.id,
+            deadline_seconds=settings.remote_key_read_deadline_seconds,
+            owner_consent_version=owner_consent.consent_text_version if owner_consent else None,
+        ),
+        id=remote_key_read_workflow_id(request_id),
+        task_queue=settings.portal_task_queue,
+        memo={search_attributes.VIN_MEMO: vin},
+    )
+    status: RemoteKeyReadStatus = await handle.query("status", result_type=RemoteKeyReadStatus)
+    return status
+
+
+async def list_remote_key_reads(
+    resources: AppResources, caller: User, workshop_id: str | None
+) -> list[RemoteKeyReadRequest]:
+    """The workshop's requests with their states, newest first."""
+    chosen = _workshop_of(caller, workshop_id)
+    await _ensure_teleservice(resources, caller, chosen)
+    return list(await TeleserviceRepository(resources.session_factory).remote_requests(chosen))
+
+
+async def remote_key_read_status(
+    resources: AppResources, caller: User, request_id: str
+) -> RemoteKeyReadStatus:
+    row = await _remote_request_of(resources, caller, request_id)
+    handle = resources.temporal.get_workflow_handle(row.workflow_id)
+    status: RemoteKeyReadStatus = await handle.query("status", result_type=RemoteKeyReadStatus)
+    return status
+
+
+async def cancel_remote_key_read(
+    resources: AppResources, caller: User, request_id: str
+) -> RemoteKeyReadStatus:
+    """The workshop no longer waits for the car (`remote-key-read-not-open` once it ended)."""
+    row = await _remote_request_of(resources, caller, request_id)
+    handle = resources.temporal.get_workflow_handle(row.workflow_id)
+    try:
+        return await execute_update(
+            handle, CANCEL_UPDATE, CancelInput(cancelled_by=caller.id), RemoteKeyReadStatus
+        )
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        # The flow has ended (received, expired or cancelled): nothing waits any more.
+        raise RemoteKeyReadNotOpen(
+            "the request no longer waits for the car", state=row.state
+        ) from error
+
+
+async def _remote_request_of(
+    resources: AppResources, caller: User, request_id: str
+) -> RemoteKeyReadRequest:
+    workshop = None if caller.role == Role.ADMINISTRATOR else caller.workshop_id or ""
+    row = await TeleserviceRepository(resources.session_factory).remote_request(
+        request_id, workshop
+    )
+    await _ensure_teleservice(resources, caller, row.workshop_id)
+    return row

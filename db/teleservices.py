@@ -12,10 +12,19 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from contracts.remote_key_reads import RemoteKeyReadStatus
 from contracts.teleservices import OpenTicketRef, TeleserviceTicketStatus
 from db.engine import reading
-from db.models import InboundMessage, TeleserviceTicketRecord, Vehicle, Workshop
-from domain.teleservices import OPEN_TICKET_STATES, ServiceLevel, TicketNotFound
+from db.models import (
+    InboundMessage,
+    RemoteKeyReadRequest,
+    TeleserviceTicketRecord,
+    Vehicle,
+    Workshop,
+)
+from domain.remote_key_reads import RemoteKeyReadNotFound
+from domain.service_history import VehicleNotFound
+from domain.teleservices import OPEN_TICKET_STATES, ServiceLevel, TicketNotFound, VehicleFactsReport
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,29 @@ class TeleserviceRepository:
             if workshop_id is not None and await session.get(Workshop, workshop_id) is None:
                 return False
             vehicle.service_partner_id = workshop_id
+            vehicle.updated_at = at
+        return True
+
+    async def vehicle(self, vin: str) -> Vehicle:
+        async with reading(self._session_factory) as session:
+            vehicle = await session.get(Vehicle, vin)
+        if vehicle is None:
+            raise VehicleNotFound(f"no vehicle with the VIN {vin}", field="vin")
+        return vehicle
+
+    async def update_vehicle_facts(self, facts: VehicleFactsReport, at: datetime) -> bool:
+        """The teleservice facts the backend reports; False for a car the portal does not know.
+        A partner the portal does not know is left as it was."""
+        async with self._session_factory() as session, session.begin():
+            vehicle = await session.get(Vehicle, facts.vin)
+            if vehicle is None:
+                return False
+            vehicle.teleservice_eligible = facts.teleservice_capable
+            vehicle.connected_drive_contract = facts.connected_drive_contract
+            vehicle.remote_key_read_eligible = facts.remote_key_read_capable
+            partner = facts.service_partner_id
+            if partner is not None and await session.get(Workshop, partner) is not None:
+                vehicle.service_partner_id = partner
             vehicle.updated_at = at
         return True
 
@@ -164,4 +196,45 @@ class TeleserviceRepository:
             row = await session.get(TeleserviceTicketRecord, ticket_id)
         if row is None or (workshop_id is not None and row.workshop_id != workshop_id):
             raise TicketNotFound("no teleservice ticket with this id")
+        return row
+
+    # --- remote key-read requests ---------------------------------------------------------
+
+    async def record_remote_request(self, status: RemoteKeyReadStatus, at: datetime) -> None:
+        async with self._session_factory() as session, session.begin():
+            row = await session.get(RemoteKeyReadRequest, status.request_id)
+            if row is None:
+                row = RemoteKeyReadRequest(id=status.request_id)
+                session.add(row)
+            row.workflow_id = status.workflow_id
+            row.workshop_id = status.workshop_id
+            row.vin = status.vin
+            row.state = status.state
+            row.requested_by = status.requested_by
+            row.requested_at = status.requested_at
+            row.deadline_at = status.deadline_at
+            row.ended_at = status.ended_at
+            row.key_record_id = status.key_record.key_record_id if status.key_record else None
+            row.updated_at = at
+
+    async def remote_requests(
+        self, workshop_id: str, limit: int = 200
+    ) -> Sequence[RemoteKeyReadRequest]:
+        """The workshop's requests, newest first."""
+        async with reading(self._session_factory) as session:
+            rows = await session.scalars(
+                select(RemoteKeyReadRequest)
+                .where(RemoteKeyReadRequest.workshop_id == workshop_id)
+                .order_by(RemoteKeyReadRequest.requested_at.desc(), RemoteKeyReadRequest.id)
+                .limit(limit)
+            )
+            return rows.all()
+
+    async def remote_request(
+        self, request_id: str, workshop_id: str | None
+    ) -> RemoteKeyReadRequest:
+        async with reading(self._session_factory) as session:
+            row = await session.get(RemoteKeyReadRequest, request_id)
+        if row is None or (workshop_id is not None and row.workshop_id != workshop_id):
+            raise RemoteKeyReadNotFound("no remote key-read request with this id")
         return row

@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from statemachine import State, StateMachine
 
 from domain.errors import Conflict, DomainError, NotFound
+from domain.key_data import KeyData
 from domain.vin import VIN_PATTERN
 
 # --- what the car sends -----------------------------------------------------------------------
@@ -45,6 +46,8 @@ class MessageKind(StrEnum):
     BATTERY_GUARD = "battery_guard"
     SERVICE_REQUEST = "service_request"
     ITEM_RESOLVED = "item_resolved"
+    KEY_READ = "key_read"
+    VEHICLE_FACTS = "vehicle_facts"
 
 
 class CbsStatus(StrEnum):
@@ -101,12 +104,36 @@ class ItemResolved(_CarMessage):
     item: str = Field(pattern=ITEM_PATTERN)
 
 
-CarMessage = Annotated[
-    TeleserviceCall | BatteryGuard | ServiceRequest | ItemResolved, Field(discriminator="kind")
-]
+class RemoteKeyData(_CarMessage):
+    """The car's answer to a remote key-read request: its key data."""
+
+    kind: Literal[MessageKind.KEY_READ] = MessageKind.KEY_READ
+    request_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    key: KeyData
 
 
-def due_items(message: TeleserviceCall | BatteryGuard | ServiceRequest | ItemResolved) -> list[str]:
+class VehicleFactsReport(_CarMessage):
+    """What the backend knows of a car's teleservices: the vehicle page's facts."""
+
+    kind: Literal[MessageKind.VEHICLE_FACTS] = MessageKind.VEHICLE_FACTS
+    teleservice_capable: bool
+    connected_drive_contract: bool
+    remote_key_read_capable: bool
+    service_partner_id: str | None = Field(default=None, max_length=64)
+
+
+AnyCarMessage = (
+    TeleserviceCall
+    | BatteryGuard
+    | ServiceRequest
+    | ItemResolved
+    | RemoteKeyData
+    | VehicleFactsReport
+)
+CarMessage = Annotated[AnyCarMessage, Field(discriminator="kind")]
+
+
+def due_items(message: AnyCarMessage) -> list[str]:
     """The items of a message that open a ticket or are added to an open one."""
     if isinstance(message, TeleserviceCall):
         due = [item.cbs_id for item in message.cbs if item.status != CbsStatus.OK]

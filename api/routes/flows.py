@@ -34,6 +34,7 @@ from domain.accounts import Role
 from domain.errors import DomainError, NotFound
 from domain.programming import ProgrammingMachine
 from domain.registration import RegistrationMachine
+from domain.remote_key_reads import RemoteKeyReadMachine
 from domain.service_history import ServiceEntryMachine
 from domain.teleservices import TeleserviceTicketMachine
 from settings import Settings
@@ -48,6 +49,7 @@ MACHINES: dict[str, type[StateMachine]] = {
     "ProgrammingSessionWorkflow": ProgrammingMachine,
     "ServiceEntryWorkflow": ServiceEntryMachine,
     "TeleserviceTicketWorkflow": TeleserviceTicketMachine,
+    "RemoteKeyReadWorkflow": RemoteKeyReadMachine,
 }
 STATUSES = {
     "running": "Running",

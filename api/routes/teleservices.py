@@ -1,15 +1,15 @@
-"""Teleservices: the inbound endpoint of the connected-car backend, and the teleservice
-tickets its messages open for a car's service partner.
+"""Teleservices: the inbound endpoint of the connected-car backend, the teleservice tickets
+its messages open for a car's service partner, and remote key-read requests.
 
 `POST /teleservices/messages` takes one message signed by the Standard Webhooks scheme
 (`webhook-id`, `webhook-timestamp`, `webhook-signature`) with the portal's teleservice secret;
-no session: the signature is the credential. The ticket routes need a `teleservice` ticket
-(administrators: any workshop's).
+no session: the signature is the credential. The ticket and remote key-read routes need a
+`teleservice` ticket (administrators: any workshop's).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
@@ -22,12 +22,22 @@ from application.teleservices import (
     MessageInvalid,
     MessageReplayed,
     MessageTooLarge,
+    OwnerConsent,
     TeleservicesNotConfigured,
     TicketFilter,
     UnknownVehicleOrWorkshop,
 )
+from contracts.remote_key_reads import RemoteKeyReadStatus
 from contracts.teleservices import TeleserviceTicketStatus
 from domain.entitlement import AccessExpired, NoAccess
+from domain.remote_key_reads import (
+    RemoteKeyReadNoContract,
+    RemoteKeyReadNoRight,
+    RemoteKeyReadNotCapable,
+    RemoteKeyReadNotFound,
+    RemoteKeyReadNotOpen,
+)
+from domain.service_history import ConsentRequired, ConsentTextOutdated, VehicleNotFound
 from domain.signed_messages import (
     MAX_MESSAGE_ID_LENGTH,
     MessageSignatureInvalid,
@@ -236,3 +246,111 @@ async def assign_service_partner(
 ) -> None:
     """Operators: the car's service partner (demo data; the backend reports it in production)."""
     await teleservices.assign_service_partner(resources, user, vin, body.workshop_id)
+
+
+# --- remote key reads ---------------------------------------------------------------------------
+
+RequestIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
+
+
+class RemoteKeyReadRequestBody(BaseModel):
+    owner_consent: OwnerConsent | None = Field(
+        default=None,
+        description="The owner's consent (the service booklet's consent text and version); "
+        "needed unless the workshop is the car's service partner",
+    )
+
+
+class RemoteKeyReadView(BaseModel):
+    """One row of the KaSIO list "Remote KeyRead requests"."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    request_id: str = Field(validation_alias="id")
+    vin: str
+    state: str
+    requested_by: str
+    requested_at: datetime
+    deadline_at: datetime
+    ended_at: datetime | None
+    key_record_id: int | None
+    age_seconds: int = Field(default=0, description="Since the request, until it ended")
+
+
+_REMOTE_REFUSALS = (
+    RemoteKeyReadNoRight,
+    RemoteKeyReadNotCapable,
+    RemoteKeyReadNoContract,
+    VehicleNotFound,
+    ConsentRequired,
+    ConsentTextOutdated,
+    NoAccess,
+    AccessExpired,
+    WORKFLOW_UNAVAILABLE,
+)
+
+
+@router.post(
+    "/vehicles/{vin}/remote-key-reads",
+    status_code=201,
+    response_model=RemoteKeyReadStatus,
+    responses=problem_responses(*_REMOTE_REFUSALS),
+)
+async def request_remote_key_read(
+    vin: Annotated[str, Path(pattern=VIN_PATTERN)],
+    body: RemoteKeyReadRequestBody,
+    user: CurrentUser,
+    resources: ResourcesDep,
+) -> RemoteKeyReadStatus:
+    """Ask the car for its key data over the connected-car backend. Refused: not capable,
+    no ConnectedDrive contract, no right (neither the service partner nor the owner's consent),
+    or no teleservice ticket. The request waits for the car until its deadline."""
+    return await teleservices.request_remote_key_read(resources, user, vin, body.owner_consent)
+
+
+@router.get(
+    "/remote-key-reads",
+    response_model=list[RemoteKeyReadView],
+    responses=problem_responses(NoAccess, AccessExpired),
+)
+async def remote_key_reads(
+    user: CurrentUser,
+    resources: ResourcesDep,
+    workshop_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[RemoteKeyReadView]:
+    """The workshop's remote key-read requests with their state and age, newest first."""
+    rows = await teleservices.list_remote_key_reads(resources, user, workshop_id)
+    now = datetime.now(UTC)
+    views = []
+    for row in rows:
+        view = RemoteKeyReadView.model_validate(row)
+        view.age_seconds = int(((row.ended_at or now) - row.requested_at).total_seconds())
+        views.append(view)
+    return views
+
+
+@router.get(
+    "/remote-key-reads/{request_id}",
+    response_model=RemoteKeyReadStatus,
+    responses=problem_responses(
+        RemoteKeyReadNotFound, NoAccess, AccessExpired, WORKFLOW_UNAVAILABLE
+    ),
+)
+async def remote_key_read(
+    request_id: RequestIdPath, user: CurrentUser, resources: ResourcesDep
+) -> RemoteKeyReadStatus:
+    return await teleservices.remote_key_read_status(resources, user, request_id)
+
+
+@router.post(
+    "/remote-key-reads/{request_id}/cancel",
+    response_model=RemoteKeyReadStatus,
+    responses=problem_responses(
+        RemoteKeyReadNotFound, RemoteKeyReadNotOpen, NoAccess, AccessExpired, WORKFLOW_UNAVAILABLE
+    ),
+)
+async def cancel_remote_key_read(
+    request_id: RequestIdPath, user: CurrentUser, resources: ResourcesDep
+) -> RemoteKeyReadStatus:
+    """Stop waiting for the car."""
+    return await teleservices.cancel_remote_key_read(resources, user, request_id)

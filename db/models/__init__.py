@@ -29,7 +29,7 @@ from db.models.service_history import (
     VehicleCbsItem,
     VehicleTechnicalAction,
 )
-from db.models.teleservices import InboundMessage, TeleserviceTicketRecord
+from db.models.teleservices import InboundMessage, RemoteKeyReadRequest, TeleserviceTicketRecord
 
 __all__ = [
     "AuditEvent",
@@ -45,6 +45,7 @@ __all__ = [
     "PriceChange",
     "RecoveryCode",
     "Registration",
+    "RemoteKeyReadRequest",
     "ServiceEntry",
     "SignInFailureRecord",
     "Station",

@@ -2,8 +2,8 @@
 
 `inbound_messages` holds every accepted message once, by its `webhook-id` (unique): a second
 delivery of the same id is a replay. Refused messages are not stored (an audit line says why).
-`teleservice_tickets` is the list the page and the API read: each TeleserviceTicketWorkflow
-writes its own row as it changes (the workflow is the truth, the row its last known state).
+`teleservice_tickets` and `remote_key_read_requests` are the lists the page and the API read: each TeleserviceTicketWorkflow
+and RemoteKeyReadWorkflow writes its own row as it changes (the workflow is the truth, the row its last known state).
 """
 
 from __future__ import annotations
@@ -51,3 +51,22 @@ class TeleserviceTicketRecord(Base):
     updated_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_teleservice_tickets_workshop_state", "workshop_id", "state"),)
+
+
+class RemoteKeyReadRequest(Base):
+    """A workshop's remote key-read request (KaSIO "Remote KeyRead-aanvragen"), as its
+    RemoteKeyReadWorkflow last wrote it."""
+
+    __tablename__ = "remote_key_read_requests"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(200))
+    workshop_id: Mapped[str] = mapped_column(ForeignKey("workshops.id"), index=True)
+    vin: Mapped[str] = mapped_column(String(17))
+    state: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime]
+    deadline_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    key_record_id: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime]

@@ -221,3 +221,18 @@ async def test_only_the_partner_with_a_teleservice_ticket_sees_its_tickets_and_c
         headers=other.technician.headers,
     )
     assert other_list.status_code == 404
+
+
+async def test_a_closed_ticket_takes_no_more_steps(
+    api_client: httpx.AsyncClient, settings: Settings, partner: Partner
+) -> None:
+    await _send(api_client, settings, teleservice_call(DEMO_VIN, ["engine_oil"]))
+    oil = await _one_ticket(api_client, partner.technician, "engine_oil")
+    url = f"/teleservice-tickets/{oil['ticket_id']}"
+    tech = partner.technician.headers
+    closed = await api_client.post(f"{url}/close", json={"reason": "sold"}, headers=tech)
+    assert closed.status_code == 200, closed.text
+    for step in ("acknowledge", "close"):
+        answer = await api_client.post(f"{url}/{step}", json={"reason": "again"}, headers=tech)
+        assert answer.status_code == 409, answer.text
+        assert answer.json()["type"] == "/problems/teleservice-ticket-step-not-allowed"

@@ -1,4 +1,5 @@
-"""teleservices: signed inbound messages, the teleservice ticket list, a car's service partner
+"""teleservices: signed inbound messages, the teleservice ticket and remote key-read lists, a
+car's service partner, remote key reads in the key table
 
 Revision ID: 0012
 Revises: 0010
@@ -67,6 +68,34 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_teleservice_tickets_workshop_state", ["workshop_id", "state"], unique=False
         )
+    op.create_table(
+        "remote_key_read_requests",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("workflow_id", sa.String(length=200), nullable=False),
+        sa.Column("workshop_id", sa.String(length=64), nullable=False),
+        sa.Column("vin", sa.String(length=17), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("requested_by", sa.String(length=64), nullable=False),
+        sa.Column("requested_at", db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("deadline_at", db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", db.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("key_record_id", sa.Integer(), nullable=True),
+        sa.Column("updated_at", db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["workshop_id"],
+            ["workshops.id"],
+            name=op.f("fk_remote_key_read_requests_workshop_id_workshops"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_remote_key_read_requests")),
+    )
+    with op.batch_alter_table("remote_key_read_requests", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_remote_key_read_requests_workshop_id"), ["workshop_id"], unique=False
+        )
+    with op.batch_alter_table("key_records", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("remote", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
     with op.batch_alter_table("vehicles", schema=None) as batch_op:
         batch_op.add_column(sa.Column("service_partner_id", sa.String(length=64), nullable=True))
         batch_op.create_foreign_key(
@@ -83,6 +112,11 @@ def downgrade() -> None:
             batch_op.f("fk_vehicles_service_partner_id_workshops"), type_="foreignkey"
         )
         batch_op.drop_column("service_partner_id")
+    with op.batch_alter_table("key_records", schema=None) as batch_op:
+        batch_op.drop_column("remote")
+    with op.batch_alter_table("remote_key_read_requests", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_remote_key_read_requests_workshop_id"))
+    op.drop_table("remote_key_read_requests")
     with op.batch_alter_table("teleservice_tickets", schema=None) as batch_op:
         batch_op.drop_index("ix_teleservice_tickets_workshop_state")
         batch_op.drop_index(batch_op.f("ix_teleservice_tickets_workshop_id"))
