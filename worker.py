@@ -17,11 +17,12 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 
 from domain.service_history import STATION_ID_PATTERN, STATION_ID_RULE
-from settings import Settings, get_settings
+from settings import TELESERVICE_WEBHOOK_SECRET_FILE, Settings, get_settings
 from supervisor import HEALTH_CHECK_TIMEOUT_SECONDS, Part, RestartPolicy, Supervisor
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 DEMO_STATION_ID = "demo-1"
+DEMO_CAR_WAKE_SECONDS = 180
 WORKER_PY = str(Path(__file__).resolve())
 # A stopped worker leaves within this: `make dev` and service managers wait about 10 s before
 # SIGKILL, and a process that is killed reports nothing back.
@@ -302,6 +304,26 @@ async def _enrol_administrator_totp(settings: Settings, email: str) -> str | Non
         await engine.dispose()
 
 
+@cli.command("connected-car-backend")
+def connected_car_backend(
+    listen: Annotated[str, typer.Option(help="HOST:PORT to serve on")] = "127.0.0.1:8300",
+    portal: Annotated[str, typer.Option(help="The portal API's URL")] = "http://127.0.0.1:8000",
+    wake_every: Annotated[
+        float, typer.Option(help="Wake every simulated car this often (seconds); 0: on command")
+    ] = 0,
+) -> None:
+    """Run the simulated connected-car backend (development and demos only): its cars answer
+    remote key reads and send their Teleservice Calls to the portal, signed with the
+    teleservice secret (AOS_TELESERVICE_WEBHOOK_SECRET, or the embedded one)."""
+    from hw.sim.connected_car_backend import main
+
+    secret_file = get_settings().data_dir / TELESERVICE_WEBHOOK_SECRET_FILE
+    arguments = ["--listen", listen, "--portal", portal, "--wake-every", str(wake_every)]
+    if not os.environ.get("AOS_TELESERVICE_WEBHOOK_SECRET"):
+        arguments += ["--secret-file", str(secret_file)]
+    raise typer.Exit(main(arguments))
+
+
 @cli.command("migrate")
 def migrate_command() -> None:
     """Apply the database migrations to AOS_DATABASE_URL."""
@@ -496,11 +518,29 @@ async def _run_embedded(
         )
     )
     supervisor.start(Part("api", api_command(settings), health=lambda: _api_live(base)))
+    # The simulated connected-car backend: its cars wake every 3 minutes (the demo's script).
+    backend = urlsplit(settings.connected_car_backend_url)
+    supervisor.start(
+        Part(
+            "connected-car-backend",
+            [
+                *me,
+                "connected-car-backend",
+                "--listen",
+                f"{backend.hostname}:{backend.port or 80}",
+                "--portal",
+                base,
+                "--wake-every",
+                str(DEMO_CAR_WAKE_SECONDS),
+            ],
+        )
+    )
     typer.echo(f"Console:         {base}/console/")
     typer.echo(f"API docs:        {base}/docs")
     typer.echo(f"Readiness:       {base}/health/ready")
     typer.echo(f"Temporal Web UI: http://127.0.0.1:{settings.temporal_ui_port}")
     typer.echo(f"Station gateway: {settings.gateway_listen} (TLS, CA {settings.gateway_ca})")
+    typer.echo(f"Connected cars:  {settings.connected_car_backend_url} (simulated backend)")
     typer.echo(administrator)
     typer.echo("A part that crashes or freezes is started again; Ctrl-C stops everything.")
     await supervisor.watch(stop)
