@@ -10,11 +10,13 @@ from console.routes import operators as operator_pages
 from console.routes import programming as programming_pages
 from console.routes import service_booklet as service_booklet_pages
 from console.routes import stations as station_pages
+from console.routes import teleservices as teleservice_pages
 
 PAGE_ROUTERS: list[APIRouter] = [
     sign_in.router,
     access.router,
     registration.router,
+    teleservice_pages.router,
     service_booklet_pages.router,
     programming_pages.router,
     station_pages.router,
