@@ -141,6 +141,7 @@ async def test_a_refused_message_answers_its_problem_logs_an_audit_line_and_stor
     assert await _tickets(api_client, partner.technician) == []
 
 
+@pytest.mark.database
 async def test_a_replayed_message_is_refused_and_not_processed_again(
     api_client: httpx.AsyncClient,
     settings: Settings,
@@ -169,6 +170,7 @@ async def test_a_replayed_message_is_refused_and_not_processed_again(
     assert tickets[0]["item"] == "engine_oil"
 
 
+@pytest.mark.database  # the store's unique webhook-id under concurrent inserts
 async def test_the_same_message_delivered_twice_at_once_is_processed_once(
     api_client: httpx.AsyncClient,
     settings: Settings,

@@ -236,3 +236,82 @@ async def test_a_closed_ticket_takes_no_more_steps(
         answer = await api_client.post(f"{url}/{step}", json={"reason": "again"}, headers=tech)
         assert answer.status_code == 409, answer.text
         assert answer.json()["type"] == "/problems/teleservice-ticket-step-not-allowed"
+
+
+async def test_a_battery_warning_and_a_drivers_request_are_closed_by_any_service_entry(
+    api_client: httpx.AsyncClient, settings: Settings, partner: Partner
+) -> None:
+    now = datetime.now(UTC).isoformat()
+    await _send(
+        api_client,
+        settings,
+        {"kind": "battery_guard", "vin": DEMO_VIN, "sent_at": now, "voltage": 11.2},
+    )
+    await _send(
+        api_client,
+        settings,
+        {"kind": "service_request", "vin": DEMO_VIN, "sent_at": now, "remark": "noise front left"},
+    )
+    await _one_ticket(api_client, partner.technician, "battery")
+    await _one_ticket(api_client, partner.technician, "service_request")
+
+    await _service_entry(api_client, partner.technician, ["vehicle_check"])
+    tickets = await eventually(
+        lambda: _listed(api_client, partner.technician),
+        lambda found: all(t["state"] == "closed" for t in found),
+    )
+    assert {(t["item"], t["close_reason"]) for t in tickets} == {
+        ("battery", "service_entry"),
+        ("service_request", "service_entry"),
+    }
+
+
+async def test_operators_find_the_tickets_by_vin_and_workshop_and_the_page_names_the_partner(
+    api_client: httpx.AsyncClient,
+    settings: Settings,
+    partner: Partner,
+    operator: SignedIn,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await _send(api_client, settings, teleservice_call(DEMO_VIN, ["engine_oil"]))
+    ticket = await _one_ticket(api_client, partner.technician, "engine_oil")
+    workflow_id = (
+        await api_client.get(
+            f"/teleservice-tickets/{ticket['ticket_id']}", headers=partner.technician.headers
+        )
+    ).json()["workflow_id"]
+    assert DEMO_VIN not in workflow_id  # the id holds the VIN's keyed search value only
+
+    async def found() -> list[dict[str, Any]]:
+        answer = await api_client.get(
+            "/flows",
+            params={
+                "vin": DEMO_VIN,
+                "workshop": partner.workshop_id,
+                "type": "TeleserviceTicketWorkflow",
+            },
+            headers=operator.headers,
+        )
+        assert answer.status_code == 200, answer.text
+        flows: list[dict[str, Any]] = answer.json()["flows"]
+        return flows
+
+    flows = await eventually(found, lambda flows: len(flows) == 1)
+    assert (flows[0]["workflow_id"], flows[0]["vin"], flows[0]["state"]) == (
+        workflow_id,
+        DEMO_VIN,
+        "new",
+    )
+    diagram = await api_client.get(
+        "/flows/types/TeleserviceTicketWorkflow/diagram",
+        params={"workflow_id": workflow_id},
+        headers=operator.headers,
+    )
+    assert diagram.status_code == 200, diagram.text
+    assert "Appointment planned" in diagram.text
+
+    # The vehicle page: "Own dealer" is yes for the partner, no for another workshop.
+    other = await service_partner(session_factory)
+    for who, own in ((partner, True), (other, False)):
+        page = await api_client.get(f"/vehicles/{DEMO_VIN}", headers=who.technician.headers)
+        assert page.json()["teleservices"]["own_dealer"] is own
