@@ -17,6 +17,7 @@ PAGE_ROUTERS: list[APIRouter] = [
     access.router,
     registration.router,
     teleservice_pages.router,
+    teleservice_pages.operator_router,
     service_booklet_pages.router,
     programming_pages.router,
     station_pages.router,

@@ -1,6 +1,7 @@
 """The KaSIO teleservice pages: "Teleservice Tickets" (the workshop's tickets, with filters,
 to acknowledge or close) and "Remote KeyRead requests" (each request with its state and age,
-to cancel), and the vehicle page's remote key-read request.
+to cancel), the vehicle page's remote key-read request, and the operators' page that assigns
+a car's service partner.
 
 Every page calls the use cases of `application.teleservices`, as the JSON API does; without a
 `teleservice` ticket the page says so and links to buying time.
@@ -16,13 +17,13 @@ from fastapi.responses import RedirectResponse
 
 from application import teleservices
 from application.teleservices import OwnerConsent, TicketFilter
-from console.deps import CsrfChecked, Translate, WorkshopMember
+from console.deps import CsrfChecked, SignedIn, Translate, WorkshopMember
 from console.forms import FormErrors, domain_error_message
 from console.i18n import N_
 from console.paths import PREFIX
 from console.rendering import render
 from domain.entitlement import AccessExpired, NoAccess
-from domain.errors import DomainError
+from domain.errors import DomainError, Forbidden, NotFound
 from domain.service_history import CBS_LABELS, CONSENT_TEXT_VERSION
 from domain.teleservices import (
     BATTERY_ITEM,
@@ -30,6 +31,7 @@ from domain.teleservices import (
     SERVICE_REQUEST_ITEM,
     ServiceLevel,
 )
+from domain.vin import parse_vin
 from web.deps import ResourcesDep
 
 KASIO = PREFIX + "/kasio"
@@ -228,3 +230,67 @@ async def cancel_remote_key_read(
         errors.add(None, domain_error_message(translate, error))
         return await _remote_page(request, person, resources, errors, 409)
     return RedirectResponse(REMOTE_READS, status_code=303)
+
+
+# --- operators: a car's service partner (demo data) ---------------------------------------------
+
+operator_router = APIRouter(prefix=PREFIX + "/operators", include_in_schema=False)
+
+
+def _partner_page(
+    request: Request,
+    *,
+    vin: str = "",
+    workshop_id: str = "",
+    done: bool = False,
+    errors: FormErrors | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "teleservices/service_partner.html",
+        {"vin": vin, "workshop_id": workshop_id, "done": done, "errors": errors or FormErrors()},
+        status_code=status_code,
+    )
+
+
+@operator_router.get("/service-partners")
+async def service_partner_page(request: Request, person: SignedIn) -> Response:
+    """Operators assign a car's service partner (the backend reports it in production)."""
+    if not person.is_administrator:
+        raise Forbidden("only portal administrators may do this")
+    return _partner_page(request, done=request.query_params.get("done") == "1")
+
+
+@operator_router.post("/service-partners")
+async def assign_service_partner(
+    request: Request,
+    person: SignedIn,
+    resources: ResourcesDep,
+    translate: Translate,
+    _: CsrfChecked,
+    vin: Annotated[str, Form(max_length=17)] = "",
+    workshop_id: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    if not person.is_administrator:
+        raise Forbidden("only portal administrators may do this")
+    errors = FormErrors()
+    try:
+        parsed = parse_vin(vin)
+    except DomainError:
+        errors.add("vin", translate._("Enter the vehicle's 17-character VIN."))
+        return _partner_page(
+            request, vin=vin, workshop_id=workshop_id, errors=errors, status_code=422
+        )
+    try:
+        await teleservices.assign_service_partner(
+            resources, person.user, parsed, workshop_id.strip() or None
+        )
+    except NotFound:
+        errors.add(
+            "workshop_id", translate._("No vehicle with this VIN, or no workshop with this id.")
+        )
+        return _partner_page(
+            request, vin=vin, workshop_id=workshop_id, errors=errors, status_code=404
+        )
+    return RedirectResponse(PREFIX + "/operators/service-partners?done=1", status_code=303)

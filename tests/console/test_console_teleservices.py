@@ -11,14 +11,24 @@ from typing import Any
 
 from playwright.async_api import Page, expect
 
+from activities.accounts import ensure_administrator
 from domain.catalogue import Service
 from testkit.connected_car import INBOUND_PATH, signed, teleservice_call
 from testkit.factories import grant_ticket
+from tests.accounts_helpers import fresh_totp_code
 from tests.console.conftest import ConsoleServer
-from tests.console.helpers import screenshot, sign_in, workshop_through_api
+from tests.console.helpers import (
+    WorkshopAccount,
+    api_token,
+    screenshot,
+    sign_in,
+    workshop_through_api,
+)
 from tests.service_history.conftest import DEMO_VIN, seed
 
 KASIO = "/console/kasio"
+OPERATOR_EMAIL = "teleservice-operator@aos-portal.example"
+OPERATOR_PASSWORD = "a teleservice operator's long password"
 
 
 async def _teleservices_and_booklet(console: ConsoleServer, workshop_id: str) -> None:
@@ -128,3 +138,51 @@ async def test_a_workshop_without_the_right_is_told_so_in_dutch(
     await expect(dutch_page.locator("#teleservice-tickets")).to_contain_text(
         "Geen teleservice tickets."
     )
+
+
+async def _operator(console: ConsoleServer) -> WorkshopAccount:
+    """The portal's administrator, TOTP enrolled through the JSON API."""
+    await ensure_administrator(
+        console.session_factory, OPERATOR_EMAIL, OPERATOR_PASSWORD, "Operator"
+    )
+    first = await console.api.post(
+        "/auth/login", json={"email": OPERATOR_EMAIL, "password": OPERATOR_PASSWORD}
+    )
+    enrolment = first.json()
+    assert "enrolment_token" in enrolment, first.text
+    confirmed = await console.api.post(
+        "/auth/totp/confirm",
+        json={
+            "enrolment_token": enrolment["enrolment_token"],
+            "code": await fresh_totp_code(enrolment["secret"]),
+        },
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    return WorkshopAccount("", OPERATOR_EMAIL, OPERATOR_PASSWORD, enrolment["secret"])
+
+
+async def test_an_operator_assigns_a_cars_service_partner(
+    console: ConsoleServer, page: Page
+) -> None:
+    base = console.base_url
+    await seed(console.session_factory)
+    partner = await workshop_through_api(console.api, console.session_factory)
+    await _teleservices_and_booklet(console, partner.workshop_id)
+    operator = await _operator(console)
+
+    await sign_in(page, base, operator)
+    await page.goto(f"{base}/console/operators/")
+    await page.get_by_role("link", name="Service partners").click()
+    await page.get_by_label("VIN").fill("NOT-A-VIN")
+    await page.get_by_label("Workshop id").fill(partner.workshop_id)
+    await page.get_by_role("button", name="Assign").click()
+    await expect(page.locator("#f-vin-error")).to_contain_text("17-character VIN")
+    await page.get_by_label("VIN").fill(DEMO_VIN)
+    await page.get_by_role("button", name="Assign").click()
+    await expect(page.get_by_role("status")).to_contain_text("The service partner is assigned.")
+
+    # The car's calls now reach the partner.
+    await _from_the_car(console, teleservice_call(DEMO_VIN, ["brake_fluid"]))
+    headers = await api_token(console.api, partner)
+    tickets = await console.api.get("/teleservice-tickets", headers=headers)
+    assert [t["item"] for t in tickets.json()] == ["brake_fluid"]
