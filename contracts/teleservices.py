@@ -54,12 +54,25 @@ class TicketCall(BaseModel):
     mileage_km: int | None = None
 
 
+class TicketCarry(BaseModel):
+    """A ticket's state, carried into its next run (continue-as-new)."""
+
+    state: TicketState
+    opened_at: datetime
+    calls: list[TicketCall]
+    seen_messages: list[str]
+    notices_sent: list[str]
+    acknowledged_at: datetime | None = None
+    appointment_at: datetime | None = None
+
+
 class TeleserviceTicketInput(BaseModel):
     ticket_id: str
     vin: str
     vin_search: str
     item: str
     workshop_id: str = Field(description="The car's service partner when the ticket opened")
+    carried: TicketCarry | None = None  # None: a new ticket
 
 
 class EntryCoversItem(BaseModel):

@@ -196,6 +196,12 @@ class TicketNoticeKind(StrEnum):
     APPOINTMENT_MISSED = "appointment_missed"
 
 
+CALLS_PER_RUN = 500
+"""A ticket continues as a new run (its state carried over) after this many calls in one run,
+or earlier when Temporal suggests it: a car that calls every few minutes for weeks must not
+grow one history without bound."""
+MESSAGE_IDS_KEPT = 1000  # the ids a ticket remembers to count a redelivered message once
+
 ACKNOWLEDGE_REMINDER_WORKING_DAYS = 2
 ESCALATION_WORKING_DAYS = 4
 APPOINTMENT_GRACE_WORKING_DAYS = 1

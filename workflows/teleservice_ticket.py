@@ -13,6 +13,9 @@ appointment that passes without an entry reminds the workshop again. Each notice
 once. Every change is written to the ticket list (`record_teleservice_ticket`) before an
 update answers, so the list a client reads next shows it.
 
+A ticket that takes many calls continues as a new run with its state (after
+`domain.teleservices.CALLS_PER_RUN` calls, or when Temporal suggests it).
+
 Workflow id: `teleservice-ticket-<vin search value>-<item>` (contracts.teleservices).
 """
 
@@ -37,12 +40,14 @@ with workflow.unsafe.imports_passed_through():
         TeleserviceTicketInput,
         TeleserviceTicketStatus,
         TicketCall,
+        TicketCarry,
         TicketNoticeInput,
         TicketSignal,
         TicketUpdate,
         record_teleservice_ticket,
         send_teleservice_ticket_notice,
     )
+    from domain import teleservices as rules
     from domain.teleservices import (
         CloseReason,
         TeleserviceTicketMachine,
@@ -66,13 +71,15 @@ class TeleserviceTicketWorkflow:
     @workflow.init
     def __init__(self, request: TeleserviceTicketInput) -> None:
         self.request = request
-        self.machine = TeleserviceTicketMachine()
-        self.opened_at = workflow.now()
-        self.calls: list[TicketCall] = []
-        self.seen_messages: set[str] = set()
-        self.notices_sent: list[str] = []
-        self.acknowledged_at: datetime | None = None
-        self.appointment_at: datetime | None = None
+        carried = request.carried
+        self.machine = TeleserviceTicketMachine(start_value=carried.state if carried else None)
+        self.opened_at = carried.opened_at if carried else workflow.now()
+        self.calls: list[TicketCall] = list(carried.calls) if carried else []
+        self.seen_messages: list[str] = list(carried.seen_messages) if carried else []
+        self.notices_sent: list[str] = list(carried.notices_sent) if carried else []
+        self.acknowledged_at: datetime | None = carried.acknowledged_at if carried else None
+        self.appointment_at: datetime | None = carried.appointment_at if carried else None
+        self.calls_this_run = 0
         self.closed_at: datetime | None = None
         self.close_reason: CloseReason | None = None
         self.close_detail: str | None = None
@@ -100,6 +107,11 @@ class TeleserviceTicketWorkflow:
                 continue
             if self.state == "closed":
                 break
+            if self._should_continue_as_new():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if self.recorded == self.version:  # a handler changed nothing meanwhile
+                    workflow.continue_as_new(self._carried())
+                continue
             due = next_service_level_deadline(
                 self.state, self.opened_at, self.appointment_at, self.notices_sent
             )
@@ -128,6 +140,28 @@ class TeleserviceTicketWorkflow:
                 self.version += 1
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
+
+    def _should_continue_as_new(self) -> bool:
+        return (
+            self.calls_this_run >= rules.CALLS_PER_RUN
+            or workflow.info().is_continue_as_new_suggested()
+        )
+
+    def _carried(self) -> TeleserviceTicketInput:
+        """This run's input with the ticket's state, for the next run."""
+        return self.request.model_copy(
+            update={
+                "carried": TicketCarry(
+                    state=self.state,
+                    opened_at=self.opened_at,
+                    calls=self.calls,
+                    seen_messages=self.seen_messages,
+                    notices_sent=self.notices_sent,
+                    acknowledged_at=self.acknowledged_at,
+                    appointment_at=self.appointment_at,
+                )
+            }
+        )
 
     async def _record(self) -> None:
         await workflow.execute_activity(
@@ -158,8 +192,9 @@ class TeleserviceTicketWorkflow:
         """A call about this item (the opening one included); a message counts once."""
         if call.message_id in self.seen_messages or self.state == "closed":
             return
-        self.seen_messages.add(call.message_id)
+        self.seen_messages = [*self.seen_messages, call.message_id][-rules.MESSAGE_IDS_KEPT :]
         self.calls = [*self.calls, call][-MAX_CALLS_KEPT:]
+        self.calls_this_run += 1
         self.version += 1
 
     @workflow.signal(name=TicketSignal.SERVICE_ENTRY_CREATED)

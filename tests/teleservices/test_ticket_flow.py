@@ -12,7 +12,10 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
 
+from domain import teleservices as ticket_rules
 from domain.accounts import Role
 from domain.catalogue import Service
 from domain.service_history import CONSENT_TEXT_VERSION
@@ -315,3 +318,38 @@ async def test_operators_find_the_tickets_by_vin_and_workshop_and_the_page_names
     for who, own in ((partner, True), (other, False)):
         page = await api_client.get(f"/vehicles/{DEMO_VIN}", headers=who.technician.headers)
         assert page.json()["teleservices"]["own_dealer"] is own
+
+
+async def test_a_ticket_that_takes_many_calls_continues_as_a_new_run_with_its_state(
+    api_client: httpx.AsyncClient,
+    settings: Settings,
+    partner: Partner,
+    dev_env: WorkflowEnvironment,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ticket_rules, "CALLS_PER_RUN", 2)  # the workflows read it at run time
+    await _send(api_client, settings, teleservice_call(DEMO_VIN, ["engine_oil"]))
+    ticket = await _one_ticket(api_client, partner.technician, "engine_oil")
+    url = f"/teleservice-tickets/{ticket['ticket_id']}"
+    tech = partner.technician.headers
+    assert (await api_client.post(f"{url}/acknowledge", headers=tech)).status_code == 200
+    for _ in range(3):
+        await _send(api_client, settings, teleservice_call(DEMO_VIN, ["engine_oil"]))
+
+    status = await eventually(
+        lambda: api_client.get(url, headers=tech), lambda a: len(a.json()["calls"]) == 4
+    )
+    assert status.json()["state"] == "acknowledged"
+    assert status.json()["ticket_id"] == ticket["ticket_id"]
+    workflow_id = status.json()["workflow_id"]
+
+    async def runs() -> list[WorkflowExecutionStatus | None]:
+        query = f"WorkflowId = '{workflow_id}'"
+        return [run.status async for run in dev_env.client.list_workflows(query)]
+
+    statuses = await eventually(runs, lambda found: len(found) >= 2)
+    assert WorkflowExecutionStatus.CONTINUED_AS_NEW in statuses
+    again = await api_client.post(f"{url}/acknowledge", headers=tech)
+    assert again.status_code == 409  # the new run knows it was acknowledged
+    listed = await _listed(api_client, partner.technician)
+    assert [(t["ticket_id"], t["calls"]) for t in listed] == [(ticket["ticket_id"], 4)]
