@@ -15,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.teleservices import TeleserviceRepository
 from domain.accounts import Role
 from domain.signed_messages import new_secret
 from settings import Settings
@@ -220,3 +221,30 @@ async def test_a_car_without_a_service_partner_is_kept_but_opens_no_ticket(
         "service_partner": None,
     }
     assert await stored_messages(session_factory) == 1
+
+
+@pytest.mark.database
+async def test_a_message_stored_but_not_processed_before_a_crash_is_finished_when_redelivered(
+    api_client: httpx.AsyncClient,
+    settings: Settings,
+    partner: Partner,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    payload = teleservice_call(DEMO_VIN, ["engine_oil"])
+    body, headers = signed(settings.teleservice_secret(), payload)
+    # The portal stored it, then died before telling the ticket (as store_message leaves it).
+    stored = await TeleserviceRepository(session_factory).store_message(
+        headers["webhook-id"], "teleservice_call", DEMO_VIN, payload, datetime.now(UTC)
+    )
+    assert stored.new and not stored.processed
+
+    # The backend had no answer, so it delivers again: processed now, and only now.
+    again = await api_client.post(INBOUND_PATH, content=body, headers=headers)
+    assert again.status_code == 202, again.text
+    tickets = await eventually(
+        lambda: _tickets(api_client, partner.technician), lambda found: len(found) == 1
+    )
+    assert tickets[0]["calls"] == 1
+    assert await stored_messages(session_factory) == 1
+    third = await api_client.post(INBOUND_PATH, content=body, headers=headers)
+    assert third.status_code == 409
