@@ -468,6 +468,10 @@ def dev() -> None:
     # the portal worker and the gateway read them from there (the station worker never does),
     # and so does every later start.
     settings = settings.with_portal_secrets(make_payload_keys=True)
+    # The secret the simulated connected-car backend and the portal sign their messages with.
+    settings = settings.model_copy(
+        update={"teleservice_webhook_secret": settings.teleservice_secret()}
+    )
     migrate.upgrade(settings.database_url)
     seed_demo_data(settings.database_url)
     administrator = _embedded_administrator(settings)

@@ -83,13 +83,19 @@ def test_unsigned_and_stale_messages_are_refused_as_such() -> None:
 
 
 def test_the_embedded_mode_generates_the_secret_once_owner_only(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data")
-    secret = settings.with_portal_secrets().teleservice_webhook_secret
-    assert secret is not None and secret.startswith("whsec_")
     path = tmp_path / "data" / TELESERVICE_WEBHOOK_SECRET_FILE
+    assert (
+        Settings(data_dir=tmp_path / "data").with_portal_secrets().teleservice_webhook_secret
+        is None
+    )
+    assert not path.exists()  # a process that receives no message makes none
+    secret = Settings(data_dir=tmp_path / "data").teleservice_secret()  # make dev, or a message
+    assert secret.startswith("whsec_")
     assert path.read_text().strip() == secret
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert Settings(data_dir=tmp_path / "data").teleservice_secret() == secret
+    # Every later process of the portal reads the same one.
+    later = Settings(data_dir=tmp_path / "data").with_portal_secrets()
+    assert later.teleservice_webhook_secret == later.teleservice_secret() == secret
     with pytest.raises(ValueError, match="whsec_"):
         Settings(teleservice_webhook_secret="not a secret")
 
