@@ -120,6 +120,8 @@ async def acknowledge_ticket(
         await teleservices.acknowledge_ticket(resources, person.user, ticket_id)
     except (NoAccess, AccessExpired) as refusal:
         return _not_covered(request, refusal)
+    except NotFound:
+        raise  # another workshop's id: the one not-found page, as for an unknown id
     except DomainError as error:
         errors = FormErrors()
         errors.add(None, domain_error_message(translate, error))
@@ -141,6 +143,8 @@ async def close_ticket(
         await teleservices.close_ticket(resources, person.user, ticket_id, reason)
     except (NoAccess, AccessExpired) as refusal:
         return _not_covered(request, refusal)
+    except NotFound:
+        raise  # another workshop's id: the one not-found page, as for an unknown id
     except DomainError as error:
         errors = FormErrors()
         errors.add(None, domain_error_message(translate, error))
@@ -204,6 +208,8 @@ async def request_remote_key_read(
         await teleservices.request_remote_key_read(resources, person.user, vin.upper(), consent)
     except (NoAccess, AccessExpired) as refusal:
         return _not_covered(request, refusal)
+    except NotFound:
+        raise  # another workshop's id: the one not-found page, as for an unknown id
     except DomainError as error:
         errors = FormErrors()
         errors.add(None, domain_error_message(translate, error))
@@ -225,6 +231,8 @@ async def cancel_remote_key_read(
         await teleservices.cancel_remote_key_read(resources, person.user, request_id)
     except (NoAccess, AccessExpired) as refusal:
         return _not_covered(request, refusal)
+    except NotFound:
+        raise  # another workshop's id: the one not-found page, as for an unknown id
     except DomainError as error:
         errors = FormErrors()
         errors.add(None, domain_error_message(translate, error))

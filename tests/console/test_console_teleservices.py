@@ -9,6 +9,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from playwright.async_api import Page, expect
 
 from activities.accounts import ensure_administrator
@@ -20,6 +21,8 @@ from tests.console.conftest import ConsoleServer
 from tests.console.helpers import (
     WorkshopAccount,
     api_token,
+    console_sign_in,
+    csrf_of,
     screenshot,
     sign_in,
     workshop_through_api,
@@ -186,3 +189,38 @@ async def test_an_operator_assigns_a_cars_service_partner(
     headers = await api_token(console.api, partner)
     tickets = await console.api.get("/teleservice-tickets", headers=headers)
     assert [t["item"] for t in tickets.json()] == ["brake_fluid"]
+
+
+async def test_another_workshops_ticket_is_the_same_not_found_page_as_an_unknown_one(
+    console: ConsoleServer,
+) -> None:
+    await seed(console.session_factory)
+    partner = await workshop_through_api(console.api, console.session_factory)
+    stranger = await workshop_through_api(
+        console.api,
+        console.session_factory,
+        name="Garage Elders",
+        vat_number="987654321",
+        email="anna@garage-elders.example",
+    )
+    for workshop in (partner, stranger):
+        await _teleservices_and_booklet(console, workshop.workshop_id)
+    await _from_the_car(console, _facts(partner.workshop_id))
+    await _from_the_car(console, teleservice_call(DEMO_VIN, ["engine_oil"]))
+    tickets = await console.api.get(
+        "/teleservice-tickets", headers=await api_token(console.api, partner)
+    )
+    (ticket,) = tickets.json()
+
+    async with httpx.AsyncClient(base_url=console.base_url) as browser:
+        await console_sign_in(browser, stranger)
+        form = await browser.get(f"{KASIO}/teleservice-tickets")
+        answers = [
+            await browser.post(
+                f"{KASIO}/teleservice-tickets/{ticket_id}/acknowledge",
+                data={"csrf_token": csrf_of(form)},
+            )
+            for ticket_id in (ticket["ticket_id"], "tt-0123456789abcdef")
+        ]
+    assert [a.status_code for a in answers] == [404, 404]
+    assert answers[0].text == answers[1].text
