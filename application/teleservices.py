@@ -16,10 +16,12 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -27,6 +29,7 @@ from application.authorization import ensure_workshop_access
 from application.resources import AppResources
 from application.workflow_calls import execute_update
 from contracts import search_attributes
+from contracts.errors import domain_error_from
 from contracts.remote_key_reads import (
     CANCEL_UPDATE,
     KEY_RECEIVED_SIGNAL,
@@ -72,6 +75,7 @@ from domain.teleservices import (
 )
 
 audit = logging.getLogger("teleservices.audit")
+Result = TypeVar("Result")
 
 _MESSAGE = TypeAdapter[AnyCarMessage](CarMessage)
 
@@ -251,6 +255,18 @@ async def _process(
 # --- the workshop's tickets ---------------------------------------------------------------------
 
 
+async def _refusal_as_domain_error(update: Awaitable[Result]) -> Result:
+    """The update's answer; a validator's refusal raised as the domain error it carries, so
+    the API and the console show it as they show any other."""
+    try:
+        return await update
+    except WorkflowUpdateFailedError as error:
+        carried = domain_error_from(error)
+        if carried is None:
+            raise
+        raise carried from error
+
+
 class TicketFilter(BaseModel):
     open_only: bool = False
     service_level: ServiceLevel | None = None
@@ -324,7 +340,9 @@ async def _step(
     row = await _ticket_of(resources, caller, ticket_id)
     handle = resources.temporal.get_workflow_handle(row.workflow_id)
     try:
-        return await execute_update(handle, update, argument, TeleserviceTicketStatus)
+        return await _refusal_as_domain_error(
+            execute_update(handle, update, argument, TeleserviceTicketStatus)
+        )
     except RPCError as error:
         if error.status != RPCStatusCode.NOT_FOUND:
             raise
@@ -466,8 +484,10 @@ async def cancel_remote_key_read(
     row = await _remote_request_of(resources, caller, request_id)
     handle = resources.temporal.get_workflow_handle(row.workflow_id)
     try:
-        return await execute_update(
-            handle, CANCEL_UPDATE, CancelInput(cancelled_by=caller.id), RemoteKeyReadStatus
+        return await _refusal_as_domain_error(
+            execute_update(
+                handle, CANCEL_UPDATE, CancelInput(cancelled_by=caller.id), RemoteKeyReadStatus
+            )
         )
     except RPCError as error:
         if error.status != RPCStatusCode.NOT_FOUND:

@@ -24,6 +24,7 @@ DOMAIN_ERROR_MESSAGES: dict[str, str] = {
     "remote-key-read-not-capable": N_("This vehicle cannot be read remotely."),
     "remote-key-read-no-contract": N_("This vehicle has no active ConnectedDrive contract."),
     "remote-key-read-not-open": N_("The request no longer waits for the car."),
+    "invalid-appointment": N_("The appointment must lie within the next year, not in the past."),
     "teleservice-ticket-step-not-allowed": N_("The ticket is not in a state for this step."),
     "invalid-teleservice-ticket-step": N_(
         "Give a reason (at most 200 characters) to close the ticket."

@@ -248,11 +248,18 @@ def check_close_reason(reason: str) -> None:
         )
 
 
+class InvalidAppointment(DomainError):
+    code = "invalid-appointment"
+    title = "The appointment is not within the next year"
+
+
 def check_appointment(appointment_at: datetime, now: datetime) -> None:
     if appointment_at < now:
-        raise InvalidTicketStep("the appointment is in the past", field="appointment_at")
+        raise InvalidAppointment("the appointment is in the past", field="appointment_at")
     if appointment_at > now + timedelta(days=366):
-        raise InvalidTicketStep("the appointment is more than a year ahead", field="appointment_at")
+        raise InvalidAppointment(
+            "the appointment is more than a year ahead", field="appointment_at"
+        )
 
 
 # --- working days -------------------------------------------------------------------------------

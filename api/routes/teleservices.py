@@ -47,6 +47,7 @@ from domain.signed_messages import (
 )
 from domain.teleservices import (
     MAX_CLOSE_REASON_LENGTH,
+    InvalidAppointment,
     InvalidTicketStep,
     ServiceLevel,
     TicketNotFound,
@@ -173,6 +174,7 @@ async def ticket(
 
 
 _STEP_PROBLEMS = problem_responses(
+    InvalidAppointment,
     TicketNotFound,
     TicketStepNotAllowed,
     InvalidTicketStep,

@@ -129,6 +129,35 @@ async def acknowledge_ticket(
     return RedirectResponse(f"{TICKETS}?show=open", status_code=303)
 
 
+@router.post("/teleservice-tickets/{ticket_id}/appointment")
+async def plan_appointment(
+    request: Request,
+    ticket_id: str,
+    person: WorkshopMember,
+    resources: ResourcesDep,
+    translate: Translate,
+    _: CsrfChecked,
+    appointment_at: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    """The appointment, as typed in the console's time zone."""
+    errors = FormErrors()
+    try:
+        moment = datetime.fromisoformat(appointment_at).replace(tzinfo=translate.timezone)
+    except ValueError:
+        errors.add(None, translate._("Enter the appointment's date and time."))
+        return await _tickets_page(request, person, resources, "open", errors, 422)
+    try:
+        await teleservices.plan_ticket_appointment(resources, person.user, ticket_id, moment)
+    except (NoAccess, AccessExpired) as refusal:
+        return _not_covered(request, refusal)
+    except NotFound:
+        raise  # another workshop's id: the one not-found page, as for an unknown id
+    except DomainError as error:
+        errors.add(None, domain_error_message(translate, error))
+        return await _tickets_page(request, person, resources, "open", errors, 422)
+    return RedirectResponse(f"{TICKETS}?show=open", status_code=303)
+
+
 @router.post("/teleservice-tickets/{ticket_id}/close")
 async def close_ticket(
     request: Request,
