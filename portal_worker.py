@@ -23,9 +23,11 @@ from activities.mail import MailActivities
 from activities.packages import PackageActivities
 from activities.registration import FormatVatChecker, RegistrationActivities
 from activities.service_history import ServiceHistoryActivities
+from activities.teleservices import RemoteKeyReadActivities, TeleserviceActivities
 from db.access_repository import AccessRepository
 from db.accounts import AccountRepository
 from db.service_history import ServiceHistoryRepository
+from db.teleservices import TeleserviceRepository
 from mail.senders import mail_sender_for
 from settings import Settings
 from storage.packages import PackageStore
@@ -33,7 +35,9 @@ from workflows.entitlement import EntitlementWorkflow
 from workflows.key_read import KeyReadWorkflow
 from workflows.programming_session import ProgrammingSessionWorkflow
 from workflows.registration import RegistrationWorkflow
+from workflows.remote_key_read import RemoteKeyReadWorkflow
 from workflows.service_entry import ServiceEntryDeletionWorkflow, ServiceEntryWorkflow
+from workflows.teleservice_ticket import TeleserviceTicketWorkflow
 from workflows.ticket_purchase import TicketPurchaseWorkflow
 
 # Pure modules the workflows use; loading them once outside the sandbox is faster and keeps
@@ -56,6 +60,8 @@ PORTAL_WORKFLOWS: Sequence[type] = (
     ServiceEntryWorkflow,
     ServiceEntryDeletionWorkflow,
     KeyReadWorkflow,
+    TeleserviceTicketWorkflow,
+    RemoteKeyReadWorkflow,
 )
 
 
@@ -80,6 +86,18 @@ def portal_activities(deps: PortalDependencies) -> Sequence[Callable[..., Any]]:
     key_table = KeyTableActivities(
         ServiceHistoryRepository(deps.session_factory), deps.settings.vin_search_value
     )
+    teleservices = TeleserviceActivities(
+        TeleserviceRepository(deps.session_factory),
+        AccountRepository(deps.session_factory),
+        sender,
+    )
+    remote_key_reads = RemoteKeyReadActivities(
+        TeleserviceRepository(deps.session_factory),
+        ServiceHistoryRepository(deps.session_factory),
+        sender,
+        deps.settings.connected_car_backend_url,
+        deps.settings.teleservice_secret,
+    )
     return [
         mail.send_mail,
         access.reserve_credit,
@@ -99,6 +117,13 @@ def portal_activities(deps: PortalDependencies) -> Sequence[Callable[..., Any]]:
         service_history.load_service_entry_facts,
         service_history.delete_service_entry,
         key_table.record_key_read,
+        teleservices.record_teleservice_ticket,
+        teleservices.send_teleservice_ticket_notice,
+        teleservices.find_open_teleservice_tickets,
+        remote_key_reads.send_remote_key_read_request,
+        remote_key_reads.record_remote_key_read,
+        remote_key_reads.record_remote_key_read_request,
+        remote_key_reads.announce_remote_key_read,
     ]
 
 

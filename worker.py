@@ -9,17 +9,17 @@ import asyncio
 import logging
 import os
 import re
-import secrets
 import signal
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 
 from domain.service_history import STATION_ID_PATTERN, STATION_ID_RULE
-from settings import Settings, get_settings
+from settings import TELESERVICE_WEBHOOK_SECRET_FILE, Settings, get_settings
 from supervisor import (
     Part,
     RestartPolicy,
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 DEMO_STATION_ID = "demo-1"
+DEMO_CAR_WAKE_SECONDS = 180
 WORKER_PY = str(Path(__file__).resolve())
 # A stopped worker leaves within this: `make dev` and service managers wait about 10 s before
 # SIGKILL, and a process that is killed reports nothing back.
@@ -241,70 +242,30 @@ def create_admin(
         raise typer.BadParameter(
             "give --password or set AOS_ADMIN_PASSWORD", param_hint="--password"
         )
-    created = asyncio.run(_ensure_administrator(settings, email, password))
+    from application.administrator import ensure_administrator
+
+    created = asyncio.run(ensure_administrator(settings, email, password))
     typer.echo(f"administrator {email} {'created' if created else 'already exists'}")
 
 
-async def _ensure_administrator(settings: Settings, email: str, password: str) -> bool:
-    from activities.accounts import ensure_administrator
-    from db.engine import create_engine, create_session_factory
+@cli.command("connected-car-backend")
+def connected_car_backend(
+    listen: Annotated[str, typer.Option(help="HOST:PORT to serve on")] = "127.0.0.1:8300",
+    portal: Annotated[str, typer.Option(help="The portal API's URL")] = "http://127.0.0.1:8000",
+    wake_every: Annotated[
+        float, typer.Option(help="Wake every simulated car this often (seconds); 0: on command")
+    ] = 0,
+) -> None:
+    """Run the simulated connected-car backend (development and demos only): its cars answer
+    remote key reads and send their Teleservice Calls to the portal, signed with the
+    teleservice secret (AOS_TELESERVICE_WEBHOOK_SECRET, or the embedded one)."""
+    from hw.sim.connected_car_backend import main
 
-    engine = create_engine(settings.database_url)
-    try:
-        return await ensure_administrator(
-            create_session_factory(engine), email, password, "Portal administrator"
-        )
-    finally:
-        await engine.dispose()
-
-
-def _embedded_administrator(settings: Settings) -> str:
-    """The embedded mode's administrator, and the banner line that says how to sign in.
-
-    Its generated password and its TOTP secret (enrolled here, so nobody has to catch it the
-    one time the API would show it) are kept in AOS_DATA_DIR/admin-credentials.txt, readable
-    by its owner only: email, password, TOTP secret, otpauth:// link, one per line.
-    """
-    from security.credentials import totp_provisioning_uri
-
-    credentials = settings.data_dir / "admin-credentials.txt"
-    if not credentials.exists():
-        password = settings.admin_password or secrets.token_urlsafe(12)
-        asyncio.run(_ensure_administrator(settings, settings.admin_email, password))
-        _write_owner_only(credentials, f"{settings.admin_email}\n{password}\n")
-    credentials.chmod(0o600)
-    email, password, *totp = credentials.read_text().splitlines()
-    if not totp:  # just created, or a file from before the secret was kept here
-        secret = asyncio.run(_enrol_administrator_totp(settings, email))
-        if secret is None:
-            return (
-                f"Administrator:   {email} / {password}, TOTP enrolled at an earlier first "
-                "sign-in: the code comes from that authenticator app"
-            )
-        uri = totp_provisioning_uri(secret, email)
-        _write_owner_only(credentials, f"{email}\n{password}\n{secret}\n{uri}\n")
-    return (
-        f"Administrator:   {email} / {password}; TOTP secret and otpauth:// link in {credentials} "
-        "(owner-only): add it to an authenticator app, then POST /auth/login with totp_code"
-    )
-
-
-def _write_owner_only(path: Path, text: str) -> None:
-    """Write `path` so that it is never readable by anyone but its owner, not even briefly."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as file:
-        file.write(text)
-
-
-async def _enrol_administrator_totp(settings: Settings, email: str) -> str | None:
-    from db.accounts import AccountRepository
-    from db.engine import create_engine, create_session_factory
-
-    engine = create_engine(settings.database_url)
-    try:
-        return await AccountRepository(create_session_factory(engine)).enrol_totp_unconfirmed(email)
-    finally:
-        await engine.dispose()
+    secret_file = get_settings().data_dir / TELESERVICE_WEBHOOK_SECRET_FILE
+    arguments = ["--listen", listen, "--portal", portal, "--wake-every", str(wake_every)]
+    if not os.environ.get("AOS_TELESERVICE_WEBHOOK_SECRET"):
+        arguments += ["--secret-file", str(secret_file)]
+    raise typer.Exit(main(arguments))
 
 
 @cli.command("migrate")
@@ -399,9 +360,15 @@ def dev() -> None:
     # the portal worker and the gateway read them from there (the station worker never does),
     # and so does every later start.
     settings = settings.with_portal_secrets(make_payload_keys=True)
+    # The secret the simulated connected-car backend and the portal sign their messages with.
+    settings = settings.model_copy(
+        update={"teleservice_webhook_secret": settings.teleservice_secret()}
+    )
     migrate.upgrade(settings.database_url)
     seed_demo_data(settings.database_url)
-    administrator = _embedded_administrator(settings)
+    from application.administrator import embedded_administrator
+
+    administrator = embedded_administrator(settings)
     station_token = asyncio.run(_provision_station(settings, DEMO_STATION_ID))
     supervisor = Supervisor(
         RestartPolicy(
@@ -451,11 +418,29 @@ async def _run_embedded(
         )
     )
     supervisor.start(Part("api", api_command(settings), health=lambda: api_answers(base)))
+    # The simulated connected-car backend: its cars wake every 3 minutes (the demo's script).
+    backend = urlsplit(settings.connected_car_backend_url)
+    supervisor.start(
+        Part(
+            "connected-car-backend",
+            [
+                *me,
+                "connected-car-backend",
+                "--listen",
+                f"{backend.hostname}:{backend.port or 80}",
+                "--portal",
+                base,
+                "--wake-every",
+                str(DEMO_CAR_WAKE_SECONDS),
+            ],
+        )
+    )
     typer.echo(f"Console:         {base}/console/")
     typer.echo(f"API docs:        {base}/docs")
     typer.echo(f"Readiness:       {base}/health/ready")
     typer.echo(f"Temporal Web UI: http://127.0.0.1:{settings.temporal_ui_port}")
     typer.echo(f"Station gateway: {settings.gateway_listen} (TLS, CA {settings.gateway_ca})")
+    typer.echo(f"Connected cars:  {settings.connected_car_backend_url} (simulated backend)")
     typer.echo(administrator)
     typer.echo("A part that crashes or freezes is started again; Ctrl-C stops everything.")
     await supervisor.watch(stop)

@@ -35,13 +35,17 @@ from domain.accounts import Role
 from domain.errors import DomainError, NotFound
 from domain.programming import ProgrammingMachine
 from domain.registration import RegistrationMachine
+from domain.remote_key_reads import RemoteKeyReadMachine
 from domain.service_history import ServiceEntryMachine
+from domain.teleservices import TeleserviceTicketMachine
 
 # The flows whose business states are a state machine, by workflow type.
 MACHINES: dict[str, type[StateMachine]] = {
     "RegistrationWorkflow": RegistrationMachine,
     "ProgrammingSessionWorkflow": ProgrammingMachine,
     "ServiceEntryWorkflow": ServiceEntryMachine,
+    "TeleserviceTicketWorkflow": TeleserviceTicketMachine,
+    "RemoteKeyReadWorkflow": RemoteKeyReadMachine,
 }
 # The `status` filter's values, and the `ExecutionStatus` each stands for.
 STATUSES = {

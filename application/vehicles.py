@@ -24,7 +24,10 @@ class Teleservices(BaseModel):
 
     teleservice_eligible: bool
     connected_drive_contract: bool
-    own_dealer: bool
+    own_dealer: bool = Field(
+        description="The caller's workshop is the car's service partner (when the backend "
+        "named one; otherwise as recorded)"
+    )
     service_history_via_teleservices: bool
     remote_key_read_eligible: bool
 
@@ -104,9 +107,12 @@ async def vehicle(resources: AppResources, caller: User, vin: str) -> VehicleVie
     history = ServiceHistoryRepository(resources.session_factory)
     page = await history.vehicle_page(parse_vin(vin))
     cbs = [CbsItemView.model_validate(item) for item in page.cbs_items]
+    teleservices = Teleservices.model_validate(page.vehicle)
+    if page.vehicle.service_partner_id is not None:
+        teleservices.own_dealer = page.vehicle.service_partner_id == caller.workshop_id
     return VehicleView(
         **VehicleDetails.model_validate(page.vehicle).model_dump(),
-        teleservices=Teleservices.model_validate(page.vehicle),
+        teleservices=teleservices,
         technical_actions=[TechnicalActionView.model_validate(a) for a in page.technical_actions],
         cbs=cbs,
         service_needs=[item for item in cbs if item.status != "ok"],

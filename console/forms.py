@@ -18,6 +18,17 @@ from domain.errors import DomainError
 
 # The texts of the domain errors a console form can meet, by their stable code.
 DOMAIN_ERROR_MESSAGES: dict[str, str] = {
+    "remote-key-read-no-right": N_(
+        "You have no right to request a remote key read for this vehicle."
+    ),
+    "remote-key-read-not-capable": N_("This vehicle cannot be read remotely."),
+    "remote-key-read-no-contract": N_("This vehicle has no active ConnectedDrive contract."),
+    "remote-key-read-not-open": N_("The request no longer waits for the car."),
+    "invalid-appointment": N_("The appointment must lie within the next year, not in the past."),
+    "teleservice-ticket-step-not-allowed": N_("The ticket is not in a state for this step."),
+    "invalid-teleservice-ticket-step": N_(
+        "Give a reason (at most 200 characters) to close the ticket."
+    ),
     "invalid-credentials": N_("The email address, password or code is wrong."),
     "totp-required": N_("Enter the code from your authenticator app."),
     "totp-code-used": N_("This code was used already. Wait for the next code from the app."),

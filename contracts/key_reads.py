@@ -58,6 +58,7 @@ class KeyRecordView(BaseModel):
     reader: str
     station_id: str | None
     workshop_id: str
+    remote: bool = False  # read over the connected-car backend, not at a station
 
 
 class RecordedKeyRead(KeyRecordView):

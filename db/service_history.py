@@ -36,6 +36,8 @@ from domain.service_history import (
     reset_service_items,
 )
 
+REMOTE_READER = "ConnectedDrive (remote)"
+
 _CBS_STATUS_NAMES = {
     CbsStatus.OK: "ok",
     CbsStatus.DUE_SOON: "due_soon",
@@ -216,13 +218,46 @@ class ServiceHistoryRepository:
         One row per workshop, vehicle and key, updated by later reads. A known vehicle's last
         known mileage and CBS states follow the key when the key is newer.
         """
-        try:
-            return await self._record_key_read(workshop_id, read)
-        except IntegrityError:  # a concurrent first read of the same key: update its row
-            return await self._record_key_read(workshop_id, read)
+        return await self._record_key(
+            workshop_id, read.key, read.read_at, read.reader, read.station_id, remote=False
+        )
 
-    async def _record_key_read(self, workshop_id: str, read: StationKeyRead) -> KeyRecord:
-        key = read.key
+    async def record_remote_key_read(
+        self, workshop_id: str, key: KeyData, read_at: datetime
+    ) -> KeyRecord:
+        """A key read over the connected-car backend: stored like a station's, marked remote."""
+        return await self._record_key(
+            workshop_id, key, read_at, REMOTE_READER, station_id=None, remote=True
+        )
+
+    async def _record_key(
+        self,
+        workshop_id: str,
+        key: KeyData,
+        read_at: datetime,
+        reader: str,
+        station_id: str | None,
+        *,
+        remote: bool,
+    ) -> KeyRecord:
+        try:
+            return await self._record_key_once(
+                workshop_id, key, read_at, reader, station_id, remote
+            )
+        except IntegrityError:  # a concurrent first read of the same key: update its row
+            return await self._record_key_once(
+                workshop_id, key, read_at, reader, station_id, remote
+            )
+
+    async def _record_key_once(
+        self,
+        workshop_id: str,
+        key: KeyData,
+        read_at: datetime,
+        reader: str,
+        station_id: str | None,
+        remote: bool,
+    ) -> KeyRecord:
         cbs = [
             {
                 "cbs_id": item.cbs_id,
@@ -251,9 +286,10 @@ class ServiceHistoryRepository:
             record.total_distance_km = key.mileage_km
             record.production_date = key.production_date
             record.last_written_on = key.written_on
-            record.last_read_at = read.read_at
-            record.reader = read.reader
-            record.station_id = read.station_id
+            record.last_read_at = read_at
+            record.reader = reader
+            record.station_id = station_id
+            record.remote = remote
             record.cbs = cbs
             if vehicle is not None and key.mileage_km > vehicle.last_known_mileage_km:
                 vehicle.last_known_mileage_km = key.mileage_km

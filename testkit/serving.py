@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 from fastapi import FastAPI
+from starlette.applications import Starlette
 
 _handed_out: set[int] = set()
 
@@ -64,7 +65,7 @@ async def running_api(
 
 
 @asynccontextmanager
-async def serving_api(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
+async def serving_api(app: Starlette, port: int | None = None) -> AsyncIterator[str]:
     """The app over real HTTP on a free port (or `port`, from `free_port()`, for a caller that
     must know the address before the app exists), for callers in other processes or threads
     (the `aos` client, a station worker, a browser); its base URL."""

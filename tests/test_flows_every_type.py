@@ -320,7 +320,12 @@ async def test_a_service_entry_is_found_by_vin_workshop_and_station(
     assert await _temporal_list(dev_env, f"Vin='{DEMO_VIN}' AND {keys}") == {}
 
     timeline = await _timeline(api_client, tech.headers, workflow_id)
-    assert timeline.activities == ["check_entitlement", "record_service_entry"]
+    # The created entry then looks for the car's open teleservice tickets to close (#24).
+    assert timeline.activities == [
+        "check_entitlement",
+        "record_service_entry",
+        "find_open_teleservice_tickets",
+    ]
     assert timeline.updates == [
         "open",  # sent with the start (update-with-start)
         "record_consent",

@@ -38,6 +38,10 @@ PATH_PARAMETERS = {
     "get 404 (test_programming_sessions_of_another_workshop_are_invisible)",
     "package_id": "a flash package of the portal's catalogue, shared by every workshop; a "
     "station fetches it only with its own token (tests/programming/test_remote_station.py)",
+    "ticket_id": "a teleservice ticket of the car's service partner: others get 404 "
+    "(tests/teleservices/test_ticket_flow.py)",
+    "request_id": "a remote key-read request of one workshop: others get 404 "
+    "(tests/teleservices/test_remote_key_reads.py)",
     "file_name": "a file of a session's frame log, handed in by the station the session ran on "
     "(tests/programming/test_remote_station.py)",
 }

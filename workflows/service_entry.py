@@ -58,6 +58,12 @@ with workflow.unsafe.imports_passed_through():
         record_service_entry,
         write_service_items_to_vehicle,
     )
+    from contracts.teleservices import (
+        EntryCoversItem,
+        FindOpenTicketsInput,
+        TicketSignal,
+        find_open_teleservice_tickets,
+    )
     from domain.catalogue import Service
     from domain.service_history import (
         ABANDON_AFTER,
@@ -78,6 +84,7 @@ with workflow.unsafe.imports_passed_through():
         ensure_entry_caller,
         ensure_step,
     )
+    from domain.teleservices import covered_by_entry
     from workflows.access_check import check_access
     from workflows.vin_search import vin_attributes
 
@@ -85,6 +92,9 @@ DATABASE_STEP = timedelta(seconds=30)
 STATION_PICKUP = timedelta(seconds=20)  # a station that does not take the task by then is off
 VEHICLE_WRITE = timedelta(seconds=60)
 VEHICLE_WRITE_RETRY = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(seconds=1))
+# Entries created since tell the car's open teleservice tickets they cover (issue #24); the
+# flows recorded before made no such calls.
+TELL_TELESERVICE_TICKETS = "tell-teleservice-tickets"
 
 
 @workflow.defn(name=SERVICE_ENTRY_WORKFLOW)
@@ -144,6 +154,8 @@ class ServiceEntryWorkflow:
                 return self.status()
 
         assert self.created_at is not None
+        if workflow.patched(TELL_TELESERVICE_TICKETS):
+            await self._tell_teleservice_tickets()
         left = self.created_at + PRINT_WINDOW - workflow.now()
         if left > timedelta(0):
             with contextlib.suppress(TimeoutError):
@@ -157,6 +169,27 @@ class ServiceEntryWorkflow:
         self.machine.send(event)
         self.progress += 1
         workflow.upsert_search_attributes([search_attributes.FLOW_STATE.value_set(self.state)])
+
+    async def _tell_teleservice_tickets(self) -> None:
+        """Signal each open teleservice ticket of the car that this entry covers: the ticket
+        closes itself (workflows.teleservice_ticket)."""
+        request = self.request
+        found = await workflow.execute_activity(
+            find_open_teleservice_tickets,
+            FindOpenTicketsInput(vin=request.vehicle.vin),
+            start_to_close_timeout=DATABASE_STEP,
+        )
+        covers = EntryCoversItem(
+            entry_id=request.entry_id, workshop_id=request.workshop_id, cbs_items=self.cbs_items
+        )
+        for ticket in found.tickets:
+            if not covered_by_entry(ticket.item, self.cbs_items):
+                continue
+            handle = workflow.get_external_workflow_handle(ticket.workflow_id)
+            try:
+                await handle.signal(TicketSignal.SERVICE_ENTRY_CREATED, covers)
+            except Exception:  # closed meanwhile (the list lags the flow): nothing to tell
+                workflow.logger.info("teleservice ticket %s no longer open", ticket.ticket_id)
 
     async def _check_entitlement(self) -> None:
         with as_domain_failure():

@@ -11,11 +11,14 @@ from console.routes import programming as programming_pages
 from console.routes import service_booklet as service_booklet_pages
 from console.routes import service_booklet_entries as service_booklet_entry_pages
 from console.routes import stations as station_pages
+from console.routes import teleservices as teleservice_pages
 
 PAGE_ROUTERS: list[APIRouter] = [
     sign_in.router,
     access.router,
     registration.router,
+    teleservice_pages.router,
+    teleservice_pages.operator_router,
     service_booklet_pages.router,
     service_booklet_entry_pages.router,
     programming_pages.router,

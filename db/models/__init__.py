@@ -29,12 +29,14 @@ from db.models.service_history import (
     VehicleCbsItem,
     VehicleTechnicalAction,
 )
+from db.models.teleservices import InboundMessage, RemoteKeyReadRequest, TeleserviceTicketRecord
 
 __all__ = [
     "AuditEvent",
     "AuthSession",
     "Base",
     "CreditAccount",
+    "InboundMessage",
     "KeyRecord",
     "LedgerEntry",
     "OneTimeToken",
@@ -43,9 +45,11 @@ __all__ = [
     "PriceChange",
     "RecoveryCode",
     "Registration",
+    "RemoteKeyReadRequest",
     "ServiceEntry",
     "SignInFailureRecord",
     "Station",
+    "TeleserviceTicketRecord",
     "Ticket",
     "TicketPurchase",
     "User",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base
@@ -36,6 +36,9 @@ class Vehicle(Base):
     own_dealer: Mapped[bool]
     service_history_via_teleservices: Mapped[bool]
     remote_key_read_eligible: Mapped[bool]
+    # The workshop the owner chose as the car's service partner ("own dealer"): it receives
+    # the car's teleservice tickets. None: no partner known.
+    service_partner_id: Mapped[str | None] = mapped_column(ForeignKey("workshops.id"))
     updated_at: Mapped[datetime]
 
 
@@ -107,6 +110,8 @@ class KeyRecord(Base):
     last_read_at: Mapped[datetime]
     reader: Mapped[str] = mapped_column(String(200))
     station_id: Mapped[str | None] = mapped_column(String(64))
+    # Read from the car over the connected-car backend (a remote key read), not at a station.
+    remote: Mapped[bool] = mapped_column(default=False, server_default=false())
     cbs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
     __table_args__ = (UniqueConstraint("workshop_id", "vin", "key_number"),)

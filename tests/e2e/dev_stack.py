@@ -138,6 +138,7 @@ def dev_stack(data_dir: Path, **settings: str) -> Iterator[DevStack]:
         "AOS_API_PORT": str(api_port),
         "AOS_GATEWAY_LISTEN": gateway,
         "AOS_GATEWAY_ADDRESS": gateway,
+        "AOS_CONNECTED_CAR_BACKEND_URL": f"http://127.0.0.1:{free_port()}",
         **settings,
     }
     process = subprocess.Popen(

@@ -58,7 +58,10 @@ def test_dev_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> No
         # demo-1 polls as production stations do: through the gateway, which names it.
         assert asyncio.run(_pollers(stack.temporal_port, "station-demo-1")) == {"station:demo-1"}
         children = children_of(stack.process.pid)
-        assert len(children) >= 5  # temporal, API, portal worker, gateway, station worker
+        # temporal, API, portal worker, gateway, station worker, connected-car backend
+        assert len(children) >= 6
+        backend = stack.wait_for_line("connected-car backend ready", 30).split()[-1]
+        assert httpx.get(f"{backend}/health", timeout=5).json()["cars"] >= 1
 
         _administrator_signs_in_with_the_kept_totp_secret(stack)
 

@@ -33,12 +33,14 @@ HISTORIES = ROOT / "tests" / "histories"
 # The names as they stand in histories: renaming one strands every workflow that runs it.
 NAMES = {
     "activate_entitlement",
+    "announce_remote_key_read",
     "check_entitlement",
     "check_vat_id",
     "confirm_purchase",
     "create_workshop_and_owner",
     "delete_service_entry",
     "end_session_link",
+    "find_open_teleservice_tickets",
     "finish_ecu",
     "identify_vehicle",
     "issue_ticket",
@@ -51,11 +53,16 @@ NAMES = {
     "read_verified_manifest",
     "record_key_read",
     "record_registration_state",
+    "record_remote_key_read",
+    "record_remote_key_read_request",
     "record_service_entry",
+    "record_teleservice_ticket",
     "release_credit",
     "remaining_coverage",
     "reserve_credit",
     "send_mail",
+    "send_remote_key_read_request",
+    "send_teleservice_ticket_notice",
     "write_service_items_to_vehicle",
 }
 

@@ -1,0 +1,333 @@
+"""The KaSIO teleservice pages: "Teleservice Tickets" (the workshop's tickets, with filters,
+to acknowledge or close) and "Remote KeyRead requests" (each request with its state and age,
+to cancel), the vehicle page's remote key-read request, and the operators' page that assigns
+a car's service partner.
+
+Every page calls the use cases of `application.teleservices`, as the JSON API does; without a
+`teleservice` ticket the page says so and links to buying time.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import RedirectResponse
+
+from application import teleservices
+from application.teleservices import OwnerConsent, TicketFilter
+from console.deps import CsrfChecked, SignedIn, Translate, WorkshopMember
+from console.forms import FormErrors, domain_error_message
+from console.i18n import N_
+from console.paths import PREFIX
+from console.rendering import render
+from domain.entitlement import AccessExpired, NoAccess
+from domain.errors import DomainError, Forbidden, NotFound
+from domain.service_history import CBS_LABELS, CONSENT_TEXT_VERSION
+from domain.teleservices import (
+    BATTERY_ITEM,
+    MAX_CLOSE_REASON_LENGTH,
+    SERVICE_REQUEST_ITEM,
+    ServiceLevel,
+)
+from domain.vin import parse_vin
+from web.deps import ResourcesDep
+
+KASIO = PREFIX + "/kasio"
+TICKETS = KASIO + "/teleservice-tickets"
+REMOTE_READS = KASIO + "/remote-key-reads"
+BUY_TIME = PREFIX + "/credit"
+FILTERS = ("open", "due", "overdue", "all")
+ITEM_LABELS = {
+    **CBS_LABELS,
+    BATTERY_ITEM: N_("Battery (Battery Guard)"),
+    SERVICE_REQUEST_ITEM: N_("Service request by the driver"),
+}
+
+router = APIRouter(prefix=KASIO, include_in_schema=False)
+
+
+def _not_covered(request: Request, refusal: DomainError) -> Response:
+    ended_at = refusal.context.get("ended_at")
+    return render(
+        request,
+        "teleservices/not_covered.html",
+        {
+            "ended_at": datetime.fromisoformat(ended_at) if isinstance(ended_at, str) else None,
+            "buy_time": BUY_TIME,
+        },
+        status_code=403,
+    )
+
+
+# --- Teleservice Tickets ------------------------------------------------------------------------
+
+
+async def _tickets_page(
+    request: Request,
+    person: WorkshopMember,
+    resources: ResourcesDep,
+    show: str,
+    errors: FormErrors | None = None,
+    status_code: int = 200,
+) -> Response:
+    filters = {
+        "open": TicketFilter(open_only=True),
+        "due": TicketFilter(open_only=True, service_level=ServiceLevel.DUE),
+        "overdue": TicketFilter(open_only=True, service_level=ServiceLevel.OVERDUE),
+        "all": TicketFilter(),
+    }[show]
+    try:
+        tickets = await teleservices.list_tickets(resources, person.user, None, filters)
+    except (NoAccess, AccessExpired) as refusal:
+        return _not_covered(request, refusal)
+    return render(
+        request,
+        "teleservices/tickets.html",
+        {
+            "tickets": tickets,
+            "show": show,
+            "filters": FILTERS,
+            "tickets_url": TICKETS,
+            "kasio": KASIO,
+            "item_label": lambda item: ITEM_LABELS.get(item, item),
+            "errors": errors or FormErrors(),
+            "max_reason": MAX_CLOSE_REASON_LENGTH,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/teleservice-tickets")
+async def tickets_page(
+    request: Request, person: WorkshopMember, resources: ResourcesDep, show: str = "open"
+) -> Response:
+    """The workshop's teleservice tickets: open, due (reminded), overdue (escalated) or all."""
+    return await _tickets_page(request, person, resources, show if show in FILTERS else "open")
+
+
+@router.post("/teleservice-tickets/{ticket_id}/acknowledge")
+async def acknowledge_ticket(
+    request: Request,
+    ticket_id: str,
+    person: WorkshopMember,
+    resources: ResourcesDep,
+    translate: Translate,
+    _: CsrfChecked,
+) -> Response:
+    try:
+        await teleservices.acknowledge_ticket(resources, person.user, ticket_id)
+    except (NoAccess, AccessExpired) as refusal:
+        return _not_covered(request, refusal)
+    except NotFound:
+        raise  # another workshop's id: the one not-found page, as for an unknown id
+    except DomainError as error:
+        errors = FormErrors()
+        errors.add(None, domain_error_message(translate, error))
+        return await _tickets_page(request, person, resources, "all", errors, 409)
+    return RedirectResponse(f"{TICKETS}?show=open", status_code=303)
+
+
+@router.post("/teleservice-tickets/{ticket_id}/appointment")
+async def plan_appointment(
+    request: Request,
+    ticket_id: str,
+    person: WorkshopMember,
+    resources: ResourcesDep,
+    translate: Translate,
+    _: CsrfChecked,
+    appointment_at: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    """The appointment, as typed in the console's time zone."""
+    errors = FormErrors()
+    try:
+        moment = datetime.fromisoformat(appointment_at).replace(tzinfo=translate.timezone)
+    except ValueError:
+        errors.add(None, translate._("Enter the appointment's date and time."))
+        return await _tickets_page(request, person, resources, "open", errors, 422)
+    try:
+        await teleservices.plan_ticket_appointment(resources, person.user, ticket_id, moment)
+    except (NoAccess, AccessExpired) as refusal:
+        return _not_covered(request, refusal)
+    except NotFound:
+        raise  # another workshop's id: the one not-found page, as for an unknown id
+    except DomainError as error:
+        errors.add(None, domain_error_message(translate, error))
+        return await _tickets_page(request, person, resources, "open", errors, 422)
+    return RedirectResponse(f"{TICKETS}?show=open", status_code=303)
+
+
+@router.post("/teleservice-tickets/{ticket_id}/close")
+async def close_ticket(
+    request: Request,
+    ticket_id: str,
+    person: WorkshopMember,
+    resources: ResourcesDep,
+    translate: Translate,
+    _: CsrfChecked,
+    reason: Annotated[str, Form(max_length=MAX_CLOSE_REASON_LENGTH)] = "",
+) -> Response:
+    try:
+        await teleservices.close_ticket(resources, person.user, ticket_id, reason)
+    except (NoAccess, AccessExpired) as refusal:
+        return _not_covered(request, refusal)
+    except NotFound:
+        raise  # another workshop's id: the one not-found page, as for an unknown id
+    except DomainError as error:
+        errors = FormErrors()
+        errors.add(None, domain_error_message(translate, error))
+        return await _tickets_page(request, person, resources, "open", errors, 422)
+    return RedirectResponse(f"{TICKETS}?show=all", status_code=303)
+
+
+# --- Remote KeyRead requests --------------------------------------------------------------------
+
+
+async def _remote_page(
+    request: Request,
+    person: WorkshopMember,
+    resources: ResourcesDep,
+    errors: FormErrors | None = None,
+    status_code: int = 200,
+) -> Response:
+    try:
+        rows = await teleservices.list_remote_key_reads(resources, person.user, None)
+    except (NoAccess, AccessExpired) as refusal:
+        return _not_covered(request, refusal)
+    now = datetime.now(UTC)
+    return render(
+        request,
+        "teleservices/remote_key_reads.html",
+        {
+            "rows": [(row, (row.ended_at or now) - row.requested_at) for row in rows],
+            "remote_url": REMOTE_READS,
+            "kasio": KASIO,
+            "errors": errors or FormErrors(),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/remote-key-reads")
+async def remote_key_reads_page(
+    request: Request, person: WorkshopMember, resources: ResourcesDep
+) -> Response:
+    """Every remote key-read request of the workshop, with its state and age."""
+    return await _remote_page(request, person, resources)
+
+
+@router.post("/vehicles/{vin}/remote-key-read")
+async def request_remote_key_read(
+    request: Request,
+    vin: str,
+    person: WorkshopMember,
+    resources: ResourcesDep,
+    translate: Translate,
+    _: CsrfChecked,
+    owner_consent: Annotated[str, Form()] = "",
+) -> Response:
+    """Ask the car for its key data (from the vehicle page's Teleservices section)."""
+    consent = (
+        OwnerConsent(confirmed=True, consent_text_version=CONSENT_TEXT_VERSION)
+        if owner_consent
+        else None
+    )
+    try:
+        await teleservices.request_remote_key_read(resources, person.user, vin.upper(), consent)
+    except (NoAccess, AccessExpired) as refusal:
+        return _not_covered(request, refusal)
+    except NotFound:
+        raise  # another workshop's id: the one not-found page, as for an unknown id
+    except DomainError as error:
+        errors = FormErrors()
+        errors.add(None, domain_error_message(translate, error))
+        status = 403 if error.kind == "forbidden" else 409 if error.kind == "conflict" else 422
+        return await _remote_page(request, person, resources, errors, status)
+    return RedirectResponse(REMOTE_READS, status_code=303)
+
+
+@router.post("/remote-key-reads/{request_id}/cancel")
+async def cancel_remote_key_read(
+    request: Request,
+    request_id: str,
+    person: WorkshopMember,
+    resources: ResourcesDep,
+    translate: Translate,
+    _: CsrfChecked,
+) -> Response:
+    try:
+        await teleservices.cancel_remote_key_read(resources, person.user, request_id)
+    except (NoAccess, AccessExpired) as refusal:
+        return _not_covered(request, refusal)
+    except NotFound:
+        raise  # another workshop's id: the one not-found page, as for an unknown id
+    except DomainError as error:
+        errors = FormErrors()
+        errors.add(None, domain_error_message(translate, error))
+        return await _remote_page(request, person, resources, errors, 409)
+    return RedirectResponse(REMOTE_READS, status_code=303)
+
+
+# --- operators: a car's service partner (demo data) ---------------------------------------------
+
+operator_router = APIRouter(prefix=PREFIX + "/operators", include_in_schema=False)
+
+
+def _partner_page(
+    request: Request,
+    *,
+    vin: str = "",
+    workshop_id: str = "",
+    done: bool = False,
+    errors: FormErrors | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "teleservices/service_partner.html",
+        {"vin": vin, "workshop_id": workshop_id, "done": done, "errors": errors or FormErrors()},
+        status_code=status_code,
+    )
+
+
+@operator_router.get("/service-partners")
+async def service_partner_page(request: Request, person: SignedIn) -> Response:
+    """Operators assign a car's service partner (the backend reports it in production)."""
+    if not person.is_administrator:
+        raise Forbidden("only portal administrators may do this")
+    return _partner_page(request, done=request.query_params.get("done") == "1")
+
+
+@operator_router.post("/service-partners")
+async def assign_service_partner(
+    request: Request,
+    person: SignedIn,
+    resources: ResourcesDep,
+    translate: Translate,
+    _: CsrfChecked,
+    vin: Annotated[str, Form(max_length=17)] = "",
+    workshop_id: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    if not person.is_administrator:
+        raise Forbidden("only portal administrators may do this")
+    errors = FormErrors()
+    try:
+        parsed = parse_vin(vin)
+    except DomainError:
+        errors.add("vin", translate._("Enter the vehicle's 17-character VIN."))
+        return _partner_page(
+            request, vin=vin, workshop_id=workshop_id, errors=errors, status_code=422
+        )
+    try:
+        await teleservices.assign_service_partner(
+            resources, person.user, parsed, workshop_id.strip() or None
+        )
+    except NotFound:
+        errors.add(
+            "workshop_id", translate._("No vehicle with this VIN, or no workshop with this id.")
+        )
+        return _partner_page(
+            request, vin=vin, workshop_id=workshop_id, errors=errors, status_code=404
+        )
+    return RedirectResponse(PREFIX + "/operators/service-partners?done=1", status_code=303)
