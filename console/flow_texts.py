@@ -61,6 +61,14 @@ FLOW_STATE_LABELS: Mapping[str, str] = {
     "created": N_("Created"),
     "written_to_vehicle": N_("Written to vehicle"),
     "closed": N_("Closed"),
+    # TeleserviceTicketMachine ("closed" above)
+    "new": N_("New"),
+    "acknowledged": N_("Acknowledged"),
+    "appointment_planned": N_("Appointment planned"),
+    # RemoteKeyReadMachine ("waiting" and "expired" below)
+    "requested": N_("Requested"),
+    "received": N_("Received"),
+    "cancelled": N_("Cancelled"),
     # flows without a state machine: key reads, deletions, purchases, entitlements
     "reading": N_("Reading"),
     "stored": N_("Stored"),
@@ -100,6 +108,13 @@ FLOW_EVENT_NAMES = (
     N_("Create entry"),
     N_("Write to vehicle"),
     N_("Close flow"),
+    N_("Acknowledge"),
+    N_("Plan appointment"),
+    N_("Close"),
+    N_("Sent"),
+    N_("Receive"),
+    N_("Expire"),
+    N_("Cancel"),
 )
 
 # Temporal's history event types, as the timeline names them (EVENT_TYPE_ dropped, lower case).

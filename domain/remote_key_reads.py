@@ -24,7 +24,7 @@ class RemoteKeyReadMachine(StateMachine):
     """requested → waiting for the car → received | expired | cancelled."""
 
     requested = State(initial=True)
-    waiting = State("Waiting for the car")
+    waiting = State("Waiting")  # for the car; the KaSIO list says so in full
     received = State(final=True)
     expired = State(final=True)
     cancelled = State(final=True)
