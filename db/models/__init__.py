@@ -29,6 +29,14 @@ from db.models.service_history import (
     VehicleCbsItem,
     VehicleTechnicalAction,
 )
+from db.models.technical_information import (
+    SermiApproval,
+    TechDocument,
+    TechDocumentApplicability,
+    TechDocumentText,
+    TechDocumentVersion,
+    TechDocumentView,
+)
 
 __all__ = [
     "AuditEvent",
@@ -43,9 +51,15 @@ __all__ = [
     "PriceChange",
     "RecoveryCode",
     "Registration",
+    "SermiApproval",
     "ServiceEntry",
     "SignInFailureRecord",
     "Station",
+    "TechDocument",
+    "TechDocumentApplicability",
+    "TechDocumentText",
+    "TechDocumentVersion",
+    "TechDocumentView",
     "Ticket",
     "TicketPurchase",
     "User",
