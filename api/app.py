@@ -15,6 +15,7 @@ from api.routes import (
     programming,
     registrations,
     station_files,
+    technical_information,
 )
 from api.routes.service_entries import router as service_entries_router
 from api.routes.stations import router as stations_router
@@ -47,6 +48,7 @@ def install_api(app: FastAPI, settings: Settings) -> None:
         stations_router,
         station_files.router,
         service_entries_router,
+        technical_information.router,
     ):
         declare_route_problems(router, DEPENDENCY_PROBLEMS)
         app.include_router(router)

@@ -38,6 +38,9 @@ PATH_PARAMETERS = {
     "get 404 (test_programming_sessions_of_another_workshop_are_invisible)",
     "package_id": "a flash package of the portal's catalogue, shared by every workshop; a "
     "station fetches it only with its own token (tests/programming/test_remote_station.py)",
+    "document_id": "a technical document, shared by every workshop: searching is open, reading "
+    "needs a technical_information ticket (tests/technical_information)",
+    "approval_id": "a person's SERMI approval: administrators only (tests/technical_information)",
     "file_name": "a file of a session's frame log, handed in by the station the session ran on "
     "(tests/programming/test_remote_station.py)",
 }
@@ -73,6 +76,7 @@ WORKSHOP_CASES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/workshops/{workshop_id}/stations/{station_id}/token"): {},
     ("PATCH", "/workshops/{workshop_id}/stations/{station_id}"): {"json": {"name": "Intruder"}},
     ("DELETE", "/workshops/{workshop_id}/stations/{station_id}"): {},
+    ("GET", "/workshops/{workshop_id}/technical-information/reading-history"): {},
 }
 
 
