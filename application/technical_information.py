@@ -214,7 +214,7 @@ async def search_documents(
         doc_types=[t.value for t in doc_types],
         system_groups=[g.value for g in system_groups],
     )
-    if vin is not None and vin.strip():
+    if vin is not None:
         page = await ServiceHistoryRepository(resources.session_factory).vehicle_page(
             parse_vin(vin)
         )

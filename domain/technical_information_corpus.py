@@ -120,7 +120,7 @@ def wiring_svg(title: str, components: list[str], wires: list[tuple[int, int, st
     for row, (start, end, colour, pin) in enumerate(wires):
         y = 100 + 40 * row
         x1, x2 = 80 + 160 * start, 80 + 160 * end
-        stroke = _WIRE_COLOURS.get(colour.split("/")[0], "#555555")
+        stroke = _WIRE_COLOURS.get(colour.split()[0].split("/")[0], "#555555")
         parts.append(
             f'<polyline points="{x1},70 {x1},{y} {x2},{y} {x2},70" fill="none" '
             f'stroke="{stroke}" stroke-width="2"/>'

@@ -10,6 +10,7 @@ from console.routes import operators as operator_pages
 from console.routes import programming as programming_pages
 from console.routes import service_booklet as service_booklet_pages
 from console.routes import stations as station_pages
+from console.routes import technical_information as technical_information_pages
 
 PAGE_ROUTERS: list[APIRouter] = [
     sign_in.router,
@@ -18,5 +19,6 @@ PAGE_ROUTERS: list[APIRouter] = [
     service_booklet_pages.router,
     programming_pages.router,
     station_pages.router,
+    technical_information_pages.router,
     operator_pages.router,
 ]
