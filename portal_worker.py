@@ -23,16 +23,20 @@ from activities.mail import MailActivities
 from activities.packages import PackageActivities
 from activities.registration import FormatVatChecker, RegistrationActivities
 from activities.service_history import ServiceHistoryActivities
+from activities.technical_information import TechnicalInformationActivities
 from db.access_repository import AccessRepository
 from db.accounts import AccountRepository
 from db.mail import mail_sender_for
 from db.packages import PackageStore
 from db.service_history import ServiceHistoryRepository
+from db.technical_information import TechnicalInformationRepository
 from settings import Settings
+from workflows.document_publishing import DocumentPublishingWorkflow
 from workflows.entitlement import EntitlementWorkflow
 from workflows.key_read import KeyReadWorkflow
 from workflows.programming_session import ProgrammingSessionWorkflow
 from workflows.registration import RegistrationWorkflow
+from workflows.sermi_approval import SermiApprovalWorkflow
 from workflows.service_entry import ServiceEntryDeletionWorkflow, ServiceEntryWorkflow
 from workflows.ticket_purchase import TicketPurchaseWorkflow
 
@@ -56,6 +60,8 @@ PORTAL_WORKFLOWS: Sequence[type] = (
     ServiceEntryWorkflow,
     ServiceEntryDeletionWorkflow,
     KeyReadWorkflow,
+    SermiApprovalWorkflow,
+    DocumentPublishingWorkflow,
 )
 
 
@@ -80,6 +86,9 @@ def portal_activities(deps: PortalDependencies) -> Sequence[Callable[..., Any]]:
     key_table = KeyTableActivities(
         ServiceHistoryRepository(deps.session_factory), deps.settings.vin_search_value
     )
+    technical_information = TechnicalInformationActivities(
+        TechnicalInformationRepository(deps.session_factory), sender
+    )
     return [
         mail.send_mail,
         access.reserve_credit,
@@ -99,6 +108,9 @@ def portal_activities(deps: PortalDependencies) -> Sequence[Callable[..., Any]]:
         service_history.load_service_entry_facts,
         service_history.delete_service_entry,
         key_table.record_key_read,
+        technical_information.end_sermi_approval,
+        technical_information.set_document_version_state,
+        technical_information.notify_affected_workshops,
     ]
 
 

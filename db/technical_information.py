@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,12 +19,15 @@ from db.document_search import SearchFilter, document_search_for
 from db.engine import reading
 from db.models import (
     SermiApproval,
+    ServiceEntry,
     TechDocument,
     TechDocumentApplicability,
     TechDocumentText,
     TechDocumentVersion,
     TechDocumentView,
     User,
+    Vehicle,
+    Workshop,
 )
 from domain.technical_information import (
     READABLE_STATES,
@@ -135,15 +138,27 @@ class TechnicalInformationRepository:
 
     async def set_version_state(
         self, document_id: str, version: int, state: VersionState, now: datetime
-    ) -> None:
+    ) -> int | None:
         """Move a version on (the publishing flow decides which moves are allowed); publishing
-        one supersedes the version published before it."""
+        one supersedes the version published before it, whose number is returned. Setting the
+        state a version has already changes nothing (an activity's retry)."""
         async with self._session_factory() as session, session.begin():
             row = await self._version(session, document_id, version)
-            row.state = state.value
+            superseded = None
             if state == VersionState.PUBLISHED:
-                row.published_at = now
+                superseded = await session.scalar(
+                    select(TechDocumentVersion.version).where(
+                        TechDocumentVersion.document_id == document_id,
+                        TechDocumentVersion.version != version,
+                        (TechDocumentVersion.state == VersionState.PUBLISHED.value)
+                        | (TechDocumentVersion.superseded_by_version == version),
+                    )
+                )
+                if row.state != state.value:
+                    row.published_at = now
                 await self._supersede_others(session, document_id, version)
+            row.state = state.value
+            return superseded
 
     async def _add_version(
         self,
@@ -290,13 +305,17 @@ class TechnicalInformationRepository:
                 raise _no_document(document_id)
             return document, title
 
-    async def titles(self, document_id: str) -> dict[str, str]:
-        """The current readable version's title per language."""
+    async def titles(self, document_id: str, version: int | None = None) -> dict[str, str]:
+        """A version's title per language (default: the current readable version)."""
         async with reading(self._session_factory) as session:
-            version = await self._current_version(session, document_id)
+            if version is None:
+                version_row = await self._current_version(session, document_id)
+            else:
+                version_row = await self._version(session, document_id, version)
+            row_id = version_row.id
             rows = await session.execute(
                 select(TechDocumentText.language, TechDocumentText.title).where(
-                    TechDocumentText.version_id == version.id
+                    TechDocumentText.version_id == row_id
                 )
             )
             return {language: title for language, title in rows}
@@ -382,6 +401,39 @@ class TechnicalInformationRepository:
                 )
             )
             return {action: document for action, document in rows if action is not None}
+
+    async def affected_workshops(
+        self, document_id: str, serviced_since: date
+    ) -> list[tuple[str, str, str]]:
+        """Workshops that made a service entry since `serviced_since` for a vehicle the
+        document applies to: (id, name, contact email), by id."""
+        a = TechDocumentApplicability
+        applies = (
+            select(a.id)
+            .where(
+                a.document_id == document_id,
+                a.series == Vehicle.series,
+                a.type_code.is_(None) | (a.type_code == Vehicle.type_code),
+                a.produced_from.is_(None) | (a.produced_from <= Vehicle.production_date),
+                a.produced_until.is_(None) | (a.produced_until >= Vehicle.production_date),
+            )
+            .exists()
+        )
+        async with reading(self._session_factory) as session:
+            rows = await session.execute(
+                select(Workshop.id, Workshop.name, Workshop.contact_email)
+                .join(ServiceEntry, ServiceEntry.workshop_id == Workshop.id)
+                .join(Vehicle, Vehicle.vin == ServiceEntry.vin)
+                .where(ServiceEntry.service_date >= serviced_since, applies)
+                .distinct()
+                .order_by(Workshop.id)
+            )
+            return [(w, name, email) for w, name, email in rows]
+
+    async def document(self, document_id: str) -> TechDocument:
+        """The document whatever the state of its versions (for the publishing flow)."""
+        async with reading(self._session_factory) as session:
+            return await self._document(session, document_id)
 
     async def document_count(self) -> int:
         async with reading(self._session_factory) as session:

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Literal
+
+from statemachine import State, StateMachine
 
 from domain.errors import DomainError, Forbidden, NotFound
 
@@ -220,8 +223,61 @@ def check_sermi_expiry(expires_at: datetime, now: datetime) -> datetime:
     return expires_at
 
 
-SERMI_EXPIRY_NOTICE_DAYS = 30
-"""The approved person is mailed this many days before the approval expires."""
+SERMI_EXPIRY_NOTICE = timedelta(days=30)
+"""The approved person is mailed this long before the approval expires."""
+
+
+def sermi_notice_at(expires_at: datetime) -> datetime:
+    return expires_at - SERMI_EXPIRY_NOTICE
+
+
+class SermiApprovalMachine(StateMachine):
+    """active → expiring (the person was told) → expired; revoked by an administrator."""
+
+    active = State(initial=True)
+    expiring = State()
+    expired = State(final=True)
+    revoked = State(final=True)
+
+    announce_expiry = active.to(expiring)
+    expire = active.to(expired) | expiring.to(expired)
+    revoke = active.to(revoked) | expiring.to(revoked)
+
+
+SermiApprovalState = Literal["active", "expiring", "expired", "revoked"]
+
+
+# --- publishing --------------------------------------------------------------------------------
+
+
+class DocumentVersionMachine(StateMachine):
+    """draft → review → published → superseded | withdrawn; a review may send it back."""
+
+    draft = State(initial=True)
+    review = State()
+    published = State()
+    superseded = State(final=True)
+    withdrawn = State(final=True)
+
+    submit_for_review = draft.to(review)
+    send_back = review.to(draft)
+    publish = review.to(published)
+    supersede = published.to(superseded)
+    withdraw = draft.to(withdrawn) | review.to(withdrawn) | published.to(withdrawn)
+
+
+DocumentVersionState = Literal["draft", "review", "published", "superseded", "withdrawn"]
+
+NOTIFYING_TYPES = frozenset({DocumentType.SERVICE_BULLETIN, DocumentType.TECHNICAL_CAMPAIGN})
+"""Publishing one of these tells the workshops that serviced an affected vehicle."""
+AFFECTED_SERVICE_WINDOW = timedelta(days=365)
+"""How far back a workshop's service of an affected vehicle counts (12 months)."""
+
+
+class WrongVersionState(DomainError):
+    code = "wrong-document-version-state"
+    title = "The document version is not in a state that allows this"
+    kind = "conflict"
 
 
 # --- what a document is made of ---------------------------------------------------------------

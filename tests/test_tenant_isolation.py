@@ -41,6 +41,8 @@ PATH_PARAMETERS = {
     "document_id": "a technical document, shared by every workshop: searching is open, reading "
     "needs a technical_information ticket (tests/technical_information)",
     "approval_id": "a person's SERMI approval: administrators only (tests/technical_information)",
+    "version": "a version of a technical document (administrators publish it)",
+    "step": "the name of a publishing step, not data",
     "file_name": "a file of a session's frame log, handed in by the station the session ran on "
     "(tests/programming/test_remote_station.py)",
 }

@@ -35,6 +35,7 @@ from domain.errors import DomainError, NotFound
 from domain.programming import ProgrammingMachine
 from domain.registration import RegistrationMachine
 from domain.service_history import ServiceEntryMachine
+from domain.technical_information import DocumentVersionMachine, SermiApprovalMachine
 from settings import Settings
 from web.deps import CurrentUser, SettingsDep, TemporalDep
 from web.problems import problem_responses
@@ -46,6 +47,8 @@ MACHINES: dict[str, type[StateMachine]] = {
     "RegistrationWorkflow": RegistrationMachine,
     "ProgrammingSessionWorkflow": ProgrammingMachine,
     "ServiceEntryWorkflow": ServiceEntryMachine,
+    "SermiApprovalWorkflow": SermiApprovalMachine,
+    "DocumentPublishingWorkflow": DocumentVersionMachine,
 }
 STATUSES = {
     "running": "Running",

@@ -12,22 +12,29 @@ from fastapi import APIRouter, Path, Query, status
 from pydantic import AwareDatetime, BaseModel, Field
 
 from application.technical_information import (
+    DocumentDraft,
+    DocumentExists,
     DocumentReading,
     DocumentSearchResult,
     DocumentUsage,
     PersonNotFound,
     ReadingHistory,
     SermiApprovalView,
+    VersionDraft,
     VersionSummary,
     document_usage,
     document_versions,
+    draft_document,
+    draft_version,
     list_sermi_approvals,
+    move_document_version,
     read_document,
     record_sermi_approval,
     revoke_sermi_approval,
     search_documents,
     workshop_reading_history,
 )
+from contracts.technical_information import DocumentPublishingStatus, PublishingUpdate
 from db.base import INTEGER_MAX
 from domain.entitlement import AccessExpired, NoAccess
 from domain.errors import Forbidden
@@ -41,16 +48,18 @@ from domain.technical_information import (
     DocumentNotFound,
     DocumentType,
     DocumentVersionNotFound,
+    InvalidDocument,
     InvalidSearch,
     InvalidSermiApproval,
     Language,
     SermiApprovalNotFound,
     SermiApprovalRequired,
     SystemGroup,
+    WrongVersionState,
 )
 from domain.vin import VIN_PATTERN, InvalidVinGiven
 from web.deps import AdminUser, CurrentUser, ResourcesDep
-from web.problems import problem_responses
+from web.problems import WORKFLOW_UNAVAILABLE, problem_responses
 
 router = APIRouter(tags=["technical information"])
 
@@ -197,13 +206,14 @@ class SermiRevocation(BaseModel):
     "/admin/sermi-approvals",
     response_model=SermiApprovalView,
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(PersonNotFound, InvalidSermiApproval),
+    responses=problem_responses(PersonNotFound, InvalidSermiApproval, WORKFLOW_UNAVAILABLE),
 )
 async def create_sermi_approval(
     body: SermiApprovalRequest, admin: AdminUser, resources: ResourcesDep
 ) -> SermiApprovalView:
     """Record a person's SERMI approval: from now until `expires_at` the person reads
-    security-related documents."""
+    security-related documents. Its flow (`SermiApprovalWorkflow`) mails the person 30 days
+    before the expiry and records the end at expiry."""
     return await record_sermi_approval(
         resources,
         admin,
@@ -236,3 +246,57 @@ async def revoke(
 ) -> SermiApprovalView:
     """End an approval now; revoking it again changes nothing."""
     return await revoke_sermi_approval(resources, admin, approval_id, reason=body.reason)
+
+
+# --- publishing (administrators) ----------------------------------------------------------------
+
+
+@router.post(
+    "/admin/technical-information/documents",
+    response_model=DocumentPublishingStatus,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(DocumentExists, InvalidDocument, WORKFLOW_UNAVAILABLE),
+)
+async def create_document_draft(
+    body: DocumentDraft, admin: AdminUser, resources: ResourcesDep
+) -> DocumentPublishingStatus:
+    """Write a new document as a draft; its `DocumentPublishingWorkflow` takes it through
+    review to publication."""
+    return await draft_document(resources, admin, body)
+
+
+@router.post(
+    "/admin/technical-information/documents/{document_id}/versions",
+    response_model=DocumentPublishingStatus,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(DocumentNotFound, InvalidDocument, WORKFLOW_UNAVAILABLE),
+)
+async def create_version_draft(
+    document_id: DocumentIdPath, body: VersionDraft, admin: AdminUser, resources: ResourcesDep
+) -> DocumentPublishingStatus:
+    """Write a new version of a document as a draft (the current one stays until this one
+    is published)."""
+    return await draft_version(resources, admin, document_id, body)
+
+
+class PublishingStep(BaseModel):
+    note: str = Field(default="", max_length=500)
+
+
+@router.post(
+    "/admin/technical-information/documents/{document_id}/versions/{version}/{step}",
+    response_model=DocumentPublishingStatus,
+    responses=problem_responses(DocumentVersionNotFound, WrongVersionState, WORKFLOW_UNAVAILABLE),
+)
+async def publishing_step(
+    document_id: DocumentIdPath,
+    version: Annotated[int, Path(ge=1, le=INTEGER_MAX)],
+    step: PublishingUpdate,
+    body: PublishingStep,
+    admin: AdminUser,
+    resources: ResourcesDep,
+) -> DocumentPublishingStatus:
+    """Move a version on: `submit_for_review`, `send_back`, `publish` (a service bulletin or
+    campaign mails the workshops that serviced an affected vehicle in the last 12 months),
+    `withdraw`. A step out of order is 409 `wrong-document-version-state`."""
+    return await move_document_version(resources, admin, document_id, version, step, body.note)

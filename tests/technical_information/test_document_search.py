@@ -5,6 +5,7 @@ the applicability of a vehicle's type code and production date."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,7 +18,11 @@ from domain.technical_information import InvalidSearch, search_terms
 pytestmark = pytest.mark.database
 
 # The demo car WBA8E5105FK731548: a 320d (F30, type code 8E51) built on 12 March 2015.
-DEMO_CAR = {"series": "F30", "type_code": "8E51", "production_date": date(2015, 3, 12)}
+DEMO_CAR: dict[str, Any] = {
+    "series": "F30",
+    "type_code": "8E51",
+    "production_date": date(2015, 3, 12),
+}
 
 
 @pytest.fixture
@@ -29,13 +34,13 @@ async def repository(
 
 
 async def _ids(
-    repository: TechnicalInformationRepository, query: str, language: str = "en", **where: object
+    repository: TechnicalInformationRepository, query: str, language: str = "en", **where: Any
 ) -> list[str]:
     page = await repository.search(
         search_terms(query),
         SearchFilter(language=language, **where),
         100,
-        0,  # type: ignore[arg-type]
+        0,
     )
     assert page.total == len(page.results)
     return [found.document.id for found in page.results]
@@ -62,7 +67,7 @@ async def test_a_snippet_marks_the_matched_words(
 ) -> None:
     page = await repository.search(
         search_terms("timing chain"), SearchFilter("en", **DEMO_CAR), 1, 0
-    )  # type: ignore[arg-type]
+    )
     parts = split_marked(page.results[0].snippet or "")
     marked = [text.lower() for text, matched in parts if matched]
     assert marked and set(marked) <= {"timing", "chain"}

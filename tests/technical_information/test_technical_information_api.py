@@ -9,11 +9,19 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.testing import WorkflowEnvironment
 
+from contracts.technical_information import (
+    DocumentPublishingStatus,
+    SermiApprovalStatus,
+    document_publishing_workflow_id,
+    sermi_approval_workflow_id,
+)
 from db.seed import seed_demo_vehicles
 from db.technical_information_seed import seed_technical_information
 from domain.accounts import Role
 from domain.catalogue import Service
+from settings import Settings
 from testkit.factories import SignedIn, create_workshop, grant_ticket, sign_in
 
 pytestmark = pytest.mark.database
@@ -185,6 +193,8 @@ async def test_security_documents_need_the_persons_sermi_approval(
     api_client: httpx.AsyncClient,
     session_factory: async_sessionmaker[AsyncSession],
     seeded: None,
+    portal_on_dev_server: Settings,
+    dev_env: WorkflowEnvironment,
 ) -> None:
     reader = await _technician(session_factory, ticket=True)
     colleague = await sign_in(session_factory, Role.TECHNICIAN, reader.workshop_id)
@@ -232,6 +242,10 @@ async def test_security_documents_need_the_persons_sermi_approval(
         headers=admin.headers,
     )
     assert revoked.json()["active"] is False
+    flow = dev_env.client.get_workflow_handle(
+        sermi_approval_workflow_id(approval["approval_id"]), result_type=SermiApprovalStatus
+    )
+    assert (await flow.result()).state == "revoked"
     _problem(
         await api_client.get(key_programming, headers=reader.headers),
         403,
@@ -255,3 +269,75 @@ async def test_security_documents_need_the_persons_sermi_approval(
         "/admin/sermi-approvals", params={"user_id": reader.user_id}, headers=admin.headers
     )
     assert [a["approval_id"] for a in listed.json()] == [approval["approval_id"]]
+
+
+async def test_administrators_publish_a_document_through_review(
+    api_client: httpx.AsyncClient,
+    session_factory: async_sessionmaker[AsyncSession],
+    seeded: None,
+    portal_on_dev_server: Settings,
+    dev_env: WorkflowEnvironment,
+) -> None:
+    admin = await sign_in(session_factory, Role.ADMINISTRATOR)
+    reader = await _technician(session_factory, ticket=True)
+    draft = {
+        "document_id": "RI-G05-3451",
+        "doc_type": "repair_instruction",
+        "system_group": "brakes",
+        "applicability": [{"series": "G05"}],
+        "texts": [
+            {
+                "language": "en",
+                "title": "Bleed the brake system (G05)",
+                "body": "1. Connect the bleeding unit at 2 bar.\n2. Bleed screws 7 Nm.",
+            }
+        ],
+    }
+    admin_path = "/admin/technical-information/documents"
+    assert (
+        await api_client.post(admin_path, json=draft, headers=reader.headers)
+    ).status_code == 403
+    created = await api_client.post(admin_path, json=draft, headers=admin.headers)
+    assert created.status_code == 201, created.text
+    assert created.json()["state"] == "draft"
+    _problem(
+        await api_client.post(admin_path, json=draft, headers=admin.headers), 409, "document-exists"
+    )
+    steps = f"{admin_path}/RI-G05-3451/versions/1"
+    _problem(
+        await api_client.post(f"{steps}/publish", json={}, headers=admin.headers),
+        409,
+        "wrong-document-version-state",
+    )
+    # Unpublished, it is nobody's to read.
+    _problem(
+        await api_client.get(f"{DOCUMENTS}/RI-G05-3451", headers=reader.headers),
+        404,
+        "document-not-found",
+    )
+    for step, state in (("submit_for_review", "review"), ("publish", "published")):
+        moved = await api_client.post(f"{steps}/{step}", json={}, headers=admin.headers)
+        assert moved.status_code == 200, moved.text
+        assert moved.json()["state"] == state
+    assert moved.json()["workshops_notified"] is None  # a repair instruction mails nobody
+    readable = await api_client.get(f"{DOCUMENTS}/RI-G05-3451", headers=reader.headers)
+    assert readable.json()["title"] == "Bleed the brake system (G05)"
+    _problem(
+        await api_client.post(
+            f"{admin_path}/RI-G05-3451/versions/7/publish", json={}, headers=admin.headers
+        ),
+        404,
+        "document-version-not-found",
+    )
+
+    withdrawn = await api_client.post(f"{steps}/withdraw", json={}, headers=admin.headers)
+    assert withdrawn.json()["state"] == "withdrawn"
+    flow = dev_env.client.get_workflow_handle(
+        document_publishing_workflow_id("RI-G05-3451", 1), result_type=DocumentPublishingStatus
+    )
+    assert (await flow.result()).state == "withdrawn"
+    _problem(
+        await api_client.get(f"{DOCUMENTS}/RI-G05-3451", headers=reader.headers),
+        404,
+        "document-not-found",
+    )
