@@ -19,8 +19,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy import select
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
@@ -519,11 +520,21 @@ class DraftText(BaseModel):
     svg: str | None = Field(default=None, max_length=1_000_000)
 
 
+def _date_text(value: object) -> object:
+    """A date is written as text (`2015-01-01`); a number is not read as a Unix time."""
+    if isinstance(value, int | float):
+        raise ValueError("a date is written as YYYY-MM-DD")
+    return value
+
+
+DateText = Annotated[date, BeforeValidator(_date_text)]
+
+
 class DraftApplicability(BaseModel):
     series: str = Field(min_length=1, max_length=20)
     type_code: str | None = Field(default=None, min_length=1, max_length=20)
-    produced_from: date | None = None
-    produced_until: date | None = None
+    produced_from: DateText | None = None
+    produced_until: DateText | None = None
 
 
 class DocumentDraft(BaseModel):

@@ -109,8 +109,12 @@ class TechnicalInformationRepository:
                 )
                 session.add_all(_applicability_rows(spec.document_id, spec.applicability))
             await session.flush()
+            text_ids: list[int] = []
             for spec in specs:
-                await self._add_version(session, spec.document_id, 1, spec, now, state)
+                text_ids += await self._add_version(
+                    session, spec.document_id, 1, spec, now, state, index=False
+                )
+            await self._search.index_texts(session, text_ids)
 
     async def add_version(
         self,
@@ -168,7 +172,8 @@ class TechnicalInformationRepository:
         source: DocumentSpec | tuple[tuple[DocumentText, ...], str],
         now: datetime,
         state: VersionState,
-    ) -> None:
+        index: bool = True,
+    ) -> list[int]:
         texts, note = (
             (source.texts, source.change_note) if isinstance(source, DocumentSpec) else source
         )
@@ -195,7 +200,9 @@ class TechnicalInformationRepository:
         ]
         session.add_all(rows)
         await session.flush()
-        await self._search.index_texts(session, [row.id for row in rows])
+        if index:
+            await self._search.index_texts(session, [row.id for row in rows])
+        return [row.id for row in rows]
 
     async def _supersede_others(self, session: AsyncSession, document_id: str, by: int) -> None:
         await session.execute(
@@ -260,16 +267,16 @@ class TechnicalInformationRepository:
             conditions.append(TechDocument.system_group.in_(where.system_groups))
         if where.series is not None:
             a = TechDocumentApplicability
+            # Not correlated: the vehicle's documents are selected once (db.document_search).
             conditions.append(
-                select(a.id)
-                .where(
-                    a.document_id == TechDocument.id,
-                    a.series == where.series,
-                    (a.type_code.is_(None)) | (a.type_code == where.type_code),
-                    (a.produced_from.is_(None)) | (a.produced_from <= where.production_date),
-                    (a.produced_until.is_(None)) | (a.produced_until >= where.production_date),
+                TechDocument.id.in_(
+                    select(a.document_id).where(
+                        a.series == where.series,
+                        (a.type_code.is_(None)) | (a.type_code == where.type_code),
+                        (a.produced_from.is_(None)) | (a.produced_from <= where.production_date),
+                        (a.produced_until.is_(None)) | (a.produced_until >= where.production_date),
+                    )
                 )
-                .exists()
             )
         base = (
             select(TechDocumentText, TechDocumentVersion.version, TechDocument)
