@@ -34,7 +34,7 @@ DEMO_VIN = "WBA8E5105FK731548"  # a 320d (F30, 8E51) built on 12 March 2015
 
 
 async def test_a_workshop_buys_a_day_finds_its_cars_documents_and_needs_sermi_for_keys(
-    console: ConsoleServer, page: Page, dev_env: WorkflowEnvironment
+    console: ConsoleServer, page: Page, dutch_page: Page, dev_env: WorkflowEnvironment
 ) -> None:
     await seed_demo_vehicles(console.session_factory)
     await seed_technical_information(console.session_factory)
@@ -139,6 +139,20 @@ async def test_a_workshop_buys_a_day_finds_its_cars_documents_and_needs_sermi_fo
         await page.locator("#vehicle-documents").click()
         await expect(page.locator("#ti-vehicle")).to_contain_text("320d")
         await expect(page.locator("#hit-TC-0011190300")).to_be_visible()
+
+        # In Dutch: the page and the documents.
+        await sign_in(dutch_page, base, account)
+        await dutch_page.goto(
+            f"{base}/console/technical-information/?q=distributieketting&vin={DEMO_VIN}"
+        )
+        await expect(dutch_page.locator("h1")).to_have_text("Technische informatie")
+        await expect(dutch_page.locator("#ti-vehicle")).to_contain_text("typecode 8E51")
+        await expect(dutch_page.locator("#hit-RI-F30-1132 h3")).to_have_text(
+            "Distributieketting vervangen (F30 320d vanaf 01/2015)"
+        )
+        await dutch_page.locator("#hit-RI-F30-1132 h3 a").click()
+        await expect(dutch_page.locator(".facts")).to_contain_text("Systeemgroep")
+        await screenshot(dutch_page, "technical-information-document-nl")
     finally:
         # The entitlement flows the purchase started; the dev server outlives the test.
         for service in (Service.TECHNICAL_INFORMATION, Service.SERVICE_HISTORY):
