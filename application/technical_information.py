@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field, StrictBool
 from sqlalchemy import select
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
@@ -523,11 +523,13 @@ class DraftText(BaseModel):
 def _date_text(value: object) -> object:
     """A date is written as text (`2015-01-01`); a number is not read as a Unix time."""
     if isinstance(value, int | float):
-        raise ValueError("a date is written as YYYY-MM-DD")
+        raise ValueError("a date is written as text, e.g. 2015-01-01")
     return value
 
 
 DateText = Annotated[date, BeforeValidator(_date_text)]
+MomentText = Annotated[AwareDatetime, BeforeValidator(_date_text)]
+"""A moment with its offset, written as text (`2027-01-31T00:00:00Z`)."""
 
 
 class DraftApplicability(BaseModel):
@@ -543,7 +545,7 @@ class DocumentDraft(BaseModel):
     document_id: str = Field(pattern=DOCUMENT_ID_PATTERN, max_length=DOCUMENT_ID_MAX_LENGTH)
     doc_type: DocumentType
     system_group: SystemGroup
-    security_related: bool = False
+    security_related: StrictBool = False
     action_id: str | None = Field(default=None, min_length=1, max_length=20)
     applicability: list[DraftApplicability] = Field(min_length=1, max_length=50)
     texts: list[DraftText] = Field(min_length=1, max_length=2)

@@ -43,6 +43,16 @@ POSTGRES_CONFIGURATIONS = {"en": "english", "nl": "dutch"}
 """The text search configuration of each document language on PostgreSQL."""
 
 
+def _tag(kind: str, value: str) -> str:
+    # One token for FTS5's tokenizer: letters and digits only, lower case.
+    return "x" + kind + "".join(c for c in value.lower() if c.isalnum())
+
+
+def search_tags(language: str, series: Sequence[str]) -> str:
+    """What a text is tagged with in the index: its language and its document's series."""
+    return " ".join([_tag("lang", language), *sorted({_tag("series", s) for s in series})])
+
+
 def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
     """Alembic's filter: the search index is kept by this module, not by the models."""
     return not (type_ == "table" and name in SEARCH_INDEX_TABLES)
@@ -53,7 +63,7 @@ def create_index_statements(dialect: str) -> list[str]:
     if dialect == "sqlite":
         return [
             f"CREATE VIRTUAL TABLE {SEARCH_INDEX_TABLE} USING fts5("
-            "title, body, content='tech_document_texts', content_rowid='id', "
+            "title, body, search_tags, content='tech_document_texts', content_rowid='id', "
             "tokenize='porter unicode61 remove_diacritics 2')"
         ]
     return [
@@ -144,8 +154,9 @@ class Fts5DocumentSearch:
         if text_ids:
             await session.execute(
                 text(
-                    f"INSERT INTO {SEARCH_INDEX_TABLE} (rowid, title, body) "
-                    "SELECT id, title, body FROM tech_document_texts WHERE id IN :ids"
+                    f"INSERT INTO {SEARCH_INDEX_TABLE} (rowid, title, body, search_tags) "
+                    "SELECT id, title, body, search_tags FROM tech_document_texts "
+                    "WHERE id IN :ids"
                 ).bindparams(bindparam("ids", expanding=True)),
                 {"ids": list(text_ids)},
             )
@@ -159,8 +170,14 @@ class Fts5DocumentSearch:
         offset: int,
     ) -> tuple[list[SearchHit], int]:
         params: dict[str, Any] = {"limit": limit, "offset": offset}
-        # Each term quoted: FTS5 reads it as one word, never as an operator; together: AND.
-        params["match"] = " ".join(f'"{term}"' for term in terms)
+        # Each term quoted: FTS5 reads it as one word, never as an operator; together: AND,
+        # in the title or the body. The language and the vehicle's series narrow the matches
+        # in the index itself, so only those are ranked (a common word matches every text).
+        words = " AND ".join(f'{{title body}} : "{term}"' for term in terms)
+        tags = [_tag("lang", where.language)]
+        if where.series is not None:
+            tags.append(_tag("series", where.series))
+        params["match"] = words + "".join(f' AND search_tags : "{tag}"' for tag in tags)
         conditions = _filters(where, params)
         # CROSS JOIN keeps the index as SQLite's outer loop: otherwise the planner may walk
         # every text and probe the index once per text (seconds on 40,000 texts).
@@ -172,7 +189,7 @@ class Fts5DocumentSearch:
         ranked = (
             await session.execute(
                 text(
-                    f"SELECT t.id, d.id, bm25({SEARCH_INDEX_TABLE}, 10.0, 1.0) AS score {base} "
+                    f"SELECT t.id, d.id, bm25({SEARCH_INDEX_TABLE}, 10.0, 1.0, 0.0) AS score {base} "
                     "ORDER BY score, d.id LIMIT :limit OFFSET :offset"
                 ),
                 params,

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.document_search import SearchFilter, document_search_for
+from db.document_search import SearchFilter, document_search_for, search_tags
 from db.engine import reading
 from db.models import (
     SermiApproval,
@@ -112,7 +112,14 @@ class TechnicalInformationRepository:
             text_ids: list[int] = []
             for spec in specs:
                 text_ids += await self._add_version(
-                    session, spec.document_id, 1, spec, now, state, index=False
+                    session,
+                    spec.document_id,
+                    1,
+                    spec,
+                    now,
+                    state,
+                    [a.series for a in spec.applicability],
+                    index=False,
                 )
             await self._search.index_texts(session, text_ids)
 
@@ -133,8 +140,13 @@ class TechnicalInformationRepository:
                 )
             )
             number = (latest or 0) + 1
+            series = await session.scalars(
+                select(TechDocumentApplicability.series).where(
+                    TechDocumentApplicability.document_id == document_id
+                )
+            )
             await self._add_version(
-                session, document_id, number, (tuple(texts), change_note), now, state
+                session, document_id, number, (tuple(texts), change_note), now, state, list(series)
             )
             if state == VersionState.PUBLISHED:
                 await self._supersede_others(session, document_id, number)
@@ -172,6 +184,7 @@ class TechnicalInformationRepository:
         source: DocumentSpec | tuple[tuple[DocumentText, ...], str],
         now: datetime,
         state: VersionState,
+        series: Sequence[str],
         index: bool = True,
     ) -> list[int]:
         texts, note = (
@@ -195,6 +208,7 @@ class TechnicalInformationRepository:
                 title=text.title,
                 body=text.body,
                 svg=check_svg(text.svg) if text.svg is not None else None,
+                search_tags=search_tags(text.language.value, series),
             )
             for text in texts
         ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from application.technical_information import (
     DocumentDraft,
@@ -17,6 +17,7 @@ from application.technical_information import (
     DocumentReading,
     DocumentSearchResult,
     DocumentUsage,
+    MomentText,
     PersonNotFound,
     ReadingHistory,
     SermiApprovalView,
@@ -195,7 +196,7 @@ class SermiApprovalRequest(BaseModel):
         max_length=64,
         description="The reference of the person's SERMI certificate",
     )
-    expires_at: AwareDatetime = Field(description="When the approval ends (in the future)")
+    expires_at: MomentText = Field(description="When the approval ends (in the future)")
 
 
 class SermiRevocation(BaseModel):

@@ -75,6 +75,9 @@ class TechDocumentText(Base):
     body: Mapped[str] = mapped_column(Text)
     # Wiring diagrams: the drawing itself (SVG, checked when stored: no scripts, no links).
     svg: Mapped[str | None] = mapped_column(Text)
+    # Tokens of the text's language and its document's series (`db.document_search.
+    # search_tags`): on SQLite the index narrows a search by them before ranking.
+    search_tags: Mapped[str] = mapped_column(Text)
 
     __table_args__ = (UniqueConstraint("version_id", "language"),)
 

@@ -89,6 +89,7 @@ def upgrade() -> None:
         sa.Column("title", sa.String(length=300), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("svg", sa.Text(), nullable=True),
+        sa.Column("search_tags", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(
             ["version_id"],
             ["tech_document_versions.id"],
