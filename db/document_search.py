@@ -236,6 +236,7 @@ class PostgresDocumentSearch:
                 f"INSERT INTO {SEARCH_INDEX_TABLE} (text_id, search_vector) "
                 f"SELECT id, setweight(to_tsvector({configuration}, title), 'A') "
                 f"|| setweight(to_tsvector({configuration}, body), 'B') "
+                "|| setweight(to_tsvector('simple', search_tags), 'D') "
                 "FROM tech_document_texts WHERE id IN :ids"
             ).bindparams(bindparam("ids", expanding=True)),
             {"ids": list(text_ids)},
@@ -255,9 +256,16 @@ class PostgresDocumentSearch:
         params["words"] = " ".join(terms)
         conditions = _filters(where, params)
         query = "plainto_tsquery(CAST(:config AS regconfig), :words)"
+        # The language and the vehicle's series narrow the matches in the GIN index itself
+        # (as on SQLite); the rank is the words' alone.
+        tags = [_tag("lang", where.language)]
+        if where.series is not None:
+            tags.append(_tag("series", where.series))
+        params["tags"] = " & ".join(tags)
         base = (
             f"FROM {SEARCH_INDEX_TABLE} s JOIN tech_document_texts t ON t.id = s.text_id {_JOINS} "
-            f"WHERE s.search_vector @@ {query} AND {conditions}"
+            f"WHERE s.search_vector @@ ({query} && to_tsquery('simple', :tags)) "
+            f"AND {conditions}"
         )
         total = (await session.execute(text(f"SELECT count(*) {base}"), params)).scalar_one()
         # The headline is computed for the page's rows only (it reads the whole body).
