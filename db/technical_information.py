@@ -292,19 +292,31 @@ class TechnicalInformationRepository:
                     )
                 )
             )
-        base = (
-            select(TechDocumentText, TechDocumentVersion.version, TechDocument)
+        joined = (
+            select(func.count())
+            .select_from(TechDocumentText)
             .join(TechDocumentVersion, TechDocumentVersion.id == TechDocumentText.version_id)
             .join(TechDocument, TechDocument.id == TechDocumentVersion.document_id)
             .where(*conditions)
         )
-        total = await session.scalar(select(func.count()).select_from(base.subquery()))
-        rows = await session.execute(base.order_by(TechDocument.id).limit(limit).offset(offset))
+        total = await session.scalar(joined)
+        # The titles only: a list never needs the bodies (or the diagrams).
+        rows = await session.execute(
+            joined.with_only_columns(
+                TechDocumentText.language,
+                TechDocumentText.title,
+                TechDocumentVersion.version,
+                TechDocument,
+            )
+            .order_by(TechDocument.id)
+            .limit(limit)
+            .offset(offset)
+        )
         return SearchPage(
             int(total or 0),
             [
-                FoundDocument(document, version, text.language, text.title, None, None)
-                for text, version, document in rows
+                FoundDocument(document, version, language, title, None, None)
+                for language, title, version, document in rows
             ],
         )
 
