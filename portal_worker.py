@@ -23,19 +23,23 @@ from activities.mail import MailActivities
 from activities.packages import PackageActivities
 from activities.registration import FormatVatChecker, RegistrationActivities
 from activities.service_history import ServiceHistoryActivities
+from activities.technical_information import TechnicalInformationActivities
 from activities.teleservices import RemoteKeyReadActivities, TeleserviceActivities
 from db.access_repository import AccessRepository
 from db.accounts import AccountRepository
 from db.service_history import ServiceHistoryRepository
+from db.technical_information import TechnicalInformationRepository
 from db.teleservices import TeleserviceRepository
 from mail.senders import mail_sender_for
 from settings import Settings
 from storage.packages import PackageStore
+from workflows.document_publishing import DocumentPublishingWorkflow
 from workflows.entitlement import EntitlementWorkflow
 from workflows.key_read import KeyReadWorkflow
 from workflows.programming_session import ProgrammingSessionWorkflow
 from workflows.registration import RegistrationWorkflow
 from workflows.remote_key_read import RemoteKeyReadWorkflow
+from workflows.sermi_approval import SermiApprovalWorkflow
 from workflows.service_entry import ServiceEntryDeletionWorkflow, ServiceEntryWorkflow
 from workflows.teleservice_ticket import TeleserviceTicketWorkflow
 from workflows.ticket_purchase import TicketPurchaseWorkflow
@@ -62,6 +66,8 @@ PORTAL_WORKFLOWS: Sequence[type] = (
     KeyReadWorkflow,
     TeleserviceTicketWorkflow,
     RemoteKeyReadWorkflow,
+    SermiApprovalWorkflow,
+    DocumentPublishingWorkflow,
 )
 
 
@@ -98,6 +104,9 @@ def portal_activities(deps: PortalDependencies) -> Sequence[Callable[..., Any]]:
         deps.settings.connected_car_backend_url,
         deps.settings.teleservice_secret,
     )
+    technical_information = TechnicalInformationActivities(
+        TechnicalInformationRepository(deps.session_factory), sender
+    )
     return [
         mail.send_mail,
         access.reserve_credit,
@@ -124,6 +133,9 @@ def portal_activities(deps: PortalDependencies) -> Sequence[Callable[..., Any]]:
         remote_key_reads.record_remote_key_read,
         remote_key_reads.record_remote_key_read_request,
         remote_key_reads.announce_remote_key_read,
+        technical_information.end_sermi_approval,
+        technical_information.set_document_version_state,
+        technical_information.notify_affected_workshops,
     ]
 
 

@@ -15,6 +15,7 @@ from api.routes import (
     programming,
     registrations,
     station_files,
+    technical_information,
     teleservices,
 )
 from api.routes.service_entries import router as service_entries_router
@@ -49,6 +50,7 @@ def install_api(app: FastAPI, settings: Settings) -> None:
         station_files.router,
         service_entries_router,
         teleservices.router,
+        technical_information.router,
     ):
         declare_route_problems(router, DEPENDENCY_PROBLEMS)
         app.include_router(router)

@@ -37,6 +37,7 @@ from domain.programming import ProgrammingMachine
 from domain.registration import RegistrationMachine
 from domain.remote_key_reads import RemoteKeyReadMachine
 from domain.service_history import ServiceEntryMachine
+from domain.technical_information import DocumentVersionMachine, SermiApprovalMachine
 from domain.teleservices import TeleserviceTicketMachine
 
 # The flows whose business states are a state machine, by workflow type.
@@ -46,6 +47,8 @@ MACHINES: dict[str, type[StateMachine]] = {
     "ServiceEntryWorkflow": ServiceEntryMachine,
     "TeleserviceTicketWorkflow": TeleserviceTicketMachine,
     "RemoteKeyReadWorkflow": RemoteKeyReadMachine,
+    "SermiApprovalWorkflow": SermiApprovalMachine,
+    "DocumentPublishingWorkflow": DocumentVersionMachine,
 }
 # The `status` filter's values, and the `ExecutionStatus` each stands for.
 STATUSES = {

@@ -69,6 +69,15 @@ FLOW_STATE_LABELS: Mapping[str, str] = {
     "requested": N_("Requested"),
     "received": N_("Received"),
     "cancelled": N_("Cancelled"),
+    # SermiApprovalMachine ("active", "expired" below)
+    "expiring": N_("Expiring"),
+    "revoked": N_("Revoked"),
+    # DocumentVersionMachine
+    "draft": N_("Draft"),
+    "review": N_("Review"),
+    "published": N_("Published"),
+    "superseded": N_("Superseded"),
+    "withdrawn": N_("Withdrawn"),
     # flows without a state machine: key reads, deletions, purchases, entitlements
     "reading": N_("Reading"),
     "stored": N_("Stored"),
@@ -115,6 +124,13 @@ FLOW_EVENT_NAMES = (
     N_("Receive"),
     N_("Expire"),
     N_("Cancel"),
+    N_("Announce expiry"),
+    N_("Revoke"),
+    N_("Publish"),
+    N_("Send back"),
+    N_("Submit for review"),
+    N_("Supersede"),
+    N_("Withdraw"),
 )
 
 # Temporal's history event types, as the timeline names them (EVENT_TYPE_ dropped, lower case).

@@ -26,6 +26,7 @@ from contracts.service_history import EntryDetails, ServiceEntryStatus
 from db.access_repository import AccessRepository
 from db.models import User
 from db.service_history import ServiceHistoryRepository
+from db.technical_information import TechnicalInformationRepository
 from domain.catalogue import Service
 from domain.entitlement import Coverage
 from domain.service_history import EntryKind
@@ -145,6 +146,8 @@ class VehiclePage:
     """This workshop's key reads of the vehicle (its key data), last read first."""
     stations: list[StationWithStatus]
     open_actions: list[TechnicalActionView] = field(default_factory=list)
+    action_documents: dict[str, str] = field(default_factory=dict)
+    """The technical-information document of each technical action that has one."""
 
 
 async def vehicle(booklet: Booklet, vin: str) -> VehicleView:
@@ -166,6 +169,9 @@ async def vehicle_page(booklet: Booklet, vin: str, sort: HistorySort) -> Vehicle
         keys=keys,
         stations=await workshop_stations(booklet),
         open_actions=[a for a in view.technical_actions if a.status == "open"],
+        action_documents=await TechnicalInformationRepository(
+            booklet.resources.session_factory
+        ).documents_for_action([a.action_id for a in view.technical_actions]),
     )
 
 

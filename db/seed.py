@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.engine import create_engine, create_session_factory
 from db.models.service_history import Vehicle, VehicleCbsItem, VehicleTechnicalAction
+from db.technical_information_seed import seed_technical_information
 from domain.demo_vehicles import DemoVehicle, load_demo_vehicles
 from domain.vin import short_vin
 
@@ -90,12 +91,16 @@ async def seed_demo_vehicles(session_factory: async_sessionmaker[AsyncSession]) 
 
 
 def seed_demo_data(database_url: str) -> int:
-    """The embedded mode's seed, for a blocking caller (`worker.py dev`)."""
+    """The embedded mode's seed, for a blocking caller (`worker.py dev`): the demo vehicles and
+    the technical-information demo corpus (each left alone when there already)."""
 
     async def run() -> int:
         engine = create_engine(database_url)
         try:
-            return await seed_demo_vehicles(create_session_factory(engine))
+            session_factory = create_session_factory(engine)
+            vehicles = await seed_demo_vehicles(session_factory)
+            await seed_technical_information(session_factory)
+            return vehicles
         finally:
             await engine.dispose()
 

@@ -9,6 +9,7 @@ from sqlalchemy import create_engine, pool
 
 import db.models
 from db import migrate
+from db.document_search import include_name
 from db.engine import sync_url
 
 pytestmark = pytest.mark.database
@@ -17,7 +18,9 @@ pytestmark = pytest.mark.database
 def _schema_differences(database_url: str) -> list[object]:
     engine = create_engine(sync_url(database_url), poolclass=pool.NullPool)
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": include_name}
+        )
         differences: list[object] = compare_metadata(context, db.models.Base.metadata)
     engine.dispose()
     return differences

@@ -42,6 +42,11 @@ PATH_PARAMETERS = {
     "(tests/teleservices/test_ticket_flow.py)",
     "request_id": "a remote key-read request of one workshop: others get 404 "
     "(tests/teleservices/test_remote_key_reads.py)",
+    "document_id": "a technical document, shared by every workshop: searching is open, reading "
+    "needs a technical_information ticket (tests/technical_information)",
+    "approval_id": "a person's SERMI approval: administrators only (tests/technical_information)",
+    "version": "a version of a technical document (administrators publish it)",
+    "step": "the name of a publishing step, not data",
     "file_name": "a file of a session's frame log, handed in by the station the session ran on "
     "(tests/programming/test_remote_station.py)",
 }
@@ -77,6 +82,7 @@ WORKSHOP_CASES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/workshops/{workshop_id}/stations/{station_id}/token"): {},
     ("PATCH", "/workshops/{workshop_id}/stations/{station_id}"): {"json": {"name": "Intruder"}},
     ("DELETE", "/workshops/{workshop_id}/stations/{station_id}"): {},
+    ("GET", "/workshops/{workshop_id}/technical-information/reading-history"): {},
 }
 
 

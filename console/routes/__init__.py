@@ -11,6 +11,7 @@ from console.routes import programming as programming_pages
 from console.routes import service_booklet as service_booklet_pages
 from console.routes import service_booklet_entries as service_booklet_entry_pages
 from console.routes import stations as station_pages
+from console.routes import technical_information as technical_information_pages
 from console.routes import teleservices as teleservice_pages
 
 PAGE_ROUTERS: list[APIRouter] = [
@@ -23,5 +24,6 @@ PAGE_ROUTERS: list[APIRouter] = [
     service_booklet_entry_pages.router,
     programming_pages.router,
     station_pages.router,
+    technical_information_pages.router,
     operator_pages.router,
 ]

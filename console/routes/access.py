@@ -61,10 +61,11 @@ SERVICE_DESCRIPTIONS: dict[Service, str] = {
     ),
     Service.TELESERVICE: N_("Remote services of connected cars."),
 }
-# Where an application opens in the console (technical information has no page of its own).
+# Where an application opens in the console.
 SERVICE_PAGES: dict[Service, str] = {
     Service.SERVICE_HISTORY: "/console/kasio/",
     Service.ECU_PROGRAMMING: "/console/programming/",
+    Service.TECHNICAL_INFORMATION: "/console/technical-information/",
 }
 PERIOD_NAMES: dict[TicketPeriod, str] = {
     TicketPeriod.HOUR: N_("1 hour"),

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 import db.models
+from db.document_search import include_name
 from db.engine import sync_url
 from settings import get_settings
 
@@ -26,6 +27,8 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            # The full-text index is not a model (db.document_search keeps it).
+            include_name=include_name,
         )
         with context.begin_transaction():
             context.run_migrations()

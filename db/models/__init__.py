@@ -29,6 +29,14 @@ from db.models.service_history import (
     VehicleCbsItem,
     VehicleTechnicalAction,
 )
+from db.models.technical_information import (
+    SermiApproval,
+    TechDocument,
+    TechDocumentApplicability,
+    TechDocumentText,
+    TechDocumentVersion,
+    TechDocumentView,
+)
 from db.models.teleservices import InboundMessage, RemoteKeyReadRequest, TeleserviceTicketRecord
 
 __all__ = [
@@ -46,9 +54,15 @@ __all__ = [
     "RecoveryCode",
     "Registration",
     "RemoteKeyReadRequest",
+    "SermiApproval",
     "ServiceEntry",
     "SignInFailureRecord",
     "Station",
+    "TechDocument",
+    "TechDocumentApplicability",
+    "TechDocumentText",
+    "TechDocumentVersion",
+    "TechDocumentView",
     "TeleserviceTicketRecord",
     "Ticket",
     "TicketPurchase",

@@ -39,6 +39,7 @@ NAMES = {
     "confirm_purchase",
     "create_workshop_and_owner",
     "delete_service_entry",
+    "end_sermi_approval",
     "end_session_link",
     "find_open_teleservice_tickets",
     "finish_ecu",
@@ -46,6 +47,7 @@ NAMES = {
     "issue_ticket",
     "load_service_entry_facts",
     "mark_written_to_vehicle",
+    "notify_affected_workshops",
     "notify_reviewers",
     "prepare_ecu",
     "program_segment",
@@ -63,6 +65,7 @@ NAMES = {
     "send_mail",
     "send_remote_key_read_request",
     "send_teleservice_ticket_notice",
+    "set_document_version_state",
     "write_service_items_to_vehicle",
 }
 

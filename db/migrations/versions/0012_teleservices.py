@@ -2,7 +2,7 @@
 car's service partner, remote key reads in the key table
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-04 18:00:00
 
 (0011 is another branch's; this one is rebased onto it when both land.)
@@ -16,7 +16,7 @@ from alembic import op
 import db.base
 
 revision: str = "0012"
-down_revision: str | None = "0010"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,77 @@
+"""Technical information activities: end a SERMI approval, move a document version through
+publishing, and tell the workshops of affected vehicles."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from contracts import technical_information as contract
+from contracts.mail import MailMessage
+from contracts.stubs import implements
+from contracts.technical_information import (
+    EndSermiApprovalInput,
+    NotifyWorkshopsInput,
+    SetVersionStateInput,
+    VersionStateChanged,
+    WorkshopsNotified,
+)
+from db.technical_information import TechnicalInformationRepository
+from domain.technical_information import (
+    AFFECTED_SERVICE_WINDOW,
+    NOTIFYING_TYPES,
+    DocumentType,
+    VersionState,
+)
+from mail.senders import MailSender
+
+
+class TechnicalInformationActivities:
+    def __init__(self, repository: TechnicalInformationRepository, sender: MailSender) -> None:
+        self._repository = repository
+        self._sender = sender
+
+    @implements(contract.end_sermi_approval)
+    async def end_sermi_approval(self, request: EndSermiApprovalInput) -> bool:
+        return await self._repository.revoke_sermi_approval(
+            request.approval_id, request.reason, request.at
+        )
+
+    @implements(contract.set_document_version_state)
+    async def set_document_version_state(
+        self, request: SetVersionStateInput
+    ) -> VersionStateChanged:
+        superseded = await self._repository.set_version_state(
+            request.document_id, request.version, VersionState(request.state), request.at
+        )
+        document = await self._repository.document(request.document_id)
+        return VersionStateChanged(
+            superseded_version=superseded,
+            notifies_workshops=DocumentType(document.doc_type) in NOTIFYING_TYPES,
+        )
+
+    @implements(contract.notify_affected_workshops)
+    async def notify_affected_workshops(self, request: NotifyWorkshopsInput) -> WorkshopsNotified:
+        since = (request.at - AFFECTED_SERVICE_WINDOW).date()
+        workshops = await self._repository.affected_workshops(request.document_id, since)
+        titles = await self._repository.titles(request.document_id, request.version)
+        title = titles.get("en") or next(iter(titles.values()), request.document_id)
+        for workshop_id, name, email in workshops:
+            await self._sender.send(
+                MailMessage(
+                    message_key=f"document-published/{request.document_id}/"
+                    f"v{request.version}/{workshop_id}",
+                    recipient=email,
+                    subject=f"New technical information: {title}",
+                    body=(
+                        f"Dear {name},\n\n"
+                        f"Your workshop serviced a vehicle in the last "
+                        f"{AFFECTED_SERVICE_WINDOW // timedelta(days=1)} days that "
+                        f"{request.document_id} (version {request.version}) applies to:\n"
+                        f"{title}\n\n"
+                        f"Read it under Technical information in the console, or at "
+                        f"/technical-information/documents/{request.document_id}."
+                    ),
+                    category="technical-information",
+                )
+            )
+        return WorkshopsNotified(workshops=len(workshops))
