@@ -29,6 +29,7 @@ from temporalio.service import RPCError
 from application.authorization import ensure_workshop_access
 from application.resources import AppResources
 from application.workflow_calls import describe_or_absent, execute_update
+from contracts.search_attributes import workshop_scope
 from contracts.technical_information import (
     DOCUMENT_PUBLISHING_WORKFLOW,
     PUBLISHING_STATUS_QUERY,
@@ -481,6 +482,8 @@ async def record_sermi_approval(
         id=sermi_approval_workflow_id(row.id),
         task_queue=resources.settings.portal_task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        # An approval belongs to a person; a person of a workshop is found under it as well.
+        search_attributes=workshop_scope(person.workshop_id) if person.workshop_id else None,
     )
     return sermi_view(row, now)
 

@@ -248,6 +248,7 @@ async def _process(
             start_signal=TicketSignal.ADD_CALL,
             start_signal_args=[call],
             memo={search_attributes.VIN_MEMO: message.vin},
+            search_attributes=search_attributes.workshop_scope(partner),
         )
     return partner
 
@@ -454,6 +455,7 @@ async def request_remote_key_read(
         id=remote_key_read_workflow_id(request_id),
         task_queue=settings.portal_task_queue,
         memo={search_attributes.VIN_MEMO: vin},
+        search_attributes=search_attributes.workshop_scope(workshop_id),
     )
     status: RemoteKeyReadStatus = await handle.query("status", result_type=RemoteKeyReadStatus)
     return status

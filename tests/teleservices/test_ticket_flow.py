@@ -13,8 +13,10 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.converter import decode_typed_search_attributes
 from temporalio.testing import WorkflowEnvironment
 
+from contracts import search_attributes
 from domain import teleservices as ticket_rules
 from domain.accounts import Role
 from domain.catalogue import Service
@@ -275,6 +277,7 @@ async def test_operators_find_the_tickets_by_vin_and_workshop_and_the_page_names
     partner: Partner,
     operator: SignedIn,
     session_factory: async_sessionmaker[AsyncSession],
+    dev_env: WorkflowEnvironment,
 ) -> None:
     await _send(api_client, settings, teleservice_call(DEMO_VIN, ["engine_oil"]))
     ticket = await _one_ticket(api_client, partner.technician, "engine_oil")
@@ -284,6 +287,11 @@ async def test_operators_find_the_tickets_by_vin_and_workshop_and_the_page_names
         )
     ).json()["workflow_id"]
     assert DEMO_VIN not in workflow_id  # the id holds the VIN's keyed search value only
+    # The partner's workshop is carried from the ticket's start event, the one scoping rule.
+    history = await dev_env.client.get_workflow_handle(workflow_id).fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes
+    carried = decode_typed_search_attributes(started.search_attributes)
+    assert carried.get(search_attributes.WORKSHOP_ID) == partner.workshop_id
 
     async def found() -> list[dict[str, Any]]:
         answer = await api_client.get(
