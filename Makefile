@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install lock dev test lint bench clean
+.PHONY: install lock dev test lint bench clean system-packages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,11 @@ lint: install
 # four workers keep two cores busy; worksteal balances the few long tests.
 TEST_WORKERS ?= 4
 
-test: lint
+# Chromium, zbar and poppler from Debian, when missing (tools/system_packages.sh).
+system-packages:
+	bash tools/system_packages.sh
+
+test: lint system-packages
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 bench: install
