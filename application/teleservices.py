@@ -486,7 +486,7 @@ async def cancel_remote_key_read(
     row = await _remote_request_of(resources, caller, request_id)
     handle = resources.temporal.get_workflow_handle(row.workflow_id)
     try:
-        return await _refusal_as_domain_error(
+        status = await _refusal_as_domain_error(
             execute_update(
                 handle, CANCEL_UPDATE, CancelInput(cancelled_by=caller.id), RemoteKeyReadStatus
             )
@@ -498,6 +498,13 @@ async def cancel_remote_key_read(
         raise RemoteKeyReadNotOpen(
             "the request no longer waits for the car", state=row.state
         ) from error
+    # The list reads the table, which the flow's own record activity updates a moment later:
+    # write the answer now too (the same row, the same values), so the workshop's next look
+    # already says cancelled.
+    await TeleserviceRepository(resources.session_factory).record_remote_request(
+        status, datetime.now(UTC)
+    )
+    return status
 
 
 async def _remote_request_of(
