@@ -5,8 +5,9 @@
                                       # environment holds exactly the locked set
     python tools/lockfile.py prune    # `make install`: remove what the lock no longer names
 
-The lock's second line carries a digest of pyproject.toml's requirements, so any change to them
-that was not followed by `make lock` fails the check, offline and at once.
+The lock's second line carries a digest of what pyproject.toml says gets installed (the
+requirements, and which of the project's own packages and modules setuptools installs), so any
+change to them that was not followed by `make lock` fails the check, offline and at once.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ def requirements_digest() -> str:
         "optional-dependencies": project["project"].get("optional-dependencies", {}),
         "dependency-groups": project.get("dependency-groups", {}),
         "build-system": project.get("build-system", {}).get("requires", []),
+        # The project's own packages and modules: a fresh install of the old list would miss a
+        # new package (web/, application/, ...) that the tests ran with.
+        "setuptools": project.get("tool", {}).get("setuptools", {}),
     }
     return hashlib.sha256(json.dumps(declared, sort_keys=True).encode()).hexdigest()
 
@@ -116,7 +120,8 @@ def problems() -> list[str]:
     found: list[str] = []
     if f"{DIGEST_PREFIX}{requirements_digest()}" not in text.splitlines()[:3]:
         found.append(
-            "pyproject.toml's requirements changed since the lock was made: run `make lock`"
+            "pyproject.toml's requirements or installed packages changed since the lock was "
+            "made: run `make lock`"
         )
     locked = locked_packages(text)
     for declared in declared_requirements():
