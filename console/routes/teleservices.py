@@ -9,6 +9,7 @@ Every page calls the use cases of `application.teleservices`, as the JSON API do
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -19,7 +20,7 @@ from application import teleservices
 from application.teleservices import OwnerConsent, TicketFilter
 from console.deps import CsrfChecked, SignedIn, Translate, WorkshopMember
 from console.forms import FormErrors, domain_error_message
-from console.i18n import N_
+from console.i18n import N_, Translator
 from console.paths import PREFIX
 from console.rendering import render
 from domain.entitlement import AccessExpired, NoAccess
@@ -99,6 +100,33 @@ async def _tickets_page(
     )
 
 
+async def _take_step(
+    request: Request,
+    step: Awaitable[object],
+    translate: Translator,
+    page: Callable[[FormErrors, int], Awaitable[Response]],
+    done: str,
+    status: int | None = None,
+) -> Response:
+    """Take a workshop's step on a ticket or a request, and answer as the console does: to
+    `done` when it is taken; without a `teleservice` ticket, the page that says so; another
+    workshop's id, the one not-found page as for an unknown id; any other refusal, `page` with
+    the reason at its top (`status`, else by the refusal's kind)."""
+    try:
+        await step
+    except (NoAccess, AccessExpired) as refusal:
+        return _not_covered(request, refusal)
+    except NotFound:
+        raise
+    except DomainError as error:
+        errors = FormErrors()
+        errors.add(None, domain_error_message(translate, error))
+        if status is None:
+            status = 403 if error.kind == "forbidden" else 409 if error.kind == "conflict" else 422
+        return await page(errors, status)
+    return RedirectResponse(done, status_code=303)
+
+
 @router.get("/teleservice-tickets")
 async def tickets_page(
     request: Request, person: WorkshopMember, resources: ResourcesDep, show: str = "open"
@@ -116,17 +144,14 @@ async def acknowledge_ticket(
     translate: Translate,
     _: CsrfChecked,
 ) -> Response:
-    try:
-        await teleservices.acknowledge_ticket(resources, person.user, ticket_id)
-    except (NoAccess, AccessExpired) as refusal:
-        return _not_covered(request, refusal)
-    except NotFound:
-        raise  # another workshop's id: the one not-found page, as for an unknown id
-    except DomainError as error:
-        errors = FormErrors()
-        errors.add(None, domain_error_message(translate, error))
-        return await _tickets_page(request, person, resources, "all", errors, 409)
-    return RedirectResponse(f"{TICKETS}?show=open", status_code=303)
+    return await _take_step(
+        request,
+        teleservices.acknowledge_ticket(resources, person.user, ticket_id),
+        translate,
+        lambda errors, status: _tickets_page(request, person, resources, "all", errors, status),
+        f"{TICKETS}?show=open",
+        409,
+    )
 
 
 @router.post("/teleservice-tickets/{ticket_id}/appointment")
@@ -146,16 +171,14 @@ async def plan_appointment(
     except ValueError:
         errors.add(None, translate._("Enter the appointment's date and time."))
         return await _tickets_page(request, person, resources, "open", errors, 422)
-    try:
-        await teleservices.plan_ticket_appointment(resources, person.user, ticket_id, moment)
-    except (NoAccess, AccessExpired) as refusal:
-        return _not_covered(request, refusal)
-    except NotFound:
-        raise  # another workshop's id: the one not-found page, as for an unknown id
-    except DomainError as error:
-        errors.add(None, domain_error_message(translate, error))
-        return await _tickets_page(request, person, resources, "open", errors, 422)
-    return RedirectResponse(f"{TICKETS}?show=open", status_code=303)
+    return await _take_step(
+        request,
+        teleservices.plan_ticket_appointment(resources, person.user, ticket_id, moment),
+        translate,
+        lambda errors, status: _tickets_page(request, person, resources, "open", errors, status),
+        f"{TICKETS}?show=open",
+        422,
+    )
 
 
 @router.post("/teleservice-tickets/{ticket_id}/close")
@@ -168,17 +191,14 @@ async def close_ticket(
     _: CsrfChecked,
     reason: Annotated[str, Form(max_length=MAX_CLOSE_REASON_LENGTH)] = "",
 ) -> Response:
-    try:
-        await teleservices.close_ticket(resources, person.user, ticket_id, reason)
-    except (NoAccess, AccessExpired) as refusal:
-        return _not_covered(request, refusal)
-    except NotFound:
-        raise  # another workshop's id: the one not-found page, as for an unknown id
-    except DomainError as error:
-        errors = FormErrors()
-        errors.add(None, domain_error_message(translate, error))
-        return await _tickets_page(request, person, resources, "open", errors, 422)
-    return RedirectResponse(f"{TICKETS}?show=all", status_code=303)
+    return await _take_step(
+        request,
+        teleservices.close_ticket(resources, person.user, ticket_id, reason),
+        translate,
+        lambda errors, status: _tickets_page(request, person, resources, "open", errors, status),
+        f"{TICKETS}?show=all",
+        422,
+    )
 
 
 # --- Remote KeyRead requests --------------------------------------------------------------------
@@ -233,18 +253,13 @@ async def request_remote_key_read(
         if owner_consent
         else None
     )
-    try:
-        await teleservices.request_remote_key_read(resources, person.user, vin.upper(), consent)
-    except (NoAccess, AccessExpired) as refusal:
-        return _not_covered(request, refusal)
-    except NotFound:
-        raise  # another workshop's id: the one not-found page, as for an unknown id
-    except DomainError as error:
-        errors = FormErrors()
-        errors.add(None, domain_error_message(translate, error))
-        status = 403 if error.kind == "forbidden" else 409 if error.kind == "conflict" else 422
-        return await _remote_page(request, person, resources, errors, status)
-    return RedirectResponse(REMOTE_READS, status_code=303)
+    return await _take_step(
+        request,
+        teleservices.request_remote_key_read(resources, person.user, vin.upper(), consent),
+        translate,
+        lambda errors, status: _remote_page(request, person, resources, errors, status),
+        REMOTE_READS,
+    )
 
 
 @router.post("/remote-key-reads/{request_id}/cancel")
@@ -256,17 +271,14 @@ async def cancel_remote_key_read(
     translate: Translate,
     _: CsrfChecked,
 ) -> Response:
-    try:
-        await teleservices.cancel_remote_key_read(resources, person.user, request_id)
-    except (NoAccess, AccessExpired) as refusal:
-        return _not_covered(request, refusal)
-    except NotFound:
-        raise  # another workshop's id: the one not-found page, as for an unknown id
-    except DomainError as error:
-        errors = FormErrors()
-        errors.add(None, domain_error_message(translate, error))
-        return await _remote_page(request, person, resources, errors, 409)
-    return RedirectResponse(REMOTE_READS, status_code=303)
+    return await _take_step(
+        request,
+        teleservices.cancel_remote_key_read(resources, person.user, request_id),
+        translate,
+        lambda errors, status: _remote_page(request, person, resources, errors, status),
+        REMOTE_READS,
+        409,
+    )
 
 
 # --- operators: a car's service partner (demo data) ---------------------------------------------
