@@ -12,7 +12,7 @@ import pyotp
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from activities.accounts import ensure_administrator
+from db.accounts import AccountRepository
 from db.models import OutboxMail
 
 ADMIN_EMAIL = "admin@aos-portal.example"
@@ -116,6 +116,8 @@ async def confirm_totp_enrolment(
 async def admin_headers(
     client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
 ) -> dict[str, str]:
-    await ensure_administrator(session_factory, ADMIN_EMAIL, ADMIN_PASSWORD, "Admin")
+    await AccountRepository(session_factory).ensure_administrator(
+        ADMIN_EMAIL, ADMIN_PASSWORD, "Admin"
+    )
     token = await sign_in_enrolling_totp(client, ADMIN_EMAIL, ADMIN_PASSWORD)
     return {"Authorization": f"Bearer {token}"}

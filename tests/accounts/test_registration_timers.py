@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities.accounts import ensure_administrator
 from contracts.registration import (
     RegistrationInput,
     RegistrationStatus,
@@ -19,6 +18,7 @@ from contracts.registration import (
     VerifyEmailInput,
     registration_workflow_id,
 )
+from db.accounts import AccountRepository
 from db.models import OutboxMail, Registration
 from domain.registration import Application
 from settings import Settings
@@ -83,7 +83,9 @@ async def test_reviewers_are_reminded_after_2_days_and_it_expires_after_14(
     portal_on_time_skipping_server: Settings,
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    await ensure_administrator(session_factory, ADMIN_EMAIL, ADMIN_PASSWORD, "Reviewer")
+    await AccountRepository(session_factory).ensure_administrator(
+        ADMIN_EMAIL, ADMIN_PASSWORD, "Reviewer"
+    )
     handle = await _start(time_skipping_env, portal_on_time_skipping_server, session_factory)
     mail = await last_mail_to(session_factory, APPLICATION["contact_email"])
     await handle.execute_update(

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from activities.accounts import ensure_administrator
+from db.accounts import AccountRepository
 from db.models import User
 from domain.accounts import Role
 from portal_app import create_app
@@ -41,7 +41,9 @@ async def test_five_failures_hold_the_address_not_the_account(
     # This was a 15-minute account lock (423), which anybody knowing the email could set on
     # its owner (issue #15). Now the failing address is held, and only for this account;
     # tests/accounts/test_sign_in_throttle.py walks the whole rule.
-    await ensure_administrator(session_factory, ADMIN_EMAIL, ADMIN_PASSWORD, "Admin")
+    await AccountRepository(session_factory).ensure_administrator(
+        ADMIN_EMAIL, ADMIN_PASSWORD, "Admin"
+    )
     app = create_app(settings, temporal=dev_env.client)
     wrong = {"email": ADMIN_EMAIL, "password": "not the password at all"}
     right = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
@@ -69,7 +71,9 @@ async def test_unknown_email_answers_like_a_wrong_password(api_client: httpx.Asy
 async def test_enrolled_account_needs_the_second_factor(
     api_client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
-    await ensure_administrator(session_factory, ADMIN_EMAIL, ADMIN_PASSWORD, "Admin")
+    await AccountRepository(session_factory).ensure_administrator(
+        ADMIN_EMAIL, ADMIN_PASSWORD, "Admin"
+    )
     first = await sign_in_enrolling_totp(api_client, ADMIN_EMAIL, ADMIN_PASSWORD)
     assert first
     without = await api_client.post(
@@ -122,7 +126,9 @@ async def test_logout_ends_the_session(
 async def test_password_reset_token_works_once(
     api_client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
-    await ensure_administrator(session_factory, ADMIN_EMAIL, ADMIN_PASSWORD, "Admin")
+    await AccountRepository(session_factory).ensure_administrator(
+        ADMIN_EMAIL, ADMIN_PASSWORD, "Admin"
+    )
     asked = await api_client.post("/auth/password-reset", json={"email": ADMIN_EMAIL})
     assert asked.status_code == 202
     unknown = await api_client.post("/auth/password-reset", json={"email": "x@garage.example"})

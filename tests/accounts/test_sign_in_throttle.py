@@ -19,7 +19,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from activities.accounts import ensure_administrator
 from db.accounts import AccountRepository
 from db.models import User
 from domain.accounts import FAILURE_WINDOW, SOURCE_FAILURE_LIMIT
@@ -97,7 +96,9 @@ async def test_the_owner_signs_in_from_home_while_attackers_hammer_the_account(
     dev_env: WorkflowEnvironment,
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    await ensure_administrator(session_factory, ADMIN_EMAIL, ADMIN_PASSWORD, "Admin")
+    await AccountRepository(session_factory).ensure_administrator(
+        ADMIN_EMAIL, ADMIN_PASSWORD, "Admin"
+    )
     app = _app(settings, dev_env, MovableClock())
     async with running_api(app, client_ip=OWNER_IP) as owner:
         assert await sign_in_enrolling_totp(owner, ADMIN_EMAIL, ADMIN_PASSWORD)
@@ -129,7 +130,9 @@ async def test_a_held_address_may_try_again_once_its_failures_leave_the_window(
     dev_env: WorkflowEnvironment,
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    await ensure_administrator(session_factory, ADMIN_EMAIL, ADMIN_PASSWORD, "Admin")
+    await AccountRepository(session_factory).ensure_administrator(
+        ADMIN_EMAIL, ADMIN_PASSWORD, "Admin"
+    )
     clock = MovableClock()
     async with running_api(_app(settings, dev_env, clock), client_ip=OWNER_IP) as client:
         retry_after = _assert_too_many(await _fail_until_held(client, WRONG))
@@ -152,7 +155,9 @@ async def test_an_account_under_attack_slows_down_addresses_that_failed_but_not_
     dev_env: WorkflowEnvironment,
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    await ensure_administrator(session_factory, ADMIN_EMAIL, ADMIN_PASSWORD, "Admin")
+    await AccountRepository(session_factory).ensure_administrator(
+        ADMIN_EMAIL, ADMIN_PASSWORD, "Admin"
+    )
     clock = MovableClock()
     app = _app(settings, dev_env, clock)
     async with running_api(app, client_ip="198.51.100.1") as first:
@@ -181,7 +186,9 @@ async def test_wrong_enrolment_codes_are_throttled_too(
     dev_env: WorkflowEnvironment,
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    await ensure_administrator(session_factory, ADMIN_EMAIL, ADMIN_PASSWORD, "Admin")
+    await AccountRepository(session_factory).ensure_administrator(
+        ADMIN_EMAIL, ADMIN_PASSWORD, "Admin"
+    )
     async with running_api(create_app(settings, temporal=dev_env.client)) as client:
         first = await client.post(
             "/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
@@ -219,7 +226,9 @@ async def test_concurrent_failures_from_one_address_do_not_pass_the_limit(
     api_client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
     # Each attempt is recorded before its password check, so parallel attempts see each other.
-    await ensure_administrator(session_factory, ADMIN_EMAIL, ADMIN_PASSWORD, "Admin")
+    await AccountRepository(session_factory).ensure_administrator(
+        ADMIN_EMAIL, ADMIN_PASSWORD, "Admin"
+    )
     answers = await asyncio.gather(
         *(api_client.post("/auth/login", json=WRONG) for _ in range(3 * SOURCE_FAILURE_LIMIT))
     )

@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from activities.accounts import ensure_administrator
+from db.accounts import AccountRepository
 from db.models import User
 from portal_app import create_app
 from settings import Settings
@@ -38,7 +38,9 @@ async def _enrolled_administrator(
     client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
 ) -> str:
     """The administrator, enrolled through the API; the TOTP secret."""
-    await ensure_administrator(session_factory, ADMIN_EMAIL, ADMIN_PASSWORD, "Admin")
+    await AccountRepository(session_factory).ensure_administrator(
+        ADMIN_EMAIL, ADMIN_PASSWORD, "Admin"
+    )
     first = await client.post("/auth/login", json=SIGN_IN)
     secret, _ = await confirm_totp_enrolment(client, first.json())
     return secret
@@ -72,7 +74,9 @@ async def test_a_code_signs_in_once(
 async def test_the_enrolment_code_does_not_sign_in_again(
     api_client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
-    await ensure_administrator(session_factory, ADMIN_EMAIL, ADMIN_PASSWORD, "Admin")
+    await AccountRepository(session_factory).ensure_administrator(
+        ADMIN_EMAIL, ADMIN_PASSWORD, "Admin"
+    )
     # Two first sign-ins before enrolling: two enrolment tokens of the same secret.
     enrolments = [(await api_client.post("/auth/login", json=SIGN_IN)).json() for _ in range(2)]
     assert enrolments[0]["secret"] == enrolments[1]["secret"]

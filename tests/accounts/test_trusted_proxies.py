@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 import worker
-from activities.accounts import ensure_administrator
+from db.accounts import AccountRepository
 from domain.accounts import SOURCE_FAILURE_LIMIT, Role
 from portal_app import create_app
 from settings import Settings
@@ -113,7 +113,9 @@ async def test_from_an_untrusted_peer_forwarded_addresses_change_nothing(
 ) -> None:
     # Before AOS_TRUSTED_PROXIES, uvicorn believed X-Forwarded-For from 127.0.0.1: each wrong
     # password from a new header value counted for a new address and was never held.
-    await ensure_administrator(session_factory, OWNER_EMAIL, OWNER_PASSWORD, "Owner")
+    await AccountRepository(session_factory).ensure_administrator(
+        OWNER_EMAIL, OWNER_PASSWORD, "Owner"
+    )
     workshop_id = await create_workshop(session_factory)
     spoofed = await sign_in(session_factory, Role.TECHNICIAN, workshop_id, "198.51.100.77")
     async with _served_api(settings) as client:
@@ -138,7 +140,9 @@ async def test_from_an_untrusted_peer_forwarded_addresses_change_nothing(
 async def test_behind_a_trusted_proxy_each_client_is_its_forwarded_address(
     settings: Settings, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
-    await ensure_administrator(session_factory, OWNER_EMAIL, OWNER_PASSWORD, "Owner")
+    await AccountRepository(session_factory).ensure_administrator(
+        OWNER_EMAIL, OWNER_PASSWORD, "Owner"
+    )
     async with _served_api(settings, trusted_proxies="127.0.0.1") as proxy:
         first, second = "203.0.113.10", "203.0.113.20"
         # The first client is held; a value it put in front of the header does not help,

@@ -18,7 +18,7 @@ import pytest
 from playwright.async_api import Page, expect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from activities.accounts import ensure_administrator
+from db.accounts import AccountRepository
 from tests.accounts_helpers import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
@@ -78,7 +78,9 @@ async def administrator(
     api: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
 ) -> dict[str, str]:
     """Bearer headers of the portal's administrator (created and enrolled on first use)."""
-    await ensure_administrator(session_factory, ADMIN_EMAIL, ADMIN_PASSWORD, "Admin")
+    await AccountRepository(session_factory).ensure_administrator(
+        ADMIN_EMAIL, ADMIN_PASSWORD, "Admin"
+    )
     first = await api.post("/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
     if first.status_code == 200 and first.json()["status"] == "totp_enrolment_required":
         secret, token = await confirm_totp_enrolment(api, first.json())

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from playwright.async_api import Page, expect
 
-from activities.accounts import ensure_administrator
+from db.accounts import AccountRepository
 from domain.catalogue import Service
 from testkit.connected_car import INBOUND_PATH, signed, teleservice_call
 from testkit.factories import grant_ticket
@@ -155,8 +155,8 @@ async def test_a_workshop_without_the_right_is_told_so_in_dutch(
 
 async def _operator(console: ConsoleServer) -> WorkshopAccount:
     """The portal's administrator, TOTP enrolled through the JSON API."""
-    await ensure_administrator(
-        console.session_factory, OPERATOR_EMAIL, OPERATOR_PASSWORD, "Operator"
+    await AccountRepository(console.session_factory).ensure_administrator(
+        OPERATOR_EMAIL, OPERATOR_PASSWORD, "Operator"
     )
     first = await console.api.post(
         "/auth/login", json={"email": OPERATOR_EMAIL, "password": OPERATOR_PASSWORD}

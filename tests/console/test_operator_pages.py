@@ -9,7 +9,7 @@ import asyncio
 import pytest
 from playwright.async_api import Page, expect
 
-from activities.accounts import ensure_administrator
+from db.accounts import AccountRepository
 from tests.accounts_helpers import code_in, fresh_totp_code, last_mail_to
 from tests.console.conftest import ConsoleServer
 from tests.console.helpers import (
@@ -32,7 +32,9 @@ APPLICANT_EMAIL = "info@operatortest.example"
 
 async def _administrator(console: ConsoleServer) -> WorkshopAccount:
     """An administrator who has enrolled TOTP (through the JSON API)."""
-    await ensure_administrator(console.session_factory, ADMIN_EMAIL, ADMIN_PASSWORD, "Operator")
+    await AccountRepository(console.session_factory).ensure_administrator(
+        ADMIN_EMAIL, ADMIN_PASSWORD, "Operator"
+    )
     first = await console.api.post(
         "/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
     )

@@ -26,9 +26,9 @@ from playwright.async_api import Page, expect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from activities.accounts import ensure_administrator
 from contracts import search_attributes
 from contracts.registration import registration_workflow_id
+from db.accounts import AccountRepository
 from domain.accounts import Role
 from portal_app import create_app
 from portal_worker import PortalDependencies, portal_worker
@@ -157,7 +157,9 @@ async def test_a_console_session_decodes_from_the_web_ui_for_administrators_only
     dev_env: WorkflowEnvironment,
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    await ensure_administrator(session_factory, ADMIN_EMAIL, ADMIN_PASSWORD, "Operator")
+    await AccountRepository(session_factory).ensure_administrator(
+        ADMIN_EMAIL, ADMIN_PASSWORD, "Operator"
+    )
     owner = await signed_in_as(
         session_factory, Role.WORKSHOP_OWNER, await create_workshop(session_factory)
     )
@@ -297,7 +299,9 @@ async def test_the_web_ui_shows_a_flows_input_decoded_for_a_signed_in_administra
         f"{portal.ui_url}/namespaces/default/workflows/"
         f"{registration_workflow_id(applied.json()['registration_id'])}"
     )
-    await ensure_administrator(portal.session_factory, ADMIN_EMAIL, ADMIN_PASSWORD, "Operator")
+    await AccountRepository(portal.session_factory).ensure_administrator(
+        ADMIN_EMAIL, ADMIN_PASSWORD, "Operator"
+    )
     await sign_in(page, portal.api_url, await _administrator(portal.api))
 
     # The UI calls the codec, but without cookies (the cluster-level setting of the dev
