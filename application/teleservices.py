@@ -500,7 +500,8 @@ async def cancel_remote_key_read(
         ) from error
     # The list reads the table, which the flow's own record activity updates a moment later:
     # write the answer now too (the same row, the same values), so the workshop's next look
-    # already says cancelled.
+    # already says cancelled. Safe only because the state is final: the flow's later write
+    # says the same, where an earlier state could overwrite a newer one.
     await TeleserviceRepository(resources.session_factory).record_remote_request(
         status, datetime.now(UTC)
     )
