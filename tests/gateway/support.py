@@ -104,8 +104,10 @@ class StationJobWorkflow:
                 station_job,
                 args=[mode, payload],
                 task_queue=queue,
-                start_to_close_timeout=timedelta(seconds=30),
-                heartbeat_timeout=timedelta(seconds=2),
+                # A test may give a long job a flash's timeouts (`start_to_close_seconds`,
+                # `heartbeat_timeout_seconds`); the short defaults notice a lost station fast.
+                start_to_close_timeout=timedelta(seconds=payload.get("start_to_close_seconds", 30)),
+                heartbeat_timeout=timedelta(seconds=payload.get("heartbeat_timeout_seconds", 2)),
                 retry_policy=RetryPolicy(
                     initial_interval=timedelta(milliseconds=50), maximum_attempts=2
                 ),

@@ -37,6 +37,7 @@ from gateway.certificates import GatewayCertificates
 from gateway.config import PORTAL_AUTHENTICATION_TTL
 from testkit.factories import create_workshop
 from tests.gateway.support import StationJobWorkflow, eventually, station_client, station_worker
+from workflows.programming_session import HEARTBEAT_TIMEOUT
 
 
 class Clock:
@@ -229,12 +230,21 @@ async def flash(
     client = dev_env.client
     async with station_worker(gateway.port, token, ca, station_id):
         started = time.monotonic()
+        # A flash's timeouts (the programming flow's heartbeat timeout is 5 s): with the
+        # short test defaults, a heartbeat delayed under load failed the job (seen in CI).
         long_job = await client.start_workflow(
             StationJobWorkflow.run,
-            args=[queue, "block", {}],
+            args=[
+                queue,
+                "block",
+                {
+                    "heartbeat_timeout_seconds": HEARTBEAT_TIMEOUT.total_seconds(),
+                    "start_to_close_seconds": LOAD_SECONDS + 60,
+                },
+            ],
             id=f"flash-{uuid.uuid4()}",
             task_queue=portal_queue,
-            execution_timeout=timedelta(seconds=LOAD_SECONDS + 30),
+            execution_timeout=timedelta(seconds=LOAD_SECONDS + 90),
         )
         while time.monotonic() - started < LOAD_SECONDS:
             result = await client.execute_workflow(
