@@ -1,5 +1,6 @@
 """The service booklet (KaSIO) pages' common ground: their prefix, the guard that shows a
-workshop without coverage the page that says so, and how a booklet page is rendered.
+workshop without coverage the page that says so (also shown by the KaSIO teleservice pages),
+and how a booklet page is rendered.
 
 The pages themselves: `console.routes.service_booklet` (find a vehicle, the vehicle page, open
 or delete an entry) and `console.routes.service_booklet_entries` (an entry step by step).
@@ -58,16 +59,20 @@ class BookletRoute(APIRoute):
                 refusal = refused_access(error)
                 if refusal is None:
                     raise
-                return _not_covered_page(request, refusal)
+                return not_covered_page(request, refusal)
 
         return covered_or_told
 
 
-def _not_covered_page(request: Request, refusal: DomainError) -> Response:
+def not_covered_page(
+    request: Request, refusal: DomainError, template: str = "kasio/not_covered.html"
+) -> Response:
+    """403: the workshop has no (more) coverage of the service; `template` says so and links
+    to buying time, with the moment the coverage ended when there was one."""
     ended_at = refusal.context.get("ended_at")
     return render(
         request,
-        "kasio/not_covered.html",
+        template,
         {
             "ended_at": datetime.fromisoformat(ended_at) if isinstance(ended_at, str) else None,
             "buy_time": BUY_TIME,

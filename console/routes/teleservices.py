@@ -23,6 +23,7 @@ from console.forms import FormErrors, domain_error_message
 from console.i18n import N_, Translator
 from console.paths import PREFIX
 from console.rendering import render
+from console.service_booklet_pages import not_covered_page
 from domain.entitlement import AccessExpired, NoAccess
 from domain.errors import DomainError, Forbidden, NotFound
 from domain.service_history import CBS_LABELS, CONSENT_TEXT_VERSION
@@ -38,7 +39,6 @@ from web.deps import ResourcesDep
 KASIO = PREFIX + "/kasio"
 TICKETS = KASIO + "/teleservice-tickets"
 REMOTE_READS = KASIO + "/remote-key-reads"
-BUY_TIME = PREFIX + "/credit"
 FILTERS = ("open", "due", "overdue", "all")
 ITEM_LABELS = {
     **CBS_LABELS,
@@ -50,16 +50,7 @@ router = APIRouter(prefix=KASIO, include_in_schema=False)
 
 
 def _not_covered(request: Request, refusal: DomainError) -> Response:
-    ended_at = refusal.context.get("ended_at")
-    return render(
-        request,
-        "teleservices/not_covered.html",
-        {
-            "ended_at": datetime.fromisoformat(ended_at) if isinstance(ended_at, str) else None,
-            "buy_time": BUY_TIME,
-        },
-        status_code=403,
-    )
+    return not_covered_page(request, refusal, "teleservices/not_covered.html")
 
 
 # --- Teleservice Tickets ------------------------------------------------------------------------
