@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -256,16 +256,29 @@ async def _process(
 # --- the workshop's tickets ---------------------------------------------------------------------
 
 
-async def _refusal_as_domain_error(update: Awaitable[Result]) -> Result:
+async def _update_open_flow(
+    resources: AppResources,
+    workflow_id: str,
+    update: str,
+    argument: object,
+    result_type: type[Result],
+    ended: DomainError,
+) -> Result:
     """The update's answer; a validator's refusal raised as the domain error it carries, so
-    the API and the console show it as they show any other."""
+    the API and the console show it as they show any other; `ended` when the flow has ended
+    (Temporal has no running workflow to update)."""
+    handle = resources.temporal.get_workflow_handle(workflow_id)
     try:
-        return await update
+        return await execute_update(handle, update, argument, result_type)
     except WorkflowUpdateFailedError as error:
         carried = domain_error_from(error)
         if carried is None:
             raise
         raise carried from error
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        raise ended from error
 
 
 class TicketFilter(BaseModel):
@@ -283,6 +296,12 @@ async def _ensure_teleservice(resources: AppResources, caller: User, workshop_id
     await AccessRepository(resources.session_factory).check_entitlement(
         workshop_id, Service.TELESERVICE, datetime.now(UTC)
     )
+
+
+def _rows_scope(caller: User) -> str | None:
+    """The workshop whose tickets and requests the caller may read (None: any, for
+    administrators); another workshop's row then answers as an unknown one."""
+    return None if caller.role == Role.ADMINISTRATOR else caller.workshop_id or ""
 
 
 def _workshop_of(caller: User, workshop_id: str | None) -> str:
@@ -312,8 +331,9 @@ async def list_tickets(
 async def _ticket_of(
     resources: AppResources, caller: User, ticket_id: str
 ) -> TeleserviceTicketRecord:
-    workshop = None if caller.role == Role.ADMINISTRATOR else caller.workshop_id or ""
-    row = await TeleserviceRepository(resources.session_factory).ticket(ticket_id, workshop)
+    row = await TeleserviceRepository(resources.session_factory).ticket(
+        ticket_id, _rows_scope(caller)
+    )
     await _ensure_teleservice(resources, caller, row.workshop_id)
     return row
 
@@ -339,18 +359,17 @@ async def _step(
     resources: AppResources, caller: User, ticket_id: str, update: TicketUpdate, argument: object
 ) -> TeleserviceTicketStatus:
     row = await _ticket_of(resources, caller, ticket_id)
-    handle = resources.temporal.get_workflow_handle(row.workflow_id)
-    try:
-        return await _refusal_as_domain_error(
-            execute_update(handle, update, argument, TeleserviceTicketStatus)
-        )
-    except RPCError as error:
-        if error.status != RPCStatusCode.NOT_FOUND:
-            raise
+    return await _update_open_flow(
+        resources,
+        row.workflow_id,
+        update,
+        argument,
+        TeleserviceTicketStatus,
         # The ticket's flow has ended (closed): no step applies any more.
-        raise TicketStepNotAllowed(
+        ended=TicketStepNotAllowed(
             f"the ticket is closed; it cannot take the step {update.value!r}", state="closed"
-        ) from error
+        ),
+    )
 
 
 async def acknowledge_ticket(
@@ -484,20 +503,15 @@ async def cancel_remote_key_read(
 ) -> RemoteKeyReadStatus:
     """The workshop no longer waits for the car (`remote-key-read-not-open` once it ended)."""
     row = await _remote_request_of(resources, caller, request_id)
-    handle = resources.temporal.get_workflow_handle(row.workflow_id)
-    try:
-        status = await _refusal_as_domain_error(
-            execute_update(
-                handle, CANCEL_UPDATE, CancelInput(cancelled_by=caller.id), RemoteKeyReadStatus
-            )
-        )
-    except RPCError as error:
-        if error.status != RPCStatusCode.NOT_FOUND:
-            raise
+    status = await _update_open_flow(
+        resources,
+        row.workflow_id,
+        CANCEL_UPDATE,
+        CancelInput(cancelled_by=caller.id),
+        RemoteKeyReadStatus,
         # The flow has ended (received, expired or cancelled): nothing waits any more.
-        raise RemoteKeyReadNotOpen(
-            "the request no longer waits for the car", state=row.state
-        ) from error
+        ended=RemoteKeyReadNotOpen("the request no longer waits for the car", state=row.state),
+    )
     # The list reads the table, which the flow's own record activity updates a moment later:
     # write the answer now too (the same row, the same values), so the workshop's next look
     # already says cancelled. Safe only because the state is final: the flow's later write
@@ -511,9 +525,8 @@ async def cancel_remote_key_read(
 async def _remote_request_of(
     resources: AppResources, caller: User, request_id: str
 ) -> RemoteKeyReadRequest:
-    workshop = None if caller.role == Role.ADMINISTRATOR else caller.workshop_id or ""
     row = await TeleserviceRepository(resources.session_factory).remote_request(
-        request_id, workshop
+        request_id, _rows_scope(caller)
     )
     await _ensure_teleservice(resources, caller, row.workshop_id)
     return row
