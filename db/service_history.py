@@ -240,24 +240,6 @@ class ServiceHistoryRepository:
         *,
         remote: bool,
     ) -> KeyRecord:
-        try:
-            return await self._record_key_once(
-                workshop_id, key, read_at, reader, station_id, remote
-            )
-        except IntegrityError:  # a concurrent first read of the same key: update its row
-            return await self._record_key_once(
-                workshop_id, key, read_at, reader, station_id, remote
-            )
-
-    async def _record_key_once(
-        self,
-        workshop_id: str,
-        key: KeyData,
-        read_at: datetime,
-        reader: str,
-        station_id: str | None,
-        remote: bool,
-    ) -> KeyRecord:
         cbs = [
             {
                 "cbs_id": item.cbs_id,
@@ -268,35 +250,42 @@ class ServiceHistoryRepository:
             }
             for item in key.cbs
         ]
-        async with self._session_factory() as session, session.begin():
-            vehicle = await session.get(Vehicle, key.vin)
-            record = await session.scalar(
-                select(KeyRecord).where(
-                    KeyRecord.workshop_id == workshop_id,
-                    KeyRecord.vin == key.vin,
-                    KeyRecord.key_number == key.key_number,
+
+        async def write() -> KeyRecord:
+            async with self._session_factory() as session, session.begin():
+                vehicle = await session.get(Vehicle, key.vin)
+                record = await session.scalar(
+                    select(KeyRecord).where(
+                        KeyRecord.workshop_id == workshop_id,
+                        KeyRecord.vin == key.vin,
+                        KeyRecord.key_number == key.key_number,
+                    )
                 )
-            )
-            if record is None:
-                record = KeyRecord(workshop_id=workshop_id, vin=key.vin)
-                session.add(record)
-            record.key_number = key.key_number
-            record.brand = vehicle.brand if vehicle else None
-            record.colour_code = key.colour_code
-            record.total_distance_km = key.mileage_km
-            record.production_date = key.production_date
-            record.last_written_on = key.written_on
-            record.last_read_at = read_at
-            record.reader = reader
-            record.station_id = station_id
-            record.remote = remote
-            record.cbs = cbs
-            if vehicle is not None and key.mileage_km > vehicle.last_known_mileage_km:
-                vehicle.last_known_mileage_km = key.mileage_km
-                vehicle.updated_at = datetime.now(UTC)
-                await self._follow_key_cbs(session, key)
-            await session.flush()
-        return record
+                if record is None:
+                    record = KeyRecord(workshop_id=workshop_id, vin=key.vin)
+                    session.add(record)
+                record.key_number = key.key_number
+                record.brand = vehicle.brand if vehicle else None
+                record.colour_code = key.colour_code
+                record.total_distance_km = key.mileage_km
+                record.production_date = key.production_date
+                record.last_written_on = key.written_on
+                record.last_read_at = read_at
+                record.reader = reader
+                record.station_id = station_id
+                record.remote = remote
+                record.cbs = cbs
+                if vehicle is not None and key.mileage_km > vehicle.last_known_mileage_km:
+                    vehicle.last_known_mileage_km = key.mileage_km
+                    vehicle.updated_at = datetime.now(UTC)
+                    await self._follow_key_cbs(session, key)
+                await session.flush()
+            return record
+
+        try:
+            return await write()
+        except IntegrityError:  # a concurrent first read of the same key: update its row
+            return await write()
 
     @staticmethod
     async def _follow_key_cbs(session: AsyncSession, key: KeyData) -> None:
