@@ -53,6 +53,15 @@ def search_tags(language: str, series: Sequence[str]) -> str:
     return " ".join([_tag("lang", language), *sorted({_tag("series", s) for s in series})])
 
 
+def _narrowing_tags(where: SearchFilter) -> list[str]:
+    """The tags a search requires (the language, and the vehicle's series when there is one),
+    so the index itself narrows the matches before any is ranked."""
+    tags = [_tag("lang", where.language)]
+    if where.series is not None:
+        tags.append(_tag("series", where.series))
+    return tags
+
+
 def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
     """Alembic's filter: the search index is kept by this module, not by the models."""
     return not (type_ == "table" and name in SEARCH_INDEX_TABLES)
@@ -174,10 +183,9 @@ class Fts5DocumentSearch:
         # in the title or the body. The language and the vehicle's series narrow the matches
         # in the index itself, so only those are ranked (a common word matches every text).
         words = " AND ".join(f'{{title body}} : "{term}"' for term in terms)
-        tags = [_tag("lang", where.language)]
-        if where.series is not None:
-            tags.append(_tag("series", where.series))
-        params["match"] = words + "".join(f' AND search_tags : "{tag}"' for tag in tags)
+        params["match"] = words + "".join(
+            f' AND search_tags : "{tag}"' for tag in _narrowing_tags(where)
+        )
         conditions = _filters(where, params)
         # CROSS JOIN keeps the index as SQLite's outer loop: otherwise the planner may walk
         # every text and probe the index once per text (seconds on 40,000 texts).
@@ -258,10 +266,7 @@ class PostgresDocumentSearch:
         query = "plainto_tsquery(CAST(:config AS regconfig), :words)"
         # The language and the vehicle's series narrow the matches in the GIN index itself
         # (as on SQLite); the rank is the words' alone.
-        tags = [_tag("lang", where.language)]
-        if where.series is not None:
-            tags.append(_tag("series", where.series))
-        params["tags"] = " & ".join(tags)
+        params["tags"] = " & ".join(_narrowing_tags(where))
         base = (
             f"FROM {SEARCH_INDEX_TABLE} s JOIN tech_document_texts t ON t.id = s.text_id {_JOINS} "
             f"WHERE s.search_vector @@ ({query} && to_tsquery('simple', :tags)) "
