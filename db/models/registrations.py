@@ -11,6 +11,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 from db.base import Base
 
 
+def _one_open_per(column: str) -> Index:
+    """A unique index over the open applications only."""
+    return Index(
+        f"uq_registrations_open_{column}",
+        column,
+        unique=True,
+        sqlite_where=text("is_open"),
+        postgresql_where=text("is_open"),
+    )
+
+
 class Registration(Base):
     __tablename__ = "registrations"
 
@@ -32,20 +43,5 @@ class Registration(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
-    __table_args__ = (
-        # One open application per VAT ID and per email; closed ones may repeat.
-        Index(
-            "uq_registrations_open_vat_id",
-            "vat_id",
-            unique=True,
-            sqlite_where=text("is_open"),
-            postgresql_where=text("is_open"),
-        ),
-        Index(
-            "uq_registrations_open_contact_email",
-            "contact_email",
-            unique=True,
-            sqlite_where=text("is_open"),
-            postgresql_where=text("is_open"),
-        ),
-    )
+    # One open application per VAT ID and per email; closed ones may repeat.
+    __table_args__ = (_one_open_per("vat_id"), _one_open_per("contact_email"))
