@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from temporalio.api.workflowservice.v1 import (
     PollActivityTaskQueueResponse,
-    RecordActivityTaskHeartbeatRequest,
-    RespondActivityTaskCanceledRequest,
     RespondActivityTaskCompletedRequest,
     RespondActivityTaskFailedRequest,
 )
@@ -21,6 +19,8 @@ from temporalio.converter import (
     PayloadCodec,
     WithSerializationContext,
 )
+
+from gateway.rules import TaskAnswer
 
 
 def activity_context(
@@ -54,10 +54,7 @@ async def decode_task(codec: PayloadCodec, task: PollActivityTaskQueueResponse) 
 
 async def encode_answer(
     codec: PayloadCodec,
-    message: RecordActivityTaskHeartbeatRequest
-    | RespondActivityTaskCompletedRequest
-    | RespondActivityTaskFailedRequest
-    | RespondActivityTaskCanceledRequest,
+    message: TaskAnswer,
 ) -> None:
     if isinstance(message, RespondActivityTaskCompletedRequest):
         if message.HasField("result"):

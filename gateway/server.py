@@ -30,11 +30,7 @@ from temporalio.api.workflowservice.v1 import (
     DescribeNamespaceRequest,
     DescribeNamespaceResponse,
     PollActivityTaskQueueRequest,
-    RecordActivityTaskHeartbeatRequest,
     RecordWorkerHeartbeatRequest,
-    RespondActivityTaskCanceledRequest,
-    RespondActivityTaskCompletedRequest,
-    RespondActivityTaskFailedRequest,
     ShutdownWorkerRequest,
 )
 from temporalio.converter import PayloadCodec
@@ -48,7 +44,7 @@ from gateway.config import FRONTEND_MAX_MESSAGE_BYTES, GatewayConfig
 from gateway.frontend import Context, Frontend, Metadata, Upstream
 from gateway.limits import FailedAuthentications, StationLimits, source_of
 from gateway.polls import Polls
-from gateway.rules import Refused, Rules
+from gateway.rules import Refused, Rules, TaskAnswer
 from gateway.tasks import BackgroundTasks
 from gateway.tokens import TaskTokens
 
@@ -249,13 +245,7 @@ class Gateway:
             assert isinstance(message, RecordWorkerHeartbeatRequest | ShutdownWorkerRequest)
             self._rules.worker(station, message)
             return await self._frontend.forward(call, message, station, token, context)
-        assert isinstance(
-            message,
-            RecordActivityTaskHeartbeatRequest
-            | RespondActivityTaskCompletedRequest
-            | RespondActivityTaskFailedRequest
-            | RespondActivityTaskCanceledRequest,
-        )
+        assert isinstance(message, TaskAnswer)
         return await self._answers.answer(kind, call, message, station, token, context)
 
 
