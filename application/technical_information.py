@@ -17,6 +17,7 @@ Who may do what:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Annotated
@@ -253,18 +254,9 @@ async def search_documents(
             parse_vin(vin)
         )
         car = page.vehicle
-        vehicle = VehicleSelection(
-            vin=car.vin,
-            brand=car.brand,
-            model=car.model,
-            series=car.series,
-            type_code=car.type_code,
-            production_date=car.production_date,
-        )
-        where = SearchFilter(
-            language=where.language,
-            doc_types=where.doc_types,
-            system_groups=where.system_groups,
+        vehicle = VehicleSelection.model_validate(car, from_attributes=True)
+        where = dataclasses.replace(
+            where,
             series=car.series,
             type_code=car.type_code,
             production_date=car.production_date,
