@@ -37,8 +37,8 @@ from db.models.access import LedgerEntry, Voucher
 from domain.catalogue import PriceList, Service, TicketPeriod, period_end
 from domain.credit import PaymentGateway, ensure_same_request, request_fingerprint
 from domain.entitlement import coverage_at, last_coverage_end, next_ticket_start
-from domain.invoices import PREPAID, VatDecision
 from domain.errors import NotFound
+from domain.invoices import PREPAID, VatDecision
 
 FINGERPRINT_MEMO = "request_fingerprint"
 
