@@ -35,7 +35,12 @@ from db.access_repository import AccessRepository, AccountPage
 from db.models import User
 from db.models.access import LedgerEntry, Voucher
 from domain.catalogue import PriceList, Service, TicketPeriod, period_end
-from domain.credit import PaymentGateway, ensure_same_request, request_fingerprint
+from domain.credit import (
+    PaymentGateway,
+    ensure_affordable,
+    ensure_same_request,
+    request_fingerprint,
+)
 from domain.entitlement import coverage_at, last_coverage_end, next_ticket_start
 from domain.errors import NotFound
 from domain.invoices import PREPAID, VatDecision
@@ -209,11 +214,13 @@ class TicketQuote:
 async def ticket_quote(
     resources: AppResources, caller: User, workshop_id: str, service: Service, period: TicketPeriod
 ) -> TicketQuote:
-    """The price confirmation of a ticket; nothing is charged."""
+    """The price confirmation of a ticket; nothing is charged. A ticket the balance does not
+    cover is refused here already (`insufficient-credit`)."""
     ensure_owner(caller, workshop_id)
     repository = _repository(resources)
     await repository.require_workshop(workshop_id)
     price = (await repository.price_list()).price(service, period)
+    ensure_affordable(await repository.balance(workshop_id), price)
     starts_at = next_ticket_start(await repository.windows(workshop_id, service), datetime.now(UTC))
     return TicketQuote(service, period, price, PREPAID, starts_at, period_end(starts_at, period))
 

@@ -136,14 +136,20 @@ async def start_top_up(
         task_queue=settings.portal_task_queue,
         search_attributes=workshop_scope(workshop_id),
     )
+    return_url = return_url.replace("{payment_id}", payment.id)
+    return StartedPayment(payment, checkout_url(settings, payment, return_url))
+
+
+def checkout_url(settings: Settings, payment: Payment, return_url: str) -> str:
+    """The provider's page that collects `payment`, sending the payer back to `return_url`."""
     checkout = Checkout(
         payment_id=payment.id,
         amount_cents=payment.total_cents,
         currency=CURRENCY,
         description=f"Credit top-up {payment.id}",
-        return_url=return_url.replace("{payment_id}", payment.id),
+        return_url=return_url,
     )
-    return StartedPayment(payment, payment_provider(settings).checkout_url(checkout))
+    return payment_provider(settings).checkout_url(checkout)
 
 
 async def workshop_payment(

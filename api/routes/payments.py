@@ -18,7 +18,7 @@ from api.uploads import upload_body
 from application import access, invoices, payments
 from application.payments import CallbackReceipt
 from domain.catalogue import Service, TicketPeriod
-from domain.credit import MAX_TOP_UP_CENTS, InvalidAmount
+from domain.credit import MAX_TOP_UP_CENTS, InsufficientCredit, InvalidAmount
 from domain.invoices import (
     CreditNoteNotCancellable,
     InvoiceCancelled,
@@ -138,7 +138,11 @@ async def top_up_quote(
     )
 
 
-@router.get("/workshops/{workshop_id}/ticket-quote", response_model=TicketQuoteView)
+@router.get(
+    "/workshops/{workshop_id}/ticket-quote",
+    response_model=TicketQuoteView,
+    responses=problem_responses(InsufficientCredit),
+)
 async def ticket_quote(
     workshop_id: WorkshopPath,
     service: Service,
@@ -146,7 +150,8 @@ async def ticket_quote(
     user: CurrentUser,
     resources: ResourcesDep,
 ) -> TicketQuoteView:
-    """The price confirmation of a ticket: price, VAT treatment and the period it covers."""
+    """The price confirmation of a ticket: price, VAT treatment and the period it covers;
+    402 `insufficient-credit` when the balance does not cover it."""
     quote = await access.ticket_quote(resources, user, workshop_id, service, period)
     return TicketQuoteView(
         service=quote.service,
