@@ -11,9 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from api.signed_messages import SignedHeadersDep
 from api.uploads import upload_body
 from application import access, invoices, payments
 from application.payments import CallbackReceipt
@@ -37,11 +38,9 @@ from domain.payments import (
     PaymentState,
 )
 from domain.signed_messages import (
-    MAX_MESSAGE_ID_LENGTH,
     MessageSignatureInvalid,
     MessageStale,
     MessageUnsigned,
-    SignedHeaders,
 )
 from web.deps import AdminUser, CurrentUser, ResourcesDep
 from web.problems import WORKFLOW_UNAVAILABLE, problem_responses
@@ -225,15 +224,7 @@ async def payment(
 async def provider_callback(
     request: Request,
     resources: ResourcesDep,
-    webhook_id: Annotated[
-        str | None, Header(max_length=MAX_MESSAGE_ID_LENGTH, description="Unique per message")
-    ] = None,
-    webhook_timestamp: Annotated[
-        str | None, Header(max_length=20, description="Seconds since the epoch")
-    ] = None,
-    webhook_signature: Annotated[
-        str | None, Header(max_length=1000, description="`v1,<base64>`, space-separated")
-    ] = None,
+    headers: SignedHeadersDep,
 ) -> CallbackReceipt:
     """The payment provider confirms a payment's outcome. A repeated callback is answered with
     the payment's state and changes nothing (credit arrives once); another outcome for a
@@ -241,7 +232,7 @@ async def provider_callback(
     declared = request.headers.get("content-length", "")
     return await payments.receive_callback(
         resources,
-        SignedHeaders(webhook_id, webhook_timestamp, webhook_signature),
+        headers,
         request.stream(),
         int(declared) if declared.isdigit() else None,
     )

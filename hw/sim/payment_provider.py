@@ -31,22 +31,20 @@ import contextlib
 import html
 import json
 import logging
-import os
 import sys
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from domain.signed_messages import sign
+from hw.sim.http_service import secret_from, serve
 
 log = logging.getLogger("hw.sim.payment_provider")
 CALLBACK_PATH = "/payment-provider/callbacks"
@@ -180,31 +178,10 @@ def create_provider_app(provider: SimulatedPaymentProvider) -> Starlette:
     )
 
 
-def _secret(secret_file: str | None) -> str:
-    if secret_file:
-        return Path(secret_file).read_text().strip()
-    value = os.environ.get("AOS_PAYMENT_PROVIDER_SECRET")
-    if not value:
-        raise SystemExit("give --secret-file or AOS_PAYMENT_PROVIDER_SECRET")
-    return value
-
-
 async def _serve(args: argparse.Namespace) -> None:
-    host, _, port = args.listen.rpartition(":")
-    provider = SimulatedPaymentProvider(args.portal, _secret(args.secret_file))
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_provider_app(provider), host=host, port=int(port), log_level="warning"
-        )
-    )
-    serving = asyncio.create_task(server.serve())
-    for _ in range(600):  # 30 s for the port to open
-        if server.started or serving.done():
-            break
-        await asyncio.sleep(0.05)
-    if server.started:
-        print(f"payment provider ready http://{host}:{port}", flush=True)
-    await serving
+    secret = secret_from(args.secret_file, "AOS_PAYMENT_PROVIDER_SECRET")
+    provider = SimulatedPaymentProvider(args.portal, secret)
+    await serve(create_provider_app(provider), args.listen, "payment provider")
 
 
 def main(argv: list[str] | None = None) -> int:

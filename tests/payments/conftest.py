@@ -3,12 +3,11 @@ simulated payment provider over HTTP, which reaches the portal only by its signe
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -23,9 +22,9 @@ from portal_worker import PortalDependencies, portal_worker
 from settings import Settings
 from testkit.factories import SignedIn, create_workshop, sign_in
 from testkit.serving import free_port, serving_api
+from tests.teleservices.conftest import eventually
 
 PDFTOTEXT = shutil.which("pdftotext")
-Result = TypeVar("Result")
 
 
 def pdf_text(pdf: bytes) -> str:
@@ -100,22 +99,6 @@ class Stack:
         assert answer.status_code == 200, answer.text
         assert answer.headers["content-type"] == "application/pdf"
         return pdf_text(answer.content)
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[Result]],
-    done: Callable[[Result], bool],
-    within_seconds: float = 20.0,
-) -> Result:
-    """`probe()` once `done` holds for its answer; the last answer fails the test otherwise."""
-    deadline = asyncio.get_running_loop().time() + within_seconds
-    while True:
-        answer = await probe()
-        if done(answer):
-            return answer
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not reached in {within_seconds} s: {answer!r}")
-        await asyncio.sleep(0.1)
 
 
 @pytest.fixture
