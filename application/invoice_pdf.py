@@ -22,8 +22,14 @@ from reportlab.pdfgen.canvas import Canvas
 from application.maintenance_log import EnglishInUtc, LogWording
 from db.models.invoices import Invoice
 from domain.catalogue import PERIOD_LABELS, Service, TicketPeriod
-from domain.invoices import InvoiceKind, Party, VatTreatment, rate_percent, vat_mentions
-from domain.vat import vat_prefix
+from domain.invoices import (
+    InvoiceKind,
+    Party,
+    VatTreatment,
+    rate_percent,
+    vat_id_label,
+    vat_mentions,
+)
 
 # The console's names of the services (msgids of its catalogue, console/routes/access.py).
 SERVICE_NAMES = {
@@ -43,14 +49,6 @@ class EnglishInUtcWithMoney(EnglishInUtc):
 
     def money(self, cents: int, currency: str = "EUR") -> str:
         return format_currency(Decimal(cents) / 100, currency, locale=self._LOCALE)
-
-
-def _vat_id(party: Party) -> str:
-    if not party.vat_id:
-        return ""
-    prefix = vat_prefix(party.country)
-    vat_id = party.vat_id.replace(" ", "").upper()
-    return vat_id if vat_id.startswith(prefix) else prefix + vat_id
 
 
 def _description(invoice: Invoice, say: InvoiceWording) -> list[str]:
@@ -118,7 +116,7 @@ def render_invoice(invoice: Invoice, wording: InvoiceWording | None = None) -> b
         line(heading, bold=True)
         line(party.name)
         line(party.address)
-        vat_id = _vat_id(party)
+        vat_id = vat_id_label(party)
         line(say._("VAT id: %(vat_id)s", vat_id=vat_id) if vat_id else say._("VAT id: none"))
         y -= 4 * mm
     for text in _description(invoice, say):

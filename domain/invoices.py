@@ -33,7 +33,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from domain.errors import Conflict, NotFound
-from domain.vat import EU_COUNTRIES, check_vat_format, vat_prefix
+from domain.vat import EU_COUNTRIES, check_vat_format, normalise_vat_id, vat_prefix
 
 # Standard rates in basis points (hundredths of a percent), EU member states, 2025.
 STANDARD_RATES_BP: dict[str, int] = {
@@ -186,12 +186,12 @@ def rate_percent(rate_bp: int) -> Decimal:
     return (Decimal(rate_bp) / 100).normalize()
 
 
-def buyer_vat_label(buyer: Party) -> str:
-    """The buyer's VAT id as printed: normalised with its country prefix."""
-    if not buyer.vat_id:
+def vat_id_label(party: Party) -> str:
+    """A party's VAT id as printed: normalised, with its country prefix ("" without one)."""
+    if not party.vat_id:
         return ""
-    normalised = buyer.vat_id.replace(" ", "").upper()
-    prefix = vat_prefix(buyer.country)
+    normalised = normalise_vat_id(party.vat_id)
+    prefix = vat_prefix(party.country)
     return normalised if normalised.startswith(prefix) else prefix + normalised
 
 
