@@ -21,12 +21,14 @@ from activities.access import AccessActivities
 from activities.key_reads import KeyTableActivities
 from activities.mail import MailActivities
 from activities.packages import PackageActivities
+from activities.payments import PaymentActivities
 from activities.registration import FormatVatChecker, RegistrationActivities
 from activities.service_history import ServiceHistoryActivities
 from activities.technical_information import TechnicalInformationActivities
 from activities.teleservices import RemoteKeyReadActivities, TeleserviceActivities
 from db.access_repository import AccessRepository
 from db.accounts import AccountRepository
+from db.invoices import InvoiceRepository
 from db.service_history import ServiceHistoryRepository
 from db.technical_information import TechnicalInformationRepository
 from db.teleservices import TeleserviceRepository
@@ -36,6 +38,7 @@ from storage.packages import PackageStore
 from workflows.document_publishing import DocumentPublishingWorkflow
 from workflows.entitlement import EntitlementWorkflow
 from workflows.key_read import KeyReadWorkflow
+from workflows.payment import PaymentWorkflow
 from workflows.programming_session import ProgrammingSessionWorkflow
 from workflows.registration import RegistrationWorkflow
 from workflows.remote_key_read import RemoteKeyReadWorkflow
@@ -68,6 +71,7 @@ PORTAL_WORKFLOWS: Sequence[type] = (
     RemoteKeyReadWorkflow,
     SermiApprovalWorkflow,
     DocumentPublishingWorkflow,
+    PaymentWorkflow,
 )
 
 
@@ -88,6 +92,7 @@ def portal_activities(deps: PortalDependencies) -> Sequence[Callable[..., Any]]:
     )
     packages = PackageActivities(PackageStore(deps.settings.packages_dir))
     access = AccessActivities(AccessRepository(deps.session_factory))
+    payments = PaymentActivities(InvoiceRepository(deps.session_factory), deps.settings.seller())
     service_history = ServiceHistoryActivities(ServiceHistoryRepository(deps.session_factory))
     key_table = KeyTableActivities(
         ServiceHistoryRepository(deps.session_factory), deps.settings.vin_search_value
@@ -116,6 +121,9 @@ def portal_activities(deps: PortalDependencies) -> Sequence[Callable[..., Any]]:
         access.release_credit,
         access.check_entitlement,
         access.remaining_coverage,
+        payments.credit_payment,
+        payments.settle_payment,
+        payments.issue_ticket_invoice,
         registration.check_vat_id,
         registration.record_registration_state,
         registration.create_workshop_and_owner,

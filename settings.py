@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contracts.programming import HardwareRetry
 from contracts.search_attributes import vin_search_value
+from domain.invoices import Party
 from domain.signed_messages import new_secret as _new_webhook_secret
 from domain.signed_messages import secret_key as _webhook_secret_key
 
@@ -33,6 +34,7 @@ SECRET_KEY_MIN_LENGTH = 32
 SECRET_KEY_FILE = "secret-key"
 PAYLOAD_KEYS_FILE = "payload-keys"
 TELESERVICE_WEBHOOK_SECRET_FILE = "teleservice-webhook-secret"
+PAYMENT_PROVIDER_SECRET_FILE = "payment-provider-secret"
 
 
 def _new_secret_key() -> str:
@@ -158,6 +160,27 @@ class Settings(BaseSettings):
         le=90 * 24 * 3600,
         description="How long a remote key-read request waits for the car before it expires",
     )
+
+    payment_provider_url: str = Field(
+        default="http://127.0.0.1:8400",
+        pattern=r"^https?://[^\s]+$",
+        description="The payment provider's hosted pages (default: the simulated one of make dev)",
+    )
+    payment_provider_secret: str | None = Field(
+        default=None,
+        description="The Standard Webhooks secret of the payment provider's callbacks; unset: "
+        "the embedded mode's AOS_DATA_DIR/payment-provider-secret, production takes none",
+    )
+    payment_abandon_after_seconds: int = Field(
+        default=1800, ge=1, le=86400, description="A payment not completed by then is abandoned"
+    )
+    payment_callback_max_bytes: int = Field(
+        default=4096, ge=512, le=MiB, description="Bytes of one payment callback (413 beyond)"
+    )
+    seller_name: str = "AOS Portal B.V."
+    seller_address: str = "Stationsplein 1, 3511 ED Utrecht, Nederland"
+    seller_country: str = Field(default="NL", pattern=r"^[A-Z]{2}$")
+    seller_vat_id: str = "NL859876543B01"
 
     log_level: str = "info"
     worker_metrics_address: str | None = Field(
@@ -362,7 +385,19 @@ class Settings(BaseSettings):
             raise ValueError("AOS_TELESERVICE_WEBHOOK_SECRET is not set")
         return kept_secret(self.data_dir / TELESERVICE_WEBHOOK_SECRET_FILE, _new_webhook_secret)
 
-    @field_validator("teleservice_webhook_secret")
+    def payment_secret(self) -> str:
+        """The payment provider's callback secret (generated like the teleservice secret)."""
+        if self.payment_provider_secret:
+            return self.payment_provider_secret
+        if self.environment == "production":
+            raise ValueError("AOS_PAYMENT_PROVIDER_SECRET is not set")
+        return kept_secret(self.data_dir / PAYMENT_PROVIDER_SECRET_FILE, _new_webhook_secret)
+
+    def seller(self) -> Party:
+        """The portal as the seller its invoices name."""
+        return Party(self.seller_name, self.seller_address, self.seller_country, self.seller_vat_id)
+
+    @field_validator("teleservice_webhook_secret", "payment_provider_secret")
     @classmethod
     def _webhook_secret_format(cls, value: str | None) -> str | None:
         if value is not None:

@@ -19,7 +19,12 @@ from urllib.parse import urlsplit
 import typer
 
 from domain.service_history import STATION_ID_PATTERN, STATION_ID_RULE
-from settings import TELESERVICE_WEBHOOK_SECRET_FILE, Settings, get_settings
+from settings import (
+    PAYMENT_PROVIDER_SECRET_FILE,
+    TELESERVICE_WEBHOOK_SECRET_FILE,
+    Settings,
+    get_settings,
+)
 from supervisor import (
     Part,
     RestartPolicy,
@@ -268,6 +273,24 @@ def connected_car_backend(
     raise typer.Exit(main(arguments))
 
 
+@cli.command("payment-provider")
+def payment_provider(
+    listen: Annotated[str, typer.Option(help="HOST:PORT to serve on")] = "127.0.0.1:8400",
+    portal: Annotated[str, typer.Option(help="The portal's URL")] = "http://127.0.0.1:8000",
+) -> None:
+    """Run the simulated payment provider (development and demos only): its hosted page takes
+    Pay, Fail or Cancel and tells the portal by a callback signed with the provider secret
+    (AOS_PAYMENT_PROVIDER_SECRET, or the embedded one)."""
+    from hw.sim.payment_provider import main
+
+    arguments = ["--listen", listen, "--portal", portal]
+    if not os.environ.get("AOS_PAYMENT_PROVIDER_SECRET"):
+        settings = get_settings()
+        settings.payment_secret()  # the embedded one, generated if this starts first
+        arguments += ["--secret-file", str(settings.data_dir / PAYMENT_PROVIDER_SECRET_FILE)]
+    raise typer.Exit(main(arguments))
+
+
 @cli.command("migrate")
 def migrate_command() -> None:
     """Apply the database migrations to AOS_DATABASE_URL."""
@@ -364,6 +387,7 @@ def dev() -> None:
     settings = settings.model_copy(
         update={"teleservice_webhook_secret": settings.teleservice_secret()}
     )
+    settings.payment_secret()  # generated now, for the API and the simulated provider alike
     migrate.upgrade(settings.database_url)
     seed_demo_data(settings.database_url)
     from application.administrator import embedded_administrator
@@ -435,12 +459,27 @@ async def _run_embedded(
             ],
         )
     )
+    provider = urlsplit(settings.payment_provider_url)
+    supervisor.start(
+        Part(
+            "payment-provider",
+            [
+                *me,
+                "payment-provider",
+                "--listen",
+                f"{provider.hostname}:{provider.port or 80}",
+                "--portal",
+                base,
+            ],
+        )
+    )
     typer.echo(f"Console:         {base}/console/")
     typer.echo(f"API docs:        {base}/docs")
     typer.echo(f"Readiness:       {base}/health/ready")
     typer.echo(f"Temporal Web UI: http://127.0.0.1:{settings.temporal_ui_port}")
     typer.echo(f"Station gateway: {settings.gateway_listen} (TLS, CA {settings.gateway_ca})")
     typer.echo(f"Connected cars:  {settings.connected_car_backend_url} (simulated backend)")
+    typer.echo(f"Payments:        {settings.payment_provider_url} (simulated provider)")
     typer.echo(administrator)
     typer.echo("A part that crashes or freezes is started again; Ctrl-C stops everything.")
     await supervisor.watch(stop)

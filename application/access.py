@@ -34,10 +34,16 @@ from contracts.search_attributes import workshop_scope
 from db.access_repository import AccessRepository, AccountPage
 from db.models import User
 from db.models.access import LedgerEntry, Voucher
-from domain.catalogue import PriceList, Service, TicketPeriod
-from domain.credit import PaymentGateway, ensure_same_request, request_fingerprint
-from domain.entitlement import coverage_at, last_coverage_end
+from domain.catalogue import PriceList, Service, TicketPeriod, period_end
+from domain.credit import (
+    PaymentGateway,
+    ensure_affordable,
+    ensure_same_request,
+    request_fingerprint,
+)
+from domain.entitlement import coverage_at, last_coverage_end, next_ticket_start
 from domain.errors import NotFound
+from domain.invoices import PREPAID, VatDecision
 
 FINGERPRINT_MEMO = "request_fingerprint"
 
@@ -190,6 +196,33 @@ async def buy_ticket(
         ticket=TicketView.model_validate(result.ticket),
         balance_cents=await repository.balance(workshop_id),
     )
+
+
+@dataclass(frozen=True)
+class TicketQuote:
+    """What the workshop confirms before a ticket is bought: the price, its VAT treatment
+    (charged on the prepaid credit: `domain.invoices`) and the period it would cover."""
+
+    service: Service
+    period: TicketPeriod
+    price_cents: int
+    decision: VatDecision
+    starts_at: datetime
+    ends_at: datetime
+
+
+async def ticket_quote(
+    resources: AppResources, caller: User, workshop_id: str, service: Service, period: TicketPeriod
+) -> TicketQuote:
+    """The price confirmation of a ticket; nothing is charged. A ticket the balance does not
+    cover is refused here already (`insufficient-credit`)."""
+    ensure_owner(caller, workshop_id)
+    repository = _repository(resources)
+    await repository.require_workshop(workshop_id)
+    price = (await repository.price_list()).price(service, period)
+    ensure_affordable(await repository.balance(workshop_id), price)
+    starts_at = next_ticket_start(await repository.windows(workshop_id, service), datetime.now(UTC))
+    return TicketQuote(service, period, price, PREPAID, starts_at, period_end(starts_at, period))
 
 
 async def workshop_tickets(

@@ -27,6 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from application.authorization import ensure_workshop_access
 from application.resources import AppResources
+from application.signed_inbound import read_bounded
 from application.workflow_calls import execute_update
 from contracts import search_attributes
 from contracts.errors import domain_error_from
@@ -150,22 +151,16 @@ async def _receive(
     settings = resources.settings
     limit = settings.teleservice_message_max_bytes
     too_large = MessageTooLarge(f"a message has at most {limit} bytes", max_bytes=limit)
-    if declared_length is not None and declared_length > limit:
-        raise too_large
-    body = bytearray()
-    async for chunk in chunks:
-        body += chunk
-        if len(body) > limit:
-            raise too_large
+    body = await read_bounded(chunks, declared_length, limit, too_large)
     try:
         secret = settings.teleservice_secret()
     except ValueError as error:
         raise TeleservicesNotConfigured("set AOS_TELESERVICE_WEBHOOK_SECRET") from error
     now = datetime.now(UTC)
     tolerance = timedelta(seconds=settings.teleservice_timestamp_tolerance_seconds)
-    message_id = verify(secret, headers, bytes(body), now, tolerance)
+    message_id = verify(secret, headers, body, now, tolerance)
     try:
-        message = _MESSAGE.validate_json(bytes(body))
+        message = _MESSAGE.validate_json(body)
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"])

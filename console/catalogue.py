@@ -25,7 +25,10 @@ from console.service_booklet_texts import SHOWN_DOMAIN_TEXTS
 CONSOLE_DIR = Path(__file__).parent
 # Modules outside the console whose texts the console translates: they say them through a
 # translator they are given (`wording._("...")`).
-TRANSLATED_ELSEWHERE = (CONSOLE_DIR.parent / "application" / "maintenance_log.py",)
+TRANSLATED_ELSEWHERE = (
+    CONSOLE_DIR.parent / "application" / "maintenance_log.py",
+    CONSOLE_DIR.parent / "application" / "invoice_pdf.py",
+)
 METHOD_MAP = [("templates/**.html", "jinja2"), ("**.py", "python")]
 OPTIONS = {"templates/**.html": {"extensions": "jinja2.ext.i18n", "trimmed": "false"}}
 KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2)}

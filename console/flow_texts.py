@@ -33,6 +33,7 @@ FLOW_TYPE_LABELS: Mapping[str, str] = {
     "KeyReadWorkflow": N_("Key read"),
     "TicketPurchaseWorkflow": N_("Ticket purchase"),
     "EntitlementWorkflow": N_("Access entitlement"),
+    "PaymentWorkflow": N_("Payment"),
 }
 
 FLOW_STATE_LABELS: Mapping[str, str] = {
@@ -89,6 +90,10 @@ FLOW_STATE_LABELS: Mapping[str, str] = {
     "confirmed": N_("Confirmed"),
     "releasing": N_("Releasing"),
     "released": N_("Released"),
+    # payments ("cancelled", "abandoned" above)
+    "pending": N_("Pending"),
+    "paid": N_("Paid"),
+    "failed": N_("Failed"),
     "waiting": N_("Waiting"),
     "active": N_("Active"),
     "expired": N_("Expired"),

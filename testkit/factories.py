@@ -31,8 +31,13 @@ class SignedIn:
 
 
 async def create_workshop(
-    session_factory: async_sessionmaker[AsyncSession], name: str = "Garage Test"
+    session_factory: async_sessionmaker[AsyncSession],
+    name: str = "Garage Test",
+    *,
+    country: str = "NL",
+    vat_id: str | None = None,
 ) -> str:
+    """A workshop (in the Netherlands with a valid VAT id unless told otherwise)."""
     workshop_id = f"ws-{uuid.uuid4().hex[:12]}"
     async with session_factory() as session, session.begin():
         session.add(
@@ -40,8 +45,8 @@ async def create_workshop(
                 id=workshop_id,
                 name=name,
                 legal_form="BV",
-                vat_id=f"NL{uuid.uuid4().int % 10**9:09d}B01",
-                country="NL",
+                vat_id=vat_id or f"NL{uuid.uuid4().int % 10**9:09d}B01",
+                country=country,
                 address="Werkplaatsweg 1, 1234 AB Utrecht",
                 legal_representative="A. Monteur",
                 contact_email=f"{workshop_id}@garage.example",

@@ -47,6 +47,8 @@ PATH_PARAMETERS = {
     "approval_id": "a person's SERMI approval: administrators only (tests/technical_information)",
     "version": "a version of a technical document (administrators publish it)",
     "step": "the name of a publishing step, not data",
+    "payment_id": "a payment of one workshop: others get 404 (tests/payments/test_payments.py)",
+    "number": "an invoice of one workshop: others get 404 (tests/payments/test_payments.py)",
     "file_name": "a file of a session's frame log, handed in by the station the session ran on "
     "(tests/programming/test_remote_station.py)",
 }
@@ -83,7 +85,17 @@ WORKSHOP_CASES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/workshops/{workshop_id}/stations/{station_id}"): {"json": {"name": "Intruder"}},
     ("DELETE", "/workshops/{workshop_id}/stations/{station_id}"): {},
     ("GET", "/workshops/{workshop_id}/technical-information/reading-history"): {},
+    ("GET", "/workshops/{workshop_id}/top-up-quote"): {"params": {"amount_cents": 1_000}},
+    ("GET", "/workshops/{workshop_id}/ticket-quote"): {
+        "params": {"service": "service_history", "period": "hour"}
+    },
+    ("POST", "/workshops/{workshop_id}/payments"): {"json": {"amount_cents": 1_000}},
+    ("GET", "/workshops/{workshop_id}/payments/{payment_id}"): {},
+    ("GET", "/workshops/{workshop_id}/invoices"): {},
+    ("GET", "/workshops/{workshop_id}/invoices/{number}.pdf"): {},
 }
+VICTIM_PAYMENT = "pay-" + "0" * 32
+VICTIM_INVOICE = "2026-000001"
 
 
 def _operations() -> list[tuple[str, str, list[str]]]:
@@ -117,8 +129,14 @@ async def test_another_workshop_gets_404_or_403_everywhere_and_nothing_changes(
             headers = {**intruder.headers, **call.get("headers", {})}
             response = await api_client.request(
                 method,
-                path.format(workshop_id=victim, station_id=VICTIM_STATION),
+                path.format(
+                    workshop_id=victim,
+                    station_id=VICTIM_STATION,
+                    payment_id=VICTIM_PAYMENT,
+                    number=VICTIM_INVOICE,
+                ),
                 json=call.get("json"),
+                params=call.get("params"),
                 headers=headers,
             )
             assert response.status_code in (403, 404), (role, method, path, response.text)

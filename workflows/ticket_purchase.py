@@ -1,4 +1,4 @@
-"""TicketPurchaseWorkflow: reserve credit -> issue the ticket -> confirm.
+"""TicketPurchaseWorkflow: reserve credit -> issue the ticket -> confirm -> invoice.
 
 Id `ticket-purchase-<workshop>-<idempotency key>` (`ticket_purchase_workflow_id`), started with
 id-reuse policy REJECT_DUPLICATE and conflict policy USE_EXISTING: a retried request joins the
@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         reserve_credit,
     )
     from contracts.errors import domain_failure, to_application_error
+    from contracts.payments import TicketInvoiceInput, issue_ticket_invoice
     from domain.credit import TicketNotIssued
 
 DATABASE_STEP = timedelta(seconds=30)
@@ -122,6 +123,14 @@ class TicketPurchaseWorkflow:
             start_to_close_timeout=DATABASE_STEP,
             retry_policy=KEEP_TRYING,
         )
+        # Histories recorded before tickets were invoiced have no invoice step.
+        if workflow.patched("ticket-invoice"):
+            await workflow.execute_activity(
+                issue_ticket_invoice,
+                TicketInvoiceInput(ticket_id=ticket.ticket_id),
+                start_to_close_timeout=DATABASE_STEP,
+                retry_policy=KEEP_TRYING,
+            )
         self._set_state("confirmed")
         return TicketPurchaseResult(purchase_id=reservation.purchase_id, ticket=ticket)
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.signed_messages import SignedHeadersDep
 from api.uploads import upload_body
 from application import teleservices
 from application.teleservices import (
@@ -39,11 +40,9 @@ from domain.remote_key_reads import (
 )
 from domain.service_history import ConsentRequired, ConsentTextOutdated, VehicleNotFound
 from domain.signed_messages import (
-    MAX_MESSAGE_ID_LENGTH,
     MessageSignatureInvalid,
     MessageStale,
     MessageUnsigned,
-    SignedHeaders,
 )
 from domain.teleservices import (
     MAX_CLOSE_REASON_LENGTH,
@@ -111,15 +110,7 @@ class TicketView(BaseModel):
 async def inbound_message(
     request: Request,
     resources: ResourcesDep,
-    webhook_id: Annotated[
-        str | None, Header(max_length=MAX_MESSAGE_ID_LENGTH, description="Unique per message")
-    ] = None,
-    webhook_timestamp: Annotated[
-        str | None, Header(max_length=20, description="Seconds since the epoch")
-    ] = None,
-    webhook_signature: Annotated[
-        str | None, Header(max_length=1000, description="`v1,<base64>`, space-separated")
-    ] = None,
+    headers: SignedHeadersDep,
 ) -> InboundReceipt:
     """Accept one signed message of the connected-car backend, exactly once.
 
@@ -130,7 +121,7 @@ async def inbound_message(
     declared = request.headers.get("content-length", "")
     return await teleservices.receive_message(
         resources,
-        SignedHeaders(webhook_id, webhook_timestamp, webhook_signature),
+        headers,
         request.stream(),
         int(declared) if declared.isdigit() else None,
         client_ip(request),

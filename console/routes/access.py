@@ -21,6 +21,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from application import access as use_cases
 from application.authorization import ensure_owner
+from console.confirmation import confirmed
 from console.deps import CsrfChecked, SignedIn, Translate, WorkshopMember
 from console.forms import FormErrors
 from console.i18n import N_, Translator
@@ -35,7 +36,7 @@ from domain.credit import (
     check_amount,
 )
 from domain.errors import DomainError
-from web.deps import PaymentGatewayDep, ResourcesDep
+from web.deps import ResourcesDep
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -136,13 +137,12 @@ class CreditForms:
             "service": self.service,
             "period": self.period,
             "errors": self.errors or FormErrors(),
-            "top_up_key": new_idempotency_key(),
             "voucher_key": new_idempotency_key(),
             "ticket_key": new_idempotency_key(),
         }
 
 
-async def _credit_page(
+async def credit_page(
     request: Request,
     person: WorkshopMember,
     resources: ResourcesDep,
@@ -195,7 +195,7 @@ async def credit(
     forms = CreditForms()
     if service in {s.value for s in APPLICATIONS}:
         forms.service = service
-    return await _credit_page(request, person, resources, forms, page=page, done=done)
+    return await credit_page(request, person, resources, forms, page=page, done=done)
 
 
 def parse_amount(translate: Translator, typed: str) -> int:
@@ -219,39 +219,6 @@ def amount_error(translate: Translator) -> str:
         max=translate.money(MAX_TOP_UP_CENTS),
         example=translate.number(Decimal("50"), decimals=2),
     )
-
-
-@router.post("/credit/top-up")
-async def top_up(
-    request: Request,
-    _: CsrfChecked,
-    person: WorkshopMember,
-    resources: ResourcesDep,
-    gateway: PaymentGatewayDep,
-    translate: Translate,
-    amount: Annotated[str, Form()] = "",
-    idempotency_key: Annotated[str, Form()] = "",
-) -> Response:
-    """Buy credit through the payment provider (the same call as `POST .../top-ups`)."""
-    ensure_owner(person.user, person.workshop_id)
-    errors = FormErrors()
-    cents: int | None = None
-    try:
-        cents = parse_amount(translate, amount)
-    except InvalidAmount:
-        errors.add("amount", amount_error(translate))
-    if cents is not None and key_valid(translate, errors, idempotency_key):
-        try:
-            await use_cases.top_up(
-                resources, person.user, gateway, person.workshop_id, idempotency_key, cents, None
-            )
-        except DomainError as error:
-            errors.add_domain_error(
-                translate, error, fields={"amount_cents": "amount"}, default_field="amount"
-            )
-        else:
-            return RedirectResponse("/console/credit?done=top-up", status_code=303)
-    return await _credit_page(request, person, resources, CreditForms(amount=amount, errors=errors))
 
 
 @router.post("/credit/voucher")
@@ -280,7 +247,7 @@ async def redeem_voucher(
             )
         else:
             return RedirectResponse("/console/credit?done=voucher", status_code=303)
-    return await _credit_page(
+    return await credit_page(
         request, person, resources, CreditForms(voucher_code=voucher_code, errors=errors)
     )
 
@@ -295,14 +262,40 @@ async def buy_ticket(
     service: Annotated[str, Form()] = "",
     period: Annotated[str, Form()] = "",
     idempotency_key: Annotated[str, Form()] = "",
+    confirm: Annotated[str, Form()] = "",
 ) -> Response:
-    """Buy a ticket from the credit (the same TicketPurchaseWorkflow as `POST .../tickets`)."""
+    """Buy a ticket from the credit (the same TicketPurchaseWorkflow as `POST .../tickets`),
+    after a page that shows its price, VAT and period and asks to confirm."""
     ensure_owner(person.user, person.workshop_id)
     errors = FormErrors()
     if service not in {s.value for s in APPLICATIONS}:
         errors.add("service", translate._("Choose an application."))
     if period not in {p.value for p in TicketPeriod}:
         errors.add("period", translate._("Choose how long."))
+    if not errors and not confirmed(confirm):
+        try:
+            quote = await use_cases.ticket_quote(
+                resources, person.user, person.workshop_id, Service(service), TicketPeriod(period)
+            )
+        except DomainError as error:
+            errors.add_domain_error(translate, error, default_field="period")
+            return await credit_page(
+                request,
+                person,
+                resources,
+                CreditForms(service=service, period=period, errors=errors),
+            )
+        return render(
+            request,
+            "access/confirm_ticket.html",
+            {
+                "quote": quote,
+                "service_name": SERVICE_NAMES[quote.service],
+                "period_name": PERIOD_NAMES[quote.period],
+                "idempotency_key": idempotency_key,
+                "here": "/console/credit",
+            },
+        )
     if not errors and key_valid(translate, errors, idempotency_key):
         try:
             purchase = await use_cases.buy_ticket(
@@ -320,7 +313,7 @@ async def buy_ticket(
             return RedirectResponse(
                 f"/console/credit/tickets/{purchase.ticket.ticket_id}?bought=1", status_code=303
             )
-    return await _credit_page(
+    return await credit_page(
         request,
         person,
         resources,

@@ -19,6 +19,7 @@ from db.models.accounts import (
     Workshop,
 )
 from db.models.audit import AuditEvent
+from db.models.invoices import Invoice, InvoiceCounter, Payment
 from db.models.mail import OutboxMail
 from db.models.registrations import Registration
 from db.models.service_history import (
@@ -45,10 +46,13 @@ __all__ = [
     "Base",
     "CreditAccount",
     "InboundMessage",
+    "Invoice",
+    "InvoiceCounter",
     "KeyRecord",
     "LedgerEntry",
     "OneTimeToken",
     "OutboxMail",
+    "Payment",
     "PendingSignIn",
     "PriceChange",
     "RecoveryCode",

@@ -30,17 +30,14 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from pydantic import BaseModel, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -51,6 +48,7 @@ from domain.demo_vehicles import load_demo_vehicles
 from domain.errors import DomainError
 from domain.key_data import KeyData
 from domain.signed_messages import SignedHeaders, sign, verify
+from hw.sim.http_service import secret_from, serve
 
 log = logging.getLogger("hw.sim.connected_car_backend")
 INBOUND_PATH = "/teleservices/messages"
@@ -248,21 +246,9 @@ def create_backend_app(backend: ConnectedCarBackend) -> Starlette:
     )
 
 
-def _secret(secret_file: str | None) -> str:
-    if secret_file:
-        return Path(secret_file).read_text().strip()
-    value = os.environ.get("AOS_TELESERVICE_WEBHOOK_SECRET")
-    if not value:
-        raise SystemExit("give --secret-file or AOS_TELESERVICE_WEBHOOK_SECRET")
-    return value
-
-
 async def _serve(args: argparse.Namespace) -> None:
-    host, _, port = args.listen.rpartition(":")
-    backend = ConnectedCarBackend(args.portal, _secret(args.secret_file))
-    server = uvicorn.Server(
-        uvicorn.Config(create_backend_app(backend), host=host, port=int(port), log_level="warning")
-    )
+    secret = secret_from(args.secret_file, "AOS_TELESERVICE_WEBHOOK_SECRET")
+    backend = ConnectedCarBackend(args.portal, secret)
 
     @contextlib.asynccontextmanager
     async def script() -> AsyncIterator[None]:
@@ -274,14 +260,7 @@ async def _serve(args: argparse.Namespace) -> None:
                 task.cancel()
 
     async with script():
-        serving = asyncio.create_task(server.serve())
-        for _ in range(600):  # 30 s for the port to open
-            if server.started or serving.done():
-                break
-            await asyncio.sleep(0.05)
-        if server.started:
-            print(f"connected-car backend ready http://{host}:{port}", flush=True)
-        await serving
+        await serve(create_backend_app(backend), args.listen, "connected-car backend")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,8 @@ worker on the Temporal dev server and a fresh database, and Debian's Chromium dr
 Playwright (never a downloaded browser).
 
 - `console`: a `ConsoleServer` with `base_url`, `api` (an httpx client of the JSON API at the
-  same address), `settings` and `session_factory`.
+  same address), `settings` and `session_factory`; the simulated payment provider is served
+  beside it (`provider_url`), reaching the portal only by its signed callback.
 - `browser`: headless Chromium, one per test session. Without /usr/bin/chromium the browser
   tests are skipped with a message, unless CI is set: then they fail.
 - `entitlements_ended`: append a workshop id that bought service-booklet time; its
@@ -28,9 +29,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from contracts.access import entitlement_workflow_id
 from domain.catalogue import Service
+from hw.sim.payment_provider import SimulatedPaymentProvider, create_provider_app
 from portal_app import create_app
 from settings import Settings
-from testkit.serving import serving_api
+from testkit.serving import free_port, serving_api
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_INSTALLED = CHROMIUM.exists()
@@ -42,6 +44,7 @@ class ConsoleServer:
     api: httpx.AsyncClient
     settings: Settings
     session_factory: async_sessionmaker[AsyncSession]
+    provider_url: str
 
 
 @pytest.fixture
@@ -50,13 +53,22 @@ async def console(
     dev_env: WorkflowEnvironment,
     session_factory: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[ConsoleServer]:
-    """The API app (with its console) served by uvicorn on a free port of 127.0.0.1."""
-    app = create_app(portal_on_dev_server, temporal=dev_env.client)
+    """The API app (with its console) served by uvicorn on a free port of 127.0.0.1, and the
+    simulated payment provider on another."""
+    portal_port, provider_port = free_port(), free_port()
+    settings = portal_on_dev_server.model_copy(
+        update={"payment_provider_url": f"http://127.0.0.1:{provider_port}"}
+    )
+    provider = SimulatedPaymentProvider(
+        f"http://127.0.0.1:{portal_port}", settings.payment_secret()
+    )
+    app = create_app(settings, temporal=dev_env.client)
     async with (
-        serving_api(app) as base_url,
+        serving_api(app, portal_port) as base_url,
+        serving_api(create_provider_app(provider), provider_port) as provider_url,
         httpx.AsyncClient(base_url=base_url, timeout=60) as api,
     ):
-        yield ConsoleServer(base_url, api, portal_on_dev_server, session_factory)
+        yield ConsoleServer(base_url, api, settings, session_factory, provider_url)
 
 
 @pytest.fixture

@@ -42,6 +42,7 @@ class Expected:
     applications_heading: str
     no_time: str
     available: str
+    to_pay_for_top_up: str  # 50 euros and 21 % Dutch VAT
     balance_after_top_up: str  # 50 euros
     balance_after_voucher: str  # + 25 euros
     day: str
@@ -55,6 +56,7 @@ ENGLISH = Expected(
     applications_heading="Applications",
     no_time="No time bought",
     available="Available",
+    to_pay_for_top_up="€60.50",
     balance_after_top_up="€50.00",
     balance_after_voucher="€75.00",
     day="1 day",
@@ -67,6 +69,7 @@ DUTCH = Expected(
     applications_heading="Applicaties",
     no_time="Geen tijd gekocht",
     available="Beschikbaar",
+    to_pay_for_top_up="€\xa060,50",
     balance_after_top_up="€\xa050,00",
     balance_after_voucher="€\xa075,00",
     day="1 dag",
@@ -145,6 +148,13 @@ async def _journey(
     # Credit: a top-up in the page's number format, a voucher, then a day of service booklet.
     await page.locator("#f-amount").fill("50" if tag == "en" else "50,00")
     await page.locator("form[action='/console/credit/top-up'] button[type=submit]").click()
+    # The price confirmation (credit, VAT, total), then the provider's page: Pay.
+    await expect(page.locator("#quote-total")).to_have_text(expected.to_pay_for_top_up)
+    await page.locator("#confirm-payment").click()
+    await page.locator("#checkout").click()
+    await page.locator("button[value=pay]").click()
+    await expect(page.locator("#payment-state")).to_have_class(re.compile("notice-ok"))
+    await page.locator("main a[href='/console/credit']").click()
     await expect(page.locator("#balance")).to_have_text(expected.balance_after_top_up)
     voucher = await create_voucher(console.api, console.session_factory, 2500)
     await page.locator("#f-voucher_code").fill(voucher)
@@ -158,6 +168,7 @@ async def _journey(
     await page.locator("#f-period").select_option("day")
     await screenshot(page, f"{tag}-credit")
     await page.locator("form[action='/console/credit/tickets'] button[type=submit]").click()
+    await page.locator("#confirm-ticket").click()  # the price confirmation
     await expect(page.locator("#ticket-bought")).to_be_visible()
     await expect(page.locator("h1")).to_contain_text(expected.day)
     await expect(page.locator("#ticket-ends")).to_have_text(re.compile(expected.month_names))

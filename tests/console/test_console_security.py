@@ -268,31 +268,28 @@ async def test_production_answers_tell_browsers_to_use_https_only(
         assert answer.headers["strict-transport-security"] == "max-age=31536000"
 
 
-async def test_a_credit_form_sent_twice_is_charged_once(
+async def test_adding_credit_charges_nothing_before_the_provider_confirms(
     client_at: ClientAt, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
-    """The key made when the form was rendered is the API's Idempotency-Key: a second send of
-    the same form (a double click, a retry after a lost answer) adds nothing."""
+    """ "Add credit" shows the price confirmation, and "Confirm and pay" opens a payment that
+    waits for the provider's confirmation: sending either, twice, adds no credit."""
     async with client_at() as client:
         account = await workshop_through_api(client, session_factory)
         await console_sign_in(client, account)
         page = await client.get("/console/credit")
-        key = re.search(
-            r'action="/console/credit/top-up".*?name="idempotency_key" value="([^"]+)"',
-            page.text,
-            re.S,
-        )
-        assert key, page.text
-        form = {"amount": "50", "idempotency_key": key.group(1), "csrf_token": csrf_of(page)}
+        form = {"amount": "50", "csrf_token": csrf_of(page)}
         for _ in range(2):
-            sent = await client.post("/console/credit/top-up", data=form)
-            assert sent.status_code == 303, sent.text
+            quoted = await client.post("/console/credit/top-up", data=form)
+            assert quoted.status_code == 200, quoted.text
+            assert '<dd id="quote-total">€60.50</dd>' in quoted.text
+        confirm = {"amount_cents": "5000", "csrf_token": csrf_of(quoted)}
+        for _ in range(2):
+            started = await client.post("/console/credit/payments", data=confirm)
+            assert started.status_code == 303, started.text
+        waiting = await client.get(started.headers["location"])
+        assert 'id="checkout"' in waiting.text  # the way to the provider's page
         credit = await client.get("/console/credit")
-        assert '<strong id="balance">€50.00</strong>' in credit.text
-        # The same key with another amount is refused, as by the API.
-        reused = await client.post("/console/credit/top-up", data=form | {"amount": "60"})
-        assert reused.status_code == 422
-        assert "This form was already sent with other values." in reused.text
+        assert '<strong id="balance">€0.00</strong>' in credit.text
 
 
 async def test_a_ledger_page_past_the_databases_integers_is_not_a_server_error(

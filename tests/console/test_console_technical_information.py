@@ -58,6 +58,7 @@ async def test_a_workshop_buys_a_day_finds_its_cars_documents_and_needs_sermi_fo
         await page.locator("#f-service").select_option("technical_information")
         await page.locator("#f-period").select_option("day")
         await page.locator("form[action='/console/credit/tickets'] button[type=submit]").click()
+        await page.locator("#confirm-ticket").click()  # the price confirmation
         await expect(page.locator("#ticket-bought")).to_be_visible()
 
         # The application is listed and opens the search.

@@ -38,6 +38,7 @@ NAMES = {
     "check_vat_id",
     "confirm_purchase",
     "create_workshop_and_owner",
+    "credit_payment",
     "delete_service_entry",
     "end_sermi_approval",
     "end_session_link",
@@ -45,6 +46,7 @@ NAMES = {
     "finish_ecu",
     "identify_vehicle",
     "issue_ticket",
+    "issue_ticket_invoice",
     "load_service_entry_facts",
     "mark_written_to_vehicle",
     "notify_affected_workshops",
@@ -66,6 +68,7 @@ NAMES = {
     "send_remote_key_read_request",
     "send_teleservice_ticket_notice",
     "set_document_version_state",
+    "settle_payment",
     "write_service_items_to_vehicle",
 }
 
