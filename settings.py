@@ -139,6 +139,13 @@ class Settings(BaseSettings):
         description="Bytes of one signed message from the connected-car backend (413 "
         "`message-too-large` beyond)",
     )
+    signed_messages_per_minute: int = Field(
+        default=6000,
+        ge=1,
+        le=1_000_000,
+        description="Signed messages (teleservice messages, payment callbacks) one address may "
+        "send a minute (429 `too-many-messages` beyond, counted before the body is read)",
+    )
     teleservice_timestamp_tolerance_seconds: int = Field(
         default=300,
         ge=1,

@@ -23,6 +23,7 @@ from api.routes.service_entries import router as service_entries_router
 from api.routes.stations import router as stations_router
 from api.routes.vehicles import router as vehicles_router
 from api.uploads import declare_upload_bounds
+from domain.message_rate import MessageRate
 from settings import Settings
 from web.deps import DEPENDENCY_PROBLEMS
 from web.problems import declare_route_problems
@@ -57,3 +58,4 @@ def install_api(app: FastAPI, settings: Settings) -> None:
         declare_route_problems(router, DEPENDENCY_PROBLEMS)
         app.include_router(router)
     declare_upload_bounds(app, settings)
+    app.state.message_rate = MessageRate(settings.signed_messages_per_minute)

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from api.signed_messages import SignedHeadersDep
+from api.signed_messages import SignedHeadersDep, with_message_rate
 from api.uploads import upload_body
 from application import access, invoices, payments
 from application.payments import CallbackReceipt
@@ -201,16 +201,18 @@ async def payment(
 @router.post(
     "/payment-provider/callbacks",
     response_model=CallbackReceipt,
-    responses=problem_responses(
-        MessageUnsigned,
-        MessageSignatureInvalid,
-        MessageStale,
-        CallbackTooLarge,
-        CallbackInvalid,
-        PaymentNotFound,
-        PaymentClosed,
-        PaymentsNotConfigured,
-        WORKFLOW_UNAVAILABLE,
+    responses=with_message_rate(
+        problem_responses(
+            MessageUnsigned,
+            MessageSignatureInvalid,
+            MessageStale,
+            CallbackTooLarge,
+            CallbackInvalid,
+            PaymentNotFound,
+            PaymentClosed,
+            PaymentsNotConfigured,
+            WORKFLOW_UNAVAILABLE,
+        )
     ),
     openapi_extra=upload_body(
         "application/json",
@@ -228,7 +230,9 @@ async def provider_callback(
 ) -> CallbackReceipt:
     """The payment provider confirms a payment's outcome. A repeated callback is answered with
     the payment's state and changes nothing (credit arrives once); another outcome for a
-    settled payment is 409 `payment-closed`."""
+    settled payment is 409 `payment-closed`; more than `AOS_SIGNED_MESSAGES_PER_MINUTE`
+    signed messages from one address this minute is 429 `too-many-messages`, before the body
+    is read."""
     declared = request.headers.get("content-length", "")
     return await payments.receive_callback(
         resources,

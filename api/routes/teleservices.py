@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.signed_messages import SignedHeadersDep
+from api.signed_messages import SignedHeadersDep, with_message_rate
 from api.uploads import upload_body
 from application import teleservices
 from application.teleservices import (
@@ -88,15 +88,17 @@ class TicketView(BaseModel):
     "/teleservices/messages",
     status_code=202,
     response_model=InboundReceipt,
-    responses=problem_responses(
-        MessageUnsigned,
-        MessageSignatureInvalid,
-        MessageStale,
-        MessageReplayed,
-        MessageTooLarge,
-        MessageInvalid,
-        TeleservicesNotConfigured,
-        WORKFLOW_UNAVAILABLE,
+    responses=with_message_rate(
+        problem_responses(
+            MessageUnsigned,
+            MessageSignatureInvalid,
+            MessageStale,
+            MessageReplayed,
+            MessageTooLarge,
+            MessageInvalid,
+            TeleservicesNotConfigured,
+            WORKFLOW_UNAVAILABLE,
+        )
     ),
     openapi_extra=upload_body(
         "application/json",
@@ -116,7 +118,9 @@ async def inbound_message(
 
     Refused, with nothing stored: unsigned or wrongly signed (401), outside the timestamp
     tolerance (401 `message-stale`), a `webhook-id` accepted before (409 `message-replayed`),
-    too large (413), not a known message (422 `message-invalid`).
+    too large (413), not a known message (422 `message-invalid`); more than
+    `AOS_SIGNED_MESSAGES_PER_MINUTE` signed messages from one address this minute (429
+    `too-many-messages`, counted before the body is read).
     """
     declared = request.headers.get("content-length", "")
     return await teleservices.receive_message(
