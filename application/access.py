@@ -36,6 +36,7 @@ from db.models import User
 from db.models.access import LedgerEntry, Voucher
 from domain.catalogue import PriceList, Service, TicketPeriod, period_end
 from domain.credit import (
+    DirectChargeUnavailable,
     PaymentGateway,
     ensure_affordable,
     ensure_same_request,
@@ -135,9 +136,14 @@ async def top_up(
     amount_cents: int,
     payment_token: str | None,
 ) -> Credited:
-    """Owners and administrators buy credit through the payment provider; a declined payment
-    is `payment-declined` and credits nothing."""
+    """Owners and administrators charge credit at once through the sandbox gateway (the
+    embedded mode only: production buys credit on the provider's page, with an invoice); a
+    declined payment is `payment-declined` and credits nothing."""
     ensure_owner(caller, workshop_id)
+    if resources.settings.environment != "embedded":
+        raise DirectChargeUnavailable(
+            "buy credit through the payment page: POST /workshops/{workshop_id}/payments"
+        )
     repository = _repository(resources)
     entry = await repository.top_up(
         workshop_id, idempotency_key, amount_cents, payment_token, caller.id, gateway

@@ -50,6 +50,16 @@ class PaymentDeclined(DomainError):
     kind = "payment_required"
 
 
+class DirectChargeUnavailable(DomainError):
+    """Production sells credit through the payment provider's page (`POST
+    /workshops/{id}/payments`), which invoices it; the direct charge is the embedded mode's
+    sandbox."""
+
+    code = "direct-charge-unavailable"
+    title = "Credit is bought through the payment page; a direct charge is the sandbox's only"
+    kind = "forbidden"
+
+
 class VoucherUnknown(NotFound):
     code = "voucher-unknown"
     title = "No voucher has this code"

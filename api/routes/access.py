@@ -34,6 +34,7 @@ from domain.credit import (
     IDEMPOTENCY_KEY_PATTERN,
     MAX_TOP_UP_CENTS,
     VOUCHER_CODE_INPUT_PATTERN,
+    DirectChargeUnavailable,
     IdempotencyKeyReused,
     InsufficientCredit,
     InvalidAmount,
@@ -222,7 +223,9 @@ async def account(
     "/workshops/{workshop_id}/account/top-ups",
     status_code=201,
     response_model=CreditReceipt,
-    responses=problem_responses(PaymentDeclined, InvalidAmount, IdempotencyKeyReused),
+    responses=problem_responses(
+        PaymentDeclined, InvalidAmount, IdempotencyKeyReused, DirectChargeUnavailable
+    ),
 )
 async def top_up(
     workshop_id: str,
@@ -232,7 +235,9 @@ async def top_up(
     resources: ResourcesDep,
     gateway: PaymentGatewayDep,
 ) -> CreditReceipt:
-    """Owners and administrators: buy credit through the payment provider.
+    """Owners and administrators, in the embedded mode: charge credit at once through the
+    sandbox gateway (production answers 403 `direct-charge-unavailable`: credit is bought on
+    the provider's page, `POST /workshops/{workshop_id}/payments`, with an invoice).
 
     A declined payment answers 402 `payment-declined` and credits nothing.
     """

@@ -9,8 +9,15 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.testing import WorkflowEnvironment
 
+from domain.accounts import Role
+from portal_app import create_app
+from settings import Settings
 from testkit.connected_car import signed
+from testkit.factories import create_workshop, sign_in
+from testkit.serving import running_api
 from tests.payments.conftest import Stack
 
 CALLBACK = "/payment-provider/callbacks"
@@ -173,3 +180,26 @@ async def test_another_workshop_sees_neither_the_payment_nor_the_invoice(stack: 
         assert answer.status_code == 404, (path, answer.text)
     listed = await stack.api.get(f"/workshops/{owner.workshop_id}/invoices", headers=other.headers)
     assert listed.status_code in (403, 404)
+
+
+async def test_production_sells_credit_only_through_the_payment_page(
+    settings: Settings,
+    dev_env: WorkflowEnvironment,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    # The sandbox's direct charge credits without a payment page or an invoice: the embedded
+    # mode's only. (model_copy skips the production checks of secrets and database, which this
+    # test does not need.)
+    production = settings.model_copy(update={"environment": "production", "secret_key": "x" * 32})
+    workshop_id = await create_workshop(session_factory)
+    owner = await sign_in(session_factory, Role.WORKSHOP_OWNER, workshop_id)
+    async with running_api(create_app(production, temporal=dev_env.client)) as api:
+        answer = await api.post(
+            f"/workshops/{workshop_id}/account/top-ups",
+            json={"amount_cents": 2_500},
+            headers={**owner.headers, "Idempotency-Key": "production-top-up-1"},
+        )
+        assert answer.status_code == 403, answer.text
+        assert answer.json()["type"] == "/problems/direct-charge-unavailable"
+        balance = await api.get(f"/workshops/{workshop_id}/account", headers=owner.headers)
+        assert balance.json()["balance_cents"] == 0
