@@ -20,6 +20,7 @@ from db.models.accounts import (
 )
 from db.models.audit import AuditEvent
 from db.models.mail import OutboxMail
+from db.models.programming_reports import ProgrammingReport
 from db.models.registrations import Registration
 from db.models.service_history import (
     KeyRecord,
@@ -51,6 +52,7 @@ __all__ = [
     "OutboxMail",
     "PendingSignIn",
     "PriceChange",
+    "ProgrammingReport",
     "RecoveryCode",
     "Registration",
     "RemoteKeyReadRequest",
