@@ -287,8 +287,8 @@ def _check_memory(request: bytes, response: bytes | None) -> dict[str, object]:
 
 
 def software_units(hex_data: str) -> list[str]:
-    """The software list DID (F101) as `class-SGBMID-major.minor.patch` texts: u8 count, then
-    per unit the process class code u8, SGBM id u32 and the version's three u8."""
+    """The software list DID (F101) as unit names (`SWFL_0000A1B2_002_000_001`): u8 count,
+    then per unit the process class code u8, SGBM id u32 and the version's three u8."""
     data = bytes.fromhex(hex_data)
     units = []
     for start in range(1, 1 + 8 * data[0] if data else 1, 8):
@@ -298,5 +298,5 @@ def software_units(hex_data: str) -> list[str]:
         known = PROCESS_CLASS_BY_CODE.get(unit[0])
         process_class = known.value if known is not None else f"0x{unit[0]:02X}"
         sgbm = int.from_bytes(unit[1:5], "big")
-        units.append(f"{process_class}-{sgbm:08X}-{unit[5]}.{unit[6]}.{unit[7]}")
+        units.append(f"{process_class}_{sgbm:08X}_{unit[5]:03d}_{unit[6]:03d}_{unit[7]:03d}")
     return units
