@@ -95,7 +95,8 @@ def test_a_flash_in_iso_14229_order_conforms_and_is_described(tmp_path: Path) ->
 
 
 def test_download_before_unlock_and_security_outside_programming_session(tmp_path: Path) -> None:
-    flash = [("27 11", "67 11 01 02 03 04"), ("10 02", "50 02"), (FINGERPRINT, "6e f1 5a")]
+    flash: list[tuple[str, str | None]] = [("27 11", "67 11 01 02 03 04"), ("10 02", "50 02")]
+    flash.append((FINGERPRINT, "6e f1 5a"))
     flash += [ERASE, DOWNLOAD, block(1, DATA), EXIT, CHECK]
     assert rules(tmp_path, flash) == [
         ("DME", "security-outside-programming-session"),
