@@ -88,7 +88,7 @@ def _lines(signed: dict[str, Any]) -> Iterator[tuple[str, bool]]:
             yield f"fingerprint {fingerprint['did']}: {fingerprint['data']}", False
         for index, segment in enumerate(ecu["segments"]):
             yield (
-                f"segment {index} at {segment['address']}, {segment['bytes_sent']} bytes in "
+                f"segment {index} at {segment['address']}, {segment['bytes_accepted']} bytes accepted in "
                 f"{segment['blocks']} blocks: SHA-256 {segment['sha256']}",
                 False,
             )

@@ -65,7 +65,7 @@ class Segment:
         return {
             "address": f"0x{self.address:08X}",
             "length": self.length,
-            "bytes_sent": len(self.data),
+            "bytes_accepted": len(self.data),
             "blocks": self.blocks,
             "repeated_blocks": self.repeated_blocks,
             "sha256": hashlib.sha256(self.data).hexdigest(),
@@ -150,8 +150,8 @@ def _judge(audit: Audit, ecu: EcuFindings, exchange: Exchange, log: str) -> None
             flag("locked", f"{shown} in session 0x{ecu.session:02X}, security locked")
 
     if sid == 0x10 and len(request) > 1:
-        if positive:
-            ecu.session, ecu.unlocked = request[1] & 0x7F, False
+        if positive:  # a session change ends an open download (ISO 14229-1 10.2)
+            ecu.session, ecu.unlocked, ecu.downloading = request[1] & 0x7F, False, None
     elif sid == 0x27 and len(request) > 1:
         if request[1] == PROGRAMMING_SEED and ecu.session != PROGRAMMING_SESSION:
             flag("security-outside-programming-session", f"{shown} in session {ecu.session:#04x}")
@@ -170,7 +170,10 @@ def _judge(audit: Audit, ecu: EcuFindings, exchange: Exchange, log: str) -> None
             if positive:
                 ecu.fingerprints.append(_fingerprint(did, request[3:]))
     elif request[:4] == ERASE or sid == 0x34:
-        _end_of_segment(audit, ecu, exchange, log)
+        if not (sid == 0x34 and _resumes(ecu, request)):
+            _end_of_segment(audit, ecu, exchange, log)
+        elif ecu.downloading is not None:
+            flag("transfer-exit-missing", shown)
         needs_unlocked()
         if not ecu.fingerprints and not ecu.programmed:
             flag("fingerprint-missing", f"{shown} before any fingerprint was written")
@@ -202,20 +205,35 @@ def _end_of_segment(audit: Audit, ecu: EcuFindings, exchange: Exchange, log: str
         ecu.unchecked = None
 
 
-def _request_download(audit: Audit, ecu: EcuFindings, exchange: Exchange, log: str) -> None:
-    request = exchange.request
+def _download_range(request: bytes) -> tuple[int, int] | None:
+    """RequestDownload's memory address and size (34, data format, address and length format
+    identifier, then the two)."""
     if len(request) < 3:
-        audit.flag(ecu, exchange, log, "malformed", request.hex(" "))
-        return
-    sizes = request[2]
-    address_bytes, length_bytes = sizes & 0x0F, sizes >> 4
+        return None
+    address_bytes, length_bytes = request[2] & 0x0F, request[2] >> 4
     address = int.from_bytes(request[3 : 3 + address_bytes], "big")
     length = int.from_bytes(request[3 + address_bytes : 3 + address_bytes + length_bytes], "big")
-    previous = ecu.segments[-1] if ecu.segments else None
-    # A download resumed at a block continues its segment (no erase between the two).
-    resumed = previous is not None and not ecu.erased_since_segment
-    if resumed and previous and previous.address + len(previous.data) == address:
-        segment = previous
+    return address, length
+
+
+def _resumes(ecu: EcuFindings, request: bytes) -> bool:
+    """A RequestDownload that continues the last segment where its data ended (a flash resumed
+    at a block after a fault: no erase between the two)."""
+    found, previous = _download_range(request), ecu.segments[-1] if ecu.segments else None
+    if found is None or previous is None or ecu.erased_since_segment:
+        return False
+    return previous.address + len(previous.data) == found[0]
+
+
+def _request_download(audit: Audit, ecu: EcuFindings, exchange: Exchange, log: str) -> None:
+    request = exchange.request
+    found = _download_range(request)
+    if found is None:
+        audit.flag(ecu, exchange, log, "malformed", request.hex(" "))
+        return
+    address, length = found
+    if _resumes(ecu, request):
+        segment = ecu.segments[-1]
     else:
         segment = Segment(address, length)
         ecu.segments.append(segment)
@@ -231,19 +249,25 @@ def _transfer_data(audit: Audit, ecu: EcuFindings, exchange: Exchange, log: str)
         audit.flag(ecu, exchange, log, "transfer-outside-download", request[:2].hex(" "))
         return
     counter = request[1]
+    # A segment's data is what the ECU accepted (answered positively), once per block: a
+    # resumed download starts where that ends.
     if counter == ecu.last_counter and ecu.last_block is not None:
         earlier = ecu.last_block
         if earlier.positive and earlier.request != request:
             seen = f"block {counter:02x} sent again with other data after it was accepted"
             audit.flag(ecu, exchange, log, "block-repeat", seen)
         segment.repeated_blocks += 1
-        ecu.last_block = exchange
+        if not earlier.positive:
+            if exchange.positive:
+                segment.data += request[2:]
+            ecu.last_block = exchange
         return
     expected = (ecu.last_counter + 1) & 0xFF
     if counter != expected:
         seen = f"block {counter:02x} after {ecu.last_counter:02x} (expected {expected:02x})"
         audit.flag(ecu, exchange, log, "block-sequence", seen)
-    segment.data += request[2:]
+    if exchange.positive:
+        segment.data += request[2:]
     segment.blocks += 1
     ecu.last_counter, ecu.last_block = counter, exchange
 

@@ -171,3 +171,19 @@ def test_a_malformed_line_is_a_problem_not_an_error(line: str) -> None:
     log = DecodedLog()
     assert parse_asc(line, log) == []
     assert log.problem_count <= 1
+
+
+def test_a_download_resumed_at_its_block_after_a_lost_link_continues_its_segment(
+    tmp_path: Path,
+) -> None:
+    # the link is lost in the middle of the segment (no TransferExit), the tester comes back:
+    # session, unlock, and a RequestDownload at the address where the data ended
+    resumed = [*good_flash()[:6], block(1, DATA[:8]), block(2, DATA[8:12], answered=False)]
+    resumed += [*SESSION, ("34 00 44 00 80 00 08 00 00 00 08", "74 20 00 0a"), block(1, DATA[8:])]
+    audit = audit_frame_logs([("crafted.asc", asc_log(tmp_path, [*resumed, EXIT, CHECK]))])
+    assert audit.violations == []
+    segments = audit.ecus["DME"].segments
+    assert [s.summary()["sha256"] for s in segments] == [hashlib.sha256(DATA).hexdigest()]
+    # without the session change the open download was never ended
+    still_open = [*good_flash()[:6], block(1, DATA[:8]), DOWNLOAD]
+    assert ("DME", "transfer-exit-missing") in rules(tmp_path, still_open)
