@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import json
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,11 @@ from temporalio.testing import WorkflowEnvironment
 from domain.accounts import Role
 from domain.flash_package import FlashPackageManifest
 from hw.station_link import StationLink
+from portal_app import create_app
 from security.report_keys import rotated
 from settings import Settings
 from testkit.factories import SignedIn, create_workshop, sign_in
+from testkit.serving import serving_api
 from tests.programming.conftest import (
     Station,
     buy_time,
@@ -41,11 +44,14 @@ pytestmark = pytest.mark.e2e
 AOS = str(Path(sys.executable).parent / "aos")
 
 
-async def _aos(*args: str) -> tuple[int, str]:
+async def _aos(*args: str, config: Path | None = None) -> tuple[int, str]:
+    env = {"COLUMNS": "200", "PATH": str(Path(AOS).parent)}
+    if config is not None:
+        env["AOS_CLI_CONFIG"] = str(config)
     process = await asyncio.create_subprocess_exec(
         AOS,
         *args,
-        env={"COLUMNS": "200", "PATH": str(Path(AOS).parent)},
+        env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -102,6 +108,7 @@ async def test_a_flash_leaves_a_signed_report_that_verifies_offline_and_names_a_
     workshop_owner: SignedIn,
     demo_package: FlashPackageManifest,
     session_factory: async_sessionmaker[AsyncSession],
+    dev_env: WorkflowEnvironment,
     tmp_path: Path,
 ) -> None:
     session_id = await _flash(api_client, workshop_owner, station_on_dev_server)
@@ -186,6 +193,20 @@ async def test_a_flash_leaves_a_signed_report_that_verifies_offline_and_names_a_
     report_file.write_bytes(document)
     status, output = await _aos("report", "verify", str(report_file), "--keys", str(keys))
     assert status == 0, output
+
+    # the technician's terminal: `aos report get` downloads the same bytes, `aos report verify`
+    # without --keys takes the keys the portal publishes
+    config = tmp_path / "session.json"
+    async with serving_api(create_app(portal_on_dev_server, temporal=dev_env.client)) as api:
+        config.write_text(json.dumps({"api": api, "token": workshop_owner.token}))
+        fetched = tmp_path / "fetched.json"
+        status, output = await _aos("report", "get", session_id, "-o", str(fetched), config=config)
+        assert status == 0, output
+        assert fetched.read_bytes() == document
+        status, output = await _aos("report", "verify", str(fetched), config=config)
+        assert status == 0 and "Valid" in output, output
+        status, output = await _aos("report", "get", str(uuid.uuid4()), config=config)
+        assert status == 1 and "Not found" in output, output
 
 
 async def test_the_report_waits_for_the_session_to_end(
