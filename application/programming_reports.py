@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import weakref
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pydantic import BaseModel
 from temporalio.api.failure.v1 import Failure
@@ -40,9 +42,9 @@ from domain.programming_report import (
     Step,
     build_report,
 )
-from domain.protocol_audit import audit_frame_logs
+from domain.protocol_audit import Audit, audit_frame_logs
 from security.report_keys import PublicKey, public_keys, sign_report
-from storage.frame_logs import FrameLogStore
+from storage.frame_logs import READ_CHUNK_BYTES, FrameLogStore
 
 ENDED_OUTCOMES = {
     "activity_task_completed_event_attributes": "completed",
@@ -69,6 +71,10 @@ class ReportKeys(BaseModel):
     keys: list[ReportKey]
 
 
+# The reports being built in this process, by session; a lock goes when its last holder does.
+_BUILDING: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
 async def programming_report(resources: AppResources, caller: User, session_id: str) -> bytes:
     """The signed report (JSON bytes) of a session of the caller's workshop that has ended:
     another workshop's or an unknown session is `not-found`, a running one
@@ -83,12 +89,19 @@ async def programming_report(resources: AppResources, caller: User, session_id: 
     stored = await reports.document(session_id)
     if stored is not None:
         return stored
-    progress = await handle.query(PROGRESS_QUERY, result_type=ProgrammingProgress)
-    facts = await _facts(resources, handle.id, session_id, progress)
-    key = resources.settings.report_key_ring()[0]
-    document = sign_report(build_report(facts), key)
-    workshop = facts.workshop_id
-    return await reports.keep(session_id, workshop, key.key_id, facts.built_at, document)
+    # Built once per process however many ask at the same moment: reading the frame logs costs
+    # up to AOS_TRACE_MAX_SESSION_BYTES. (Across replicas, the first one stored is kept.)
+    building = _BUILDING.setdefault(session_id, asyncio.Lock())
+    async with building:
+        stored = await reports.document(session_id)
+        if stored is not None:
+            return stored
+        progress = await handle.query(PROGRESS_QUERY, result_type=ProgrammingProgress)
+        facts = await _facts(resources, handle.id, session_id, progress)
+        key = resources.settings.report_key_ring()[0]
+        document = sign_report(build_report(facts), key)
+        workshop = facts.workshop_id
+        return await reports.keep(session_id, workshop, key.key_id, facts.built_at, document)
 
 
 def report_public_keys(resources: AppResources) -> list[PublicKey]:
@@ -110,8 +123,8 @@ async def _facts(
         max_files=settings.trace_max_files_per_session,
         max_bytes=settings.trace_max_session_bytes,
     )
-    logs = await asyncio.to_thread(_read_logs, store.files(session_id))
-    audit = await asyncio.to_thread(audit_frame_logs, [(name, text) for name, text, _ in logs])
+    files = await asyncio.to_thread(store.files, session_id)
+    logs, audit = await asyncio.to_thread(_audited_logs, files)
     return ReportFacts(
         session_id=session_id,
         workflow_id=workflow_id,
@@ -138,19 +151,31 @@ async def _facts(
         ],
         steps=history.steps,
         retries=history.retries,
-        frame_logs=[FrameLogFile(name, len(text.encode()), digest) for name, text, digest in logs],
+        frame_logs=logs,
         audit=audit,
         built_at=datetime.now(UTC),
     )
 
 
-def _read_logs(files: list[Path]) -> list[tuple[str, str, str]]:
-    """(name, text, SHA-256 of the bytes) per frame log file; the store bounds their size."""
+def _audited_logs(files: list[Path]) -> tuple[list[FrameLogFile], Audit]:
+    """Each frame log's size and SHA-256, and the audit of them all; read in chunks and lines,
+    never whole (a session's logs may hold AOS_TRACE_MAX_SESSION_BYTES). Blocking: run it in a
+    thread."""
     logs = []
     for path in files:
-        data = path.read_bytes()
-        logs.append((path.name, data.decode("utf-8", "replace"), hashlib.sha256(data).hexdigest()))
-    return logs
+        digest = hashlib.sha256()
+        with path.open("rb") as log:
+            while chunk := log.read(READ_CHUNK_BYTES):
+                digest.update(chunk)
+        logs.append(FrameLogFile(path.name, path.stat().st_size, digest.hexdigest()))
+    return logs, audit_frame_logs(_lines_of(files))
+
+
+def _lines_of(files: list[Path]) -> Iterator[tuple[str, IO[str]]]:
+    """Each file's name and lines, opened one at a time as the audit reaches it."""
+    for path in files:
+        with path.open(encoding="utf-8", errors="replace") as lines:
+            yield path.name, lines
 
 
 class _History:

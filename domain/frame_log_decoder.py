@@ -18,7 +18,7 @@ The trace's conventions (documented in the station's trace module and the protoc
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 # The vehicle's ECUs by their diagnostic address (the protocol's spec sheet).
@@ -84,11 +84,16 @@ def ecu_name(address: int) -> str:
 
 
 def parse_asc(text: str, log: DecodedLog | None = None) -> list[Frame]:
-    """The CAN and CAN FD frames of an ASC file (hex base, as python-can writes it); lines
-    that are no frame (header, events, comments) are skipped."""
+    """The CAN and CAN FD frames of an ASC file's text (`frames_of_asc`)."""
+    return list(frames_of_asc(text.splitlines(), log))
+
+
+def frames_of_asc(lines: Iterable[str], log: DecodedLog | None = None) -> Iterator[Frame]:
+    """The CAN and CAN FD frames of an ASC file (hex base, as python-can writes it), read line
+    by line (a log may be large: it is never held whole); lines that are no frame (header,
+    events, comments) are skipped."""
     log = log if log is not None else DecodedLog()
-    frames: list[Frame] = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(lines, 1):
         parts = line.split()
         if len(parts) < 5 or not _is_number(parts[0]):
             continue
@@ -99,9 +104,8 @@ def parse_asc(text: str, log: DecodedLog | None = None) -> list[Frame]:
             log.problem(f"line {number}: not a frame the decoder reads")
             continue
         if frame is not None:
-            frames.append(frame)
-    log.frames += len(frames)
-    return frames
+            log.frames += 1
+            yield frame
 
 
 def _is_number(text: str) -> bool:

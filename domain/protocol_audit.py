@@ -21,6 +21,7 @@ The rules (each violation names its ECU, the frame's time, the rule and what was
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -30,8 +31,8 @@ from domain.frame_log_decoder import (
     Exchange,
     ecu_name,
     exchanges_per_ecu,
+    frames_of_asc,
     messages,
-    parse_asc,
 )
 
 IDENTIFICATION_DIDS = range(0xF180, 0xF19E)  # ISO 14229-1 C.1: F180..F19D as present
@@ -111,12 +112,14 @@ class Audit:
             self.violations.append(Violation(ecu.name, exchange.micros, log, rule, seen))
 
 
-def audit_frame_logs(logs: list[tuple[str, str]]) -> Audit:
-    """Audit the session's ASC logs (name, text), in the order they were written."""
+def audit_frame_logs(logs: Iterable[tuple[str, str | Iterable[str]]]) -> Audit:
+    """Audit the session's ASC logs (name, and text or lines), in the order they were
+    written."""
     audit = Audit()
-    for name, text in logs:
+    for name, content in logs:
         decoded = DecodedLog()
-        per_ecu = exchanges_per_ecu(messages(parse_asc(text, decoded), decoded), decoded)
+        lines = content.splitlines() if isinstance(content, str) else content
+        per_ecu = exchanges_per_ecu(messages(frames_of_asc(lines, decoded), decoded), decoded)
         audit.frames += decoded.frames
         audit.decode_problems += [f"{name}: {p}" for p in decoded.problems]
         for address, exchanges in per_ecu.items():
