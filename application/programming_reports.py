@@ -25,7 +25,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 
-from application.programming import visible_session
+from application.programming import package_store, visible_session
 from application.resources import AppResources
 from contracts.access import check_entitlement
 from contracts.programming import PROGRESS_QUERY, ProgrammingProgress
@@ -33,6 +33,7 @@ from contracts.stubs import activity_name
 from db.accounts import AccountRepository
 from db.models import User
 from db.programming_reports import ProgrammingReportRepository
+from domain.errors import DomainError
 from domain.programming_report import (
     EcuOutcome,
     FrameLogFile,
@@ -125,13 +126,15 @@ async def _facts(
     )
     files = await asyncio.to_thread(store.files, session_id)
     logs, audit = await asyncio.to_thread(_audited_logs, files)
+    package_id = str(started.get("package_id", ""))
+    package_segments = await asyncio.to_thread(_package_segments, resources, package_id)
     return ReportFacts(
         session_id=session_id,
         workflow_id=workflow_id,
         state=str(progress.state),
         reason=progress.reason,
         vin=progress.vin,
-        package_id=str(started.get("package_id", "")),
+        package_id=package_id,
         workshop_id=str(started.get("workshop_id", "")),
         station_id=progress.station_id,
         technician_id=str(started.get("technician_id", "")),
@@ -154,7 +157,18 @@ async def _facts(
         frame_logs=logs,
         audit=audit,
         built_at=datetime.now(UTC),
+        package_segments=package_segments,
     )
+
+
+def _package_segments(resources: AppResources, package_id: str) -> dict[str, dict[int, str]]:
+    """The package's SHA-256 of each segment by ECU and address; empty when the package is no
+    longer there (or no longer verifies): the report then says nothing about it."""
+    try:
+        manifest = package_store(resources).verified_manifest(package_id)
+    except DomainError:
+        return {}
+    return {ecu.ecu: {s.address: s.sha256 for s in ecu.segments} for ecu in manifest.ecus}
 
 
 def _audited_logs(files: list[Path]) -> tuple[list[FrameLogFile], Audit]:

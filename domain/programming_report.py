@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -203,6 +203,8 @@ class ReportFacts:
     frame_logs: list[FrameLogFile]
     audit: Audit
     built_at: datetime
+    # the package's SHA-256 of each segment, by ECU and address (empty: the package is gone)
+    package_segments: dict[str, dict[int, str]] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- the report
@@ -271,7 +273,10 @@ def _ecu(
         "software_before": software_units(before) if before else [],
         "software_after": software_after,
         "fingerprints": found.fingerprints,
-        "segments": [segment.summary() for segment in found.segments],
+        "segments": [
+            _segment(segment.summary(), facts.package_segments.get(name, {}).get(segment.address))
+            for segment in found.segments
+        ],
         "check_memory": found.check_memory,
         "retries": [
             {
@@ -287,6 +292,13 @@ def _ecu(
         ],
         "steps": [_step(s) for s in facts.steps if s.ecu == name],
     }
+
+
+def _segment(sent: dict[str, Any], in_package: str | None) -> dict[str, Any]:
+    """A segment as the audit found it, beside the package's SHA-256 of the segment at its
+    address: whether the car got exactly the package's bytes."""
+    matches = None if in_package is None else in_package == sent["sha256"]
+    return {**sent, "package_sha256": in_package, "matches_package": matches}
 
 
 def _step(step: Step) -> dict[str, Any]:

@@ -93,10 +93,12 @@ async def _keys_file(api: httpx.AsyncClient, folder: Path) -> tuple[Path, list[d
     return path, listed
 
 
-def _one_byte_changed(document: bytes, value: str) -> bytes:
-    """The document with the first character of `value`'s one occurrence changed."""
-    assert document.count(value.encode()) == 1
-    at = document.index(value.encode())
+def _one_byte_changed(document: bytes, value: str, after: str = "") -> bytes:
+    """The document with the first character of `value` changed, at its one occurrence
+    (following `after`)."""
+    needle = (after + value).encode()
+    assert document.count(needle) == 1
+    at = document.index(needle) + len(after.encode())
     replacement = b"0" if document[at : at + 1] != b"0" else b"1"
     return document[:at] + replacement + document[at + 1 :]
 
@@ -131,6 +133,7 @@ async def test_a_flash_leaves_a_signed_report_that_verifies_offline_and_names_a_
         assert ecu["status"] == "done"
         sent = [s["sha256"] for s in ecu["segments"]]
         assert sent == [segment.sha256 for segment in package.segments], ecu["ecu"]
+        assert all(s["matches_package"] is True for s in ecu["segments"])
         assert [c["result"] for c in ecu["check_memory"]] == ["correct"] * len(package.segments)
         assert ecu["fingerprints"] and ecu["fingerprints"][0]["did"] == "F15A"
         assert ecu["fingerprints"][0]["station_id"] == station_on_dev_server.station_id[:9]
@@ -170,7 +173,7 @@ async def test_a_flash_leaves_a_signed_report_that_verifies_offline_and_names_a_
 
     # one byte of one field changed: refused, the field named
     segment_hash = report["ecus"][1]["segments"][0]["sha256"]
-    report_file.write_bytes(_one_byte_changed(document, segment_hash))
+    report_file.write_bytes(_one_byte_changed(document, segment_hash, after='"sha256": "'))
     status, output = await _aos("report", "verify", str(report_file), "--keys", str(keys))
     assert status == 1, output
     assert "tampered field: ecus[1].segments[0].sha256" in output
