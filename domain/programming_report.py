@@ -235,6 +235,7 @@ def build_report(facts: ReportFacts) -> dict[str, Any]:
         "ticket": facts.ticket,
         "vehicle": {
             "vin": facts.vin,
+            "vins_read": _vins_read(audit),
             "software_before": {e["ecu"]: e["software_before"] for e in ecus},
             "software_after": {e["ecu"]: e["software_after"] for e in ecus},
         },
@@ -292,6 +293,16 @@ def _ecu(
         ],
         "steps": [_step(s) for s in facts.steps if s.ecu == name],
     }
+
+
+def _vins_read(audit: Audit) -> list[str]:
+    """The VINs the car's ECUs answered (DID F190) in the frame logs: one, the session's."""
+    found = set()
+    for ecu in audit.ecus.values():
+        for phase in (ecu.identification_before, ecu.identification_after):
+            if "F190" in phase:
+                found.add(bytes.fromhex(phase["F190"]).decode("ascii", "replace"))
+    return sorted(found)
 
 
 def _segment(sent: dict[str, Any], in_package: str | None) -> dict[str, Any]:
