@@ -181,6 +181,13 @@ async def test_a_flash_watched_live_through_a_pulled_cable_then_resumed_from_the
         signed = json.loads((await (await downloading.value).path()).read_text())
         assert signed["report"]["session_id"] == session_id
         assert signed["report"]["audit"]["verdict"] == "conforms"
+        # the pulled cable in the report: the DME's first segment retried, then failed with
+        # its cause, then completed after the technician's resume
+        dme = signed["report"]["ecus"][0]
+        assert dme["ecu"] == "DME" and dme["retries"] and dme["retries"][0]["attempt"] > 1
+        outcomes = [(s["segment"], s["outcome"]) for s in dme["steps"]]
+        assert outcomes[:2] == [(0, "failed"), (0, "completed")], outcomes
+        assert dme["steps"][0]["failure"]
         # the DME's segment cut by the pulled cable and resumed at its block: the bytes the
         # car accepted are the package's, each once
         for ecu, in_package in zip(signed["report"]["ecus"], package.ecus, strict=True):
