@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from domain.programming_report import SIGNATURE_ALGORITHM, field_digests, signed
 from domain.report_verification import PublicKey
 
 MAX_KEYS = 64  # listed at once; a ring past it is refused rather than silently cut
+KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # stored beside each report (64 characters)
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,8 @@ def parse_key_ring(text: str) -> list[SigningKey]:
                 f"report key {number} ({key_id or 'no id'}): expected "
                 "'<id>@<valid from>=<base64 of 32 bytes>'"
             ) from error
-        if not key_id:
-            raise ValueError(f"report key {number}: no key id")
+        if not KEY_ID.fullmatch(key_id):
+            raise ValueError(f"report key {number}: its id must be 1 to 64 of A-Z a-z 0-9 . _ -")
         keys.append(SigningKey(key_id, valid_from, private))
     if len({key.key_id for key in keys}) != len(keys):
         raise ValueError("report key ids must differ")

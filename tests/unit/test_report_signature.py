@@ -79,6 +79,8 @@ def test_the_key_ring_is_refused_when_malformed_and_floats_are_kept_out() -> Non
     with pytest.raises(ValueError, match="report key 1"):
         parse_key_ring("k@2026-01-01T00:00:00Z=c2hvcnQ=")
     entry = new_key_entry()
+    with pytest.raises(ValueError, match="1 to 64 of"):
+        parse_key_ring("x" * 65 + entry[entry.index("@") :])
     with pytest.raises(ValueError, match="must differ"):
         parse_key_ring(f"{entry},{entry}")
     with pytest.raises(ValueError, match="1 to 64 keys"):
