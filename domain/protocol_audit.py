@@ -42,7 +42,9 @@ ERASE = b"\x31\x01\xff\x00"
 CHECK_MEMORY = b"\x31\x01\x02\x02"
 PROGRAMMING_SESSION = 0x02
 PROGRAMMING_SEED = 0x11
-MAX_VIOLATIONS = 200  # per session; more are counted (`violation_count`), not listed
+# per session; more violations are counted (`violation_count`), not listed; as many decoding
+# problems are listed at most
+MAX_VIOLATIONS = 200
 
 
 @dataclass(frozen=True)
@@ -107,9 +109,12 @@ class Audit:
         return "violations" if self.violation_count else "conforms"
 
     def flag(self, ecu: EcuFindings, exchange: Exchange, log: str, rule: str, seen: str) -> None:
+        self.add(Violation(ecu.name, exchange.micros, log, rule, seen))
+
+    def add(self, violation: Violation) -> None:
         self.violation_count += 1
         if len(self.violations) < MAX_VIOLATIONS:
-            self.violations.append(Violation(ecu.name, exchange.micros, log, rule, seen))
+            self.violations.append(violation)
 
 
 def audit_frame_logs(logs: Iterable[tuple[str, str | Iterable[str]]]) -> Audit:
@@ -121,22 +126,17 @@ def audit_frame_logs(logs: Iterable[tuple[str, str | Iterable[str]]]) -> Audit:
         lines = content.splitlines() if isinstance(content, str) else content
         per_ecu = exchanges_per_ecu(messages(frames_of_asc(lines, decoded), decoded), decoded)
         audit.frames += decoded.frames
-        audit.decode_problems += [f"{name}: {p}" for p in decoded.problems]
+        room = MAX_VIOLATIONS - len(audit.decode_problems)  # over all the session's logs
+        audit.decode_problems += [f"{name}: {p}" for p in decoded.problems][: max(room, 0)]
         for address, exchanges in per_ecu.items():
             findings = audit.ecus.setdefault(ecu_name(address), EcuFindings(ecu_name(address)))
             for exchange in exchanges:
                 _judge(audit, findings, exchange, name)
     for findings in audit.ecus.values():
         if findings.downloading is not None:
-            audit.violations.append(
-                Violation(findings.name, 0, "", "transfer-exit-missing", "the log ended")
-            )
-            audit.violation_count += 1
+            audit.add(Violation(findings.name, 0, "", "transfer-exit-missing", "the log ended"))
         if findings.unchecked is not None:
-            audit.violations.append(
-                Violation(findings.name, 0, "", "check-memory-missing", "the log ended")
-            )
-            audit.violation_count += 1
+            audit.add(Violation(findings.name, 0, "", "check-memory-missing", "the log ended"))
     return audit
 
 

@@ -157,6 +157,9 @@ def test_violations_and_decoding_problems_are_bounded(tmp_path: Path) -> None:
     log = DecodedLog()
     assert messages(parse_asc("\n".join(lines), log), log) == []
     assert (len(log.problems), log.problem_count) == (MAX_PROBLEMS, 150)
+    # over a session's many logs, as many problems as violations are listed at the most
+    many = audit_frame_logs([(f"{n}.asc", lines) for n in range(3)])
+    assert len(many.decode_problems) == MAX_VIOLATIONS < 3 * MAX_PROBLEMS
 
 
 @pytest.mark.parametrize(
