@@ -60,9 +60,15 @@ def _lines(signed: dict[str, Any]) -> Iterator[tuple[str, bool]]:
     )
     ticket = report.get("ticket") or {}
     yield (
-        f"Ticket: {ticket.get('service')} {ticket.get('starts_at')} to {ticket.get('ends_at')}",
+        f"Covered: {ticket.get('service')} {ticket.get('starts_at')} to {ticket.get('ends_at')}",
         False,
     )
+    for bought in ticket.get("tickets", []):
+        yield (
+            f"Ticket {bought['id']} ({bought['period']}): {bought['starts_at']} to "
+            f"{bought['ends_at']}",
+            False,
+        )
     yield f"Vehicle {vehicle['vin']}", True
     for ecu in report["ecus"]:
         before = ", ".join(vehicle["software_before"].get(ecu["ecu"], [])) or "—"

@@ -30,9 +30,11 @@ from application.resources import AppResources
 from contracts.access import check_entitlement
 from contracts.programming import PROGRESS_QUERY, ProgrammingProgress
 from contracts.stubs import activity_name
+from db.access_repository import AccessRepository
 from db.accounts import AccountRepository
 from db.models import User
 from db.programming_reports import ProgrammingReportRepository
+from domain.catalogue import Service
 from domain.errors import DomainError
 from domain.programming_report import (
     EcuOutcome,
@@ -42,6 +44,7 @@ from domain.programming_report import (
     Retry,
     Step,
     build_report,
+    timestamp,
 )
 from domain.protocol_audit import Audit, audit_frame_logs
 from security.report_keys import PublicKey, public_keys, sign_report
@@ -127,6 +130,8 @@ async def _facts(
     files = await asyncio.to_thread(store.files, session_id)
     logs, audit = await asyncio.to_thread(_audited_logs, files)
     package_id = str(started.get("package_id", ""))
+    workshop_id = str(started.get("workshop_id", ""))
+    ticket = await _ticket(resources, workshop_id, history)
     package_segments = await asyncio.to_thread(_package_segments, resources, package_id)
     return ReportFacts(
         session_id=session_id,
@@ -135,13 +140,13 @@ async def _facts(
         reason=progress.reason,
         vin=progress.vin,
         package_id=package_id,
-        workshop_id=str(started.get("workshop_id", "")),
+        workshop_id=workshop_id,
         station_id=progress.station_id,
         technician_id=str(started.get("technician_id", "")),
         technician_email=technician.email if technician else None,
         started_at=history.started_at,
         ended_at=history.ended_at,
-        ticket=history.ticket,
+        ticket=ticket,
         outcomes=[
             EcuOutcome(
                 ecu=ecu.ecu,
@@ -159,6 +164,31 @@ async def _facts(
         built_at=datetime.now(UTC),
         package_segments=package_segments,
     )
+
+
+async def _ticket(
+    resources: AppResources, workshop_id: str, history: _History
+) -> dict[str, Any] | None:
+    """The coverage the session's access check granted, with the purchased tickets of the
+    service that overlap the session (their ids, periods and windows)."""
+    if history.ticket is None:
+        return None
+    service = Service(history.ticket["service"])
+    started, ended = history.started_at, history.ended_at or history.started_at
+    tickets = await AccessRepository(resources.session_factory).tickets(workshop_id, service)
+    overlapping = [t for t in tickets if t.starts_at <= ended and t.ends_at > started]
+    return {
+        **history.ticket,
+        "tickets": [
+            {
+                "id": t.id,
+                "period": t.period,
+                "starts_at": timestamp(t.starts_at),
+                "ends_at": timestamp(t.ends_at),
+            }
+            for t in sorted(overlapping, key=lambda t: t.starts_at)
+        ],
+    }
 
 
 def _package_segments(resources: AppResources, package_id: str) -> dict[str, dict[int, str]]:

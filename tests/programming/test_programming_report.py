@@ -146,6 +146,12 @@ async def test_a_flash_leaves_a_signed_report_that_verifies_offline_and_names_a_
     assert report["who"]["technician_id"] == workshop_owner.user_id
     assert report["who"]["station_id"] == station_on_dev_server.station_id
     assert report["ticket"]["service"] == "ecu_programming"
+    tickets = await api_client.get(
+        f"/workshops/{workshop_owner.workshop_id}/tickets", headers=workshop_owner.headers
+    )
+    assert [t["id"] for t in report["ticket"]["tickets"]] == [
+        t["ticket_id"] for t in tickets.json() if t["service"] == "ecu_programming"
+    ]
     logs = sorted((portal_on_dev_server.traces_dir / session_id).glob("*.asc"))
     assert [f["sha256"] for f in report["frame_logs"]] == [
         hashlib.sha256(path.read_bytes()).hexdigest() for path in logs
