@@ -22,7 +22,8 @@ def report_pdf(document: bytes) -> bytes:
     """The PDF of a signed report's bytes (as `programming_report` returns them)."""
     signed = json.loads(document)
     out = io.BytesIO()
-    canvas = Canvas(out, pagesize=A4, invariant=True)
+    # Uncompressed: the key id, the signature and every digest stay searchable in the file.
+    canvas = Canvas(out, pagesize=A4, invariant=True, pageCompression=0)
     canvas.setTitle(f"Programming report {signed['report'].get('session_id', '')}")
     _, height = A4
     y = height - MARGIN
@@ -94,10 +95,12 @@ def _lines(signed: dict[str, Any]) -> Iterator[tuple[str, bool]]:
             yield f"fingerprint {fingerprint['did']}: {fingerprint['data']}", False
         for index, segment in enumerate(ecu["segments"]):
             yield (
-                f"segment {index} at {segment['address']}, {segment['bytes_accepted']} bytes accepted in "
-                f"{segment['blocks']} blocks: SHA-256 {segment['sha256']}",
+                f"segment {index} at {segment['address']}: {segment['bytes_accepted']} bytes "
+                f"accepted in {segment['blocks']} blocks, matches the package: "
+                f"{segment.get('matches_package')}",
                 False,
             )
+            yield f"    SHA-256 {segment['sha256']}", False
         for check in ecu["check_memory"]:
             yield f"check memory {check['address']}+{check['length']}: {check['result']}", False
         for retry in ecu["retries"]:

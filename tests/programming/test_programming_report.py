@@ -160,6 +160,8 @@ async def test_a_flash_leaves_a_signed_report_that_verifies_offline_and_names_a_
     assert events[0]["event"] == "session-started" and events[-1]["event"] == "session-completed"
     assert all(b["previous_hash"] == a["hash"] for a, b in itertools.pairwise(events))
 
+    segment_hashes = [s["sha256"] for e in report["ecus"] for s in e["segments"]]
+
     # built once, kept: the same bytes again
     again = await _report(api_client, workshop_owner, session_id)
     assert again.content == document
@@ -168,6 +170,8 @@ async def test_a_flash_leaves_a_signed_report_that_verifies_offline_and_names_a_
     )
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     assert pdf.headers["content-type"] == "application/pdf"
+    for shown in (signed["signature"]["key_id"], signed["signature"]["value"], segment_hashes[0]):
+        assert f"{shown})".encode() in pdf.content, shown  # a text object of its own line
 
     # verified offline with the published public key alone
     keys, listed = await _keys_file(api_client, tmp_path)
