@@ -47,7 +47,8 @@ from domain.programming_report import (
     timestamp,
 )
 from domain.protocol_audit import Audit, audit_frame_logs
-from security.report_keys import PublicKey, public_keys, sign_report
+from domain.report_verification import PublicKey
+from security.report_keys import public_keys, sign_report
 from storage.frame_logs import READ_CHUNK_BYTES, FrameLogStore
 
 ENDED_OUTCOMES = {
