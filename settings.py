@@ -26,6 +26,7 @@ from contracts.search_attributes import vin_search_value
 from domain.invoices import Party
 from domain.signed_messages import new_secret as _new_webhook_secret
 from domain.signed_messages import secret_key as _webhook_secret_key
+from security.report_keys import SigningKey, new_key_entry, parse_key_ring
 
 MiB = 1024 * 1024
 SECRET_KEY_MIN_LENGTH = 32
@@ -35,6 +36,7 @@ SECRET_KEY_FILE = "secret-key"
 PAYLOAD_KEYS_FILE = "payload-keys"
 TELESERVICE_WEBHOOK_SECRET_FILE = "teleservice-webhook-secret"
 PAYMENT_PROVIDER_SECRET_FILE = "payment-provider-secret"
+REPORT_SIGNING_KEYS_FILE = "report-signing-keys"
 
 
 def _new_secret_key() -> str:
@@ -104,6 +106,15 @@ class Settings(BaseSettings):
         description="The portal's key: console cookies and CSRF tokens, the gateway's task-token "
         "seal, the Vin search attribute's keyed values; 32+ random characters. Production must "
         "set it; the embedded mode generates one at its first start (AOS_DATA_DIR/secret-key).",
+    )
+
+    report_signing_keys: str | None = Field(
+        default=None,
+        description="The Ed25519 keys programming reports are signed with, newest first, "
+        "comma-separated: '<key id>@<valid from, ISO 8601>=<base64 of the 32-byte private key>'. "
+        "The first signs; the others stay published so that older reports still verify (key "
+        "rotation). Production must set it; the embedded mode generates one at its first start "
+        "(AOS_DATA_DIR/report-signing-keys, one key per line).",
     )
 
     smtp_host: str | None = Field(default=None, description="Without it, mail goes to the outbox.")
@@ -339,7 +350,34 @@ class Settings(BaseSettings):
                 )
             if self.database_url.startswith("sqlite"):
                 raise ValueError("AOS_DATABASE_URL must point to PostgreSQL in production")
+            if not self.report_signing_keys:
+                raise ValueError(
+                    "AOS_REPORT_SIGNING_KEYS must be set in production: the Ed25519 key(s) "
+                    "programming reports are signed with"
+                )
         return self
+
+    @field_validator("report_signing_keys")
+    @classmethod
+    def _report_keys_format(cls, value: str | None) -> str | None:
+        if value:
+            parse_key_ring(value)  # refused at start, not at the first report
+        return value
+
+    def report_key_ring(self) -> list[SigningKey]:
+        """The report-signing keys, newest (the one that signs) first: AOS_REPORT_SIGNING_KEYS;
+        without it (the embedded mode) the ring kept in AOS_DATA_DIR/report-signing-keys, made
+        with one key at the first start. Rotating there: put a new line first (keys
+        `security.report_keys.rotated`)."""
+        if self.report_signing_keys:
+            return parse_key_ring(self.report_signing_keys)
+        if self.environment == "production":
+            raise ValueError("AOS_REPORT_SIGNING_KEYS is not set")
+        return parse_key_ring(kept_secret(self.report_keys_file, new_key_entry))
+
+    @property
+    def report_keys_file(self) -> Path:
+        return self.data_dir / REPORT_SIGNING_KEYS_FILE
 
     def secret(self) -> str:
         """AOS_SECRET_KEY; without it (the embedded mode) the key generated at the first start

@@ -144,7 +144,7 @@ async def start_programming(
     return SessionStarted(session_id=session_id, workflow_id=workflow_id, state="started")
 
 
-async def _visible_session(
+async def visible_session(
     temporal: Client, caller: User, session_id: str
 ) -> tuple[WorkflowExecutionDescription, Handle[Any, ProgrammingProgress]]:
     """The session's description and handle, if it is the caller's workshop's (others: 404)."""
@@ -221,7 +221,7 @@ async def session_progress(resources: AppResources, caller: User, session_id: st
     (`RecentProgress`).
     """
     temporal = resources.temporal
-    description, handle = await _visible_session(temporal, caller, session_id)
+    description, handle = await visible_session(temporal, caller, session_id)
     # Described before the query: a progress kept for this length is at least this new.
     run_id = description.run_id
     history_length = description.raw_description.workflow_execution_info.history_length
@@ -248,7 +248,7 @@ async def _steer(
     answer "not found". The workflow's validator refuses a step the state does not allow
     (`not-at-safe-point`) before it reaches the history.
     """
-    description, handle = await _visible_session(resources.temporal, caller, session_id)
+    description, handle = await visible_session(resources.temporal, caller, session_id)
     if description.status != WorkflowExecutionStatus.RUNNING:
         raise await _session_ended(handle)
     try:
@@ -294,7 +294,7 @@ async def abort_session(
 
 async def final_report(resources: AppResources, caller: User, session_id: str) -> ProgressView:
     """The report of a session of the caller's workshop that ended (`conflict` while it runs)."""
-    description, handle = await _visible_session(resources.temporal, caller, session_id)
+    description, handle = await visible_session(resources.temporal, caller, session_id)
     if description.status == WorkflowExecutionStatus.RUNNING:
         raise Conflict(
             "the session is still running; GET /programming-sessions/{id} shows its progress"
@@ -308,7 +308,7 @@ async def session_frame_log(
     """The session's ASC frame logs one after another, each under a `// <file name>` line, read
     from disk in chunks as they are iterated (a log may be as large as
     AOS_TRACE_MAX_SESSION_BYTES); `not-found` before any frame was logged."""
-    await _visible_session(resources.temporal, caller, session_id)
+    await visible_session(resources.temporal, caller, session_id)
     settings = resources.settings
     frame_logs = FrameLogStore(
         settings.traces_dir,

@@ -26,6 +26,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from rich.table import Table
 
 from contracts.programming import programming_workflow_id
+from domain.report_verification import public_keys_from_json, verify_report
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 flash = typer.Typer(no_args_is_help=True, help="ECU programming sessions.")
@@ -34,6 +35,8 @@ app.add_typer(flash, name="flash")
 app.add_typer(flows, name="flows")
 stations = typer.Typer(no_args_is_help=True, help="Your workshop's stations (owners).")
 app.add_typer(stations, name="stations")
+report = typer.Typer(no_args_is_help=True, help="Signed programming reports.")
+app.add_typer(report, name="report")
 console = Console()
 
 ENDED = {"completed", "aborted", "refused"}
@@ -400,6 +403,63 @@ def stations_release(station_id: str) -> None:
         if response.status_code != 204:
             _answer(response)
     console.print(f"Station [bold]{station_id}[/] released; its token no longer works.")
+
+
+@report.command("get")
+def report_get(
+    session_id: SessionId,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Where to write it (default: stdout)")
+    ] = None,
+    pdf: Annotated[bool, typer.Option("--pdf", help="The printable PDF instead of JSON")] = False,
+) -> None:
+    """Download the signed report of an ended session, byte for byte as the portal signed it."""
+    suffix = ".pdf" if pdf else ""
+    with _client() as client:
+        response = client.get(f"/programming-sessions/{_session_id(session_id)}/report{suffix}")
+        if not response.is_success:
+            _answer(response)
+    if output is None:
+        if pdf:
+            console.print("[red]A PDF goes to a file:[/] add --output FILE.pdf")
+            raise typer.Exit(1)
+        typer.echo(response.content.decode(), nl=False)
+        return
+    output.write_bytes(response.content)
+    console.print(f"Report written to {output}.")
+
+
+@report.command("verify")
+def report_verify(
+    file: Annotated[Path, typer.Argument(help="The signed report (JSON), as `aos report get`")],
+    keys: Annotated[
+        Path | None,
+        typer.Option(
+            "--keys",
+            help="The portal's public keys, as GET /programming-report-keys lists them; "
+            "without it they are fetched from the signed-in portal",
+        ),
+    ] = None,
+) -> None:
+    """Verify a signed report offline with the portal's public key(s): names any field that was
+    changed; exits 1 when the report does not verify."""
+    if keys is not None:
+        listed = keys.read_bytes()
+    else:
+        with httpx.Client(base_url=_session()["api"], timeout=30) as client:
+            response = client.get("/programming-report-keys")
+            _answer(response)
+            listed = response.content
+    outcome = verify_report(file.read_bytes(), public_keys_from_json(listed))
+    if outcome.valid:
+        console.print(f"[green]Valid:[/] signed with key {outcome.key_id}, no field changed.")
+        return
+    console.print("[red]The report does not verify.[/]")
+    for field in outcome.tampered:
+        console.print(f"  tampered field: {field}", highlight=False)
+    for problem in outcome.problems:
+        console.print(f"  {problem}", highlight=False)
+    raise typer.Exit(1)
 
 
 if __name__ == "__main__":

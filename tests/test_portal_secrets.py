@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from gateway.certificates import ensure_certificates
+from security.report_keys import new_key_entry
 from settings import PAYLOAD_KEYS_FILE, SECRET_KEY_FILE, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,8 +62,16 @@ def test_production_does_not_start_without_a_secret_key_of_its_own(
     assert "AOS_SECRET_KEY must be set to 32+ random characters" in refused.stderr
     assert list(tmp_path.iterdir()) == []  # nothing generated in its place
 
-    given = _run(command, {**env, "AOS_SECRET_KEY": "k" * 40})
+    no_report_key = _run(command, {**env, "AOS_SECRET_KEY": "k" * 40})
+    assert no_report_key.returncode != 0
+    assert "AOS_REPORT_SIGNING_KEYS must be set in production" in no_report_key.stderr
+
+    report_key = new_key_entry()
+    given = _run(
+        command, {**env, "AOS_SECRET_KEY": "k" * 40, "AOS_REPORT_SIGNING_KEYS": report_key}
+    )
     assert "AOS_SECRET_KEY" not in given.stderr  # it got further: to Temporal, TLS files, ...
+    assert "AOS_REPORT_SIGNING_KEYS" not in given.stderr
     assert not (tmp_path / SECRET_KEY_FILE).exists()
 
 

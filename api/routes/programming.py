@@ -10,15 +10,18 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from api.uploads import bounded_chunks, upload_body
 from application import programming as use_cases
+from application import programming_reports as reports
 from application.programming import PackageSummary, SessionRequest, SessionStarted
+from application.programming_report_pdf import report_pdf
+from application.programming_reports import ReportKey, ReportKeys
 from application.programming_views import ProgressView
 from application.workflow_calls import STATION_NOT_KNOWN_YET_HEADER, StationNotKnownYet
 from contracts.programming import AbortInput, ResumeInput, SkipEcuInput
-from domain.errors import Conflict, NotFound
+from domain.errors import NotFound
 from domain.programming import (
     NotAtSafePoint,
     PackageExists,
@@ -29,6 +32,7 @@ from domain.programming import (
     PackageUnpacksTooLarge,
     ProgrammingSessionEnded,
 )
+from domain.programming_report import ProgrammingSessionRunning
 from domain.service_history import StationNotFound, StationOffline
 from domain.vin import InvalidVinGiven
 from web.deps import (
@@ -133,16 +137,89 @@ async def abort_session(
     return await use_cases.abort_session(resources, user, session_id, body)
 
 
+SIGNED_REPORT = (
+    "The signed report: `report` (per ECU the identification before and after, the "
+    "fingerprint, the SHA-256 of every segment sent, the check-memory results, retries and "
+    "step times; the vehicle's software before and after; who, when, the ticket; the frame "
+    "logs' SHA-256; the protocol audit's verdict and violations; the events in a hash chain), "
+    "`manifest` (the SHA-256 of each field, by its path) and `signature` (Ed25519 over the "
+    "canonical JSON of format, manifest and report; `key_id` names the key of "
+    "GET /programming-report-keys). `aos report verify` checks it offline."
+)
+REPORT_RESPONSES = problem_responses(NotFound, ProgrammingSessionRunning, WORKFLOW_UNAVAILABLE)
+
+
 @router.get(
     "/programming-sessions/{session_id}/report",
-    response_model=ProgressView,
-    responses=problem_responses(NotFound, Conflict, WORKFLOW_UNAVAILABLE),
+    response_class=Response,
+    responses={
+        200: {
+            "description": SIGNED_REPORT,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["report", "manifest", "signature"],
+                        "properties": {
+                            "report": {"type": "object"},
+                            "manifest": {
+                                "type": "object",
+                                "additionalProperties": {"type": "string"},
+                            },
+                            "signature": {
+                                "type": "object",
+                                "properties": {
+                                    "algorithm": {"type": "string", "enum": ["Ed25519"]},
+                                    "key_id": {"type": "string"},
+                                    "value": {"type": "string", "format": "byte"},
+                                },
+                            },
+                        },
+                    }
+                }
+            },
+        },
+        **REPORT_RESPONSES,
+    },
 )
-async def session_report(
+async def session_report(session_id: str, user: CurrentUser, resources: ResourcesDep) -> Response:
+    """The signed programming report, once the session has ended (409
+    `programming-session-running` while it runs). Built and signed at the first request, then
+    kept: every later request answers the same bytes."""
+    document = await reports.programming_report(resources, user, session_id)
+    return Response(document, media_type="application/json")
+
+
+@router.get(
+    "/programming-sessions/{session_id}/report.pdf",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The signed report printed: its fields, the key id and signature",
+            "content": {"application/pdf": {}},
+        },
+        **REPORT_RESPONSES,
+    },
+)
+async def session_report_pdf(
     session_id: str, user: CurrentUser, resources: ResourcesDep
-) -> ProgressView:
-    """The final report once the session ended (409 while it runs)."""
-    return await use_cases.final_report(resources, user, session_id)
+) -> Response:
+    """The signed programming report as a PDF (English, times in UTC): the same report as
+    `/report`, with the key id and the signature that seal it."""
+    document = await reports.programming_report(resources, user, session_id)
+    return Response(
+        await asyncio.to_thread(report_pdf, document),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="programming-report-{session_id}.pdf"'},
+    )
+
+
+@router.get("/programming-report-keys", response_model=ReportKeys)
+async def report_keys(resources: ResourcesDep) -> ReportKeys:
+    """The public keys programming reports are signed with (no sign-in needed): the signing
+    key first, the keys it replaced after it, each with its validity."""
+    keys = reports.report_public_keys(resources)
+    return ReportKeys(keys=[ReportKey(**key.as_json()) for key in keys])
 
 
 @router.get(

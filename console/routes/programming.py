@@ -9,6 +9,7 @@ access check, the steering forms are `resume_session`, `skip_ecu` and `abort_ses
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
@@ -27,6 +28,8 @@ from application.programming import (
     skip_ecu,
     start_programming,
 )
+from application.programming_report_pdf import report_pdf
+from application.programming_reports import programming_report
 from application.programming_views import ProgressView
 from application.resources import AppResources
 from console.deps import CsrfChecked, Translate, WorkshopMember
@@ -370,6 +373,30 @@ async def report(
             },
         },
     )
+
+
+@router.get("/{session_id}/signed-report.json")
+async def download_signed_report(
+    session_id: str, person: WorkshopMember, resources: ResourcesDep
+) -> Response:
+    """The signed programming report (the API's `/report`), to keep and verify with
+    `aos report verify`."""
+    document = await programming_report(resources, person.user, session_id)
+    disposition = f'attachment; filename="programming-report-{session_id}.json"'
+    return Response(
+        document, media_type="application/json", headers={"Content-Disposition": disposition}
+    )
+
+
+@router.get("/{session_id}/signed-report.pdf")
+async def signed_report_pdf(
+    session_id: str, person: WorkshopMember, resources: ResourcesDep
+) -> Response:
+    """The signed programming report printed, with its key id and signature."""
+    document = await programming_report(resources, person.user, session_id)
+    disposition = f'inline; filename="programming-report-{session_id}.pdf"'
+    pdf = await asyncio.to_thread(report_pdf, document)
+    return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": disposition})
 
 
 @router.get("/{session_id}/frame-log")

@@ -21,6 +21,7 @@ from db.models.accounts import (
 from db.models.audit import AuditEvent
 from db.models.invoices import Invoice, InvoiceCounter, Payment
 from db.models.mail import OutboxMail
+from db.models.programming_reports import ProgrammingReport
 from db.models.registrations import Registration
 from db.models.service_history import (
     KeyRecord,
@@ -55,6 +56,7 @@ __all__ = [
     "Payment",
     "PendingSignIn",
     "PriceChange",
+    "ProgrammingReport",
     "RecoveryCode",
     "Registration",
     "RemoteKeyReadRequest",

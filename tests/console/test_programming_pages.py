@@ -75,7 +75,7 @@ async def test_a_flash_watched_live_through_a_pulled_cable_then_resumed_from_the
     owner = SignedIn("owner", account.workshop_id, headers["Authorization"][7:], "127.0.0.1")
     await buy_time(console.api, owner)
     await register_station(console.api, owner, STATION)
-    build_demo_package(
+    package = build_demo_package(
         console.settings.packages_dir / PACKAGE,
         image_size_per_ecu=192 * 1024,
         ecus=("DME", "EGS"),
@@ -167,7 +167,7 @@ async def test_a_flash_watched_live_through_a_pulled_cable_then_resumed_from_the
         assert last["final"] and last["state"] == "completed"
         assert last["actions"] == {"resume": False, "abort": False, "skippable_ecus": []}
 
-        await page.get_by_role("link", name="Report").click()
+        await page.get_by_role("link", name="Report", exact=True).click()
         await expect(page.locator("#report-state")).to_have_text("Completed")
         await screenshot(page, "programming-report")
         async with page.expect_download() as downloading:
@@ -176,6 +176,28 @@ async def test_a_flash_watched_live_through_a_pulled_cable_then_resumed_from_the
         assert download.suggested_filename == f"session-{session_id}.asc"
         frames = (await download.path()).read_text()
         assert "Tx" in frames and "Rx" in frames  # python-can ASC frame lines
+        async with page.expect_download() as downloading:
+            await page.get_by_role("link", name="Signed programming report (JSON)").click()
+        signed = json.loads((await (await downloading.value).path()).read_text())
+        assert signed["report"]["session_id"] == session_id
+        assert signed["report"]["audit"]["verdict"] == "conforms"
+        # the pulled cable in the report: the DME's first segment retried, then failed with
+        # its cause, then completed after the technician's resume
+        dme = signed["report"]["ecus"][0]
+        assert dme["ecu"] == "DME" and dme["retries"] and dme["retries"][0]["attempt"] > 1
+        outcomes = [(s["segment"], s["outcome"]) for s in dme["steps"]]
+        assert outcomes[:2] == [(0, "failed"), (0, "completed")], outcomes
+        assert dme["steps"][0]["failure"]
+        # the DME's segment cut by the pulled cable and resumed at its block: the bytes the
+        # car accepted are the package's, each once
+        for ecu, in_package in zip(signed["report"]["ecus"], package.ecus, strict=True):
+            sent = [segment["sha256"] for segment in ecu["segments"]]
+            assert sent == [segment.sha256 for segment in in_package.segments], ecu["ecu"]
+        pdf = await page.request.get(
+            f"{console.base_url}/console/programming/{session_id}/signed-report.pdf"
+        )
+        assert pdf.headers["content-type"] == "application/pdf"
+        assert (await pdf.body()).startswith(b"%PDF")
 
 
 async def test_another_workshops_session_is_the_not_found_page(
@@ -208,7 +230,8 @@ async def test_another_workshops_session_is_the_not_found_page(
         await sign_in(page, console.base_url, account)
         unknown = str(uuid.uuid4())
         for session_id in (foreign, unknown):
-            for path in ("", "/report", "/events", "/frame-log"):
+            paths = ("", "/report", "/events", "/frame-log", "/signed-report.json")
+            for path in (*paths, "/signed-report.pdf"):
                 url = f"{console.base_url}/console/programming/{session_id}{path}"
                 response = await page.goto(url)
                 assert response is not None and response.status == 404, url

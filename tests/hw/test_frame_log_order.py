@@ -2,15 +2,16 @@
 and security are established once, never per segment, and every download runs inside an
 unlocked programming session.
 
-The ASC file is read with python-can's ``can.ASCReader``; ISO-TP (CAN FD and classic CAN)
-and the DoIP records of :mod:`hw.trace` are reassembled by the small decoders below (they
-import nothing from ``hw``).
+The ASC file is read, ISO-TP (CAN FD and classic CAN) and the DoIP records of :mod:`hw.trace`
+reassembled by the portal's own decoder (`domain.frame_log_decoder`, which imports nothing
+from ``hw``), its frames checked against python-can's ``can.ASCReader``; the portal's protocol
+audit (`domain.protocol_audit`) finds nothing to object to in these logs.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -18,6 +19,15 @@ from pathlib import Path
 import can
 import pytest
 
+from domain.frame_log_decoder import (
+    DecodedLog,
+    Exchange,
+    Frame,
+    exchanges_per_ecu,
+    messages,
+    parse_asc,
+)
+from domain.protocol_audit import audit_frame_logs
 from hw.flash_files import FlashPackage
 from hw.flash_sequence import (
     ensure_programming,
@@ -34,7 +44,6 @@ from tests.hw.simtools import fast_config
 
 FINGERPRINT = Fingerprint(date(2025, 3, 14), workshop_id=4711, station_id="ST-01")
 ECU_ADDRESSES = {"DME": 0x12, "EGS": 0x18, "BDC": 0x40, "KOMBI": 0x60}  # from the spec sheet
-TESTER = 0x0E00
 
 # what each flashable ECU must see, 22 (reads) and 3E (TesterPresent) left out, a run of
 # TransferData as one "36"
@@ -53,64 +62,22 @@ EXPECTED = [
 # --------------------------------------------------------------------------- decoders
 
 
-def read_asc(path: Path) -> list[can.Message]:
+def read_frames(path: Path) -> list[Frame]:
+    """The portal's own ASC reader (domain.frame_log_decoder), checked frame by frame against
+    python-can's `can.ASCReader`."""
+    frames = parse_asc(path.read_text())
     with can.ASCReader(str(path)) as reader:
-        return list(reader)
-
-
-def isotp_messages(frames: Iterable[can.Message]) -> list[tuple[int, bool, bytes]]:
-    """(arbitration id, is_rx, payload) per ISO-TP message, in the order they completed.
-
-    Single frame (PCI 0x0, CAN FD escape: length in the 2nd byte), first frame (0x1, 12-bit
-    length or 32-bit escape), consecutive frames (0x2); flow control (0x3) is skipped.
-    """
-    out: list[tuple[int, bool, bytes]] = []
-    partial: dict[tuple[int, bool], tuple[int, bytearray]] = {}
-    for frame in frames:
-        data = bytes(frame.data)
-        key = (frame.arbitration_id, bool(frame.is_rx))
-        kind = data[0] >> 4
-        if kind == 0:
-            length = data[0] & 0x0F
-            body = data[1:]
-            if length == 0:
-                length, body = data[1], data[2:]
-            out.append((*key, body[:length]))
-        elif kind == 1:
-            length = ((data[0] & 0x0F) << 8) | data[1]
-            body = data[2:]
-            if length == 0:
-                length, body = int.from_bytes(data[2:6], "big"), data[6:]
-            partial[key] = (length, bytearray(body))
-        elif kind == 2:
-            length, buf = partial[key]
-            buf += data[1:]
-            if len(buf) >= length:
-                out.append((*key, bytes(buf[:length])))
-                del partial[key]
-    assert not partial, f"unfinished ISO-TP messages: {list(partial)}"
-    return out
-
-
-def doip_messages(frames: Iterable[can.Message]) -> list[tuple[int, bool, bytes]]:
-    """DoIP diagnostic messages as the trace records them: 29-bit id ``source << 16 |
-    target``, payload split over CAN FD records, the first one with bitrate switch."""
-    out: list[tuple[int, bool, bytes]] = []
-    for frame in frames:
-        assert frame.is_extended_id and frame.is_fd
-        key = (frame.arbitration_id, bool(frame.is_rx))
-        if frame.bitrate_switch or not out or out[-1][:2] != key:
-            out.append((*key, bytes(frame.data)))
-        else:
-            out[-1] = (*key, out[-1][2] + bytes(frame.data))
-    return out
-
-
-@dataclass
-class Exchange:
-    request: bytes
-    response: bytes | None = None  # final response (ResponsePending skipped)
-    pending: int = 0
+        reference = list(reader)
+    assert len(frames) == len(reference) > 0
+    for ours, theirs in zip(frames, reference, strict=True):
+        assert (ours.arbitration_id, ours.is_rx, ours.fd, ours.data) == (
+            theirs.arbitration_id,
+            theirs.is_rx,
+            theirs.is_fd,
+            bytes(theirs.data),
+        )
+        assert ours.bitrate_switch == theirs.bitrate_switch or not ours.fd
+    return frames
 
 
 @dataclass
@@ -131,40 +98,12 @@ class EcuLog:
         return out
 
 
-def exchanges_per_ecu(
-    messages: list[tuple[int, bool, bytes]], request_id: Callable[[int], int]
-) -> dict[str, EcuLog]:
-    """Pair each request with its final response, per ECU."""
-    ids = {request_id(address): name for name, address in ECU_ADDRESSES.items()}
-    logs = {name: EcuLog() for name in ECU_ADDRESSES}
-    for arbitration_id, is_rx, payload in messages:
-        if not is_rx:
-            if arbitration_id in ids:
-                logs[ids[arbitration_id]].exchanges.append(Exchange(payload))
-            continue
-        name = next((n for a, n in ids.items() if response_of(a, arbitration_id)), None)
-        if name is None:
-            continue
-        open_ = [e for e in logs[name].exchanges if e.response is None]
-        assert open_, f"{name}: response {payload.hex()} without request"
-        exchange = open_[-1]
-        sid = exchange.request[0]
-        if payload[0] == 0x7F and payload[2] == 0x78:
-            assert payload[1] == sid
-            exchange.pending += 1
-            continue
-        assert payload[0] in (sid + 0x40, 0x7F), (
-            f"{name}: {exchange.request.hex()} -> {payload.hex()}"
-        )
-        exchange.response = payload
-    return logs
-
-
-def response_of(request_id: int, arbitration_id: int) -> bool:
-    if request_id < 0x800:  # CAN: response id = request id | 0x80
-        return arbitration_id == request_id | 0x80
-    source, target = request_id >> 16, request_id & 0xFFFF  # DoIP: swapped addresses
-    return arbitration_id == (target << 16 | source)
+def logs_per_ecu(path: Path) -> dict[str, EcuLog]:
+    """Each flashable ECU's exchanges (request and final response) in the log."""
+    log = DecodedLog()
+    per_address = exchanges_per_ecu(messages(read_frames(path), log), log)
+    assert log.problems == [], log.problems
+    return {name: EcuLog(per_address.get(address, [])) for name, address in ECU_ADDRESSES.items()}
 
 
 def check_ecu_log(name: str, log: EcuLog) -> None:
@@ -235,19 +174,16 @@ def test_session_and_security_once_per_ecu(
     with open_station_link(url, trace, timeouts=timeouts) as link:
         flash_like_the_station(link, demo_package, sim.vin, gap=0.5)
 
-    frames = read_asc(trace)
-    if transport == "doip":
-        messages = doip_messages(frames)
-        logs = exchanges_per_ecu(messages, lambda address: TESTER << 16 | address)
-    else:
-        assert all(m.is_fd == (transport == "can-fd") for m in frames)
+    frames = read_frames(trace)
+    if transport != "doip":
+        assert all(m.fd == (transport == "can-fd") for m in frames)
         assert all(len(m.data) <= 8 for m in frames) or transport == "can-fd"
-        messages = isotp_messages(frames)
-        logs = exchanges_per_ecu(messages, lambda address: 0x600 | address)
-    for name, log in logs.items():
+    for name, log in logs_per_ecu(trace).items():
         check_ecu_log(name, log)
         keepalives = [e for e in log.exchanges if e.request == b"\x3e\x80"]
         assert keepalives, f"{name}: no TesterPresent between the segments"
+    audit = audit_frame_logs([(trace.name, trace.read_text())])
+    assert (audit.verdict, audit.violations) == ("conforms", [])
     # the flash worked
     for pkg in demo_package.manifest.ecus:
         assert sim.ecu(pkg.ecu).software == pkg.software_units
@@ -264,8 +200,7 @@ def test_flash_ecu_sequence_over_can_fd(
     with open_station_link(url, trace, timeouts=timeouts) as link:
         for pkg in demo_package.manifest.ecus:
             flash_ecu(link, pkg, demo_package.images[pkg.ecu], fingerprint=FINGERPRINT)
-    logs = exchanges_per_ecu(isotp_messages(read_asc(trace)), lambda address: 0x600 | address)
-    for name, log in logs.items():
+    for name, log in logs_per_ecu(trace).items():
         check_ecu_log(name, log)
         # per segment: erase, RequestDownload, TransferExit, check memory; nothing else
         # but TransferData

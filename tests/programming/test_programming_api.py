@@ -64,7 +64,7 @@ async def test_flash_through_the_api_with_report_and_trace(
             break
         await asyncio.sleep(0.1)
     assert report.status_code == 200, report.text
-    assert {e["ecu"]: e["status"] for e in report.json()["ecus"]} == dict.fromkeys(
+    assert {e["ecu"]: e["status"] for e in report.json()["report"]["ecus"]} == dict.fromkeys(
         demo_package.ecu_names, "done"
     )
     trace = await api_client.get(
@@ -157,6 +157,7 @@ async def test_programming_sessions_of_another_workshop_are_invisible(
         calls = [
             ("GET", "", None),
             ("GET", "/report", None),
+            ("GET", "/report.pdf", None),
             ("GET", "/trace", None),
             ("POST", "/resume", {}),
             ("POST", "/skip-ecu", {"ecu": "DME"}),

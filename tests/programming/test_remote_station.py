@@ -111,6 +111,17 @@ async def test_a_remote_station_fetches_the_package_and_hands_in_its_frame_log(
             )
             assert trace.status_code == 200
             assert "Rx" in trace.text and "Tx" in trace.text
+            # ... and the signed report audits what was handed in
+            for _ in range(50):  # the workflow closes just after its last state
+                report = await api_client.get(
+                    f"/programming-sessions/{session_id}/report", headers=owner.headers
+                )
+                if report.status_code == 200:
+                    break
+                await asyncio.sleep(0.1)
+            audited = report.json()["report"]
+            assert [f["name"] for f in audited["frame_logs"]] == [p.name for p in written]
+            assert audited["audit"]["verdict"] == "conforms", audited["audit"]
 
             # A new token replaces the old: the gateway cuts the station's open poll within
             # seconds, and the station gets no further task, nor the new package.

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from security.report_keys import new_key_entry
 from settings import PAYLOAD_KEYS_FILE, SECRET_KEY_FILE, Settings, kept_secret
 from temporal_client import parse_payload_keys
 
@@ -21,10 +22,24 @@ def test_production_refuses_to_run_without_a_secret_of_its_own_and_on_sqlite() -
         Settings(environment="production", secret_key="too short")
     with pytest.raises(ValidationError, match="PostgreSQL"):
         Settings(environment="production", secret_key="x" * 32)
+    with pytest.raises(ValidationError, match="AOS_REPORT_SIGNING_KEYS"):
+        Settings(
+            environment="production",
+            secret_key="x" * 32,
+            database_url="postgresql+psycopg://portal@db/aos",
+        )
+    with pytest.raises(ValidationError, match="report key 1"):
+        Settings(
+            environment="production",
+            secret_key="x" * 32,
+            database_url="postgresql+psycopg://portal@db/aos",
+            report_signing_keys="k1@2026-01-01T00:00:00Z=not-a-key",
+        )
     Settings(
         environment="production",
         secret_key="x" * 32,
         database_url="postgresql+psycopg://portal@db/aos",
+        report_signing_keys=new_key_entry(),
     )
 
 
@@ -42,6 +57,7 @@ def test_the_gateway_speaks_tls_and_production_brings_its_own_certificate(tmp_pa
         environment="production",
         secret_key="x" * 32,
         database_url="postgresql+psycopg://portal@db/aos",
+        report_signing_keys=new_key_entry(),
     )
     with pytest.raises(ValueError, match="AOS_GATEWAY_CERTIFICATE_FILE"):
         production.gateway_server_files()
@@ -63,6 +79,7 @@ def test_only_the_web_uis_origin_may_call_the_codec_from_a_browser() -> None:
         environment="production",
         secret_key="x" * 32,
         database_url="postgresql+psycopg://portal@db/aos",
+        report_signing_keys=new_key_entry(),
     )
     assert production.temporal_ui_origins == frozenset()  # no CORS until configured
     configured = production.model_copy(update={"temporal_ui_origin": "https://ui.example/"})
@@ -131,6 +148,7 @@ def test_configured_secrets_are_used_and_nothing_is_generated(tmp_path: Path) ->
         data_dir=tmp_path,
         secret_key="p" * 40,
         database_url="postgresql+psycopg://portal@db/aos",
+        report_signing_keys=new_key_entry(),
     ).with_portal_secrets()
     assert (production.secret_key, production.payload_keys) == ("p" * 40, None)
     assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,118 @@
+"""The signed programming report printed (reportlab): every section of the JSON report, and the
+key id and signature that seal it. English, times in UTC as the report holds them; the proof
+is the JSON document (`aos report verify`), this is its readable copy."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
+from reportlab.pdfgen.canvas import Canvas
+
+LINE = 4.2 * mm
+MARGIN = 16 * mm
+WRAP = 110  # characters per line in the small font
+
+
+def report_pdf(document: bytes) -> bytes:
+    """The PDF of a signed report's bytes (as `programming_report` returns them)."""
+    signed = json.loads(document)
+    out = io.BytesIO()
+    # Uncompressed: the key id, the signature and every digest stay searchable in the file.
+    canvas = Canvas(out, pagesize=A4, invariant=True, pageCompression=0)
+    canvas.setTitle(f"Programming report {signed['report'].get('session_id', '')}")
+    _, height = A4
+    y = height - MARGIN
+    for text, bold in _lines(signed):
+        for part in _wrapped(text):
+            if y < MARGIN:
+                canvas.showPage()
+                y = height - MARGIN
+            canvas.setFont("Helvetica-Bold" if bold else "Helvetica", 10 if bold else 8)
+            canvas.drawString(MARGIN, y, part)
+            y -= LINE * (1.3 if bold else 1)
+    canvas.showPage()
+    canvas.save()
+    return out.getvalue()
+
+
+def _wrapped(text: str) -> Iterator[str]:
+    while len(text) > WRAP:
+        yield text[:WRAP]
+        text = "    " + text[WRAP:]
+    yield text
+
+
+def _lines(signed: dict[str, Any]) -> Iterator[tuple[str, bool]]:
+    report, signature = signed["report"], signed["signature"]
+    who, vehicle, audit = report["who"], report["vehicle"], report["audit"]
+    yield f"Programming report — session {report['session_id']}", True
+    yield f"State: {report['state']}  {report.get('reason') or ''}", False
+    yield f"Package: {report['package_id']}", False
+    yield f"Started: {report['started_at']}   Ended: {report['ended_at']}", False
+    yield (
+        f"Technician: {who['technician_email'] or who['technician_id']}   Workshop: "
+        f"{who['workshop_id']}   Station: {who['station_id']}",
+        False,
+    )
+    ticket = report.get("ticket") or {}
+    yield (
+        f"Covered: {ticket.get('service')} {ticket.get('starts_at')} to {ticket.get('ends_at')}",
+        False,
+    )
+    for bought in ticket.get("tickets", []):
+        yield (
+            f"Ticket {bought['id']} ({bought['period']}): {bought['starts_at']} to "
+            f"{bought['ends_at']}",
+            False,
+        )
+    yield f"Vehicle {vehicle['vin']}", True
+    for ecu in report["ecus"]:
+        before = ", ".join(vehicle["software_before"].get(ecu["ecu"], [])) or "—"
+        after = ", ".join(vehicle["software_after"].get(ecu["ecu"], [])) or "—"
+        yield f"{ecu['ecu']}: before {before}; after {after}", False
+    yield (
+        f"Protocol audit: {audit['verdict']} ({audit['violation_count']} violations, "
+        f"{audit['frames']} frames)",
+        True,
+    )
+    for violation in audit["violations"]:
+        yield (
+            f"{violation['ecu']} {violation['log']} at {violation['micros']} µs: "
+            f"{violation['rule']} — {violation['seen']}",
+            False,
+        )
+    for ecu in report["ecus"]:
+        yield f"ECU {ecu['ecu']} — {ecu['status']}", True
+        for phase in ("identification_before", "identification_after"):
+            for did, value in sorted(ecu[phase].items()):
+                yield f"{phase.replace('_', ' ')} {did}: {value}", False
+        for fingerprint in ecu["fingerprints"]:
+            yield f"fingerprint {fingerprint['did']}: {fingerprint['data']}", False
+        for index, segment in enumerate(ecu["segments"]):
+            yield (
+                f"segment {index} at {segment['address']}: {segment['bytes_accepted']} bytes "
+                f"accepted in {segment['blocks']} blocks, matches the package: "
+                f"{segment.get('matches_package')}",
+                False,
+            )
+            yield f"    SHA-256 {segment['sha256']}", False
+        for check in ecu["check_memory"]:
+            yield f"check memory {check['address']}+{check['length']}: {check['result']}", False
+        for retry in ecu["retries"]:
+            yield f"retry {retry['step']} attempt {retry['attempt']}: {retry['cause']}", False
+        for step in ecu["steps"]:
+            yield f"{step['step']} {step['outcome']} in {step['millis']} ms", False
+    yield "Frame logs", True
+    for log in report["frame_logs"]:
+        yield f"{log['name']} ({log['bytes']} bytes): SHA-256 {log['sha256']}", False
+    yield "Events (hash chain)", True
+    for event in report["events"]:
+        yield f"{event['sequence']} {event['at']} {event['event']} {event['hash'][:16]}…", False
+    yield "Signature", True
+    yield f"{signature['algorithm']}, key {signature['key_id']}", False
+    yield signature["value"], False
