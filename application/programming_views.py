@@ -107,16 +107,21 @@ class ProgressView(ProgrammingProgress):
 
 
 def progress_view(
-    progress: ProgrammingProgress, running: DownloadProgress | None = None
+    progress: ProgrammingProgress, running: DownloadProgress | dict[str, int] | None = None
 ) -> ProgressView:
     """The session's progress with `running`, the last heartbeat of the segment being
-    downloaded, counted into the ECU being programmed (never past its size). Without it (a
-    step's answer, a report, no segment running) the view counts finished segments only."""
+    downloaded, counted into the ECU being programmed (never past its size); or, sessions with
+    one activity per ECU, the bytes each ECU being programmed has confirmed. Without it (a
+    step's answer, a report, nothing running) the view counts finished segments only."""
     ecus: list[EcuOutcomeView] = []
     in_segment = 0
     for outcome in progress.ecus:
         confirmed = outcome.bytes_done
-        if (
+        if isinstance(running, dict):
+            if outcome.ecu in running and outcome.status == EcuStatus.PROGRAMMING:
+                confirmed = min(outcome.bytes_total, max(confirmed, running[outcome.ecu]))
+                in_segment += confirmed - outcome.bytes_done
+        elif (
             running is not None
             and outcome.ecu == progress.current_ecu
             and outcome.status == EcuStatus.PROGRAMMING
