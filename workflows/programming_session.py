@@ -144,10 +144,13 @@ class ProgrammingSessionWorkflow:
     def state(self) -> ProgrammingState:
         return cast(ProgrammingState, self.machine.current_state_value)
 
-    def _enter(self, event: str, reason: str | None = None) -> None:
+    def _enter(self, event: str, reason: str | None = None, *, shown: bool = True) -> None:
+        """Move the state machine; `shown=False` for a state left in the same workflow task
+        (operators could never find a session in it: no search attribute update for it)."""
         self.machine.send(event)
         self.reason = reason
-        workflow.upsert_search_attributes([search_attributes.FLOW_STATE.value_set(self.state)])
+        if shown:
+            workflow.upsert_search_attributes([search_attributes.FLOW_STATE.value_set(self.state)])
 
     # --- the process ------------------------------------------------------------------------
 
@@ -176,7 +179,8 @@ class ProgrammingSessionWorkflow:
         if identity is None:
             await self._end_station_link()
             return self.progress()
-        self._enter("identified")
+        per_ecu = workflow.patched(ONE_ACTIVITY_PER_ECU)
+        self._enter("identified", shown=not per_ecu)
         plan = plan_programming(manifest, identity.software)
         for ecu in plan.already_at_target:
             self.ecus[ecu] = EcuOutcome(
@@ -188,7 +192,7 @@ class ProgrammingSessionWorkflow:
             )
         self._enter("planned")
 
-        if workflow.patched(ONE_ACTIVITY_PER_ECU):
+        if per_ecu:
             await self._program_in_lanes(plan, manifest, identity)
         else:  # sessions recorded before: one ECU after another, one activity per segment
             await self._program_one_by_one(plan, manifest)
@@ -335,6 +339,8 @@ class ProgrammingSessionWorkflow:
                 throughput_bytes_per_second=self._throughput(),
             ),
             task_queue=self.request.station_task_queue,
+            # Named for its ECU, so the history and the Web UI say which ECU each one is.
+            activity_id=f"{plan.ecu}-{workflow.info().get_current_history_length()}",
             start_to_close_timeout=self._step_timeout(plan),
             heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=self.hardware_retry,
@@ -353,7 +359,7 @@ class ProgrammingSessionWorkflow:
         if await self._identify(manifest, resuming=True) is None:
             return False
         if self.state == "identifying":
-            self._enter("identified")
+            self._enter("identified", shown=False)
             self._enter("planned")
         return True
 
