@@ -22,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from contracts.programming import (
     ProgrammingProgress,
     ProgrammingSessionInput,
+    ProgrammingUpdate,
     ResumeInput,
     programming_workflow_id,
 )
@@ -228,7 +229,9 @@ async def test_a_fault_in_one_lane_waits_for_the_technician_and_resume_continues
         assert station.vehicle.ecu("BDC").stats.erases == 0
 
         station.vehicle.ecu("EGS").config.hardware_id = FLASH_LAYOUT["EGS"].hardware_id
-        resumed = await handle.execute_update(ProgrammingSessionWorkflow.resume, ResumeInput())
+        resumed = await handle.execute_update(
+            ProgrammingUpdate.RESUME, ResumeInput(), result_type=ProgrammingProgress
+        )
         assert resumed.state == "identifying"  # the same car is identified again first
         report = await asyncio.wait_for(handle.result(), timeout=120)
     assert report.state == "completed", report
