@@ -54,6 +54,14 @@ class SessionRequest(BaseModel):
     station_id: StationIdField
     vin: str = Field(min_length=1, max_length=32, json_schema_extra={"pattern": VIN_PATTERN})
     package_id: str = Field(pattern=PACKAGE_ID_PATTERN)
+    parallel: bool = Field(
+        default=True,
+        description="Program the plan's lanes at the same time (ECUs reached over DoIP); off: "
+        "one ECU after another",
+    )
+    max_parallel_ecus: int = Field(
+        default=4, ge=1, le=16, description="At most this many lanes at the same time"
+    )
 
 
 class SessionStarted(BaseModel):
@@ -127,6 +135,8 @@ async def start_programming(
             technician_id=caller.id,
             hardware_retry=settings.hardware_retry(),
             vin_search=vin_search,
+            parallel=request.parallel,
+            max_parallel_ecus=request.max_parallel_ecus,
         ),
         id=workflow_id,
         task_queue=settings.portal_task_queue,
