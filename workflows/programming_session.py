@@ -366,7 +366,12 @@ class ProgrammingSessionWorkflow:
     async def _more_time(self, reason: str) -> bool:
         """The lanes' one wait for time after an ECU stopped for it: until time is bought (a
         `coverage_extended` signal). False when the session ends."""
-        await workflow.wait_condition(lambda: self.state != "needs_technician")
+        # Not while the technician's resume is under way: it ends in `programming`.
+        await workflow.wait_condition(
+            lambda: self.state in ("programming", "waiting_for_time") or self._ending()
+        )
+        if self._ending():
+            return False
         if self.time_round is None or self.time_round.done():
             self.time_round = asyncio.ensure_future(self._wait_for_more_time(reason))
         return await self.time_round

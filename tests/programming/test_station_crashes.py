@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -94,8 +95,17 @@ async def _programmed_reaches(
     handle: WorkflowHandle[ProgrammingSessionWorkflow, ProgrammingProgress],
 ) -> bool:
     """True once `ecu` has programmed `blocks` blocks (False: the flash ended first)."""
-    for poll in range(6000):
-        if vehicle.ecu(ecu).stats.blocks_programmed >= blocks:
+    return await _reaches(lambda: vehicle.ecu(ecu).stats.blocks_programmed, blocks, handle)
+
+
+async def _reaches(
+    programmed: Callable[[], int],
+    blocks: int,
+    handle: WorkflowHandle[ProgrammingSessionWorkflow, ProgrammingProgress],
+) -> bool:
+    """True once `programmed()` reaches `blocks` (False: the flash ended first)."""
+    for poll in range(30_000):
+        if programmed() >= blocks:
             return True
         await asyncio.sleep(0.002)
         ended = poll % 500 == 499 and (
@@ -147,24 +157,6 @@ def _mid_transfer(vehicle: SimVehicle, manifest: FlashPackageManifest) -> list[s
     ]
 
 
-async def _car_reaches(
-    vehicle: SimVehicle,
-    blocks: int,
-    handle: WorkflowHandle[ProgrammingSessionWorkflow, ProgrammingProgress],
-) -> bool:
-    """True once the car has programmed `blocks` blocks (False: the flash ended first)."""
-    for poll in range(30_000):
-        if _car_blocks(vehicle) >= blocks:
-            return True
-        await asyncio.sleep(0.002)
-        ended = poll % 500 == 499 and (
-            (await handle.describe()).status != WorkflowExecutionStatus.RUNNING
-        )
-        if ended:
-            return False
-    return False
-
-
 async def _flash_with_crashes(
     env: WorkflowEnvironment,
     settings: Settings,
@@ -190,7 +182,7 @@ async def _flash_with_crashes(
     kills = 0
     try:
         for point in points:
-            if not await _car_reaches(vehicle, point, handle):
+            if not await _reaches(lambda: _car_blocks(vehicle), point, handle):
                 break
             station.send_signal(signal.SIGKILL)
             station.wait()
