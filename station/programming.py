@@ -1,9 +1,11 @@
 """Hardware activities of a programming session, run by the station worker wired to the car.
 
-They are blocking (UDS over CAN or DoIP) and run in the worker's thread pool. Segment downloads
-heartbeat the last confirmed block several times a second; a retry after a crash or a dropped link
-resumes from the last heartbeat instead of starting the segment again. Vehicle errors keep their type: transient
-ones are retried by Temporal, fatal ones fail the activity without retries.
+They are blocking (UDS over CAN or DoIP) and run in the worker's thread pool. An ECU is one
+activity (`program_ecu`; sessions recorded before: one per segment) that heartbeats its step,
+segment and last confirmed block; a retry after a crash or a dropped link resumes from the last
+heartbeat instead of starting over, and looks before it erases (the heartbeat may be up to an
+interval behind). Vehicle errors keep their type: transient ones are retried by Temporal,
+fatal ones fail the activity without retries; either names the ECU and the step.
 """
 
 from __future__ import annotations

@@ -1,18 +1,22 @@
 """ProgrammingSessionWorkflow: flash a car's ECUs at a workshop station, on purchased time.
 
 check access and read the package's manifest (together) → identify (VIN must match; software
-of each ECU) → plan (skip ECUs at target) → for each ECU: one heartbeating activity per
-segment, the first of which prepares the ECU (voltage, hardware, session, security,
-fingerprint) and the last of which finishes it (dependencies, reset, read-back) → report.
-A failure names its step (prepare, segment, finish); older histories replay as they were
-recorded (the patches below). What a failed step left is read by `workflows.step_failures`.
+of each ECU; how the station reaches the car) → plan (skip ECUs at target; lanes, like a TAL:
+over DoIP each ECU a lane, in parallel up to `max_parallel_ecus`; on a CAN bus one lane; a
+coding-only ECU alone) → per ECU one heartbeating activity (`program_ecu`: voltage, hardware,
+session, security, fingerprint, per segment erase, download and check, then dependencies,
+reset, read-back) → report. A failure names its ECU and step; what it left is read by
+`workflows.step_failures`. Older histories replay as they were recorded (the patches below:
+one activity per segment, or prepare, segments and finish each its own).
 
-Before each ECU the session estimates its duration from the throughput measured so far and
-starts it only if the remaining `ecu_programming` coverage holds it with a margin; otherwise it
-waits in `waiting_for_time` for a `coverage_extended` signal from the entitlement flow. A
-transfer is never cut off because the clock ran out: the ECU is finished and the overrun kept.
-Faults that retries cannot fix put the session in `needs_technician`; the technician resumes
-(re-identify, same car, continue from the last confirmed block) or aborts.
+Nothing starts unless the remaining `ecu_programming` coverage holds the plan's estimate with a
+margin; otherwise the session waits in `waiting_for_time` for a `coverage_extended` signal from
+the entitlement flow. The activity gets the end of the purchased window and never starts a
+segment it cannot finish by then: it returns where it stopped, and the session waits for time
+and continues from there. A segment is never cut off because the clock ran out. Faults that
+retries cannot fix put the session in `needs_technician` (the other lanes finish their ECU and
+wait); the technician resumes (re-identify, same car, every lane continues, the failed ECU from
+its last confirmed block) or aborts.
 """
 
 from __future__ import annotations
