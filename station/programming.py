@@ -196,10 +196,11 @@ class _EcuRun:
     def segment(self, link: StationLink, index: int) -> None:
         """Erase, download and check segment `index`, or continue it where it stopped.
 
-        A segment this attempt did not see start is erased only when the ECU refuses a download
-        into it: a resume may be behind what the lost attempt did by up to a heartbeat
-        interval, in which it may have erased (the ECU accepts the download into the erased
-        segment) or even checked the segment (the ECU refuses; check memory says it is in).
+        A retry's segment that this attempt did not see start is erased only when the ECU
+        refuses the download into it (or its check fails after): a resume may be behind what
+        the lost attempt did by up to a heartbeat interval, in which it may have erased the
+        segment (the ECU takes the download, acknowledging the blocks it has) or even checked
+        it (the ECU refuses; check memory says it is in, and nothing is sent).
         """
         ecu, segment = self.request.ecu, self.segments[index]
         data = self.package.segment_data(ecu, index)
@@ -210,20 +211,24 @@ class _EcuRun:
         if continuing or self.resuming:
             try:
                 self._download(link, index, segment, data, resume)
+                self._check_memory(link, segment)
+                return self._checked(index, began, transfer_before)
             except VehicleLinkError as error:
                 if error.transient:
                     raise
-                if self._in_ecu(link, segment):
+                if self._in_ecu(link, segment):  # the lost attempt got it in
                     return self._checked(index, began, transfer_before)
+                # The ECU refused to continue (the memory was not erased, or holds something
+                # else): erase and write the segment whole rather than leave it half-written.
                 activity.logger.warning("%s segment %d: no resume (%s); erasing", ecu, index, error)
-                self._erase(link, index, segment)
-                self._download(link, index, segment, data, None)
-        else:
-            self._erase(link, index, segment)
-            self._download(link, index, segment, data, None)
-        self.step(EcuStep.CHECK)
-        link.check_memory(ecu, segment.address, segment.length, segment.crc32)
+        self._erase(link, index, segment)
+        self._download(link, index, segment, data, None)
+        self._check_memory(link, segment)
         self._checked(index, began, transfer_before)
+
+    def _check_memory(self, link: StationLink, segment: SegmentSpec) -> None:
+        self.step(EcuStep.CHECK)
+        link.check_memory(self.request.ecu, segment.address, segment.length, segment.crc32)
 
     def _erase(self, link: StationLink, index: int, segment: SegmentSpec) -> None:
         self.step(EcuStep.ERASE, segment_index=index, erased=False, download=None)
