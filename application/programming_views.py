@@ -68,9 +68,10 @@ class ProgressView(ProgrammingProgress):
     ecus: list[EcuOutcomeView]  # type: ignore[assignment]
     bytes_in_running_segment: int = Field(
         ge=0,
-        description="Bytes of the segment being downloaded that the ECU has confirmed so far "
-        "(its activity's last heartbeat); `bytes_done` counts finished segments only. 0 when "
-        "no segment runs, and in the answers of a step (resume, skip, abort) and of the report",
+        description="Bytes the ECUs being programmed have confirmed beyond `bytes_done` (their "
+        "activities' last heartbeats); `bytes_done` counts an ECU's bytes once its activity "
+        "ended. 0 when nothing runs, and in the answers of a step (resume, skip, abort) and "
+        "of the report",
     )
 
     @computed_field(  # type: ignore[prop-decorator]
