@@ -35,6 +35,7 @@ from contracts.programming import (
     ProgrammingUpdate,
     ResumeInput,
     SkipEcuInput,
+    program_ecu,
     program_segment,
     programming_workflow_id,
 )
@@ -43,7 +44,7 @@ from db.models import User
 from db.stations import StationRepository
 from domain.errors import Conflict, NotFound
 from domain.flash_package import PACKAGE_ID_PATTERN, FlashPackageManifest
-from domain.programming import DownloadProgress, ProgrammingSessionEnded
+from domain.programming import DownloadProgress, EcuProgress, ProgrammingSessionEnded
 from domain.vin import VIN_PATTERN, parse_vin
 from storage.frame_logs import FrameLogStore
 from storage.packages import PackageStore
@@ -53,6 +54,14 @@ class SessionRequest(BaseModel):
     station_id: StationIdField
     vin: str = Field(min_length=1, max_length=32, json_schema_extra={"pattern": VIN_PATTERN})
     package_id: str = Field(pattern=PACKAGE_ID_PATTERN)
+    parallel: bool = Field(
+        default=True,
+        description="Program the plan's lanes at the same time (ECUs reached over DoIP); off: "
+        "one ECU after another",
+    )
+    max_parallel_ecus: int = Field(
+        default=4, ge=1, le=16, description="At most this many lanes at the same time"
+    )
 
 
 class SessionStarted(BaseModel):
@@ -126,6 +135,8 @@ async def start_programming(
             technician_id=caller.id,
             hardware_retry=settings.hardware_retry(),
             vin_search=vin_search,
+            parallel=request.parallel,
+            max_parallel_ecus=request.max_parallel_ecus,
         ),
         id=workflow_id,
         task_queue=settings.portal_task_queue,
@@ -195,19 +206,29 @@ RECENT_PROGRESS = RecentProgress(max_sessions=1024)
 
 async def running_segment(
     temporal: Client, description: WorkflowExecutionDescription
-) -> DownloadProgress | None:
-    """How far the segment being downloaded got: its activity's last heartbeat (between two
-    attempts too: the next attempt continues from there). None when no segment runs."""
+) -> DownloadProgress | dict[str, int] | None:
+    """How far the running transfer got, from the last heartbeat of its activity (between two
+    attempts too: the next attempt continues from there). Sessions since one activity per ECU:
+    per ECU being programmed, the bytes it has confirmed; before: the segment being
+    downloaded. None when nothing runs."""
+    ecus: dict[str, int] = {}
     for pending in description.raw_description.pending_activities:
-        if pending.activity_type.name != activity_name(program_segment):
+        kind = pending.activity_type.name
+        if kind not in (activity_name(program_segment), activity_name(program_ecu)):
             continue
         if not pending.heartbeat_details.payloads:
-            return None
+            continue
         # Decoded here (the payload codec is in this process): no call to Temporal.
         details = await temporal.data_converter.decode(pending.heartbeat_details.payloads)
-        if details and isinstance(details[0], dict) and "bytes_confirmed" in details[0]:
-            return DownloadProgress.model_validate(details[0])
-    return None
+        found = details[0] if details and isinstance(details[0], dict) else None
+        if found is None:
+            continue
+        if kind == activity_name(program_segment) and "bytes_confirmed" in found:
+            return DownloadProgress.model_validate(found)
+        if "ecu" in found and "step" in found:
+            progress = EcuProgress.model_validate(found)
+            ecus[progress.ecu] = progress.bytes_confirmed
+    return ecus or None
 
 
 async def session_progress(resources: AppResources, caller: User, session_id: str) -> ProgressView:

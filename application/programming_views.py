@@ -68,9 +68,10 @@ class ProgressView(ProgrammingProgress):
     ecus: list[EcuOutcomeView]  # type: ignore[assignment]
     bytes_in_running_segment: int = Field(
         ge=0,
-        description="Bytes of the segment being downloaded that the ECU has confirmed so far "
-        "(its activity's last heartbeat); `bytes_done` counts finished segments only. 0 when "
-        "no segment runs, and in the answers of a step (resume, skip, abort) and of the report",
+        description="Bytes the ECUs being programmed have confirmed beyond `bytes_done` (their "
+        "activities' last heartbeats); `bytes_done` counts an ECU's bytes once its activity "
+        "ended. 0 when nothing runs, and in the answers of a step (resume, skip, abort) and "
+        "of the report",
     )
 
     @computed_field(  # type: ignore[prop-decorator]
@@ -107,16 +108,21 @@ class ProgressView(ProgrammingProgress):
 
 
 def progress_view(
-    progress: ProgrammingProgress, running: DownloadProgress | None = None
+    progress: ProgrammingProgress, running: DownloadProgress | dict[str, int] | None = None
 ) -> ProgressView:
     """The session's progress with `running`, the last heartbeat of the segment being
-    downloaded, counted into the ECU being programmed (never past its size). Without it (a
-    step's answer, a report, no segment running) the view counts finished segments only."""
+    downloaded, counted into the ECU being programmed (never past its size); or, sessions with
+    one activity per ECU, the bytes each ECU being programmed has confirmed. Without it (a
+    step's answer, a report, nothing running) the view counts finished segments only."""
     ecus: list[EcuOutcomeView] = []
     in_segment = 0
     for outcome in progress.ecus:
         confirmed = outcome.bytes_done
-        if (
+        if isinstance(running, dict):
+            if outcome.ecu in running and outcome.status == EcuStatus.PROGRAMMING:
+                confirmed = min(outcome.bytes_total, max(confirmed, running[outcome.ecu]))
+                in_segment += confirmed - outcome.bytes_done
+        elif (
             running is not None
             and outcome.ecu == progress.current_ecu
             and outcome.status == EcuStatus.PROGRAMMING

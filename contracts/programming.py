@@ -6,14 +6,20 @@ station the session started at (queue `station-<id>`), the package check on the 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
 from temporalio import activity
 
 from domain.flash_package import FlashPackageManifest, SoftwareUnit
-from domain.programming import EcuStatus, ProgrammingState
+from domain.programming import (
+    EcuProgress,
+    EcuStatus,
+    ProgrammingPlan,
+    ProgrammingState,
+    Reach,
+)
 
 PROGRAMMING_SESSION_WORKFLOW = "ProgrammingSessionWorkflow"
 
@@ -55,6 +61,10 @@ class ProgrammingSessionInput(BaseModel):
     # The Vin search attribute's value (contracts.search_attributes), computed by the API: the
     # workflow holds no key. Sessions started before this field existed replay without it.
     vin_search: str | None = None
+    # The plan's lanes run at the same time, at most `max_parallel_ecus` of them (sessions
+    # started before these fields existed replay with the defaults; they had no lanes).
+    parallel: bool = True
+    max_parallel_ecus: int = Field(default=4, ge=1, le=16)
 
 
 class ResumeInput(BaseModel):
@@ -93,6 +103,9 @@ class ProgrammingProgress(BaseModel):
     remaining_coverage: timedelta | None
     reason: str | None
     ecus: list[EcuOutcome]
+    # The lanes, the ECUs' actions and the estimate (sessions since `one-activity-per-ecu`,
+    # once the car is identified).
+    plan: ProgrammingPlan | None = None
 
 
 # --- the package check (portal worker) --------------------------------------------------------
@@ -130,6 +143,8 @@ class VehicleIdentity(BaseModel):
     vin: str
     battery_voltage: float
     software: dict[str, list[SoftwareUnit]]
+    # How the station reaches the ECUs (its vehicle URL); stations before this field: CAN.
+    reach: Reach = Reach.CAN
 
 
 class PrepareEcuInput(BaseModel):
@@ -175,6 +190,37 @@ class SegmentResult(BaseModel):
     software_after: list[SoftwareUnit] | None = None  # read back after `finish`
 
 
+class ProgramEcuInput(BaseModel):
+    """One ECU, whole: prepare, every segment, finish. `resume_from` is where a technician's
+    resume or the rest after a wait for time continues (the activity's own retries use its
+    heartbeat instead)."""
+
+    session_id: str
+    package_id: str
+    ecu: str
+    expected_vin: str
+    workshop_id: str
+    resume_from: EcuProgress | None = None
+    # End of the purchased window (the server's clock): a segment that cannot finish before
+    # it is not started, and the activity returns where it stopped. None: no limit.
+    time_limit: datetime | None = None
+    # Bytes per second measured on this link so far, for the first segment's estimate.
+    throughput_bytes_per_second: float | None = None
+
+
+class EcuResult(BaseModel):
+    """What one ECU's activity did: `stopped_at` is set when it stopped for time at a segment
+    boundary (not an error): the session waits for time and continues from there."""
+
+    ecu: str
+    total_bytes: int
+    bytes_sent: int
+    seconds: float
+    transfer_seconds: float
+    software_after: list[SoftwareUnit] | None = None
+    stopped_at: EcuProgress | None = None
+
+
 class FinishEcuInput(BaseModel):
     session_id: str
     ecu: str
@@ -211,6 +257,14 @@ def prepare_ecu(request: PrepareEcuInput) -> float:
 def program_segment(request: ProgramSegmentInput) -> SegmentResult:
     """One segment into the ECU (preparing it first, finishing it last when asked),
     heartbeating the last confirmed block; a retry resumes from there."""
+    raise NotImplementedError(_STATION)
+
+
+@activity.defn(name="program_ecu")
+def program_ecu(request: ProgramEcuInput) -> EcuResult:
+    """One ECU, whole (prepare, every segment, finish), heartbeating its `EcuProgress`; a
+    retry resumes block-exact from there. A failure names its step; out of purchased time
+    it returns at a segment boundary."""
     raise NotImplementedError(_STATION)
 
 

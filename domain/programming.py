@@ -6,6 +6,7 @@ transfer midway because the clock ran out: the ECU is finished and the overrun r
 
 from __future__ import annotations
 
+import heapq
 from datetime import timedelta
 from enum import StrEnum
 from typing import Literal
@@ -14,13 +15,15 @@ from pydantic import BaseModel, ConfigDict
 from statemachine import State, StateMachine
 
 from domain.errors import Conflict, DomainError, TooLarge
-from domain.flash_package import EcuPackage, FlashPackageManifest, SoftwareUnit
+from domain.flash_package import EcuPackage, FlashPackageManifest, ProcessClass, SoftwareUnit
 
 MINIMUM_VOLTAGE = 12.0  # below it a flash may brown out the ECU: pause for a charger
 # Before the first ECU there is no measured throughput on this link; assume a cautious one.
 DEFAULT_THROUGHPUT_BYTES_PER_SECOND = 20_000.0
 # Session change, unlock, fingerprint, erase, check memory, dependencies, reset, read-back.
 FIXED_STEPS_PER_ECU = timedelta(seconds=20)
+# Erase and check memory of one segment, before one was measured on this ECU.
+FIXED_STEPS_PER_SEGMENT = timedelta(seconds=2)
 SAFETY_MARGIN = 1.2  # an ECU starts only if the remaining window holds 120 % of its estimate
 WAIT_FOR_TIME_DEADLINE = timedelta(hours=24)
 
@@ -43,7 +46,13 @@ class ProgrammingMachine(StateMachine):
     planned = planning.to(programming)
     out_of_time = programming.to(waiting_for_time)
     time_bought = waiting_for_time.to(programming)
-    fault = programming.to(needs_technician) | identifying.to(needs_technician)
+    # From waiting_for_time too: with ECUs in parallel lanes one lane may fail while another
+    # waits for time.
+    fault = (
+        programming.to(needs_technician)
+        | identifying.to(needs_technician)
+        | waiting_for_time.to(needs_technician)
+    )
     resumed = needs_technician.to(identifying)
     finish = programming.to(completed) | planning.to(completed)
     abort = (
@@ -79,10 +88,14 @@ class EcuStatus(StrEnum):
 
 
 class EcuStep(StrEnum):
-    """The station steps of one ECU: prepare, then one download per segment, then finish."""
+    """The station steps of one ECU: prepare, then per segment erase, download and check
+    memory, then finish (dependencies, reset, read-back). A failure names its step."""
 
     PREPARE = "prepare"
-    SEGMENT = "segment"
+    SEGMENT = "segment"  # a segment's activity (sessions before `one-activity-per-ecu`)
+    ERASE = "erase"
+    DOWNLOAD = "download"
+    CHECK = "check"
     FINISH = "finish"
 
 
@@ -96,6 +109,27 @@ class DownloadProgress(BaseModel):
     block_size: int
     bytes_confirmed: int
     total_bytes: int
+
+
+class EcuProgress(BaseModel):
+    """How far one ECU's activity got: its heartbeat, and what a retry (or a technician's
+    resume) continues from. Segments before `segment_index` are in the ECU and checked;
+    segment `segment_index` is `erased` (this activity erased it) and `download` says up to
+    which block the ECU confirmed it. `segment_index` equal to the segment count: only the
+    finish (dependencies, reset, read-back) is left."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ecu: str
+    step: EcuStep
+    segment_index: int = 0
+    prepared: bool = False
+    erased: bool = False
+    download: DownloadProgress | None = None
+    # Bytes of this ECU the ECU has confirmed: checked segments plus the running download.
+    bytes_confirmed: int = 0
+    # Where the activity stopped for time, itself: exact, nothing past it was done.
+    stopped_for_time: bool = False
 
 
 class EcuPlan(BaseModel):
@@ -152,6 +186,91 @@ def may_skip(state: str, ecu_status: str | None) -> bool:
     return state not in FINAL_STATES and ecu_status == EcuStatus.PENDING
 
 
+class Reach(StrEnum):
+    """How the station reaches the car's ECUs (from the vehicle URL it is wired to)."""
+
+    DOIP = "doip"  # each ECU its own lane: DoIP ECUs are programmed in parallel
+    CAN = "can"  # ECUs on one CAN bus share a lane: one after another
+
+
+class Lane(BaseModel):
+    """ECUs programmed one after another; `alone`: nothing else runs meanwhile."""
+
+    ecus: list[str]
+    alone: bool = False
+
+
+class ProgrammingPlan(BaseModel):
+    """The session's plan, like a TAL: per ECU its ordered actions, the lanes the ECUs run
+    in, whether lanes run in parallel and how many at once, and how long it should take."""
+
+    parallel: bool
+    max_parallel: int
+    lanes: list[Lane]
+    actions: dict[str, list[str]]
+    estimated_seconds: float
+
+
+def ecu_actions(plan: EcuPlan) -> list[str]:
+    """What the station does to one ECU, in order (one heartbeating activity for all)."""
+    actions = [str(EcuStep.PREPARE)]
+    for index in range(plan.segment_count):
+        actions += [f"{EcuStep.ERASE} {index}", f"{EcuStep.DOWNLOAD} {index}"]
+        actions.append(f"{EcuStep.CHECK} {index}")
+    return [*actions, str(EcuStep.FINISH)]
+
+
+def coding_only(plan: EcuPlan) -> bool:
+    """An ECU that only gets coding data: like a backup, that step runs alone."""
+    return bool(plan.target_units) and all(
+        unit.process_class == ProcessClass.CAFD for unit in plan.target_units
+    )
+
+
+def plan_lanes(
+    ecus: list[EcuPlan],
+    reach: Reach,
+    *,
+    parallel: bool,
+    max_parallel: int,
+    throughput_bytes_per_second: float,
+) -> ProgrammingPlan:
+    """Lanes for the ECUs to program: over DoIP each ECU is a lane (up to `max_parallel` at
+    once), on a CAN bus all share one lane; a coding-only ECU runs alone, after the others;
+    without `parallel` every ECU runs in one lane. Estimated: lanes scheduled greedily on
+    `max_parallel` slots, in order, each ECU as `estimate_ecu_duration` says."""
+    shared = [plan for plan in ecus if not coding_only(plan)]
+    alone = [plan for plan in ecus if coding_only(plan)]
+    if not parallel:
+        lanes = [Lane(ecus=[plan.ecu for plan in ecus])] if ecus else []
+    else:
+        if reach is Reach.DOIP:
+            lanes = [Lane(ecus=[plan.ecu]) for plan in shared]
+        else:
+            lanes = [Lane(ecus=[plan.ecu for plan in shared])] if shared else []
+        lanes += [Lane(ecus=[plan.ecu], alone=True) for plan in alone]
+    slots = max(1, max_parallel if parallel else 1)
+    seconds = {
+        plan.ecu: estimate_ecu_duration(
+            plan.total_bytes, throughput_bytes_per_second
+        ).total_seconds()
+        for plan in ecus
+    }
+    together = [sum(seconds[ecu] for ecu in lane.ecus) for lane in lanes if not lane.alone]
+    ends = [0.0] * min(slots, len(together))
+    for duration in together:  # each lane starts when the first slot frees up
+        heapq.heapreplace(ends, ends[0] + duration)
+    estimated = max(ends, default=0.0)
+    estimated += sum(seconds[lane.ecus[0]] for lane in lanes if lane.alone)
+    return ProgrammingPlan(
+        parallel=parallel,
+        max_parallel=slots,
+        lanes=lanes,
+        actions={plan.ecu: ecu_actions(plan) for plan in ecus},
+        estimated_seconds=estimated,
+    )
+
+
 def plan_programming(
     manifest: FlashPackageManifest, installed: dict[str, list[SoftwareUnit]]
 ) -> Plan:
@@ -196,6 +315,21 @@ def estimate_ecu_duration(total_bytes: int, throughput_bytes_per_second: float) 
 
 def may_start_ecu(estimate: timedelta, remaining: timedelta) -> bool:
     return remaining >= estimate * SAFETY_MARGIN
+
+
+def estimate_segment_duration(
+    segment_bytes: int, transfer_bytes_per_second: float, steps_per_segment: timedelta
+) -> timedelta:
+    """A segment's transfer at the throughput measured so far, plus its erase and check as
+    long as they took on this ECU so far (before any: `FIXED_STEPS_PER_SEGMENT`)."""
+    rate = max(transfer_bytes_per_second, 1.0)
+    return timedelta(seconds=segment_bytes / rate) + steps_per_segment
+
+
+def may_start_segment(estimate: timedelta, left: timedelta) -> bool:
+    """Never start what cannot finish, per segment: the time left before the purchased window
+    ends holds the segment's estimate with the margin. A segment started is finished."""
+    return left >= estimate * SAFETY_MARGIN
 
 
 def voltage_ok(volts: float) -> bool:

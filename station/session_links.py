@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from hw.errors import LinkInUse
@@ -17,13 +17,15 @@ class SessionLinks:
 
     Opening a link is not free (DoIP routing activation, the trace writer), and a session runs
     dozens of steps. A step borrows the session's link and gives it back; a step that fails
-    closes it, so the retry starts on a fresh connection. The session's last step closes it;
-    links of sessions that went quiet are closed after `idle_seconds`.
+    closes it once no other step of the session uses it, so the retry starts on a fresh
+    connection. The session's last step closes it; links of sessions that went quiet are
+    closed after `idle_seconds`.
 
-    One step of a session at a time: a retry that reaches this worker while the attempt it
-    replaces still runs here (the server timed that one out, e.g. while the gateway was down,
-    and it has not yet learnt it is cancelled) waits for it, up to `wait_seconds`, instead of
-    opening a second link and writing the same ECU from two places at once.
+    Steps of different ECUs of a session (parallel lanes) share the link at the same time (it
+    keeps one request per ECU on the wire). One step per ECU at a time: a retry that reaches
+    this worker while the attempt it replaces still runs here (the server timed that one out,
+    e.g. while the gateway was down, and it has not yet learnt it is cancelled) waits for it,
+    up to `wait_seconds`, instead of writing the same ECU from two places at once.
     """
 
     def __init__(
@@ -40,31 +42,46 @@ class SessionLinks:
         self._lock = threading.Lock()
         self._released = threading.Condition(self._lock)
         self._idle: dict[str, tuple[StationLink, float]] = {}
-        self._in_use: set[str] = set()
+        self._open: dict[str, _SharedLink] = {}  # links borrowed by at least one step
+        self._in_use: set[tuple[str, str | None]] = set()
 
     @contextlib.contextmanager
-    def use(self, session_id: str) -> Iterator[StationLink]:
+    def use(self, session_id: str, ecu: str | None = None) -> Iterator[StationLink]:
+        """Borrow the session's link for a step of `ecu` (None: a step of the whole car)."""
         self._close_idle()
+        key = (session_id, ecu)
         with self._released:
             if not self._released.wait_for(
-                lambda: session_id not in self._in_use, timeout=self.wait_seconds
+                lambda: key not in self._in_use, timeout=self.wait_seconds
             ):
                 raise LinkInUse(f"session {session_id}: an earlier attempt still runs here")
-            self._in_use.add(session_id)
-            entry = self._idle.pop(session_id, None)
+            self._in_use.add(key)
+            shared = self._open.get(session_id)
+            if shared is None:
+                entry = self._idle.pop(session_id, None)
+                shared = self._open[session_id] = _SharedLink(entry[0] if entry else None)
+            shared.users += 1
         try:
-            link = entry[0] if entry else self._connect(session_id)
+            link = shared.connected(lambda: self._connect(session_id))
             try:
                 yield link
             except BaseException:
-                link.close()
+                shared.broken = True
                 raise
-            with self._lock:
-                self._idle[session_id] = (link, time.monotonic())
         finally:
             with self._released:
-                self._in_use.discard(session_id)
+                shared.users -= 1
+                closing = None
+                if shared.users == 0:
+                    del self._open[session_id]
+                    if shared.broken:
+                        closing = shared.link
+                    elif shared.link is not None:
+                        self._idle[session_id] = (shared.link, time.monotonic())
+                self._in_use.discard(key)
                 self._released.notify_all()
+            if closing is not None:
+                closing.close()
 
     def _connect(self, session_id: str) -> StationLink:
         folder = self.traces_dir / session_id
@@ -75,7 +92,7 @@ class SessionLinks:
     def is_open(self, session_id: str) -> bool:
         """Whether the session's link is open here (in a step, or kept between steps)."""
         with self._lock:
-            return session_id in self._in_use or session_id in self._idle
+            return session_id in self._open or session_id in self._idle
 
     def close(self, session_id: str) -> None:
         with self._lock:
@@ -90,3 +107,20 @@ class SessionLinks:
             links = [self._idle.pop(k)[0] for k in stale]
         for link in links:
             link.close()
+
+
+class _SharedLink:
+    """A session's link while steps borrow it: opened by the first, closed after the last
+    when one of them failed (`broken`)."""
+
+    def __init__(self, link: StationLink | None) -> None:
+        self.link = link
+        self.users = 0
+        self.broken = False
+        self._opening = threading.Lock()
+
+    def connected(self, connect: Callable[[], StationLink]) -> StationLink:
+        with self._opening:  # steps that start together open one connection, not several
+            if self.link is None:
+                self.link = connect()
+            return self.link

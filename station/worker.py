@@ -51,6 +51,7 @@ def station_activities(deps: StationDependencies) -> Sequence[Callable[..., Any]
         programming.identify_vehicle,
         programming.prepare_ecu,
         programming.program_segment,
+        programming.program_ecu,
         programming.finish_ecu,
         programming.end_session_link,
         *service_booklet(deps).activities(),
@@ -63,9 +64,10 @@ def station_worker(client: Client, deps: StationDependencies, task_queue: str) -
         client,
         task_queue=task_queue,
         activities=station_activities(deps),
-        # Vehicle I/O blocks; one ECU transfer at a time per thread, a few in parallel at most.
-        activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=4),
-        max_concurrent_activities=4,
+        # Vehicle I/O blocks; one ECU transfer at a time per thread: a session's parallel lanes
+        # (4 by default) and the steps of the whole car (identify, end) beside them.
+        activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=6),
+        max_concurrent_activities=6,
         # Send segment progress to the server every second: after a crash, at most about a
         # second of transfer is sent again.
         max_heartbeat_throttle_interval=timedelta(seconds=1),

@@ -1,18 +1,22 @@
 """ProgrammingSessionWorkflow: flash a car's ECUs at a workshop station, on purchased time.
 
 check access and read the package's manifest (together) → identify (VIN must match; software
-of each ECU) → plan (skip ECUs at target) → for each ECU: one heartbeating activity per
-segment, the first of which prepares the ECU (voltage, hardware, session, security,
-fingerprint) and the last of which finishes it (dependencies, reset, read-back) → report.
-A failure names its step (prepare, segment, finish); older histories replay as they were
-recorded (the patches below). What a failed step left is read by `workflows.step_failures`.
+of each ECU; how the station reaches the car) → plan (skip ECUs at target; lanes, like a TAL:
+over DoIP each ECU a lane, in parallel up to `max_parallel_ecus`; on a CAN bus one lane; a
+coding-only ECU alone) → per ECU one heartbeating activity (`program_ecu`: voltage, hardware,
+session, security, fingerprint, per segment erase, download and check, then dependencies,
+reset, read-back) → report. A failure names its ECU and step; what it left is read by
+`workflows.step_failures`. Older histories replay as they were recorded (the patches below:
+one activity per segment, or prepare, segments and finish each its own).
 
-Before each ECU the session estimates its duration from the throughput measured so far and
-starts it only if the remaining `ecu_programming` coverage holds it with a margin; otherwise it
-waits in `waiting_for_time` for a `coverage_extended` signal from the entitlement flow. A
-transfer is never cut off because the clock ran out: the ECU is finished and the overrun kept.
-Faults that retries cannot fix put the session in `needs_technician`; the technician resumes
-(re-identify, same car, continue from the last confirmed block) or aborts.
+Nothing starts unless the remaining `ecu_programming` coverage holds the plan's estimate with a
+margin; otherwise the session waits in `waiting_for_time` for a `coverage_extended` signal from
+the entitlement flow. The activity gets the end of the purchased window and never starts a
+segment it cannot finish by then: it returns where it stopped, and the session waits for time
+and continues from there. A segment is never cut off because the clock ran out. Faults that
+retries cannot fix put the session in `needs_technician` (the other lanes finish their ECU and
+wait); the technician resumes (re-identify, same car, every lane continues, the failed ECU from
+its last confirmed block) or aborts.
 """
 
 from __future__ import annotations
@@ -34,10 +38,12 @@ with workflow.unsafe.imports_passed_through():
         PROGRESS_QUERY,
         AbortInput,
         EcuOutcome,
+        EcuResult,
         EndSessionInput,
         FinishEcuInput,
         IdentifyVehicleInput,
         PrepareEcuInput,
+        ProgramEcuInput,
         ProgrammingProgress,
         ProgrammingSessionInput,
         ProgrammingUpdate,
@@ -51,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         finish_ecu,
         identify_vehicle,
         prepare_ecu,
+        program_ecu,
         program_segment,
         read_verified_manifest,
     )
@@ -60,10 +67,13 @@ with workflow.unsafe.imports_passed_through():
         WAIT_FOR_TIME_DEADLINE,
         DownloadProgress,
         EcuPlan,
+        EcuProgress,
         EcuStatus,
         EcuStep,
         NotAtSafePoint,
+        Plan,
         ProgrammingMachine,
+        ProgrammingPlan,
         ProgrammingState,
         estimate_ecu_duration,
         may_abort,
@@ -71,12 +81,17 @@ with workflow.unsafe.imports_passed_through():
         may_skip,
         may_start_ecu,
         measured_throughput,
+        plan_lanes,
         plan_programming,
     )
     from workflows import step_failures
     from workflows.access_check import check_access, remaining_coverage, subscribe_to_coverage
     from workflows.vin_search import vin_attributes
 
+# Since this patch each ECU is one heartbeating activity (prepare, every segment, finish), and
+# the ECUs run in the plan's lanes, in parallel where the car allows; histories recorded before
+# still replay the old way (one activity per segment).
+ONE_ACTIVITY_PER_ECU = "one-activity-per-ecu"
 # Since this patch an ECU's first segment activity prepares it and its last one finishes it
 # (fewer round trips per ECU); histories recorded before still replay the old way.
 ONE_ACTIVITY_PER_SEGMENT = "one-activity-per-segment"
@@ -120,15 +135,26 @@ class ProgrammingSessionWorkflow:
         self.resume_points: dict[tuple[str, int], DownloadProgress] = {}
         # Segments in the ECU and checked, whose activity failed finishing the ECU.
         self.checked_segments: set[tuple[str, int]] = set()
+        # Sessions since `one-activity-per-ecu`: the lanes, where each ECU continues (a fault
+        # or a stop for time), the ECUs being programmed, and the technician's or the time's
+        # wait that lanes share (one fault or stop at a time puts the whole session there).
+        self.plan: ProgrammingPlan | None = None
+        self.ecu_resume: dict[str, EcuProgress] = {}
+        self.running: list[str] = []
+        self.technician_round: asyncio.Task[bool] | None = None
+        self.time_round: asyncio.Task[bool] | None = None
 
     @property
     def state(self) -> ProgrammingState:
         return cast(ProgrammingState, self.machine.current_state_value)
 
-    def _enter(self, event: str, reason: str | None = None) -> None:
+    def _enter(self, event: str, reason: str | None = None, *, shown: bool = True) -> None:
+        """Move the state machine; `shown=False` for a state left in the same workflow task
+        (operators could never find a session in it: no search attribute update for it)."""
         self.machine.send(event)
         self.reason = reason
-        workflow.upsert_search_attributes([search_attributes.FLOW_STATE.value_set(self.state)])
+        if shown:
+            workflow.upsert_search_attributes([search_attributes.FLOW_STATE.value_set(self.state)])
 
     # --- the process ------------------------------------------------------------------------
 
@@ -157,7 +183,8 @@ class ProgrammingSessionWorkflow:
         if identity is None:
             await self._end_station_link()
             return self.progress()
-        self._enter("identified")
+        per_ecu = workflow.patched(ONE_ACTIVITY_PER_ECU)
+        self._enter("identified", shown=not per_ecu)
         plan = plan_programming(manifest, identity.software)
         for ecu in plan.already_at_target:
             self.ecus[ecu] = EcuOutcome(
@@ -169,16 +196,10 @@ class ProgrammingSessionWorkflow:
             )
         self._enter("planned")
 
-        for ecu_plan in plan.to_program:
-            if self.abort_reason:
-                break
-            if ecu_plan.ecu in self.skip_requested:
-                self.ecus[ecu_plan.ecu].status = EcuStatus.SKIPPED
-                continue
-            if not await self._wait_for_time(ecu_plan):
-                break
-            if not await self._program_ecu(ecu_plan, manifest):
-                break
+        if per_ecu:
+            await self._program_in_lanes(plan, manifest, identity)
+        else:  # sessions recorded before: one ECU after another, one activity per segment
+            await self._program_one_by_one(plan, manifest)
         self.current_ecu = self.current_step = None
         # The frame log is complete (and handed in) before the session says it has ended.
         await self._end_station_link()
@@ -190,6 +211,195 @@ class ProgrammingSessionWorkflow:
         # An abort's update answers once the session is aborted: let it answer before the end.
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.progress()
+
+    async def _program_one_by_one(self, plan: Plan, manifest: FlashPackageManifest) -> None:
+        for ecu_plan in plan.to_program:
+            if self.abort_reason:
+                break
+            if ecu_plan.ecu in self.skip_requested:
+                self.ecus[ecu_plan.ecu].status = EcuStatus.SKIPPED
+                continue
+            estimate = estimate_ecu_duration(ecu_plan.total_bytes, self._throughput())
+            if not await self._wait_for_time(estimate, ecu_plan.ecu):
+                break
+            if not await self._program_ecu(ecu_plan, manifest):
+                break
+
+    # --- one activity per ECU, ECUs in lanes ------------------------------------------------
+
+    async def _program_in_lanes(
+        self, plan: Plan, manifest: FlashPackageManifest, identity: VehicleIdentity
+    ) -> None:
+        """The plan's lanes: together at most `max_parallel` at once, then the ones that run
+        alone. Nothing starts unless the purchased time holds the plan's estimate."""
+        self.plan = plan_lanes(
+            plan.to_program,
+            identity.reach,
+            parallel=self.request.parallel,
+            max_parallel=self.request.max_parallel_ecus,
+            throughput_bytes_per_second=self._throughput(),
+        )
+        if not plan.to_program:
+            return
+        estimate = timedelta(seconds=self.plan.estimated_seconds)
+        if not await self._wait_for_time(estimate, "the plan"):
+            return
+        by_ecu = {ecu_plan.ecu: ecu_plan for ecu_plan in plan.to_program}
+        slots = asyncio.Semaphore(self.plan.max_parallel)
+
+        async def in_a_slot(ecus: list[str]) -> None:
+            async with slots:
+                await self._lane([by_ecu[ecu] for ecu in ecus], manifest)
+
+        await asyncio.gather(*(in_a_slot(lane.ecus) for lane in self.plan.lanes if not lane.alone))
+        for lane in self.plan.lanes:
+            if lane.alone:
+                await self._lane([by_ecu[ecu] for ecu in lane.ecus], manifest)
+
+    async def _lane(self, ecus: list[EcuPlan], manifest: FlashPackageManifest) -> None:
+        """One ECU after another; before each, wait while the session waits for the
+        technician or for time (other lanes finish their ECU meanwhile)."""
+        for ecu_plan in ecus:
+            await workflow.wait_condition(lambda: self.state == "programming" or self._ending())
+            if self._ending():
+                return
+            if ecu_plan.ecu in self.skip_requested:
+                self.ecus[ecu_plan.ecu].status = EcuStatus.SKIPPED
+                continue
+            if not await self._program_whole_ecu(ecu_plan, manifest):
+                return
+
+    def _ending(self) -> bool:
+        return bool(self.abort_reason) or self.state in ("aborted", "refused", "completed")
+
+    async def _program_whole_ecu(self, plan: EcuPlan, manifest: FlashPackageManifest) -> bool:
+        """One activity for the ECU, again after a fault (from where it failed, once the
+        technician resumed) or a stop for time (from the segment it stopped before, once time
+        was bought). False when the session ends."""
+        outcome = self.ecus[plan.ecu]
+        outcome.status = EcuStatus.PROGRAMMING
+        self.running.append(plan.ecu)
+        self.current_ecu, self.current_step = self.running[0], "programming"
+        began = workflow.now()
+        deadline = self.coverage_ends or began
+        try:
+            while True:
+                time_limit, seen = self.coverage_ends, self.coverage_extended_count
+                try:
+                    result = await self._run_ecu(plan, time_limit)
+                except ActivityError as error:
+                    left = step_failures.ecu_left_at(error)
+                    if left is not None:
+                        self.ecu_resume[plan.ecu] = left
+                    if self._ending() or not await self._technician(
+                        step_failures.reason(error), manifest
+                    ):
+                        return False
+                    continue
+                self.transferred_bytes += result.bytes_sent
+                self.transfer_seconds += result.transfer_seconds
+                if result.stopped_at is None:
+                    break
+                self.ecu_resume[plan.ecu] = result.stopped_at
+                outcome.bytes_done = result.stopped_at.bytes_confirmed
+                bought = self.coverage_extended_count > seen or (
+                    self.coverage_ends is not None
+                    and time_limit is not None
+                    and self.coverage_ends > time_limit
+                )
+                if not bought:
+                    left_bytes = outcome.bytes_total - outcome.bytes_done
+                    estimate = estimate_ecu_duration(left_bytes, self._throughput())
+                    reason = (
+                        f"{plan.ecu} stopped before segment {result.stopped_at.segment_index + 1}"
+                        f": it needs about {int(estimate.total_seconds())} s more"
+                    )
+                    if self._ending() or not await self._more_time(reason):
+                        return False
+        finally:
+            self.running.remove(plan.ecu)
+            self.current_ecu = self.running[0] if self.running else None
+        self.ecu_resume.pop(plan.ecu, None)
+        outcome.status = EcuStatus.DONE
+        outcome.bytes_done = result.total_bytes
+        outcome.software_after = result.software_after or []
+        outcome.seconds = (workflow.now() - began).total_seconds()
+        if workflow.now() > deadline:
+            outcome.overrun = workflow.now() - deadline  # a segment is never cut off
+        return True
+
+    async def _run_ecu(self, plan: EcuPlan, time_limit: datetime | None) -> EcuResult:
+        return await workflow.execute_activity(
+            program_ecu,
+            ProgramEcuInput(
+                session_id=self.request.session_id,
+                package_id=self.request.package_id,
+                ecu=plan.ecu,
+                expected_vin=self.request.vin,
+                workshop_id=self.request.workshop_id,
+                # Kept until the ECU is done: a fault that says nothing new resumes from it.
+                resume_from=self.ecu_resume.get(plan.ecu),
+                time_limit=time_limit,
+                throughput_bytes_per_second=self._throughput(),
+            ),
+            task_queue=self.request.station_task_queue,
+            # Named for its ECU, so the history and the Web UI say which ECU each one is.
+            activity_id=f"{plan.ecu}-{workflow.info().get_current_history_length()}",
+            start_to_close_timeout=self._step_timeout(plan),
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            retry_policy=self.hardware_retry,
+        )
+
+    async def _technician(self, reason: str, manifest: FlashPackageManifest) -> bool:
+        """The lanes' one wait for the technician: the first fault starts it, a fault in
+        another lane meanwhile joins it. True once resumed (the same car identified again)."""
+        if self.technician_round is None or self.technician_round.done():
+            self.technician_round = asyncio.ensure_future(self._resume_after(reason, manifest))
+        return await self.technician_round
+
+    async def _resume_after(self, reason: str, manifest: FlashPackageManifest) -> bool:
+        if not await self._needs_technician(reason):
+            return False
+        if await self._identify(manifest, resuming=True) is None:
+            return False
+        if self.state == "identifying":
+            self._enter("identified", shown=False)
+            self._enter("planned")
+        return True
+
+    async def _more_time(self, reason: str) -> bool:
+        """The lanes' one wait for time after an ECU stopped for it: until time is bought (a
+        `coverage_extended` signal). False when the session ends."""
+        # Not while the technician's resume is under way: it ends in `programming`.
+        await workflow.wait_condition(
+            lambda: self.state in ("programming", "waiting_for_time") or self._ending()
+        )
+        if self._ending():
+            return False
+        if self.time_round is None or self.time_round.done():
+            self.time_round = asyncio.ensure_future(self._wait_for_more_time(reason))
+        return await self.time_round
+
+    async def _wait_for_more_time(self, reason: str) -> bool:
+        seen = self.coverage_extended_count
+        if self.state == "programming":
+            self._enter("out_of_time", reason)
+            await subscribe_to_coverage(self.request.workshop_id, Service.ECU_PROGRAMMING)
+        try:
+            await workflow.wait_condition(
+                lambda: self.coverage_extended_count > seen or bool(self.abort_reason),
+                timeout=WAIT_FOR_TIME_DEADLINE,
+            )
+        except TimeoutError:
+            self.abort_reason = "no programming time was bought within 24 hours"
+        if self.abort_reason:
+            if self.state in ("waiting_for_time", "programming", "needs_technician"):
+                self._enter("abort", self.abort_reason)
+            return False
+        await self._remaining_coverage()
+        if self.state == "waiting_for_time":
+            self._enter("time_bought")
+        return True
 
     async def _end_station_link(self) -> None:
         """Close the station's link for this session, which completes its frame log."""
@@ -245,10 +455,10 @@ class ProgrammingSessionWorkflow:
                 if not await self._needs_technician(step_failures.reason(error)):
                     return None
 
-    async def _wait_for_time(self, plan: EcuPlan) -> bool:
-        """True when the remaining coverage holds this ECU; False when the session ends."""
+    async def _wait_for_time(self, estimate: timedelta, what: str) -> bool:
+        """True when the remaining coverage holds `estimate` (of an ECU, or of the plan);
+        False when the session ends."""
         while True:
-            estimate = estimate_ecu_duration(plan.total_bytes, self._throughput())
             remaining = self._known_remaining()
             if not may_start_ecu(estimate, remaining):  # time may have been bought since
                 remaining = await self._remaining_coverage()
@@ -259,7 +469,7 @@ class ProgrammingSessionWorkflow:
             if self.state != "waiting_for_time":
                 self._enter(
                     "out_of_time",
-                    f"{plan.ecu} needs about {int(estimate.total_seconds())} s, "
+                    f"{what} needs about {int(estimate.total_seconds())} s, "
                     f"{int(remaining.total_seconds())} s of purchased time remain",
                 )
                 await subscribe_to_coverage(self.request.workshop_id, Service.ECU_PROGRAMMING)
@@ -495,4 +705,5 @@ class ProgrammingSessionWorkflow:
             remaining_coverage=self.remaining,
             reason=self.reason,
             ecus=list(self.ecus.values()),
+            plan=self.plan,
         )

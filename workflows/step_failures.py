@@ -12,7 +12,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from contracts.programming import SEGMENT_CHECKED
-    from domain.programming import DownloadProgress
+    from domain.programming import DownloadProgress, EcuProgress
 
 
 def error_type(error: ActivityError) -> str | None:
@@ -54,3 +54,19 @@ def segment_left_at(error: ActivityError) -> SegmentLeftAt:
             if isinstance(found, dict) and "next_block_index" in found:
                 progress = DownloadProgress.model_validate(found)
     return SegmentLeftAt(checked=checked, progress=progress)
+
+
+def ecu_left_at(error: ActivityError) -> EcuProgress | None:
+    """How far a failed ECU activity got (`program_ecu`): from its failure's details, or the
+    last heartbeat of an activity that timed out. None when it did not say (then the resume
+    continues from where the ECU's activity last started)."""
+    cause = error.cause
+    found: object = None
+    if isinstance(cause, ApplicationError) and cause.details:
+        detail = cause.details[0]
+        found = detail.get("ecu_progress") if isinstance(detail, dict) else None
+    elif isinstance(cause, TimeoutError) and cause.last_heartbeat_details:
+        found = cause.last_heartbeat_details[0]
+    if isinstance(found, dict) and "step" in found and "ecu" in found:
+        return EcuProgress.model_validate(found)
+    return None

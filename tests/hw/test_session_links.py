@@ -65,3 +65,26 @@ def test_a_retry_gives_up_for_now_when_the_earlier_attempt_does_not_end(
     assert refused.value.transient  # retried later, like a bus timeout
     with links.use("session-1"):  # released once the earlier one ended
         assert links.is_open("session-1")
+
+
+def test_steps_of_different_ecus_share_the_link_and_a_failure_closes_it_after_the_last(
+    make_vehicle: Callable[..., tuple[SimVehicle, str]], tmp_path: Path
+) -> None:
+    """Parallel lanes: two ECUs' steps of one session use its one link at the same time (one
+    frame log); the same ECU's retry still waits. A step that fails leaves the link to the
+    other step, and the link is closed when that one ends, so the next step connects anew."""
+    _, url = make_vehicle()
+    links = SessionLinks(url, tmp_path, wait_seconds=0.2)
+    with links.use("session-1", "DME") as dme:
+        with links.use("session-1", "EGS") as egs:
+            assert egs is dme
+            assert egs.read_vin()
+        with pytest.raises(LinkInUse), links.use("session-1", "DME"):
+            pass
+        with pytest.raises(RuntimeError), links.use("session-1", "EGS"):
+            raise RuntimeError("the EGS step failed")
+        assert dme.read_vin()  # the DME step goes on on the same link
+    assert not links.is_open("session-1")  # closed after the last user: the failure
+    with links.use("session-1", "DME") as fresh:
+        assert fresh is not dme
+    assert len(list((tmp_path / "session-1").glob("*.asc"))) == 2

@@ -62,9 +62,11 @@ async def running_station(
     station_id: str | None = None,
     remote: tuple[Path, PortalFiles] | None = None,
     token: str | None = None,
+    doip: bool = False,
 ) -> AsyncIterator[Station]:
-    """A station worker wired to its own simulated car (`sim://?name=...`), reaching Temporal
-    only through a station gateway in front of `client`'s server, with its own token.
+    """A station worker wired to its own simulated car (`sim://?name=...`, on a CAN bus; with
+    `doip`, the same car served over DoIP on 127.0.0.1), reaching Temporal only through a
+    station gateway in front of `client`'s server, with its own token.
 
     It shares the portal's data folder, or with `remote` (its own folder, the portal over HTTP)
     it runs as a station on another machine does.
@@ -72,10 +74,11 @@ async def running_station(
     station_id = station_id or new_station_id()
     name = f"car-{station_id}"
     vehicle = registry.get_or_create(name, config=config)
+    vehicle_url = vehicle.serve_doip("127.0.0.1", 0).url if doip else f"sim://?name={name}"
     root, portal = remote if remote else (settings.data_dir, None)
     deps = StationDependencies(
         station_id=station_id,
-        vehicle_url=f"sim://?name={name}",
+        vehicle_url=vehicle_url,
         packages_dir=root / "packages",
         traces_dir=root / "traces",
         portal=portal,

@@ -106,7 +106,9 @@ async def test_find_read_and_draw_a_programming_session(
     timeline = (await api_client.get(f"/flows/{workflow_id}/history", headers=owner.headers)).json()
     activities = [e["name"] for e in timeline["events"] if e["event"] == "activity_task_scheduled"]
     assert activities[:3] == ["check_entitlement", "read_verified_manifest", "identify_vehicle"]
-    assert activities.count("program_segment") == sum(len(e.segments) for e in demo_package.ecus)
+    # One heartbeating activity per ECU, whatever its segments.
+    assert activities.count("program_ecu") == len(demo_package.ecus)
+    assert "program_segment" not in activities
     assert timeline["events"][-1]["event"] == "workflow_execution_completed"
 
     diagram = await api_client.get(

@@ -101,6 +101,11 @@ async def test_refusals_before_the_car_is_touched(
         "/programming-sessions", json={**body, "vin": "WBA8E5105FK73154O"}, headers=headers
     )
     assert (bad_vin.status_code, bad_vin.json()["field"]) == (422, "vin")
+    for lanes in (0, 17):  # 1 to 16 ECUs at the same time
+        too_many = await api_client.post(
+            "/programming-sessions", json={**body, "max_parallel_ecus": lanes}, headers=headers
+        )
+        assert (too_many.status_code, too_many.json()["field"]) == (422, "max_parallel_ecus")
 
     unknown = await api_client.post(
         "/programming-sessions", json={**body, "package_id": "no-such"}, headers=headers
@@ -185,7 +190,8 @@ async def test_flash_over_doip_through_the_api(
     demo_package: FlashPackageManifest,
     dev_env: WorkflowEnvironment,
 ) -> None:
-    """The same flash with the car as a DoIP entity on 127.0.0.1 (an ICOM-style interface)."""
+    """The same flash with the car as a DoIP entity on 127.0.0.1 (an ICOM-style interface),
+    asked to program one ECU after another (`parallel` off)."""
     settings = portal_on_dev_server
     car = SimVehicle()
     server = car.serve_doip("127.0.0.1", 0)
@@ -200,7 +206,12 @@ async def test_flash_over_doip_through_the_api(
             await buy_time(api_client, workshop_owner)
             started = await api_client.post(
                 "/programming-sessions",
-                json={"station_id": station_id, "vin": car.vin, "package_id": DEMO_PACKAGE},
+                json={
+                    "station_id": station_id,
+                    "vin": car.vin,
+                    "package_id": DEMO_PACKAGE,
+                    "parallel": False,
+                },
                 headers=workshop_owner.headers,
             )
             assert started.status_code == 201, started.text
@@ -210,6 +221,8 @@ async def test_flash_over_doip_through_the_api(
     finally:
         car.close()
     assert final["state"] == "completed", final
+    assert final["plan"]["parallel"] is False
+    assert [lane["ecus"] for lane in final["plan"]["lanes"]] == [demo_package.ecu_names]
     for package in demo_package.ecus:
         outcome = next(e for e in final["ecus"] if e["ecu"] == package.ecu)
         assert outcome["software_after"] == [

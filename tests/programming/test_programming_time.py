@@ -1,9 +1,10 @@
 """Programming against purchased time, on the time-skipping server.
 
-- Coverage too short for the next ECU pauses the session before that ECU (`waiting_for_time`);
-  buying more time resumes it.
-- Coverage that ends in the middle of a transfer does not cut it off: the ECU is finished and
-  the overrun recorded; the session then waits before the next ECU.
+- Coverage too short for the plan pauses the session before anything starts
+  (`waiting_for_time`); buying more time resumes it.
+- Coverage that ends in the middle of an ECU stops its activity at a segment boundary (never
+  in a segment): the session waits for time and, once it is bought (`coverage_extended`),
+  continues block-exact from the next segment.
 """
 
 from __future__ import annotations
@@ -129,7 +130,11 @@ async def test_too_little_time_pauses_before_the_ecu_and_buying_more_resumes(
         paused = await _wait_for(env, handle, "waiting_for_time")
         assert paused.current_ecu is None
         assert {e.ecu: e.status for e in paused.ecus} == {"DME": "pending", "EGS": "pending"}
-        assert "DME needs about" in (paused.reason or "")
+        assert "the plan needs about" in (paused.reason or "")
+        # The simulated car is on a CAN bus: one lane, DME then EGS, each ~20 s estimated.
+        assert paused.plan is not None
+        assert [lane.ecus for lane in paused.plan.lanes] == [["DME", "EGS"]]
+        assert paused.plan.estimated_seconds > 15
         assert station.vehicle.ecu("DME").stats.erases == 0  # nothing was touched
 
         await _buy_hour(env, settings.portal_task_queue, workshop_id)
@@ -141,45 +146,55 @@ async def test_too_little_time_pauses_before_the_ecu_and_buying_more_resumes(
     await _stop_entitlement(env, workshop_id)
 
 
-async def test_coverage_ending_mid_transfer_finishes_the_ecu_and_records_the_overrun(
+async def test_coverage_ending_mid_ecu_stops_at_a_segment_and_continues_block_exact(
     time_skipping_env: WorkflowEnvironment,
     portal_on_time_skipping_server: Settings,
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    """Real time: the time-skipping server cannot jump while an activity runs, so the DME
-    gets a slow erase (as real ECUs have) that outlasts the last purchased seconds."""
+    """Real time: the time-skipping server cannot jump while an activity runs, so the DME gets
+    a slow erase (as real ECUs have, by size) that eats the last purchased seconds: its first
+    segment's erase takes ~15 s, so the second segment (whose erase and check the activity
+    now expects to take as long) cannot finish in the ~14 s left and is not started."""
     env, settings = time_skipping_env, portal_on_time_skipping_server
     build_demo_package(
         settings.packages_dir / PACKAGE,
         image_size_per_ecu=8 * 1024,
-        ecus=("DME", "EGS"),
+        ecus=("DME",),
         package_id=PACKAGE,
     )
     workshop_id = await _workshop_with_credit(session_factory)
     await _buy_hour(env, settings.portal_task_queue, workshop_id)
-    # 30 s are left: enough to start the DME (estimate ~20.5 s, margin 20 %), but its two
-    # erases take 2 x 17 s, so the window ends while its segments are being programmed.
+    # 30 s are left: the plan (one ECU, ~20.5 s estimated, margin 20 %) may start.
     await env.sleep(timedelta(minutes=59, seconds=30))
-    car = tune_ecu(default_vehicle_config(), "DME", erase_time=17.0)
+    car = tune_ecu(default_vehicle_config(), "DME", erase_time=0.0, erase_time_per_mib=1920.0)
+    segments = build_manifest_segments(settings, "DME")
 
     async with running_station(env.client, settings, car) as station:
+        dme = station.vehicle.ecu("DME")
+        block = dme.config.max_block_length - 2
         handle = await _start(env, settings, station, workshop_id)
         paused = await _wait_for(env, handle, "waiting_for_time", seconds=120)
-        outcomes = {e.ecu: e for e in paused.ecus}
-        assert outcomes["DME"].status == "done"
-        assert outcomes["DME"].overrun is not None
-        assert outcomes["DME"].overrun > timedelta(0)
-        assert outcomes["EGS"].status == "pending"
-        assert station.vehicle.ecu("EGS").stats.erases == 0
-        dme = station.vehicle.ecu("DME")
-        for segment in build_manifest_segments(settings, "DME"):
-            assert dme.memory_crc(segment.address, segment.length) == segment.crc32
+        outcome = {e.ecu: e for e in paused.ecus}["DME"]
+        assert outcome.status == "programming"
+        assert outcome.bytes_done == segments[0].length  # the first segment, checked
+        assert "DME stopped before segment 2" in (paused.reason or "")
+        assert (dme.stats.erases, dme.stats.blocks_programmed) == (
+            1,
+            -(-segments[0].length // block),
+        )
+        assert dme.memory_crc(segments[0].address, segments[0].length) == segments[0].crc32
 
         await _buy_hour(env, settings.portal_task_queue, workshop_id)
         with env.auto_time_skipping_disabled():
             report = await asyncio.wait_for(handle.result(), timeout=120)
     assert report.state == "completed"
-    assert {e.ecu: e.status for e in report.ecus} == {"DME": "done", "EGS": "done"}
+    assert [(e.ecu, e.status, e.overrun) for e in report.ecus] == [("DME", "done", None)]
+    # Block-exact: each segment erased once, each block programmed once, none sent again.
+    blocks = sum(-(-segment.length // block) for segment in segments)
+    assert (dme.stats.erases, dme.stats.blocks_programmed) == (len(segments), blocks)
+    assert dme.stats.blocks_skipped_identical == dme.stats.blocks_repeated == 0
+    for segment in segments:
+        assert dme.memory_crc(segment.address, segment.length) == segment.crc32
     await _stop_entitlement(env, workshop_id)
 
 

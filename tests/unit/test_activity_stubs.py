@@ -52,6 +52,7 @@ NAMES = {
     "notify_affected_workshops",
     "notify_reviewers",
     "prepare_ecu",
+    "program_ecu",
     "program_segment",
     "read_key_at_station",
     "read_verified_manifest",
