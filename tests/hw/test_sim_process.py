@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from hw.flash_files import FlashPackage
-from hw.flash_sequence import ensure_programming, flash_ecu
+from hw.flash_sequence import flash_ecu
 from hw.protocol import Fingerprint
 from hw.station_link import open_station_link
 from hw.trace import diagnostic_payloads, read_trace
-from tests.hw.simtools import FAST
+from tests.hw.simtools import FAST, ready_to_program
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -87,7 +87,7 @@ def test_vehicle_state_survives_a_restart(
             assert link.read_software_list("DME") == pkg.software_units
             assert [str(u.version) for u in link.read_software_list("EGS")] == ["1.0.0", "1.0.0"]
             assert link.read_fingerprint("DME") == Fingerprint(date(2025, 1, 2), 7, "S1")
-            ensure_programming(link, "DME")
+            ready_to_program(link, "DME")
             for seg in pkg.segments:
                 assert link.check_memory("DME", seg.address, seg.length, seg.crc32) == seg.crc32
     finally:
@@ -98,8 +98,10 @@ STATION = textwrap.dedent(
     """
     import json, os, signal, sys
     from pathlib import Path
+    from datetime import date
     from hw.flash_files import load_package
     from hw.flash_sequence import ensure_programming
+    from hw.protocol import Fingerprint
     from hw.station_link import open_station_link
     from hw.uds_client import LinkTimeouts
 
@@ -115,6 +117,7 @@ STATION = textwrap.dedent(
 
     with open_station_link(url, Path(trace_file), timeouts=LinkTimeouts(p2=0.5)) as link:
         ensure_programming(link, "DME")
+        link.write_fingerprint("DME", Fingerprint(date(2026, 12, 4), 4711, "ST-TEST"))
         link.erase("DME", seg.address, seg.length)
         link.download("DME", seg.address, data, on_progress=on_progress)
     """
@@ -155,7 +158,7 @@ def test_station_killed_mid_transfer_resumes_from_heartbeat(
     seg = demo_package.ecu("DME").segments[0]
     data = demo_package.segment_data("DME", 0)
     with open_station_link(sim.url, timeouts=FAST) as link:
-        ensure_programming(link, "DME")
+        ready_to_program(link, "DME")
         result = link.download(
             "DME",
             seg.address,

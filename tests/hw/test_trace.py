@@ -9,12 +9,11 @@ import can
 import pytest
 
 from domain.flash_package import crc32
-from hw.flash_sequence import ensure_programming
 from hw.sim.config import FLASH_LAYOUT
 from hw.sim.vehicle import SimVehicle
 from hw.station_link import open_station_link
 from hw.trace import FrameTrace, diagnostic_payloads, read_trace
-from tests.hw.simtools import FAST
+from tests.hw.simtools import FAST, ready_to_program
 
 EGS = FLASH_LAYOUT["EGS"].program_address
 
@@ -50,7 +49,7 @@ def test_doip_session_trace_reassembles_payloads(
     block = os.urandom(2046)
     with open_station_link(url, path, timeouts=FAST) as link:
         link.read_vin()
-        ensure_programming(link, "EGS")
+        ready_to_program(link, "EGS")
         link.erase("EGS", EGS, len(block))
         link.download("EGS", EGS, block)
         link.check_memory("EGS", EGS, len(block), crc32(block))
