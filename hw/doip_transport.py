@@ -17,6 +17,7 @@ reports a closed socket as :class:`hw.errors.LinkDisconnected`.
 from __future__ import annotations
 
 import contextlib
+import math
 import queue
 import socket
 import threading
@@ -52,7 +53,6 @@ _ANSWERS = (
     DiagnosticMessagePositiveAcknowledgement,
     DiagnosticMessageNegativeAcknowledgement,
 )
-_READ_SLICE = 0.5  # the reader's wait per read; bounds how long close() waits for it
 
 
 class _SerialSendClient(DoIPClient):
@@ -122,20 +122,18 @@ class DoipLink:
 
     def _read_loop(self) -> None:
         """Read every message and hand it to the queue of the ECU that sent it."""
-        sock = getattr(self.client, "_tcp_sock", None)
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.settimeout(min(_READ_SLICE, A_PROCESSING_TIME))
         why = "closed"
         try:
             while not self._closing.is_set():
                 try:
-                    msg = self.client.read_doip(timeout=_READ_SLICE)
+                    # No deadline: doipclient's read_doip drops bytes it received in the
+                    # same pass its deadline ran out. It returns a message, or raises once the
+                    # socket is closed (close() shuts it down to end this loop).
+                    msg = self.client.read_doip(timeout=math.inf)
                 except TimeoutError:
-                    if self.closed_by_peer:
+                    if self.closed_by_peer and not self._closing.is_set():
                         why = "closed by the vehicle"
-                        return
-                    continue
+                    return
                 if not isinstance(msg, _ANSWERS) or msg.target_address != self.tester_address:
                     continue
                 if isinstance(msg, DiagnosticMessage) and self.trace is not None:
@@ -166,7 +164,7 @@ class DoipLink:
         with contextlib.suppress(OSError):
             self.client.close()
         if self._reader is not threading.current_thread():
-            self._reader.join(timeout=2 * _READ_SLICE + 1)
+            self._reader.join(timeout=A_PROCESSING_TIME + 1)
 
 
 class DoipEcuConnection(DoIPClientUDSConnector):
