@@ -112,12 +112,12 @@ def test_a_long_erase_does_not_stall_another_ecus_transfer(
         ready_to_program(link, "DME")
         ready_to_program(link, "EGS")
         erase_done: list[float] = []
-        eraser = threading.Thread(
-            target=lambda: (
-                link.erase("DME", FLASH_LAYOUT["DME"].program_address, 4096),  # 1 s
-                erase_done.append(time.monotonic()),
-            )
-        )
+
+        def erase_dme() -> None:
+            link.erase("DME", FLASH_LAYOUT["DME"].program_address, 4096)  # 1 s
+            erase_done.append(time.monotonic())
+
+        eraser = threading.Thread(target=erase_dme)
         eraser.start()
         time.sleep(0.1)  # the erase is running
         link.erase("EGS", egs, len(data))
