@@ -55,6 +55,11 @@ class Programming(SessionControl):
             self._fingerprints[ecu] = fingerprint
             self._write_tester_identity(ecu, fingerprint)
 
+    def wrote_fingerprint(self, ecu: str) -> bool:
+        """Whether this link wrote a fingerprint to ``ecu``: a new link (a retry after a
+        crash) has not, and must before an erase or download."""
+        return ecu in self._fingerprints
+
     def erase(self, ecu: str, address: int, length: int) -> None:
         client = self._client(ecu)
         option = P.memory_option(address, length)
