@@ -241,15 +241,22 @@ class DoipEcuConnection(DoIPClientUDSConnector):
         self._early.clear()
         self._send(payload)
         deadline = time.monotonic() + self._ack_timeout
+        skipped = 0
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
+                if skipped:  # a keep-alive never got its acknowledgement (its frame was
+                    # lost), so the one skipped as its was this request's
+                    with self._acks_lock:
+                        self._acks_owed = 0
+                    return
                 raise BusTimeout("no DoIP acknowledgement", ecu=self._ecu)
             msg = self._read(left)
             if msg is None:
                 continue
             if isinstance(msg, DiagnosticMessagePositiveAcknowledgement):
                 if self._owed_ack():
+                    skipped += 1
                     continue
                 return
             if isinstance(msg, DiagnosticMessageNegativeAcknowledgement):

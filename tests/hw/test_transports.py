@@ -15,9 +15,11 @@ from doipclient.messages import EntityStatusResponse, VehicleIdentificationRespo
 
 from domain.flash_package import crc32
 from hw.errors import BusTimeout, LateResponse, LinkDisconnected
+from hw.protocol import Session
 from hw.sim.config import FLASH_LAYOUT
 from hw.sim.vehicle import SimVehicle
 from hw.station_link import connect_station_link, open_station_link
+from hw.uds_client import LinkTimeouts
 from tests.hw.simtools import FAST, ready_to_program
 
 DME = FLASH_LAYOUT["DME"].program_address
@@ -162,3 +164,20 @@ def test_unwritable_trace_fails_the_open(vehicle: tuple[SimVehicle, str], tmp_pa
         open_station_link(url, tmp_path / "taken.blf"),
     ):
         pass
+
+
+def test_doip_lost_keepalive_does_not_break_the_next_request(
+    vehicle: tuple[SimVehicle, str],
+) -> None:
+    sim, _ = vehicle
+    url = sim.serve_doip("127.0.0.1", 0).url
+    timeouts = LinkTimeouts(p2=0.3, p2_star=2.0, keepalive=0.1)
+    with open_station_link(url, timeouts=timeouts) as link:
+        link.ensure_programming("DME")
+        # the next frame to the car is a keep-alive; it is lost, so its acknowledgement never
+        # comes, while the later keep-alives' do
+        sim.faults.drop_frames(1, "to_vehicle")
+        time.sleep(0.5)
+        assert sim.faults.frames_dropped == 1
+        assert link.read_active_session("DME") == Session.PROGRAMMING
+        assert link.read_vin("DME") == sim.vin  # and the link is in step again
