@@ -287,4 +287,17 @@ class DoipEcuConnection(DoIPClientUDSConnector):
                 self._owed_ack()  # a keep-alive's, or a late one of an earlier request
 
     def empty_rxqueue(self) -> None:
+        """Before a request (udsoncan calls it): nothing already here answers the request
+        about to go out. Drop stale answers (of requests that timed out), as the ISO-TP
+        connection does; acknowledgements owed to keep-alives are settled."""
         self._early.clear()
+        while True:
+            try:
+                msg = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            if msg is None:
+                self._inbox.put(None)  # the link is gone: the send will say so
+                return
+            if not isinstance(msg, DiagnosticMessage):
+                self._owed_ack()
