@@ -55,13 +55,17 @@ from hw.protocol import (
     DID_BATTERY_VOLTAGE,
     DID_FINGERPRINT,
     DID_HARDWARE_NUMBER,
+    DID_PROGRAMMING_DATE,
     DID_SOFTWARE_LIST,
+    DID_TESTER_SERIAL,
     DID_VIN,
     GATEWAY,
     ROUTINE_CHECK_DEPENDENCIES,
     ROUTINE_CHECK_MEMORY,
     Fingerprint,
     ecu_by_name,
+    encode_programming_date,
+    encode_tester_serial,
     memory_option,
 )
 from hw.security import key_for_ecu
@@ -159,6 +163,11 @@ def plain_flash(package_dir: Path, trace_path: Path, doip_url: str) -> float:
                 programming_date=datetime.now(UTC).date(), workshop_id=1, station_id="bench"
             )
             client.write_data_by_identifier(DID_FINGERPRINT, fingerprint.encode())
+            # the tester serial and programming date the station writes with it
+            client.write_data_by_identifier(DID_TESTER_SERIAL, encode_tester_serial("bench"))
+            client.write_data_by_identifier(
+                DID_PROGRAMMING_DATE, encode_programming_date(fingerprint.programming_date)
+            )
             for segment, data in zip(
                 ecu_package.segments, package.images[ecu_package.ecu], strict=True
             ):

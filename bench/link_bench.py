@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import can
@@ -34,7 +35,7 @@ from udsoncan.client import Client
 from udsoncan.connections import PythonIsoTpConnection
 
 from hw.can_transport import isotp_params, open_can_bus
-from hw.protocol import ecu_by_name
+from hw.protocol import Fingerprint, ecu_by_name
 from hw.security import key_for_ecu
 from hw.sim.config import FLASH_LAYOUT, default_vehicle_config
 from hw.sim.vehicle import SimVehicle
@@ -42,6 +43,7 @@ from hw.station_link import open_station_link
 from hw.uds_client import LinkTimeouts
 
 ECU = "DME"
+FINGERPRINT = Fingerprint(date(2026, 1, 1), workshop_id=1, station_id="BENCH")
 ADDRESS = FLASH_LAYOUT[ECU].program_address
 
 
@@ -109,6 +111,7 @@ def _link_download(url: str, data: bytes, trace: Path | None) -> Run:
     with open_station_link(url, trace, timeouts=LinkTimeouts(keepalive=0)) as link:
         link.enter_programming_session(ECU)
         link.unlock(ECU)
+        link.write_fingerprint(ECU, FINGERPRINT)  # the ECU erases only after it
         link.erase(ECU, ADDRESS, len(data))
         stamps: list[float] = []
         start = time.perf_counter()

@@ -1,9 +1,11 @@
 """The programming sequence of one ECU on a :class:`hw.station_link.StationLink`.
 
-Reference for the station activities (one heartbeating activity per segment)::
+Reference for a station activity that programs one ECU (one heartbeating activity per ECU;
+several ECUs of a DoIP car may run at once, one thread each, on the session's one link)::
 
+    timing = link.read_programming_timing(pkg.ecu)   # None: use the package's figures
     prepare_ecu(link, pkg, fingerprint)          # hardware check, session, unlock, fingerprint
-    for i, seg in enumerate(pkg.segments):       # one activity each
+    for i, seg in enumerate(pkg.segments):       # from the heartbeat's segment on
         program_segment(link, pkg.ecu, seg, data[i],
                         start_block_index=hb.next_block_index, block_size=hb.block_size,
                         on_progress=heartbeat)
@@ -12,10 +14,11 @@ Reference for the station activities (one heartbeating activity per segment)::
 Session and security are established once per ECU and link (``prepare_ecu``); a segment
 sends no session change, seed or key while the link holds the ECU in the unlocked
 programming session (see :class:`hw.station_link.StationLink`: reset, new link, S3 risk or a
-0x7F/0x7E/0x33 answer make it enter and unlock again). A retried ``program_segment`` with
-``start_block_index > 0`` does not erase again; on a new link (retry after a crash) it
-enters the programming session and unlocks from scratch, then downloads the rest and checks
-the memory.
+0x7F/0x7E/0x33 answer make it enter and unlock again, and write the fingerprint again). A
+retried ``program_segment`` with ``start_block_index > 0`` does not erase again. On a new link
+(a retry after a crash) run ``prepare_ecu`` again before it: the ECU refuses erase and
+download (NRC 0x22) in a programming session without a fingerprint, and a new link has written
+none.
 """
 
 from __future__ import annotations

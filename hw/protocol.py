@@ -29,6 +29,17 @@ DID      content                       encoding
 0xF15A   fingerprint                   16 bytes: year-2000 u8, month u8, day u8,
                                        workshop id u32, station id 9 ASCII bytes (NUL
                                        padded). Written in programming session (unlocked).
+0xF198   repair shop code / tester     the tester's serial (the fingerprint's station id),
+         serial number                 1..16 ASCII bytes. Written in programming session
+                                       (unlocked) where the ECU holds it.
+0xF199   programming date              4 bytes BCD ``YYYYMMDD`` (ISO 14229-1 Annex C leaves
+                                       the format open; BCD as most OEMs use). Written
+                                       with 0xF198.
+0xF1A0   programming timing            vendor DID (0xF1A0..0xF1EF: vehicle manufacturer
+                                       specific): 4 x u32 microseconds: erase per KiB,
+                                       write per KiB, one check-memory routine, restart
+                                       after reset (``domain.programming_timing``). ECUs
+                                       without it answer NRC 0x31.
 0xDAD0   supply voltage                u16, millivolts
 0x4100   CBS service items (KOMBI)     u8 count (<= 16), then per item 10 bytes:
                                        item id u8, status u8 (ServiceStatus), due date
@@ -36,6 +47,10 @@ DID      content                       encoding
                                        remaining km i32 (0x7FFFFFFF = none).
                                        Read in any session, written in extended session.
 =======  ============================  =================================================
+
+Fingerprint: an ECU with ``require_fingerprint`` refuses eraseMemory and RequestDownload with
+NRC 0x22 (conditionsNotCorrect) in a programming session in which no fingerprint (0xF15A or
+0xF198) was written yet; every session change, reset or S3 expiry starts a new session.
 
 Routines (RoutineControl 0x31, sub-function startRoutine 0x01):
 
@@ -65,6 +80,7 @@ from domain.flash_package import (
     SoftwareUnit,
     SoftwareVersion,
 )
+from domain.programming_timing import ProgrammingTiming
 from domain.service_history import CbsState, VehicleServiceItem
 
 # --------------------------------------------------------------------------- sessions
@@ -96,6 +112,9 @@ DID_SERIAL_NUMBER = 0xF18C
 DID_HARDWARE_NUMBER = 0xF191
 DID_SOFTWARE_LIST = 0xF101
 DID_FINGERPRINT = 0xF15A
+DID_TESTER_SERIAL = 0xF198  # repairShopCodeOrTesterSerialNumber
+DID_PROGRAMMING_DATE = 0xF199  # programmingDate
+DID_PROGRAMMING_TIMING = 0xF1A0  # vendor: the ECU's erase/write/check/reset figures
 DID_BATTERY_VOLTAGE = 0xDAD0
 DID_SERVICE_ITEMS = 0x4100
 
@@ -257,6 +276,57 @@ class Fingerprint:
 
 
 FINGERPRINT_SIZE = 16
+MAX_TESTER_SERIAL = 16
+
+
+def encode_tester_serial(serial: str) -> bytes:
+    """DID 0xF198: printable ASCII, 1..16 bytes."""
+    raw = serial.encode("ascii")
+    if not 1 <= len(raw) <= MAX_TESTER_SERIAL or not raw.isascii() or not serial.isprintable():
+        raise ValueError(f"tester serial: 1..{MAX_TESTER_SERIAL} printable ASCII characters")
+    return raw
+
+
+def decode_tester_serial(data: bytes) -> str:
+    if not 1 <= len(data) <= MAX_TESTER_SERIAL:
+        raise ProtocolDecodeError(f"tester serial: 1..{MAX_TESTER_SERIAL} bytes, got {len(data)}")
+    text = decode_ascii(data)
+    if not text.isprintable():
+        raise ProtocolDecodeError("tester serial: not printable")
+    return text
+
+
+def encode_programming_date(day: date) -> bytes:
+    """DID 0xF199: BCD ``YYYYMMDD`` (4 bytes)."""
+    return bytes.fromhex(f"{day.year:04d}{day.month:02d}{day.day:02d}")
+
+
+def decode_programming_date(data: bytes) -> date:
+    text = data.hex()
+    if len(data) != 4 or not text.isdigit():
+        raise ProtocolDecodeError(f"programming date: expected 4 BCD bytes, got {text}")
+    try:
+        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError as exc:
+        raise ProtocolDecodeError(f"programming date: {exc}") from exc
+
+
+_TIMING = struct.Struct(">4I")
+
+
+def encode_programming_timing(timing: ProgrammingTiming) -> bytes:
+    """DID 0xF1A0: erase per KiB, write per KiB, check, reset; u32 microseconds each."""
+    figures = (timing.erase_ms_per_kib, timing.write_ms_per_kib, timing.check_ms, timing.reset_ms)
+    return _TIMING.pack(*(min(0xFFFFFFFF, round(ms * 1000)) for ms in figures))
+
+
+def decode_programming_timing(data: bytes) -> ProgrammingTiming:
+    if len(data) != _TIMING.size:
+        raise ProtocolDecodeError(f"programming timing: expected 16 bytes, got {len(data)}")
+    erase, write, check, reset = (us / 1000 for us in _TIMING.unpack(data))
+    return ProgrammingTiming(
+        erase_ms_per_kib=erase, write_ms_per_kib=write, check_ms=check, reset_ms=reset
+    )
 
 
 class ServiceStatus(IntEnum):

@@ -219,7 +219,9 @@ class FrameTrace:
     """Frame log of one station link session.
 
     Thread-safe. ``log_can`` / ``log_diagnostic`` are the hot path; ``close`` flushes and
-    finishes the file (idempotent). Failures of the trace writer never break the link:
+    finishes the file (idempotent). Several threads may log at once (the lanes of a DoIP link,
+    its reader, the keep-alive): each record is appended whole, and timestamps never go back
+    (a record stamped before another thread's but appended after it gets that one's time). Failures of the trace writer never break the link:
     they are logged and reported by :attr:`error`.
     """
 
@@ -243,6 +245,7 @@ class FrameTrace:
         self._lock = threading.Lock()  # guards _buf
         self._write_lock = threading.Lock()  # orders batches to the sink
         self._buf = bytearray()
+        self._last_stamp = 0.0
         self._closed = False
         self._sink: _InlineSink | _ProcessSink = (
             _ProcessSink(self.path) if mode == "process" else _InlineSink(self.path)
@@ -265,8 +268,8 @@ class FrameTrace:
             | (_ESI if msg.error_state_indicator else 0)
         )
         data = msg.data
-        rec = _HDR.pack(msg.timestamp or time.time(), msg.arbitration_id, flags, len(data))
         with self._lock:
+            rec = _HDR.pack(self._stamp(msg.timestamp), msg.arbitration_id, flags, len(data))
             buf = self._buf
             buf += rec
             buf += data
@@ -286,10 +289,9 @@ class FrameTrace:
     ) -> None:
         """Record one DoIP diagnostic message (logical addresses ``source`` -> ``target``)."""
         arbitration_id = ((source & 0x1FFF) << 16) | (target & 0xFFFF)
-        rec = _HDR.pack(
-            timestamp or time.time(), arbitration_id, _DIAG | (_RX if is_rx else 0), len(payload)
-        )
+        flags = _DIAG | (_RX if is_rx else 0)
         with self._lock:
+            rec = _HDR.pack(self._stamp(timestamp), arbitration_id, flags, len(payload))
             buf = self._buf
             buf += rec
             buf += payload
@@ -297,6 +299,13 @@ class FrameTrace:
             full = len(buf) >= self._batch_bytes
         if full:
             self.flush()
+
+    def _stamp(self, timestamp: float | None) -> float:
+        """The record's time (now if not given), never before the previous record's; call
+        holding ``_lock``."""
+        stamp = max(timestamp or time.time(), self._last_stamp)
+        self._last_stamp = stamp
+        return stamp
 
     # housekeeping ------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """udsoncan ``Client`` wrapper for one ECU: typed errors, link-wide lock, timing.
 
-All exchanges of one station link are serialised by the link's lock (one request on the
-wire at a time, also for the keep-alive thread). Errors leave as :mod:`hw.errors`:
+Exchanges are serialised by the lock the station link gives each client: the ECU's own over
+DoIP (ECUs in parallel), the bus's over CAN (one request on the bus at a time); the keep-alive
+thread orders itself by :attr:`UdsClient.send_guard`. Errors leave as :mod:`hw.errors`:
 
 * negative response ``7F sid nrc``   -> :func:`hw.errors.negative_response_error`
 * no response in P2 / P2*            -> BusTimeout (or ResponsePending if the ECU had

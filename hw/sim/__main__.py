@@ -2,6 +2,7 @@
 
     python -m hw.sim --doip 127.0.0.1:13400 [--state FILE] [--vin VIN]
                      [--can socketcan/vcan0] [--fd] [--s3 5.0] [--erase-time 0.02]
+                     [--timing-scale 0.01] [--lax-fingerprint]
 
 Prints one line ``hw.sim ready doip=doip://127.0.0.1:13400 ...`` on stdout once it
 accepts connections (port 0 picks a free port, read it from that line). SIGTERM/SIGINT
@@ -36,6 +37,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vin", help="VIN of a new vehicle (ignored when the state file exists)")
     parser.add_argument("--s3", type=float, help="S3 session timeout in seconds")
     parser.add_argument("--erase-time", type=float, help="base erase time in seconds")
+    parser.add_argument(
+        "--timing-scale",
+        type=float,
+        help="the ECUs' timing model (erase, write, check, reset): 0 off (default), 1 real "
+        "time, 0.01 a hundred times faster",
+    )
+    parser.add_argument(
+        "--lax-fingerprint",
+        action="store_true",
+        help="ECUs accept erase and download without a fingerprint in the session",
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     if not args.doip and not args.can:
@@ -47,10 +59,17 @@ def main(argv: list[str] | None = None) -> int:
         overrides["vin"] = args.vin
     if args.s3 is not None:
         overrides["s3_timeout"] = args.s3
+    if args.timing_scale is not None:
+        if args.timing_scale < 0:
+            parser.error("--timing-scale must be >= 0")
+        overrides["timing_scale"] = args.timing_scale
     config = default_vehicle_config(**overrides)
     if args.erase_time is not None:
         for ecu in config.ecus:
             ecu.erase_time = args.erase_time
+    if args.lax_fingerprint:
+        for ecu in config.ecus:
+            ecu.require_fingerprint = False
 
     vehicle = SimVehicle(config, state_file=args.state)
     parts = [f"vin={vehicle.vin}"]

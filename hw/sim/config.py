@@ -1,5 +1,15 @@
 """Configuration of the simulated vehicle (ECUs, memory layout, timings).
 
+Timing model: each flashable ECU has a :class:`~domain.programming_timing.ProgrammingTiming`
+(``EcuConfig.timing``, default :data:`DEFAULT_ECU_TIMING`, figures of a real ECU: a 1 MiB
+image takes about half a minute, a 16 MiB one about six minutes). The car applies it scaled by
+``VehicleConfig.timing_scale``: 0 (the default) turns it off, 1 is real time, 0.01 a hundred
+times faster. With it on, erase, each TransferData block, check memory and the restart after
+ECUReset take that long, and the ECU answers ResponsePending (0x78) every
+``pending_interval`` while it works longer than P2server. The ECU reports the figures it
+applies (scaled) in DID 0xF1A0. ``erase_time``/``erase_time_per_mib`` stay as a base erase
+time that applies with the model off too.
+
 The same layout is used by :func:`hw.flash_files.build_demo_package`, so a demo package
 always fits the simulated car: per flashable ECU one program unit (SWFL) at the start of
 its flash window and one coding unit (CAFD) at ``flash_start + CODING_OFFSET``.
@@ -12,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain.flash_package import ProcessClass, SoftwareUnit, SoftwareVersion
+from domain.programming_timing import ProgrammingTiming
 from hw.protocol import VEHICLE_ECUS, EcuInfo, ecu_by_name
 from hw.security import secret_for
 
@@ -62,6 +73,11 @@ FLASH_LAYOUT: dict[str, EcuLayout] = {
     "KOMBI": EcuLayout("KOMBI", "HW-KOMBI-6WB-03", 0x0200_0000, 0x0000_D4E5, 0x0000_C4D3, 0x0202),
 }
 GATEWAY_HARDWARE_ID = "HW-ZGW-FEM-01"
+# A flash ECU's figures: NOR sectors erase at about 10 ms per KiB, programming about 12 ms per
+# KiB, a CRC over the segment 2.5 s, a restart 1.5 s. 1 MiB: ~27 s, 16 MiB: ~6 min.
+DEFAULT_ECU_TIMING = ProgrammingTiming(
+    erase_ms_per_kib=10.0, write_ms_per_kib=12.0, check_ms=2500.0, reset_ms=1500.0
+)
 INITIAL_VERSION = SoftwareVersion(major=1, minor=0, patch=0)
 
 
@@ -78,6 +94,11 @@ class EcuConfig:
     erase_time_per_mib: float = 0.05  # ... plus this per MiB erased
     initial_software: list[tuple[int, SoftwareUnit, int]] = field(default_factory=list)
     service_items: bool = False  # holds the CBS items DID (instrument cluster)
+    # the timing model (see the module doc); None: no model and no DID 0xF1A0
+    timing: ProgrammingTiming | None = None
+    # erase and RequestDownload need a fingerprint written in the programming session (0x22)
+    require_fingerprint: bool = True
+    tester_identity: bool = True  # holds 0xF198 (tester serial) and 0xF199 (programming date)
 
     @property
     def name(self) -> str:
@@ -101,6 +122,7 @@ class VehicleConfig:
     pending_interval: float = 1.0  # ResponsePending repetition while an ECU is busy
     p2_server_ms: int = 50
     p2_star_server_ms: int = 5000
+    timing_scale: float = 0.0  # the ECUs' timing model: 0 off, 1 real time, 0.01 100x faster
     rng_seed: int | None = None  # security seeds; None = os.urandom
 
     def ecu(self, name: str) -> EcuConfig:
@@ -150,6 +172,7 @@ def default_vehicle_config(**overrides: Any) -> VehicleConfig:
                     ),
                 ],
                 service_items=(info.name == "KOMBI"),
+                timing=DEFAULT_ECU_TIMING,
             )
         )
     config = VehicleConfig(ecus=ecus)

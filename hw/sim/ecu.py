@@ -38,6 +38,15 @@ Behaviour worth knowing when you test against it:
   CRC32 matches. The software list (0xF101) is rebuilt at ECU reset from the image headers
   of valid segments.
 * A new RequestDownload aborts an unfinished one (so a tester can resume at an offset).
+* Fingerprint: with ``require_fingerprint`` (default) erase and RequestDownload answer 0x22
+  conditionsNotCorrect until a fingerprint (0xF15A, or the tester serial 0xF198) has been
+  written in the active programming session; a session change, reset or S3 expiry forgets
+  it. ECUs with ``tester_identity`` hold 0xF198 (tester serial) and 0xF199 (programming
+  date), written in the unlocked programming session.
+* Timing model (``EcuConfig.timing`` x ``VehicleConfig.timing_scale``, see
+  :mod:`hw.sim.config`): erase, each written TransferData block, check memory and the restart
+  after reset take that long; work longer than P2server is answered with ResponsePending
+  (0x78) every ``pending_interval``. DID 0xF1A0 reports the figures the ECU applies.
 """
 
 from __future__ import annotations
@@ -54,6 +63,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from domain.flash_package import SoftwareUnit, crc32, encode_image_header, parse_image_header
+from domain.programming_timing import KIB, ProgrammingTiming
 from hw import protocol as P
 from hw.security import compute_key
 
@@ -176,7 +186,10 @@ class SimEcu:
         self.key_attempts = 0
         self.lockout_until = 0.0  # wall clock
         self.service_items: bytes = P.encode_service_items([])
+        self.tester_serial = b""  # 0xF198, empty until written
+        self.programming_date = bytes(4)  # 0xF199, BCD, zero until written
         # volatile
+        self.fingerprint_in_session = False  # written since the programming session began
         self.session = P.Session.DEFAULT
         self.unlocked_level: int | None = None
         self._pending_seed: tuple[int, bytes] | None = None
@@ -217,6 +230,8 @@ class SimEcu:
                 "key_attempts": self.key_attempts,
                 "lockout_until": self.lockout_until,
                 "service_items": self.service_items.hex(),
+                "tester_serial": self.tester_serial.hex(),
+                "programming_date": self.programming_date.hex(),
             }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -227,6 +242,9 @@ class SimEcu:
             self.key_attempts = int(state["key_attempts"])
             self.lockout_until = float(state["lockout_until"])
             self.service_items = bytes.fromhex(state["service_items"])
+            # absent in states saved before the tester identity DIDs
+            self.tester_serial = bytes.fromhex(state.get("tester_serial", ""))
+            self.programming_date = bytes.fromhex(state.get("programming_date", "00" * 4))
 
     def segment_at(self, address: int) -> Segment | None:
         for seg in self.segments:
@@ -250,6 +268,33 @@ class SimEcu:
         self.unlocked_level = None
         self._pending_seed = None
         self.download = None
+        self.fingerprint_in_session = False
+
+    @property
+    def timing(self) -> ProgrammingTiming | None:
+        """The timing figures this ECU applies (scaled); None without a timing model."""
+        if self.config.timing is None:
+            return None
+        return self.config.timing.scaled(self.vehicle.config.timing_scale)
+
+    def _work(self, sid: int, seconds: float, send: Send, *, pending_first: bool = False) -> None:
+        """Busy for ``seconds``: ResponsePending first and every ``pending_interval`` while the
+        work outlasts P2server (or always, ``pending_first``), as a real ECU keeps the tester
+        waiting within P2*server."""
+        cfg = self.vehicle.config
+        if not pending_first and seconds * 1000 <= cfg.p2_server_ms:
+            if seconds > 0:
+                time.sleep(seconds)
+            return
+        send(_neg(sid, 0x78))
+        deadline = time.monotonic() + seconds
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, cfg.pending_interval))
+            if deadline - time.monotonic() > 0:
+                send(_neg(sid, 0x78))
 
     def _drop_to_default(self) -> None:
         self._enter_session(P.Session.DEFAULT)
@@ -264,6 +309,9 @@ class SimEcu:
         self._rebuild_software_list()
         self.stats.resets += 1
         delay = self.vehicle.config.reset_time if offline is None else offline
+        timing = self.timing
+        if timing is not None and offline is None:
+            delay += timing.reset_ms / 1000
         self._offline_until = time.monotonic() + delay
         self.vehicle.mark_dirty()
 
@@ -453,7 +501,46 @@ class SimEcu:
             return self.fingerprint
         if did == P.DID_SERVICE_ITEMS and self.config.service_items:
             return self.service_items
+        if did == P.DID_TESTER_SERIAL and self._holds_tester_identity():
+            return self.tester_serial
+        if did == P.DID_PROGRAMMING_DATE and self._holds_tester_identity():
+            return self.programming_date
+        timing = self.timing
+        if did == P.DID_PROGRAMMING_TIMING and timing is not None:
+            return P.encode_programming_timing(timing)
         raise Nrc(0x31)
+
+    def _holds_tester_identity(self) -> bool:
+        return self.config.flashable and self.config.tester_identity
+
+    def _require_fingerprint(self) -> None:
+        if self.config.require_fingerprint and not self.fingerprint_in_session:
+            raise Nrc(0x22)
+
+    def _write_programming_did(self, did: int, data: bytes) -> None:
+        """Fingerprint, tester serial and programming date: unlocked programming session."""
+        if self.session != P.Session.PROGRAMMING:
+            raise Nrc(0x31)
+        if self.unlocked_level != P.SecurityLevel.PROGRAMMING:
+            raise Nrc(0x33)
+        try:
+            if did == P.DID_FINGERPRINT:
+                if len(data) != P.FINGERPRINT_SIZE:
+                    raise Nrc(0x13)
+                P.Fingerprint.decode(data)
+                self.fingerprint = bytes(data)
+            elif did == P.DID_TESTER_SERIAL:
+                P.decode_tester_serial(data)
+                self.tester_serial = bytes(data)
+            else:
+                if len(data) != 4:
+                    raise Nrc(0x13)
+                P.decode_programming_date(data)
+                self.programming_date = bytes(data)
+        except P.ProtocolDecodeError as exc:
+            raise Nrc(0x31) from exc
+        if did in (P.DID_FINGERPRINT, P.DID_TESTER_SERIAL):
+            self.fingerprint_in_session = True
 
     def _read_data(self, req: bytes, send: Send) -> bytes:
         if len(req) < 3 or (len(req) - 1) % 2:
@@ -469,18 +556,10 @@ class SimEcu:
             raise Nrc(0x13)
         did = (req[1] << 8) | req[2]
         data = req[3:]
-        if did == P.DID_FINGERPRINT and self.config.flashable:
-            if self.session != P.Session.PROGRAMMING:
-                raise Nrc(0x31)
-            if self.unlocked_level != P.SecurityLevel.PROGRAMMING:
-                raise Nrc(0x33)
-            if len(data) != P.FINGERPRINT_SIZE:
-                raise Nrc(0x13)
-            try:
-                P.Fingerprint.decode(data)
-            except P.ProtocolDecodeError as exc:
-                raise Nrc(0x31) from exc
-            self.fingerprint = bytes(data)
+        if (did == P.DID_FINGERPRINT and self.config.flashable) or (
+            did in (P.DID_TESTER_SERIAL, P.DID_PROGRAMMING_DATE) and self._holds_tester_identity()
+        ):
+            self._write_programming_did(did, data)
         elif did == P.DID_SERVICE_ITEMS and self.config.service_items:
             if self.session not in (P.Session.EXTENDED, P.Session.PROGRAMMING):
                 raise Nrc(0x31)
@@ -534,6 +613,7 @@ class SimEcu:
             if not self._in_window(address, length):
                 raise Nrc(0x31)
             self._require_voltage()
+            self._require_fingerprint()
             self._erase(address, length, send)
             return head + b"\x00"
         if rid == P.ROUTINE_CHECK_MEMORY:
@@ -543,6 +623,9 @@ class SimEcu:
                 raise Nrc(0x31)
             if self.download is not None and self.download.segment is seg:
                 raise Nrc(0x24)
+            timing = self.timing
+            if timing is not None:
+                self._work(0x31, timing.check_ms / 1000, send)
             actual = crc32(seg.data)
             seg.valid = actual == expected
             self.vehicle.mark_dirty()
@@ -554,17 +637,11 @@ class SimEcu:
         return head + bytes((0 if ok else 1,))
 
     def _erase(self, address: int, length: int, send: Send) -> None:
-        cfg = self.vehicle.config
         duration = self.config.erase_time + self.config.erase_time_per_mib * length / 2**20
-        send(_neg(0x31, 0x78))
-        deadline = time.monotonic() + duration
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            time.sleep(min(left, cfg.pending_interval))
-            if deadline - time.monotonic() > 0:
-                send(_neg(0x31, 0x78))
+        timing = self.timing
+        if timing is not None:
+            duration += timing.erase_ms_per_kib * length / KIB / 1000
+        self._work(0x31, duration, send, pending_first=True)  # an erase always takes a while
         end = address + length
         self.segments = [s for s in self.segments if s.end <= address or s.address >= end]
         self.segments.append(
@@ -584,6 +661,7 @@ class SimEcu:
         if not self._in_window(address, length):
             raise Nrc(0x31)
         self._require_voltage()
+        self._require_fingerprint()
         seg = next((s for s in self.segments if not s.valid and s.contains(address, length)), None)
         if seg is None:
             raise Nrc(0x70)
@@ -613,6 +691,9 @@ class SimEcu:
         start = dl.next_address - seg.address
         stop = start + len(data)
         done = seg.programmed[start:stop]
+        timing = self.timing
+        if timing is not None and done.count(0):  # cells to program
+            self._work(0x36, timing.write_ms_per_kib * len(data) / KIB / 1000, send)
         if done.count(1) == 0:
             seg.data[start:stop] = data
             seg.programmed[start:stop] = b"\x01" * len(data)

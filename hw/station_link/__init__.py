@@ -6,9 +6,22 @@
 
 Every method either returns a decoded value or raises a :class:`hw.errors.VehicleLinkError`
 subclass (``code`` = Temporal error type, ``transient`` = retryable). Methods are
-blocking; call them from a (thread-pool) Temporal activity. One request is on the wire at
-a time; a keep-alive thread sends TesterPresent (suppress positive response) to every ECU
-left in a non-default session that has been idle for ``LinkTimeouts.keepalive`` seconds.
+blocking; call them from a (thread-pool) Temporal activity. A keep-alive thread sends
+TesterPresent (suppress positive response) to every ECU left in a non-default session that has
+been idle for ``LinkTimeouts.keepalive`` seconds.
+
+Several threads may share one link, one thread per ECU ("lanes"): every method that names an
+ECU may run at the same time as those of other threads for *other* ECUs. Over DoIP their
+requests are on the wire at once (each ECU has its own lock, one reader thread hands each ECU
+its own answers); over CAN they take turns, one request on the bus at a time. Requests to the
+same ECU from two threads are serialised per request, but a multi-request step (a download, a
+reset and its wait) is not atomic against another thread on the same ECU: give each ECU one
+lane. ``close`` ends every lane's link; call it when all lanes are done.
+
+Before an erase or download the ECU wants a fingerprint written in its current programming
+session (NRC 0x22 otherwise): ``write_fingerprint`` once per ECU and link; the link writes it
+again whenever it has to re-enter the session. A new link (a retry after a crash) has written
+none: write it again before resuming.
 
 Programming session and security access follow the rules :mod:`hw.station_link.sessions`
 states. The link is put together from its concerns: :mod:`~hw.station_link.transports` (CAN, DoIP,

@@ -1,6 +1,13 @@
-"""What every part of a station link stands on: the transport, one UDS client per ECU, the one
-lock that keeps a single request on the wire, what the link believes of each ECU's session and
-security, the keep-alive thread, and closing."""
+"""What every part of a station link stands on: the transport, one UDS client per ECU, the
+locks that order requests, what the link believes of each ECU's session and security, the
+keep-alive thread, and closing.
+
+Locks: over DoIP every ECU has its own lock, so requests to different ECUs are on the wire at
+the same time (the transport hands each ECU only its own answers); over CAN one lock per bus
+keeps a single request on the bus. A method of the link holds the lock of its ECU for the
+whole exchange, and a multi-request step (``ensure_programming``, a programming request that
+re-establishes the session) for all of its requests. ``_lock`` guards only the link's own
+tables, briefly, and is never held while waiting for the car."""
 
 from __future__ import annotations
 
@@ -39,12 +46,17 @@ class LinkBase:
         self.trace = trace
         self._transport = transport
         self._ecus = tuple(ecus)
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()  # the tables below; never held over a request
+        self._parallel = transport.parallel_ecus
+        self._bus_lock = threading.RLock()  # CAN: one request on the bus at a time
+        self._ecu_locks: dict[str, threading.RLock] = {}
         self._clients: dict[str, UdsClient] = {}
         # what this link did and saw, per ECU (no entry: unknown)
         self._sessions: dict[str, Session] = {}
         self._unlocked: dict[str, int] = {}  # security level unlocked on this link
         self._block_sizes: dict[str, int] = {}  # of the last download, to resume on this link
+        self._fingerprints: dict[str, P.Fingerprint] = {}  # written here; again per session
+        self._tester_identity: dict[str, bool] = {}  # ECU holds 0xF198/0xF199 (no entry: ask)
         self._on_close = on_close
         self._closed = False
         self._stop = threading.Event()
@@ -67,8 +79,19 @@ class LinkBase:
         """Raw ReadDataByIdentifier."""
         return self._client(ecu).read_did(did)
 
-    def _client(self, ecu: str) -> UdsClient:
+    def _ecu_lock(self, ecu: str) -> threading.RLock:
+        """The lock that orders requests to ``ecu``: its own over DoIP, the bus's over CAN."""
+        if not self._parallel:
+            return self._bus_lock
         with self._lock:
+            lock = self._ecu_locks.get(ecu)
+            if lock is None:
+                lock = self._ecu_locks[ecu] = threading.RLock()
+            return lock
+
+    def _client(self, ecu: str) -> UdsClient:
+        # created under the ECU's lock, not the link's: opening may wait for the bus
+        with self._ecu_lock(ecu):
             if self._closed:
                 raise RuntimeError("station link is closed")
             client = self._clients.get(ecu)
@@ -78,19 +101,20 @@ class LinkBase:
                     self._transport.connection(info),
                     ecu=ecu,
                     timeouts=self.timeouts,
-                    lock=self._lock,
+                    lock=self._ecu_lock(ecu),
                     # each exchange reaches the trace writer before the next one starts,
                     # so a killed station loses nothing of what the car saw
                     after_request=self.trace.flush if self.trace is not None else None,
                 )
                 client.open()
-                self._clients[ecu] = client
+                with self._lock:
+                    self._clients[ecu] = client
             return client
 
     def _keepalive_loop(self) -> None:
         period = self.timeouts.keepalive
         while not self._stop.wait(min(0.25, period / 4)):
-            for name, session in list(self._sessions.items()):
+            for name, session in list(self._sessions.items()):  # a copy: lanes change it
                 if session == Session.DEFAULT:
                     continue
                 client = self._clients.get(name)

@@ -1,13 +1,14 @@
 """Reading a car over a station link: VIN, battery voltage, software list, hardware number,
-programming fingerprint; and the condition-based-service items of the instrument cluster."""
+programming fingerprint, the ECU's programming timing figures; and the condition-based-service items of the instrument cluster."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
 from domain.flash_package import SoftwareUnit
+from domain.programming_timing import ProgrammingTiming
 from hw import protocol as P
-from hw.errors import InvalidResponse, VinMismatch, WrongHardware
+from hw.errors import InvalidResponse, RequestOutOfRange, VinMismatch, WrongHardware
 from hw.protocol import Session
 from hw.station_link.sessions import SessionControl
 
@@ -65,6 +66,18 @@ class Diagnostics(SessionControl):
         fp = self._decode(ecu, "fingerprint", lambda: P.Fingerprint.decode(raw))
         assert isinstance(fp, P.Fingerprint)
         return fp
+
+    def read_programming_timing(self, ecu: str) -> ProgrammingTiming | None:
+        """The ECU's own erase/write/check/reset figures (vendor DID 0xF1A0), for
+        :func:`domain.programming_timing.estimate_programming_seconds`; None when the ECU
+        does not report them (NRC 0x31). Any session."""
+        try:
+            raw = self.read_did(ecu, P.DID_PROGRAMMING_TIMING)
+        except RequestOutOfRange:
+            return None
+        timing = self._decode(ecu, "programming timing", lambda: P.decode_programming_timing(raw))
+        assert isinstance(timing, ProgrammingTiming)
+        return timing
 
     def read_service_items(self) -> list[P.ServiceItem]:
         raw = self.read_did(P.INSTRUMENT_CLUSTER, P.DID_SERVICE_ITEMS)

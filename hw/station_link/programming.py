@@ -41,12 +41,24 @@ class Programming(SessionControl):
     """The programming requests of a station link."""
 
     def write_fingerprint(self, ecu: str, fingerprint: P.Fingerprint) -> None:
-        """Programming session + unlock required."""
-        client = self._client(ecu)
-        payload = fingerprint.encode()
-        self._programming_request(
-            ecu, lambda: client.write_did(P.DID_FINGERPRINT, payload), repeat=True
-        )
+        """Write the tester's fingerprint (programming session + unlock required): the OEM
+        fingerprint 0xF15A, then, where the ECU holds them, the tester serial 0xF198 (the
+        fingerprint's station id) and the programming date 0xF199. An ECU refuses erase and
+        RequestDownload in a programming session without it (NRC 0x22). The link remembers it
+        and writes it again whenever it re-enters the programming session of ``ecu``."""
+        with self._ecu_lock(ecu):
+            client = self._client(ecu)
+            payload = fingerprint.encode()
+            self._programming_request(
+                ecu, lambda: client.write_did(P.DID_FINGERPRINT, payload), repeat=True
+            )
+            self._fingerprints[ecu] = fingerprint
+            self._write_tester_identity(ecu, fingerprint)
+
+    def wrote_fingerprint(self, ecu: str) -> bool:
+        """Whether this link wrote a fingerprint to ``ecu``: a new link (a retry after a
+        crash) has not, and must before an erase or download."""
+        return ecu in self._fingerprints
 
     def erase(self, ecu: str, address: int, length: int) -> None:
         client = self._client(ecu)

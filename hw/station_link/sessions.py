@@ -13,6 +13,9 @@ unlocks again only for a reason it observed:
 * a negative response 0x7F/0x7E (session) or 0x33 (security) to a programming request
   (fingerprint, erase, RequestDownload, check memory, dependencies) while the link held the
   ECU: it re-establishes session and security once and repeats the request once.
+
+Each time it enters the programming session again it also writes the fingerprint it wrote
+before (``write_fingerprint``): the ECU wants one per session before an erase or download.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from hw import protocol as P
-from hw.errors import BusTimeout, InvalidResponse, VehicleLinkError
+from hw.errors import BusTimeout, InvalidResponse, RequestOutOfRange, VehicleLinkError
 from hw.protocol import Session
 from hw.security import key_for_ecu
 from hw.station_link.base import LinkBase
@@ -118,7 +121,7 @@ class SessionControl(LinkBase):
     def ensure_programming(self, ecu: str) -> bool:
         """Programming session and security unlocked, once per ECU on this link: a no-op
         while :meth:`holds_programming`. Returns whether requests were sent."""
-        with self._lock:
+        with self._ecu_lock(ecu):
             if self.holds_programming(ecu):
                 return False
             if self._sessions.get(ecu, Session.DEFAULT) != Session.DEFAULT and self._s3_risk(ecu):
@@ -139,12 +142,33 @@ class SessionControl(LinkBase):
             # session someone else left (locks, drops a stale download)
             self.enter_programming_session(ecu)
         self.unlock(ecu, P.SecurityLevel.PROGRAMMING)
+        fingerprint = self._fingerprints.get(ecu)
+        if fingerprint is not None:  # a new programming session needs it again
+            client = self._client(ecu)
+            client.write_did(P.DID_FINGERPRINT, fingerprint.encode())
+            self._write_tester_identity(ecu, fingerprint)
+
+    def _write_tester_identity(self, ecu: str, fingerprint: P.Fingerprint) -> None:
+        """Tester serial (0xF198) and programming date (0xF199), where the ECU holds them: an
+        ECU that refuses 0xF198 with NRC 0x31 is not asked again on this link."""
+        if self._tester_identity.get(ecu) is False or not fingerprint.station_id:
+            return
+        client = self._client(ecu)
+        try:
+            client.write_did(P.DID_TESTER_SERIAL, P.encode_tester_serial(fingerprint.station_id))
+        except RequestOutOfRange:
+            self._tester_identity[ecu] = False
+            return
+        client.write_did(
+            P.DID_PROGRAMMING_DATE, P.encode_programming_date(fingerprint.programming_date)
+        )
+        self._tester_identity[ecu] = True
 
     def _programming_request(self, ecu: str, request: Callable[[], T], *, repeat: bool) -> T:
         """Run a request that needs the unlocked programming session. A 0x7F/0x7E/0x33 answer
         shows the ECU lost session or security: forget what the link believed and, when it
         held the ECU and ``repeat``, re-establish both once and repeat the request once."""
-        with self._lock:
+        with self._ecu_lock(ecu):
             held = self._believes_programming(ecu)
             try:
                 return request()

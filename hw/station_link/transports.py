@@ -17,7 +17,12 @@ from hw.vehicle_url import VehicleUrl
 
 
 class Transport(Protocol):
-    """One connection per ECU over one bus or DoIP link; `close` ends them all."""
+    """One connection per ECU over one bus or DoIP link; `close` ends them all.
+
+    ``parallel_ecus``: requests to different ECUs may be on the wire at once (DoIP, where each
+    ECU's answers reach only its connection); False keeps one request on the bus (CAN)."""
+
+    parallel_ecus: bool
 
     def connection(self, ecu: EcuInfo) -> IsoTpConnection | DoipEcuConnection: ...
 
@@ -25,7 +30,10 @@ class Transport(Protocol):
 
 
 class CanTransport:
-    """ISO-TP over one CAN bus (a real interface, or the virtual channel of a simulated car)."""
+    """ISO-TP over one CAN bus (a real interface, or the virtual channel of a simulated car).
+    One request at a time on the bus, as the issue asks (ISO-TP ids per ECU would allow more)."""
+
+    parallel_ecus = False
 
     def __init__(self, interface: str, channel: str, fd: bool, trace: FrameTrace | None) -> None:
         self.bus = IsoTpBus(open_can_bus(interface, channel, fd=fd), fd=fd, trace=trace)
@@ -39,7 +47,10 @@ class CanTransport:
 
 
 class DoipTransport:
-    """DoIP to the vehicle's gateway, one logical connection per ECU address."""
+    """DoIP to the vehicle's gateway, one logical connection per ECU address; ECUs in
+    parallel."""
+
+    parallel_ecus = True
 
     def __init__(self, url: VehicleUrl, trace: FrameTrace | None, timeouts: LinkTimeouts) -> None:
         assert url.host is not None and url.port is not None

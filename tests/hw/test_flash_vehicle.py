@@ -114,6 +114,7 @@ def test_memory_survives_disconnect_and_is_invalid_until_checked(
     with open_station_link(url, timeouts=timeouts) as link:
         link.enter_programming_session("EGS")
         link.unlock("EGS")
+        link.write_fingerprint("EGS", FINGERPRINT)
         link.erase("EGS", seg.address, seg.length)
         link.download("EGS", seg.address, data)
     # the link is gone; the car still holds the data, not yet valid
@@ -124,6 +125,7 @@ def test_memory_survives_disconnect_and_is_invalid_until_checked(
         # so a new seed and key follow
         link.enter_programming_session("EGS")
         link.unlock("EGS")
+        link.write_fingerprint("EGS", FINGERPRINT)
         with pytest.raises(Exception) as info:
             link.check_memory("EGS", seg.address, seg.length, seg.crc32 ^ 1)
         assert getattr(info.value, "code", None) == "MemoryCheckFailed"
@@ -143,6 +145,7 @@ def test_partially_flashed_ecu_reports_only_valid_units(
     with open_station_link(url, timeouts=timeouts) as link:
         link.enter_programming_session("BDC")
         link.unlock("BDC")
+        link.write_fingerprint("BDC", FINGERPRINT)
         link.erase("BDC", seg.address, seg.length)
         with pytest.raises(Exception) as info:
             link.check_dependencies("BDC")

@@ -53,6 +53,8 @@ EXPECTED = [
     "27 11",  # seed (programming level)
     "27 12",  # key
     "2e f1 5a",  # fingerprint
+    "2e f1 98",  # tester serial
+    "2e f1 99",  # programming date
     *["31 01 ff 00", "34", "36", "37", "31 01 02 02"] * 2,  # two segments, nothing between
     "31 01 ff 01",  # dependencies
     "11 01",  # hard reset
@@ -108,26 +110,30 @@ def logs_per_ecu(path: Path) -> dict[str, EcuLog]:
 
 def check_ecu_log(name: str, log: EcuLog) -> None:
     assert log.tokens() == EXPECTED, name
-    session, unlocked = 0x01, False
+    session, unlocked, fingerprinted = 0x01, False, False
     for ex in log.exchanges:
         request, response = ex.request, ex.response
-        suppressed = request[0] == 0x3E and request[1] & 0x80
-        if suppressed:
-            assert response is None, f"{name}: answer to TesterPresent 3E 80"
-            continue
+        if request[0] == 0x3E:
+            if request[1] & 0x80:
+                assert response is None, f"{name}: answer to TesterPresent 3E 80"
+            continue  # 3E 00 probes while the ECU restarts go unanswered until it is back
         assert response is not None, f"{name}: no answer to {request.hex()}"
         assert response[0] != 0x7F, f"{name}: {request.hex()} -> {response.hex()}"
         if request[0] == 0x10:
-            session, unlocked = request[1], False
+            session, unlocked, fingerprinted = request[1], False, False
         elif request[:2] == b"\x27\x11":
             assert session == 0x02
             assert response[2:] != bytes(len(response) - 2), f"{name}: zero seed"
         elif request[:2] == b"\x27\x12":
             unlocked = True
         elif request[0] == 0x11:
-            session, unlocked = 0x01, False
+            session, unlocked, fingerprinted = 0x01, False, False
         elif request[0] in (0x31, 0x34, 0x36, 0x37, 0x2E):
             assert (session, unlocked) == (0x02, True), f"{name}: {request[:4].hex()} locked"
+            if request[:3] in (b"\x2e\xf1\x5a", b"\x2e\xf1\x98"):
+                fingerprinted = True
+            if request[:4] == b"\x31\x01\xff\x00" or request[0] == 0x34:
+                assert fingerprinted, f"{name}: {request[:4].hex()} before the fingerprint"
 
 
 # --------------------------------------------------------------------------- flashing

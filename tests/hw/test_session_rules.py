@@ -10,22 +10,26 @@ from pathlib import Path
 
 import pytest
 
+from hw.errors import ConditionsNotCorrect
 from hw.flash_sequence import ensure_programming
 from hw.protocol import SecurityLevel, Session
 from hw.security import key_for_ecu
-from hw.sim.config import FLASH_LAYOUT
+from hw.sim.config import FLASH_LAYOUT, tune_ecu
 from hw.sim.ecu import SESSION_TRANSITIONS, SimEcu, session_transition
 from hw.sim.vehicle import SimVehicle
 from hw.station_link import open_station_link
 from hw.trace import read_trace
 from hw.uds_client import LinkTimeouts
-from tests.hw.simtools import FAST, fast_config
+from tests.hw.simtools import FAST, FINGERPRINT, fast_config, ready_to_program
 
 DME = FLASH_LAYOUT["DME"].program_address
 ADDRESS = DME.to_bytes(4, "big")
 LENGTH = (4096).to_bytes(4, "big")
 ERASE = b"\x31\x01\xff\x00\x44" + ADDRESS + LENGTH
 REQUEST_DOWNLOAD = b"\x34\x00\x44" + ADDRESS + LENGTH
+WRITE_FINGERPRINT = b"\x2e\xf1\x5a" + FINGERPRINT.encode()
+WRITE_TESTER_SERIAL = b"\x2e\xf1\x98" + b"ST-TEST"
+WRITE_PROGRAMMING_DATE = b"\x2e\xf1\x99" + bytes.fromhex("20261204")
 LEVEL_OF = {
     Session.EXTENDED: SecurityLevel.EXTENDED,
     Session.PROGRAMMING: SecurityLevel.PROGRAMMING,
@@ -89,6 +93,7 @@ def dme(sim: SimVehicle) -> RawUds:
 def test_reentering_programming_session_locks_security(dme: RawUds) -> None:
     dme.enter(Session.PROGRAMMING)
     dme.unlock(0x11)
+    dme.ok(WRITE_FINGERPRINT)
     assert dme.ok(ERASE)[:5] == b"\x71\x01\xff\x00\x00"
     # programming -> programming is a session change: security locked again
     assert dme.ok(b"\x10\x02")[:2] == b"\x50\x02"
@@ -96,12 +101,50 @@ def test_reentering_programming_session_locks_security(dme: RawUds) -> None:
     assert dme(REQUEST_DOWNLOAD) == b"\x7f\x34\x33"  # securityAccessDenied, no implicit unlock
     assert dme(ERASE) == b"\x7f\x31\x33"
     dme.unlock(0x11)  # a fresh (non-zero) seed and the key again
+    assert dme(REQUEST_DOWNLOAD) == b"\x7f\x34\x22"  # a new session wants its fingerprint
+    dme.ok(WRITE_FINGERPRINT)
     assert dme.ok(REQUEST_DOWNLOAD)[:1] == b"\x74"
+
+
+def test_erase_and_download_need_a_fingerprint_of_this_session(sim: SimVehicle) -> None:
+    dme = RawUds(sim.ecu("DME"))
+    dme.enter(Session.PROGRAMMING)
+    dme.unlock(0x11)
+    assert dme(ERASE) == b"\x7f\x31\x22"  # conditionsNotCorrect
+    assert dme(REQUEST_DOWNLOAD) == b"\x7f\x34\x22"
+    assert dme(WRITE_PROGRAMMING_DATE) == b"\x6e\xf1\x99"  # the date alone is no fingerprint
+    assert dme(ERASE) == b"\x7f\x31\x22"
+    dme.ok(WRITE_TESTER_SERIAL)  # the tester's serial (0xF198) is one, as is 0xF15A
+    dme.ok(ERASE)
+    dme.ok(REQUEST_DOWNLOAD)
+    assert dme.ok(b"\x22\xf1\x98\xf1\x99")[3:] == b"ST-TEST\xf1\x99" + bytes.fromhex("20261204")
+    # non-volatile, but the next session (here after S3) wants a fingerprint again
+    time.sleep(0.35)
+    dme.enter(Session.PROGRAMMING)
+    dme.unlock(0x11)
+    assert dme(ERASE) == b"\x7f\x31\x22"
+    assert dme.ok(b"\x22\xf1\x98")[3:] == b"ST-TEST"
+    # malformed identities are refused, and only in the unlocked programming session
+    assert dme(b"\x2e\xf1\x99" + bytes.fromhex("20261304")) == b"\x7f\x2e\x31"  # month 13
+    assert dme(b"\x2e\xf1\x98" + b"A" * 17) == b"\x7f\x2e\x31"
+    dme.ok(b"\x10\x02")
+    assert dme(WRITE_TESTER_SERIAL) == b"\x7f\x2e\x33"
+    # a car whose ECU does not check (the report's audit must catch what it lets through)
+    lax = SimVehicle(tune_ecu(fast_config(), "DME", require_fingerprint=False))
+    try:
+        raw = RawUds(lax.ecu("DME"))
+        raw.enter(Session.PROGRAMMING)
+        raw.unlock(0x11)
+        raw.ok(ERASE)
+        raw.ok(REQUEST_DOWNLOAD)
+    finally:
+        lax.close()
 
 
 def test_session_change_drops_a_running_download(dme: RawUds) -> None:
     dme.enter(Session.PROGRAMMING)
     dme.unlock(0x11)
+    dme.ok(WRITE_FINGERPRINT)
     dme.ok(ERASE)
     dme.ok(REQUEST_DOWNLOAD)
     dme.ok(b"\x36\x01" + bytes(16))
@@ -222,16 +265,18 @@ def test_link_enters_and_unlocks_once_per_ecu(vehicle: tuple[SimVehicle, str]) -
         ensure_programming(link, "DME")  # 22 F186, 10 03, 10 02, 27 11, 27 12
         assert link.holds_programming("DME")
         assert _requests(sim, "DME") == 5
+        link.write_fingerprint("DME", FINGERPRINT)  # 2E F15A, 2E F198, 2E F199
         ensure_programming(link, "DME")
         link.erase("DME", DME, 4096)
         ensure_programming(link, "DME")
-        assert _requests(sim, "DME") == 6  # only the erase
+        assert _requests(sim, "DME") == 9  # only the fingerprint and the erase
         # a reset the link sent: the ECU is in default, locked -> enter and unlock again
         link.reset("DME")
         assert not link.holds_programming("DME")
         before = _requests(sim, "DME")
         ensure_programming(link, "DME")  # the link knows it is in default: no session read
-        assert _requests(sim, "DME") - before == 4  # 10 03, 10 02, 27 11, 27 12
+        # 10 03, 10 02, 27 11, 27 12, and the fingerprint the new session needs (3 writes)
+        assert _requests(sim, "DME") - before == 7
         link.erase("DME", DME, 4096)
     # a new link (reconnect, resume after a crash) starts from scratch although the ECU is
     # still in the programming session
@@ -240,6 +285,9 @@ def test_link_enters_and_unlocks_once_per_ecu(vehicle: tuple[SimVehicle, str]) -
         before = _requests(sim, "DME")
         ensure_programming(link, "DME")  # 22 F186 (programming), 10 02, 27 11, 27 12
         assert _requests(sim, "DME") - before == 4
+        with pytest.raises(ConditionsNotCorrect):  # this link wrote no fingerprint yet
+            link.erase("DME", DME, 4096)
+        link.write_fingerprint("DME", FINGERPRINT)
         link.erase("DME", DME, 4096)
 
 
@@ -250,14 +298,14 @@ def test_link_recovers_once_when_the_ecu_lost_session_or_security(
     sim, url = vehicle
     ecu = sim.ecu("DME")
     with open_station_link(url, timeouts=FAST) as link:
-        ensure_programming(link, "DME")
+        ready_to_program(link, "DME")
         assert link.holds_programming("DME")
         if how == "session change":  # another tester re-enters the session: 0x33
             ecu.handle(b"\x10\x02", lambda _: None)
         else:  # watchdog reset: default session, 0x7F
             sim.faults.reset_ecu("DME")
             link.wait_ready("DME")
-        link.erase("DME", DME, 4096)  # NRC -> enter, unlock, erase once more
+        link.erase("DME", DME, 4096)  # NRC -> enter, unlock, fingerprint, erase once more
         assert link.holds_programming("DME")
         assert ecu.current_session() == Session.PROGRAMMING
         assert ecu.unlocked_level == SecurityLevel.PROGRAMMING
@@ -281,13 +329,13 @@ def test_link_reenters_after_s3_risk_without_keepalive(
     sim, url = make_vehicle(fast_config(s3_timeout=0.3))
     timeouts = LinkTimeouts(p2=0.3, p2_star=2.0, keepalive=0.0, s3=0.3, reset_ready=3.0)
     with open_station_link(url, timeouts=timeouts) as link:
-        ensure_programming(link, "DME")
+        ready_to_program(link, "DME")
         time.sleep(0.4)  # idle longer than S3, no TesterPresent
         assert not link.holds_programming("DME")
         assert sim.ecu("DME").current_session() == Session.DEFAULT
         before = _requests(sim, "DME")
         ensure_programming(link, "DME")  # asks the session first: 22, 10 03, 10 02, 27, 27
-        assert _requests(sim, "DME") - before == 5
+        assert _requests(sim, "DME") - before == 5 + 3  # and writes the fingerprint again
         link.erase("DME", DME, 4096)
 
 
@@ -298,7 +346,7 @@ def test_keepalive_holds_programming_between_segments(
     timeouts = LinkTimeouts(p2=0.3, p2_star=2.0, keepalive=0.1, s3=0.3, reset_ready=3.0)
     trace = tmp_path / "keepalive.asc"
     with open_station_link(url, trace, timeouts=timeouts) as link:
-        ensure_programming(link, "DME")
+        ready_to_program(link, "DME")
         time.sleep(0.9)  # three S3 periods between two segments
         assert link.holds_programming("DME")
         ensure_programming(link, "DME")

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from hw import errors
-from hw.flash_sequence import ensure_programming
 from hw.protocol import DID_VIN, SecurityLevel, Session
 from hw.security import compute_key, key_for_ecu, secret_for
 from hw.sim.config import FLASH_LAYOUT, tune_ecu
@@ -18,7 +17,7 @@ from hw.sim.vehicle import SimVehicle
 from hw.station_link import open_station_link
 from hw.trace import read_trace
 from hw.uds_client import LinkTimeouts
-from tests.hw.simtools import FAST, fast_config
+from tests.hw.simtools import FAST, FINGERPRINT, fast_config, ready_to_program
 
 DME = FLASH_LAYOUT["DME"].program_address
 P = int(SecurityLevel.PROGRAMMING)
@@ -54,6 +53,7 @@ def test_security_lockout_after_three_wrong_keys(
             link.erase("DME", DME, 4096)
         time.sleep(0.55)
         link.unlock("DME")  # the delay has expired, the right key works
+        link.write_fingerprint("DME", FINGERPRINT)
         link.erase("DME", DME, 4096)
     assert sim.ecu("DME").key_attempts == 0
 
@@ -73,7 +73,7 @@ def test_seed_key_algorithm_is_the_documented_one() -> None:
 def test_already_unlocked_ecu_sends_zero_seed(vehicle: tuple[SimVehicle, str]) -> None:
     _, url = vehicle
     with open_station_link(url, timeouts=FAST) as link:
-        ensure_programming(link, "EGS")
+        ready_to_program(link, "EGS")
         assert link.uds("EGS").request_seed(P) == b"\x00\x00\x00\x00"
         link.unlock("EGS")  # no key sent, no error
 
@@ -83,7 +83,7 @@ def test_s3_timeout_falls_back_to_default_session(
 ) -> None:
     _, url = make_vehicle(fast_config(s3_timeout=0.3))
     with open_station_link(url, timeouts=FAST) as link:
-        ensure_programming(link, "DME")
+        ready_to_program(link, "DME")
         assert link.read_active_session("DME") == Session.PROGRAMMING
         time.sleep(0.45)
         assert link.read_active_session("DME") == Session.DEFAULT
@@ -99,7 +99,7 @@ def test_tester_present_keeps_session_without_positive_responses(
     trace = tmp_path / "keepalive.asc"
     timeouts = LinkTimeouts(p2=0.3, keepalive=0.1)
     with open_station_link(url, trace, timeouts=timeouts) as link:
-        ensure_programming(link, "DME")
+        ready_to_program(link, "DME")
         time.sleep(0.9)  # three S3 periods without any request of ours
         assert link.read_active_session("DME") == Session.PROGRAMMING
         link.erase("DME", DME, 4096)  # still unlocked
@@ -129,7 +129,7 @@ def test_response_pending_is_waited_for_and_bounded(vehicle: tuple[SimVehicle, s
 def test_low_battery_blocks_programming(vehicle: tuple[SimVehicle, str]) -> None:
     sim, url = vehicle
     with open_station_link(url, timeouts=FAST) as link:
-        ensure_programming(link, "DME")
+        ready_to_program(link, "DME")
         sim.faults.sag_battery(11_200, duration=0.3)
         assert link.read_battery_voltage() == pytest.approx(11.2)
         with pytest.raises(errors.VoltageOutOfRange) as info:
@@ -157,6 +157,10 @@ def test_negative_responses_become_typed_errors(vehicle: tuple[SimVehicle, str])
         with pytest.raises(errors.SecurityAccessDenied):
             link.erase("DME", DME, 4096)
         link.unlock("DME")
+        with pytest.raises(errors.ConditionsNotCorrect) as no_fingerprint:
+            link.erase("DME", DME, 4096)
+        assert no_fingerprint.value.nrc == 0x22 and not no_fingerprint.value.transient
+        link.write_fingerprint("DME", FINGERPRINT)
         with pytest.raises(errors.RequestOutOfRange):  # outside the flash window
             link.erase("DME", 0x0000_1000, 4096)
         with pytest.raises(errors.UploadDownloadNotAccepted):  # not erased
@@ -177,7 +181,7 @@ def test_busy_ecu_answers_busy_repeat_request(
         open_station_link(url, timeouts=FAST) as first,
         open_station_link(url + "?tester=0x0E01", timeouts=FAST) as second,
     ):
-        ensure_programming(first, "DME")
+        ready_to_program(first, "DME")
         eraser = threading.Thread(target=first.erase, args=("DME", DME, 4096))
         eraser.start()
         time.sleep(0.1)
@@ -245,8 +249,8 @@ def test_keepalive_during_a_long_erase_of_another_ecu(
         url = sim.serve_doip("127.0.0.1", 0).url
     timeouts = LinkTimeouts(p2=0.3, p2_star=1.0, keepalive=0.15)
     with open_station_link(url, timeouts=timeouts) as link:
-        ensure_programming(link, "EGS")
-        ensure_programming(link, "DME")
+        ready_to_program(link, "EGS")
+        ready_to_program(link, "DME")
         started = time.monotonic()
         link.erase("DME", DME, 4096)  # 1.2 s of ResponsePending, 3 x S3
         assert time.monotonic() - started >= 1.2

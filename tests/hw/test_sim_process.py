@@ -16,17 +16,19 @@ from pathlib import Path
 import pytest
 
 from hw.flash_files import FlashPackage
-from hw.flash_sequence import ensure_programming, flash_ecu
+from hw.flash_sequence import flash_ecu
 from hw.protocol import Fingerprint
+from hw.sim.config import FLASH_LAYOUT
 from hw.station_link import open_station_link
 from hw.trace import diagnostic_payloads, read_trace
-from tests.hw.simtools import FAST
+from tests.hw.simtools import FAST, ready_to_program
 
 ROOT = Path(__file__).resolve().parents[2]
+DME = FLASH_LAYOUT["DME"].program_address
 
 
 class SimProcess:
-    def __init__(self, state: Path) -> None:
+    def __init__(self, state: Path, *extra: str) -> None:
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -38,6 +40,7 @@ class SimProcess:
                 str(state),
                 "--erase-time",
                 "0.01",
+                *extra,
             ],
             cwd=ROOT,
             stdout=subprocess.PIPE,
@@ -87,7 +90,7 @@ def test_vehicle_state_survives_a_restart(
             assert link.read_software_list("DME") == pkg.software_units
             assert [str(u.version) for u in link.read_software_list("EGS")] == ["1.0.0", "1.0.0"]
             assert link.read_fingerprint("DME") == Fingerprint(date(2025, 1, 2), 7, "S1")
-            ensure_programming(link, "DME")
+            ready_to_program(link, "DME")
             for seg in pkg.segments:
                 assert link.check_memory("DME", seg.address, seg.length, seg.crc32) == seg.crc32
     finally:
@@ -98,8 +101,10 @@ STATION = textwrap.dedent(
     """
     import json, os, signal, sys
     from pathlib import Path
+    from datetime import date
     from hw.flash_files import load_package
     from hw.flash_sequence import ensure_programming
+    from hw.protocol import Fingerprint
     from hw.station_link import open_station_link
     from hw.uds_client import LinkTimeouts
 
@@ -115,6 +120,7 @@ STATION = textwrap.dedent(
 
     with open_station_link(url, Path(trace_file), timeouts=LinkTimeouts(p2=0.5)) as link:
         ensure_programming(link, "DME")
+        link.write_fingerprint("DME", Fingerprint(date(2026, 12, 4), 4711, "ST-TEST"))
         link.erase("DME", seg.address, seg.length)
         link.download("DME", seg.address, data, on_progress=on_progress)
     """
@@ -155,7 +161,7 @@ def test_station_killed_mid_transfer_resumes_from_heartbeat(
     seg = demo_package.ecu("DME").segments[0]
     data = demo_package.segment_data("DME", 0)
     with open_station_link(sim.url, timeouts=FAST) as link:
-        ensure_programming(link, "DME")
+        ready_to_program(link, "DME")
         result = link.download(
             "DME",
             seg.address,
@@ -165,3 +171,25 @@ def test_station_killed_mid_transfer_resumes_from_heartbeat(
         )
         assert result.bytes_sent == seg.length - heartbeat["bytes_confirmed"]
         assert link.check_memory("DME", seg.address, seg.length, seg.crc32) == seg.crc32
+
+
+def test_timing_scale_and_lax_fingerprint_on_the_command_line(tmp_path: Path) -> None:
+    sim = SimProcess(tmp_path / "car.json", "--timing-scale", "0.01", "--lax-fingerprint")
+    try:
+        with open_station_link(sim.url, timeouts=FAST) as link:
+            timing = link.read_programming_timing("DME")
+            assert timing is not None
+            assert timing.erase_ms_per_kib == pytest.approx(0.1)  # 10 ms/KiB x 0.01
+            assert timing.reset_ms == pytest.approx(15.0)
+            link.ensure_programming("DME")
+            link.erase("DME", DME, 4096)  # no fingerprint: this car lets it through
+    finally:
+        assert sim.stop() == 0
+    bad = subprocess.run(
+        [sys.executable, "-m", "hw.sim", "--doip", "127.0.0.1:0", "--timing-scale", "-1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert bad.returncode == 2 and "--timing-scale must be >= 0" in bad.stderr

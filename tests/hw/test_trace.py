@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from pathlib import Path
 
 import can
 import pytest
 
 from domain.flash_package import crc32
-from hw.flash_sequence import ensure_programming
 from hw.sim.config import FLASH_LAYOUT
 from hw.sim.vehicle import SimVehicle
 from hw.station_link import open_station_link
 from hw.trace import FrameTrace, diagnostic_payloads, read_trace
-from tests.hw.simtools import FAST
+from tests.hw.simtools import FAST, ready_to_program
 
 EGS = FLASH_LAYOUT["EGS"].program_address
 
@@ -50,7 +51,7 @@ def test_doip_session_trace_reassembles_payloads(
     block = os.urandom(2046)
     with open_station_link(url, path, timeouts=FAST) as link:
         link.read_vin()
-        ensure_programming(link, "EGS")
+        ready_to_program(link, "EGS")
         link.erase("EGS", EGS, len(block))
         link.download("EGS", EGS, block)
         link.check_memory("EGS", EGS, len(block), crc32(block))
@@ -86,3 +87,33 @@ def test_trace_is_complete_when_many_frames_are_logged(tmp_path: Path) -> None:
     assert len(frames) == 20_000
     assert [int.from_bytes(m.data, "big") for m in frames[:3]] == [0, 1, 2]
     assert frames[-1].is_rx and not frames[-2].is_rx
+
+
+def test_trace_from_several_threads_keeps_records_whole_and_in_time_order(
+    tmp_path: Path,
+) -> None:
+    # four lanes log 130-byte payloads (three CAN FD records each) at once, with timestamps
+    # taken before they reach the trace, as a lane does
+    path = tmp_path / "lanes.blf"
+    per_lane = 2_000
+
+    def lane(trace: FrameTrace, address: int) -> None:
+        for i in range(per_lane):
+            payload = bytes([address]) + i.to_bytes(4, "big") + bytes([address]) * 125
+            trace.log_diagnostic(0x0E00, address, payload, is_rx=False, timestamp=time.time())
+
+    with FrameTrace(path, batch_bytes=8192) as trace:
+        lanes = [threading.Thread(target=lane, args=(trace, a)) for a in (0x12, 0x18, 0x40, 0x60)]
+        for thread in lanes:
+            thread.start()
+        for thread in lanes:
+            thread.join()
+    messages = read_trace(path)
+    stamps = [m.timestamp for m in messages]
+    assert stamps == sorted(stamps)
+    payloads = diagnostic_payloads(messages)
+    assert len(payloads) == 4 * per_lane
+    for address in (0x12, 0x18, 0x40, 0x60):
+        mine = [p for _, target, _, p in payloads if target == address]
+        assert [int.from_bytes(p[1:5], "big") for p in mine] == list(range(per_lane))
+        assert all(p[0] == address and p[5:] == bytes([address]) * 125 for p in mine)

@@ -17,13 +17,13 @@ from hw.errors import (
     SessionLost,
     WrongBlockSequenceCounter,
 )
-from hw.flash_sequence import ensure_programming, program_segment
+from hw.flash_sequence import program_segment
 from hw.sim.config import FLASH_LAYOUT, tune_ecu
 from hw.sim.vehicle import SimVehicle
 from hw.station_link import open_station_link
 from hw.trace import read_trace
 from hw.uds_client import LinkTimeouts
-from tests.hw.simtools import fast_config, segment_valid
+from tests.hw.simtools import fast_config, ready_to_program, segment_valid
 
 DME = FLASH_LAYOUT["DME"].program_address
 KOMBI = FLASH_LAYOUT["KOMBI"].program_address
@@ -37,7 +37,7 @@ def test_block_counter_wraps_after_255(
     data = os.urandom(300 * 128)
     trace = tmp_path / "wrap.asc"
     with open_station_link(url, trace, timeouts=timeouts) as link:
-        ensure_programming(link, "KOMBI")
+        ready_to_program(link, "KOMBI")
         link.erase("KOMBI", KOMBI, len(data))
         result = link.download("KOMBI", KOMBI, data)
         assert link.check_memory("KOMBI", KOMBI, len(data), crc32(data)) == crc32(data)
@@ -62,7 +62,7 @@ def test_repeated_block_is_acknowledged_not_written_twice(
     sim, url = vehicle
     a, b = os.urandom(4093), os.urandom(100)
     with open_station_link(url, timeouts=timeouts) as link:
-        ensure_programming(link, "DME")
+        ready_to_program(link, "DME")
         link.erase("DME", DME, len(a) + len(b))
         uds = link.uds("DME")
         assert uds.request_download(DME, len(a) + len(b)) == 0x0FFF
@@ -99,7 +99,7 @@ def test_lost_frame_resends_block_with_same_counter(
                 sim.faults.drop_frames(1, "to_vehicle", after=5)
 
     with open_station_link(url, timeouts=timeouts) as link:
-        ensure_programming(link, "DME")
+        ready_to_program(link, "DME")
         link.erase("DME", DME, len(data))
         result = link.download("DME", DME, data, on_progress=lose_response_of_block_5)
         link.check_memory("DME", DME, len(data), crc32(data))
@@ -116,7 +116,7 @@ def _interrupted_download(
     progress: list[DownloadProgress] = []
     sim.faults.disconnect_after_block("DME", block)
     with open_station_link(url, timeouts=timeouts) as link:
-        ensure_programming(link, "DME")
+        ready_to_program(link, "DME")
         link.erase("DME", DME, len(data))
         with pytest.raises((BusTimeout, LinkDisconnected)) as info:
             link.download("DME", DME, data, on_progress=progress.append)
@@ -146,7 +146,7 @@ def test_resume_after_disconnect_mid_transfer(
     # a new station process resumes from the heartbeat details
     with open_station_link(url, timeouts=timeouts) as link:
         assert link.verify_vin(sim.vin)
-        ensure_programming(link, "DME")
+        ready_to_program(link, "DME")
         result = link.download(
             "DME", DME, data, start_block_index=last.next_block_index, block_size=last.block_size
         )
@@ -177,7 +177,7 @@ def test_resume_after_ecu_reset_reenters_session(
                 start_block_index=last.next_block_index,
                 block_size=last.block_size,
             )
-        ensure_programming(link, "DME")
+        ready_to_program(link, "DME")
         link.download(
             "DME", DME, data, start_block_index=last.next_block_index, block_size=last.block_size
         )
@@ -197,6 +197,7 @@ def test_program_segment_resume_does_not_erase(
     sim.faults.disconnect_after_block("DME", 2, down_for=0.05)
     seen: list[DownloadProgress] = []
     with open_station_link(url, timeouts=LinkTimeouts(p2=0.3, block_retries=0)) as link:
+        ready_to_program(link, "DME")
         with pytest.raises(BusTimeout):
             program_segment(link, "DME", seg, data, on_progress=seen.append)
         erases = sim.ecu("DME").stats.erases
@@ -217,7 +218,7 @@ def test_transfer_exit_before_all_data_is_a_sequence_error(
 ) -> None:
     _, url = vehicle
     with open_station_link(url, timeouts=timeouts) as link:
-        ensure_programming(link, "EGS")
+        ready_to_program(link, "EGS")
         address = FLASH_LAYOUT["EGS"].program_address
         link.erase("EGS", address, 4096)
         uds = link.uds("EGS")

@@ -15,11 +15,12 @@ from doipclient.messages import EntityStatusResponse, VehicleIdentificationRespo
 
 from domain.flash_package import crc32
 from hw.errors import BusTimeout, LateResponse, LinkDisconnected
-from hw.flash_sequence import ensure_programming
+from hw.protocol import Session
 from hw.sim.config import FLASH_LAYOUT
 from hw.sim.vehicle import SimVehicle
-from hw.station_link import open_station_link
-from tests.hw.simtools import FAST
+from hw.station_link import connect_station_link, open_station_link
+from hw.uds_client import LinkTimeouts
+from tests.hw.simtools import FAST, ready_to_program
 
 DME = FLASH_LAYOUT["DME"].program_address
 
@@ -34,7 +35,7 @@ def test_can_url_on_a_virtual_bus(vehicle: tuple[SimVehicle, str], fd: bool) -> 
         url = f"can://virtual/{channel}" + ("?fd=1" if fd else "")
         with open_station_link(url, timeouts=FAST) as link:
             assert link.read_vin() == sim.vin
-            ensure_programming(link, "DME")
+            ready_to_program(link, "DME")
             link.erase("DME", DME, len(data))
             link.download("DME", DME, data)
             assert link.check_memory("DME", DME, len(data), crc32(data)) == crc32(data)
@@ -95,14 +96,29 @@ def test_doip_entity_discovery_and_status(vehicle: tuple[SimVehicle, str]) -> No
 
 def test_doip_same_tester_address_replaces_a_dead_socket(vehicle: tuple[SimVehicle, str]) -> None:
     sim, _ = vehicle
-    url = sim.serve_doip("127.0.0.1", 0).url
-    with open_station_link(url, timeouts=FAST) as stale:
-        assert stale.read_vin() == sim.vin
-        # the first station stops reading (hung PC); a new one uses the same tester address
-        with open_station_link(url, timeouts=FAST) as fresh:  # alive check on the old socket
+    server = sim.serve_doip("127.0.0.1", 0)
+    # a station that activated routing as 0x0E00 and then hung: it reads nothing any more
+    with socket.create_connection(("127.0.0.1", server.port), timeout=2) as hung:
+        hung.sendall(struct.pack("!BBHI", 2, 0xFD, 0x0005, 7) + struct.pack("!HBI", 0x0E00, 0, 0))
+        answer = hung.recv(8 + 9)
+        assert answer[2:4] == b"\x00\x06" and answer[8 + 4] == 0x10  # routing activated
+        # a new one with the same tester address: alive check on the old socket, no answer
+        with open_station_link(server.url, timeouts=FAST) as fresh:
             assert fresh.read_vin() == sim.vin
-            with pytest.raises(LinkDisconnected):
-                stale.read_vin()
+            hung.settimeout(2)
+            assert hung.recv(8)[2:4] == b"\x00\x07"  # it was asked whether it is alive
+            assert hung.recv(64) == b""  # and closed
+
+
+def test_doip_live_link_keeps_its_tester_address(vehicle: tuple[SimVehicle, str]) -> None:
+    sim, _ = vehicle
+    url = sim.serve_doip("127.0.0.1", 0).url
+    with open_station_link(url, timeouts=FAST) as live:
+        assert live.read_vin() == sim.vin
+        # the link's reader answers the alive check: a second tester 0x0E00 is refused
+        with pytest.raises(LinkDisconnected, match="code 3"):  # already active elsewhere
+            connect_station_link(url, timeouts=FAST)
+        assert live.read_vin() == sim.vin
 
 
 def test_doip_rejects_unknown_target_and_is_robust(vehicle: tuple[SimVehicle, str]) -> None:
@@ -148,3 +164,20 @@ def test_unwritable_trace_fails_the_open(vehicle: tuple[SimVehicle, str], tmp_pa
         open_station_link(url, tmp_path / "taken.blf"),
     ):
         pass
+
+
+def test_doip_lost_keepalive_does_not_break_the_next_request(
+    vehicle: tuple[SimVehicle, str],
+) -> None:
+    sim, _ = vehicle
+    url = sim.serve_doip("127.0.0.1", 0).url
+    timeouts = LinkTimeouts(p2=0.3, p2_star=2.0, keepalive=0.1)
+    with open_station_link(url, timeouts=timeouts) as link:
+        link.ensure_programming("DME")
+        # the next frame to the car is a keep-alive; it is lost, so its acknowledgement never
+        # comes, while the later keep-alives' do
+        sim.faults.drop_frames(1, "to_vehicle")
+        time.sleep(0.5)
+        assert sim.faults.frames_dropped == 1
+        assert link.read_active_session("DME") == Session.PROGRAMMING
+        assert link.read_vin("DME") == sim.vin  # and the link is in step again
