@@ -461,7 +461,9 @@ class ProgrammingStationActivities:
             self._link(request.session_id, confirmed, EcuStep.SEGMENT) as link,
         ):
             link.verify_vin(request.expected_vin)
-            if request.prepare:
+            # A retry on a new link (the station was killed) writes the fingerprint again: the
+            # car asks for one in each programming session before it erases or downloads.
+            if request.prepare or not link.wrote_fingerprint(request.ecu):
                 with vehicle_errors_typed(confirmed, EcuStep.PREPARE):
                     self._prepare(
                         link, request.package_id, request.ecu, request.workshop_id, confirmed
@@ -550,6 +552,10 @@ class ProgrammingStationActivities:
                 run.step(EcuStep.PREPARE)
                 self._prepare(link, request.package_id, request.ecu, request.workshop_id)
                 run.step(EcuStep.PREPARE, prepared=True)
+            elif not link.wrote_fingerprint(request.ecu):
+                # A retry on a new link (the station was killed): the car asks for the
+                # fingerprint again in each programming session before it erases or downloads.
+                self._prepare(link, request.package_id, request.ecu, request.workshop_id)
             ensure_programming(link, request.ecu)
             for index in range(run.progress.segment_index, len(run.segments)):
                 started = run.progress.erased or run.progress.download is not None
