@@ -26,6 +26,7 @@ from domain.registration import (
     WrongRegistrationState,
 )
 from web.deps import AdminUser, ResourcesDep
+from web.languages import preferred_language
 from web.problems import WORKFLOW_UNAVAILABLE, problem_responses
 
 router = APIRouter(tags=["registrations"])
@@ -76,10 +77,15 @@ async def apply(
     """Apply as an independent workshop. A code is mailed to the contact email.
 
     Re-sending the identical application returns the same registration (200); another open
-    application with the same VAT ID or email is a 409 naming it.
+    application with the same VAT ID or email is a 409 naming it. The mail is written in the
+    best match of `Accept-Language` (English or Dutch; English otherwise), which the owner's
+    account keeps once the workshop is approved (`PATCH /me` changes it).
     """
     registration, created = await use_cases.submit_application(
-        resources, application, str(request.base_url).rstrip("/")
+        resources,
+        application,
+        str(request.base_url).rstrip("/"),
+        preferred_language(request.headers.get("accept-language", "")),
     )
     if not created:
         response.status_code = 200
