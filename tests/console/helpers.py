@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from playwright.async_api import Page, expect
+from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.accounts import AccountRepository
@@ -254,6 +255,28 @@ async def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     await page.screenshot(path=str(path), full_page=True)
     return path
+
+
+# What a page must not have: axe-core's violations of these impacts fail a test.
+BLOCKING_IMPACTS = ("serious", "critical")
+_axe = Axe()
+
+
+async def accessibility_faults(page: Page, tag: str) -> list[str]:
+    """axe-core (the copy bundled in axe-playwright-python) run on the page as it stands: one
+    readable line per serious or critical violation, naming the rule, what it means and the
+    elements it found."""
+    results = await _axe.run(page)
+    faults = []
+    for violation in results.response["violations"]:
+        if violation["impact"] not in BLOCKING_IMPACTS:
+            continue
+        targets = [" ".join(map(str, node["target"])) for node in violation["nodes"]][:5]
+        faults.append(
+            f"{tag} {page.url}: {violation['impact']} {violation['id']} "
+            f"({violation['help']}) at {targets}"
+        )
+    return faults
 
 
 ZBARIMG = Path("/usr/bin/zbarimg")

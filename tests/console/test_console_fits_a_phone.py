@@ -1,6 +1,7 @@
-"""Every main page works on a technician's phone (390 px) and tablet (768 px), in English and
-in Dutch: nothing scrolls sideways, and every link of the main menu lies inside the header,
-where its white text is readable."""
+"""Every main page works on a technician's phone (390 px) and tablet (768 px), and on a
+desktop, in English and in Dutch: nothing scrolls sideways, every link of the main menu lies
+inside the header, where its white text is readable, and axe-core finds no serious or critical
+accessibility violation."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from domain.catalogue import Service
 from testkit.factories import grant_ticket
 from tests.console.conftest import ConsoleServer
 from tests.console.helpers import (
+    accessibility_faults,
     administrator_account,
     api_token,
     screenshot,
@@ -24,7 +26,7 @@ from tests.service_history.conftest import DEMO_VIN
 
 pytestmark = pytest.mark.e2e
 
-WIDTHS = {"phone": (390, 844), "tablet": (768, 1024)}
+WIDTHS = {"phone": (390, 844), "tablet": (768, 1024), "desktop": (1280, 900)}
 WORKSHOP_PAGES = [
     "/console/",
     "/console/credit",
@@ -32,6 +34,7 @@ WORKSHOP_PAGES = [
     f"/console/kasio/vehicles/{DEMO_VIN}",
     "/console/programming/",
     "/console/stations",
+    "/console/account",
 ]
 OPERATOR_PAGES = ["/console/operators/", "/console/operators/flows", "/console/operators/outbox"]
 
@@ -58,7 +61,8 @@ LAYOUT_FAULTS = """() => {
 
 
 async def layout_faults(page: Page, base_url: str, paths: list[str], tag: str) -> list[str]:
-    """Each page at each width: what a phone user would trip over, as readable lines."""
+    """Each page at each width: what a phone user, or one with a screen reader or weak eyes,
+    would trip over, as readable lines."""
     faults = []
     for device, (width, height) in WIDTHS.items():
         await page.set_viewport_size({"width": width, "height": height})
@@ -73,6 +77,7 @@ async def layout_faults(page: Page, base_url: str, paths: list[str], tag: str) -
                 )
             if found["outside"]:
                 faults.append(f"{tag} {path} at {width} px: {found['outside']} outside the header")
+            faults += await accessibility_faults(page, f"{tag} at {width} px")
             if path == "/console/" or path == f"/console/kasio/vehicles/{DEMO_VIN}":
                 name = "applications" if path == "/console/" else "vehicle"
                 await screenshot(page, f"{device}-{tag}-{name}")
