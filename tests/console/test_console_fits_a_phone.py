@@ -34,8 +34,12 @@ WORKSHOP_PAGES = [
     f"/console/kasio/vehicles/{DEMO_VIN}",
     "/console/programming/",
     "/console/stations",
+    "/console/technical-information/",
+    "/console/kasio/teleservice-tickets",
+    "/console/kasio/remote-key-reads",
     "/console/account",
 ]
+ANONYMOUS_PAGES = ["/console/sign-in", "/console/register"]
 OPERATOR_PAGES = ["/console/operators/", "/console/operators/flows", "/console/operators/outbox"]
 
 # How far the page reaches past the window, and the menu links that lie outside the header.
@@ -90,7 +94,7 @@ async def test_every_main_page_fits_a_phone_and_a_tablet(
     account = await workshop_through_api(console.api, console.session_factory)
     await seed_demo_vehicles(console.session_factory)
     now = datetime.now(UTC)
-    for service in (Service.SERVICE_HISTORY, Service.ECU_PROGRAMMING):
+    for service in Service:
         await grant_ticket(
             console.session_factory, account.workshop_id, now, now + timedelta(days=1), service
         )
@@ -104,6 +108,7 @@ async def test_every_main_page_fits_a_phone_and_a_tablet(
 
     faults = []
     for tag, browser_page in (("en", page), ("nl", dutch_page)):
+        faults += await layout_faults(browser_page, console.base_url, ANONYMOUS_PAGES, tag)
         await sign_in(browser_page, console.base_url, account)
         faults += await layout_faults(browser_page, console.base_url, WORKSHOP_PAGES, tag)
 
