@@ -257,6 +257,24 @@ async def screenshot(page: Page, name: str) -> Path:
     return path
 
 
+DOCS_SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
+# A README image stays small: the repository carries every version of it.
+DOCS_SCREENSHOT_MAX_BYTES = 150_000
+
+
+async def phone_screenshot(page: Page, name: str) -> Path:
+    """The page's first screen as a phone shows it (the viewport, not the whole page), for the
+    README: written to docs/screenshots/ when AOS_DOCS_SCREENSHOTS=1 (`make` leaves the
+    committed images alone otherwise), else beside the other screenshots; never larger than
+    DOCS_SCREENSHOT_MAX_BYTES."""
+    folder = DOCS_SCREENSHOTS if os.environ.get("AOS_DOCS_SCREENSHOTS") == "1" else SCREENSHOTS
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    await page.screenshot(path=str(path))
+    assert path.stat().st_size < DOCS_SCREENSHOT_MAX_BYTES, (path, path.stat().st_size)
+    return path
+
+
 # What a page must not have: axe-core's violations of these impacts fail a test.
 BLOCKING_IMPACTS = ("serious", "critical")
 _axe = Axe()

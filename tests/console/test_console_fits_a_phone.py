@@ -18,6 +18,7 @@ from tests.console.helpers import (
     accessibility_faults,
     administrator_account,
     api_token,
+    phone_screenshot,
     screenshot,
     sign_in,
     workshop_through_api,
@@ -39,6 +40,13 @@ WORKSHOP_PAGES = [
     "/console/kasio/remote-key-reads",
     "/console/account",
 ]
+# The phone pages the README shows ("What it looks like"), by the name of their image.
+README_PHONE_PAGES = {
+    "/console/": "phone-home",
+    f"/console/kasio/vehicles/{DEMO_VIN}": "phone-service-booklet",
+    "/console/programming/": "phone-programming",
+    "/console/stations": "phone-stations",
+}
 ANONYMOUS_PAGES = ["/console/sign-in", "/console/register"]
 OPERATOR_PAGES = ["/console/operators/", "/console/operators/flows", "/console/operators/outbox"]
 
@@ -82,6 +90,8 @@ async def layout_faults(page: Page, base_url: str, paths: list[str], tag: str) -
             if found["outside"]:
                 faults.append(f"{tag} {path} at {width} px: {found['outside']} outside the header")
             faults += await accessibility_faults(page, f"{tag} at {width} px")
+            if device == "phone" and tag == "en" and path in README_PHONE_PAGES:
+                await phone_screenshot(page, README_PHONE_PAGES[path])
             if path == "/console/" or path == f"/console/kasio/vehicles/{DEMO_VIN}":
                 name = "applications" if path == "/console/" else "vehicle"
                 await screenshot(page, f"{device}-{tag}-{name}")
