@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Page, expect
 from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]
+from playwright.async_api import Page, expect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.accounts import AccountRepository

@@ -17,15 +17,14 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from babel.messages.pofile import read_po
 from playwright.async_api import Page, expect
 
-from babel.messages.pofile import read_po
-
 from console.i18n import LOCALES_DIR, Translator
-from domain.catalogue import Service
-from hw.sim.demo_package import build_demo_package
 from db.models import ServiceEntry
+from domain.catalogue import Service
 from domain.service_history import CONSENT_TEXT_VERSION
+from hw.sim.demo_package import build_demo_package
 from testkit.factories import grant_ticket
 from tests.console.conftest import ConsoleServer
 from tests.console.helpers import (
