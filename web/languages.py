@@ -7,6 +7,9 @@ from babel import Locale
 
 from domain.languages import DEFAULT_LANGUAGE, Language
 
+# Longer than any browser sends: an API caller's longer header is refused, not parsed.
+ACCEPT_LANGUAGE_MAX_LENGTH = 200
+
 
 def _accepted_languages(header: str) -> list[str]:
     """`Accept-Language` ranges, best first (`nl-BE,nl;q=0.9,en;q=0.5` -> nl-BE, nl, en)."""

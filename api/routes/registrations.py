@@ -7,8 +7,9 @@ case and shapes the answer.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from application import registration as use_cases
@@ -26,7 +27,7 @@ from domain.registration import (
     WrongRegistrationState,
 )
 from web.deps import AdminUser, ResourcesDep
-from web.languages import preferred_language
+from web.languages import ACCEPT_LANGUAGE_MAX_LENGTH, preferred_language
 from web.problems import WORKFLOW_UNAVAILABLE, problem_responses
 
 router = APIRouter(tags=["registrations"])
@@ -72,7 +73,18 @@ class RegistrationSummary(BaseModel):
     },
 )
 async def apply(
-    application: Application, request: Request, response: Response, resources: ResourcesDep
+    application: Application,
+    request: Request,
+    response: Response,
+    resources: ResourcesDep,
+    accept_language: Annotated[
+        str,
+        Header(
+            max_length=ACCEPT_LANGUAGE_MAX_LENGTH,
+            description="The applicant's languages: their mail is written in the best match "
+            "(English or Dutch), which their account keeps",
+        ),
+    ] = "",
 ) -> RegistrationCreated:
     """Apply as an independent workshop. A code is mailed to the contact email.
 
@@ -85,7 +97,7 @@ async def apply(
         resources,
         application,
         str(request.base_url).rstrip("/"),
-        preferred_language(request.headers.get("accept-language", "")),
+        preferred_language(accept_language),
     )
     if not created:
         response.status_code = 200

@@ -136,3 +136,14 @@ async def test_a_person_who_switches_to_dutch_gets_the_next_mail_in_dutch(
     anonymous = await api_client.patch("/me", json={"language": "nl"})
     assert anonymous.status_code == 401, anonymous.text
     assert (await api_client.get("/me", headers=owner)).json()["language"] == "nl"
+
+
+async def test_an_accept_language_longer_than_any_browser_sends_is_refused(
+    api_client: httpx.AsyncClient, portal_on_dev_server: Settings
+) -> None:
+    too_long = {"Accept-Language": "nl-NL," + "en;q=0.5," * 25}
+    assert len(too_long["Accept-Language"]) > 200
+    refused = await api_client.post("/registrations", json=APPLICATION, headers=too_long)
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "accept-language" in refused.text.lower()
