@@ -95,7 +95,8 @@ async def profile(accounts: AccountRepository, caller: User) -> Profile:
 
 
 async def change_language(accounts: AccountRepository, caller: User, language: Language) -> Profile:
-    """The language the caller reads from now on: the console's default and their mail's."""
+    """The language the caller reads from now on: their mail's (the console page that changes
+    it also switches that browser to it)."""
     await accounts.set_language(caller.id, language)
     return await profile(accounts, caller)
 

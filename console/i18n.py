@@ -31,7 +31,6 @@ from web.languages import preferred_language
 LOCALES_DIR = Path(__file__).parent / "locales"
 DOMAIN = "console"
 LANGUAGES: Mapping[str, str] = {"en": "English", "nl": "Nederlands"}  # code -> own name
-DEFAULT_LANGUAGE = "en"
 LANGUAGE_COOKIE = "aos_lang"
 # The locale whose formats (dates, numbers) a language uses where it differs from its own code.
 FORMAT_LOCALES: Mapping[str, str] = {"en": "en_GB"}

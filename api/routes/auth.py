@@ -111,8 +111,7 @@ class Me(BaseModel):
 
 class MeChange(BaseModel):
     language: Language = Field(
-        description="The language the person reads from now on: their mail's, and the "
-        "console's unless its language switch chose another"
+        description="The language the person reads from now on: their mail's"
     )
 
 
