@@ -34,9 +34,14 @@ from contracts.stubs import implements
 from db.access_repository import AccessRepository
 from db.models.access import Ticket
 from domain.catalogue import Service, TicketPeriod
+from domain.languages import DEFAULT_LANGUAGE, Language
 
 
-def issued_ticket(ticket: Ticket, notify_email: str | None = None) -> IssuedTicket:
+def issued_ticket(
+    ticket: Ticket,
+    notify_email: str | None = None,
+    notify_language: Language = DEFAULT_LANGUAGE,
+) -> IssuedTicket:
     return IssuedTicket(
         ticket_id=ticket.id,
         purchase_id=ticket.purchase_id,
@@ -47,6 +52,7 @@ def issued_ticket(ticket: Ticket, notify_email: str | None = None) -> IssuedTick
         starts_at=ticket.starts_at,
         ends_at=ticket.ends_at,
         notify_email=notify_email,
+        notify_language=notify_language,
     )
 
 
@@ -70,8 +76,10 @@ class AccessActivities:
     @implements(contract.issue_ticket)
     async def issue_ticket(self, request: IssueTicketInput) -> IssuedTicket:
         with domain_errors_as_application_errors():
-            ticket, email = await self._repository.issue_ticket(request.purchase_id, request.at)
-        return issued_ticket(ticket, email)
+            ticket, email, language = await self._repository.issue_ticket(
+                request.purchase_id, request.at
+            )
+        return issued_ticket(ticket, email, language)
 
     @implements(contract.activate_entitlement)
     async def activate_entitlement(self, request: ActivateEntitlementInput) -> None:
@@ -95,6 +103,7 @@ class AccessActivities:
                 ends_at=ticket.ends_at,
             ),
             notify_email=ticket.notify_email,
+            notify_language=ticket.notify_language,
         )
         await activity.client().start_workflow(
             ENTITLEMENT_WORKFLOW,
@@ -103,6 +112,7 @@ class AccessActivities:
                 service=ticket.service,
                 tickets=windows,
                 notify_email=ticket.notify_email,
+                notify_language=ticket.notify_language,
             ),
             id=entitlement_workflow_id(ticket.workshop_id, ticket.service),
             task_queue=activity.info().task_queue,

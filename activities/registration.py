@@ -16,6 +16,7 @@ from contracts.registration import (
 )
 from contracts.stubs import implements
 from db.accounts import AccountRepository
+from domain.mail_texts import MailKind, mail_text
 from domain.vat import check_vat_format
 from mail.senders import MailSender
 from security.credentials import hash_token
@@ -69,20 +70,24 @@ class RegistrationActivities:
         Idempotent: a retry finds the workshop it created (unique registration id) and only
         issues a fresh activation link.
         """
-        created = await self._accounts.create_workshop_and_owner(request.registration_id)
-        token, name = created.invitation_token, created.name
+        created = await self._accounts.create_workshop_and_owner(
+            request.registration_id, request.language
+        )
+        token = created.invitation_token
+        # The owner's account's language: a retry after the owner changed it writes in theirs.
+        text = mail_text(
+            MailKind.REGISTRATION_APPROVED,
+            created.owner_language,
+            name=created.name,
+            portal_url=request.portal_url,
+            token=token,
+        )
         await self._mail.send(
             MailMessage(
                 message_key=f"registration-approved/{request.registration_id}/{hash_token(token)[:16]}",
                 recipient=created.owner_email,
-                subject=f"{name} is registered: set your password",
-                body=(
-                    f"Your workshop {name} was approved.\n"
-                    f"Set your password within 7 days at\n"
-                    f"{request.portal_url}/console/invitations/{token}\n"
-                    f"or with this token (POST {request.portal_url}/invitations/<token>/accept):\n"
-                    f"{token}\n"
-                ),
+                subject=text.subject,
+                body=text.body,
                 category="registration",
             )
         )
@@ -90,17 +95,21 @@ class RegistrationActivities:
 
     @implements(contract.notify_reviewers)
     async def notify_reviewers(self, request: NotifyReviewersInput) -> int:
-        reviewers = await self._accounts.administrator_emails()
-        for email in reviewers:
+        reviewers = await self._accounts.administrators_to_mail()
+        for email, language in reviewers:
+            text = mail_text(
+                MailKind.REVIEW_REMINDER,
+                language,
+                company_name=request.company_name,
+                registration_id=request.registration_id,
+                waiting_days=request.waiting_days,
+            )
             await self._mail.send(
                 MailMessage(
                     message_key=f"review-reminder/{request.registration_id}/{email}",
                     recipient=email,
-                    subject=f"Registration of {request.company_name} waits for review",
-                    body=(
-                        f"The registration {request.registration_id} has waited "
-                        f"{request.waiting_days} days for a decision. It is abandoned after 14."
-                    ),
+                    subject=text.subject,
+                    body=text.body,
                     category="review-reminder",
                 )
             )

@@ -16,6 +16,7 @@ from contracts.technical_information import (
     WorkshopsNotified,
 )
 from db.technical_information import TechnicalInformationRepository
+from domain.mail_texts import MailKind, mail_text
 from domain.technical_information import (
     AFFECTED_SERVICE_WINDOW,
     NOTIFYING_TYPES,
@@ -54,23 +55,29 @@ class TechnicalInformationActivities:
         since = (request.at - AFFECTED_SERVICE_WINDOW).date()
         workshops = await self._repository.affected_workshops(request.document_id, since)
         titles = await self._repository.titles(request.document_id, request.version)
-        title = titles.get("en") or next(iter(titles.values()), request.document_id)
-        for workshop_id, name, email in workshops:
+        for workshop_id, name, email, language in workshops:
+            # The title in the reader's language where the document has one.
+            title = (
+                titles.get(language.value)
+                or titles.get("en")
+                or next(iter(titles.values()), request.document_id)
+            )
+            text = mail_text(
+                MailKind.DOCUMENT_PUBLISHED,
+                language,
+                name=name,
+                days=AFFECTED_SERVICE_WINDOW // timedelta(days=1),
+                document_id=request.document_id,
+                version=request.version,
+                title=title,
+            )
             await self._sender.send(
                 MailMessage(
                     message_key=f"document-published/{request.document_id}/"
                     f"v{request.version}/{workshop_id}",
                     recipient=email,
-                    subject=f"New technical information: {title}",
-                    body=(
-                        f"Dear {name},\n\n"
-                        f"Your workshop serviced a vehicle in the last "
-                        f"{AFFECTED_SERVICE_WINDOW // timedelta(days=1)} days that "
-                        f"{request.document_id} (version {request.version}) applies to:\n"
-                        f"{title}\n\n"
-                        f"Read it under Technical information in the console, or at "
-                        f"/technical-information/documents/{request.document_id}."
-                    ),
+                    subject=text.subject,
+                    body=text.body,
                     category="technical-information",
                 )
             )

@@ -29,29 +29,16 @@ from contracts.teleservices import (
 from db.accounts import AccountRepository
 from db.service_history import ServiceHistoryRepository
 from db.teleservices import TeleserviceRepository
+from domain.mail_texts import MailKind, mail_text
 from domain.signed_messages import sign
 from domain.teleservices import TicketNoticeKind
 from mail.senders import MailSender
 
-_SUBJECTS = {
-    TicketNoticeKind.ACKNOWLEDGE_REMINDER: "Teleservice ticket {ticket} waits for acknowledgement",
-    TicketNoticeKind.ESCALATION: "Escalated: teleservice ticket {ticket} not acknowledged",
-    TicketNoticeKind.APPOINTMENT_MISSED: "Teleservice ticket {ticket}: the appointment passed",
-}
-_BODIES = {
-    TicketNoticeKind.ACKNOWLEDGE_REMINDER: (
-        "A car of which you are the service partner reported '{item}'. The ticket {ticket} "
-        "has not been acknowledged for 2 working days; acknowledge it in the console "
-        "(Teleservice Tickets)."
-    ),
-    TicketNoticeKind.ESCALATION: (
-        "The teleservice ticket {ticket} ('{item}') of workshop {workshop} has not been "
-        "acknowledged for 4 working days."
-    ),
-    TicketNoticeKind.APPOINTMENT_MISSED: (
-        "The appointment planned for ticket {ticket} ('{item}') has passed and no service "
-        "entry covers it yet. Record the entry, or plan a new appointment."
-    ),
+# Each notice's mail.
+_MAIL_KINDS = {
+    TicketNoticeKind.ACKNOWLEDGE_REMINDER: MailKind.TELESERVICE_ACKNOWLEDGE_REMINDER,
+    TicketNoticeKind.ESCALATION: MailKind.TELESERVICE_ESCALATION,
+    TicketNoticeKind.APPOINTMENT_MISSED: MailKind.TELESERVICE_APPOINTMENT_MISSED,
 }
 
 
@@ -75,20 +62,26 @@ class TeleserviceActivities:
     @implements(contract.send_teleservice_ticket_notice)
     async def send_teleservice_ticket_notice(self, notice: TicketNoticeInput) -> None:
         if notice.kind == TicketNoticeKind.ESCALATION:
-            recipients = list(await self._accounts.administrator_emails())
+            recipients = list(await self._accounts.administrators_to_mail())
         else:
             contact = await self._repository.workshop_contact(notice.workshop_id)
             recipients = [contact] if contact else []
-        facts = {"ticket": notice.ticket_id, "item": notice.item, "workshop": notice.workshop_id}
-        for recipient in recipients:
+        for recipient, language in recipients:
+            text = mail_text(
+                _MAIL_KINDS[notice.kind],
+                language,
+                ticket=notice.ticket_id,
+                item=notice.item,
+                workshop=notice.workshop_id,
+            )
             await self._mail.send(
                 MailMessage(
                     # Once per ticket, notice and recipient, however often the activity runs.
                     message_key=f"teleservice/{notice.ticket_id}/{notice.kind}/"
                     f"{notice.due_at.isoformat()}/{recipient}",
                     recipient=recipient,
-                    subject=_SUBJECTS[notice.kind].format(**facts),
-                    body=_BODIES[notice.kind].format(**facts),
+                    subject=text.subject,
+                    body=text.body,
                     category=f"teleservice-{notice.kind.replace('_', '-')}",
                 )
             )
@@ -150,15 +143,19 @@ class RemoteKeyReadActivities:
         contact = await self._repository.workshop_contact(request.workshop_id)
         if contact is None:
             return
+        recipient, language = contact
+        text = mail_text(
+            MailKind.REMOTE_KEY_READ_RECEIVED,
+            language,
+            vin=request.vin,
+            request_id=request.request_id,
+        )
         await self._mail.send(
             MailMessage(
                 message_key=f"remote-key-read/{request.request_id}",
-                recipient=contact,
-                subject=f"Remote key read received: {request.vin}",
-                body=(
-                    f"The car {request.vin} woke up and sent its key data for your remote "
-                    f"key-read request {request.request_id}. It is in your key table."
-                ),
+                recipient=recipient,
+                subject=text.subject,
+                body=text.body,
                 category="remote-key-read-received",
             )
         )

@@ -32,6 +32,8 @@ from db.accounts import (
 )
 from db.models import User
 from domain.accounts import Role
+from domain.languages import Language, language_or_default
+from domain.mail_texts import MailKind, mail_text
 from mail.senders import MailSender
 from security.credentials import hash_token, totp_provisioning_uri
 
@@ -50,6 +52,7 @@ class Profile:
     role: Role
     workshop_id: str | None
     workshop_name: str | None
+    language: Language
 
 
 # --- sessions -------------------------------------------------------------------------------------
@@ -87,7 +90,15 @@ async def profile(accounts: AccountRepository, caller: User) -> Profile:
         role=Role(row.role),
         workshop_id=row.workshop_id,
         workshop_name=row.workshop_name,
+        language=language_or_default(row.language),
     )
+
+
+async def change_language(accounts: AccountRepository, caller: User, language: Language) -> Profile:
+    """The language the caller reads from now on: their mail's (the console page that changes
+    it also switches that browser to it)."""
+    await accounts.set_language(caller.id, language)
+    return await profile(accounts, caller)
 
 
 # --- signing in -----------------------------------------------------------------------------------
@@ -151,16 +162,16 @@ def enrolment_shown_again(enrolment_token: str, secret: str, email: str) -> Totp
 # --- passwords and members ------------------------------------------------------------------------
 
 
-async def _mail_token(
-    mail: MailSender, purpose: str, issued: IssuedToken, subject: str, body: str
-) -> None:
-    """Mail a single-use token to its holder, once per token (the message key names it)."""
+async def _mail_token(mail: MailSender, purpose: str, issued: IssuedToken, kind: MailKind) -> None:
+    """Mail a single-use token to its holder in their language, once per token (the message
+    key names it)."""
+    text = mail_text(kind, issued.language, token=issued.token)
     await mail.send(
         MailMessage(
             message_key=f"{purpose}/{hash_token(issued.token)[:MAIL_KEY_HASH_CHARS]}",
             recipient=issued.email,
-            subject=subject,
-            body=body,
+            subject=text.subject,
+            body=text.body,
             category=purpose,
         )
     )
@@ -172,13 +183,7 @@ async def request_password_reset(accounts: AccountRepository, mail: MailSender, 
     reset = await accounts.request_password_reset(email)
     if reset is None:
         return
-    await _mail_token(
-        mail,
-        "password-reset",
-        reset,
-        "Reset your password",
-        f"Your reset token, valid for one hour:\n{reset.token}\n",
-    )
+    await _mail_token(mail, "password-reset", reset, MailKind.PASSWORD_RESET)
 
 
 async def reset_password(accounts: AccountRepository, token: str, new_password: str) -> None:
@@ -206,16 +211,12 @@ async def invite_technician(
     name: str,
 ) -> IssuedToken:
     """The workshop's owner (or an administrator) invites a technician: an account without a
-    password, and a mailed invitation that expires in 7 days."""
+    password, reading the inviter's language until the technician chooses theirs, and a mailed
+    invitation in it that expires in 7 days."""
     ensure_owner(caller, workshop_id)
-    invitation = await accounts.invite_technician(workshop_id, email, name)
-    await _mail_token(
-        mail,
-        "invitation",
-        invitation,
-        "You are invited to the AOS portal",
-        f"Accept within 7 days with this token:\n{invitation.token}\n",
-    )
+    language = language_or_default(caller.language)
+    invitation = await accounts.invite_technician(workshop_id, email, name, language)
+    await _mail_token(mail, "invitation", invitation, MailKind.INVITATION)
     return invitation
 
 

@@ -29,6 +29,7 @@ from contracts.registration import (
 )
 from db.accounts import AccountRepository
 from db.models import Registration, User
+from domain.languages import DEFAULT_LANGUAGE, Language
 from domain.registration import (
     OPEN_STATES,
     Application,
@@ -38,17 +39,24 @@ from domain.registration import (
 
 
 async def submit_application(
-    resources: AppResources, application: Application, portal_url: str
+    resources: AppResources,
+    application: Application,
+    portal_url: str,
+    language: Language = DEFAULT_LANGUAGE,
 ) -> tuple[Registration, bool]:
     """The open registration of `application` with its running flow, and whether this call
-    created it. Re-sending the identical application finds the first one; another open
-    application with the same VAT ID or email is `application-already-open`."""
+    created it. `language` is the one the applicant applied in: their mail's, and their
+    account's once approved. Re-sending the identical application finds the first one; another
+    open application with the same VAT ID or email is `application-already-open`."""
     registration, created = await AccountRepository(resources.session_factory).apply(application)
     # Idempotent: a retry after a lost answer, or after a crash before the start, lands here.
     await resources.temporal.start_workflow(
         REGISTRATION_WORKFLOW,
         RegistrationInput(
-            registration_id=registration.id, application=application, portal_url=portal_url
+            registration_id=registration.id,
+            application=application,
+            portal_url=portal_url,
+            language=language,
         ),
         id=registration_workflow_id(registration.id),
         task_queue=resources.settings.portal_task_queue,

@@ -55,6 +55,7 @@ from domain.accounts import Role
 from domain.catalogue import Service
 from domain.entitlement import AccessExpired, NoAccess
 from domain.errors import Conflict, Forbidden, NotFound
+from domain.languages import language_or_default
 from domain.technical_information import (
     DOCUMENT_ID_MAX_LENGTH,
     DOCUMENT_ID_PATTERN,
@@ -470,6 +471,7 @@ async def record_sermi_approval(
             recipient=person.email,
             certificate_reference=certificate_reference,
             expires_at=expires_at,
+            language=language_or_default(person.language),
         ),
         id=sermi_approval_workflow_id(row.id),
         task_queue=resources.settings.portal_task_queue,

@@ -26,10 +26,11 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
 from starlette.requests import Request
 
+from web.languages import preferred_language
+
 LOCALES_DIR = Path(__file__).parent / "locales"
 DOMAIN = "console"
 LANGUAGES: Mapping[str, str] = {"en": "English", "nl": "Nederlands"}  # code -> own name
-DEFAULT_LANGUAGE = "en"
 LANGUAGE_COOKIE = "aos_lang"
 # The locale whose formats (dates, numbers) a language uses where it differs from its own code.
 FORMAT_LOCALES: Mapping[str, str] = {"en": "en_GB"}
@@ -62,30 +63,12 @@ def load_catalogues() -> None:
         catalogue(language)
 
 
-def _accepted_languages(header: str) -> list[str]:
-    """`Accept-Language` ranges, best first (`nl-BE,nl;q=0.9,en;q=0.5` -> nl-BE, nl, en)."""
-    ranked: list[tuple[float, int, str]] = []
-    for index, part in enumerate(header.split(",")):
-        tag, _, params = part.strip().partition(";")
-        quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                quality = 0.0
-        if tag and tag != "*" and quality > 0:
-            ranked.append((-quality, index, tag.replace("_", "-")))
-    return [tag for _, _, tag in sorted(ranked)]
-
-
 def request_language(request: Request) -> str:
     """The switch's cookie when set, else the best `Accept-Language` match, else English."""
     chosen = request.cookies.get(LANGUAGE_COOKIE)
     if chosen is not None and chosen in LANGUAGES:
         return chosen
-    preferred = _accepted_languages(request.headers.get("accept-language", ""))
-    match = Locale.negotiate(preferred, list(LANGUAGES), sep="-") if preferred else None
-    return match.language if match is not None else DEFAULT_LANGUAGE
+    return preferred_language(request.headers.get("accept-language", "")).value
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from temporalio import activity
 
 from domain.catalogue import Service, TicketPeriod
+from domain.languages import DEFAULT_LANGUAGE, Language
 
 # --- the access activities (portal worker) ---------------------------------------------------
 
@@ -46,6 +47,7 @@ class IssuedTicket(BaseModel):
     starts_at: datetime
     ends_at: datetime
     notify_email: str | None = None
+    notify_language: Language = DEFAULT_LANGUAGE  # the expiry notices'
 
 
 class ActivateEntitlementInput(BaseModel):
@@ -180,6 +182,7 @@ class TicketWindow(BaseModel):
 class TicketIssued(BaseModel):
     ticket: TicketWindow
     notify_email: str | None = None
+    notify_language: Language = DEFAULT_LANGUAGE  # the expiry notices'
 
 
 class Subscription(BaseModel):
@@ -211,6 +214,7 @@ class EntitlementInput(BaseModel):
     service: Service
     tickets: list[TicketWindow] = []
     notify_email: str | None = None
+    notify_language: Language = DEFAULT_LANGUAGE  # the expiry notices'
     subscribers: list[str] = []
     notices_sent: list[datetime] = []
     last_ended_at: datetime | None = None

@@ -8,6 +8,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 from temporalio import activity
 
+from domain.languages import DEFAULT_LANGUAGE, Language
 from domain.registration import Application, RegistrationState
 
 REGISTRATION_WORKFLOW = "RegistrationWorkflow"
@@ -30,6 +31,8 @@ class RegistrationInput(BaseModel):
     registration_id: str
     application: Application
     portal_url: str = "http://127.0.0.1:8000"
+    # The language the applicant applied in: their mail's, and their account's once approved.
+    language: Language = DEFAULT_LANGUAGE
 
 
 class VerifyEmailInput(BaseModel):
@@ -80,6 +83,7 @@ class RecordRegistrationStateInput(BaseModel):
 class CreateWorkshopInput(BaseModel):
     registration_id: str
     portal_url: str
+    language: Language = DEFAULT_LANGUAGE  # the owner's account's and activation mail's
 
 
 class NotifyReviewersInput(BaseModel):

@@ -10,6 +10,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 from temporalio import activity
 
+from domain.languages import DEFAULT_LANGUAGE, Language
 from domain.technical_information import DocumentVersionState, SermiApprovalState
 
 SERMI_APPROVAL_WORKFLOW = "SermiApprovalWorkflow"
@@ -35,6 +36,7 @@ class SermiApprovalInput(BaseModel):
     recipient: str
     certificate_reference: str
     expires_at: datetime
+    language: Language = DEFAULT_LANGUAGE  # the recipient's, when the approval was recorded
 
 
 class SermiRevocation(BaseModel):

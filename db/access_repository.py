@@ -27,7 +27,7 @@ from db.models.access import (
     TicketPurchase,
     Voucher,
 )
-from db.models.accounts import Workshop
+from db.models.accounts import User, Workshop
 from db.prices import DEFAULT_PRICES_FILE, current_price_list
 from domain.catalogue import PriceList, Service, TicketPeriod, period_end
 from domain.credit import (
@@ -53,6 +53,7 @@ from domain.entitlement import (
 )
 from domain.entitlement import remaining as remaining_in
 from domain.errors import Conflict, NotFound
+from domain.languages import Language, language_or_default
 
 
 class PurchaseState:
@@ -78,6 +79,15 @@ def _now() -> datetime:
 COVERAGE_WINDOWS = select(Ticket.starts_at, Ticket.ends_at).where(
     Ticket.workshop_id == bindparam("workshop_id"), Ticket.service == bindparam("service")
 )
+
+
+async def _language_of(session: AsyncSession, workshop: Workshop) -> Language:
+    """The language of the workshop's contact address's account (English when it is nobody's
+    account): the expiry notices' language."""
+    language = await session.scalar(
+        select(User.language).where(User.email == workshop.contact_email)
+    )
+    return language_or_default(language)
 
 
 class AccessRepository:
@@ -389,10 +399,11 @@ class AccessRepository:
             raise NotFound("no purchase with this id")
         return purchase
 
-    async def issue_ticket(self, purchase_id: str, at: datetime) -> tuple[Ticket, str]:
+    async def issue_ticket(self, purchase_id: str, at: datetime) -> tuple[Ticket, str, Language]:
         """The ticket of a reserved purchase, starting at `at` or when current coverage ends.
 
-        Returns the ticket and the workshop's contact address (for expiry notices).
+        Returns the ticket, the workshop's contact address and its account's language (for
+        expiry notices).
         """
         async with self._session_factory() as session, session.begin():
             purchase = await self._purchase(session, purchase_id)
@@ -401,7 +412,7 @@ class AccessRepository:
             if purchase.ticket_id is not None:
                 ticket = await session.get(Ticket, purchase.ticket_id)
                 assert ticket is not None
-                return ticket, workshop.contact_email
+                return ticket, workshop.contact_email, await _language_of(session, workshop)
             if purchase.state == PurchaseState.RELEASED:
                 raise TicketNotIssued("the credit of this purchase was returned already")
             service, period = Service(purchase.service), TicketPeriod(purchase.period)
@@ -424,7 +435,8 @@ class AccessRepository:
                 PurchaseState.ISSUED,
                 _now(),
             )
-        return ticket, workshop.contact_email
+            language = await _language_of(session, workshop)
+        return ticket, workshop.contact_email, language
 
     async def confirm_purchase(self, purchase_id: str) -> None:
         async with self._session_factory() as session, session.begin():

@@ -25,6 +25,7 @@ from domain.accounts import (
     TotpCodeUsed,
     check_password_policy,
 )
+from domain.languages import DEFAULT_LANGUAGE, Language
 from security.credentials import hash_password, hash_token, new_token, totp_step
 
 SessionFactory: TypeAlias = async_sessionmaker[AsyncSession]
@@ -94,6 +95,7 @@ class IssuedToken:
     email: str
     token: str
     expires_at: datetime
+    language: Language = DEFAULT_LANGUAGE  # the holder's, which the mail is written in
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class NewWorkshop:
     name: str
     owner_email: str
     invitation_token: str
+    owner_language: Language = DEFAULT_LANGUAGE
 
 
 def utc_now() -> datetime:
@@ -117,6 +120,7 @@ def new_user(
     workshop_id: str | None,
     password_hash: str | None,
     at: datetime,
+    language: Language = DEFAULT_LANGUAGE,
 ) -> User:
     """A new account; without a password hash its owner sets one through an invitation."""
     return User(
@@ -127,6 +131,7 @@ def new_user(
         workshop_id=workshop_id,
         password_hash=password_hash,
         totp_enrolled=False,
+        language=language.value,
         created_at=at,
     )
 

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import cast
 
-from sqlalchemy import ColumnElement, Row, bindparam, select, update
+from sqlalchemy import ColumnElement, CursorResult, Row, bindparam, select, update
 
 from db.account_store import (
     IssuedSession,
@@ -41,6 +41,7 @@ from domain.accounts import (
     check_password_policy,
 )
 from domain.errors import Conflict, NotFound
+from domain.languages import DEFAULT_LANGUAGE, Language, language_or_default
 from security.credentials import (
     hash_password,
     hash_token,
@@ -115,9 +116,11 @@ class AccountRepository(SignInRecords, RegistrationRecords):
         async with reading(self._session_factory) as session:
             return await session.get(User, user_id)
 
-    async def profile(self, user_id: str) -> Row[str, str, str, str, str | None, str | None] | None:
+    async def profile(
+        self, user_id: str
+    ) -> Row[str, str, str, str, str | None, str | None, str] | None:
         """The account and its workshop's name: `id`, `email`, `name`, `role`, `workshop_id`,
-        `workshop_name` (None without a workshop)."""
+        `workshop_name` (None without a workshop), `language`."""
         # Outer-joined: an administrator's row has no workshop, so its name may be NULL.
         workshop_name = cast("ColumnElement[str | None]", Workshop.name)
         async with reading(self._session_factory) as session:
@@ -129,6 +132,7 @@ class AccountRepository(SignInRecords, RegistrationRecords):
                     User.role,
                     User.workshop_id,
                     workshop_name.label("workshop_name"),
+                    User.language,
                 )
                 .outerjoin(Workshop, Workshop.id == User.workshop_id)
                 .where(User.id == user_id)
@@ -146,7 +150,9 @@ class AccountRepository(SignInRecords, RegistrationRecords):
             token, expires_at = self._add_one_time_token(
                 session, user.id, "password-reset", PASSWORD_RESET_LIFETIME
             )
-            return IssuedToken(user.id, user.email, token, expires_at)
+            return IssuedToken(
+                user.id, user.email, token, expires_at, language_or_default(user.language)
+            )
 
     async def reset_password(self, token: str, new_password: str) -> None:
         """Set a new password with a reset token; every open session of the account ends."""
@@ -181,9 +187,11 @@ class AccountRepository(SignInRecords, RegistrationRecords):
                 raise InvalidCredentials("the TOTP code is wrong", field="totp_code")
             await self._store_password(session, user.id, password_hash, end_sessions_reason=None)
 
-    async def invite_technician(self, workshop_id: str, email: str, name: str) -> IssuedToken:
-        """A technician account of the workshop without a password, and its invitation token;
-        `conflict` when an account with this email exists."""
+    async def invite_technician(
+        self, workshop_id: str, email: str, name: str, language: Language = DEFAULT_LANGUAGE
+    ) -> IssuedToken:
+        """A technician account of the workshop without a password, reading `language`, and its
+        invitation token; `conflict` when an account with this email exists."""
         email = email.lower()
         async with self._session_factory() as session, session.begin():
             # An administrator may name any workshop: an unknown one is the usual 404, not a
@@ -192,13 +200,15 @@ class AccountRepository(SignInRecords, RegistrationRecords):
                 raise NotFound("no workshop with this id")
             if await session.scalar(select(User.id).where(User.email == email)) is not None:
                 raise Conflict("an account with this email exists", field="email")
-            technician = new_user(email, name, Role.TECHNICIAN, workshop_id, None, utc_now())
+            technician = new_user(
+                email, name, Role.TECHNICIAN, workshop_id, None, utc_now(), language
+            )
             session.add(technician)
             await session.flush()
             token, expires_at = self._add_one_time_token(
                 session, technician.id, "invitation", INVITATION_LIFETIME
             )
-        return IssuedToken(technician.id, email, token, expires_at)
+        return IssuedToken(technician.id, email, token, expires_at, language)
 
     # --- administrators -------------------------------------------------------------------------
 
@@ -232,10 +242,28 @@ class AccountRepository(SignInRecords, RegistrationRecords):
             user.totp_secret, user.totp_enrolled = new_totp_secret(), True
             return user.totp_secret
 
-    async def administrator_emails(self) -> Sequence[str]:
+    async def administrators_to_mail(self) -> Sequence[tuple[str, Language]]:
+        """Each administrator's email and the language their mail is written in."""
         async with reading(self._session_factory) as session:
-            return (
-                await session.scalars(
-                    select(User.email).where(User.role == Role.ADMINISTRATOR.value)
-                )
-            ).all()
+            rows = await session.execute(
+                select(User.email, User.language).where(User.role == Role.ADMINISTRATOR.value)
+            )
+            return [(email, language_or_default(language)) for email, language in rows]
+
+    async def language_of(self, email: str) -> Language:
+        """The language of the account with this email; English when there is none (a
+        workshop's contact address need not be a person's account)."""
+        async with reading(self._session_factory) as session:
+            language = await session.scalar(
+                select(User.language).where(User.email == email.strip().lower())
+            )
+        return language_or_default(language)
+
+    async def set_language(self, user_id: str, language: Language) -> None:
+        """The language the person reads from now on: the console's and their mail's."""
+        async with self._session_factory() as session, session.begin():
+            changed = await session.execute(
+                update(User).where(User.id == user_id).values(language=language.value)
+            )
+        if cast("CursorResult[object]", changed).rowcount == 0:
+            raise NotFound("no account with this id")

@@ -15,6 +15,7 @@ from db.engine import reading
 from db.models import Registration, User, Workshop
 from domain.accounts import INVITATION_LIFETIME, Role
 from domain.errors import NotFound
+from domain.languages import DEFAULT_LANGUAGE, Language, language_or_default
 from domain.registration import OPEN_STATES, Application, ApplicationAlreadyOpen
 
 
@@ -110,8 +111,11 @@ class RegistrationRecords(AccountStore):
                 update(Registration).where(Registration.id == registration_id).values(**values)
             )
 
-    async def create_workshop_and_owner(self, registration_id: str) -> NewWorkshop:
-        """The approved registration's workshop, its owner account, and a fresh activation token.
+    async def create_workshop_and_owner(
+        self, registration_id: str, language: Language = DEFAULT_LANGUAGE
+    ) -> NewWorkshop:
+        """The approved registration's workshop, its owner account (reading `language`, the one
+        the applicant applied in), and a fresh activation token.
 
         Idempotent: a retry finds the workshop it created (unique registration id) and the
         owner (unique email), and only issues a fresh token.
@@ -150,13 +154,20 @@ class RegistrationRecords(AccountStore):
                     workshop.id,
                     None,
                     now,
+                    language,
                 )
                 session.add(owner)
                 await session.flush()
             token, _ = self._add_one_time_token(
                 session, owner.id, "invitation", INVITATION_LIFETIME
             )
-            return NewWorkshop(workshop.id, registration.company_name, owner.email, token)
+            return NewWorkshop(
+                workshop.id,
+                registration.company_name,
+                owner.email,
+                token,
+                language_or_default(owner.language),
+            )
 
     @staticmethod
     async def _open_registration_for(

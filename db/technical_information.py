@@ -30,6 +30,7 @@ from db.models import (
     Vehicle,
     Workshop,
 )
+from domain.languages import language_or_default
 from domain.technical_information import (
     READABLE_STATES,
     Applicability,
@@ -442,9 +443,9 @@ class TechnicalInformationRepository:
 
     async def affected_workshops(
         self, document_id: str, serviced_since: date
-    ) -> list[tuple[str, str, str]]:
+    ) -> list[tuple[str, str, str, Language]]:
         """Workshops that made a service entry since `serviced_since` for a vehicle the
-        document applies to: (id, name, contact email), by id."""
+        document applies to: (id, name, contact email, the contact's language), by id."""
         a = TechDocumentApplicability
         applies = (
             select(a.id)
@@ -459,14 +460,17 @@ class TechnicalInformationRepository:
         )
         async with reading(self._session_factory) as session:
             rows = await session.execute(
-                select(Workshop.id, Workshop.name, Workshop.contact_email)
+                select(Workshop.id, Workshop.name, Workshop.contact_email, User.language)
                 .join(ServiceEntry, ServiceEntry.workshop_id == Workshop.id)
                 .join(Vehicle, Vehicle.vin == ServiceEntry.vin)
+                .outerjoin(User, User.email == Workshop.contact_email)
                 .where(ServiceEntry.service_date >= serviced_since, applies)
                 .distinct()
                 .order_by(Workshop.id)
             )
-            return [(w, name, email) for w, name, email in rows]
+            return [
+                (w, name, email, language_or_default(language)) for w, name, email, language in rows
+            ]
 
     async def document(self, document_id: str) -> TechDocument:
         """The document whatever the state of its versions (for the publishing flow)."""

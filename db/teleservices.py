@@ -19,9 +19,11 @@ from db.models import (
     InboundMessage,
     RemoteKeyReadRequest,
     TeleserviceTicketRecord,
+    User,
     Vehicle,
     Workshop,
 )
+from domain.languages import Language, language_or_default
 from domain.remote_key_reads import RemoteKeyReadNotFound
 from domain.service_history import VehicleNotFound
 from domain.teleservices import OPEN_TICKET_STATES, ServiceLevel, TicketNotFound, VehicleFactsReport
@@ -120,10 +122,18 @@ class TeleserviceRepository:
             vehicle.updated_at = at
         return True
 
-    async def workshop_contact(self, workshop_id: str) -> str | None:
+    async def workshop_contact(self, workshop_id: str) -> tuple[str, Language] | None:
+        """The workshop's contact email and the language of its account (English when the
+        address is nobody's account); None for an unknown workshop."""
         async with reading(self._session_factory) as session:
-            workshop = await session.get(Workshop, workshop_id)
-        return workshop.contact_email if workshop is not None else None
+            row = (
+                await session.execute(
+                    select(Workshop.contact_email, User.language)
+                    .outerjoin(User, User.email == Workshop.contact_email)
+                    .where(Workshop.id == workshop_id)
+                )
+            ).first()
+        return (row[0], language_or_default(row[1])) if row is not None else None
 
     # --- the ticket list --------------------------------------------------------------------
 

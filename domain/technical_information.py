@@ -20,6 +20,7 @@ from typing import Literal
 from statemachine import State, StateMachine
 
 from domain.errors import DomainError, Forbidden, NotFound
+from domain.languages import Language  # a document is written in the languages people read
 
 
 class DocumentType(StrEnum):
@@ -76,11 +77,6 @@ SYSTEM_GROUP_LABELS: dict[SystemGroup, str] = {
     SystemGroup.CLIMATE: "Heating and air conditioning",
     SystemGroup.SECURITY: "Locking, keys and anti-theft",
 }
-
-
-class Language(StrEnum):
-    EN = "en"
-    NL = "nl"
 
 
 class VersionState(StrEnum):

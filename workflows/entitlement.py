@@ -46,6 +46,8 @@ with workflow.unsafe.imports_passed_through():
         expiry_notice_at,
         last_coverage_end,
     )
+    from domain.languages import DEFAULT_LANGUAGE
+    from domain.mail_texts import MailKind, mail_text
 
 IDLE_LIMIT = timedelta(days=90)
 
@@ -57,6 +59,7 @@ class EntitlementWorkflow:
         self._subscribers: list[str] = []
         self._notices_sent: list[datetime] = []
         self._notify_email: str | None = None
+        self._notify_language = DEFAULT_LANGUAGE
         self._last_ended_at: datetime | None = None
         self._changed = False
         self._state: EntitlementFlowState = "waiting"
@@ -73,6 +76,7 @@ class EntitlementWorkflow:
             self._changed = True
         if issued.notify_email:
             self._notify_email = issued.notify_email
+            self._notify_language = issued.notify_language
 
     @workflow.signal(name=EntitlementSignal.SUBSCRIBE)
     def subscribe(self, subscription: Subscription) -> None:
@@ -160,17 +164,21 @@ class EntitlementWorkflow:
             return
         remaining = window.ends_at - workflow.now()
         minutes = max(1, round(remaining.total_seconds() / 60))
+        text = mail_text(
+            MailKind.ACCESS_EXPIRY,
+            self._notify_language,
+            workshop_id=self._workshop_id,
+            service=self._service.value,
+            ends_at=window.ends_at.isoformat(),
+            minutes=minutes,
+        )
         await workflow.execute_activity(
             send_mail,
             MailMessage(
                 message_key=f"{workflow.info().workflow_id}/expiry/{window.ends_at.isoformat()}",
                 recipient=self._notify_email,
-                subject=f"Your access to {self._service.value} ends soon",
-                body=(
-                    f"Access of workshop {self._workshop_id} to {self._service.value} ends at "
-                    f"{window.ends_at.isoformat()} (in about {minutes} minutes). Buy a ticket at "
-                    f"/workshops/{self._workshop_id}/tickets to continue without interruption."
-                ),
+                subject=text.subject,
+                body=text.body,
                 category="access-expiry",
             ),
             start_to_close_timeout=timedelta(seconds=30),
@@ -189,6 +197,7 @@ class EntitlementWorkflow:
         self._subscribers = list(start.subscribers)
         self._notices_sent = list(start.notices_sent)
         self._notify_email = start.notify_email
+        self._notify_language = start.notify_language
         self._last_ended_at = start.last_ended_at
         self._announced_end = start.announced_end
         for ticket in start.tickets:
@@ -218,6 +227,7 @@ class EntitlementWorkflow:
                         service=self._service,
                         tickets=list(self._tickets.values()),
                         notify_email=self._notify_email,
+                        notify_language=self._notify_language,
                         subscribers=self._subscribers,
                         notices_sent=self._notices_sent,
                         last_ended_at=self._last_ended_at,

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         notify_reviewers,
         record_registration_state,
     )
+    from domain.mail_texts import MailKind, MailText, mail_text
     from domain.registration import (
         CODE_LIFETIME,
         EMAIL_VERIFICATION_DEADLINE,
@@ -107,7 +108,9 @@ class RegistrationWorkflow:
             self.workshop_id = await workflow.execute_activity(
                 create_workshop_and_owner,
                 CreateWorkshopInput(
-                    registration_id=request.registration_id, portal_url=request.portal_url
+                    registration_id=request.registration_id,
+                    portal_url=request.portal_url,
+                    language=request.language,
                 ),
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
             )
@@ -119,8 +122,12 @@ class RegistrationWorkflow:
             await self._enter("reject", decision_reason=self.decision.reason)
             await self._mail(
                 f"rejected/{request.registration_id}",
-                f"Registration of {application.company_name} was not approved",
-                f"Reason: {self.decision.reason or 'not given'}",
+                mail_text(
+                    MailKind.REGISTRATION_REJECTED,
+                    request.language,
+                    company_name=application.company_name,
+                    reason=self.decision.reason,
+                ),
             )
         return self.status()
 
@@ -170,22 +177,23 @@ class RegistrationWorkflow:
         self.code_expires_at = workflow.now() + CODE_LIFETIME
         self.code_attempts = 0
         self.codes_sent += 1
-        await self._mail(
-            f"code/{self.request.registration_id}/{self.codes_sent}",
-            "Your verification code",
-            f"Your code is {code}. It is valid for one hour.\n"
-            f"Enter it at {self.request.portal_url}/console/registrations/"
-            f"{self.request.registration_id}/verify\n",
+        text = mail_text(
+            MailKind.REGISTRATION_CODE,
+            self.request.language,
+            code=code,
+            verify_url=f"{self.request.portal_url}/console/registrations/"
+            f"{self.request.registration_id}/verify",
         )
+        await self._mail(f"code/{self.request.registration_id}/{self.codes_sent}", text)
 
-    async def _mail(self, key: str, subject: str, body: str) -> None:
+    async def _mail(self, key: str, text: MailText) -> None:
         await workflow.execute_activity(
             send_mail,
             MailMessage(
                 message_key=key,
                 recipient=self.request.application.contact_email,
-                subject=subject,
-                body=body,
+                subject=text.subject,
+                body=text.body,
                 category="registration",
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         SermiSignal,
         end_sermi_approval,
     )
+    from domain.mail_texts import MailKind, mail_text
     from domain.technical_information import (
         SermiApprovalMachine,
         SermiApprovalState,
@@ -75,15 +76,21 @@ class SermiApprovalWorkflow:
                 await workflow.wait_condition(lambda: self.revocation is not None, timeout=timeout)
         return self.revocation is not None
 
-    async def _mail(self, key: str, subject: str, body: str) -> None:
+    async def _mail(self, key: str, kind: MailKind) -> None:
         assert self.start is not None
+        text = mail_text(
+            kind,
+            self.start.language,
+            certificate_reference=self.start.certificate_reference,
+            expires_at=self.start.expires_at.isoformat(),
+        )
         await workflow.execute_activity(
             send_mail,
             MailMessage(
                 message_key=f"{workflow.info().workflow_id}/{key}",
                 recipient=self.start.recipient,
-                subject=subject,
-                body=body,
+                subject=text.subject,
+                body=text.body,
                 category="sermi-approval",
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
@@ -101,14 +108,7 @@ class SermiApprovalWorkflow:
             self._move("revoke")
             return self.status()
         if workflow.now() < start.expires_at:
-            await self._mail(
-                "expiry-notice",
-                "Your SERMI approval expires soon",
-                f"Your SERMI approval (certificate {start.certificate_reference}) expires at "
-                f"{start.expires_at.isoformat()}. Renew the certificate and send it to the "
-                "portal's administrators in time to keep reading security-related technical "
-                "information.",
-            )
+            await self._mail("expiry-notice", MailKind.SERMI_EXPIRY_NOTICE)
             self.notice_sent = True
             self._move("announce_expiry")
         if await self._revoked_within(start.expires_at - workflow.now()):
@@ -121,12 +121,6 @@ class SermiApprovalWorkflow:
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
-        await self._mail(
-            "expired",
-            "Your SERMI approval has expired",
-            f"Your SERMI approval (certificate {start.certificate_reference}) expired at "
-            f"{start.expires_at.isoformat()}. Security-related technical information is closed "
-            "to you until an administrator records a new approval.",
-        )
+        await self._mail("expired", MailKind.SERMI_EXPIRED)
         self._move("expire")
         return self.status()

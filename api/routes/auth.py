@@ -25,6 +25,7 @@ from domain.accounts import (
     TotpRequired,
     WeakPassword,
 )
+from domain.languages import Language
 from web.auth import client_ip
 from web.deps import AccountsDep, CurrentSession, CurrentUser, MailSenderDep
 from web.problems import Responses, problem_responses, with_retry_after
@@ -105,6 +106,13 @@ class Me(BaseModel):
     role: Role
     workshop_id: str | None
     workshop_name: str | None
+    language: Language = Field(description="The language the person reads; their mail's")
+
+
+class MeChange(BaseModel):
+    language: Language = Field(
+        description="The language the person reads from now on: their mail's"
+    )
 
 
 class Accepted(BaseModel):
@@ -216,6 +224,12 @@ async def change_password(
 async def me(user: CurrentUser, accounts: AccountsDep) -> Me:
     """The signed-in person and their workshop."""
     return Me.model_validate(await use_cases.profile(accounts, user))
+
+
+@router.patch("/me", response_model=Me)
+async def change_me(body: MeChange, user: CurrentUser, accounts: AccountsDep) -> Me:
+    """Change what the signed-in person keeps: the language of their mail."""
+    return Me.model_validate(await use_cases.change_language(accounts, user, body.language))
 
 
 @router.post("/workshops/{workshop_id}/invitations", status_code=201, response_model=Invited)

@@ -7,8 +7,9 @@ case and shapes the answer.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from application import registration as use_cases
@@ -26,6 +27,7 @@ from domain.registration import (
     WrongRegistrationState,
 )
 from web.deps import AdminUser, ResourcesDep
+from web.languages import ACCEPT_LANGUAGE_MAX_LENGTH, preferred_language
 from web.problems import WORKFLOW_UNAVAILABLE, problem_responses
 
 router = APIRouter(tags=["registrations"])
@@ -71,15 +73,31 @@ class RegistrationSummary(BaseModel):
     },
 )
 async def apply(
-    application: Application, request: Request, response: Response, resources: ResourcesDep
+    application: Application,
+    request: Request,
+    response: Response,
+    resources: ResourcesDep,
+    accept_language: Annotated[
+        str,
+        Header(
+            max_length=ACCEPT_LANGUAGE_MAX_LENGTH,
+            description="The applicant's languages: their mail is written in the best match "
+            "(English or Dutch), which their account keeps",
+        ),
+    ] = "",
 ) -> RegistrationCreated:
     """Apply as an independent workshop. A code is mailed to the contact email.
 
     Re-sending the identical application returns the same registration (200); another open
-    application with the same VAT ID or email is a 409 naming it.
+    application with the same VAT ID or email is a 409 naming it. The mail is written in the
+    best match of `Accept-Language` (English or Dutch; English otherwise), which the owner's
+    account keeps once the workshop is approved (`PATCH /me` changes it).
     """
     registration, created = await use_cases.submit_application(
-        resources, application, str(request.base_url).rstrip("/")
+        resources,
+        application,
+        str(request.base_url).rstrip("/"),
+        preferred_language(accept_language),
     )
     if not created:
         response.status_code = 200

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from console.routes import access, payments, registration, sign_in
+from console.routes import access, account, payments, registration, sign_in
 from console.routes import operators as operator_pages
 from console.routes import programming as programming_pages
 from console.routes import service_booklet as service_booklet_pages
@@ -16,6 +16,7 @@ from console.routes import teleservices as teleservice_pages
 
 PAGE_ROUTERS: list[APIRouter] = [
     sign_in.router,
+    account.router,
     access.router,
     payments.router,
     registration.router,

@@ -26,6 +26,7 @@ from console.i18n import Translator
 from console.rendering import render
 from contracts.registration import VerifyEmailInput
 from domain.errors import DomainError
+from domain.languages import Language
 from domain.registration import Application
 from domain.vat import EU_COUNTRIES
 from web.deps import AccountsDep, ResourcesDep
@@ -87,7 +88,10 @@ async def apply(
     try:
         application = Application.model_validate(values)
         registration, _created = await submit_application(
-            resources, application, str(request.base_url).rstrip("/")
+            resources,
+            application,
+            str(request.base_url).rstrip("/"),
+            Language(translate.language),
         )
     except ValidationError as error:
         errors.add_validation_error(translate, error)

@@ -40,6 +40,8 @@ class User(Base):
     # The newest TOTP time step (Unix time // 30) a code was accepted for: that step and every
     # earlier one are refused from then on, so a code works once (RFC 6238, 5.2).
     totp_last_step: Mapped[int | None]
+    # The language the person reads (`domain.languages.Language`): their mail is written in it.
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     created_at: Mapped[datetime]
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page, expect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -254,6 +255,46 @@ async def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     await page.screenshot(path=str(path), full_page=True)
     return path
+
+
+DOCS_SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
+# A README image stays small: the repository carries every version of it.
+DOCS_SCREENSHOT_MAX_BYTES = 150_000
+
+
+async def phone_screenshot(page: Page, name: str) -> Path:
+    """The page's first screen as a phone shows it (the viewport, not the whole page), for the
+    README: written to docs/screenshots/ when AOS_DOCS_SCREENSHOTS=1 (`make` leaves the
+    committed images alone otherwise), else beside the other screenshots; never larger than
+    DOCS_SCREENSHOT_MAX_BYTES."""
+    folder = DOCS_SCREENSHOTS if os.environ.get("AOS_DOCS_SCREENSHOTS") == "1" else SCREENSHOTS
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    await page.screenshot(path=str(path))
+    assert path.stat().st_size < DOCS_SCREENSHOT_MAX_BYTES, (path, path.stat().st_size)
+    return path
+
+
+# What a page must not have: axe-core's violations of these impacts fail a test.
+BLOCKING_IMPACTS = ("serious", "critical")
+_axe = Axe()
+
+
+async def accessibility_faults(page: Page, tag: str) -> list[str]:
+    """axe-core (the copy bundled in axe-playwright-python) run on the page as it stands: one
+    readable line per serious or critical violation, naming the rule, what it means and the
+    elements it found."""
+    results = await _axe.run(page)
+    faults = []
+    for violation in results.response["violations"]:
+        if violation["impact"] not in BLOCKING_IMPACTS:
+            continue
+        targets = [" ".join(map(str, node["target"])) for node in violation["nodes"]][:5]
+        faults.append(
+            f"{tag} {page.url}: {violation['impact']} {violation['id']} "
+            f"({violation['help']}) at {targets}"
+        )
+    return faults
 
 
 ZBARIMG = Path("/usr/bin/zbarimg")

@@ -1,6 +1,7 @@
-"""Every main page works on a technician's phone (390 px) and tablet (768 px), in English and
-in Dutch: nothing scrolls sideways, and every link of the main menu lies inside the header,
-where its white text is readable."""
+"""Every main page works on a technician's phone (390 px) and tablet (768 px), and on a
+desktop, in English and in Dutch: nothing scrolls sideways, every link of the main menu lies
+inside the header, where its white text is readable, and axe-core finds no serious or critical
+accessibility violation."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from domain.catalogue import Service
 from testkit.factories import grant_ticket
 from tests.console.conftest import ConsoleServer
 from tests.console.helpers import (
+    accessibility_faults,
     administrator_account,
     api_token,
+    phone_screenshot,
     screenshot,
     sign_in,
     workshop_through_api,
@@ -24,7 +27,7 @@ from tests.service_history.conftest import DEMO_VIN
 
 pytestmark = pytest.mark.e2e
 
-WIDTHS = {"phone": (390, 844), "tablet": (768, 1024)}
+WIDTHS = {"phone": (390, 844), "tablet": (768, 1024), "desktop": (1280, 900)}
 WORKSHOP_PAGES = [
     "/console/",
     "/console/credit",
@@ -32,7 +35,19 @@ WORKSHOP_PAGES = [
     f"/console/kasio/vehicles/{DEMO_VIN}",
     "/console/programming/",
     "/console/stations",
+    "/console/technical-information/",
+    "/console/kasio/teleservice-tickets",
+    "/console/kasio/remote-key-reads",
+    "/console/account",
 ]
+# The phone pages the README shows ("What it looks like"), by the name of their image.
+README_PHONE_PAGES = {
+    "/console/": "phone-home",
+    f"/console/kasio/vehicles/{DEMO_VIN}": "phone-service-booklet",
+    "/console/programming/": "phone-programming",
+    "/console/stations": "phone-stations",
+}
+ANONYMOUS_PAGES = ["/console/sign-in", "/console/register"]
 OPERATOR_PAGES = ["/console/operators/", "/console/operators/flows", "/console/operators/outbox"]
 
 # How far the page reaches past the window, and the menu links that lie outside the header.
@@ -58,7 +73,8 @@ LAYOUT_FAULTS = """() => {
 
 
 async def layout_faults(page: Page, base_url: str, paths: list[str], tag: str) -> list[str]:
-    """Each page at each width: what a phone user would trip over, as readable lines."""
+    """Each page at each width: what a phone user, or one with a screen reader or weak eyes,
+    would trip over, as readable lines."""
     faults = []
     for device, (width, height) in WIDTHS.items():
         await page.set_viewport_size({"width": width, "height": height})
@@ -73,6 +89,9 @@ async def layout_faults(page: Page, base_url: str, paths: list[str], tag: str) -
                 )
             if found["outside"]:
                 faults.append(f"{tag} {path} at {width} px: {found['outside']} outside the header")
+            faults += await accessibility_faults(page, f"{tag} at {width} px")
+            if device == "phone" and tag == "en" and path in README_PHONE_PAGES:
+                await phone_screenshot(page, README_PHONE_PAGES[path])
             if path == "/console/" or path == f"/console/kasio/vehicles/{DEMO_VIN}":
                 name = "applications" if path == "/console/" else "vehicle"
                 await screenshot(page, f"{device}-{tag}-{name}")
@@ -85,7 +104,7 @@ async def test_every_main_page_fits_a_phone_and_a_tablet(
     account = await workshop_through_api(console.api, console.session_factory)
     await seed_demo_vehicles(console.session_factory)
     now = datetime.now(UTC)
-    for service in (Service.SERVICE_HISTORY, Service.ECU_PROGRAMMING):
+    for service in Service:
         await grant_ticket(
             console.session_factory, account.workshop_id, now, now + timedelta(days=1), service
         )
@@ -99,6 +118,7 @@ async def test_every_main_page_fits_a_phone_and_a_tablet(
 
     faults = []
     for tag, browser_page in (("en", page), ("nl", dutch_page)):
+        faults += await layout_faults(browser_page, console.base_url, ANONYMOUS_PAGES, tag)
         await sign_in(browser_page, console.base_url, account)
         faults += await layout_faults(browser_page, console.base_url, WORKSHOP_PAGES, tag)
 

@@ -1,7 +1,9 @@
 """A Dutch session (Accept-Language nl-NL) on the pages that were still partly English: the
 vehicle page (its histories, its technical actions), the maintenance log PDF the customer takes
-home (read back with `pdftotext`), and the operators' flow list, a flow's state diagram and its
-timeline (times to the millisecond, events named in words)."""
+home (read back with `pdftotext`), the programming page's flash package, and the operators'
+flow list, a flow's state diagram and its timeline (times to the millisecond, events named in
+words). On every main page, and in the PDF, none of the console's English texts (each msgid of
+the catalogues that reads otherwise in Dutch) shows."""
 
 from __future__ import annotations
 
@@ -15,11 +17,14 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from babel.messages.pofile import read_po
 from playwright.async_api import Page, expect
 
-from console.i18n import Translator
+from console.i18n import LOCALES_DIR, Translator
 from db.models import ServiceEntry
+from domain.catalogue import Service
 from domain.service_history import CONSENT_TEXT_VERSION
+from hw.sim.demo_package import build_demo_package
 from testkit.factories import grant_ticket
 from tests.console.conftest import ConsoleServer
 from tests.console.helpers import (
@@ -40,6 +45,41 @@ PDFTOTEXT = shutil.which("pdftotext")
 def english_words_in(text: str, words: tuple[str, ...]) -> list[str]:
     """Which of `words` (whole words, as written) occur in `text`."""
     return [word for word in words if re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text)]
+
+
+def _english_ui_texts() -> tuple[str, ...]:
+    """The console's English texts that read otherwise in Dutch: the msgids of the Dutch
+    catalogues, of two words or more (a single word may be Dutch as well: "Open", "Status"),
+    without placeholders (those are filled in on the page)."""
+    texts = []
+    for po_file in sorted((LOCALES_DIR / "nl" / "LC_MESSAGES").glob("*.po")):
+        with po_file.open("rb") as source:
+            for message in read_po(source, locale="nl"):
+                english = message.id
+                if (
+                    isinstance(english, str)
+                    and len(english.split()) >= 2
+                    and "%(" not in english
+                    and message.string
+                    and message.string != english
+                ):
+                    texts.append(english)
+    return tuple(texts)
+
+
+ENGLISH_UI_TEXTS = _english_ui_texts()
+
+
+async def english_on_pages(page: Page, base: str, paths: list[str]) -> list[str]:
+    """Each page's English UI texts, as `path: [texts]` lines (none on a Dutch page)."""
+    found = []
+    for path in paths:
+        answer = await page.goto(base + path)
+        assert answer is not None and answer.status == 200, (path, answer)
+        english = english_words_in(await page.locator("body").inner_text(), ENGLISH_UI_TEXTS)
+        if english:
+            found.append(f"{path}: {english}")
+    return found
 
 
 def pdf_text(pdf: bytes) -> str:
@@ -89,10 +129,22 @@ async def test_a_dutch_session_finds_no_english_on_these_pages_nor_in_the_log(
     await seed(console.session_factory)
     account = await workshop_through_api(console.api, console.session_factory)
     now = datetime.now(UTC)
-    await grant_ticket(
-        console.session_factory, account.workshop_id, now - timedelta(hours=1), now + timedelta(1)
-    )
+    for service in Service:
+        await grant_ticket(
+            console.session_factory,
+            account.workshop_id,
+            now - timedelta(hours=1),
+            now + timedelta(1),
+            service,
+        )
     owner = await api_token(console.api, account)
+    registered = await console.api.post(
+        f"/workshops/{account.workshop_id}/stations",
+        json={"station_id": "bay-1", "name": "Brug 1", "confirm_never_seen": True},
+        headers=owner,
+    )
+    assert registered.status_code == 201, registered.text
+    build_demo_package(console.settings.packages_dir / "demo-2.0.0", package_id="demo-2.0.0")
     service_day = (now - timedelta(days=1)).date()
     entry_id = await _created_entry(console.api, owner, service_day.isoformat())
 
@@ -123,6 +175,7 @@ async def test_a_dutch_session_finds_no_english_on_these_pages_nor_in_the_log(
         "Chassisnummer",
     ):
         assert dutch_text in text, (dutch_text, text)
+    assert not english_words_in(text, ENGLISH_UI_TEXTS), text
     assert not english_words_in(
         text,
         (
@@ -154,6 +207,36 @@ async def test_a_dutch_session_finds_no_english_on_these_pages_nor_in_the_log(
             "Update the engine control unit software",
         ),
     )
+
+    # The flash package as the programming page offers it: its description in Dutch.
+    await page.goto(f"{base}/console/programming/")
+    offered = page.get_by_label("Flashpakket")
+    await expect(offered).to_contain_text("demopakket")
+    assert "demo package for the simulated vehicle" not in await offered.inner_text()
+
+    # No English UI text on any main page of the workshop.
+    english = await english_on_pages(
+        page,
+        base,
+        [
+            "/console/",
+            "/console/credit",
+            KASIO + "/",
+            f"{KASIO}/vehicles/{DEMO_VIN}",
+            f"{KASIO}/entries/{entry_id}",
+            f"{KASIO}/teleservice-tickets",
+            f"{KASIO}/remote-key-reads",
+            "/console/programming/",
+            "/console/stations",
+            "/console/technical-information/",
+            "/console/account",
+        ],
+    )
+    assert english == [], "\n".join(english)
+    # The same look finds the English of a page shown in English: it would see a gap.
+    await page.goto(f"{base}/console/language/en?next=/console/stations")
+    assert await english_on_pages(page, base, ["/console/stations"])
+    await page.goto(f"{base}/console/language/nl?next=/console/stations")
     closed = await console.api.post(f"/service-entries/{entry_id}/close", headers=owner)
     assert closed.status_code == 200, closed.text
 
@@ -178,6 +261,15 @@ async def test_a_dutch_session_finds_no_english_on_these_pages_nor_in_the_log(
     )
     assert not english_words_in(shown, raw), shown
 
+    # (Not the outbox: it shows each mail as sent, in its recipient's language.)
+    english = await english_on_pages(
+        page,
+        base,
+        ["/console/operators/", f"/console/operators/flows?workshop={account.workshop_id}"],
+    )
+    assert english == [], "\n".join(english)
+
+    await page.goto(f"{base}/console/operators/flows?workshop={account.workshop_id}")
     await page.locator("#flows a[href*='registration-']").click()
     await expect(page.locator("#current-state")).to_have_text("Goedgekeurd")
     await expect(page.locator("#diagram table")).to_contain_text("E-mailadres bevestigen")
@@ -188,6 +280,7 @@ async def test_a_dutch_session_finds_no_english_on_these_pages_nor_in_the_log(
     assert times and all(re.search(r"\d{2}:\d{2}:\d{2}\.\d{3}$", t) for t in times), times
     assert len(set(times)) > 1  # to the millisecond, the events no longer share one minute
     await screenshot(page, "operators-flow-dutch")
+    assert not english_words_in(await page.locator("body").inner_text(), ENGLISH_UI_TEXTS)
     shown = await page.locator("main").inner_text()
     assert not english_words_in(
         shown,

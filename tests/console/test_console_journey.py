@@ -47,6 +47,8 @@ class Expected:
     balance_after_voucher: str  # + 25 euros
     day: str
     month_names: str  # a date of this language: "5 mrt 2026" / "5 Mar 2026"
+    code_subject: str  # the mails, in the language the applicant registered in
+    activation_subject: str
 
 
 ENGLISH = Expected(
@@ -61,6 +63,8 @@ ENGLISH = Expected(
     balance_after_voucher="€75.00",
     day="1 day",
     month_names=r"\d{1,2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sept?|Oct|Nov|Dec) \d{4}, \d\d:\d\d",
+    code_subject="Your verification code",
+    activation_subject="Garage Journey en is registered: set your password",
 )
 DUTCH = Expected(
     register_heading="Uw werkplaats inschrijven",
@@ -74,6 +78,8 @@ DUTCH = Expected(
     balance_after_voucher="€\xa075,00",
     day="1 dag",
     month_names=r"\d{1,2} (jan|feb|mrt|apr|mei|jun|jul|aug|sep|okt|nov|dec) \d{4},? \d\d:\d\d",
+    code_subject="Uw verificatiecode",
+    activation_subject="Garage Journey nl is geregistreerd: kies uw wachtwoord",
 )
 
 
@@ -102,6 +108,7 @@ async def _journey(
 
     # Verify the email: the mail links to the page, the code is in the mail.
     mail = await last_mail_to(console.session_factory, email)
+    assert mail.subject == expected.code_subject
     link = re.search(r"(http://\S+/console/registrations/\S+/verify)", mail.body)
     assert link, mail.body
     await page.goto(link.group(1))
@@ -116,6 +123,7 @@ async def _journey(
 
     # Set the password from the invitation link in the approval mail.
     activation = await last_mail_to(console.session_factory, email, "registration")
+    assert activation.subject == expected.activation_subject
     invitation = re.search(r"(http://\S+/console/invitations/\S+)", activation.body)
     assert invitation, activation.body
     await page.goto(invitation.group(1))
