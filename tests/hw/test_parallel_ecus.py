@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from domain.flash_package import crc32
+from domain.frame_log_decoder import DecodedLog, messages
 from domain.programming_timing import ProgrammingTiming
 from hw.flash_files import FlashPackage
 from hw.flash_sequence import flash_ecu
@@ -21,12 +22,9 @@ from hw.uds_client import LinkTimeouts
 from tests.hw.simtools import FINGERPRINT, fast_config, ready_to_program
 from tests.hw.test_frame_log_order import (
     ECU_ADDRESSES,
-    TESTER,
     check_ecu_log,
-    doip_messages,
-    exchanges_per_ecu,
-    isotp_messages,
-    read_asc,
+    logs_per_ecu,
+    read_frames,
 )
 
 LANES = ("DME", "EGS")
@@ -93,7 +91,7 @@ def test_two_doip_ecus_in_parallel_take_clearly_less_than_one_after_another(
     _assert_flashed(parallel_car, demo_package)
     assert parallel < 0.8 * sequential, (parallel, sequential)
     # the log of both lanes, decoded independently: each ECU's exchanges whole and in order
-    logs = exchanges_per_ecu(doip_messages(read_asc(trace)), lambda a: TESTER << 16 | a)
+    logs = logs_per_ecu(trace)
     for ecu in LANES:
         check_ecu_log(ecu, logs[ecu])
     assert all(not logs[ecu].exchanges for ecu in ECU_ADDRESSES if ecu not in LANES)
@@ -140,20 +138,22 @@ def test_lanes_over_can_keep_one_request_on_the_bus(
     with open_station_link(url, trace, timeouts=TIMEOUTS) as link:
         _flash_in_lanes(link, demo_package, LANES)
     _assert_flashed(sim, demo_package)
-    messages = isotp_messages(read_asc(trace))
-    logs = exchanges_per_ecu(messages, lambda address: 0x600 | address)
+    logs = logs_per_ecu(trace)
     for ecu in LANES:
         check_ecu_log(ecu, logs[ecu])
     # serial: no request goes out while another ECU's request waits for its final answer
     # (TesterPresent aside: the keep-alive is sent beside requests, and the probes after a
     # reset go unanswered until the ECU is back)
+    decoded = DecodedLog()
     waiting: int | None = None
-    for arbitration_id, is_rx, payload in messages:
+    for message in messages(read_frames(trace), decoded):
+        payload = message.payload
         if payload[0] in (0x3E, 0x7E):
             continue
-        if not is_rx:
-            assert waiting is None, f"0x{arbitration_id:X} sent while 0x{waiting:X} waits"
-            waiting = arbitration_id
+        if not message.is_rx:
+            assert waiting is None, f"0x{message.address:X} sent while 0x{waiting:X} waits"
+            waiting = message.address
         elif not (payload[0] == 0x7F and payload[2] == 0x78):
-            assert waiting is not None and arbitration_id == waiting | 0x80
+            assert waiting is not None and message.address == waiting
             waiting = None
+    assert decoded.problems == [], decoded.problems
