@@ -272,10 +272,15 @@ class _History:
             scheduled = event.activity_task_scheduled_event_attributes
             values = await self._decode(scheduled.input)
             values = values if isinstance(values, dict) else {}
+            # A segment's activity names its segment; an ECU's activity (`program_ecu`) the
+            # segment it resumes at, or, when it fails, the one it failed in (below).
+            resume_from = values.get("resume_from")
             self._scheduled[event.event_id] = {
                 "step": scheduled.activity_type.name,
                 "ecu": values.get("ecu"),
-                "segment": values.get("segment_index"),
+                "segment": values.get("segment_index")
+                if "segment_index" in values
+                else (resume_from or {}).get("segment_index"),
                 "at": at,
             }
         elif kind == "activity_task_started_event_attributes":
@@ -310,6 +315,8 @@ class _History:
         if kind == "activity_task_failed_event_attributes":
             cause_type, cause = await self._failure(attributes.failure)
             step["failure"] = f"{cause_type}: {cause}"
+            if step["segment"] is None:
+                step["segment"] = await self._failed_segment(attributes.failure)
         if kind == "activity_task_completed_event_attributes" and step["step"] == activity_name(
             check_entitlement
         ):
@@ -326,6 +333,16 @@ class _History:
             return None
         values = await self.converter.decode(payloads.payloads)
         return values[0] if values else None
+
+    async def _failed_segment(self, failure: Failure) -> int | None:
+        """The segment an ECU's activity failed in, from the progress its failure carries."""
+        error = await self.converter.decode_failure(failure)
+        if isinstance(error, ApplicationError) and error.details:
+            detail = error.details[0]
+            progress = detail.get("ecu_progress") if isinstance(detail, dict) else None
+            if isinstance(progress, dict) and isinstance(progress.get("segment_index"), int):
+                return int(progress["segment_index"])
+        return None
 
     async def _failure(self, failure: Failure) -> tuple[str | None, str]:
         error = await self.converter.decode_failure(failure)

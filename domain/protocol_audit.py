@@ -235,15 +235,16 @@ def _request_download(audit: Audit, ecu: EcuFindings, exchange: Exchange, log: s
         audit.flag(ecu, exchange, log, "malformed", request.hex(" "))
         return
     address, length = found
+    if not exchange.positive:  # refused (a resume's probe into checked memory): nothing sent
+        return
     if _resumes(ecu, request):
         segment = ecu.segments[-1]
     else:
         segment = Segment(address, length)
         ecu.segments.append(segment)
     ecu.erased_since_segment = False
-    if exchange.positive:
-        ecu.downloading, ecu.last_counter, ecu.last_block = segment, 0, None
-        ecu.unchecked = segment
+    ecu.downloading, ecu.last_counter, ecu.last_block = segment, 0, None
+    ecu.unchecked = segment
 
 
 def _transfer_data(audit: Audit, ecu: EcuFindings, exchange: Exchange, log: str) -> None:

@@ -404,13 +404,15 @@ class ProgrammingStationActivities:
                 details,
                 type=StationFailure.BATTERY_LOW,
             )
-        fingerprint = Fingerprint(
+        prepare_ecu(link, package, self._fingerprint(workshop_id))
+        return volts
+
+    def _fingerprint(self, workshop_id: str) -> Fingerprint:
+        return Fingerprint(
             programming_date=datetime.now(UTC).date(),
             workshop_id=zlib.crc32(workshop_id.encode()),
             station_id=self.station_id[:9],
         )
-        prepare_ecu(link, package, fingerprint)
-        return volts
 
     @implements(contract.program_segment)
     def program_segment(self, request: ProgramSegmentInput) -> SegmentResult:
@@ -553,9 +555,12 @@ class ProgrammingStationActivities:
                 self._prepare(link, request.package_id, request.ecu, request.workshop_id)
                 run.step(EcuStep.PREPARE, prepared=True)
             elif not link.wrote_fingerprint(request.ecu):
-                # A retry on a new link (the station was killed): the car asks for the
-                # fingerprint again in each programming session before it erases or downloads.
-                self._prepare(link, request.package_id, request.ecu, request.workshop_id)
+                # A retry on a new link (the station was killed, or the technician resumed):
+                # the car asks for the fingerprint again in each programming session before it
+                # erases or downloads. A refusal here fails with the ECU's progress (the
+                # errors are typed by `run`), so the next attempt still continues at its block.
+                ensure_programming(link, request.ecu)
+                link.write_fingerprint(request.ecu, self._fingerprint(request.workshop_id))
             ensure_programming(link, request.ecu)
             for index in range(run.progress.segment_index, len(run.segments)):
                 started = run.progress.erased or run.progress.download is not None

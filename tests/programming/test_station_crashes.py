@@ -50,8 +50,11 @@ KILLS_PER_FLASH = 5
 PACKAGE = "crash-test"
 # How far behind the transfer the server's copy of an ECU's progress can be: the station
 # worker sends heartbeats at most once a second (its throttle) and the activity hands it the
-# last confirmed block every `station.programming.HEARTBEAT_EVERY` (0.25 s).
+# last confirmed block every `station.programming.HEARTBEAT_EVERY` (0.25 s); a heartbeat then
+# takes its way through the gateway to the server (up to half a second seen on a loaded 2-core
+# machine, four test workers beside it: a full run once went 0.3 % over the bound without it).
 HEARTBEAT_INTERVAL = 1.0 + HEARTBEAT_EVERY
+HEARTBEAT_DELIVERY = 0.5
 IN_FLIGHT_BLOCKS = 8
 
 
@@ -239,7 +242,8 @@ def _check_flash(
 ) -> int:
     """The flash completed with correct memory, every segment erased once; per ECU, the bytes
     sent again (programmed again, or acknowledged without programming) at most a heartbeat
-    interval and the blocks in flight for each kill that interrupted its transfer."""
+    interval (and its delivery) and the blocks in flight for each kill that interrupted its
+    transfer."""
     assert report.state == "completed", (run, report)
     throughput = report.throughput_bytes_per_second or 0.0
     assert throughput > 0
@@ -258,7 +262,7 @@ def _check_flash(
         acknowledged_again = ecu.stats.blocks_skipped_identical + ecu.stats.blocks_repeated
         resent = (programmed_again + acknowledged_again) * block
         # `throughput` is one lane's (the bytes over the seconds each ECU's transfer took).
-        per_kill = throughput * HEARTBEAT_INTERVAL + IN_FLIGHT_BLOCKS * block
+        per_kill = throughput * (HEARTBEAT_INTERVAL + HEARTBEAT_DELIVERY) + IN_FLIGHT_BLOCKS * block
         assert resent <= interrupted[package.ecu] * per_kill, (
             run,
             package.ecu,
