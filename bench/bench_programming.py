@@ -215,12 +215,15 @@ def car_in_process(vehicle: SimVehicle) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def car_process(vin: str) -> Iterator[str]:
+def car_process(vin: str, timing_scale: float = 0.0) -> Iterator[str]:
     """A fresh simulated car in its own process, a DoIP entity on 127.0.0.1; its URL.
 
-    As with a real car, the car's work does not share the tester's interpreter."""
+    As with a real car, the car's work does not share the tester's interpreter. With
+    `timing_scale` the ECUs take the time of their timing model (erase, write, check, reset;
+    1 is real time), as a real car's do."""
+    timing = ["--timing-scale", str(timing_scale)] if timing_scale else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "hw.sim", "--doip", "127.0.0.1:0", "--vin", vin],
+        [sys.executable, "-m", "hw.sim", "--doip", "127.0.0.1:0", "--vin", vin, *timing],
         cwd=Path(__file__).resolve().parents[1],
         stdout=subprocess.PIPE,
         text=True,
@@ -257,12 +260,20 @@ class Bench:
         self.session_factory = create_session_factory(engine=self.engine)
 
     async def flash(
-        self, package_id: str, vehicle_url: str, vin: str, gateway: str | None = None
+        self,
+        package_id: str,
+        vehicle_url: str,
+        vin: str,
+        gateway: str | None = None,
+        *,
+        parallel: bool = False,
     ) -> tuple[float, int, int]:
         """Seconds from POST /programming-sessions to completion, history events, ECUs.
 
         With `gateway` (a running gateway's address) the station worker reaches Temporal
         through it, as in production; without, straight at the frontend (the baseline).
+        The ECUs one after another unless `parallel` (the plain loop's strategy, so the
+        throughput ratios compare the same work).
         """
         station_id = f"bench-{uuid.uuid4().hex[:6]}"
         deps = StationDependencies(
@@ -288,7 +299,12 @@ class Bench:
             began = time.perf_counter()
             started = await api.post(
                 "/programming-sessions",
-                json={"station_id": station_id, "vin": vin, "package_id": package_id},
+                json={
+                    "station_id": station_id,
+                    "vin": vin,
+                    "package_id": package_id,
+                    "parallel": parallel,
+                },
                 headers=owner.headers,
             )
             started.raise_for_status()
