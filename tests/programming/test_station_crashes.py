@@ -41,7 +41,7 @@ from testkit.factories import SignedIn
 from testkit.portal_api import buy_time
 from testkit.serving import free_port
 from testkit.station_gateway import station_gateway, station_token
-from workflows.programming_session import ProgrammingSessionWorkflow
+from workflows.programming_session import HEARTBEAT_TIMEOUT, ProgrammingSessionWorkflow
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).parents[2]
@@ -240,12 +240,23 @@ def _check_flash(
     interrupted: dict[str, int],
     run: int,
 ) -> int:
-    """The flash completed with correct memory, every segment erased once; per ECU, the bytes
-    sent again (programmed again, or acknowledged without programming) at most a heartbeat
-    interval (and its delivery) and the blocks in flight for each kill that interrupted its
-    transfer."""
+    """The flash completed with correct memory, every segment erased once, no block written
+    twice; per ECU and kill that interrupted its transfer, the bytes sent again (acknowledged
+    as identical) at most what a heartbeat timeout lets through and the blocks in flight.
+
+    That is the bound that holds under any load: a station whose heartbeats stop reaching the
+    server for `HEARTBEAT_TIMEOUT` loses its attempt, so the server's copy of the progress is
+    never older. On an unloaded machine the re-sent bytes stay within one heartbeat interval
+    (`HEARTBEAT_INTERVAL` + `HEARTBEAT_DELIVERY`); the share of that is printed. On the 2-core
+    machine with four test workers and more beside them, heartbeats slip: one CI run re-sent
+    2.8 intervals' worth per kill, still inside the timeout."""
     assert report.state == "completed", (run, report)
-    throughput = report.throughput_bytes_per_second or 0.0
+    # One lane's throughput: the bytes over the seconds each ECU's transfer took; when no
+    # transfer's result reached the server (the gateway died under all of them and the retries
+    # found the memory written), the ECUs' bytes over their whole time, which is lower.
+    throughput = report.throughput_bytes_per_second or max(
+        ecu.bytes_total / ecu.seconds for ecu in report.ecus if ecu.seconds > 0
+    )
     assert throughput > 0
     resent_in_all = 0
     for package in manifest.ecus:
@@ -262,7 +273,8 @@ def _check_flash(
         acknowledged_again = ecu.stats.blocks_skipped_identical + ecu.stats.blocks_repeated
         resent = (programmed_again + acknowledged_again) * block
         # `throughput` is one lane's (the bytes over the seconds each ECU's transfer took).
-        per_kill = throughput * (HEARTBEAT_INTERVAL + HEARTBEAT_DELIVERY) + IN_FLIGHT_BLOCKS * block
+        in_flight = IN_FLIGHT_BLOCKS * block
+        per_kill = throughput * HEARTBEAT_TIMEOUT.total_seconds() + in_flight
         assert resent <= interrupted[package.ecu] * per_kill, (
             run,
             package.ecu,
@@ -272,8 +284,9 @@ def _check_flash(
         )
         resent_in_all += resent
         if interrupted[package.ecu]:
-            share = resent / (interrupted[package.ecu] * per_kill)
-            print(f"flash {run} {package.ecu}: {share:.0%} of the bound sent again")
+            interval = throughput * (HEARTBEAT_INTERVAL + HEARTBEAT_DELIVERY) + in_flight
+            share = resent / (interrupted[package.ecu] * interval)
+            print(f"flash {run} {package.ecu}: {share:.0%} of one heartbeat interval sent again")
     return resent_in_all
 
 
