@@ -320,11 +320,12 @@ async def test_the_plan_on_the_session_page_in_english_and_dutch_on_a_phone(
         assert [lane["ecus"] for lane in plan["lanes"]] == [["DME", "EGS"]]
         seconds = round(plan["estimated_seconds"])
         assert 40 <= seconds <= 42, plan
-        cookie = {"name": "aos_session", "value": owner.token, "domain": "127.0.0.1", "path": "/"}
         live_page = f"{console.base_url}/console/programming/{session_id}"
         shown = {}
         for language, browser_page in (("en", page), ("nl", dutch_page)):
-            await browser_page.context.add_cookies([cookie])
+            await browser_page.context.add_cookies(
+                [{"name": "aos_session", "value": owner.token, "domain": "127.0.0.1", "path": "/"}]
+            )
             await browser_page.goto(live_page)
             lanes = browser_page.locator("#plan-lanes li")
             shown[language] = (
