@@ -13,16 +13,12 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
-import pyotp
 import pytest
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from db.models import User
 from domain.accounts import Role
 from domain.programming import (
     DEFAULT_THROUGHPUT_BYTES_PER_SECOND,
@@ -34,13 +30,12 @@ from hw.flash_files import read_manifest
 from hw.sim.config import default_vehicle_config, tune_ecu
 from hw.sim.demo_package import build_demo_package
 from portal_app import create_app
-from security.credentials import hash_password
 from settings import Settings
 from testkit.factories import sign_in
 from testkit.portal_api import register_station
 from testkit.serving import serving_api
-from tests.programming.conftest import running_station, start_session
-from tests.programming.test_aos_cli import PASSWORD, _aos
+from tests.programming.conftest import progress_of, running_station, start_session
+from tests.programming.test_aos_cli import _aos, aos_login, with_password_and_totp
 from tests.programming.test_programming_time import (
     _buy_hour,
     _stop_entitlement,
@@ -52,12 +47,6 @@ PACKAGE = "plan-test"
 SLOW_CHECK = ProgrammingTiming(
     erase_ms_per_kib=10.0, write_ms_per_kib=12.0, check_ms=60_000.0, reset_ms=1500.0
 )
-
-
-async def _progress(api: httpx.AsyncClient, headers: dict[str, str], session_id: str) -> Any:
-    answer = await api.get(f"/programming-sessions/{session_id}", headers=headers)
-    assert answer.status_code == 200, answer.text
-    return answer.json()
 
 
 async def test_plan_estimates_from_the_ecus_figures_and_waits_for_time(
@@ -76,13 +65,7 @@ async def test_plan_estimates_from_the_ecus_figures_and_waits_for_time(
     manifest = read_manifest(settings.packages_dir / PACKAGE)
     workshop_id = await _workshop_with_credit(session_factory)
     owner = await sign_in(session_factory, Role.WORKSHOP_OWNER, workshop_id)
-    secret = pyotp.random_base32()
-    async with session_factory() as session, session.begin():
-        await session.execute(
-            update(User)
-            .where(User.id == owner.user_id)
-            .values(password_hash=hash_password(PASSWORD), totp_secret=secret)
-        )
+    secret = await with_password_and_totp(session_factory, owner)
     await _buy_hour(env, settings.portal_task_queue, workshop_id)
     await env.sleep(timedelta(minutes=59))  # 60 s of the hour are left
 
@@ -101,7 +84,7 @@ async def test_plan_estimates_from_the_ecus_figures_and_waits_for_time(
         session_id = started["session_id"]
         with env.auto_time_skipping_disabled():
             for _ in range(600):
-                progress = await _progress(api, owner.headers, session_id)
+                progress = await progress_of(api, owner.headers, session_id)
                 if progress["state"] == "waiting_for_time":
                     break
                 await asyncio.sleep(0.1)
@@ -140,19 +123,7 @@ async def test_plan_estimates_from_the_ecus_figures_and_waits_for_time(
         assert station.vehicle.ecu("DME").stats.erases == 0  # nothing was touched
 
         # The technician's terminal shows the same plan before anything starts.
-        code, out = await _aos(
-            config,
-            "login",
-            "--api",
-            base,
-            "--email",
-            f"{owner.user_id}@garage.example",
-            "--password",
-            PASSWORD,
-            "--totp",
-            pyotp.TOTP(secret).now(),
-        )
-        assert code == 0, out
+        await aos_login(config, base, owner, secret)
         code, out = await _aos(config, "flash", "plan", session_id)
         assert code == 0, out
         estimated = round(plan["estimated_seconds"])
