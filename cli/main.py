@@ -211,6 +211,47 @@ def _describe(progress: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _plan_lines(plan: dict[str, Any]) -> list[str]:
+    """The plan as the technician reads it: how the lanes run, each lane's ECUs in order
+    (with each ECU's estimate and where it comes from), and the whole estimate."""
+    estimates = plan.get("estimated_ecu_seconds") or {}
+    from_ecu = set(plan.get("timing_from_ecu") or [])
+    how = (
+        f"lanes in parallel, at most {plan['max_parallel']} at once"
+        if plan["parallel"]
+        else "one ECU after another"
+    )
+    lines = [f"Plan: {len(plan['lanes'])} lane(s), {how}"]
+    for number, lane in enumerate(plan["lanes"], start=1):
+        ecus = []
+        for ecu in lane["ecus"]:
+            if ecu in estimates:
+                source = "the ECU's figures" if ecu in from_ecu else "throughput"
+                ecus.append(f"{ecu} (~{round(estimates[ecu])} s, {source})")
+            else:
+                ecus.append(ecu)
+        alone = " (alone)" if lane.get("alone") else ""
+        lines.append(f"  lane {number}{alone}: {' -> '.join(ecus)}")
+    estimated = round(plan["estimated_seconds"])
+    lines.append(f"Estimated duration: {timedelta(seconds=estimated)} ({estimated} s)")
+    return lines
+
+
+@flash.command("plan")
+def flash_plan(session_id: SessionId) -> None:
+    """The session's programming plan: lanes, their ECUs in order, and the estimate (exit
+    code 1 while the car is still being identified: there is no plan yet)."""
+    session_id = _session_id(session_id)
+    with _client() as client:
+        progress = _answer(client.get(f"/programming-sessions/{session_id}"))
+    if progress.get("plan") is None:
+        console.print(f"No plan yet: {_describe(progress)}", highlight=False)
+        raise typer.Exit(1)
+    for line in _plan_lines(progress["plan"]):
+        console.print(line, highlight=False, markup=False)
+    console.print(_describe(progress), highlight=False)
+
+
 @flash.command("watch")
 def flash_watch(
     session_id: SessionId,
@@ -230,8 +271,13 @@ def flash_watch(
         ) as bars,
     ):
         tasks: dict[str, Any] = {}
+        plan_shown = False
         while True:
             progress = _answer(client.get(f"/programming-sessions/{session_id}"))
+            if progress.get("plan") is not None and not plan_shown:
+                plan_shown = True  # once, as soon as it is made (before the transfer starts)
+                for line in _plan_lines(progress["plan"]):
+                    bars.console.print(line, highlight=False, markup=False)
             for ecu in progress["ecus"]:
                 if ecu["ecu"] not in tasks:
                     tasks[ecu["ecu"]] = bars.add_task(ecu["ecu"], total=ecu["bytes_total"] or 1)

@@ -33,7 +33,13 @@ from contracts.programming import (
     programming_workflow_id,
 )
 from db.models import User
-from domain.programming import FINAL_STATES, may_abort, may_resume, may_skip
+from domain.programming import (
+    FINAL_STATES,
+    ProgrammingPlan,
+    may_abort,
+    may_resume,
+    may_skip,
+)
 
 # How often the live page's event stream asks the workflow; an event goes out only on change.
 POLL_INTERVAL = 0.5
@@ -146,6 +152,49 @@ class LiveEcu(EcuOutcomeView):
     done_text: str
 
 
+class LaneView(BaseModel):
+    """One lane of the plan: its ECUs in order, and whether it runs alone."""
+
+    ecus: list[str]
+    alone: bool
+    label: str
+
+
+class PlanView(BaseModel):
+    """The session's plan as the page shows it, before (and while) the flash runs."""
+
+    lanes: list[LaneView]
+    parallel_text: str
+    estimate_text: str
+
+
+def plan_view(plan: ProgrammingPlan, translate: Translator) -> PlanView:
+    """The plan's lanes, whether they run in parallel (and how many at once) and its
+    estimate, in the page's language."""
+    lanes = [
+        LaneView(
+            ecus=lane.ecus,
+            alone=lane.alone,
+            label=(
+                translate._("Lane %(number)s, alone", number=number)
+                if lane.alone
+                else translate._("Lane %(number)s", number=number)
+            ),
+        )
+        for number, lane in enumerate(plan.lanes, start=1)
+    ]
+    parallel_text = (
+        translate._("Lanes in parallel, at most %(limit)s at once", limit=plan.max_parallel)
+        if plan.parallel
+        else translate._("One ECU after another")
+    )
+    return PlanView(
+        lanes=lanes,
+        parallel_text=parallel_text,
+        estimate_text=_duration(translate, timedelta(seconds=round(plan.estimated_seconds))),
+    )
+
+
 class LiveSession(ProgressView):
     """One moment of a session as the live page shows it (the body of each SSE event): the
     progress the API serves, with its texts in the page's language and the actions it takes."""
@@ -158,6 +207,7 @@ class LiveSession(ProgressView):
     eta_text: str
     remaining_text: str
     actions: SteeringActions
+    plan_view: PlanView | None = None
 
 
 def _bytes(translate: Translator, count: int) -> str:
@@ -204,6 +254,7 @@ def live_view(progress: ProgressView, translate: Translator) -> LiveSession:
         eta_text=_duration(translate, progress.eta),
         remaining_text=_duration(translate, progress.remaining_coverage),
         actions=steering_actions(progress),
+        plan_view=plan_view(progress.plan, translate) if progress.plan else None,
     )
 
 

@@ -20,6 +20,7 @@ from domain.programming import (
     ProgrammingState,
     Reach,
 )
+from domain.programming_timing import ProgrammingTiming
 
 PROGRAMMING_SESSION_WORKFLOW = "ProgrammingSessionWorkflow"
 
@@ -145,6 +146,9 @@ class VehicleIdentity(BaseModel):
     software: dict[str, list[SoftwareUnit]]
     # How the station reaches the ECUs (its vehicle URL); stations before this field: CAN.
     reach: Reach = Reach.CAN
+    # Per ECU the timing figures it reports (None: it reports none); stations and sessions
+    # before this field: none, so the plan estimates from the throughput as before.
+    timing: dict[str, ProgrammingTiming | None] = {}
 
 
 class PrepareEcuInput(BaseModel):

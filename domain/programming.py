@@ -7,15 +7,17 @@ transfer midway because the clock ran out: the ECU is finished and the overrun r
 from __future__ import annotations
 
 import heapq
+from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from statemachine import State, StateMachine
 
 from domain.errors import Conflict, DomainError, TooLarge
 from domain.flash_package import EcuPackage, FlashPackageManifest, ProcessClass, SoftwareUnit
+from domain.programming_timing import ProgrammingTiming, estimate_programming_seconds
 
 MINIMUM_VOLTAGE = 12.0  # below it a flash may brown out the ECU: pause for a charger
 # Before the first ECU there is no measured throughput on this link; assume a cautious one.
@@ -137,6 +139,7 @@ class EcuPlan(BaseModel):
     target_units: list[SoftwareUnit]
     total_bytes: int
     segment_count: int
+    segment_lengths: list[int] = []  # bytes per segment, in order (for the ECU's own figures)
 
 
 class Plan(BaseModel):
@@ -209,6 +212,14 @@ class ProgrammingPlan(BaseModel):
     lanes: list[Lane]
     actions: dict[str, list[str]]
     estimated_seconds: float
+    estimated_ecu_seconds: dict[str, float] = Field(
+        default={}, description="Each ECU's estimate (seconds) the plan's estimate adds up."
+    )
+    timing_from_ecu: list[str] = Field(
+        default=[],
+        description="ECUs whose estimate comes from the timing figures they report "
+        "(erase, write, check, reset); the others' from the throughput measured so far.",
+    )
 
 
 def ecu_actions(plan: EcuPlan) -> list[str]:
@@ -234,11 +245,14 @@ def plan_lanes(
     parallel: bool,
     max_parallel: int,
     throughput_bytes_per_second: float,
+    timing: Mapping[str, ProgrammingTiming | None] | None = None,
 ) -> ProgrammingPlan:
     """Lanes for the ECUs to program: over DoIP each ECU is a lane (up to `max_parallel` at
     once), on a CAN bus all share one lane; a coding-only ECU runs alone, after the others;
     without `parallel` every ECU runs in one lane. Estimated: lanes scheduled greedily on
-    `max_parallel` slots, in order, each ECU as `estimate_ecu_duration` says."""
+    `max_parallel` slots, in order, each ECU as `estimate_ecu_seconds` says (from the timing
+    figures it reported in `timing`, where it did)."""
+    timing = timing or {}
     shared = [plan for plan in ecus if not coding_only(plan)]
     alone = [plan for plan in ecus if coding_only(plan)]
     if not parallel:
@@ -251,9 +265,7 @@ def plan_lanes(
         lanes += [Lane(ecus=[plan.ecu], alone=True) for plan in alone]
     slots = max(1, max_parallel if parallel else 1)
     seconds = {
-        plan.ecu: estimate_ecu_duration(
-            plan.total_bytes, throughput_bytes_per_second
-        ).total_seconds()
+        plan.ecu: estimate_ecu_seconds(plan, timing.get(plan.ecu), throughput_bytes_per_second)
         for plan in ecus
     }
     together = [sum(seconds[ecu] for ecu in lane.ecus) for lane in lanes if not lane.alone]
@@ -268,7 +280,30 @@ def plan_lanes(
         lanes=lanes,
         actions={plan.ecu: ecu_actions(plan) for plan in ecus},
         estimated_seconds=estimated,
+        estimated_ecu_seconds=seconds,
+        timing_from_ecu=[plan.ecu for plan in ecus if _uses_figures(plan, timing.get(plan.ecu))],
     )
+
+
+def estimate_ecu_seconds(
+    plan: EcuPlan, timing: ProgrammingTiming | None, throughput_bytes_per_second: float
+) -> float:
+    """Seconds to program one ECU. With the ECU's own figures: every segment erased, written
+    and checked, one reset (`estimate_programming_seconds`), plus the transfer at the
+    throughput measured so far (before any: `DEFAULT_THROUGHPUT_BYTES_PER_SECOND`). Without
+    them (or a plan without segment sizes): `estimate_ecu_duration`."""
+    if not _uses_figures(plan, timing):
+        return estimate_ecu_duration(plan.total_bytes, throughput_bytes_per_second).total_seconds()
+    assert timing is not None
+    return estimate_programming_seconds(
+        timing,
+        plan.segment_lengths,
+        transfer_bytes_per_second=max(throughput_bytes_per_second, 1.0),
+    )
+
+
+def _uses_figures(plan: EcuPlan, timing: ProgrammingTiming | None) -> bool:
+    return timing is not None and bool(plan.segment_lengths)
 
 
 def plan_programming(
@@ -291,6 +326,7 @@ def plan_programming(
                 target_units=list(package.software_units),
                 total_bytes=package.total_bytes,
                 segment_count=len(package.segments),
+                segment_lengths=[segment.length for segment in package.segments],
             )
         )
     return Plan(to_program=to_program, already_at_target=already)

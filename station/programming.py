@@ -369,6 +369,7 @@ class ProgrammingStationActivities:
                 battery_voltage=link.read_battery_voltage(),
                 software=software,
                 reach=self.reach,
+                timing={ecu: link.read_programming_timing(ecu) for ecu in request.ecus},
             )
 
     @implements(contract.prepare_ecu)

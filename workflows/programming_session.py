@@ -238,6 +238,7 @@ class ProgrammingSessionWorkflow:
             parallel=self.request.parallel,
             max_parallel=self.request.max_parallel_ecus,
             throughput_bytes_per_second=self._throughput(),
+            timing=identity.timing,
         )
         if not plan.to_program:
             return

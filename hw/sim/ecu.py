@@ -46,7 +46,8 @@ Behaviour worth knowing when you test against it:
 * Timing model (``EcuConfig.timing`` x ``VehicleConfig.timing_scale``, see
   :mod:`hw.sim.config`): erase, each written TransferData block, check memory and the restart
   after reset take that long; work longer than P2server is answered with ResponsePending
-  (0x78) every ``pending_interval``. DID 0xF1A0 reports the figures the ECU applies.
+  (0x78) every ``pending_interval``. DID 0xF1A0 reports the figures the ECU applies (none
+  while the model is off).
 """
 
 from __future__ import annotations
@@ -506,7 +507,12 @@ class SimEcu:
         if did == P.DID_PROGRAMMING_DATE and self._holds_tester_identity():
             return self.programming_date
         timing = self.timing
-        if did == P.DID_PROGRAMMING_TIMING and timing is not None:
+        # The model off (scale 0): no figures to report, as an ECU without them (NRC 0x31).
+        if (
+            did == P.DID_PROGRAMMING_TIMING
+            and timing is not None
+            and self.vehicle.config.timing_scale
+        ):
             return P.encode_programming_timing(timing)
         raise Nrc(0x31)
 

@@ -30,6 +30,8 @@ from testkit.factories import sign_in as signed_in_directly
 from testkit.portal_api import buy_time, register_station
 from tests.console.conftest import ConsoleServer
 from tests.console.helpers import api_token, screenshot, sign_in, workshop_through_api
+from tests.console.test_console_fits_a_phone import layout_faults
+from tests.console.test_console_in_dutch import ENGLISH_UI_TEXTS, english_words_in
 from tests.programming.conftest import running_station, session_needing_technician
 
 pytestmark = pytest.mark.e2e
@@ -298,3 +300,55 @@ async def test_the_live_stream_ends_within_seconds_of_signing_out(
         ], rest
         await expect(page).to_have_url(f"{console.base_url}{sign_in_again}", timeout=5_000)
         await expect(page.get_by_text("Your session has ended. Sign in again.")).to_be_visible()
+
+
+async def test_the_plan_on_the_session_page_in_english_and_dutch_on_a_phone(
+    console: ConsoleServer, dev_env: WorkflowEnvironment, page: Page, dutch_page: Page
+) -> None:
+    """The session's plan, as the API serves it, on the page: its lane with the ECUs in order,
+    whether lanes run in parallel and how many at once, and the estimate; in English and in
+    Dutch (no English left), and on a 390 px phone without sideways scrolling."""
+    workshop_id = await create_workshop(console.session_factory)
+    owner = await signed_in_directly(console.session_factory, Role.WORKSHOP_OWNER, workshop_id)
+    async with session_needing_technician(
+        console.api, console.settings, dev_env.client, owner, "console-plan-1.0.0"
+    ) as started:
+        session_id = started["session_id"]
+        plan = (await _api_progress(console.api, owner.headers, session_id))["plan"]
+        # The simulated car is on a CAN bus: one lane, DME then EGS; no timing figures, so
+        # each ECU ~20.4 s from the default throughput.
+        assert [lane["ecus"] for lane in plan["lanes"]] == [["DME", "EGS"]]
+        seconds = round(plan["estimated_seconds"])
+        assert 40 <= seconds <= 42, plan
+        live_page = f"{console.base_url}/console/programming/{session_id}"
+        shown = {}
+        for language, browser_page in (("en", page), ("nl", dutch_page)):
+            await browser_page.context.add_cookies(
+                [{"name": "aos_session", "value": owner.token, "domain": "127.0.0.1", "path": "/"}]
+            )
+            await browser_page.goto(live_page)
+            lanes = browser_page.locator("#plan-lanes li")
+            shown[language] = (
+                await lanes.all_inner_texts(),
+                await browser_page.locator("#plan-parallel").inner_text(),
+                await browser_page.locator("#plan-estimate").inner_text(),
+            )
+            faults = await layout_faults(
+                browser_page, console.base_url, [f"/console/programming/{session_id}"], language
+            )
+            assert faults == []
+        assert shown["en"] == (
+            ["Lane 1: DME → EGS"],
+            "Lanes in parallel, at most 4 at once",
+            f"{seconds} seconds",
+        )
+        assert shown["nl"] == (
+            ["Baan 1: DME → EGS"],
+            "Banen parallel, hoogstens 4 tegelijk",
+            f"{seconds} seconden",
+        )
+        await expect(page.get_by_role("heading", name="Programming plan")).to_be_visible()
+        await dutch_page.goto(live_page)
+        await expect(dutch_page.get_by_role("heading", name="Programmeerplan")).to_be_visible()
+        body = await dutch_page.locator("body").inner_text()
+        assert english_words_in(body, ENGLISH_UI_TEXTS) == []

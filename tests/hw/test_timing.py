@@ -84,7 +84,7 @@ def test_timing_model_is_off_by_default_and_scales(
     _, url = make_vehicle(fast_config())
     with open_station_link(url) as link:
         off = link.read_programming_timing("DME")
-    assert off == ProgrammingTiming(erase_ms_per_kib=0, write_ms_per_kib=0, check_ms=0, reset_ms=0)
+    assert off is None  # the model off: the ECU reports no figures (NRC 0x31)
     _, url = make_vehicle(fast_config(timing_scale=0.01))
     with open_station_link(url) as link:
         scaled = link.read_programming_timing("DME")

@@ -128,6 +128,13 @@ async def start_session(
     return body
 
 
+async def progress_of(client: httpx.AsyncClient, headers: dict[str, str], session_id: str) -> Any:
+    """`GET /programming-sessions/{id}`: the session's progress as the API answers it."""
+    response = await client.get(f"/programming-sessions/{session_id}", headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
 async def wait_until_ended(
     client: httpx.AsyncClient, headers: dict[str, str], session_id: str
 ) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from hw.sim.demo_package import build_demo_package
 from portal_app import create_app
 from security.credentials import hash_password
 from settings import Settings
-from testkit.factories import create_workshop, long_ticket, sign_in
+from testkit.factories import SignedIn, create_workshop, long_ticket, sign_in
 from testkit.portal_api import register_station
 from testkit.serving import serving_api
 from tests.programming.conftest import running_station
@@ -44,6 +44,37 @@ async def _aos(config: Path, *args: str) -> tuple[int, str]:
     return process.returncode, output
 
 
+async def with_password_and_totp(
+    session_factory: async_sessionmaker[AsyncSession], owner: SignedIn
+) -> str:
+    """Give `owner` the password `PASSWORD` and a TOTP secret (returned), as `aos login` needs."""
+    secret = pyotp.random_base32()
+    async with session_factory() as session, session.begin():
+        await session.execute(
+            update(User)
+            .where(User.id == owner.user_id)
+            .values(password_hash=hash_password(PASSWORD), totp_secret=secret)
+        )
+    return secret
+
+
+async def aos_login(config: Path, api: str, owner: SignedIn, secret: str) -> None:
+    """`aos login` as `owner` (see `with_password_and_totp`), its session kept in `config`."""
+    code, out = await _aos(
+        config,
+        "login",
+        "--api",
+        api,
+        "--email",
+        f"{owner.user_id}@garage.example",
+        "--password",
+        PASSWORD,
+        "--totp",
+        pyotp.TOTP(secret).now(),
+    )
+    assert code == 0, out
+
+
 async def test_watch_stops_at_the_fault_and_resume_finishes_the_flash(
     time_skipping_env: WorkflowEnvironment,
     portal_on_time_skipping_server: Settings,
@@ -59,13 +90,7 @@ async def test_watch_stops_at_the_fault_and_resume_finishes_the_flash(
     )
     workshop_id = await create_workshop(session_factory)
     owner = await sign_in(session_factory, Role.WORKSHOP_OWNER, workshop_id)
-    secret = pyotp.random_base32()
-    async with session_factory() as session, session.begin():
-        await session.execute(
-            update(User)
-            .where(User.id == owner.user_id)
-            .values(password_hash=hash_password(PASSWORD), totp_secret=secret)
-        )
+    secret = await with_password_and_totp(session_factory, owner)
     await long_ticket(
         session_factory, workshop_id, await env.get_current_time(), Service.ECU_PROGRAMMING
     )
@@ -79,19 +104,7 @@ async def test_watch_stops_at_the_fault_and_resume_finishes_the_flash(
             await register_station(client, owner, station.station_id)
         car, dme = station.vehicle, station.vehicle.ecu("DME")
 
-        code, out = await _aos(
-            config,
-            "login",
-            "--api",
-            api,
-            "--email",
-            f"{owner.user_id}@garage.example",
-            "--password",
-            PASSWORD,
-            "--totp",
-            pyotp.TOTP(secret).now(),
-        )
-        assert code == 0, out
+        await aos_login(config, api, owner, secret)
         code, out = await _aos(
             config,
             "flash",
@@ -117,6 +130,9 @@ async def test_watch_stops_at_the_fault_and_resume_finishes_the_flash(
             await env.sleep(timedelta(seconds=2))
         code, out = watch.result()
         assert code == 2, out
+        # The plan first: the car's one CAN lane with the DME, and the estimate.
+        assert "Plan: 1 lane(s), lanes in parallel, at most 4 at once" in out
+        assert "lane 1: DME (~" in out and "Estimated duration: " in out
         assert "Needs the technician" in out and f"aos flash resume {session_id}" in out
 
         car.battery_mv = 12_600

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
@@ -19,15 +17,10 @@ from settings import Settings
 from testkit.factories import create_workshop, long_ticket, sign_in
 from testkit.portal_api import register_station
 from testkit.serving import running_api
+from tests.programming.conftest import progress_of as _progress
 from tests.programming.conftest import running_station, start_session
 
 PACKAGE = "resume-test"
-
-
-async def _progress(client: httpx.AsyncClient, headers: dict[str, str], session_id: str) -> Any:
-    response = await client.get(f"/programming-sessions/{session_id}", headers=headers)
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 async def test_low_battery_mid_segment_then_resume_continues_the_segment(

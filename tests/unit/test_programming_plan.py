@@ -15,6 +15,7 @@ from domain.programming import (
     may_start_segment,
     plan_lanes,
 )
+from domain.programming_timing import ProgrammingTiming
 
 VERSION = SoftwareVersion(major=2, minor=0, patch=0)
 PROGRAM = SoftwareUnit(process_class=ProcessClass.SWFL, sgbm_id=1, version=VERSION)
@@ -99,3 +100,58 @@ def test_a_segment_starts_only_if_it_can_finish_with_the_margin() -> None:
     assert estimate == timedelta(seconds=5)
     assert may_start_segment(estimate, timedelta(seconds=6))  # 5 s x 1.2
     assert not may_start_segment(estimate, timedelta(seconds=5.9))
+
+
+# An ECU's own figures (as it reports them in DID 0xF1A0): 1 MiB erased in 10 s, written in
+# 12 s, 2.5 s per check, 1.5 s to restart.
+FIGURES = ProgrammingTiming(erase_ms_per_kib=10, write_ms_per_kib=12, check_ms=2500, reset_ms=1500)
+
+
+def _segmented(name: str) -> EcuPlan:
+    """Two segments, 512 KiB each (1 MiB in all)."""
+    half = 512 * 1024
+    return EcuPlan(
+        ecu=name,
+        target_units=[PROGRAM],
+        total_bytes=2 * half,
+        segment_count=2,
+        segment_lengths=[half, half],
+    )
+
+
+def test_the_estimate_uses_the_figures_the_ecus_report_and_falls_back_without() -> None:
+    ecus = [_segmented("DME"), _segmented("EGS"), _segmented("BDC")]
+    # By hand: 1024 KiB x (10 + 12) ms + 2 checks x 2.5 s + 1.5 s reset = 29.028 s, plus
+    # 1 MiB on the wire at 100 kB/s = 10.48576 s.
+    by_figures = 1024 * 22 / 1000 + 2 * 2.5 + 1.5 + 1024 * 1024 / RATE
+    assert by_figures == pytest.approx(39.51376)
+    plan = plan_lanes(
+        ecus,
+        Reach.CAN,
+        parallel=True,
+        max_parallel=4,
+        throughput_bytes_per_second=RATE,
+        timing={"DME": FIGURES, "EGS": None},  # EGS reports none, BDC was not asked
+    )
+    fallback = estimate_ecu_duration(1024 * 1024, RATE).total_seconds()  # 10.48576 s + 20 s
+    assert plan.timing_from_ecu == ["DME"]
+    assert plan.estimated_ecu_seconds == {
+        "DME": pytest.approx(by_figures),
+        "EGS": pytest.approx(fallback),
+        "BDC": pytest.approx(fallback),
+    }
+    # One CAN lane: the ECUs one after another, their estimates add up.
+    assert plan.estimated_seconds == pytest.approx(by_figures + 2 * fallback)
+
+    # Over DoIP every ECU is a lane: the longest lane is the plan's estimate.
+    slow = FIGURES.model_copy(update={"check_ms": 60_000})
+    doip = plan_lanes(
+        ecus,
+        Reach.DOIP,
+        parallel=True,
+        max_parallel=4,
+        throughput_bytes_per_second=RATE,
+        timing={"DME": FIGURES, "EGS": slow, "BDC": FIGURES},
+    )
+    assert doip.estimated_seconds == pytest.approx(by_figures + 2 * (60 - 2.5))
+    assert doip.timing_from_ecu == ["DME", "EGS", "BDC"]
