@@ -1,10 +1,12 @@
 """The access-expiry notice is written in the language of the workshop's contact, as its
-account keeps it (time-skipping server, the real activities)."""
+account keeps it (time-skipping server, the real activities): Dutch words, the service's Dutch
+name, and the end as a Dutch reader reads it (Dutch month, Amsterdam time)."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -19,6 +21,21 @@ from testkit.factories import create_workshop
 from tests.access.conftest import Portal
 
 pytestmark = pytest.mark.database
+
+DUTCH_MONTHS = [
+    "januari",
+    "februari",
+    "maart",
+    "april",
+    "mei",
+    "juni",
+    "juli",
+    "augustus",
+    "september",
+    "oktober",
+    "november",
+    "december",
+]
 
 
 async def test_a_dutch_owner_is_told_in_dutch_that_access_ends_soon(
@@ -53,6 +70,14 @@ async def test_a_dutch_owner_is_told_in_dutch_that_access_ends_soon(
             break
         await asyncio.sleep(0.1)
     assert [(m.recipient, m.subject) for m in mails] == [
-        (f"{ws}@garage.example", "Uw toegang tot technical_information loopt binnenkort af")
+        (f"{ws}@garage.example", "Uw toegang tot Technische informatie loopt binnenkort af")
     ]
     assert "om zonder onderbreking door te werken" in mails[0].body
+    # The end as a Dutch reader reads it: day, Dutch month, year, "om" and the Amsterdam time.
+    local = ticket.ends_at.astimezone(ZoneInfo("Europe/Amsterdam"))
+    month = DUTCH_MONTHS[local.month - 1]
+    assert f"tot Technische informatie eindigt op {local.day} {month} {local.year} om " in (
+        mails[0].body
+    )
+    assert f" om {local:%H:%M} (over ongeveer" in mails[0].body
+    assert "technical_information" not in mails[0].body and "UTC" not in mails[0].body
