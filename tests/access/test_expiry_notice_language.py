@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_date
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,21 +22,6 @@ from testkit.factories import create_workshop
 from tests.access.conftest import Portal
 
 pytestmark = pytest.mark.database
-
-DUTCH_MONTHS = [
-    "januari",
-    "februari",
-    "maart",
-    "april",
-    "mei",
-    "juni",
-    "juli",
-    "augustus",
-    "september",
-    "oktober",
-    "november",
-    "december",
-]
 
 
 async def test_a_dutch_owner_is_told_in_dutch_that_access_ends_soon(
@@ -73,11 +59,10 @@ async def test_a_dutch_owner_is_told_in_dutch_that_access_ends_soon(
         (f"{ws}@garage.example", "Uw toegang tot Technische informatie loopt binnenkort af")
     ]
     assert "om zonder onderbreking door te werken" in mails[0].body
-    # The end as a Dutch reader reads it: day, Dutch month, year, "om" and the Amsterdam time.
+    # The end as a Dutch reader reads it: day, Dutch month (as CLDR names it), year, "om" and
+    # the Amsterdam time.
     local = ticket.ends_at.astimezone(ZoneInfo("Europe/Amsterdam"))
-    month = DUTCH_MONTHS[local.month - 1]
-    assert f"tot Technische informatie eindigt op {local.day} {month} {local.year} om " in (
-        mails[0].body
-    )
+    day = format_date(local, "d MMMM y", locale="nl")
+    assert f"tot Technische informatie eindigt op {day} om " in mails[0].body
     assert f" om {local:%H:%M} (over ongeveer" in mails[0].body
     assert "technical_information" not in mails[0].body and "UTC" not in mails[0].body

@@ -36,6 +36,23 @@ async def _to_the_provider(page: Page, console: ConsoleServer, amount: str) -> N
     await page.locator("form[action='/console/credit/top-up'] button[type=submit]").click()
 
 
+async def _at_the_provider(page: Page, console: ConsoleServer, amount: str) -> str:
+    """A top-up of `amount` confirmed and the provider's page open; the payment's page URL."""
+    await _to_the_provider(page, console, amount)
+    await page.locator("#confirm-payment").click()
+    payment_url = page.url
+    await page.locator("#checkout").click()
+    return payment_url
+
+
+async def _expect_credit(page: Page, console: ConsoleServer, balance: str, invoices: int) -> None:
+    """The balance the credit page shows and how many invoices the invoices page lists."""
+    await page.goto(f"{console.base_url}/console/credit")
+    await expect(page.locator("#balance")).to_have_text(balance)
+    await page.goto(f"{console.base_url}/console/invoices")
+    await expect(page.locator("#invoices tbody tr")).to_have_count(invoices)
+
+
 async def test_a_payment_that_succeeds_adds_credit_and_an_invoice(
     console: ConsoleServer, page: Page
 ) -> None:
@@ -83,19 +100,14 @@ async def test_a_payment_that_fails_adds_nothing_and_says_so(
 ) -> None:
     account = await workshop_through_api(console.api, console.session_factory)
     await sign_in(page, console.base_url, account)
-    await _to_the_provider(page, console, "40")
-    await page.locator("#confirm-payment").click()
-    await page.locator("#checkout").click()
+    await _at_the_provider(page, console, "40")
     await page.locator("button[value=fail]").click()
     await expect(page.locator("#payment-state")).to_have_text(
         "The payment failed. Nothing was charged and no credit was added."
     )
     await expect(page.locator("#checkout")).to_have_count(0)
     await screenshot(page, "payment-failed")
-    await page.goto(f"{console.base_url}/console/credit")
-    await expect(page.locator("#balance")).to_have_text("€0.00")
-    await page.goto(f"{console.base_url}/console/invoices")
-    await expect(page.locator("#invoices")).to_have_count(0)
+    await _expect_credit(page, console, "€0.00", invoices=0)
 
 
 # Long enough to confirm and open the provider's page on a loaded machine, short for a test.
@@ -108,9 +120,7 @@ async def test_a_payment_never_paid_is_abandoned_and_adds_nothing(
 ) -> None:
     account = await workshop_through_api(console.api, console.session_factory)
     await sign_in(page, console.base_url, account)
-    await _to_the_provider(page, console, "60")
-    await page.locator("#confirm-payment").click()
-    await page.locator("#checkout").click()
+    await _at_the_provider(page, console, "60")
     assert page.url.startswith(console.provider_url)
     await expect(page.locator("#amount")).to_have_text("EUR 72.60")
     # The payer leaves the provider's page without pressing anything, back to the portal.
@@ -124,10 +134,7 @@ async def test_a_payment_never_paid_is_abandoned_and_adds_nothing(
     )
     await expect(page.locator("#checkout")).to_have_count(0)
     await screenshot(page, "payment-abandoned")
-    await page.goto(f"{console.base_url}/console/credit")
-    await expect(page.locator("#balance")).to_have_text("€0.00")
-    await page.goto(f"{console.base_url}/console/invoices")
-    await expect(page.locator("#invoices")).to_have_count(0)
+    await _expect_credit(page, console, "€0.00", invoices=0)
 
 
 async def test_a_repeated_callback_credits_and_invoices_once(
@@ -135,11 +142,8 @@ async def test_a_repeated_callback_credits_and_invoices_once(
 ) -> None:
     account = await workshop_through_api(console.api, console.session_factory)
     await sign_in(page, console.base_url, account)
-    await _to_the_provider(page, console, "100")
-    await page.locator("#confirm-payment").click()
-    payment_url = page.url
+    payment_url = await _at_the_provider(page, console, "100")
     payment_id = payment_url.rsplit("/", 1)[1]
-    await page.locator("#checkout").click()
     await page.locator("button[value=pay]").click()
     await expect(page.locator("#payment-state")).to_have_text("Paid: the credit was added")
 
@@ -152,10 +156,7 @@ async def test_a_repeated_callback_credits_and_invoices_once(
 
     await page.goto(payment_url)
     await expect(page.locator("#payment-state")).to_have_text("Paid: the credit was added")
-    await page.goto(f"{console.base_url}/console/credit")
-    await expect(page.locator("#balance")).to_have_text("€100.00")
-    await page.goto(f"{console.base_url}/console/invoices")
-    await expect(page.locator("#invoices tbody tr")).to_have_count(1)
+    await _expect_credit(page, console, "€100.00", invoices=1)
 
 
 async def test_a_dutch_workshop_gets_its_invoice_in_dutch(
