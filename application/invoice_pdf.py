@@ -21,7 +21,7 @@ from reportlab.pdfgen.canvas import Canvas
 
 from application.maintenance_log import EnglishInUtc, LogWording
 from db.models.invoices import Invoice
-from domain.catalogue import PERIOD_LABELS, Service, TicketPeriod
+from domain.catalogue import PERIOD_LABELS, Service, TicketPeriod, service_name
 from domain.invoices import (
     InvoiceKind,
     Party,
@@ -30,14 +30,6 @@ from domain.invoices import (
     vat_id_label,
     vat_mentions,
 )
-
-# The console's names of the services (msgids of its catalogue, console/routes/access.py).
-SERVICE_NAMES = {
-    Service.SERVICE_HISTORY: "Service booklet",
-    Service.ECU_PROGRAMMING: "ECU programming",
-    Service.TECHNICAL_INFORMATION: "Technical information",
-    Service.TELESERVICE: "Teleservice",
-}
 
 
 class InvoiceWording(LogWording, Protocol):
@@ -59,7 +51,7 @@ def _description(invoice: Invoice, say: InvoiceWording) -> list[str]:
         return [
             say._(
                 "Access ticket: %(service)s, %(period)s",
-                service=say._(SERVICE_NAMES[Service(line["service"])]),
+                service=say._(service_name(Service(line["service"]))),
                 period=say._(PERIOD_LABELS[TicketPeriod(line["period"])]),
             ),
             say._(

@@ -19,7 +19,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir, extract_from_file
 from babel.messages.pofile import read_po, write_po
 
-from console.i18n import DOMAIN, LANGUAGES, LOCALES_DIR
+from console.i18n import DOMAIN, LANGUAGES, LOCALES_DIR, domain_translations
 from console.service_booklet_texts import SHOWN_DOMAIN_TEXTS
 
 CONSOLE_DIR = Path(__file__).parent
@@ -57,8 +57,9 @@ def used_messages() -> dict[str, list[str]]:
 
 
 def translations(language: str) -> dict[str, str]:
-    """msgid -> translation over all `.po` files of `language` (empty: not translated)."""
-    found: dict[str, str] = {}
+    """msgid -> translation over all `.po` files of `language` (empty: not translated), and
+    the domain's own translations (the services' names)."""
+    found: dict[str, str] = dict(domain_translations(language))
     for po_file in sorted((LOCALES_DIR / language / "LC_MESSAGES").glob("*.po")):
         with po_file.open("rb") as source:
             for message in read_po(source, locale=language, domain=DOMAIN):

@@ -26,6 +26,8 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
 from starlette.requests import Request
 
+from domain.catalogue import SERVICE_NAMES
+from domain.languages import Language
 from web.languages import preferred_language
 
 LOCALES_DIR = Path(__file__).parent / "locales"
@@ -41,16 +43,25 @@ def N_(message: str) -> str:
     return message
 
 
+def domain_translations(language: str) -> dict[str, str]:
+    """The translations the domain keeps itself, for the mails as well as the console: the
+    services' names (`domain.catalogue.SERVICE_NAMES`), msgid = the English name."""
+    return {names[Language.EN]: names[Language(language)] for names in SERVICE_NAMES.values()}
+
+
 @lru_cache
 def catalogue(language: str) -> gettext.NullTranslations:
     """The compiled catalogue of `language`: every `.po` file of its `LC_MESSAGES` (one per
-    part of the console) merged. English is the source language (msgid = the English text)."""
+    part of the console) merged, and the domain's translations. English is the source language
+    (msgid = the English text)."""
     merged = Catalog(locale=language, domain=DOMAIN)
     for po_file in sorted((LOCALES_DIR / language / "LC_MESSAGES").glob("*.po")):
         with po_file.open("rb") as source:
             for message in read_po(source, locale=language, domain=DOMAIN):
                 if message.id and message.string:
                     merged.add(message.id, message.string)
+    for msgid, translated in domain_translations(language).items():
+        merged.add(msgid, translated)
     compiled = io.BytesIO()
     write_mo(compiled, merged)
     compiled.seek(0)

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from domain.errors import DomainError
+from domain.languages import Language
 
 CURRENCY = "EUR"
 MAX_PRICE_CENTS = 100_000_000  # one million euro: anything above is a typing error
@@ -49,6 +50,32 @@ PERIOD_LABELS: dict[TicketPeriod, str] = {
     TicketPeriod.YEAR: "1 year",
 }
 
+# A service as people read its name, in each language the portal speaks: the console's pages
+# and documents (the English name is the msgid, translated to these by `console.i18n`) and the
+# mails all name it so.
+SERVICE_NAMES: Mapping[Service, Mapping[Language, str]] = {
+    Service.SERVICE_HISTORY: {
+        Language.EN: "Service booklet",
+        Language.NL: "Digitaal serviceboekje",
+    },
+    Service.ECU_PROGRAMMING: {
+        Language.EN: "ECU programming",
+        Language.NL: "Programmering regeleenheden",
+    },
+    Service.TECHNICAL_INFORMATION: {
+        Language.EN: "Technical information",
+        Language.NL: "Technische informatie",
+    },
+    Service.TELESERVICE: {Language.EN: "Teleservice", Language.NL: "Teleservice"},
+}
+
+
+def service_name(service: Service, language: Language = Language.EN) -> str:
+    """The name of `service` in `language` (English: the console's msgid)."""
+    return SERVICE_NAMES[service][language]
+
+
+# The API's labels of the services (its `ServiceView.label`).
 SERVICE_LABELS: dict[Service, str] = {
     Service.TECHNICAL_INFORMATION: "Technical information",
     Service.SERVICE_HISTORY: "Service history",

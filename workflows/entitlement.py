@@ -39,14 +39,14 @@ with workflow.unsafe.imports_passed_through():
         TicketWindow,
     )
     from contracts.mail import MailMessage, send_mail
-    from domain.catalogue import Service, TicketPeriod
+    from domain.catalogue import Service, TicketPeriod, service_name
     from domain.entitlement import (
         CoverageWindow,
         coverage_at,
         expiry_notice_at,
         last_coverage_end,
     )
-    from domain.languages import DEFAULT_LANGUAGE
+    from domain.languages import DEFAULT_LANGUAGE, local_datetime
     from domain.mail_texts import MailKind, mail_text
 
 IDLE_LIMIT = timedelta(days=90)
@@ -168,8 +168,8 @@ class EntitlementWorkflow:
             MailKind.ACCESS_EXPIRY,
             self._notify_language,
             workshop_id=self._workshop_id,
-            service=self._service.value,
-            ends_at=window.ends_at.isoformat(),
+            service=service_name(self._service, self._notify_language),
+            ends_at=local_datetime(window.ends_at, self._notify_language),
             minutes=minutes,
         )
         await workflow.execute_activity(

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         SermiSignal,
         end_sermi_approval,
     )
+    from domain.languages import local_datetime
     from domain.mail_texts import MailKind, mail_text
     from domain.technical_information import (
         SermiApprovalMachine,
@@ -82,7 +83,7 @@ class SermiApprovalWorkflow:
             kind,
             self.start.language,
             certificate_reference=self.start.certificate_reference,
-            expires_at=self.start.expires_at.isoformat(),
+            expires_at=local_datetime(self.start.expires_at, self.start.language),
         )
         await workflow.execute_activity(
             send_mail,

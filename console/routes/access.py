@@ -27,7 +27,7 @@ from console.forms import FormErrors
 from console.i18n import N_, Translator
 from console.rendering import render
 from db.base import INTEGER_MAX
-from domain.catalogue import CURRENCY, Service, TicketPeriod
+from domain.catalogue import CURRENCY, Service, TicketPeriod, service_name
 from domain.credit import (
     IDEMPOTENCY_KEY_PATTERN,
     MAX_TOP_UP_CENTS,
@@ -46,12 +46,8 @@ APPLICATIONS: list[Service] = [
     Service.ECU_PROGRAMMING,
     Service.TECHNICAL_INFORMATION,
 ]
-SERVICE_NAMES: dict[Service, str] = {
-    Service.SERVICE_HISTORY: N_("Service booklet"),
-    Service.ECU_PROGRAMMING: N_("ECU programming"),
-    Service.TECHNICAL_INFORMATION: N_("Technical information"),
-    Service.TELESERVICE: N_("Teleservice"),
-}
+# The services' names (msgids; their translations are the domain's, see console.i18n).
+SERVICE_NAMES: dict[Service, str] = {service: service_name(service) for service in Service}
 SERVICE_DESCRIPTIONS: dict[Service, str] = {
     Service.SERVICE_HISTORY: N_(
         "Read a car's key, look up its service history and record maintenance and repairs."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -76,8 +76,10 @@ async def test_one_hour_ticket_covers_exactly_one_hour_and_warns_before(
             break
         await asyncio.sleep(0.1)
     assert [(m.recipient, m.subject) for m in mails] == [
-        (f"{ws}@garage.example", "Your access to technical_information ends soon")
+        (f"{ws}@garage.example", "Your access to Technical information ends soon")
     ]
+    # An English reader gets the time in UTC, named so.
+    assert f"ends at {ticket.ends_at.astimezone(UTC):%-d %B %Y, %H:%M} UTC" in mails[0].body
 
     await portal.sleep_until(ticket.ends_at)  # 1:00:00
     at_end = await portal.probe(ws, TI)

@@ -1,12 +1,15 @@
 """The access-expiry notice is written in the language of the workshop's contact, as its
-account keeps it (time-skipping server, the real activities)."""
+account keeps it (time-skipping server, the real activities): Dutch words, the service's Dutch
+name, and the end as a Dutch reader reads it (Dutch month, Amsterdam time)."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_date
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -53,6 +56,13 @@ async def test_a_dutch_owner_is_told_in_dutch_that_access_ends_soon(
             break
         await asyncio.sleep(0.1)
     assert [(m.recipient, m.subject) for m in mails] == [
-        (f"{ws}@garage.example", "Uw toegang tot technical_information loopt binnenkort af")
+        (f"{ws}@garage.example", "Uw toegang tot Technische informatie loopt binnenkort af")
     ]
     assert "om zonder onderbreking door te werken" in mails[0].body
+    # The end as a Dutch reader reads it: day, Dutch month (as CLDR names it), year, "om" and
+    # the Amsterdam time.
+    local = ticket.ends_at.astimezone(ZoneInfo("Europe/Amsterdam"))
+    day = format_date(local, "d MMMM y", locale="nl")
+    assert f"tot Technische informatie eindigt op {day} om " in mails[0].body
+    assert f" om {local:%H:%M} (over ongeveer" in mails[0].body
+    assert "technical_information" not in mails[0].body and "UTC" not in mails[0].body

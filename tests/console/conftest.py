@@ -7,6 +7,8 @@ Playwright (never a downloaded browser).
   beside it (`provider_url`), reaching the portal only by its signed callback.
 - `browser`: headless Chromium, one per test session. Without /usr/bin/chromium the browser
   tests are skipped with a message, unless CI is set: then they fail.
+- `payment_abandon_after_seconds`: the console's abandonment timeout of a payment (30 minutes;
+  a test parametrizes it shorter).
 - `entitlements_ended`: append a workshop id that bought service-booklet time; its
   entitlement flow is terminated after the test.
 - `page` (English, Accept-Language en-GB) and `dutch_page` (Accept-Language nl-NL): a fresh
@@ -48,16 +50,25 @@ class ConsoleServer:
 
 
 @pytest.fixture
+def payment_abandon_after_seconds() -> int:
+    return 1800
+
+
+@pytest.fixture
 async def console(
     portal_on_dev_server: Settings,
     dev_env: WorkflowEnvironment,
     session_factory: async_sessionmaker[AsyncSession],
+    payment_abandon_after_seconds: int,
 ) -> AsyncIterator[ConsoleServer]:
     """The API app (with its console) served by uvicorn on a free port of 127.0.0.1, and the
     simulated payment provider on another."""
     portal_port, provider_port = free_port(), free_port()
     settings = portal_on_dev_server.model_copy(
-        update={"payment_provider_url": f"http://127.0.0.1:{provider_port}"}
+        update={
+            "payment_provider_url": f"http://127.0.0.1:{provider_port}",
+            "payment_abandon_after_seconds": payment_abandon_after_seconds,
+        }
     )
     provider = SimulatedPaymentProvider(
         f"http://127.0.0.1:{portal_port}", settings.payment_secret()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,14 +52,19 @@ class WorkshopAccount:
         return await fresh_totp_code(self.totp_secret)
 
 
-def application(name: str, vat_number: str, email: str) -> dict[str, Any]:
-    """A valid application; `vat_number` is nine digits (a Dutch VAT ID is NL<9 digits>B01)."""
+# A workshop's address in each country a test registers one in.
+ADDRESSES = {"NL": "Industrieweg 12, 3542 AD Utrecht", "DE": "Industriestraße 12, 10115 Berlin"}
+
+
+def application(name: str, vat_number: str, email: str, country: str = "NL") -> dict[str, Any]:
+    """A valid application; `vat_number` is nine digits (a Dutch VAT ID is NL<9 digits>B01, a
+    German one DE<9 digits>)."""
     return {
         "company_name": name,
-        "legal_form": "BV",
-        "address": "Industrieweg 12, 3542 AD Utrecht",
-        "country": "NL",
-        "vat_id": f"NL{vat_number}B01",
+        "legal_form": "BV" if country == "NL" else "GmbH",
+        "address": ADDRESSES[country],
+        "country": country,
+        "vat_id": f"NL{vat_number}B01" if country == "NL" else f"{country}{vat_number}",
         "legal_representative": "Johan de Vries",
         "contact_email": email,
         "owner_name": "Johan de Vries",
@@ -146,10 +153,11 @@ async def workshop_through_api(
     name: str = "Garage De Vries",
     vat_number: str = "123456789",
     email: str = "johan@garage-devries.example",
+    country: str = "NL",
 ) -> WorkshopAccount:
     """A registered, approved workshop whose owner set a password and enrolled TOTP, all done
     through the JSON API (for tests whose subject is another page)."""
-    applied = await api.post("/registrations", json=application(name, vat_number, email))
+    applied = await api.post("/registrations", json=application(name, vat_number, email, country))
     assert applied.status_code == 201, applied.text
     registration_id = applied.json()["registration_id"]
     mail = await last_mail_to(session_factory, email)
@@ -262,17 +270,42 @@ DOCS_SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
 DOCS_SCREENSHOT_MAX_BYTES = 150_000
 
 
-async def phone_screenshot(page: Page, name: str) -> Path:
-    """The page's first screen as a phone shows it (the viewport, not the whole page), for the
-    README: written to docs/screenshots/ when AOS_DOCS_SCREENSHOTS=1 (`make` leaves the
-    committed images alone otherwise), else beside the other screenshots; never larger than
-    DOCS_SCREENSHOT_MAX_BYTES."""
+def _readme_image(name: str) -> Path:
+    """Where a README image goes: docs/screenshots/ when AOS_DOCS_SCREENSHOTS=1 (`make` leaves
+    the committed images alone otherwise), else beside the other screenshots."""
     folder = DOCS_SCREENSHOTS if os.environ.get("AOS_DOCS_SCREENSHOTS") == "1" else SCREENSHOTS
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.png"
-    await page.screenshot(path=str(path))
+    return folder / f"{name}.png"
+
+
+def _small_enough(path: Path) -> Path:
     assert path.stat().st_size < DOCS_SCREENSHOT_MAX_BYTES, (path, path.stat().st_size)
     return path
+
+
+async def phone_screenshot(page: Page, name: str) -> Path:
+    """The page's first screen as a phone shows it (the viewport, not the whole page), for the
+    README (see `_readme_image`); never larger than DOCS_SCREENSHOT_MAX_BYTES."""
+    path = _readme_image(name)
+    await page.screenshot(path=str(path))
+    return _small_enough(path)
+
+
+PDFTOPPM = shutil.which("pdftoppm")
+
+
+def pdf_screenshot(pdf: bytes, name: str) -> Path:
+    """The first page of a PDF drawn at 80 dpi by poppler's pdftoppm, for the README (see
+    `_readme_image`); never larger than DOCS_SCREENSHOT_MAX_BYTES."""
+    if PDFTOPPM is None:
+        pytest.skip("needs pdftoppm (apt install poppler-utils)")
+    path = _readme_image(name)
+    subprocess.run(
+        [PDFTOPPM, "-png", "-r", "80", "-singlefile", "-f", "1", "-l", "1", "-", str(path)[:-4]],
+        input=pdf,
+        check=True,
+    )
+    return _small_enough(path)
 
 
 # What a page must not have: axe-core's violations of these impacts fail a test.

@@ -110,6 +110,7 @@ async def test_a_sermi_approval_is_announced_30_days_ahead_and_ends_at_expiry(
     [notice] = [m for m in await _mails(session_factory) if m.recipient == technician.email]
     assert notice.subject == "Your SERMI approval expires soon"
     assert "SERMI-NL-2026-0042" in notice.body
+    assert f"expires at {expires_at.astimezone(UTC):%-d %B %Y, %H:%M} UTC." in notice.body
     await read_document(resources, technician, "RI-F30-6621")  # still approved
 
     await time_skipping_env.sleep(timedelta(days=30))  # past the expiry
