@@ -28,7 +28,9 @@ from activities.technical_information import TechnicalInformationActivities
 from activities.teleservices import RemoteKeyReadActivities, TeleserviceActivities
 from db.access_repository import AccessRepository
 from db.accounts import AccountRepository
+from db.document_audience import DocumentAudienceRepository
 from db.invoices import InvoiceRepository
+from db.sermi_approvals import SermiApprovalRepository
 from db.service_history import ServiceHistoryRepository
 from db.technical_information import TechnicalInformationRepository
 from db.teleservices import TeleserviceRepository
@@ -110,7 +112,10 @@ def portal_activities(deps: PortalDependencies) -> Sequence[Callable[..., Any]]:
         deps.settings.teleservice_secret,
     )
     technical_information = TechnicalInformationActivities(
-        TechnicalInformationRepository(deps.session_factory), sender
+        TechnicalInformationRepository(deps.session_factory),
+        SermiApprovalRepository(deps.session_factory),
+        DocumentAudienceRepository(deps.session_factory),
+        sender,
     )
     return [
         mail.send_mail,

@@ -19,12 +19,8 @@ from urllib.parse import urlsplit
 import typer
 
 from domain.service_history import STATION_ID_PATTERN, STATION_ID_RULE
-from settings import (
-    PAYMENT_PROVIDER_SECRET_FILE,
-    TELESERVICE_WEBHOOK_SECRET_FILE,
-    Settings,
-    get_settings,
-)
+from security.kept_secrets import PAYMENT_PROVIDER_SECRET_FILE, TELESERVICE_WEBHOOK_SECRET_FILE
+from settings import Settings, get_settings
 from supervisor import (
     Part,
     RestartPolicy,

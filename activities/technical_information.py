@@ -15,6 +15,8 @@ from contracts.technical_information import (
     VersionStateChanged,
     WorkshopsNotified,
 )
+from db.document_audience import DocumentAudienceRepository
+from db.sermi_approvals import SermiApprovalRepository
 from db.technical_information import TechnicalInformationRepository
 from domain.mail_texts import MailKind, mail_text
 from domain.technical_information import (
@@ -27,13 +29,21 @@ from mail.senders import MailSender
 
 
 class TechnicalInformationActivities:
-    def __init__(self, repository: TechnicalInformationRepository, sender: MailSender) -> None:
+    def __init__(
+        self,
+        repository: TechnicalInformationRepository,
+        sermi_approvals: SermiApprovalRepository,
+        audience: DocumentAudienceRepository,
+        sender: MailSender,
+    ) -> None:
         self._repository = repository
+        self._sermi_approvals = sermi_approvals
+        self._audience = audience
         self._sender = sender
 
     @implements(contract.end_sermi_approval)
     async def end_sermi_approval(self, request: EndSermiApprovalInput) -> bool:
-        return await self._repository.revoke_sermi_approval(
+        return await self._sermi_approvals.revoke_sermi_approval(
             request.approval_id, request.reason, request.at
         )
 
@@ -53,7 +63,7 @@ class TechnicalInformationActivities:
     @implements(contract.notify_affected_workshops)
     async def notify_affected_workshops(self, request: NotifyWorkshopsInput) -> WorkshopsNotified:
         since = (request.at - AFFECTED_SERVICE_WINDOW).date()
-        workshops = await self._repository.affected_workshops(request.document_id, since)
+        workshops = await self._audience.affected_workshops(request.document_id, since)
         titles = await self._repository.titles(request.document_id, request.version)
         for workshop_id, name, email, language in workshops:
             # The title in the reader's language where the document has one.

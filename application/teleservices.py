@@ -32,13 +32,8 @@ from application.workflow_calls import execute_update
 from contracts import search_attributes
 from contracts.errors import domain_error_from
 from contracts.remote_key_reads import (
-    CANCEL_UPDATE,
     KEY_RECEIVED_SIGNAL,
-    REMOTE_KEY_READ_WORKFLOW,
-    CancelInput,
     KeyReceived,
-    RemoteKeyReadInput,
-    RemoteKeyReadStatus,
     remote_key_read_workflow_id,
 )
 from contracts.teleservices import (
@@ -55,13 +50,11 @@ from contracts.teleservices import (
     teleservice_ticket_workflow_id,
 )
 from db.access_repository import AccessRepository
-from db.models import RemoteKeyReadRequest, TeleserviceTicketRecord, User
+from db.models import TeleserviceTicketRecord, User
 from db.teleservices import TeleserviceRepository
 from domain.accounts import Role
 from domain.catalogue import Service
 from domain.errors import Conflict, DomainError, Forbidden, NotFound, TooLarge
-from domain.remote_key_reads import RemoteKeyReadNotOpen, check_remote_key_read
-from domain.service_history import check_consent
 from domain.signed_messages import SignedHeaders, verify
 from domain.teleservices import (
     AnyCarMessage,
@@ -251,7 +244,7 @@ async def _process(
 # --- the workshop's tickets ---------------------------------------------------------------------
 
 
-async def _update_open_flow(
+async def update_open_flow(
     resources: AppResources,
     workflow_id: str,
     update: str,
@@ -282,7 +275,7 @@ class TicketFilter(BaseModel):
     vin: str | None = None
 
 
-async def _ensure_teleservice(resources: AppResources, caller: User, workshop_id: str) -> None:
+async def ensure_teleservice(resources: AppResources, caller: User, workshop_id: str) -> None:
     """Only a workshop with a valid `teleservice` ticket sees and acts on its tickets
     (`no-access`, `access-expired`); administrators always."""
     ensure_workshop_access(caller, workshop_id)
@@ -293,13 +286,13 @@ async def _ensure_teleservice(resources: AppResources, caller: User, workshop_id
     )
 
 
-def _rows_scope(caller: User) -> str | None:
+def rows_scope(caller: User) -> str | None:
     """The workshop whose tickets and requests the caller may read (None: any, for
     administrators); another workshop's row then answers as an unknown one."""
     return None if caller.role == Role.ADMINISTRATOR else caller.workshop_id or ""
 
 
-def _workshop_of(caller: User, workshop_id: str | None) -> str:
+def workshop_of(caller: User, workshop_id: str | None) -> str:
     chosen = workshop_id or caller.workshop_id
     if chosen is None:
         raise Forbidden("teleservice tickets are listed for a workshop: give workshop_id")
@@ -311,8 +304,8 @@ async def list_tickets(
 ) -> list[TeleserviceTicketRecord]:
     """The workshop's tickets, newest first; calls that arrived before it bought a ticket are
     among them."""
-    chosen = _workshop_of(caller, workshop_id)
-    await _ensure_teleservice(resources, caller, chosen)
+    chosen = workshop_of(caller, workshop_id)
+    await ensure_teleservice(resources, caller, chosen)
     return list(
         await TeleserviceRepository(resources.session_factory).tickets(
             chosen,
@@ -327,9 +320,9 @@ async def _ticket_of(
     resources: AppResources, caller: User, ticket_id: str
 ) -> TeleserviceTicketRecord:
     row = await TeleserviceRepository(resources.session_factory).ticket(
-        ticket_id, _rows_scope(caller)
+        ticket_id, rows_scope(caller)
     )
-    await _ensure_teleservice(resources, caller, row.workshop_id)
+    await ensure_teleservice(resources, caller, row.workshop_id)
     return row
 
 
@@ -354,7 +347,7 @@ async def _step(
     resources: AppResources, caller: User, ticket_id: str, update: TicketUpdate, argument: object
 ) -> TeleserviceTicketStatus:
     row = await _ticket_of(resources, caller, ticket_id)
-    return await _update_open_flow(
+    return await update_open_flow(
         resources,
         row.workflow_id,
         update,
@@ -422,106 +415,3 @@ async def assign_service_partner(
     )
     if not found:
         raise UnknownVehicleOrWorkshop("no vehicle with this VIN, or no workshop with this id")
-
-
-# --- remote key reads -------------------------------------------------------------------------
-
-
-class OwnerConsent(BaseModel):
-    """The owner's consent, recorded as for a service-booklet entry."""
-
-    confirmed: bool
-    consent_text_version: str = Field(max_length=40)
-
-
-async def request_remote_key_read(
-    resources: AppResources, caller: User, vin: str, owner_consent: OwnerConsent | None
-) -> RemoteKeyReadStatus:
-    """Ask the car for its key data: refused as not capable, no contract or no right (the
-    teleservice ticket as `no-access`); otherwise a RemoteKeyReadWorkflow waits for the car."""
-    workshop_id = caller.workshop_id
-    if workshop_id is None:
-        raise Forbidden("a remote key read is requested by a workshop")
-    await _ensure_teleservice(resources, caller, workshop_id)
-    repository = TeleserviceRepository(resources.session_factory)
-    vehicle = await repository.vehicle(vin)
-    if owner_consent is not None:
-        check_consent(owner_consent.confirmed, owner_consent.consent_text_version)
-    check_remote_key_read(
-        capable=vehicle.remote_key_read_eligible,
-        contract=vehicle.connected_drive_contract,
-        service_partner=vehicle.service_partner_id == workshop_id,
-        owner_consent=owner_consent is not None,
-    )
-    settings = resources.settings
-    request_id = uuid.uuid4().hex
-    handle = await resources.temporal.start_workflow(
-        REMOTE_KEY_READ_WORKFLOW,
-        RemoteKeyReadInput(
-            request_id=request_id,
-            workshop_id=workshop_id,
-            vin=vin,
-            vin_search=settings.vin_search_value(vin),
-            requested_by=caller.id,
-            deadline_seconds=settings.remote_key_read_deadline_seconds,
-            owner_consent_version=owner_consent.consent_text_version if owner_consent else None,
-        ),
-        id=remote_key_read_workflow_id(request_id),
-        task_queue=settings.portal_task_queue,
-        memo={search_attributes.VIN_MEMO: vin},
-        search_attributes=search_attributes.workshop_scope(workshop_id),
-    )
-    status: RemoteKeyReadStatus = await handle.query("status", result_type=RemoteKeyReadStatus)
-    return status
-
-
-async def list_remote_key_reads(
-    resources: AppResources, caller: User, workshop_id: str | None
-) -> list[RemoteKeyReadRequest]:
-    """The workshop's requests with their states, newest first."""
-    chosen = _workshop_of(caller, workshop_id)
-    await _ensure_teleservice(resources, caller, chosen)
-    return list(await TeleserviceRepository(resources.session_factory).remote_requests(chosen))
-
-
-async def remote_key_read_status(
-    resources: AppResources, caller: User, request_id: str
-) -> RemoteKeyReadStatus:
-    row = await _remote_request_of(resources, caller, request_id)
-    handle = resources.temporal.get_workflow_handle(row.workflow_id)
-    status: RemoteKeyReadStatus = await handle.query("status", result_type=RemoteKeyReadStatus)
-    return status
-
-
-async def cancel_remote_key_read(
-    resources: AppResources, caller: User, request_id: str
-) -> RemoteKeyReadStatus:
-    """The workshop no longer waits for the car (`remote-key-read-not-open` once it ended)."""
-    row = await _remote_request_of(resources, caller, request_id)
-    status = await _update_open_flow(
-        resources,
-        row.workflow_id,
-        CANCEL_UPDATE,
-        CancelInput(cancelled_by=caller.id),
-        RemoteKeyReadStatus,
-        # The flow has ended (received, expired or cancelled): nothing waits any more.
-        ended=RemoteKeyReadNotOpen("the request no longer waits for the car", state=row.state),
-    )
-    # The list reads the table, which the flow's own record activity updates a moment later:
-    # write the answer now too (the same row, the same values), so the workshop's next look
-    # already says cancelled. Safe only because the state is final: the flow's later write
-    # says the same, where an earlier state could overwrite a newer one.
-    await TeleserviceRepository(resources.session_factory).record_remote_request(
-        status, datetime.now(UTC)
-    )
-    return status
-
-
-async def _remote_request_of(
-    resources: AppResources, caller: User, request_id: str
-) -> RemoteKeyReadRequest:
-    row = await TeleserviceRepository(resources.session_factory).remote_request(
-        request_id, _rows_scope(caller)
-    )
-    await _ensure_teleservice(resources, caller, row.workshop_id)
-    return row

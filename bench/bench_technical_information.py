@@ -33,7 +33,7 @@ from db.document_search import SearchFilter
 from db.engine import create_engine, create_session_factory
 from db.technical_information import TechnicalInformationRepository
 from domain.technical_information import DocumentType, SystemGroup, search_terms
-from domain.technical_information_corpus import bench_series, generated_corpus
+from domain.technical_information_corpus.bench import bench_series, generated_corpus
 
 CORPUS_SIZE = 20_000
 BATCH = 1_000

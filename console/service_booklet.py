@@ -24,9 +24,9 @@ from console.i18n import Translator
 from contracts.key_reads import KeyRecordView
 from contracts.service_history import EntryDetails, ServiceEntryStatus
 from db.access_repository import AccessRepository
+from db.document_audience import DocumentAudienceRepository
 from db.models import User
 from db.service_history import ServiceHistoryRepository
-from db.technical_information import TechnicalInformationRepository
 from domain.catalogue import Service
 from domain.entitlement import Coverage
 from domain.service_history import EntryKind
@@ -169,7 +169,7 @@ async def vehicle_page(booklet: Booklet, vin: str, sort: HistorySort) -> Vehicle
         keys=keys,
         stations=await workshop_stations(booklet),
         open_actions=[a for a in view.technical_actions if a.status == "open"],
-        action_documents=await TechnicalInformationRepository(
+        action_documents=await DocumentAudienceRepository(
             booklet.resources.session_factory
         ).documents_for_action([a.action_id for a in view.technical_actions]),
     )

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.coverage import coverage_windows, coverage_windows_by_service
 from db.engine import reading
 from db.models.access import (
     CreditAccount,
@@ -72,13 +73,6 @@ class AccountPage:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-# The access check of every request to a paid service (built once: see
-# `db.service_history.VEHICLE_FACTS`).
-COVERAGE_WINDOWS = select(Ticket.starts_at, Ticket.ends_at).where(
-    Ticket.workshop_id == bindparam("workshop_id"), Ticket.service == bindparam("service")
-)
 
 
 async def _language_of(session: AsyncSession, workshop: Workshop) -> Language:
@@ -416,7 +410,7 @@ class AccessRepository:
             if purchase.state == PurchaseState.RELEASED:
                 raise TicketNotIssued("the credit of this purchase was returned already")
             service, period = Service(purchase.service), TicketPeriod(purchase.period)
-            windows = await self._windows(session, purchase.workshop_id, service)
+            windows = await coverage_windows(session, purchase.workshop_id, service)
             starts_at = next_ticket_start(windows, at)
             ticket = Ticket(
                 id=f"tk-{uuid.uuid4().hex}",
@@ -471,17 +465,9 @@ class AccessRepository:
 
     # --- tickets and the access check -------------------------------------------------------
 
-    async def _windows(
-        self, session: AsyncSession, workshop_id: str, service: Service
-    ) -> list[CoverageWindow]:
-        rows = await session.execute(
-            COVERAGE_WINDOWS, {"workshop_id": workshop_id, "service": service.value}
-        )
-        return [CoverageWindow(starts_at, ends_at) for starts_at, ends_at in rows]
-
     async def windows(self, workshop_id: str, service: Service) -> list[CoverageWindow]:
         async with reading(self._session_factory) as session:
-            return await self._windows(session, workshop_id, service)
+            return await coverage_windows(session, workshop_id, service)
 
     async def tickets(self, workshop_id: str, service: Service | None = None) -> Sequence[Ticket]:
         async with reading(self._session_factory) as session:
@@ -501,12 +487,6 @@ class AccessRepository:
 
     async def windows_by_service(self, workshop_id: str) -> dict[Service, list[CoverageWindow]]:
         """Every service's ticket windows, in one read (`not-found` for an unknown workshop)."""
-        windows: dict[Service, list[CoverageWindow]] = {service: [] for service in Service}
-        query = select(Ticket.service, Ticket.starts_at, Ticket.ends_at)
         async with reading(self._session_factory) as session:
             await self.ensure_workshop(session, workshop_id)
-            for service, starts_at, ends_at in await session.execute(
-                query.where(Ticket.workshop_id == workshop_id)
-            ):
-                windows[Service(service)].append(CoverageWindow(starts_at, ends_at))
-        return windows
+            return await coverage_windows_by_service(session, workshop_id)

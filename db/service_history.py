@@ -78,7 +78,7 @@ def _no_vehicle(vin: str) -> VehicleNotFound:
 # Every `POST /service-entries` reads the facts: one SELECT of the columns they need, the
 # vehicle outer-joined to its CBS items (a row per item, one with a NULL item when it has
 # none). Built once, like the other reads every request makes (`db.accounts.SIGNED_IN`,
-# `db.access_repository.COVERAGE_WINDOWS`): SQLAlchemy computes a statement's cache key once
+# `db.coverage.COVERAGE_WINDOWS`): SQLAlchemy computes a statement's cache key once
 # per statement object, ~0.2 ms that a statement built per call pays each time.
 VEHICLE_FACTS = (
     select(

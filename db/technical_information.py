@@ -1,5 +1,6 @@
 """Reading and writing technical information: documents with their versions and texts, the
-full-text search (`db.document_search`), the reading record and SERMI approvals.
+full-text search (`db.document_search`); the reading record is `db.document_readings`, SERMI
+approvals `db.sermi_approvals`.
 
 The API, the console, the portal activities and the corpus command share this one
 implementation.
@@ -8,10 +9,9 @@ implementation.
 from __future__ import annotations
 
 import functools
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,18 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from db.document_search import DocumentSearch, SearchFilter, document_search_for, search_tags
 from db.engine import reading
 from db.models import (
-    SermiApproval,
-    ServiceEntry,
     TechDocument,
     TechDocumentApplicability,
     TechDocumentText,
     TechDocumentVersion,
-    TechDocumentView,
-    User,
-    Vehicle,
-    Workshop,
 )
-from domain.languages import language_or_default
 from domain.technical_information import (
     READABLE_STATES,
     Applicability,
@@ -39,7 +32,6 @@ from domain.technical_information import (
     DocumentText,
     DocumentVersionNotFound,
     Language,
-    SermiApprovalNotFound,
     VersionState,
     check_svg,
 )
@@ -74,13 +66,6 @@ class DocumentContent:
     languages: list[str]
     applicability: list[TechDocumentApplicability]
     current_version: int | None
-
-
-@dataclass(frozen=True)
-class ReadingRecord:
-    view: TechDocumentView
-    person: str
-    title: str
 
 
 class TechnicalInformationRepository:
@@ -429,49 +414,6 @@ class TechnicalInformationRepository:
                 for row in rows
             ]
 
-    async def documents_for_action(self, action_ids: Sequence[str]) -> dict[str, str]:
-        """The campaign document of each technical action that has one (action id → id)."""
-        if not action_ids:
-            return {}
-        async with reading(self._session_factory) as session:
-            rows = await session.execute(
-                select(TechDocument.action_id, TechDocument.id).where(
-                    TechDocument.action_id.in_(list(action_ids))
-                )
-            )
-            return {action: document for action, document in rows if action is not None}
-
-    async def affected_workshops(
-        self, document_id: str, serviced_since: date
-    ) -> list[tuple[str, str, str, Language]]:
-        """Workshops that made a service entry since `serviced_since` for a vehicle the
-        document applies to: (id, name, contact email, the contact's language), by id."""
-        a = TechDocumentApplicability
-        applies = (
-            select(a.id)
-            .where(
-                a.document_id == document_id,
-                a.series == Vehicle.series,
-                a.type_code.is_(None) | (a.type_code == Vehicle.type_code),
-                a.produced_from.is_(None) | (a.produced_from <= Vehicle.production_date),
-                a.produced_until.is_(None) | (a.produced_until >= Vehicle.production_date),
-            )
-            .exists()
-        )
-        async with reading(self._session_factory) as session:
-            rows = await session.execute(
-                select(Workshop.id, Workshop.name, Workshop.contact_email, User.language)
-                .join(ServiceEntry, ServiceEntry.workshop_id == Workshop.id)
-                .join(Vehicle, Vehicle.vin == ServiceEntry.vin)
-                .outerjoin(User, User.email == Workshop.contact_email)
-                .where(ServiceEntry.service_date >= serviced_since, applies)
-                .distinct()
-                .order_by(Workshop.id)
-            )
-            return [
-                (w, name, email, language_or_default(language)) for w, name, email, language in rows
-            ]
-
     async def document(self, document_id: str) -> TechDocument:
         """The document whatever the state of its versions (for the publishing flow)."""
         async with reading(self._session_factory) as session:
@@ -520,133 +462,6 @@ class TechnicalInformationRepository:
         if row is None:
             raise _no_version(document_id, version)
         return row
-
-    # --- the reading record ------------------------------------------------------------------
-
-    async def record_view(
-        self,
-        user_id: str,
-        workshop_id: str | None,
-        document_id: str,
-        version: int,
-        language: str,
-        at: datetime,
-    ) -> None:
-        async with self._session_factory() as session, session.begin():
-            session.add(
-                TechDocumentView(
-                    user_id=user_id,
-                    workshop_id=workshop_id,
-                    document_id=document_id,
-                    version=version,
-                    language=language,
-                    viewed_at=at,
-                )
-            )
-
-    async def reading_history(
-        self, workshop_id: str, limit: int, offset: int
-    ) -> tuple[int, list[ReadingRecord]]:
-        """The workshop's document views, newest first, with who read and the title read."""
-        async with reading(self._session_factory) as session:
-            where = TechDocumentView.workshop_id == workshop_id
-            total = await session.scalar(select(func.count(TechDocumentView.id)).where(where))
-            rows = await session.execute(
-                select(TechDocumentView, User.name, TechDocumentText.title)
-                .join(User, User.id == TechDocumentView.user_id)
-                .join(
-                    TechDocumentVersion,
-                    (TechDocumentVersion.document_id == TechDocumentView.document_id)
-                    & (TechDocumentVersion.version == TechDocumentView.version),
-                )
-                .join(
-                    TechDocumentText,
-                    (TechDocumentText.version_id == TechDocumentVersion.id)
-                    & (TechDocumentText.language == TechDocumentView.language),
-                )
-                .where(where)
-                .order_by(TechDocumentView.viewed_at.desc(), TechDocumentView.id.desc())
-                .limit(limit)
-                .offset(offset)
-            )
-            return int(total or 0), [ReadingRecord(v, name, title) for v, name, title in rows]
-
-    async def usage(self, limit: int) -> list[tuple[str, int, int]]:
-        """Per document: views and distinct workshops, most read first (operators)."""
-        async with reading(self._session_factory) as session:
-            rows = await session.execute(
-                select(
-                    TechDocumentView.document_id,
-                    func.count(TechDocumentView.id),
-                    func.count(func.distinct(TechDocumentView.workshop_id)),
-                )
-                .group_by(TechDocumentView.document_id)
-                .order_by(func.count(TechDocumentView.id).desc(), TechDocumentView.document_id)
-                .limit(limit)
-            )
-            return [(document, int(views), int(workshops)) for document, views, workshops in rows]
-
-    # --- SERMI approvals ------------------------------------------------------------------------
-
-    async def record_sermi_approval(
-        self,
-        user_id: str,
-        certificate_reference: str,
-        expires_at: datetime,
-        recorded_by: str,
-        now: datetime,
-    ) -> SermiApproval:
-        approval = SermiApproval(
-            id=f"sermi-{uuid.uuid4().hex[:16]}",
-            user_id=user_id,
-            certificate_reference=certificate_reference,
-            expires_at=expires_at,
-            recorded_by=recorded_by,
-            recorded_at=now,
-            revoked_at=None,
-            revoked_reason=None,
-        )
-        async with self._session_factory() as session, session.begin():
-            session.add(approval)
-        return approval
-
-    async def active_sermi_approval(self, user_id: str, at: datetime) -> SermiApproval | None:
-        async with reading(self._session_factory) as session:
-            row: SermiApproval | None = await session.scalar(
-                select(SermiApproval)
-                .where(
-                    SermiApproval.user_id == user_id,
-                    SermiApproval.revoked_at.is_(None),
-                    SermiApproval.expires_at > at,
-                )
-                .order_by(SermiApproval.expires_at.desc())
-                .limit(1)
-            )
-            return row
-
-    async def sermi_approval(self, approval_id: str) -> SermiApproval:
-        async with reading(self._session_factory) as session:
-            row = await session.get(SermiApproval, approval_id)
-            if row is None:
-                raise SermiApprovalNotFound(f"no SERMI approval {approval_id}", field="approval_id")
-            return row
-
-    async def sermi_approvals(self, user_id: str | None) -> list[SermiApproval]:
-        async with reading(self._session_factory) as session:
-            query = select(SermiApproval).order_by(SermiApproval.recorded_at.desc())
-            if user_id is not None:
-                query = query.where(SermiApproval.user_id == user_id)
-            return list(await session.scalars(query))
-
-    async def revoke_sermi_approval(self, approval_id: str, reason: str, at: datetime) -> bool:
-        """Ends an approval; False when it had ended already (a retry changes nothing)."""
-        async with self._session_factory() as session, session.begin():
-            result = await session.execute(
-                update(SermiApproval)
-                .where(SermiApproval.id == approval_id, SermiApproval.revoked_at.is_(None))
-                .values(revoked_at=at, revoked_reason=reason)
-            )
-            return bool(getattr(result, "rowcount", 0))
 
 
 def _applicability_rows(

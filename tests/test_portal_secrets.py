@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from gateway.certificates import ensure_certificates
+from security.kept_secrets import PAYLOAD_KEYS_FILE, SECRET_KEY_FILE
 from security.report_keys import new_key_entry
-from settings import PAYLOAD_KEYS_FILE, SECRET_KEY_FILE, Settings
+from settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 NOWHERE = "127.0.0.1:9"  # nothing listens there: each command ends once it tries to connect

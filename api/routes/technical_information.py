@@ -11,27 +11,31 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, Field
 
-from application.technical_information import (
+from application.document_publishing import (
     DocumentDraft,
     DocumentExists,
+    VersionDraft,
+    draft_document,
+    draft_version,
+    move_document_version,
+)
+from application.sermi_approvals import (
+    PersonNotFound,
+    SermiApprovalView,
+    list_sermi_approvals,
+    record_sermi_approval,
+    revoke_sermi_approval,
+)
+from application.technical_information import (
     DocumentReading,
     DocumentSearchResult,
     DocumentUsage,
     MomentText,
-    PersonNotFound,
     ReadingHistory,
-    SermiApprovalView,
-    VersionDraft,
     VersionSummary,
     document_usage,
     document_versions,
-    draft_document,
-    draft_version,
-    list_sermi_approvals,
-    move_document_version,
     read_document,
-    record_sermi_approval,
-    revoke_sermi_approval,
     search_documents,
     workshop_reading_history,
 )

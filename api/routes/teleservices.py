@@ -17,13 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.signed_messages import SignedHeadersDep, with_message_rate
 from api.uploads import upload_body
+from application import remote_key_reads as remote_reads
 from application import teleservices
+from application.remote_key_reads import OwnerConsent
 from application.teleservices import (
     InboundReceipt,
     MessageInvalid,
     MessageReplayed,
     MessageTooLarge,
-    OwnerConsent,
     TeleservicesNotConfigured,
     TicketFilter,
     UnknownVehicleOrWorkshop,
@@ -302,7 +303,7 @@ async def request_remote_key_read(
     """Ask the car for its key data over the connected-car backend. Refused: not capable,
     no ConnectedDrive contract, no right (neither the service partner nor the owner's consent),
     or no teleservice ticket. The request waits for the car until its deadline."""
-    return await teleservices.request_remote_key_read(resources, user, vin, body.owner_consent)
+    return await remote_reads.request_remote_key_read(resources, user, vin, body.owner_consent)
 
 
 @router.get(
@@ -316,7 +317,7 @@ async def remote_key_reads(
     workshop_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[RemoteKeyReadView]:
     """The workshop's remote key-read requests with their state and age, newest first."""
-    rows = await teleservices.list_remote_key_reads(resources, user, workshop_id)
+    rows = await remote_reads.list_remote_key_reads(resources, user, workshop_id)
     now = datetime.now(UTC)
     views = []
     for row in rows:
@@ -336,7 +337,7 @@ async def remote_key_reads(
 async def remote_key_read(
     request_id: RequestIdPath, user: CurrentUser, resources: ResourcesDep
 ) -> RemoteKeyReadStatus:
-    return await teleservices.remote_key_read_status(resources, user, request_id)
+    return await remote_reads.remote_key_read_status(resources, user, request_id)
 
 
 @router.post(
@@ -350,4 +351,4 @@ async def cancel_remote_key_read(
     request_id: RequestIdPath, user: CurrentUser, resources: ResourcesDep
 ) -> RemoteKeyReadStatus:
     """Stop waiting for the car."""
-    return await teleservices.cancel_remote_key_read(resources, user, request_id)
+    return await remote_reads.cancel_remote_key_read(resources, user, request_id)

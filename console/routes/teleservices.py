@@ -16,8 +16,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
-from application import teleservices
-from application.teleservices import OwnerConsent, TicketFilter
+from application import remote_key_reads, teleservices
+from application.remote_key_reads import OwnerConsent
+from application.teleservices import TicketFilter
 from console.deps import CsrfChecked, SignedIn, Translate, WorkshopMember
 from console.forms import FormErrors, domain_error_message
 from console.i18n import N_, Translator
@@ -203,7 +204,7 @@ async def _remote_page(
     status_code: int = 200,
 ) -> Response:
     try:
-        rows = await teleservices.list_remote_key_reads(resources, person.user, None)
+        rows = await remote_key_reads.list_remote_key_reads(resources, person.user, None)
     except (NoAccess, AccessExpired) as refusal:
         return _not_covered(request, refusal)
     now = datetime.now(UTC)
@@ -246,7 +247,7 @@ async def request_remote_key_read(
     )
     return await _take_step(
         request,
-        teleservices.request_remote_key_read(resources, person.user, vin.upper(), consent),
+        remote_key_reads.request_remote_key_read(resources, person.user, vin.upper(), consent),
         translate,
         lambda errors, status: _remote_page(request, person, resources, errors, status),
         REMOTE_READS,
@@ -264,7 +265,7 @@ async def cancel_remote_key_read(
 ) -> Response:
     return await _take_step(
         request,
-        teleservices.cancel_remote_key_read(resources, person.user, request_id),
+        remote_key_reads.cancel_remote_key_read(resources, person.user, request_id),
         translate,
         lambda errors, status: _remote_page(request, person, resources, errors, status),
         REMOTE_READS,

@@ -14,7 +14,7 @@ import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
-from settings import PAYLOAD_KEYS_FILE, SECRET_KEY_FILE
+from security.kept_secrets import PAYLOAD_KEYS_FILE, SECRET_KEY_FILE
 from temporal_client import ENCRYPTED, EncryptionCodec, parse_payload_keys
 from tests.accounts_helpers import APPLICATION
 from tests.e2e.dev_stack import DevStack, dev_stack

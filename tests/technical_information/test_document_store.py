@@ -16,7 +16,8 @@ from domain.technical_information import (
     Language,
     VersionState,
 )
-from domain.technical_information_corpus import SERIES, demo_corpus
+from domain.technical_information_corpus import demo_corpus
+from domain.technical_information_corpus.writing import SERIES
 
 pytestmark = pytest.mark.database
 

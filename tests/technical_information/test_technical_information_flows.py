@@ -14,18 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from application.resources import AppResources
-from application.technical_information import (
+from application.document_publishing import (
     DocumentDraft,
     VersionDraft,
     draft_document,
     draft_version,
     move_document_version,
-    read_document,
-    record_sermi_approval,
-    revoke_sermi_approval,
-    search_documents,
 )
+from application.resources import AppResources
+from application.sermi_approvals import record_sermi_approval, revoke_sermi_approval
+from application.technical_information import read_document, search_documents
 from contracts.errors import domain_error_from_failure
 from contracts.technical_information import (
     PUBLISHING_STATUS_QUERY,

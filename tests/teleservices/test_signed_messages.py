@@ -20,7 +20,8 @@ from domain.signed_messages import (
     verify,
 )
 from domain.teleservices import add_working_days
-from settings import TELESERVICE_WEBHOOK_SECRET_FILE, Settings
+from security.kept_secrets import TELESERVICE_WEBHOOK_SECRET_FILE
+from settings import Settings
 
 # The reference libraries' test vector (standard-webhooks, libraries/*/tests).
 VECTOR_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from security.kept_secrets import PAYLOAD_KEYS_FILE, SECRET_KEY_FILE, kept_secret
 from security.report_keys import new_key_entry
-from settings import PAYLOAD_KEYS_FILE, SECRET_KEY_FILE, Settings, kept_secret
+from settings import Settings
 from temporal_client import parse_payload_keys
 
 
