@@ -35,12 +35,12 @@ from udsoncan.client import Client
 from udsoncan.connections import PythonIsoTpConnection
 
 from hw.can_transport import isotp_params, open_can_bus
-from hw.protocol import Fingerprint, ecu_by_name
+from hw.protocol import DID_FINGERPRINT, Fingerprint, ecu_by_name
 from hw.security import key_for_ecu
 from hw.sim.config import FLASH_LAYOUT, default_vehicle_config
 from hw.sim.vehicle import SimVehicle
 from hw.station_link import open_station_link
-from hw.uds_client import LinkTimeouts
+from hw.uds_client import LinkTimeouts, RawCodec
 
 ECU = "DME"
 FINGERPRINT = Fingerprint(date(2026, 1, 1), workshop_id=1, station_id="BENCH")
@@ -80,12 +80,20 @@ def plain_udsoncan(data: bytes) -> Run:
     )
     conn = PythonIsoTpConnection(stack)
     try:
-        config = {"request_timeout": 5, "p2_timeout": 1, "use_server_timing": False}
+        config = {
+            "request_timeout": 5,
+            "p2_timeout": 1,
+            "use_server_timing": False,
+            "data_identifiers": {"default": RawCodec()},
+        }
         with Client(conn, config=config) as client:  # type: ignore[arg-type]
             client.change_session(3)
             client.change_session(2)
             seed = bytes(client.request_seed(0x11).service_data.seed)
             client.send_key(0x12, key_for_ecu(ECU, seed, 0x11))
+            # The car erases and downloads only after a fingerprint in this session, as the
+            # station writes one (`StationLink.write_fingerprint`).
+            client.write_data_by_identifier(DID_FINGERPRINT, FINGERPRINT.encode())
             option = bytes([0x44]) + ADDRESS.to_bytes(4, "big") + len(data).to_bytes(4, "big")
             client.start_routine(0xFF00, option)
             start = time.perf_counter()
