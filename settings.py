@@ -9,6 +9,7 @@ set its own secret key and is refused without one.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -44,7 +45,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AOS_", env_file=".env", extra="ignore")
     # The embedded secret as read from its file (`secret`), with the file it came from.
-    _kept_secret: tuple[Path, str] | None = PrivateAttr(default=None)
+    # The embedded mode's kept secrets as read, by file: each is written once and never changes,
+    # so it is read once, not on every request that signs or checks with it.
+    _kept_secrets: dict[Path, str] = PrivateAttr(default_factory=dict)
 
     environment: Literal["embedded", "production"] = "embedded"
     data_dir: Path = Path(".data")
@@ -341,16 +344,24 @@ class Settings(BaseSettings):
         """AOS_SECRET_KEY; without it (the embedded mode) the key generated at the first start
         and kept in AOS_DATA_DIR/secret-key. Only the portal's processes ask: a station worker
         holds no portal secret."""
-        if self.secret_key:
-            return self.secret_key
-        if self.environment == "production":  # a station's settings: it has no portal secret
-            raise ValueError("AOS_SECRET_KEY is not set")
-        # Read once per file, not on every request that signs or hashes with it (a CSRF token,
-        # a VIN's search value): the file is written once and never changes.
-        path = self.data_dir / SECRET_KEY_FILE
-        if self._kept_secret is None or self._kept_secret[0] != path:
-            self._kept_secret = (path, kept_secret(path, new_secret_key))
-        return self._kept_secret[1]
+        return self._configured_or_kept(
+            self.secret_key, "AOS_SECRET_KEY", SECRET_KEY_FILE, new_secret_key
+        )
+
+    def _configured_or_kept(
+        self, configured: str | None, variable: str, file: str, make: Callable[[], str]
+    ) -> str:
+        """A secret as configured; without it (the embedded mode) the one kept in
+        AOS_DATA_DIR/`file`, made by `make` at the first start. Production has no kept
+        secrets: unset there, `variable` is named in the error."""
+        if configured:
+            return configured
+        if self.environment == "production":
+            raise ValueError(f"{variable} is not set")
+        path = self.data_dir / file
+        if path not in self._kept_secrets:
+            self._kept_secrets[path] = kept_secret(path, make)
+        return self._kept_secrets[path]
 
     def with_portal_secrets(self, *, make_payload_keys: bool = False) -> Settings:
         """These settings as a portal process (API, portal worker, gateway, `worker.py dev`)
@@ -382,19 +393,21 @@ class Settings(BaseSettings):
         """AOS_TELESERVICE_WEBHOOK_SECRET; without it (the embedded mode) the one generated at
         the first start and kept in AOS_DATA_DIR/teleservice-webhook-secret, which the
         simulated connected-car backend of `make dev` reads too."""
-        if self.teleservice_webhook_secret:
-            return self.teleservice_webhook_secret
-        if self.environment == "production":
-            raise ValueError("AOS_TELESERVICE_WEBHOOK_SECRET is not set")
-        return kept_secret(self.data_dir / TELESERVICE_WEBHOOK_SECRET_FILE, _new_webhook_secret)
+        return self._configured_or_kept(
+            self.teleservice_webhook_secret,
+            "AOS_TELESERVICE_WEBHOOK_SECRET",
+            TELESERVICE_WEBHOOK_SECRET_FILE,
+            _new_webhook_secret,
+        )
 
     def payment_secret(self) -> str:
         """The payment provider's callback secret (generated like the teleservice secret)."""
-        if self.payment_provider_secret:
-            return self.payment_provider_secret
-        if self.environment == "production":
-            raise ValueError("AOS_PAYMENT_PROVIDER_SECRET is not set")
-        return kept_secret(self.data_dir / PAYMENT_PROVIDER_SECRET_FILE, _new_webhook_secret)
+        return self._configured_or_kept(
+            self.payment_provider_secret,
+            "AOS_PAYMENT_PROVIDER_SECRET",
+            PAYMENT_PROVIDER_SECRET_FILE,
+            _new_webhook_secret,
+        )
 
     def seller(self) -> Party:
         """The portal as the seller its invoices name."""
