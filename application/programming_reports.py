@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from pydantic import BaseModel
-from temporalio.api.failure.v1 import Failure
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.converter import DataConverter
@@ -289,7 +288,8 @@ class _History:
             if step is not None:
                 step["attempts"] = started.attempt
                 if started.attempt > 1 and started.HasField("last_failure"):
-                    cause_type, cause = await self._failure(started.last_failure)
+                    error = await self.converter.decode_failure(started.last_failure)
+                    cause_type, cause = _cause(error)
                     self.retries.append(
                         Retry(
                             step["step"],
@@ -313,10 +313,11 @@ class _History:
             return
         step["ended_at"], step["outcome"] = at, ENDED_OUTCOMES[kind]
         if kind == "activity_task_failed_event_attributes":
-            cause_type, cause = await self._failure(attributes.failure)
+            error = await self.converter.decode_failure(attributes.failure)
+            cause_type, cause = _cause(error)
             step["failure"] = f"{cause_type}: {cause}"
             if step["segment"] is None:
-                step["segment"] = await self._failed_segment(attributes.failure)
+                step["segment"] = _failed_segment(error)
         if kind == "activity_task_completed_event_attributes" and step["step"] == activity_name(
             check_entitlement
         ):
@@ -334,17 +335,18 @@ class _History:
         values = await self.converter.decode(payloads.payloads)
         return values[0] if values else None
 
-    async def _failed_segment(self, failure: Failure) -> int | None:
-        """The segment an ECU's activity failed in, from the progress its failure carries."""
-        error = await self.converter.decode_failure(failure)
-        if isinstance(error, ApplicationError) and error.details:
-            detail = error.details[0]
-            progress = detail.get("ecu_progress") if isinstance(detail, dict) else None
-            if isinstance(progress, dict) and isinstance(progress.get("segment_index"), int):
-                return int(progress["segment_index"])
-        return None
 
-    async def _failure(self, failure: Failure) -> tuple[str | None, str]:
-        error = await self.converter.decode_failure(failure)
-        cause_type = error.type if isinstance(error, ApplicationError) else type(error).__name__
-        return cause_type, str(error)
+def _cause(error: BaseException) -> tuple[str | None, str]:
+    """A decoded failure's type (an application error's own) and message."""
+    cause_type = error.type if isinstance(error, ApplicationError) else type(error).__name__
+    return cause_type, str(error)
+
+
+def _failed_segment(error: BaseException) -> int | None:
+    """The segment an ECU's activity failed in, from the progress its failure carries."""
+    if isinstance(error, ApplicationError) and error.details:
+        detail = error.details[0]
+        progress = detail.get("ecu_progress") if isinstance(detail, dict) else None
+        if isinstance(progress, dict) and isinstance(progress.get("segment_index"), int):
+            return int(progress["segment_index"])
+    return None
