@@ -27,6 +27,7 @@ from application.stations import StationIdField
 from application.workflow_calls import describe_visible, ensure_station_online, execute_update
 from contracts import search_attributes
 from contracts.programming import (
+    CURRENT_SESSION_REVISION,
     PROGRAMMING_SESSION_WORKFLOW,
     PROGRESS_QUERY,
     AbortInput,
@@ -46,6 +47,7 @@ from domain.errors import Conflict, NotFound
 from domain.flash_package import PACKAGE_ID_PATTERN, FlashPackageManifest
 from domain.programming import DownloadProgress, EcuProgress, ProgrammingSessionEnded
 from domain.vin import VIN_PATTERN, parse_vin
+from settings import Settings
 from storage.frame_logs import FrameLogStore
 from storage.packages import PackageStore
 
@@ -122,9 +124,9 @@ async def start_programming(
     assert caller.workshop_id is not None  # of_workshop found no station without one
     session_id = str(uuid.uuid4())
     workflow_id = programming_workflow_id(session_id)
-    vin_search = settings.vin_search_value(vin)
-    await temporal.start_workflow(
-        PROGRAMMING_SESSION_WORKFLOW,
+    await start_session_workflow(
+        temporal,
+        settings,
         ProgrammingSessionInput(
             session_id=session_id,
             workshop_id=caller.workshop_id,
@@ -134,25 +136,38 @@ async def start_programming(
             package_id=request.package_id,
             technician_id=caller.id,
             hardware_retry=settings.hardware_retry(),
-            vin_search=vin_search,
+            vin_search=settings.vin_search_value(vin),
             parallel=request.parallel,
             max_parallel_ecus=request.max_parallel_ecus,
         ),
-        id=workflow_id,
-        task_queue=settings.portal_task_queue,
-        # The VIN for the flow lists, encrypted with the payloads; its search value for searches.
-        memo={search_attributes.VIN_MEMO: vin},
-        # Set at start, so the session is findable (and scoped) before its first task runs.
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(search_attributes.WORKSHOP_ID, caller.workshop_id),
-                SearchAttributePair(search_attributes.VIN, vin_search),
-                SearchAttributePair(search_attributes.STATION_ID, station.id),
-                SearchAttributePair(search_attributes.FLOW_STATE, "checking_access"),
-            ]
-        ),
     )
     return SessionStarted(session_id=session_id, workflow_id=workflow_id, state="started")
+
+
+async def start_session_workflow(
+    temporal: Client, settings: Settings, session: ProgrammingSessionInput
+) -> Handle[Any, ProgrammingProgress]:
+    """Start a session's workflow as every session is started: under the current revision,
+    with its search attributes (the workshop's, the one scoping rule) set from the start, so it
+    is findable and scoped before its first task runs, and the VIN in the memo."""
+    session = session.model_copy(update={"revision": CURRENT_SESSION_REVISION})
+    attributes = [
+        SearchAttributePair(search_attributes.WORKSHOP_ID, session.workshop_id),
+        SearchAttributePair(search_attributes.STATION_ID, session.station_id),
+        SearchAttributePair(search_attributes.FLOW_STATE, "checking_access"),
+    ]
+    if session.vin_search is not None:
+        attributes.append(SearchAttributePair(search_attributes.VIN, session.vin_search))
+    return await temporal.start_workflow(
+        PROGRAMMING_SESSION_WORKFLOW,
+        session,
+        id=programming_workflow_id(session.session_id),
+        task_queue=settings.portal_task_queue,
+        # The VIN for the flow lists, encrypted with the payloads; its search value for searches.
+        memo={search_attributes.VIN_MEMO: session.vin},
+        search_attributes=TypedSearchAttributes(attributes),
+        result_type=ProgrammingProgress,
+    )
 
 
 async def visible_session(

@@ -437,9 +437,27 @@ async def flash_throughput_ratio_1mib() -> float:
     return ratio
 
 
+async def flash_history_events_per_ecu_1mib() -> float:
+    """`flash_history_events_per_ecu_1mib` alone: the history events of a 4-ECU session of
+    1 MiB (the car in the tester's process), per ECU programmed."""
+    env = await _dev_server()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            bench = Bench(env, Path(tmp))
+            _package(bench.settings, "bench-1mib", MIB)
+            vehicle = link_bench._vehicle()
+            with car_in_process(vehicle) as url:
+                _, events, ecus = await bench.flash("bench-1mib", url, vehicle.vin)
+            await bench.engine.dispose()
+    finally:
+        await env.shutdown()
+    return events / max(ecus, 1)
+
+
 # Figures `python -m bench NAME` measures one by one; `run()` measures them all together.
 FIGURES: dict[str, Callable[[], Awaitable[float]]] = {
     "flash_throughput_ratio_1mib": flash_throughput_ratio_1mib,
+    "flash_history_events_per_ecu_1mib": flash_history_events_per_ecu_1mib,
 }
 
 

@@ -37,6 +37,13 @@ class ProgrammingUpdate(StrEnum):
 
 PROGRESS_QUERY = "progress"
 
+# The revision of the session's workflow code a session is started under (in its input, so its
+# history holds it). Revision 1: one activity per ECU in the plan's lanes, the portal's checks
+# as local activities, the search attributes set by whoever starts it, and no patch markers in
+# the history. Sessions started before the field existed (revision 0) decide each change by the
+# `workflow.patched` marker their history holds or lacks, as they were recorded.
+CURRENT_SESSION_REVISION = 1
+
 
 class HardwareRetry(BaseModel):
     """How often a transient vehicle fault (a timeout, a disconnect, a busy ECU) is retried on
@@ -66,6 +73,8 @@ class ProgrammingSessionInput(BaseModel):
     # started before these fields existed replay with the defaults; they had no lanes).
     parallel: bool = True
     max_parallel_ecus: int = Field(default=4, ge=1, le=16)
+    # See CURRENT_SESSION_REVISION; 0 for sessions started before this field existed.
+    revision: int = Field(default=0, ge=0, le=CURRENT_SESSION_REVISION)
 
 
 class ResumeInput(BaseModel):

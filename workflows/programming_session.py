@@ -6,8 +6,16 @@ over DoIP each ECU a lane, in parallel up to `max_parallel_ecus`; on a CAN bus o
 coding-only ECU alone) → per ECU one heartbeating activity (`program_ecu`: voltage, hardware,
 session, security, fingerprint, per segment erase, download and check, then dependencies,
 reset, read-back) → report. A failure names its ECU and step; what it left is read by
-`workflows.step_failures`. Older histories replay as they were recorded (the patches below:
-one activity per segment, or prepare, segments and finish each its own).
+`workflows.step_failures`.
+
+Sessions carry the revision of this code they were started under (`revision` in their input,
+contracts.programming.CURRENT_SESSION_REVISION). Revision 1 runs every change below without a
+patch marker, checks access and reads the manifest as local activities (two markers, no
+activity events and no workflow task of their own), and leaves the search attributes to whoever
+starts it (application.programming.start_session_workflow): 46 history events for 4 ECUs one
+after another, where the patched layout took 63. Sessions started before (revision 0) replay as
+they were recorded, each change decided by its `workflow.patched` marker: one activity per ECU,
+one per segment, or prepare, segments and finish each its own.
 
 Nothing starts unless the remaining `ecu_programming` coverage holds the plan's estimate with a
 margin; otherwise the session waits in `waiting_for_time` for a `coverage_extended` signal from
@@ -158,18 +166,30 @@ class ProgrammingSessionWorkflow:
 
     # --- the process ------------------------------------------------------------------------
 
+    def _since(self, patch: str) -> bool:
+        """Whether this session runs with the change `patch`: every session started under a
+        revision has it (no marker in its history); one started before decides by marker."""
+        if self.request.revision >= 1:
+            return True
+        return workflow.patched(patch)
+
     @workflow.run
     async def run(self, request: ProgrammingSessionInput) -> ProgrammingProgress:
-        workflow.upsert_search_attributes(
-            [
-                *vin_attributes(request.vin_search, request.vin),
-                search_attributes.WORKSHOP_ID.value_set(request.workshop_id),
-                search_attributes.STATION_ID.value_set(request.station_id),
-                search_attributes.FLOW_STATE.value_set(self.state),
-            ]
-        )
+        if request.revision == 0:  # since revision 1, whoever starts the session sets them
+            workflow.upsert_search_attributes(
+                [
+                    *vin_attributes(request.vin_search, request.vin),
+                    search_attributes.WORKSHOP_ID.value_set(request.workshop_id),
+                    search_attributes.STATION_ID.value_set(request.station_id),
+                    search_attributes.FLOW_STATE.value_set(self.state),
+                ]
+            )
         try:
-            if workflow.patched(PORTAL_CHECKS_TOGETHER):
+            if request.revision >= 1:  # on the portal worker, in the first workflow task
+                _, manifest = await asyncio.gather(
+                    self._check_access(local=True), self._read_manifest(local=True)
+                )
+            elif workflow.patched(PORTAL_CHECKS_TOGETHER):
                 _, manifest = await asyncio.gather(self._check_access(), self._read_manifest())
             else:  # sessions recorded before: one after the other
                 await self._check_access()
@@ -183,7 +203,7 @@ class ProgrammingSessionWorkflow:
         if identity is None:
             await self._end_station_link()
             return self.progress()
-        per_ecu = workflow.patched(ONE_ACTIVITY_PER_ECU)
+        per_ecu = self._since(ONE_ACTIVITY_PER_ECU)
         self._enter("identified", shown=not per_ecu)
         plan = plan_programming(manifest, identity.software)
         for ecu in plan.already_at_target:
@@ -414,17 +434,20 @@ class ProgrammingSessionWorkflow:
         except ActivityError as error:  # the station went away: its idle timer closes it
             workflow.logger.info("station link not closed: %s", error)
 
-    async def _check_access(self) -> None:
-        grant = await check_access(self.request.workshop_id, Service.ECU_PROGRAMMING)
+    async def _check_access(self, *, local: bool = False) -> None:
+        grant = await check_access(self.request.workshop_id, Service.ECU_PROGRAMMING, local=local)
         self.coverage_ends = grant.ends_at
         self.remaining = grant.remaining
 
-    async def _read_manifest(self) -> FlashPackageManifest:
+    async def _read_manifest(self, *, local: bool = False) -> FlashPackageManifest:
         """The package's manifest, verified on the portal; a refusal ends the session."""
+        request = ReadPackageInput(package_id=self.request.package_id)
+        if local:
+            return await workflow.execute_local_activity(
+                read_verified_manifest, request, start_to_close_timeout=PORTAL_STEP
+            )
         return await workflow.execute_activity(
-            read_verified_manifest,
-            ReadPackageInput(package_id=self.request.package_id),
-            start_to_close_timeout=PORTAL_STEP,
+            read_verified_manifest, request, start_to_close_timeout=PORTAL_STEP
         )
 
     async def _identify(
@@ -498,7 +521,7 @@ class ProgrammingSessionWorkflow:
         segments: list[tuple[EcuStep, int | None]] = [
             (EcuStep.SEGMENT, index) for index in range(plan.segment_count)
         ]
-        if workflow.patched(ONE_ACTIVITY_PER_SEGMENT):
+        if self._since(ONE_ACTIVITY_PER_SEGMENT):
             steps = segments  # the first prepares the ECU, the last finishes it
         else:  # sessions recorded before: prepare and finish were activities of their own
             steps = [(EcuStep.PREPARE, None), *segments, (EcuStep.FINISH, None)]

@@ -19,12 +19,12 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from application.programming import start_session_workflow
 from contracts.programming import (
     ProgrammingProgress,
     ProgrammingSessionInput,
     ProgrammingUpdate,
     ResumeInput,
-    programming_workflow_id,
 )
 from domain.flash_package import FlashPackageManifest
 from hw.sim.config import FLASH_LAYOUT, default_vehicle_config
@@ -45,11 +45,11 @@ async def _start(
     station: Station,
     max_parallel_ecus: int = 4,
 ) -> WorkflowHandle[ProgrammingSessionWorkflow, ProgrammingProgress]:
-    session_id = str(uuid.uuid4())
-    return await env.client.start_workflow(
-        ProgrammingSessionWorkflow.run,
+    return await start_session_workflow(
+        env.client,
+        settings,
         ProgrammingSessionInput(
-            session_id=session_id,
+            session_id=str(uuid.uuid4()),
             workshop_id=owner.workshop_id or "",
             station_id=station.station_id,
             station_task_queue=station.task_queue,
@@ -58,8 +58,6 @@ async def _start(
             technician_id=owner.user_id,
             max_parallel_ecus=max_parallel_ecus,
         ),
-        id=programming_workflow_id(session_id),
-        task_queue=settings.portal_task_queue,
     )
 
 

@@ -18,12 +18,12 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from application.payments import SandboxPaymentGateway
+from application.programming import start_session_workflow
 from contracts.access import (
     TicketPurchaseInput,
     entitlement_workflow_id,
     ticket_purchase_workflow_id,
 )
-from contracts.programming import programming_workflow_id
 from db.access_repository import AccessRepository
 from domain.catalogue import Service, TicketPeriod
 from domain.flash_package import SegmentSpec
@@ -77,12 +77,12 @@ async def _wait_for(
 async def _start(
     env: WorkflowEnvironment, settings: Settings, station: Station, workshop_id: str
 ) -> WorkflowHandle[ProgrammingSessionWorkflow, ProgrammingProgress]:
-    session_id = str(uuid.uuid4())
     with env.auto_time_skipping_disabled():
-        return await env.client.start_workflow(
-            ProgrammingSessionWorkflow.run,
+        return await start_session_workflow(
+            env.client,
+            settings,
             ProgrammingSessionInput(
-                session_id=session_id,
+                session_id=str(uuid.uuid4()),
                 workshop_id=workshop_id,
                 station_id=station.station_id,
                 station_task_queue=station.task_queue,
@@ -90,8 +90,6 @@ async def _start(
                 package_id=PACKAGE,
                 technician_id="tech-1",
             ),
-            id=programming_workflow_id(session_id),
-            task_queue=settings.portal_task_queue,
         )
 
 

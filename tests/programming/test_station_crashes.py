@@ -26,11 +26,11 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from application.programming import start_session_workflow
 from contracts.programming import (
     HardwareRetry,
     ProgrammingProgress,
     ProgrammingSessionInput,
-    programming_workflow_id,
 )
 from domain.flash_package import EcuPackage, FlashPackageManifest
 from hw.sim.demo_package import build_demo_package
@@ -127,11 +127,11 @@ async def _start_session(
     vin: str,
     hardware_retry: HardwareRetry | None = None,
 ) -> WorkflowHandle[ProgrammingSessionWorkflow, ProgrammingProgress]:
-    session_id = str(uuid.uuid4())
-    return await env.client.start_workflow(
-        ProgrammingSessionWorkflow.run,
+    return await start_session_workflow(
+        env.client,
+        settings,
         ProgrammingSessionInput(
-            session_id=session_id,
+            session_id=str(uuid.uuid4()),
             workshop_id=owner.workshop_id or "",
             station_id=station_id,
             station_task_queue=settings.station_task_queue(station_id),
@@ -140,8 +140,6 @@ async def _start_session(
             technician_id=owner.user_id,
             hardware_retry=hardware_retry or HardwareRetry(),
         ),
-        id=programming_workflow_id(session_id),
-        task_queue=settings.portal_task_queue,
     )
 
 
