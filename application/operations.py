@@ -27,6 +27,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowExecution
 from temporalio.exceptions import FailureError
 
+from application.local_activities import local_activity_run
 from application.resources import AppResources
 from application.workflow_calls import describe_visible
 from contracts import search_attributes
@@ -245,7 +246,13 @@ async def _entry(event: HistoryEvent, names: dict[int, str], temporal: Client) -
     if not attributes:
         return entry
     data: Any = getattr(event, attributes)
-    if kind == "activity_task_scheduled":
+    if kind == "marker_recorded":  # a local activity's one event, or a patch's marker
+        run = await local_activity_run(event, temporal.data_converter)
+        if run is not None:
+            entry.name, entry.attempt = run.activity_type, run.attempt
+            if run.failure is not None:
+                entry.failure = _message(run.failure)
+    elif kind == "activity_task_scheduled":
         names[event.event_id] = entry.name = data.activity_type.name
     elif kind.startswith("activity_task_"):
         entry.name = names.get(data.scheduled_event_id)
@@ -280,7 +287,10 @@ async def _failure_message(failure: Failure, temporal: Client) -> str:
     encrypted with the payloads (temporal_client.py), and shows "Encoded failure" in its place."""
     copy = Failure()
     copy.CopyFrom(failure)  # decoding works in place; the history stays as it was fetched
-    error = await temporal.data_converter.decode_failure(copy)
+    return _message(await temporal.data_converter.decode_failure(copy))
+
+
+def _message(error: BaseException) -> str:
     return error.message if isinstance(error, FailureError) else str(error)
 
 

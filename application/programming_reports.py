@@ -24,6 +24,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 
+from application.local_activities import LocalActivityRun, local_activity_run
 from application.programming import package_store, visible_session
 from application.resources import AppResources
 from contracts.access import check_entitlement
@@ -303,6 +304,8 @@ class _History:
                     )
         elif kind in ENDED_OUTCOMES:
             await self._activity_ended(event, kind, at)
+        elif (run := await local_activity_run(event, self.converter)) is not None:
+            self._local_activity(event.event_id, run, at)
         elif kind in WORKFLOW_ENDS:
             self.ended_at = at
 
@@ -318,16 +321,35 @@ class _History:
             step["failure"] = f"{cause_type}: {cause}"
             if step["segment"] is None:
                 step["segment"] = _failed_segment(error)
-        if kind == "activity_task_completed_event_attributes" and step["step"] == activity_name(
-            check_entitlement
-        ):
-            grant = await self._decode(attributes.result)
-            if isinstance(grant, dict):
-                self.ticket = {
-                    "service": grant.get("service"),
-                    "starts_at": grant.get("starts_at"),
-                    "ends_at": grant.get("ends_at"),
-                }
+        if kind == "activity_task_completed_event_attributes":
+            self._granted(step["step"], await self._decode(attributes.result))
+
+    def _local_activity(self, event_id: int, run: LocalActivityRun, at: datetime) -> None:
+        """A portal step run as a local activity (sessions since revision 1): its one marker
+        holds its attempts, times and result or failure."""
+        self._scheduled[event_id] = {
+            "step": run.activity_type,
+            "ecu": None,
+            "segment": None,
+            "at": run.scheduled_at or at,
+            "ended_at": run.ended_at or at,
+            "attempts": run.attempt,
+            "outcome": "failed" if run.failure is not None else "completed",
+        }
+        if run.failure is not None:
+            cause_type, cause = _cause(run.failure)
+            self._scheduled[event_id]["failure"] = f"{cause_type}: {cause}"
+        else:
+            self._granted(run.activity_type, run.result)
+
+    def _granted(self, step: str, result: Any) -> None:
+        """The ticket the session ran on: what the access check granted."""
+        if step == activity_name(check_entitlement) and isinstance(result, dict):
+            self.ticket = {
+                "service": result.get("service"),
+                "starts_at": result.get("starts_at"),
+                "ends_at": result.get("ends_at"),
+            }
 
     async def _decode(self, payloads: Any) -> Any:
         if not payloads.payloads:
