@@ -37,7 +37,7 @@ from gateway.certificates import GatewayCertificates
 from gateway.config import PORTAL_AUTHENTICATION_TTL
 from testkit.factories import create_workshop
 from tests.gateway.support import StationJobWorkflow, eventually, station_client, station_worker
-from workflows.programming_session import HEARTBEAT_TIMEOUT
+from workflows.programming_steps import HEARTBEAT_TIMEOUT
 
 
 class Clock:

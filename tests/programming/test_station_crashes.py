@@ -41,7 +41,8 @@ from testkit.factories import SignedIn
 from testkit.portal_api import buy_time
 from testkit.serving import free_port
 from testkit.station_gateway import station_gateway, station_token
-from workflows.programming_session import HEARTBEAT_TIMEOUT, ProgrammingSessionWorkflow
+from workflows.programming_session import ProgrammingSessionWorkflow
+from workflows.programming_steps import HEARTBEAT_TIMEOUT
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).parents[2]
