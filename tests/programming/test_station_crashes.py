@@ -36,7 +36,7 @@ from domain.flash_package import EcuPackage, FlashPackageManifest
 from hw.sim.demo_package import build_demo_package
 from hw.sim.vehicle import SimVehicle
 from settings import Settings
-from station.programming import HEARTBEAT_EVERY
+from station.heartbeats import HEARTBEAT_EVERY
 from testkit.factories import SignedIn
 from testkit.portal_api import buy_time
 from testkit.serving import free_port
@@ -51,7 +51,7 @@ KILLS_PER_FLASH = 5
 PACKAGE = "crash-test"
 # How far behind the transfer the server's copy of an ECU's progress can be: the station
 # worker sends heartbeats at most once a second (its throttle) and the activity hands it the
-# last confirmed block every `station.programming.HEARTBEAT_EVERY` (0.25 s); a heartbeat then
+# last confirmed block every `station.heartbeats.HEARTBEAT_EVERY` (0.25 s); a heartbeat then
 # takes its way through the gateway to the server (up to half a second seen on a loaded 2-core
 # machine, four test workers beside it: a full run once went 0.3 % over the bound without it).
 HEARTBEAT_INTERVAL = 1.0 + HEARTBEAT_EVERY

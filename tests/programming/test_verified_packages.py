@@ -9,7 +9,7 @@ import pytest
 
 from hw.flash_files import FlashPackageError
 from hw.sim.demo_package import build_demo_package
-from station.programming import VerifiedPackages
+from station.packages import VerifiedPackages
 
 
 def test_verified_once_and_again_after_a_change(tmp_path: Path) -> None:

@@ -1,0 +1,37 @@
+"""Vehicle errors as the station's activities raise them: ApplicationErrors typed by their code,
+so Temporal retries the transient ones and fails the fatal ones at once."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from temporalio.exceptions import ApplicationError
+
+from domain.programming import DownloadProgress, EcuStep
+from hw.errors import VehicleLinkError
+
+
+@contextlib.contextmanager
+def vehicle_errors_typed(
+    progress: list[DownloadProgress] | None = None,
+    step: EcuStep | None = None,
+    segment_checked: bool = False,
+) -> Iterator[None]:
+    """Vehicle errors become ApplicationErrors typed by their code (fatal ones non-retryable),
+    naming the step that failed and carrying the last confirmed progress, so a technician's
+    resume continues from there."""
+    try:
+        yield
+    except VehicleLinkError as error:
+        details: dict[str, object] = {"code": error.code}
+        if step is not None:
+            details["step"] = step
+        if progress:
+            details["progress"] = progress[-1].model_dump()
+        if segment_checked:  # a resume only has to finish the ECU
+            details["segment_checked"] = True
+        message = f"{step}: {error}" if step is not None else str(error)
+        raise ApplicationError(
+            message, details, type=error.code, non_retryable=not error.transient
+        ) from error
