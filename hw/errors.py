@@ -4,10 +4,11 @@ Every failure that leaves ``hw`` while talking to a car is a :class:`VehicleLink
 Each class carries
 
 * ``code``: a stable string, meant to be used verbatim as the Temporal
-  ``ApplicationError`` type (never rename a code; add a new class instead);
+  ``ApplicationError`` type. It is the class's name unless the class statement gives
+  ``code=``, so never rename a class (nor a code); add a new class instead;
 * ``transient``: ``True`` when retrying the same step later can succeed (bus timeout,
-  disconnect, ECU busy, battery voltage out of range, ...). ``False`` errors must become
-  ``ApplicationError(non_retryable=True)``.
+  disconnect, ECU busy, battery voltage out of range, ...), given as ``transient=True`` in
+  the class statement. ``False`` errors must become ``ApplicationError(non_retryable=True)``.
 
 :func:`error_for_nrc` is the one mapping from a UDS negative response code (NRC) to an
 error class; :func:`negative_response_error` builds the instance.
@@ -24,6 +25,16 @@ class VehicleLinkError(Exception):
 
     code: ClassVar[str] = "VehicleLinkError"
     transient: ClassVar[bool] = False
+
+    def __init_subclass__(
+        cls, *, code: str | None = None, transient: bool | None = None, **kwargs: Any
+    ) -> None:
+        """Each error says its code (when not its name) and whether it is transient once, in
+        its class statement: ``class EcuBusy(VehicleLinkError, transient=True)``."""
+        super().__init_subclass__(**kwargs)
+        cls.code = code or cls.__name__
+        if transient is not None:  # otherwise as its parent: a kind of a transient error is one
+            cls.transient = transient
 
     def __init__(
         self,
@@ -65,75 +76,45 @@ class VehicleLinkError(Exception):
 # --------------------------------------------------------------------------- transient
 
 
-class BusTimeout(VehicleLinkError):
+class BusTimeout(VehicleLinkError, transient=True):
     """No response from the ECU in time (P2/P2* expired)."""
 
-    code = "BusTimeout"
-    transient = True
 
-
-class ResponsePending(VehicleLinkError):
+class ResponsePending(VehicleLinkError, code="ResponsePendingTooLong", transient=True):
     """The ECU kept answering ResponsePending (NRC 0x78) for too long."""
 
-    code = "ResponsePendingTooLong"
-    transient = True
 
-
-class EcuBusy(VehicleLinkError):
+class EcuBusy(VehicleLinkError, transient=True):
     """The ECU is busy (NRC 0x21 busyRepeatRequest)."""
 
-    code = "EcuBusy"
-    transient = True
 
-
-class LinkDisconnected(VehicleLinkError):
+class LinkDisconnected(VehicleLinkError, transient=True):
     """The connection to the vehicle interface is gone (socket closed, bus down)."""
 
-    code = "LinkDisconnected"
-    transient = True
 
-
-class LateResponse(VehicleLinkError):
+class LateResponse(VehicleLinkError, transient=True):
     """The ECU answered an earlier request, whose answer came after its time ran out: the link
     is out of step, and a fresh one, asked again, gets the right answer."""
 
-    code = "LateResponse"
-    transient = True
 
-
-class LinkInUse(VehicleLinkError):
+class LinkInUse(VehicleLinkError, transient=True):
     """An earlier attempt of this session's step still holds the vehicle link on this station."""
 
-    code = "LinkInUse"
-    transient = True
 
-
-class VoltageOutOfRange(VehicleLinkError):
+class VoltageOutOfRange(VehicleLinkError, transient=True):
     """Supply voltage too low/high for the request (NRC 0x92/0x93): charge and retry."""
 
-    code = "VoltageOutOfRange"
-    transient = True
 
-
-class SecurityDelayNotExpired(VehicleLinkError):
+class SecurityDelayNotExpired(VehicleLinkError, transient=True):
     """Security access lock-out delay is running (NRC 0x37): retry after the delay."""
 
-    code = "SecurityDelayNotExpired"
-    transient = True
 
-
-class SessionLost(VehicleLinkError):
+class SessionLost(VehicleLinkError, transient=True):
     """Request not allowed in the active session (NRC 0x7E/0x7F), e.g. after an S3 timeout."""
 
-    code = "SessionLost"
-    transient = True
 
-
-class RequestSequenceError(VehicleLinkError):
+class RequestSequenceError(VehicleLinkError, transient=True):
     """Request out of sequence (NRC 0x24), e.g. the ECU lost its download state."""
-
-    code = "RequestSequenceError"
-    transient = True
 
 
 # --------------------------------------------------------------------------- fatal
@@ -142,103 +123,69 @@ class RequestSequenceError(VehicleLinkError):
 class NegativeResponse(VehicleLinkError):
     """Negative response without a more specific mapping."""
 
-    code = "NegativeResponse"
-
 
 class ServiceNotSupported(VehicleLinkError):
     """Service or sub-function not supported (NRC 0x11/0x12)."""
-
-    code = "ServiceNotSupported"
 
 
 class IncorrectMessageLength(VehicleLinkError):
     """Incorrect message length or invalid format (NRC 0x13)."""
 
-    code = "IncorrectMessageLength"
-
 
 class ConditionsNotCorrect(VehicleLinkError):
     """Conditions not correct (NRC 0x22)."""
-
-    code = "ConditionsNotCorrect"
 
 
 class RequestOutOfRange(VehicleLinkError):
     """Request out of range (NRC 0x31): unknown DID/routine or address outside memory."""
 
-    code = "RequestOutOfRange"
-
 
 class SecurityAccessDenied(VehicleLinkError):
     """Security access denied (NRC 0x33): the ECU is locked."""
-
-    code = "SecurityAccessDenied"
 
 
 class InvalidKey(VehicleLinkError):
     """The ECU rejected the security key (NRC 0x35)."""
 
-    code = "InvalidKey"
-
 
 class InvalidKeyAttemptsExceeded(VehicleLinkError):
     """Security key rejected and the attempt limit is reached (NRC 0x36)."""
-
-    code = "InvalidKeyAttemptsExceeded"
 
 
 class UploadDownloadNotAccepted(VehicleLinkError):
     """RequestDownload refused (NRC 0x70)."""
 
-    code = "UploadDownloadNotAccepted"
-
 
 class TransferDataSuspended(VehicleLinkError):
     """TransferData aborted by the ECU (NRC 0x71)."""
-
-    code = "TransferDataSuspended"
 
 
 class ProgrammingFailure(VehicleLinkError):
     """The ECU failed to program its memory (NRC 0x72)."""
 
-    code = "ProgrammingFailure"
-
 
 class WrongBlockSequenceCounter(VehicleLinkError):
     """TransferData block sequence counter rejected (NRC 0x73)."""
-
-    code = "WrongBlockSequenceCounter"
 
 
 class InvalidResponse(VehicleLinkError):
     """The ECU answered something that is not a valid response to the request."""
 
-    code = "InvalidResponse"
-
 
 class WrongHardware(VehicleLinkError):
     """The ECU hardware does not match the flash package target."""
-
-    code = "WrongHardware"
 
 
 class MemoryCheckFailed(VehicleLinkError):
     """Check-memory routine reported a CRC mismatch."""
 
-    code = "MemoryCheckFailed"
-
 
 class DependencyCheckFailed(VehicleLinkError):
     """Check-programming-dependencies routine failed."""
 
-    code = "DependencyCheckFailed"
-
 
 class VinMismatch(VehicleLinkError):
     """The vehicle answering is not the vehicle the session started on."""
-
-    code = "VinMismatch"
 
 
 # --------------------------------------------------------------------------- mapping

@@ -328,18 +328,28 @@ def _prepare(dev: Any) -> None:
         raise _usb_failure(exc, "set-up") from exc
 
 
-def _check_info(dev: Any, timeout_ms: int) -> None:
+def _vendor_request(
+    dev: Any, request: int, name: str, answer: struct.Struct, timeout_ms: int
+) -> tuple[Any, ...]:
+    """Ask the reader one vendor request and unpack its fixed-size answer; a USB failure or an
+    answer of another size is a :class:`KeyReadFailed`."""
     try:
-        info = dev.ctrl_transfer(
-            BM_VENDOR_IN, REQ_GET_INFO, 0, KEYREADER_INTERFACE, INFO_FORMAT.size, timeout_ms
+        reply = dev.ctrl_transfer(
+            BM_VENDOR_IN, request, 0, KEYREADER_INTERFACE, answer.size, timeout_ms
         )
     except usb.core.USBError as exc:
-        raise _usb_failure(exc, "GET_INFO") from exc
-    if len(info) != INFO_FORMAT.size:
+        raise _usb_failure(exc, name) from exc
+    if len(reply) != answer.size:
         raise KeyReadFailed(
-            "protocol", f"KeyReader GET_INFO returned {len(info)} bytes, expected 8"
+            "protocol", f"KeyReader {name} returned {len(reply)} bytes, expected {answer.size}"
         )
-    version, fw_major, fw_minor, _key_state, _max_block = INFO_FORMAT.unpack(bytes(info))
+    return answer.unpack(bytes(reply))
+
+
+def _check_info(dev: Any, timeout_ms: int) -> None:
+    version, fw_major, fw_minor, _key_state, _max_block = _vendor_request(
+        dev, REQ_GET_INFO, "GET_INFO", INFO_FORMAT, timeout_ms
+    )
     if version != PROTOCOL_VERSION:
         raise KeyReadFailed(
             "unsupported_protocol",
@@ -349,22 +359,9 @@ def _check_info(dev: Any, timeout_ms: int) -> None:
 
 
 def _request_block(dev: Any, timeout_ms: int) -> int:
-    try:
-        reply = dev.ctrl_transfer(
-            BM_VENDOR_IN,
-            REQ_READ_BLOCK,
-            0,
-            KEYREADER_INTERFACE,
-            READ_BLOCK_FORMAT.size,
-            timeout_ms,
-        )
-    except usb.core.USBError as exc:
-        raise _usb_failure(exc, "READ_BLOCK") from exc
-    if len(reply) != READ_BLOCK_FORMAT.size:
-        raise KeyReadFailed(
-            "protocol", f"KeyReader READ_BLOCK returned {len(reply)} bytes, expected 4"
-        )
-    status, length = READ_BLOCK_FORMAT.unpack(bytes(reply))
+    status, length = _vendor_request(
+        dev, REQ_READ_BLOCK, "READ_BLOCK", READ_BLOCK_FORMAT, timeout_ms
+    )
     if status == STATUS_NO_KEY:
         raise NoKeyPresent()
     if status == STATUS_TRANSPONDER_ERROR:

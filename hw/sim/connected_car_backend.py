@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -47,8 +46,8 @@ from starlette.routing import Route
 from domain.demo_vehicles import load_demo_vehicles
 from domain.errors import DomainError
 from domain.key_data import KeyData
-from domain.signed_messages import SignedHeaders, sign, verify
-from hw.sim.http_service import secret_from, serve
+from domain.signed_messages import SignedHeaders, verify
+from hw.sim.http_service import post_signed, run_service, secret_from, serve, service_arguments
 
 log = logging.getLogger("hw.sim.connected_car_backend")
 INBOUND_PATH = "/teleservices/messages"
@@ -102,13 +101,10 @@ class ConnectedCarBackend:
         """POST one signed message to the portal; its status (a 409 replay counts as
         delivered: the portal has it)."""
         body = json.dumps(payload).encode()
-        headers = sign(self.secret, message_id, datetime.now(UTC), body)
         client = self._client or httpx.AsyncClient(timeout=20)
         try:
-            answer = await client.post(
-                self.portal_url + INBOUND_PATH,
-                content=body,
-                headers={**headers, "Content-Type": "application/json"},
+            answer = await post_signed(
+                client, self.portal_url + INBOUND_PATH, self.secret, message_id, body
             )
         finally:
             if self._client is None:
@@ -264,20 +260,16 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m hw.sim.connected_car_backend", description=__doc__.split("\n")[0]
+    parser = service_arguments(
+        "hw.sim.connected_car_backend",
+        __doc__.split("\n")[0],
+        listen="127.0.0.1:8300",
+        secret_help="the teleservice webhook secret's file",
     )
-    parser.add_argument("--listen", default="127.0.0.1:8300", help="HOST:PORT to serve on")
-    parser.add_argument("--portal", default="http://127.0.0.1:8000", help="the portal API's URL")
-    parser.add_argument("--secret-file", help="the teleservice webhook secret's file")
     parser.add_argument(
         "--wake-every", type=float, default=0, help="wake every car this often (seconds)"
     )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args))
-    return 0
+    return run_service(_serve(parser.parse_args(argv)))
 
 
 if __name__ == "__main__":

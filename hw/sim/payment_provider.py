@@ -26,15 +26,11 @@ accepts requests.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import html
 import json
 import logging
-import sys
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
@@ -43,8 +39,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from domain.signed_messages import sign
-from hw.sim.http_service import secret_from, serve
+from hw.sim.http_service import post_signed, run_service, secret_from, serve, service_arguments
 
 log = logging.getLogger("hw.sim.payment_provider")
 CALLBACK_PATH = "/payment-provider/callbacks"
@@ -69,12 +64,9 @@ class SimulatedPaymentProvider:
 
     async def deliver(self, message_id: str, body: bytes) -> int:
         """POST one signed callback to the portal; its status."""
-        headers = sign(self.secret, message_id, datetime.now(UTC), body)
         async with httpx.AsyncClient(timeout=20) as client:
-            answer = await client.post(
-                self.portal_url + CALLBACK_PATH,
-                content=body,
-                headers={**headers, "Content-Type": "application/json"},
+            answer = await post_signed(
+                client, self.portal_url + CALLBACK_PATH, self.secret, message_id, body
             )
         if answer.status_code != 200:
             log.warning("the portal answered %s: %s", answer.status_code, answer.text)
@@ -185,17 +177,13 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m hw.sim.payment_provider", description=__doc__.split("\n")[0]
+    parser = service_arguments(
+        "hw.sim.payment_provider",
+        __doc__.split("\n")[0],
+        listen="127.0.0.1:8400",
+        secret_help="the payment provider secret's file",
     )
-    parser.add_argument("--listen", default="127.0.0.1:8400", help="HOST:PORT to serve on")
-    parser.add_argument("--portal", default="http://127.0.0.1:8000", help="the portal's URL")
-    parser.add_argument("--secret-file", help="the payment provider secret's file")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args))
-    return 0
+    return run_service(_serve(parser.parse_args(argv)))
 
 
 if __name__ == "__main__":
