@@ -42,6 +42,7 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 from udsoncan import MemoryLocation
 from udsoncan.client import Client
+from udsoncan.exceptions import NegativeResponseException
 
 from bench import link_bench
 from contracts import search_attributes
@@ -56,6 +57,7 @@ from hw.protocol import (
     DID_FINGERPRINT,
     DID_HARDWARE_NUMBER,
     DID_PROGRAMMING_DATE,
+    DID_PROGRAMMING_TIMING,
     DID_SOFTWARE_LIST,
     DID_TESTER_SERIAL,
     DID_VIN,
@@ -110,8 +112,8 @@ def plain_flash(package_dir: Path, trace_path: Path, doip_url: str) -> float:
 
     Same transport as the station (its DoIP link, `hw.doip_transport.DoipLink`, to the car at
     `doip_url`) and the same frame log (`FrameTrace`), so the ratio shows what the
-    orchestration costs and nothing else. Same requests as a programming session: the VIN, the voltage and
-    every ECU's software list first; per ECU the voltage, the hardware number, programming
+    orchestration costs and nothing else. Same requests as a programming session: the VIN, the voltage,
+    every ECU's software list and its programming timing (0xF1A0) first; per ECU the voltage, the hardware number, programming
     session, security access, fingerprint, erase + download + check memory per segment,
     dependencies, reset, and the software list read back. Timed like the session: from opening
     the link and the frame log to the log closed on disk.
@@ -149,6 +151,11 @@ def plain_flash(package_dir: Path, trace_path: Path, doip_url: str) -> float:
         gateway.read_data_by_identifier(DID_BATTERY_VOLTAGE)
         for ecu_package in package.manifest.ecus:
             client_for(ecu_package.ecu).read_data_by_identifier(DID_SOFTWARE_LIST)
+        for ecu_package in package.manifest.ecus:
+            # the ECU's own programming timing for the plan's estimate, as the station reads it
+            # (0x31, RequestOutOfRange, from an ECU that reports none)
+            with contextlib.suppress(NegativeResponseException):
+                client_for(ecu_package.ecu).read_data_by_identifier(DID_PROGRAMMING_TIMING)
         for ecu_package in package.manifest.ecus:
             gateway.read_data_by_identifier(DID_BATTERY_VOLTAGE)
             client = client_for(ecu_package.ecu)
