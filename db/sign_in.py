@@ -27,6 +27,7 @@ from db.account_store import (
 )
 from db.engine import reading
 from db.models import PendingSignIn, RecoveryCode, SignInFailureRecord, User
+from db.rows import get_or_raise
 from domain.accounts import (
     ENROLMENT_LIFETIME,
     FAILURE_WINDOW,
@@ -193,9 +194,9 @@ class SignInRecords(AccountStore):
     ) -> IssuedSession | TotpEnrolment:
         outcome: IssuedSession | TotpEnrolment | None = None
         async with self._session_factory() as session, session.begin():
-            user = await session.get(User, checked.user_id)
-            if user is None:
-                raise InvalidCredentials("email or password is wrong")
+            user = await get_or_raise(
+                session, User, checked.user_id, InvalidCredentials("email or password is wrong")
+            )
             if checked.password_ok and (
                 not user.totp_enrolled
                 or await self._second_factor_ok(session, user, totp_code, recovery_code)
