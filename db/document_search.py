@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -109,23 +109,6 @@ class SearchHit:
     snippet: str
 
 
-class DocumentSearch(Protocol):
-    """The one interface both databases implement."""
-
-    async def index_texts(self, session: AsyncSession, text_ids: Sequence[int]) -> None:
-        """Add these stored texts to the index (in the caller's transaction)."""
-
-    async def search(
-        self,
-        session: AsyncSession,
-        terms: Sequence[str],
-        where: SearchFilter,
-        limit: int,
-        offset: int,
-    ) -> tuple[list[SearchHit], int]:
-        """The published texts that hold every term, best first, and how many there are."""
-
-
 def _filters(where: SearchFilter, params: dict[str, Any]) -> str:
     """SQL conditions over `t` (texts), `v` (versions) and `d` (documents), the same on both."""
     clauses = ["v.state = 'published'", "t.language = :language"]
@@ -158,15 +141,17 @@ _JOINS = (
 )
 
 
-class _SqlDocumentSearch:
-    """What both databases do alike: index texts by their ids with one INSERT … SELECT, count
-    every match, and rank one page of the same matches. Each database says how it indexes
-    (`_INDEX_TEXTS`), what a match is (`_matches`) and how a page is ranked (`_page`)."""
+class DocumentSearch:
+    """The one interface both databases implement, and what they do alike: index texts by
+    their ids with one INSERT … SELECT, count every match, and rank one page of the same
+    matches. Each database says how it indexes (`_INDEX_TEXTS`), what a match is (`_matches`)
+    and how a page is ranked (`_page`)."""
 
     # INSERT … SELECT … FROM tech_document_texts WHERE id IN :ids
     _INDEX_TEXTS: str
 
     async def index_texts(self, session: AsyncSession, text_ids: Sequence[int]) -> None:
+        """Add these stored texts to the index (in the caller's transaction)."""
         if text_ids:
             await session.execute(
                 text(self._INDEX_TEXTS).bindparams(bindparam("ids", expanding=True)),
@@ -181,6 +166,7 @@ class _SqlDocumentSearch:
         limit: int,
         offset: int,
     ) -> tuple[list[SearchHit], int]:
+        """The published texts that hold every term, best first, and how many there are."""
         params: dict[str, Any] = {"limit": limit, "offset": offset}
         matches = self._matches(terms, where, params)
         total = (await session.execute(text(f"SELECT count(*) {matches}"), params)).scalar_one()
@@ -198,7 +184,7 @@ class _SqlDocumentSearch:
         raise NotImplementedError
 
 
-class Fts5DocumentSearch(_SqlDocumentSearch):
+class Fts5DocumentSearch(DocumentSearch):
     _INDEX_TEXTS = (
         f"INSERT INTO {SEARCH_INDEX_TABLE} (rowid, title, body, search_tags) "
         "SELECT id, title, body, search_tags FROM tech_document_texts "
@@ -266,7 +252,7 @@ _POSTGRES_TEXT_CONFIGURATION = (
 )
 
 
-class PostgresDocumentSearch(_SqlDocumentSearch):
+class PostgresDocumentSearch(DocumentSearch):
     _INDEX_TEXTS = (
         f"INSERT INTO {SEARCH_INDEX_TABLE} (text_id, search_vector) "
         f"SELECT id, setweight(to_tsvector({_POSTGRES_TEXT_CONFIGURATION}, title), 'A') "
