@@ -126,9 +126,8 @@ class AccessRepository:
     # --- the account ------------------------------------------------------------------------
 
     async def ensure_workshop(self, session: AsyncSession, workshop_id: str) -> Workshop:
-        return await get_or_raise(
-            session, Workshop, workshop_id, NotFound("no workshop with this id")
-        )
+        missing = NotFound("no workshop with this id")
+        return await get_or_raise(session, Workshop, workshop_id, missing)
 
     async def require_workshop(self, workshop_id: str) -> None:
         async with reading(self._session_factory) as session:
@@ -385,9 +384,8 @@ class AccessRepository:
         return purchase
 
     async def _purchase(self, session: AsyncSession, purchase_id: str) -> TicketPurchase:
-        return await get_or_raise(
-            session, TicketPurchase, purchase_id, NotFound("no purchase with this id")
-        )
+        missing = NotFound("no purchase with this id")
+        return await get_or_raise(session, TicketPurchase, purchase_id, missing)
 
     async def issue_ticket(self, purchase_id: str, at: datetime) -> tuple[Ticket, str, Language]:
         """The ticket of a reserved purchase, starting at `at` or when current coverage ends.

@@ -96,13 +96,8 @@ class InvoiceRepository:
     async def payment(self, payment_id: str, workshop_id: str | None = None) -> Payment:
         """The payment; with `workshop_id`, another workshop's payment is not found either."""
         async with reading(self._session_factory) as session:
-            return await get_of_workshop(
-                session,
-                Payment,
-                payment_id,
-                workshop_id,
-                PaymentNotFound("no payment with this id", field="payment_id"),
-            )
+            missing = PaymentNotFound("no payment with this id", field="payment_id")
+            return await get_of_workshop(session, Payment, payment_id, workshop_id, missing)
 
     async def credit_payment(
         self, payment_id: str, provider_reference: str, seller: Party
@@ -110,9 +105,8 @@ class InvoiceRepository:
         """The confirmed payment's credit and invoice, once: the ledger entry's idempotency key
         is the payment id (the ledger's idempotent opening), so a second call finds both."""
         async with self._session_factory() as session, session.begin():
-            payment = await get_or_raise(
-                session, Payment, payment_id, PaymentNotFound("no payment with this id")
-            )
+            missing = PaymentNotFound("no payment with this id")
+            payment = await get_or_raise(session, Payment, payment_id, missing)
             key = f"payment:{payment_id}"
             fingerprint = request_fingerprint({"payment": payment_id})
             # Locks the workshop's credit account until the transaction ends.
@@ -151,12 +145,9 @@ class InvoiceRepository:
         """A payment that ends without credit: failed, cancelled or abandoned. A settled
         payment keeps its state."""
         async with self._session_factory() as session, session.begin():
+            missing = PaymentNotFound("no payment with this id")
             payment = await get_or_raise(
-                session,
-                Payment,
-                payment_id,
-                PaymentNotFound("no payment with this id"),
-                with_for_update=True,
+                session, Payment, payment_id, missing, with_for_update=True
             )
             if payment.state not in FINAL_STATES:
                 payment.state, payment.updated_at = state.value, _now()
@@ -226,9 +217,8 @@ class InvoiceRepository:
         """The invoice of a ticket paid from credit (once per ticket): the supply, with the VAT
         already charged on the credit (`domain.invoices`, prepaid credit)."""
         async with self._session_factory() as session, session.begin():
-            ticket = await get_or_raise(
-                session, Ticket, ticket_id, InvoiceNotFound("no ticket with this id")
-            )
+            missing = InvoiceNotFound("no ticket with this id")
+            ticket = await get_or_raise(session, Ticket, ticket_id, missing)
             return await self._issue(
                 session,
                 source=f"ticket:{ticket.id}",
@@ -251,13 +241,8 @@ class InvoiceRepository:
         """Cancel the invoice `number` by a credit note: a new number, the same amounts
         negated, a reference to the invoice; the invoice itself only records by which."""
         async with self._session_factory() as session, session.begin():
-            invoice = await get_or_raise(
-                session,
-                Invoice,
-                number,
-                InvoiceNotFound("no invoice with this number", field="number"),
-                with_for_update=True,
-            )
+            missing = InvoiceNotFound("no invoice with this number", field="number")
+            invoice = await get_or_raise(session, Invoice, number, missing, with_for_update=True)
             ensure_cancellable(InvoiceKind(invoice.kind), invoice.cancelled_by)
             note = await self._issue(
                 session,
@@ -284,13 +269,8 @@ class InvoiceRepository:
     async def invoice(self, number: str, workshop_id: str | None = None) -> Invoice:
         """One invoice; with `workshop_id`, another workshop's is not found either."""
         async with reading(self._session_factory) as session:
-            return await get_of_workshop(
-                session,
-                Invoice,
-                number,
-                workshop_id,
-                InvoiceNotFound("no invoice with this number", field="number"),
-            )
+            missing = InvoiceNotFound("no invoice with this number", field="number")
+            return await get_of_workshop(session, Invoice, number, workshop_id, missing)
 
 
 def _decision_of(invoice: Invoice) -> VatDecision:

@@ -66,12 +66,8 @@ class RegistrationRecords(AccountStore):
     async def registration_state(self, registration_id: str) -> str:
         """The registration's stored state; `not-found` when unknown."""
         async with reading(self._session_factory) as session:
-            registration = await get_or_raise(
-                session,
-                Registration,
-                registration_id,
-                NotFound("no registration with this id", field="registration_id"),
-            )
+            missing = NotFound("no registration with this id", field="registration_id")
+            registration = await get_or_raise(session, Registration, registration_id, missing)
         return registration.state
 
     async def registrations(
@@ -126,12 +122,8 @@ class RegistrationRecords(AccountStore):
         """
         now = utc_now()
         async with self._session_factory() as session, session.begin():
-            registration = await get_or_raise(
-                session,
-                Registration,
-                registration_id,
-                ValueError(f"registration {registration_id} is not stored"),
-            )
+            missing = ValueError(f"registration {registration_id} is not stored")
+            registration = await get_or_raise(session, Registration, registration_id, missing)
             workshop = await session.scalar(
                 select(Workshop).where(Workshop.registration_id == registration.id)
             )

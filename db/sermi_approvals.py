@@ -57,12 +57,8 @@ class SermiApprovalRepository:
 
     async def sermi_approval(self, approval_id: str) -> SermiApproval:
         async with reading(self._session_factory) as session:
-            return await get_or_raise(
-                session,
-                SermiApproval,
-                approval_id,
-                SermiApprovalNotFound(f"no SERMI approval {approval_id}", field="approval_id"),
-            )
+            missing = SermiApprovalNotFound(f"no SERMI approval {approval_id}", field="approval_id")
+            return await get_or_raise(session, SermiApproval, approval_id, missing)
 
     async def sermi_approvals(self, user_id: str | None) -> list[SermiApproval]:
         async with reading(self._session_factory) as session:

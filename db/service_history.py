@@ -336,12 +336,9 @@ class ServiceHistoryRepository:
             existing = await session.get(ServiceEntry, request.entry_id)
             if existing is not None:
                 return existing
+            missing = VehicleNotFound(f"no vehicle {request.vin}", field="vin")
             vehicle = await get_or_raise(
-                session,
-                Vehicle,
-                request.vin,
-                VehicleNotFound(f"no vehicle {request.vin}", field="vin"),
-                with_for_update=True,
+                session, Vehicle, request.vin, missing, with_for_update=True
             )
             check_mileage(
                 request.mileage_km, vehicle.last_known_mileage_km, request.odometer_exchanged
@@ -405,12 +402,9 @@ class ServiceHistoryRepository:
         `service-entry-not-found` if the entry is gone.
         """
         async with self._session_factory() as session, session.begin():
+            missing = ServiceEntryNotFound("no service entry with this id", field="entry_id")
             entry = await get_or_raise(
-                session,
-                ServiceEntry,
-                entry_id,
-                ServiceEntryNotFound("no service entry with this id", field="entry_id"),
-                with_for_update=True,
+                session, ServiceEntry, entry_id, missing, with_for_update=True
             )
             vehicle = await session.get(Vehicle, entry.vin, with_for_update=True)
             assert vehicle is not None  # the foreign key keeps it

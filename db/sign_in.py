@@ -194,9 +194,8 @@ class SignInRecords(AccountStore):
     ) -> IssuedSession | TotpEnrolment:
         outcome: IssuedSession | TotpEnrolment | None = None
         async with self._session_factory() as session, session.begin():
-            user = await get_or_raise(
-                session, User, checked.user_id, InvalidCredentials("email or password is wrong")
-            )
+            missing = InvalidCredentials("email or password is wrong")
+            user = await get_or_raise(session, User, checked.user_id, missing)
             if checked.password_ok and (
                 not user.totp_enrolled
                 or await self._second_factor_ok(session, user, totp_code, recovery_code)

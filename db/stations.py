@@ -134,12 +134,8 @@ class StationRepository:
         """A new token for the station (only its digest is stored); the old one stops working."""
         token = new_token()
         async with self._session_factory() as session, session.begin():
-            station = await get_or_raise(
-                session,
-                Station,
-                station_id,
-                StationNotFound("no station with this id", field="station_id"),
-            )
+            missing = StationNotFound("no station with this id", field="station_id")
+            station = await get_or_raise(session, Station, station_id, missing)
             station.token_digest = hash_token(token)
         return token
 

@@ -95,12 +95,8 @@ class TeleserviceRepository:
 
     async def vehicle(self, vin: str) -> Vehicle:
         async with reading(self._session_factory) as session:
-            return await get_or_raise(
-                session,
-                Vehicle,
-                vin,
-                VehicleNotFound(f"no vehicle with the VIN {vin}", field="vin"),
-            )
+            missing = VehicleNotFound(f"no vehicle with the VIN {vin}", field="vin")
+            return await get_or_raise(session, Vehicle, vin, missing)
 
     async def update_vehicle_facts(self, facts: VehicleFactsReport, at: datetime) -> bool:
         """The teleservice facts the backend reports; False for a car the portal does not know.
@@ -199,12 +195,9 @@ class TeleserviceRepository:
     async def ticket(self, ticket_id: str, workshop_id: str | None) -> TeleserviceTicketRecord:
         """One ticket; another workshop's answers as an unknown one (`workshop_id` None: any)."""
         async with reading(self._session_factory) as session:
+            missing = TicketNotFound("no teleservice ticket with this id")
             return await get_of_workshop(
-                session,
-                TeleserviceTicketRecord,
-                ticket_id,
-                workshop_id,
-                TicketNotFound("no teleservice ticket with this id"),
+                session, TeleserviceTicketRecord, ticket_id, workshop_id, missing
             )
 
     # --- remote key-read requests ---------------------------------------------------------
@@ -243,10 +236,7 @@ class TeleserviceRepository:
         self, request_id: str, workshop_id: str | None
     ) -> RemoteKeyReadRequest:
         async with reading(self._session_factory) as session:
+            missing = RemoteKeyReadNotFound("no remote key-read request with this id")
             return await get_of_workshop(
-                session,
-                RemoteKeyReadRequest,
-                request_id,
-                workshop_id,
-                RemoteKeyReadNotFound("no remote key-read request with this id"),
+                session, RemoteKeyReadRequest, request_id, workshop_id, missing
             )
