@@ -178,35 +178,43 @@ class AccountStore:
     # --- inside a transaction -------------------------------------------------------------------
 
     @staticmethod
-    def _add_session(session: AsyncSession, user_id: str, client_ip: str) -> IssuedSession:
-        token, now = new_token(), utc_now()
-        session.add(
-            AuthSession(
-                token_hash=hash_token(token),
-                user_id=user_id,
-                client_ip=client_ip,
-                created_at=now,
-                expires_at=now + SESSION_LIFETIME,
-            )
-        )
-        return IssuedSession(token=token, expires_at=now + SESSION_LIFETIME)
-
-    @staticmethod
-    def _add_one_time_token(
-        session: AsyncSession, user_id: str, purpose: str, lifetime: timedelta
+    def _add_user_token(
+        session: AsyncSession,
+        row_type: Callable[..., object],
+        user_id: str,
+        now: datetime,
+        lifetime: timedelta,
+        **columns: str,
     ) -> tuple[str, datetime]:
-        token, now = new_token(), utc_now()
-        expires_at = now + lifetime
+        """A new random token for `user_id`, stored as a `row_type` row (a session, a one-time
+        token, a pending sign-in) of its hash only, valid for `lifetime` from `now`, with the
+        row's own `columns`: the token, to hand out once, and when it expires."""
+        token, expires_at = new_token(), now + lifetime
         session.add(
-            OneTimeToken(
+            row_type(
                 token_hash=hash_token(token),
-                purpose=purpose,
                 user_id=user_id,
                 created_at=now,
                 expires_at=expires_at,
+                **columns,
             )
         )
         return token, expires_at
+
+    @classmethod
+    def _add_session(cls, session: AsyncSession, user_id: str, client_ip: str) -> IssuedSession:
+        token, expires_at = cls._add_user_token(
+            session, AuthSession, user_id, utc_now(), SESSION_LIFETIME, client_ip=client_ip
+        )
+        return IssuedSession(token=token, expires_at=expires_at)
+
+    @classmethod
+    def _add_one_time_token(
+        cls, session: AsyncSession, user_id: str, purpose: str, lifetime: timedelta
+    ) -> tuple[str, datetime]:
+        return cls._add_user_token(
+            session, OneTimeToken, user_id, utc_now(), lifetime, purpose=purpose
+        )
 
     @staticmethod
     async def _redeem(session: AsyncSession, token: str, purpose: str) -> User:

@@ -45,7 +45,6 @@ from security.credentials import (
     burn_password_check,
     hash_token,
     new_recovery_code,
-    new_token,
     new_totp_secret,
     totp_provisioning_uri,
     verify_password,
@@ -99,18 +98,16 @@ class SignInRecords(AccountStore):
             # Not reached: without a second factor an enrolled account gets no session.
             raise InvalidCredentials("email or password is wrong")
         await self._forget_attempt(checked.attempt)  # the password was right: not a failure
-        token, now = new_token(), self._clock()
-        expires_at = now + PENDING_SIGN_IN_LIFETIME
+        now = self._clock()
         async with self._session_factory() as session, session.begin():
             await session.execute(delete(PendingSignIn).where(PendingSignIn.expires_at <= now))
-            session.add(
-                PendingSignIn(
-                    token_hash=hash_token(token),
-                    user_id=checked.user_id,
-                    client_ip=client_ip,
-                    created_at=now,
-                    expires_at=expires_at,
-                )
+            token, expires_at = self._add_user_token(
+                session,
+                PendingSignIn,
+                checked.user_id,
+                now,
+                PENDING_SIGN_IN_LIFETIME,
+                client_ip=client_ip,
             )
         return PendingSecondFactor(token=token, expires_at=expires_at)
 
