@@ -1,6 +1,6 @@
 """The rules every repository shares about one row: looked up by its primary key (there, or a
-domain error), scoped to a workshop (another workshop's row looks missing), and inserted once
-(a row already there with its key is not an error)."""
+domain error), created on its first write, scoped to a workshop (another workshop's row looks
+missing), and inserted once (a row already there with its key is not an error)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.base import Base
+
 RowT = TypeVar("RowT")
+ModelT = TypeVar("ModelT", bound=Base)
 
 
 class _HeldByWorkshop(Protocol):
@@ -32,6 +35,16 @@ async def get_or_raise(
     row = await session.get(model, key, with_for_update=with_for_update)
     if row is None:
         raise missing
+    return row
+
+
+async def get_or_add(session: AsyncSession, model: type[ModelT], key: Any) -> ModelT:
+    """The row of `model` whose `id` is `key`, or, on the first write of that key, a new row
+    with only its `id` set, added to the session for the caller to fill in."""
+    row = await session.get(model, key)
+    if row is None:
+        row = model(id=key)
+        session.add(row)
     return row
 
 

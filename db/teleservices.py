@@ -22,7 +22,7 @@ from db.models import (
     Vehicle,
     Workshop,
 )
-from db.rows import get_of_workshop, get_or_raise, insert_once
+from db.rows import get_of_workshop, get_or_add, get_or_raise, insert_once
 from domain.languages import Language, language_or_default
 from domain.remote_key_reads import RemoteKeyReadNotFound
 from domain.service_history import VehicleNotFound
@@ -132,10 +132,7 @@ class TeleserviceRepository:
     async def record_ticket(self, status: TeleserviceTicketStatus, at: datetime) -> None:
         """Write the workflow's state of a ticket into its row (created on its first write)."""
         async with self._session_factory() as session, session.begin():
-            row = await session.get(TeleserviceTicketRecord, status.ticket_id)
-            if row is None:
-                row = TeleserviceTicketRecord(id=status.ticket_id)
-                session.add(row)
+            row = await get_or_add(session, TeleserviceTicketRecord, status.ticket_id)
             row.workflow_id = status.workflow_id
             row.vin = status.vin
             row.workshop_id = status.workshop_id
@@ -204,10 +201,7 @@ class TeleserviceRepository:
 
     async def record_remote_request(self, status: RemoteKeyReadStatus, at: datetime) -> None:
         async with self._session_factory() as session, session.begin():
-            row = await session.get(RemoteKeyReadRequest, status.request_id)
-            if row is None:
-                row = RemoteKeyReadRequest(id=status.request_id)
-                session.add(row)
+            row = await get_or_add(session, RemoteKeyReadRequest, status.request_id)
             row.workflow_id = status.workflow_id
             row.workshop_id = status.workshop_id
             row.vin = status.vin
