@@ -13,7 +13,7 @@ import asyncio
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.account_store import (
@@ -216,29 +216,14 @@ class SignInRecords(AccountStore):
 
     async def _pending_holder(self, token: str, client_ip: str) -> User:
         """The account of a live pending sign-in started from `client_ip`, without using it."""
-        async with reading(self._session_factory) as session:
-            user = await session.scalar(
-                select(User)
-                .join(PendingSignIn, PendingSignIn.user_id == User.id)
-                .where(*self._pending_usable(token, client_ip))
-            )
-        if user is None:
-            raise TokenInvalid(PENDING_SIGN_IN_ENDED, field="token")
-        return user
+        refused = TokenInvalid(PENDING_SIGN_IN_ENDED, field="token")
+        return await self._holder(PendingSignIn, self._pending_usable(token, client_ip), refused)
 
     async def _redeem_pending(self, session: AsyncSession, token: str, client_ip: str) -> User:
         """Marks a pending sign-in used and returns its account; refused as `_pending_holder`."""
-        # The UPDATE ... WHERE used_at IS NULL makes it single-use under concurrency too.
-        user_id = await session.scalar(
-            update(PendingSignIn)
-            .where(*self._pending_usable(token, client_ip))
-            .values(used_at=self._clock())
-            .returning(PendingSignIn.user_id)
-        )
-        user = await session.get(User, user_id) if user_id is not None else None
-        if user is None:
-            raise TokenInvalid(PENDING_SIGN_IN_ENDED, field="token")
-        return user
+        usable = self._pending_usable(token, client_ip)
+        refused = TokenInvalid(PENDING_SIGN_IN_ENDED, field="token")
+        return await self._use_up(session, PendingSignIn, usable, self._clock(), refused)
 
     def _pending_usable(self, token: str, client_ip: str) -> tuple[ColumnElement[bool], ...]:
         return (
