@@ -20,15 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.coverage import coverage_windows, coverage_windows_by_service
 from db.engine import reading
-from db.models.access import (
+from db.models import (
     CreditAccount,
     LedgerEntry,
     PriceChange,
     Ticket,
     TicketPurchase,
+    User,
     Voucher,
+    Workshop,
 )
-from db.models.accounts import User, Workshop
 from db.prices import DEFAULT_PRICES_FILE, current_price_list
 from db.rows import get_or_raise, insert_once
 from domain.catalogue import PriceList, Service, TicketPeriod, period_end
