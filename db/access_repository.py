@@ -20,16 +20,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.coverage import coverage_windows, coverage_windows_by_service
 from db.engine import reading
-from db.models.access import (
+from db.models import (
     CreditAccount,
     LedgerEntry,
     PriceChange,
     Ticket,
     TicketPurchase,
+    User,
     Voucher,
+    Workshop,
 )
-from db.models.accounts import User, Workshop
 from db.prices import DEFAULT_PRICES_FILE, current_price_list
+from db.rows import get_or_raise, insert_once
 from domain.catalogue import PriceList, Service, TicketPeriod, period_end
 from domain.credit import (
     IdempotencyKeyReused,
@@ -125,10 +127,8 @@ class AccessRepository:
     # --- the account ------------------------------------------------------------------------
 
     async def ensure_workshop(self, session: AsyncSession, workshop_id: str) -> Workshop:
-        workshop = await session.get(Workshop, workshop_id)
-        if workshop is None:
-            raise NotFound("no workshop with this id")
-        return workshop
+        missing = NotFound("no workshop with this id")
+        return await get_or_raise(session, Workshop, workshop_id, missing)
 
     async def require_workshop(self, workshop_id: str) -> None:
         async with reading(self._session_factory) as session:
@@ -291,11 +291,8 @@ class AccessRepository:
         voucher = Voucher(
             code=code, amount_cents=amount_cents, created_by=created_by, created_at=_now()
         )
-        try:
-            async with self._session_factory() as session, session.begin():
-                session.add(voucher)
-        except IntegrityError as error:
-            raise VoucherExists("a voucher with this code exists", field="code") from error
+        if not await insert_once(self._session_factory, voucher):
+            raise VoucherExists("a voucher with this code exists", field="code")
         return voucher
 
     async def redeem_voucher(
@@ -388,10 +385,8 @@ class AccessRepository:
         return purchase
 
     async def _purchase(self, session: AsyncSession, purchase_id: str) -> TicketPurchase:
-        purchase = await session.get(TicketPurchase, purchase_id)
-        if purchase is None:
-            raise NotFound("no purchase with this id")
-        return purchase
+        missing = NotFound("no purchase with this id")
+        return await get_or_raise(session, TicketPurchase, purchase_id, missing)
 
     async def issue_ticket(self, purchase_id: str, at: datetime) -> tuple[Ticket, str, Language]:
         """The ticket of a reserved purchase, starting at `at` or when current coverage ends.

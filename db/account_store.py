@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeAlias, cast
 
-from sqlalchemy import CursorResult, delete, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.engine import reading
@@ -29,6 +29,8 @@ from domain.languages import DEFAULT_LANGUAGE, Language
 from security.credentials import hash_password, hash_token, new_token, totp_step
 
 SessionFactory: TypeAlias = async_sessionmaker[AsyncSession]
+# The tokens a person uses once: marked used, never deleted on use.
+SingleUseTokenRow: TypeAlias = type[OneTimeToken] | type[PendingSignIn]
 
 
 # --- what the methods answer --------------------------------------------------------------------
@@ -136,6 +138,7 @@ def new_user(
     )
 
 
+ONE_TIME_TOKEN_REFUSED = "the token is wrong, expired or already used"
 PENDING_SIGN_IN_ENDED = (
     "the sign-in is unknown, expired or completed; start again with the password"
 )
@@ -178,73 +181,105 @@ class AccountStore:
     # --- inside a transaction -------------------------------------------------------------------
 
     @staticmethod
-    def _add_session(session: AsyncSession, user_id: str, client_ip: str) -> IssuedSession:
-        token, now = new_token(), utc_now()
-        session.add(
-            AuthSession(
-                token_hash=hash_token(token),
-                user_id=user_id,
-                client_ip=client_ip,
-                created_at=now,
-                expires_at=now + SESSION_LIFETIME,
-            )
-        )
-        return IssuedSession(token=token, expires_at=now + SESSION_LIFETIME)
-
-    @staticmethod
-    def _add_one_time_token(
-        session: AsyncSession, user_id: str, purpose: str, lifetime: timedelta
+    def _add_user_token(
+        session: AsyncSession,
+        row_type: Callable[..., object],
+        user_id: str,
+        now: datetime,
+        lifetime: timedelta,
+        **columns: str,
     ) -> tuple[str, datetime]:
-        token, now = new_token(), utc_now()
-        expires_at = now + lifetime
+        """A new random token for `user_id`, stored as a `row_type` row (a session, a one-time
+        token, a pending sign-in) of its hash only, valid for `lifetime` from `now`, with the
+        row's own `columns`: the token, to hand out once, and when it expires."""
+        token, expires_at = new_token(), now + lifetime
         session.add(
-            OneTimeToken(
+            row_type(
                 token_hash=hash_token(token),
-                purpose=purpose,
                 user_id=user_id,
                 created_at=now,
                 expires_at=expires_at,
+                **columns,
             )
         )
         return token, expires_at
 
+    @classmethod
+    def _add_session(cls, session: AsyncSession, user_id: str, client_ip: str) -> IssuedSession:
+        token, expires_at = cls._add_user_token(
+            session, AuthSession, user_id, utc_now(), SESSION_LIFETIME, client_ip=client_ip
+        )
+        return IssuedSession(token=token, expires_at=expires_at)
+
+    @classmethod
+    def _add_one_time_token(
+        cls, session: AsyncSession, user_id: str, purpose: str, lifetime: timedelta
+    ) -> tuple[str, datetime]:
+        return cls._add_user_token(
+            session, OneTimeToken, user_id, utc_now(), lifetime, purpose=purpose
+        )
+
+    # --- single-use tokens (one-time tokens here, pending sign-ins in `db.sign_in`) -----------
+
     @staticmethod
-    async def _redeem(session: AsyncSession, token: str, purpose: str) -> User:
+    async def _use_up(
+        session: AsyncSession,
+        row_type: SingleUseTokenRow,
+        usable: Sequence[ColumnElement[bool]],
+        now: datetime,
+        refused: TokenInvalid,
+    ) -> User:
+        """Marks the token row that is `usable` used and returns its user; `refused` when there
+        is none (a wrong, expired or used token)."""
+        # The UPDATE ... WHERE used_at IS NULL makes redemption single-use under concurrency too.
+        user_id = await session.scalar(
+            update(row_type).where(*usable).values(used_at=now).returning(row_type.user_id)
+        )
+        user = await session.get(User, user_id) if user_id is not None else None
+        if user is None:
+            raise refused
+        return user
+
+    async def _holder(
+        self,
+        row_type: SingleUseTokenRow,
+        usable: Sequence[ColumnElement[bool]],
+        refused: TokenInvalid,
+    ) -> User:
+        """The user of the token row that is `usable`, without using the token up; `refused`
+        when there is none."""
+        async with reading(self._session_factory) as session:
+            user = await session.scalar(
+                select(User).join(row_type, row_type.user_id == User.id).where(*usable)
+            )
+        if user is None:
+            raise refused
+        return user
+
+    @staticmethod
+    def _one_time_usable(
+        token: str, purpose: str, now: datetime
+    ) -> tuple[ColumnElement[bool], ...]:
+        return (
+            OneTimeToken.token_hash == hash_token(token),
+            OneTimeToken.purpose == purpose,
+            OneTimeToken.used_at.is_(None),
+            OneTimeToken.expires_at > now,
+        )
+
+    @classmethod
+    async def _redeem(cls, session: AsyncSession, token: str, purpose: str) -> User:
         """Marks a one-time token used and returns its user; wrong, expired or used ones fail."""
         now = utc_now()
-        # The UPDATE ... WHERE used_at IS NULL makes redemption single-use under concurrency too.
-        row = await session.scalar(
-            update(OneTimeToken)
-            .where(
-                OneTimeToken.token_hash == hash_token(token),
-                OneTimeToken.purpose == purpose,
-                OneTimeToken.used_at.is_(None),
-                OneTimeToken.expires_at > now,
-            )
-            .values(used_at=now)
-            .returning(OneTimeToken.user_id)
-        )
-        user = await session.get(User, row) if row is not None else None
-        if user is None:
-            raise TokenInvalid("the token is wrong, expired or already used", field="token")
-        return user
+        usable = cls._one_time_usable(token, purpose, now)
+        refused = TokenInvalid(ONE_TIME_TOKEN_REFUSED, field="token")
+        return await cls._use_up(session, OneTimeToken, usable, now, refused)
 
     async def _token_holder(self, token: str, purpose: str) -> User:
         """The user of a live one-time token, without using the token up."""
-        async with reading(self._session_factory) as session:
-            user = await session.scalar(
-                select(User)
-                .join(OneTimeToken, OneTimeToken.user_id == User.id)
-                .where(
-                    OneTimeToken.token_hash == hash_token(token),
-                    OneTimeToken.purpose == purpose,
-                    OneTimeToken.used_at.is_(None),
-                    OneTimeToken.expires_at > utc_now(),
-                )
-            )
-        if user is None:
-            raise TokenInvalid("the token is wrong, expired or already used", field="token")
-        return user
+        usable = self._one_time_usable(token, purpose, utc_now())
+        refused = TokenInvalid(ONE_TIME_TOKEN_REFUSED, field="token")
+        return await self._holder(OneTimeToken, usable, refused)
 
     async def _set_password_with_token(
         self, token: str, purpose: str, password: str, end_sessions_reason: str | None

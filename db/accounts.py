@@ -32,6 +32,7 @@ from db.account_store import (
 from db.engine import reading
 from db.models import AuthSession, User, Workshop
 from db.registrations import RegistrationRecords
+from db.rows import get_or_raise
 from db.sign_in import SignInRecords
 from domain.accounts import (
     INVITATION_LIFETIME,
@@ -170,9 +171,7 @@ class AccountRepository(SignInRecords, RegistrationRecords):
         """Change the password with the current one and a TOTP code (a code accepted before is
         `totp-code-used`); pending sign-ins of the account end."""
         async with reading(self._session_factory) as session:
-            user = await session.get(User, user_id)
-        if user is None:
-            raise NotFound("no account with this id")
+            user = await get_or_raise(session, User, user_id, NotFound("no account with this id"))
         if user.password_hash is None or not await asyncio.to_thread(
             verify_password, user.password_hash, current_password
         ):

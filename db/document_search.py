@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -109,23 +109,6 @@ class SearchHit:
     snippet: str
 
 
-class DocumentSearch(Protocol):
-    """The one interface both databases implement."""
-
-    async def index_texts(self, session: AsyncSession, text_ids: Sequence[int]) -> None:
-        """Add these stored texts to the index (in the caller's transaction)."""
-
-    async def search(
-        self,
-        session: AsyncSession,
-        terms: Sequence[str],
-        where: SearchFilter,
-        limit: int,
-        offset: int,
-    ) -> tuple[list[SearchHit], int]:
-        """The published texts that hold every term, best first, and how many there are."""
-
-
 def _filters(where: SearchFilter, params: dict[str, Any]) -> str:
     """SQL conditions over `t` (texts), `v` (versions) and `d` (documents), the same on both."""
     clauses = ["v.state = 'published'", "t.language = :language"]
@@ -158,15 +141,20 @@ _JOINS = (
 )
 
 
-class Fts5DocumentSearch:
+class DocumentSearch:
+    """The one interface both databases implement, and what they do alike: index texts by
+    their ids with one INSERT … SELECT, count every match, and rank one page of the same
+    matches. Each database says how it indexes (`_INDEX_TEXTS`), what a match is (`_matches`)
+    and how a page is ranked (`_page`)."""
+
+    # INSERT … SELECT … FROM tech_document_texts WHERE id IN :ids
+    _INDEX_TEXTS: str
+
     async def index_texts(self, session: AsyncSession, text_ids: Sequence[int]) -> None:
+        """Add these stored texts to the index (in the caller's transaction)."""
         if text_ids:
             await session.execute(
-                text(
-                    f"INSERT INTO {SEARCH_INDEX_TABLE} (rowid, title, body, search_tags) "
-                    "SELECT id, title, body, search_tags FROM tech_document_texts "
-                    "WHERE id IN :ids"
-                ).bindparams(bindparam("ids", expanding=True)),
+                text(self._INDEX_TEXTS).bindparams(bindparam("ids", expanding=True)),
                 {"ids": list(text_ids)},
             )
 
@@ -178,7 +166,32 @@ class Fts5DocumentSearch:
         limit: int,
         offset: int,
     ) -> tuple[list[SearchHit], int]:
+        """The published texts that hold every term, best first, and how many there are."""
         params: dict[str, Any] = {"limit": limit, "offset": offset}
+        matches = self._matches(terms, where, params)
+        total = (await session.execute(text(f"SELECT count(*) {matches}"), params)).scalar_one()
+        return await self._page(session, matches, params), int(total)
+
+    def _matches(self, terms: Sequence[str], where: SearchFilter, params: dict[str, Any]) -> str:
+        """The FROM and WHERE clauses of the matching texts (`s` index, `t` texts, `v`
+        versions, `d` documents); the parameters they take go into `params`."""
+        raise NotImplementedError
+
+    async def _page(
+        self, session: AsyncSession, matches: str, params: dict[str, Any]
+    ) -> list[SearchHit]:
+        """The page (`:limit`, `:offset`) of the matches, best first, with their snippets."""
+        raise NotImplementedError
+
+
+class Fts5DocumentSearch(DocumentSearch):
+    _INDEX_TEXTS = (
+        f"INSERT INTO {SEARCH_INDEX_TABLE} (rowid, title, body, search_tags) "
+        "SELECT id, title, body, search_tags FROM tech_document_texts "
+        "WHERE id IN :ids"
+    )
+
+    def _matches(self, terms: Sequence[str], where: SearchFilter, params: dict[str, Any]) -> str:
         # Each term quoted: FTS5 reads it as one word, never as an operator; together: AND,
         # in the title or the body. The language and the vehicle's series narrow the matches
         # in the index itself, so only those are ranked (a common word matches every text).
@@ -189,16 +202,19 @@ class Fts5DocumentSearch:
         conditions = _filters(where, params)
         # CROSS JOIN keeps the index as SQLite's outer loop: otherwise the planner may walk
         # every text and probe the index once per text (seconds on 40,000 texts).
-        base = (
+        return (
             f"FROM {SEARCH_INDEX_TABLE} s CROSS JOIN tech_document_texts t ON t.id = s.rowid "
             f"{_JOINS} WHERE {SEARCH_INDEX_TABLE} MATCH :match AND {conditions}"
         )
-        total = (await session.execute(text(f"SELECT count(*) {base}"), params)).scalar_one()
+
+    async def _page(
+        self, session: AsyncSession, matches: str, params: dict[str, Any]
+    ) -> list[SearchHit]:
         ranked = (
             await session.execute(
                 text(
-                    f"SELECT t.id, d.id, bm25({SEARCH_INDEX_TABLE}, 10.0, 1.0, 0.0) AS score {base} "
-                    "ORDER BY score, d.id LIMIT :limit OFFSET :offset"
+                    f"SELECT t.id, d.id, bm25({SEARCH_INDEX_TABLE}, 10.0, 1.0, 0.0) AS score "
+                    f"{matches} ORDER BY score, d.id LIMIT :limit OFFSET :offset"
                 ),
                 params,
             )
@@ -222,64 +238,54 @@ class Fts5DocumentSearch:
             )
             snippets = {row[0]: row[1] for row in rows}
         # BM25 is lower for better matches; turned around so both report higher = better.
-        hits = [SearchHit(row[0], row[1], -float(row[2]), snippets[row[0]]) for row in ranked]
-        return hits, int(total)
+        return [SearchHit(row[0], row[1], -float(row[2]), snippets[row[0]]) for row in ranked]
 
 
-class PostgresDocumentSearch:
-    async def index_texts(self, session: AsyncSession, text_ids: Sequence[int]) -> None:
-        if not text_ids:
-            return
-        # Each text with its own language's configuration (title weight A, body weight B).
-        configuration = (
-            "CASE language "
-            + " ".join(
-                f"WHEN '{language}' THEN CAST('{name}' AS regconfig)"
-                for language, name in POSTGRES_CONFIGURATIONS.items()
-            )
-            + " END"
-        )
-        await session.execute(
-            text(
-                f"INSERT INTO {SEARCH_INDEX_TABLE} (text_id, search_vector) "
-                f"SELECT id, setweight(to_tsvector({configuration}, title), 'A') "
-                f"|| setweight(to_tsvector({configuration}, body), 'B') "
-                "|| setweight(to_tsvector('simple', search_tags), 'D') "
-                "FROM tech_document_texts WHERE id IN :ids"
-            ).bindparams(bindparam("ids", expanding=True)),
-            {"ids": list(text_ids)},
-        )
+# Each text with its own language's configuration (title weight A, body weight B).
+_POSTGRES_TEXT_CONFIGURATION = (
+    "CASE language "
+    + " ".join(
+        f"WHEN '{language}' THEN CAST('{name}' AS regconfig)"
+        for language, name in POSTGRES_CONFIGURATIONS.items()
+    )
+    + " END"
+)
 
-    async def search(
-        self,
-        session: AsyncSession,
-        terms: Sequence[str],
-        where: SearchFilter,
-        limit: int,
-        offset: int,
-    ) -> tuple[list[SearchHit], int]:
-        params: dict[str, Any] = {"limit": limit, "offset": offset}
+
+class PostgresDocumentSearch(DocumentSearch):
+    _INDEX_TEXTS = (
+        f"INSERT INTO {SEARCH_INDEX_TABLE} (text_id, search_vector) "
+        f"SELECT id, setweight(to_tsvector({_POSTGRES_TEXT_CONFIGURATION}, title), 'A') "
+        f"|| setweight(to_tsvector({_POSTGRES_TEXT_CONFIGURATION}, body), 'B') "
+        "|| setweight(to_tsvector('simple', search_tags), 'D') "
+        "FROM tech_document_texts WHERE id IN :ids"
+    )
+    # plainto_tsquery ANDs the words and reads no operators from them.
+    _QUERY = "plainto_tsquery(CAST(:config AS regconfig), :words)"
+
+    def _matches(self, terms: Sequence[str], where: SearchFilter, params: dict[str, Any]) -> str:
         params["config"] = POSTGRES_CONFIGURATIONS[where.language]
-        # plainto_tsquery ANDs the words and reads no operators from them.
         params["words"] = " ".join(terms)
         conditions = _filters(where, params)
-        query = "plainto_tsquery(CAST(:config AS regconfig), :words)"
         # The language and the vehicle's series narrow the matches in the GIN index itself
         # (as on SQLite); the rank is the words' alone.
         params["tags"] = " & ".join(_narrowing_tags(where))
-        base = (
+        return (
             f"FROM {SEARCH_INDEX_TABLE} s JOIN tech_document_texts t ON t.id = s.text_id {_JOINS} "
-            f"WHERE s.search_vector @@ ({query} && to_tsquery('simple', :tags)) "
+            f"WHERE s.search_vector @@ ({self._QUERY} && to_tsquery('simple', :tags)) "
             f"AND {conditions}"
         )
-        total = (await session.execute(text(f"SELECT count(*) {base}"), params)).scalar_one()
+
+    async def _page(
+        self, session: AsyncSession, matches: str, params: dict[str, Any]
+    ) -> list[SearchHit]:
         # The headline is computed for the page's rows only (it reads the whole body).
         rows = await session.execute(
             text(
                 "SELECT p.id, p.document_id, p.rank, ts_headline(CAST(:config AS regconfig), "
-                f"p.body, {query}, :headline) FROM ("
+                f"p.body, {self._QUERY}, :headline) FROM ("
                 "SELECT t.id, d.id AS document_id, t.body, "
-                f"ts_rank(s.search_vector, {query}) AS rank {base} "
+                f"ts_rank(s.search_vector, {self._QUERY}) AS rank {matches} "
                 "ORDER BY rank DESC, d.id LIMIT :limit OFFSET :offset) p "
                 "ORDER BY p.rank DESC, p.document_id"
             ),
@@ -290,8 +296,7 @@ class PostgresDocumentSearch:
                 "ShortWord=2, FragmentDelimiter=…",
             },
         )
-        hits = [SearchHit(row[0], row[1], float(row[2]), row[3]) for row in rows]
-        return hits, int(total)
+        return [SearchHit(row[0], row[1], float(row[2]), row[3]) for row in rows]
 
 
 def document_search_for(dialect: str) -> DocumentSearch:

@@ -25,6 +25,7 @@ from db.access_repository import AccessRepository
 from db.engine import reading
 from db.models.access import Ticket
 from db.models.invoices import Invoice, InvoiceCounter, Payment
+from db.rows import get_of_workshop, get_or_raise
 from domain.credit import LedgerEntryKind, check_amount, request_fingerprint
 from domain.invoices import (
     PREPAID,
@@ -95,10 +96,8 @@ class InvoiceRepository:
     async def payment(self, payment_id: str, workshop_id: str | None = None) -> Payment:
         """The payment; with `workshop_id`, another workshop's payment is not found either."""
         async with reading(self._session_factory) as session:
-            payment = await session.get(Payment, payment_id)
-        if payment is None or (workshop_id is not None and payment.workshop_id != workshop_id):
-            raise PaymentNotFound("no payment with this id", field="payment_id")
-        return payment
+            missing = PaymentNotFound("no payment with this id", field="payment_id")
+            return await get_of_workshop(session, Payment, payment_id, workshop_id, missing)
 
     async def credit_payment(
         self, payment_id: str, provider_reference: str, seller: Party
@@ -106,9 +105,8 @@ class InvoiceRepository:
         """The confirmed payment's credit and invoice, once: the ledger entry's idempotency key
         is the payment id (the ledger's idempotent opening), so a second call finds both."""
         async with self._session_factory() as session, session.begin():
-            payment = await session.get(Payment, payment_id)
-            if payment is None:
-                raise PaymentNotFound("no payment with this id")
+            missing = PaymentNotFound("no payment with this id")
+            payment = await get_or_raise(session, Payment, payment_id, missing)
             key = f"payment:{payment_id}"
             fingerprint = request_fingerprint({"payment": payment_id})
             # Locks the workshop's credit account until the transaction ends.
@@ -147,9 +145,10 @@ class InvoiceRepository:
         """A payment that ends without credit: failed, cancelled or abandoned. A settled
         payment keeps its state."""
         async with self._session_factory() as session, session.begin():
-            payment = await session.get(Payment, payment_id, with_for_update=True)
-            if payment is None:
-                raise PaymentNotFound("no payment with this id")
+            missing = PaymentNotFound("no payment with this id")
+            payment = await get_or_raise(
+                session, Payment, payment_id, missing, with_for_update=True
+            )
             if payment.state not in FINAL_STATES:
                 payment.state, payment.updated_at = state.value, _now()
         return payment
@@ -218,9 +217,8 @@ class InvoiceRepository:
         """The invoice of a ticket paid from credit (once per ticket): the supply, with the VAT
         already charged on the credit (`domain.invoices`, prepaid credit)."""
         async with self._session_factory() as session, session.begin():
-            ticket = await session.get(Ticket, ticket_id)
-            if ticket is None:
-                raise InvoiceNotFound("no ticket with this id")
+            missing = InvoiceNotFound("no ticket with this id")
+            ticket = await get_or_raise(session, Ticket, ticket_id, missing)
             return await self._issue(
                 session,
                 source=f"ticket:{ticket.id}",
@@ -243,9 +241,8 @@ class InvoiceRepository:
         """Cancel the invoice `number` by a credit note: a new number, the same amounts
         negated, a reference to the invoice; the invoice itself only records by which."""
         async with self._session_factory() as session, session.begin():
-            invoice = await session.get(Invoice, number, with_for_update=True)
-            if invoice is None:
-                raise InvoiceNotFound("no invoice with this number", field="number")
+            missing = InvoiceNotFound("no invoice with this number", field="number")
+            invoice = await get_or_raise(session, Invoice, number, missing, with_for_update=True)
             ensure_cancellable(InvoiceKind(invoice.kind), invoice.cancelled_by)
             note = await self._issue(
                 session,
@@ -272,10 +269,8 @@ class InvoiceRepository:
     async def invoice(self, number: str, workshop_id: str | None = None) -> Invoice:
         """One invoice; with `workshop_id`, another workshop's is not found either."""
         async with reading(self._session_factory) as session:
-            invoice = await session.get(Invoice, number)
-        if invoice is None or (workshop_id is not None and invoice.workshop_id != workshop_id):
-            raise InvoiceNotFound("no invoice with this number", field="number")
-        return invoice
+            missing = InvoiceNotFound("no invoice with this number", field="number")
+            return await get_of_workshop(session, Invoice, number, workshop_id, missing)
 
 
 def _decision_of(invoice: Invoice) -> VatDecision:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.engine import reading
 from db.models import ProgrammingReport
+from db.rows import insert_once
 
 
 class ProgrammingReportRepository:
@@ -26,19 +26,15 @@ class ProgrammingReportRepository:
     ) -> bytes:
         """Store the report unless one is there already (two requests built it at once): the
         one stored first is the report, and is returned."""
-        try:
-            async with self._session_factory() as session, session.begin():
-                session.add(
-                    ProgrammingReport(
-                        session_id=session_id,
-                        workshop_id=workshop_id,
-                        key_id=key_id,
-                        signed_at=signed_at,
-                        document=document,
-                    )
-                )
-        except IntegrityError:
-            stored = await self.document(session_id)
-            assert stored is not None  # the row that was in the way
-            return stored
-        return document
+        report = ProgrammingReport(
+            session_id=session_id,
+            workshop_id=workshop_id,
+            key_id=key_id,
+            signed_at=signed_at,
+            document=document,
+        )
+        if await insert_once(self._session_factory, report):
+            return document
+        stored = await self.document(session_id)
+        assert stored is not None  # the row that was in the way
+        return stored

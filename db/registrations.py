@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.account_store import AccountStore, NewWorkshop, new_user, utc_now
 from db.engine import reading
 from db.models import Registration, User, Workshop
+from db.rows import get_or_raise
 from domain.accounts import INVITATION_LIFETIME, Role
 from domain.errors import NotFound
 from domain.languages import DEFAULT_LANGUAGE, Language, language_or_default
@@ -65,9 +66,8 @@ class RegistrationRecords(AccountStore):
     async def registration_state(self, registration_id: str) -> str:
         """The registration's stored state; `not-found` when unknown."""
         async with reading(self._session_factory) as session:
-            registration = await session.get(Registration, registration_id)
-        if registration is None:
-            raise NotFound("no registration with this id", field="registration_id")
+            missing = NotFound("no registration with this id", field="registration_id")
+            registration = await get_or_raise(session, Registration, registration_id, missing)
         return registration.state
 
     async def registrations(
@@ -122,9 +122,8 @@ class RegistrationRecords(AccountStore):
         """
         now = utc_now()
         async with self._session_factory() as session, session.begin():
-            registration = await session.get(Registration, registration_id)
-            if registration is None:
-                raise ValueError(f"registration {registration_id} is not stored")
+            missing = ValueError(f"registration {registration_id} is not stored")
+            registration = await get_or_raise(session, Registration, registration_id, missing)
             workshop = await session.scalar(
                 select(Workshop).where(Workshop.registration_id == registration.id)
             )

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.engine import reading
 from db.models import SermiApproval
+from db.rows import get_or_raise
 from domain.technical_information import SermiApprovalNotFound
 
 
@@ -56,10 +57,8 @@ class SermiApprovalRepository:
 
     async def sermi_approval(self, approval_id: str) -> SermiApproval:
         async with reading(self._session_factory) as session:
-            row = await session.get(SermiApproval, approval_id)
-            if row is None:
-                raise SermiApprovalNotFound(f"no SERMI approval {approval_id}", field="approval_id")
-            return row
+            missing = SermiApprovalNotFound(f"no SERMI approval {approval_id}", field="approval_id")
+            return await get_or_raise(session, SermiApproval, approval_id, missing)
 
     async def sermi_approvals(self, user_id: str | None) -> list[SermiApproval]:
         async with reading(self._session_factory) as session:

@@ -28,6 +28,7 @@ from db.models import (
     VehicleTechnicalAction,
     Workshop,
 )
+from db.rows import get_or_raise
 from domain.key_data import CbsStatus, KeyData
 from domain.service_history import (
     ServiceEntryNotFound,
@@ -102,10 +103,7 @@ class ServiceHistoryRepository:
 
     @staticmethod
     async def _vehicle(session: AsyncSession, vin: str) -> Vehicle:
-        vehicle = await session.get(Vehicle, vin)
-        if vehicle is None:
-            raise _no_vehicle(vin)
-        return vehicle
+        return await get_or_raise(session, Vehicle, vin, _no_vehicle(vin))
 
     async def vehicle_page(self, vin: str) -> VehiclePage:
         """The vehicle (a parsed VIN) and what it needs; `vehicle-not-found` if unknown."""
@@ -338,9 +336,10 @@ class ServiceHistoryRepository:
             existing = await session.get(ServiceEntry, request.entry_id)
             if existing is not None:
                 return existing
-            vehicle = await session.get(Vehicle, request.vin, with_for_update=True)
-            if vehicle is None:
-                raise VehicleNotFound(f"no vehicle {request.vin}", field="vin")
+            missing = VehicleNotFound(f"no vehicle {request.vin}", field="vin")
+            vehicle = await get_or_raise(
+                session, Vehicle, request.vin, missing, with_for_update=True
+            )
             check_mileage(
                 request.mileage_km, vehicle.last_known_mileage_km, request.odometer_exchanged
             )
@@ -403,9 +402,10 @@ class ServiceHistoryRepository:
         `service-entry-not-found` if the entry is gone.
         """
         async with self._session_factory() as session, session.begin():
-            entry = await session.get(ServiceEntry, entry_id, with_for_update=True)
-            if entry is None:
-                raise ServiceEntryNotFound("no service entry with this id", field="entry_id")
+            missing = ServiceEntryNotFound("no service entry with this id", field="entry_id")
+            entry = await get_or_raise(
+                session, ServiceEntry, entry_id, missing, with_for_update=True
+            )
             vehicle = await session.get(Vehicle, entry.vin, with_for_update=True)
             assert vehicle is not None  # the foreign key keeps it
             if vehicle.last_known_mileage_km == entry.mileage_km:

@@ -13,7 +13,7 @@ import asyncio
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.account_store import (
@@ -27,6 +27,7 @@ from db.account_store import (
 )
 from db.engine import reading
 from db.models import PendingSignIn, RecoveryCode, SignInFailureRecord, User
+from db.rows import get_or_raise
 from domain.accounts import (
     ENROLMENT_LIFETIME,
     FAILURE_WINDOW,
@@ -44,7 +45,6 @@ from security.credentials import (
     burn_password_check,
     hash_token,
     new_recovery_code,
-    new_token,
     new_totp_secret,
     totp_provisioning_uri,
     verify_password,
@@ -98,18 +98,16 @@ class SignInRecords(AccountStore):
             # Not reached: without a second factor an enrolled account gets no session.
             raise InvalidCredentials("email or password is wrong")
         await self._forget_attempt(checked.attempt)  # the password was right: not a failure
-        token, now = new_token(), self._clock()
-        expires_at = now + PENDING_SIGN_IN_LIFETIME
+        now = self._clock()
         async with self._session_factory() as session, session.begin():
             await session.execute(delete(PendingSignIn).where(PendingSignIn.expires_at <= now))
-            session.add(
-                PendingSignIn(
-                    token_hash=hash_token(token),
-                    user_id=checked.user_id,
-                    client_ip=client_ip,
-                    created_at=now,
-                    expires_at=expires_at,
-                )
+            token, expires_at = self._add_user_token(
+                session,
+                PendingSignIn,
+                checked.user_id,
+                now,
+                PENDING_SIGN_IN_LIFETIME,
+                client_ip=client_ip,
             )
         return PendingSecondFactor(token=token, expires_at=expires_at)
 
@@ -193,9 +191,8 @@ class SignInRecords(AccountStore):
     ) -> IssuedSession | TotpEnrolment:
         outcome: IssuedSession | TotpEnrolment | None = None
         async with self._session_factory() as session, session.begin():
-            user = await session.get(User, checked.user_id)
-            if user is None:
-                raise InvalidCredentials("email or password is wrong")
+            missing = InvalidCredentials("email or password is wrong")
+            user = await get_or_raise(session, User, checked.user_id, missing)
             if checked.password_ok and (
                 not user.totp_enrolled
                 or await self._second_factor_ok(session, user, totp_code, recovery_code)
@@ -219,29 +216,14 @@ class SignInRecords(AccountStore):
 
     async def _pending_holder(self, token: str, client_ip: str) -> User:
         """The account of a live pending sign-in started from `client_ip`, without using it."""
-        async with reading(self._session_factory) as session:
-            user = await session.scalar(
-                select(User)
-                .join(PendingSignIn, PendingSignIn.user_id == User.id)
-                .where(*self._pending_usable(token, client_ip))
-            )
-        if user is None:
-            raise TokenInvalid(PENDING_SIGN_IN_ENDED, field="token")
-        return user
+        refused = TokenInvalid(PENDING_SIGN_IN_ENDED, field="token")
+        return await self._holder(PendingSignIn, self._pending_usable(token, client_ip), refused)
 
     async def _redeem_pending(self, session: AsyncSession, token: str, client_ip: str) -> User:
         """Marks a pending sign-in used and returns its account; refused as `_pending_holder`."""
-        # The UPDATE ... WHERE used_at IS NULL makes it single-use under concurrency too.
-        user_id = await session.scalar(
-            update(PendingSignIn)
-            .where(*self._pending_usable(token, client_ip))
-            .values(used_at=self._clock())
-            .returning(PendingSignIn.user_id)
-        )
-        user = await session.get(User, user_id) if user_id is not None else None
-        if user is None:
-            raise TokenInvalid(PENDING_SIGN_IN_ENDED, field="token")
-        return user
+        usable = self._pending_usable(token, client_ip)
+        refused = TokenInvalid(PENDING_SIGN_IN_ENDED, field="token")
+        return await self._use_up(session, PendingSignIn, usable, self._clock(), refused)
 
     def _pending_usable(self, token: str, client_ip: str) -> tuple[ColumnElement[bool], ...]:
         return (

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.engine import reading
 from db.models import Station, Workshop
+from db.rows import get_or_raise
 from domain.errors import NotFound
 from domain.service_history import (
     StationIdTaken,
@@ -133,9 +134,8 @@ class StationRepository:
         """A new token for the station (only its digest is stored); the old one stops working."""
         token = new_token()
         async with self._session_factory() as session, session.begin():
-            station = await session.get(Station, station_id)
-            if station is None:
-                raise StationNotFound("no station with this id", field="station_id")
+            missing = StationNotFound("no station with this id", field="station_id")
+            station = await get_or_raise(session, Station, station_id, missing)
             station.token_digest = hash_token(token)
         return token
 

@@ -24,6 +24,7 @@ from db.models import (
     TechDocumentText,
     TechDocumentVersion,
 )
+from db.rows import get_or_raise
 from domain.technical_information import (
     READABLE_STATES,
     Applicability,
@@ -424,10 +425,7 @@ class TechnicalInformationRepository:
             return int(await session.scalar(select(func.count(TechDocument.id))) or 0)
 
     async def _document(self, session: AsyncSession, document_id: str) -> TechDocument:
-        document = await session.get(TechDocument, document_id)
-        if document is None:
-            raise _no_document(document_id)
-        return document
+        return await get_or_raise(session, TechDocument, document_id, _no_document(document_id))
 
     async def _current_version(
         self, session: AsyncSession, document_id: str

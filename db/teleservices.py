@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts.remote_key_reads import RemoteKeyReadStatus
@@ -23,6 +22,7 @@ from db.models import (
     Vehicle,
     Workshop,
 )
+from db.rows import get_of_workshop, get_or_add, get_or_raise, insert_once
 from domain.languages import Language, language_or_default
 from domain.remote_key_reads import RemoteKeyReadNotFound
 from domain.service_history import VehicleNotFound
@@ -49,25 +49,19 @@ class TeleserviceRepository:
     ) -> StoredMessage:
         """Store the message once by its id. Two deliveries at once: the primary key lets one
         insert; the other finds its row."""
-        try:
-            async with self._session_factory() as session, session.begin():
-                session.add(
-                    InboundMessage(
-                        message_id=message_id,
-                        kind=kind,
-                        vin=vin,
-                        received_at=at,
-                        processed_at=None,
-                        body=body,
-                    )
-                )
+        message = InboundMessage(
+            message_id=message_id,
+            kind=kind,
+            vin=vin,
+            received_at=at,
+            processed_at=None,
+            body=body,
+        )
+        if await insert_once(self._session_factory, message):
             return StoredMessage(new=True, processed=False)
-        except IntegrityError:
-            async with reading(self._session_factory) as session:
-                found = await session.get(InboundMessage, message_id)
-            return StoredMessage(
-                new=False, processed=found is None or found.processed_at is not None
-            )
+        async with reading(self._session_factory) as session:
+            found = await session.get(InboundMessage, message_id)
+        return StoredMessage(new=False, processed=found is None or found.processed_at is not None)
 
     async def mark_processed(self, message_id: str, at: datetime) -> None:
         async with self._session_factory() as session, session.begin():
@@ -101,10 +95,8 @@ class TeleserviceRepository:
 
     async def vehicle(self, vin: str) -> Vehicle:
         async with reading(self._session_factory) as session:
-            vehicle = await session.get(Vehicle, vin)
-        if vehicle is None:
-            raise VehicleNotFound(f"no vehicle with the VIN {vin}", field="vin")
-        return vehicle
+            missing = VehicleNotFound(f"no vehicle with the VIN {vin}", field="vin")
+            return await get_or_raise(session, Vehicle, vin, missing)
 
     async def update_vehicle_facts(self, facts: VehicleFactsReport, at: datetime) -> bool:
         """The teleservice facts the backend reports; False for a car the portal does not know.
@@ -140,10 +132,7 @@ class TeleserviceRepository:
     async def record_ticket(self, status: TeleserviceTicketStatus, at: datetime) -> None:
         """Write the workflow's state of a ticket into its row (created on its first write)."""
         async with self._session_factory() as session, session.begin():
-            row = await session.get(TeleserviceTicketRecord, status.ticket_id)
-            if row is None:
-                row = TeleserviceTicketRecord(id=status.ticket_id)
-                session.add(row)
+            row = await get_or_add(session, TeleserviceTicketRecord, status.ticket_id)
             row.workflow_id = status.workflow_id
             row.vin = status.vin
             row.workshop_id = status.workshop_id
@@ -203,19 +192,16 @@ class TeleserviceRepository:
     async def ticket(self, ticket_id: str, workshop_id: str | None) -> TeleserviceTicketRecord:
         """One ticket; another workshop's answers as an unknown one (`workshop_id` None: any)."""
         async with reading(self._session_factory) as session:
-            row = await session.get(TeleserviceTicketRecord, ticket_id)
-        if row is None or (workshop_id is not None and row.workshop_id != workshop_id):
-            raise TicketNotFound("no teleservice ticket with this id")
-        return row
+            missing = TicketNotFound("no teleservice ticket with this id")
+            return await get_of_workshop(
+                session, TeleserviceTicketRecord, ticket_id, workshop_id, missing
+            )
 
     # --- remote key-read requests ---------------------------------------------------------
 
     async def record_remote_request(self, status: RemoteKeyReadStatus, at: datetime) -> None:
         async with self._session_factory() as session, session.begin():
-            row = await session.get(RemoteKeyReadRequest, status.request_id)
-            if row is None:
-                row = RemoteKeyReadRequest(id=status.request_id)
-                session.add(row)
+            row = await get_or_add(session, RemoteKeyReadRequest, status.request_id)
             row.workflow_id = status.workflow_id
             row.workshop_id = status.workshop_id
             row.vin = status.vin
@@ -244,7 +230,7 @@ class TeleserviceRepository:
         self, request_id: str, workshop_id: str | None
     ) -> RemoteKeyReadRequest:
         async with reading(self._session_factory) as session:
-            row = await session.get(RemoteKeyReadRequest, request_id)
-        if row is None or (workshop_id is not None and row.workshop_id != workshop_id):
-            raise RemoteKeyReadNotFound("no remote key-read request with this id")
-        return row
+            missing = RemoteKeyReadNotFound("no remote key-read request with this id")
+            return await get_of_workshop(
+                session, RemoteKeyReadRequest, request_id, workshop_id, missing
+            )

@@ -45,47 +45,45 @@ class User(Base):
     created_at: Mapped[datetime]
 
 
-class AuthSession(Base):
-    """A logged-in session: only the token's hash is stored, bound to the IP that logged in."""
-
-    __tablename__ = "auth_sessions"
+class _UserTokenColumns:
+    """A random token handed to a person (a session, a mailed link, a pending sign-in): only
+    its hash is stored, with the account it stands for and when it was handed out."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
-    client_ip: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
+
+
+class AuthSession(_UserTokenColumns, Base):
+    """A logged-in session: only the token's hash is stored, bound to the IP that logged in."""
+
+    __tablename__ = "auth_sessions"
+
+    client_ip: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
     end_reason: Mapped[str | None] = mapped_column(String(64))
 
 
-class OneTimeToken(Base):
+class OneTimeToken(_UserTokenColumns, Base):
     """Single-use tokens mailed or handed out: password reset, invitation, TOTP enrolment."""
 
     __tablename__ = "one_time_tokens"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     purpose: Mapped[str] = mapped_column(String(32))
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
-    created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
 
 
-class PendingSignIn(Base):
+class PendingSignIn(_UserTokenColumns, Base):
     """The console's sign-in between the right password and the TOTP code: the browser holds
     only a random token (its hash is stored here), so the password never leaves the server.
     Valid from the address that gave the password, until `expires_at`, for one session."""
 
     __tablename__ = "pending_sign_ins"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
     client_ip: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime]
     # Indexed: expired rows are purged by it.
     expires_at: Mapped[datetime] = mapped_column(index=True)
     used_at: Mapped[datetime | None]
