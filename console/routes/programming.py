@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
 
@@ -241,12 +242,46 @@ Step = TypeVar("Step", bound=BaseModel)
 SteeringCase = Callable[[AppResources, User, str, Step], Awaitable[ProgressView]]
 
 
-async def _steer(
+@dataclass(frozen=True)
+class SteeringForm:
+    """A steering form posted on the live page: whose session it steers, and what the page
+    needs to show it again with the refusal."""
+
+    request: Request
+    session_id: str
+    user: User
+    translate: Translator
+    resources: AppResources
+
+    async def refused(self, errors: FormErrors, status_code: int) -> Response:
+        """The live page again, with why the step was not taken."""
+        return await _session_page(
+            self.request,
+            self.session_id,
+            self.user,
+            self.translate,
+            self.resources,
+            errors=errors,
+            status_code=status_code,
+        )
+
+
+async def steering_form(
     request: Request,
     session_id: str,
-    user: User,
-    translate: Translator,
-    resources: AppResources,
+    person: WorkshopMember,
+    _csrf: CsrfChecked,
+    translate: Translate,
+    resources: ResourcesDep,
+) -> SteeringForm:
+    return SteeringForm(request, session_id, person.user, translate, resources)
+
+
+SteeringFormDep = Annotated[SteeringForm, Depends(steering_form)]
+
+
+async def _steer(
+    form: SteeringForm,
     use_case: SteeringCase[Step],
     step_model: type[Step],
     field: str,
@@ -254,29 +289,20 @@ async def _steer(
 ) -> Response:
     """Validate the form's one field into the step's input, then take the step with the use
     case the JSON API calls (the same checks, and 409 for an ended session)."""
+    translate = form.translate
     try:
         step = step_model.model_validate({field: value})
     except ValidationError as error:
-        return await _session_page(
-            request,
-            session_id,
-            user,
-            translate,
-            resources,
-            errors=_refused(translate, error, field),
-            status_code=422,
-        )
+        return await form.refused(_refused(translate, error, field), 422)
     try:
-        await use_case(resources, user, session_id, step)
+        await use_case(form.resources, form.user, form.session_id, step)
     except DomainError as error:
         errors = FormErrors()
         errors.add_domain_error(
             translate, error, default_field=field, message=_message(translate, error)
         )
-        return await _session_page(
-            request, session_id, user, translate, resources, errors=errors, status_code=409
-        )
-    return RedirectResponse(f"/console/programming/{session_id}", status_code=303)
+        return await form.refused(errors, 409)
+    return RedirectResponse(f"/console/programming/{form.session_id}", status_code=303)
 
 
 def _refused(translate: Translator, error: ValidationError, field: str) -> FormErrors:
@@ -288,68 +314,22 @@ def _refused(translate: Translator, error: ValidationError, field: str) -> FormE
 
 
 @router.post("/{session_id}/resume")
-async def resume(
-    request: Request,
-    session_id: str,
-    person: WorkshopMember,
-    _csrf: CsrfChecked,
-    translate: Translate,
-    resources: ResourcesDep,
-    note: Annotated[str, Form()] = "",
-) -> Response:
+async def resume(form: SteeringFormDep, note: Annotated[str, Form()] = "") -> Response:
     """The fault is fixed: `resume_session`, as `POST /programming-sessions/{id}/resume`."""
-    return await _steer(
-        request,
-        session_id,
-        person.user,
-        translate,
-        resources,
-        resume_session,
-        ResumeInput,
-        "note",
-        note,
-    )
+    return await _steer(form, resume_session, ResumeInput, "note", note)
 
 
 @router.post("/{session_id}/skip-ecu")
-async def skip(
-    request: Request,
-    session_id: str,
-    person: WorkshopMember,
-    _csrf: CsrfChecked,
-    translate: Translate,
-    resources: ResourcesDep,
-    ecu: Annotated[str, Form()] = "",
-) -> Response:
+async def skip(form: SteeringFormDep, ecu: Annotated[str, Form()] = "") -> Response:
     """Leave out an ECU that has not started: `skip_ecu`, as `POST
     /programming-sessions/{id}/skip-ecu`."""
-    return await _steer(
-        request, session_id, person.user, translate, resources, skip_ecu, SkipEcuInput, "ecu", ecu
-    )
+    return await _steer(form, skip_ecu, SkipEcuInput, "ecu", ecu)
 
 
 @router.post("/{session_id}/abort")
-async def abort(
-    request: Request,
-    session_id: str,
-    person: WorkshopMember,
-    _csrf: CsrfChecked,
-    translate: Translate,
-    resources: ResourcesDep,
-    reason: Annotated[str, Form()] = "",
-) -> Response:
+async def abort(form: SteeringFormDep, reason: Annotated[str, Form()] = "") -> Response:
     """Stop at the safe point: `abort_session`, as `POST /programming-sessions/{id}/abort`."""
-    return await _steer(
-        request,
-        session_id,
-        person.user,
-        translate,
-        resources,
-        abort_session,
-        AbortInput,
-        "reason",
-        reason.strip(),
-    )
+    return await _steer(form, abort_session, AbortInput, "reason", reason.strip())
 
 
 @router.get("/{session_id}/report")
