@@ -84,16 +84,6 @@ def package_store(resources: AppResources) -> PackageStore:
     return PackageStore(resources.settings.packages_dir)
 
 
-def frame_log_store(resources: AppResources) -> FrameLogStore:
-    """The sessions' frame logs on disk, within the configured bounds per session."""
-    settings = resources.settings
-    return FrameLogStore(
-        settings.traces_dir,
-        max_files=settings.trace_max_files_per_session,
-        max_bytes=settings.trace_max_session_bytes,
-    )
-
-
 def package_summary(manifest: FlashPackageManifest) -> PackageSummary:
     return PackageSummary(
         package_id=manifest.package_id,
@@ -331,6 +321,16 @@ async def final_report(resources: AppResources, caller: User, session_id: str) -
             "the session is still running; GET /programming-sessions/{id} shows its progress"
         )
     return progress_view(await handle.query(PROGRESS_QUERY, result_type=ProgrammingProgress))
+
+
+def frame_log_store(resources: AppResources) -> FrameLogStore:
+    """The sessions' frame logs on disk, within the configured bounds per session."""
+    settings = resources.settings
+    return FrameLogStore(
+        settings.traces_dir,
+        max_files=settings.trace_max_files_per_session,
+        max_bytes=settings.trace_max_session_bytes,
+    )
 
 
 async def session_frame_log(
