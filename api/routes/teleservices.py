@@ -318,7 +318,7 @@ async def remote_key_reads(
     views = []
     for row in rows:
         view = RemoteKeyReadView.model_validate(row)
-        view.age_seconds = int(((row.ended_at or now) - row.requested_at).total_seconds())
+        view.age_seconds = int(remote_reads.request_age(row, now).total_seconds())
         views.append(view)
     return views
 

@@ -113,7 +113,7 @@ class KasioPages:
             self.request,
             "teleservices/remote_key_reads.html",
             {
-                "rows": [(row, (row.ended_at or now) - row.requested_at) for row in rows],
+                "rows": [(row, remote_key_reads.request_age(row, now)) for row in rows],
                 "remote_url": REMOTE_READS,
                 "kasio": KASIO,
                 "errors": errors or FormErrors(),
