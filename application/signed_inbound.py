@@ -32,8 +32,8 @@ async def read_bounded(
 def validated_body(
     validate: Callable[[bytes], Message], body: bytes, invalid: type[DomainError]
 ) -> Message:
-    """The body as `validate` reads it; a body it refuses is `invalid`, its detail and `field`
-    the first field that failed (the sender fixes one thing at a time)."""
+    """The body as `validate` reads it; a body it refuses is `invalid`, whose detail and `field`
+    name the first field that failed."""
     try:
         return validate(body)
     except ValidationError as error:
