@@ -57,7 +57,7 @@ def _not_covered(request: Request, refusal: DomainError) -> Response:
 
 
 @dataclass(frozen=True)
-class KasioPages:
+class TeleservicePages:
     """A workshop member's request on the teleservice pages: the two lists it may answer with,
     and the one way a step is taken from them."""
 
@@ -149,26 +149,28 @@ class KasioPages:
         return RedirectResponse(done, status_code=303)
 
 
-async def kasio_pages(
+async def teleservice_pages(
     request: Request, person: WorkshopMember, resources: ResourcesDep, translate: Translate
-) -> KasioPages:
-    return KasioPages(request, person, resources, translate)
+) -> TeleservicePages:
+    return TeleservicePages(request, person, resources, translate)
 
 
-KasioPagesDep = Annotated[KasioPages, Depends(kasio_pages)]
+TeleservicePagesDep = Annotated[TeleservicePages, Depends(teleservice_pages)]
 
 
 # --- Teleservice Tickets ------------------------------------------------------------------------
 
 
 @router.get("/teleservice-tickets")
-async def tickets_page(pages: KasioPagesDep, show: str = "open") -> Response:
+async def tickets_page(pages: TeleservicePagesDep, show: str = "open") -> Response:
     """The workshop's teleservice tickets: open, due (reminded), overdue (escalated) or all."""
     return await pages.tickets(show if show in FILTERS else "open")
 
 
 @router.post("/teleservice-tickets/{ticket_id}/acknowledge")
-async def acknowledge_ticket(ticket_id: str, pages: KasioPagesDep, _: CsrfChecked) -> Response:
+async def acknowledge_ticket(
+    ticket_id: str, pages: TeleservicePagesDep, _: CsrfChecked
+) -> Response:
     return await pages.take_step(
         teleservices.acknowledge_ticket(pages.resources, pages.person.user, ticket_id),
         lambda errors, status: pages.tickets("all", errors, status),
@@ -180,7 +182,7 @@ async def acknowledge_ticket(ticket_id: str, pages: KasioPagesDep, _: CsrfChecke
 @router.post("/teleservice-tickets/{ticket_id}/appointment")
 async def plan_appointment(
     ticket_id: str,
-    pages: KasioPagesDep,
+    pages: TeleservicePagesDep,
     _: CsrfChecked,
     appointment_at: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
@@ -202,7 +204,7 @@ async def plan_appointment(
 @router.post("/teleservice-tickets/{ticket_id}/close")
 async def close_ticket(
     ticket_id: str,
-    pages: KasioPagesDep,
+    pages: TeleservicePagesDep,
     _: CsrfChecked,
     reason: Annotated[str, Form(max_length=MAX_CLOSE_REASON_LENGTH)] = "",
 ) -> Response:
@@ -218,7 +220,7 @@ async def close_ticket(
 
 
 @router.get("/remote-key-reads")
-async def remote_key_reads_page(pages: KasioPagesDep) -> Response:
+async def remote_key_reads_page(pages: TeleservicePagesDep) -> Response:
     """Every remote key-read request of the workshop, with its state and age."""
     return await pages.remote_reads()
 
@@ -226,7 +228,7 @@ async def remote_key_reads_page(pages: KasioPagesDep) -> Response:
 @router.post("/vehicles/{vin}/remote-key-read")
 async def request_remote_key_read(
     vin: str,
-    pages: KasioPagesDep,
+    pages: TeleservicePagesDep,
     _: CsrfChecked,
     owner_consent: Annotated[str, Form()] = "",
 ) -> Response:
@@ -246,7 +248,9 @@ async def request_remote_key_read(
 
 
 @router.post("/remote-key-reads/{request_id}/cancel")
-async def cancel_remote_key_read(request_id: str, pages: KasioPagesDep, _: CsrfChecked) -> Response:
+async def cancel_remote_key_read(
+    request_id: str, pages: TeleservicePagesDep, _: CsrfChecked
+) -> Response:
     return await pages.take_step(
         remote_key_reads.cancel_remote_key_read(pages.resources, pages.person.user, request_id),
         pages.remote_reads,
