@@ -23,6 +23,7 @@ from application.authorization import (
     SessionExpired,
     SessionIpChanged,
     StationTokenInvalid,
+    ensure_administrator,
     ensure_workshop_access,
 )
 from application.payments import SandboxPaymentGateway
@@ -33,7 +34,6 @@ from db.accounts import AccountRepository, LiveSession
 from db.models import AuthSession, Station, User
 from db.service_history import ServiceHistoryRepository
 from db.stations import StationRepository
-from domain.accounts import Role
 from domain.catalogue import Service
 from domain.credit import PaymentGateway
 from domain.entitlement import AccessExpired, Coverage, NoAccess
@@ -170,8 +170,7 @@ CurrentUser = Annotated[User, Depends(current_user)]
 
 
 async def require_admin(user: CurrentUser) -> User:
-    if user.role != Role.ADMINISTRATOR:
-        raise Forbidden("only portal administrators may do this")
+    ensure_administrator(user)
     return user
 
 

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
 from application import remote_key_reads, teleservices
+from application.authorization import ensure_administrator
 from application.remote_key_reads import OwnerConsent
 from application.resources import AppResources
 from application.teleservices import TicketFilter
@@ -28,7 +29,7 @@ from console.paths import PREFIX
 from console.rendering import render
 from console.service_booklet_pages import not_covered_page
 from domain.entitlement import AccessExpired, NoAccess
-from domain.errors import DomainError, Forbidden, NotFound
+from domain.errors import DomainError, NotFound
 from domain.service_history import CBS_LABELS, CONSENT_TEXT_VERSION
 from domain.teleservices import (
     BATTERY_ITEM,
@@ -284,8 +285,7 @@ def _partner_page(
 @operator_router.get("/service-partners")
 async def service_partner_page(request: Request, person: SignedIn) -> Response:
     """Operators assign a car's service partner (the backend reports it in production)."""
-    if not person.is_administrator:
-        raise Forbidden("only portal administrators may do this")
+    ensure_administrator(person.user)
     return _partner_page(request, done=request.query_params.get("done") == "1")
 
 
@@ -299,8 +299,7 @@ async def assign_service_partner(
     vin: Annotated[str, Form(max_length=17)] = "",
     workshop_id: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
-    if not person.is_administrator:
-        raise Forbidden("only portal administrators may do this")
+    ensure_administrator(person.user)
     errors = FormErrors()
     try:
         parsed = parse_vin(vin)
