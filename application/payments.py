@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from application.authorization import ensure_owner, ensure_workshop_access
 from application.resources import AppResources
-from application.signed_inbound import read_bounded
+from application.signed_inbound import read_bounded, validated_body
 from contracts.payments import (
     PAYMENT_WORKFLOW,
     PROVIDER_OUTCOME_SIGNAL,
@@ -203,12 +203,7 @@ async def receive_callback(
     except ValueError as error:
         raise PaymentsNotConfigured("set AOS_PAYMENT_PROVIDER_SECRET") from error
     message_id = verify(secret, headers, body, datetime.now(UTC))
-    try:
-        callback = ProviderCallback.model_validate_json(body)
-    except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        raise CallbackInvalid(f"{field}: {first['msg']}", field=field or None) from error
+    callback = validated_body(ProviderCallback.model_validate_json, body, CallbackInvalid)
     payment = await _repository(resources).payment(callback.payment_id)
     if (callback.amount_cents, callback.currency) != (payment.total_cents, CURRENCY):
         raise CallbackInvalid(

@@ -338,6 +338,16 @@ async def final_report(resources: AppResources, caller: User, session_id: str) -
     return progress_view(await handle.query(PROGRESS_QUERY, result_type=ProgrammingProgress))
 
 
+def frame_log_store(resources: AppResources) -> FrameLogStore:
+    """The sessions' frame logs on disk, within the configured bounds per session."""
+    settings = resources.settings
+    return FrameLogStore(
+        settings.traces_dir,
+        max_files=settings.trace_max_files_per_session,
+        max_bytes=settings.trace_max_session_bytes,
+    )
+
+
 async def session_frame_log(
     resources: AppResources, caller: User, session_id: str
 ) -> Iterator[bytes]:
@@ -345,12 +355,7 @@ async def session_frame_log(
     from disk in chunks as they are iterated (a log may be as large as
     AOS_TRACE_MAX_SESSION_BYTES); `not-found` before any frame was logged."""
     await visible_session(resources.temporal, caller, session_id)
-    settings = resources.settings
-    frame_logs = FrameLogStore(
-        settings.traces_dir,
-        max_files=settings.trace_max_files_per_session,
-        max_bytes=settings.trace_max_session_bytes,
-    )
+    frame_logs = frame_log_store(resources)
     files = await asyncio.to_thread(frame_logs.files, session_id)
     if not files:
         raise NotFound("no frames were logged for this session (yet)")

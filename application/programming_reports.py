@@ -25,7 +25,7 @@ from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 
 from application.local_activities import LocalActivityRun, local_activity_run
-from application.programming import package_store, visible_session
+from application.programming import frame_log_store, package_store, visible_session
 from application.resources import AppResources
 from contracts.access import check_entitlement
 from contracts.programming import PROGRESS_QUERY, ProgrammingProgress
@@ -49,7 +49,7 @@ from domain.programming_report import (
 from domain.protocol_audit import Audit, audit_frame_logs
 from domain.report_verification import PublicKey
 from security.report_keys import public_keys, sign_report
-from storage.frame_logs import READ_CHUNK_BYTES, FrameLogStore
+from storage.frame_logs import READ_CHUNK_BYTES
 
 ENDED_OUTCOMES = {
     "activity_task_completed_event_attributes": "completed",
@@ -122,13 +122,7 @@ async def _facts(
     technician = await AccountRepository(resources.session_factory).user(
         str(started.get("technician_id", ""))
     )
-    settings = resources.settings
-    store = FrameLogStore(
-        settings.traces_dir,
-        max_files=settings.trace_max_files_per_session,
-        max_bytes=settings.trace_max_session_bytes,
-    )
-    files = await asyncio.to_thread(store.files, session_id)
+    files = await asyncio.to_thread(frame_log_store(resources).files, session_id)
     logs, audit = await asyncio.to_thread(_audited_logs, files)
     package_id = str(started.get("package_id", ""))
     workshop_id = str(started.get("workshop_id", ""))

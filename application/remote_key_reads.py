@@ -5,7 +5,7 @@ message (`application.teleservices`)."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, Field
 
@@ -82,6 +82,11 @@ async def list_remote_key_reads(
     chosen = workshop_of(caller, workshop_id)
     await ensure_teleservice(resources, caller, chosen)
     return list(await TeleserviceRepository(resources.session_factory).remote_requests(chosen))
+
+
+def request_age(row: RemoteKeyReadRequest, now: datetime) -> timedelta:
+    """How long the request waited for the car: until it ended, or until `now` while open."""
+    return (row.ended_at or now) - row.requested_at
 
 
 async def remote_key_read_status(

@@ -22,14 +22,14 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict
 
 from application.authorization import ensure_administrator, ensure_workshop_access
 from application.resources import AppResources
 from db.access_repository import AccessRepository
 from db.document_readings import DocumentReadingRepository
 from db.document_search import SearchFilter, split_marked
-from db.models import TechDocumentVersion, User
+from db.models import User
 from db.sermi_approvals import SermiApprovalRepository
 from db.service_history import ServiceHistoryRepository
 from db.technical_information import DocumentContent, TechnicalInformationRepository
@@ -105,6 +105,9 @@ class DocumentSearchResult(BaseModel):
 
 
 class ApplicabilityView(BaseModel):
+    # Read from the stored rows as they are, field by field.
+    model_config = ConfigDict(from_attributes=True)
+
     series: str
     type_code: str | None
     produced_from: date | None
@@ -112,6 +115,8 @@ class ApplicabilityView(BaseModel):
 
 
 class VersionSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     version: int
     state: str
     change_note: str
@@ -292,16 +297,6 @@ async def read_document(
     return _reading(content)
 
 
-def _version_summary(row: TechDocumentVersion) -> VersionSummary:
-    return VersionSummary(
-        version=row.version,
-        state=row.state,
-        change_note=row.change_note,
-        published_at=row.published_at,
-        superseded_by_version=row.superseded_by_version,
-    )
-
-
 def _reading(content: DocumentContent) -> DocumentReading:
     document, text = content.document, content.text
     return DocumentReading(
@@ -310,22 +305,14 @@ def _reading(content: DocumentContent) -> DocumentReading:
         system_group=SystemGroup(document.system_group),
         security_related=document.security_related,
         action_id=document.action_id,
-        version=_version_summary(content.version),
+        version=VersionSummary.model_validate(content.version),
         current_version=content.current_version,
         language=Language(text.language),
         languages=[Language(language) for language in content.languages],
         title=text.title,
         body=text.body,
         svg=text.svg,
-        applicability=[
-            ApplicabilityView(
-                series=row.series,
-                type_code=row.type_code,
-                produced_from=row.produced_from,
-                produced_until=row.produced_until,
-            )
-            for row in content.applicability
-        ],
+        applicability=[ApplicabilityView.model_validate(row) for row in content.applicability],
     )
 
 
@@ -333,7 +320,10 @@ async def document_versions(
     resources: AppResources, caller: User, document_id: str
 ) -> list[VersionSummary]:
     """A document's readable versions, newest first (what changed, which replaced which)."""
-    return [_version_summary(row) for row in await _repository(resources).versions(document_id)]
+    return [
+        VersionSummary.model_validate(row)
+        for row in await _repository(resources).versions(document_id)
+    ]
 
 
 async def workshop_reading_history(

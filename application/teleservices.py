@@ -20,14 +20,14 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from application.authorization import ensure_workshop_access
 from application.resources import AppResources
-from application.signed_inbound import read_bounded
+from application.signed_inbound import read_bounded, validated_body
 from application.workflow_calls import execute_update
 from contracts import search_attributes
 from contracts.errors import domain_error_from
@@ -152,12 +152,7 @@ async def _receive(
     now = datetime.now(UTC)
     tolerance = timedelta(seconds=settings.teleservice_timestamp_tolerance_seconds)
     message_id = verify(secret, headers, body, now, tolerance)
-    try:
-        message = _MESSAGE.validate_json(body)
-    except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        raise MessageInvalid(f"{field}: {first['msg']}", field=field or None) from error
+    message = validated_body(_MESSAGE.validate_json, body, MessageInvalid)
     repository = TeleserviceRepository(resources.session_factory)
     stored = await repository.store_message(
         message_id, message.kind.value, message.vin, json.loads(body), now

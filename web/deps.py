@@ -23,16 +23,17 @@ from application.authorization import (
     SessionExpired,
     SessionIpChanged,
     StationTokenInvalid,
+    ensure_administrator,
     ensure_workshop_access,
 )
 from application.payments import SandboxPaymentGateway
+from application.programming import frame_log_store, package_store
 from application.resources import AppResources
 from db.access_repository import AccessRepository
 from db.accounts import AccountRepository, LiveSession
 from db.models import AuthSession, Station, User
 from db.service_history import ServiceHistoryRepository
 from db.stations import StationRepository
-from domain.accounts import Role
 from domain.catalogue import Service
 from domain.credit import PaymentGateway
 from domain.entitlement import AccessExpired, Coverage, NoAccess
@@ -97,16 +98,11 @@ async def get_accounts(resources: ResourcesDep) -> AccountRepository:
 
 
 async def get_packages(resources: ResourcesDep) -> PackageStore:
-    return PackageStore(resources.settings.packages_dir)
+    return package_store(resources)
 
 
 async def get_frame_logs(resources: ResourcesDep) -> FrameLogStore:
-    settings = resources.settings
-    return FrameLogStore(
-        settings.traces_dir,
-        max_files=settings.trace_max_files_per_session,
-        max_bytes=settings.trace_max_session_bytes,
-    )
+    return frame_log_store(resources)
 
 
 async def get_stations(resources: ResourcesDep) -> StationRepository:
@@ -174,8 +170,7 @@ CurrentUser = Annotated[User, Depends(current_user)]
 
 
 async def require_admin(user: CurrentUser) -> User:
-    if user.role != Role.ADMINISTRATOR:
-        raise Forbidden("only portal administrators may do this")
+    ensure_administrator(user)
     return user
 
 

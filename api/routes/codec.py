@@ -8,6 +8,7 @@ origin only (`web.cors`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from cryptography.exceptions import InvalidTag
@@ -15,7 +16,7 @@ from fastapi import APIRouter, Header, Response
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from pydantic import BaseModel, ConfigDict, Field
-from temporalio.api.common.v1 import Payloads
+from temporalio.api.common.v1 import Payload, Payloads
 
 from domain.errors import Conflict, DomainError
 from temporal_client import payload_codec
@@ -65,6 +66,10 @@ def _payloads(body: PayloadsJson) -> Payloads:
         raise InvalidPayloads(str(error), field="payloads") from None
 
 
+def _payloads_json(payloads: Sequence[Payload]) -> dict[str, Any]:
+    return {"payloads": json_format.MessageToDict(Payloads(payloads=payloads)).get("payloads", [])}
+
+
 CODEC_PROBLEMS = problem_responses(InvalidPayloads, NoPayloadKeys)
 
 
@@ -74,8 +79,7 @@ async def encode(
 ) -> dict[str, Any]:
     """Encrypt payloads (Temporal remote codec protocol: `{"payloads": [...]}`)."""
     codec = _codec(settings)
-    encoded = await codec.encode(_payloads(body).payloads)
-    return {"payloads": json_format.MessageToDict(Payloads(payloads=encoded)).get("payloads", [])}
+    return _payloads_json(await codec.encode(_payloads(body).payloads))
 
 
 @router.post("/decode", response_model=PayloadsJson, responses=CODEC_PROBLEMS)
@@ -91,7 +95,7 @@ async def decode(
         raise InvalidPayloads(
             "a payload could not be decrypted with the portal's keys", field="payloads"
         ) from error
-    return {"payloads": json_format.MessageToDict(Payloads(payloads=decoded)).get("payloads", [])}
+    return _payloads_json(decoded)
 
 
 PREFLIGHT_DESCRIPTION = (
@@ -103,20 +107,17 @@ PREFLIGHT_DESCRIPTION = (
 )
 
 
-@router.options(
-    "/encode",
-    status_code=204,
-    response_class=Response,
-    responses=problem_responses(CrossOriginRefused),
-    description=PREFLIGHT_DESCRIPTION,
-)
-@router.options(
-    "/decode",
-    status_code=204,
-    response_class=Response,
-    responses=problem_responses(CrossOriginRefused),
-    description=PREFLIGHT_DESCRIPTION,
-)
+# One preflight, the same answer, for both codec paths.
+PREFLIGHT_ROUTE: dict[str, Any] = {
+    "status_code": 204,
+    "response_class": Response,
+    "responses": problem_responses(CrossOriginRefused),
+    "description": PREFLIGHT_DESCRIPTION,
+}
+
+
+@router.options("/encode", **PREFLIGHT_ROUTE)
+@router.options("/decode", **PREFLIGHT_ROUTE)
 async def preflight(
     settings: SettingsDep,
     origin: Annotated[str | None, Header(max_length=2000)] = None,

@@ -8,9 +8,11 @@ of `application.programming`, which the console's programming pages call too.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
+from fastapi.types import DecoratedCallable
 
 from api.uploads import bounded_chunks, upload_body
 from application import programming as use_cases
@@ -98,11 +100,13 @@ STEERING_RESPONSES = problem_responses(
 )
 
 
-@router.post(
-    "/programming-sessions/{session_id}/resume",
-    response_model=ProgressView,
-    responses=STEERING_RESPONSES,
-)
+def steering_step(path: str) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """The route of a step that steers a running session (`POST path`): it answers the
+    session's progress, or one of the `STEERING_RESPONSES`."""
+    return router.post(path, response_model=ProgressView, responses=STEERING_RESPONSES)
+
+
+@steering_step("/programming-sessions/{session_id}/resume")
 async def resume_session(
     session_id: str, body: ResumeInput, user: CurrentUser, resources: ResourcesDep
 ) -> ProgressView:
@@ -112,11 +116,7 @@ async def resume_session(
     return await use_cases.resume_session(resources, user, session_id, body)
 
 
-@router.post(
-    "/programming-sessions/{session_id}/skip-ecu",
-    response_model=ProgressView,
-    responses=STEERING_RESPONSES,
-)
+@steering_step("/programming-sessions/{session_id}/skip-ecu")
 async def skip_ecu(
     session_id: str, body: SkipEcuInput, user: CurrentUser, resources: ResourcesDep
 ) -> ProgressView:
@@ -124,11 +124,7 @@ async def skip_ecu(
     return await use_cases.skip_ecu(resources, user, session_id, body)
 
 
-@router.post(
-    "/programming-sessions/{session_id}/abort",
-    response_model=ProgressView,
-    responses=STEERING_RESPONSES,
-)
+@steering_step("/programming-sessions/{session_id}/abort")
 async def abort_session(
     session_id: str, body: AbortInput, user: CurrentUser, resources: ResourcesDep
 ) -> ProgressView:

@@ -13,9 +13,11 @@ same the console's pages call.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 from fastapi import APIRouter, Response
+from fastapi.types import DecoratedCallable
 from pydantic import BaseModel, Field
 
 from api.station_ids import StationIdField
@@ -46,7 +48,7 @@ from domain.service_history import (
 )
 from domain.vin import VIN_PATTERN, InvalidVinGiven
 from web.deps import CurrentUser, ResourcesDep, ServiceHistoryAccess
-from web.problems import WORKFLOW_UNAVAILABLE, problem_responses
+from web.problems import WORKFLOW_UNAVAILABLE, ProblemSource, problem_responses
 
 router = APIRouter(tags=["service history"])
 
@@ -100,6 +102,18 @@ STEP_PROBLEMS = (
 )
 
 
+def entry_step(
+    path: str, *own_problems: ProblemSource
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """The route of a step of the entry's flow (`POST path`): it answers the entry's status, and
+    may meet the `STEP_PROBLEMS` besides its own."""
+    return router.post(
+        path,
+        response_model=ServiceEntryStatus,
+        responses=problem_responses(*STEP_PROBLEMS, *own_problems),
+    )
+
+
 @router.post(
     "/service-entries",
     status_code=201,
@@ -135,11 +149,7 @@ async def entry_status(
     return await use_cases.entry_status(resources, user, entry_id)
 
 
-@router.post(
-    "/service-entries/{entry_id}/consent",
-    response_model=ServiceEntryStatus,
-    responses=problem_responses(*STEP_PROBLEMS, ConsentRequired, ConsentTextOutdated),
-)
+@entry_step("/service-entries/{entry_id}/consent", ConsentRequired, ConsentTextOutdated)
 async def consent(
     entry_id: str,
     body: Consent,
@@ -153,12 +163,12 @@ async def consent(
     )
 
 
-@router.post(
+@entry_step(
     "/service-entries/{entry_id}/details",
-    response_model=ServiceEntryStatus,
-    responses=problem_responses(
-        *STEP_PROBLEMS, MileageImplausible, MileageBelowLastKnown, ServiceDateInvalid, RemarkTooLong
-    ),
+    MileageImplausible,
+    MileageBelowLastKnown,
+    ServiceDateInvalid,
+    RemarkTooLong,
 )
 async def details(
     entry_id: str,
@@ -174,11 +184,7 @@ async def details(
     )
 
 
-@router.post(
-    "/service-entries/{entry_id}/services",
-    response_model=ServiceEntryStatus,
-    responses=problem_responses(*STEP_PROBLEMS, ServiceItemsInvalid),
-)
+@entry_step("/service-entries/{entry_id}/services", ServiceItemsInvalid)
 async def services(
     entry_id: str,
     body: Services,
@@ -190,11 +196,7 @@ async def services(
     return await use_cases.select_services(resources, user, entry_id, body.cbs_items)
 
 
-@router.post(
-    "/service-entries/{entry_id}/create",
-    response_model=ServiceEntryStatus,
-    responses=problem_responses(*STEP_PROBLEMS),
-)
+@entry_step("/service-entries/{entry_id}/create")
 async def create(
     entry_id: str, user: CurrentUser, access: ServiceHistoryAccess, resources: ResourcesDep
 ) -> ServiceEntryStatus:
@@ -202,11 +204,7 @@ async def create(
     return await use_cases.create_entry(resources, user, entry_id)
 
 
-@router.post(
-    "/service-entries/{entry_id}/write-to-vehicle",
-    response_model=ServiceEntryStatus,
-    responses=problem_responses(*STEP_PROBLEMS, NoStationForEntry),
-)
+@entry_step("/service-entries/{entry_id}/write-to-vehicle", NoStationForEntry)
 async def write_to_vehicle(
     entry_id: str, user: CurrentUser, access: ServiceHistoryAccess, resources: ResourcesDep
 ) -> ServiceEntryStatus:
@@ -217,11 +215,7 @@ async def write_to_vehicle(
     return await use_cases.write_to_vehicle(resources, user, entry_id)
 
 
-@router.post(
-    "/service-entries/{entry_id}/close",
-    response_model=ServiceEntryStatus,
-    responses=problem_responses(*STEP_PROBLEMS),
-)
+@entry_step("/service-entries/{entry_id}/close")
 async def close(
     entry_id: str, user: CurrentUser, access: ServiceHistoryAccess, resources: ResourcesDep
 ) -> ServiceEntryStatus:

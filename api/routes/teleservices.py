@@ -9,10 +9,12 @@ no session: the signature is the credential. The ticket and remote key-read rout
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.types import DecoratedCallable
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.signed_messages import SignedHeadersDep, with_message_rate
@@ -180,11 +182,13 @@ _STEP_PROBLEMS = problem_responses(
 )
 
 
-@router.post(
-    "/teleservice-tickets/{ticket_id}/acknowledge",
-    response_model=TeleserviceTicketStatus,
-    responses=_STEP_PROBLEMS,
-)
+def ticket_step(path: str) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """The route of a workshop's step on a ticket (`POST path`): it answers the ticket's
+    status, or one of the `_STEP_PROBLEMS`."""
+    return router.post(path, response_model=TeleserviceTicketStatus, responses=_STEP_PROBLEMS)
+
+
+@ticket_step("/teleservice-tickets/{ticket_id}/acknowledge")
 async def acknowledge(
     ticket_id: TicketIdPath, user: CurrentUser, resources: ResourcesDep
 ) -> TeleserviceTicketStatus:
@@ -196,11 +200,7 @@ class AppointmentRequest(BaseModel):
     appointment_at: datetime = Field(description="When the car comes in (with a time zone)")
 
 
-@router.post(
-    "/teleservice-tickets/{ticket_id}/appointment",
-    response_model=TeleserviceTicketStatus,
-    responses=_STEP_PROBLEMS,
-)
+@ticket_step("/teleservice-tickets/{ticket_id}/appointment")
 async def plan_appointment(
     ticket_id: TicketIdPath, body: AppointmentRequest, user: CurrentUser, resources: ResourcesDep
 ) -> TeleserviceTicketStatus:
@@ -215,11 +215,7 @@ class CloseRequest(BaseModel):
     reason: str = Field(min_length=1, max_length=MAX_CLOSE_REASON_LENGTH)
 
 
-@router.post(
-    "/teleservice-tickets/{ticket_id}/close",
-    response_model=TeleserviceTicketStatus,
-    responses=_STEP_PROBLEMS,
-)
+@ticket_step("/teleservice-tickets/{ticket_id}/close")
 async def close(
     ticket_id: TicketIdPath, body: CloseRequest, user: CurrentUser, resources: ResourcesDep
 ) -> TeleserviceTicketStatus:
@@ -322,7 +318,7 @@ async def remote_key_reads(
     views = []
     for row in rows:
         view = RemoteKeyReadView.model_validate(row)
-        view.age_seconds = int(((row.ended_at or now) - row.requested_at).total_seconds())
+        view.age_seconds = int(remote_reads.request_age(row, now).total_seconds())
         views.append(view)
     return views
 

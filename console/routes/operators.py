@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from application.authorization import ensure_administrator
 from application.operations import MACHINES, STATUSES, search_flows
 from application.registration import decide_registration, list_registrations
 from console.deps import CsrfChecked, SignedIn, SignedInPerson, Translate
@@ -24,7 +25,7 @@ from console.operators import flow_detail
 from console.rendering import render
 from db.base import INTEGER_MAX
 from db.outbox import outbox_mail
-from domain.errors import DomainError, Forbidden
+from domain.errors import DomainError
 from web.deps import ResourcesDep
 
 router = APIRouter(prefix="/console/operators", include_in_schema=False)
@@ -34,8 +35,7 @@ SEARCH_PAGE = 50
 
 
 async def administrator(person: SignedIn) -> SignedInPerson:
-    if not person.is_administrator:
-        raise Forbidden("only portal administrators may do this")
+    ensure_administrator(person.user)
     return person
 
 

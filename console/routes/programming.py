@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
 
@@ -38,6 +39,7 @@ from console.i18n import N_, Translator
 from console.programming import (
     ECU_STATUS_LABELS,
     STATE_LABELS,
+    LiveSession,
     live_session,
     session_events,
     start_form,
@@ -171,67 +173,71 @@ async def start_session(
     )
 
 
-@router.get("/{session_id}")
-async def session_page(
+@dataclass(frozen=True)
+class SessionPage:
+    """One session's page as the signed-in workshop member asked for it: whose session, and
+    what its live page, stream and forms need to show it."""
+
+    request: Request
+    session_id: str
+    user: User
+    translate: Translator
+    resources: AppResources
+
+    async def live(self) -> LiveSession:
+        """The session as the live page shows it; another workshop's is not found."""
+        return await live_session(self.resources, self.user, self.session_id, self.translate)
+
+    async def show(self, errors: FormErrors | None = None, status_code: int = 200) -> Response:
+        """The live page (with why a step was not taken, if one was refused)."""
+        live = await self.live()
+        return render(
+            self.request,
+            "programming/session.html",
+            {
+                "live": live,
+                "skip_options": [(ecu, ecu) for ecu in live.actions.skippable_ecus],
+                "errors": errors or FormErrors(),
+            },
+            status_code=status_code,
+        )
+
+
+async def session_page_of(
     request: Request,
     session_id: str,
     person: WorkshopMember,
     translate: Translate,
     resources: ResourcesDep,
-) -> Response:
+) -> SessionPage:
+    return SessionPage(request, session_id, person.user, translate, resources)
+
+
+SessionPageDep = Annotated[SessionPage, Depends(session_page_of)]
+
+
+@router.get("/{session_id}")
+async def session_page(page: SessionPageDep) -> Response:
     """The live page: rendered now, then kept current by the event stream below."""
-    return await _session_page(request, session_id, person.user, translate, resources)
-
-
-async def _session_page(
-    request: Request,
-    session_id: str,
-    user: User,
-    translate: Translator,
-    resources: AppResources,
-    *,
-    errors: FormErrors | None = None,
-    status_code: int = 200,
-) -> Response:
-    live = await live_session(resources, user, session_id, translate)
-    return render(
-        request,
-        "programming/session.html",
-        {
-            "live": live,
-            "skip_options": [(ecu, ecu) for ecu in live.actions.skippable_ecus],
-            "errors": errors or FormErrors(),
-        },
-        status_code=status_code,
-    )
+    return await page.show()
 
 
 @router.get("/{session_id}/events")
-async def session_event_stream(
-    request: Request,
-    session_id: str,
-    person: WorkshopMember,
-    translate: Translate,
-    resources: ResourcesDep,
-    accounts: AccountsDep,
-) -> StreamingResponse:
+async def session_event_stream(page: SessionPageDep, accounts: AccountsDep) -> StreamingResponse:
     """`text/event-stream` of the session: a `progress` event whenever it changed, until it
     ended or the browser left; a `signed-out` event ends it once the sign-in session has
     ended (signed out, expired), checked every few seconds, not only when it opened."""
-    user = person.user
-    await live_session(resources, user, session_id, translate)  # 404 before the stream
+    request = page.request
+    await page.live()  # 404 before the stream
     token, address = request.cookies.get(SESSION_COOKIE, ""), client_ip(request)
-    sign_in_again = f"/console/sign-in?reason=ended&next=/console/programming/{session_id}"
-
-    async def snapshot() -> Any:
-        return await live_session(resources, user, session_id, translate)
+    sign_in_again = f"/console/sign-in?reason=ended&next=/console/programming/{page.session_id}"
 
     async def signed_out() -> str | None:
         ended = isinstance(await accounts.live_session(token, address), SessionRefusal)
         return sign_in_again if ended else None
 
     return StreamingResponse(
-        session_events(snapshot, request.is_disconnected, signed_out),
+        session_events(page.live, request.is_disconnected, signed_out),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
@@ -242,11 +248,7 @@ SteeringCase = Callable[[AppResources, User, str, Step], Awaitable[ProgressView]
 
 
 async def _steer(
-    request: Request,
-    session_id: str,
-    user: User,
-    translate: Translator,
-    resources: AppResources,
+    page: SessionPage,
     use_case: SteeringCase[Step],
     step_model: type[Step],
     field: str,
@@ -254,29 +256,20 @@ async def _steer(
 ) -> Response:
     """Validate the form's one field into the step's input, then take the step with the use
     case the JSON API calls (the same checks, and 409 for an ended session)."""
+    translate = page.translate
     try:
         step = step_model.model_validate({field: value})
     except ValidationError as error:
-        return await _session_page(
-            request,
-            session_id,
-            user,
-            translate,
-            resources,
-            errors=_refused(translate, error, field),
-            status_code=422,
-        )
+        return await page.show(_refused(translate, error, field), 422)
     try:
-        await use_case(resources, user, session_id, step)
+        await use_case(page.resources, page.user, page.session_id, step)
     except DomainError as error:
         errors = FormErrors()
         errors.add_domain_error(
             translate, error, default_field=field, message=_message(translate, error)
         )
-        return await _session_page(
-            request, session_id, user, translate, resources, errors=errors, status_code=409
-        )
-    return RedirectResponse(f"/console/programming/{session_id}", status_code=303)
+        return await page.show(errors, 409)
+    return RedirectResponse(f"/console/programming/{page.session_id}", status_code=303)
 
 
 def _refused(translate: Translator, error: ValidationError, field: str) -> FormErrors:
@@ -287,83 +280,39 @@ def _refused(translate: Translator, error: ValidationError, field: str) -> FormE
     return errors
 
 
+# The person is checked before the form's token, as before every console form.
 @router.post("/{session_id}/resume")
 async def resume(
-    request: Request,
-    session_id: str,
-    person: WorkshopMember,
-    _csrf: CsrfChecked,
-    translate: Translate,
-    resources: ResourcesDep,
-    note: Annotated[str, Form()] = "",
+    page: SessionPageDep, _csrf: CsrfChecked, note: Annotated[str, Form()] = ""
 ) -> Response:
     """The fault is fixed: `resume_session`, as `POST /programming-sessions/{id}/resume`."""
-    return await _steer(
-        request,
-        session_id,
-        person.user,
-        translate,
-        resources,
-        resume_session,
-        ResumeInput,
-        "note",
-        note,
-    )
+    return await _steer(page, resume_session, ResumeInput, "note", note)
 
 
 @router.post("/{session_id}/skip-ecu")
 async def skip(
-    request: Request,
-    session_id: str,
-    person: WorkshopMember,
-    _csrf: CsrfChecked,
-    translate: Translate,
-    resources: ResourcesDep,
-    ecu: Annotated[str, Form()] = "",
+    page: SessionPageDep, _csrf: CsrfChecked, ecu: Annotated[str, Form()] = ""
 ) -> Response:
     """Leave out an ECU that has not started: `skip_ecu`, as `POST
     /programming-sessions/{id}/skip-ecu`."""
-    return await _steer(
-        request, session_id, person.user, translate, resources, skip_ecu, SkipEcuInput, "ecu", ecu
-    )
+    return await _steer(page, skip_ecu, SkipEcuInput, "ecu", ecu)
 
 
 @router.post("/{session_id}/abort")
 async def abort(
-    request: Request,
-    session_id: str,
-    person: WorkshopMember,
-    _csrf: CsrfChecked,
-    translate: Translate,
-    resources: ResourcesDep,
-    reason: Annotated[str, Form()] = "",
+    page: SessionPageDep, _csrf: CsrfChecked, reason: Annotated[str, Form()] = ""
 ) -> Response:
     """Stop at the safe point: `abort_session`, as `POST /programming-sessions/{id}/abort`."""
-    return await _steer(
-        request,
-        session_id,
-        person.user,
-        translate,
-        resources,
-        abort_session,
-        AbortInput,
-        "reason",
-        reason.strip(),
-    )
+    return await _steer(page, abort_session, AbortInput, "reason", reason.strip())
 
 
 @router.get("/{session_id}/report")
-async def report(
-    request: Request,
-    session_id: str,
-    person: WorkshopMember,
-    translate: Translate,
-    resources: ResourcesDep,
-) -> Response:
+async def report(page: SessionPageDep) -> Response:
     """The session's report once it ended (while it runs: the conflict page)."""
-    progress = await final_report(resources, person.user, session_id)
+    progress = await final_report(page.resources, page.user, page.session_id)
+    translate = page.translate
     return render(
-        request,
+        page.request,
         "programming/report.html",
         {
             "report": progress,

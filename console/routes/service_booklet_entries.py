@@ -9,11 +9,12 @@ a refusal shows at its field with the typed values kept.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from babel.numbers import NumberFormatError, parse_number
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
 from console import service_booklet as booklet_model
@@ -89,54 +90,67 @@ async def entry(request: Request, entry_id: str, booklet: BookletDep) -> Respons
     return await _entry_page(request, booklet, status)
 
 
-async def _step(
-    request: Request,
-    booklet: Booklet,
-    entry_id: str,
-    translate: Translator,
-    call: Callable[[], Awaitable[ServiceEntryStatus]],
-    *,
-    form: dict[str, Any],
-    default_field: str,
-    facts: dict[str, object] | None = None,
-) -> Response:
-    """Take one step; a refusal shows at its field with the typed values kept."""
-    try:
-        await call()
-    except DomainError as carried:
-        if isinstance(carried, NotFound) or refused_access(carried):
-            raise
-        errors = FormErrors()
-        message = booklet_error_message(translate, carried, **(facts or {}))
-        if carried.kind == "conflict":  # about the entry's state, not a field of this form
-            errors.add(None, message)
-        else:
-            errors.add_domain_error(
-                translate, carried, default_field=default_field, message=message
-            )
-        status = await booklet_model.entry_status(booklet, entry_id)
-        return await _entry_page(request, booklet, status, form=form, errors=errors)
-    return RedirectResponse(f"{BOOKLET}/entries/{entry_id}", status_code=303)
+@dataclass(frozen=True)
+class EntryForm:
+    """A form posted on one entry's page (its CSRF token checked): whose entry, and what the
+    page needs to show it again with a refusal."""
+
+    request: Request
+    entry_id: str
+    booklet: Booklet
+    translate: Translator
+
+    async def refused(self, form: dict[str, Any], errors: FormErrors) -> Response:
+        """The entry's page again, the typed values kept and the refusal at its field."""
+        status = await booklet_model.entry_status(self.booklet, self.entry_id)
+        return await _entry_page(self.request, self.booklet, status, form=form, errors=errors)
+
+    async def step(
+        self,
+        call: Callable[[], Awaitable[ServiceEntryStatus]],
+        *,
+        form: dict[str, Any],
+        default_field: str,
+        facts: dict[str, object] | None = None,
+    ) -> Response:
+        """Take one step; a refusal shows at its field with the typed values kept."""
+        try:
+            await call()
+        except DomainError as carried:
+            if isinstance(carried, NotFound) or refused_access(carried):
+                raise
+            errors = FormErrors()
+            message = booklet_error_message(self.translate, carried, **(facts or {}))
+            if carried.kind == "conflict":  # about the entry's state, not a field of this form
+                errors.add(None, message)
+            else:
+                errors.add_domain_error(
+                    self.translate, carried, default_field=default_field, message=message
+                )
+            return await self.refused(form, errors)
+        return RedirectResponse(f"{BOOKLET}/entries/{self.entry_id}", status_code=303)
+
+
+# The form's token is checked before the booklet's access, as before every booklet form.
+async def entry_form(
+    request: Request, entry_id: str, _: CsrfChecked, booklet: BookletDep, translate: Translate
+) -> EntryForm:
+    return EntryForm(request, entry_id, booklet, translate)
+
+
+EntryFormDep = Annotated[EntryForm, Depends(entry_form)]
 
 
 @router.post("/entries/{entry_id}/consent")
 async def consent(
-    request: Request,
-    entry_id: str,
-    _: CsrfChecked,
-    booklet: BookletDep,
-    translate: Translate,
+    posted: EntryFormDep,
     consent_text_version: Annotated[str, Form()] = "",
     confirmed: Annotated[str, Form()] = "",
 ) -> Response:
     """Step 1: the owner's consent (ticked, then accepted)."""
-    return await _step(
-        request,
-        booklet,
-        entry_id,
-        translate,
+    return await posted.step(
         lambda: booklet_model.record_consent(
-            booklet, entry_id, confirmed == "on", consent_text_version
+            posted.booklet, posted.entry_id, confirmed == "on", consent_text_version
         ),
         form={},
         default_field="confirmed",
@@ -145,11 +159,7 @@ async def consent(
 
 @router.post("/entries/{entry_id}/details")
 async def details(
-    request: Request,
-    entry_id: str,
-    _: CsrfChecked,
-    booklet: BookletDep,
-    translate: Translate,
+    posted: EntryFormDep,
     mileage_km: Annotated[str, Form()] = "",
     service_date: Annotated[str, Form()] = "",
     remark: Annotated[str, Form()] = "",
@@ -162,6 +172,7 @@ async def details(
         "remark": remark,
         "odometer_exchanged": odometer_exchanged == "on",
     }
+    translate = posted.translate
     errors = FormErrors()
     mileage: int | None = None
     day: date | None = None
@@ -175,16 +186,16 @@ async def details(
     except ValueError:
         errors.add("service_date", translate._("Enter the service date."))
     if mileage is None or day is None:
-        status = await booklet_model.entry_status(booklet, entry_id)
-        return await _entry_page(request, booklet, status, form=form, errors=errors)
+        return await posted.refused(form, errors)
     checked_mileage, checked_day = mileage, day
-    return await _step(
-        request,
-        booklet,
-        entry_id,
-        translate,
+    return await posted.step(
         lambda: booklet_model.enter_details(
-            booklet, entry_id, checked_mileage, checked_day, remark, odometer_exchanged == "on"
+            posted.booklet,
+            posted.entry_id,
+            checked_mileage,
+            checked_day,
+            remark,
+            odometer_exchanged == "on",
         ),
         form=form,
         default_field="remark",
@@ -194,49 +205,34 @@ async def details(
 
 @router.post("/entries/{entry_id}/create")
 async def create(
-    request: Request,
-    entry_id: str,
-    _: CsrfChecked,
-    booklet: BookletDep,
-    translate: Translate,
+    posted: EntryFormDep,
     cbs_items: Annotated[list[str] | None, Form()] = None,
     write_into_vehicle: Annotated[str, Form()] = "",
 ) -> Response:
     """Steps 3 to 5: the services performed, "write into the vehicle", create."""
     ticked = cbs_items or []
-    return await _step(
-        request,
-        booklet,
-        entry_id,
-        translate,
-        lambda: booklet_model.create_entry(booklet, entry_id, ticked, write_into_vehicle == "on"),
-        form={"cbs_items": ticked, "write_into_vehicle": write_into_vehicle == "on"},
+    write = write_into_vehicle == "on"
+    return await posted.step(
+        lambda: booklet_model.create_entry(posted.booklet, posted.entry_id, ticked, write),
+        form={"cbs_items": ticked, "write_into_vehicle": write},
         default_field="cbs_items",
     )
 
 
 @router.post("/entries/{entry_id}/write-to-vehicle")
-async def write_again(
-    request: Request, entry_id: str, _: CsrfChecked, booklet: BookletDep, translate: Translate
-) -> Response:
+async def write_again(posted: EntryFormDep) -> Response:
     """Write the entry into the vehicle again, after a failed transfer."""
-    return await _step(
-        request,
-        booklet,
-        entry_id,
-        translate,
-        lambda: booklet_model.write_into_vehicle_now(booklet, entry_id),
+    return await posted.step(
+        lambda: booklet_model.write_into_vehicle_now(posted.booklet, posted.entry_id),
         form={},
         default_field="write_into_vehicle",
     )
 
 
 @router.post("/entries/{entry_id}/close")
-async def close(
-    request: Request, entry_id: str, _: CsrfChecked, booklet: BookletDep, translate: Translate
-) -> Response:
+async def close(posted: EntryFormDep) -> Response:
     """Close the entry's window (after that, its maintenance log cannot be printed)."""
-    status = await booklet_model.close_entry(booklet, entry_id)
+    status = await booklet_model.close_entry(posted.booklet, posted.entry_id)
     return RedirectResponse(f"{BOOKLET}/vehicles/{status.vin}?done=closed", status_code=303)
 
 

@@ -10,23 +10,26 @@ Every page calls the use cases of `application.teleservices`, as the JSON API do
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
 from application import remote_key_reads, teleservices
+from application.authorization import ensure_administrator
 from application.remote_key_reads import OwnerConsent
+from application.resources import AppResources
 from application.teleservices import TicketFilter
-from console.deps import CsrfChecked, SignedIn, Translate, WorkshopMember
+from console.deps import CsrfChecked, SignedIn, Translate, WorkshopMember, WorkshopPerson
 from console.forms import FormErrors, domain_error_message
 from console.i18n import N_, Translator
 from console.paths import PREFIX
 from console.rendering import render
 from console.service_booklet_pages import not_covered_page
 from domain.entitlement import AccessExpired, NoAccess
-from domain.errors import DomainError, Forbidden, NotFound
+from domain.errors import DomainError, NotFound
 from domain.service_history import CBS_LABELS, CONSENT_TEXT_VERSION
 from domain.teleservices import (
     BATTERY_ITEM,
@@ -54,93 +57,124 @@ def _not_covered(request: Request, refusal: DomainError) -> Response:
     return not_covered_page(request, refusal, "teleservices/not_covered.html")
 
 
+@dataclass(frozen=True)
+class TeleservicePages:
+    """A workshop member's request on the teleservice pages: the two lists it may answer with,
+    and the one way a step is taken from them."""
+
+    request: Request
+    person: WorkshopPerson
+    resources: AppResources
+    translate: Translator
+
+    async def tickets(
+        self, show: str, errors: FormErrors | None = None, status_code: int = 200
+    ) -> Response:
+        """The list "Teleservice Tickets", filtered by `show` (one of `FILTERS`)."""
+        filters = {
+            "open": TicketFilter(open_only=True),
+            "due": TicketFilter(open_only=True, service_level=ServiceLevel.DUE),
+            "overdue": TicketFilter(open_only=True, service_level=ServiceLevel.OVERDUE),
+            "all": TicketFilter(),
+        }[show]
+        try:
+            tickets = await teleservices.list_tickets(
+                self.resources, self.person.user, None, filters
+            )
+        except (NoAccess, AccessExpired) as refusal:
+            return _not_covered(self.request, refusal)
+        return render(
+            self.request,
+            "teleservices/tickets.html",
+            {
+                "tickets": tickets,
+                "show": show,
+                "filters": FILTERS,
+                "tickets_url": TICKETS,
+                "kasio": KASIO,
+                "item_label": lambda item: ITEM_LABELS.get(item, item),
+                "errors": errors or FormErrors(),
+                "max_reason": MAX_CLOSE_REASON_LENGTH,
+            },
+            status_code=status_code,
+        )
+
+    async def remote_reads(
+        self, errors: FormErrors | None = None, status_code: int = 200
+    ) -> Response:
+        """The list "Remote KeyRead requests", each with its age (until now while it is open)."""
+        try:
+            rows = await remote_key_reads.list_remote_key_reads(
+                self.resources, self.person.user, None
+            )
+        except (NoAccess, AccessExpired) as refusal:
+            return _not_covered(self.request, refusal)
+        now = datetime.now(UTC)
+        return render(
+            self.request,
+            "teleservices/remote_key_reads.html",
+            {
+                "rows": [(row, remote_key_reads.request_age(row, now)) for row in rows],
+                "remote_url": REMOTE_READS,
+                "kasio": KASIO,
+                "errors": errors or FormErrors(),
+            },
+            status_code=status_code,
+        )
+
+    async def take_step(
+        self,
+        step: Awaitable[object],
+        page: Callable[[FormErrors, int], Awaitable[Response]],
+        done: str,
+        status: int | None = None,
+    ) -> Response:
+        """Take a workshop's step on a ticket or a request, and answer as the console does: to
+        `done` when it is taken; without a `teleservice` ticket, the page that says so; another
+        workshop's id, the one not-found page as for an unknown id; any other refusal, `page`
+        with the reason at its top (`status`, else by the refusal's kind)."""
+        try:
+            await step
+        except (NoAccess, AccessExpired) as refusal:
+            return _not_covered(self.request, refusal)
+        except NotFound:
+            raise
+        except DomainError as error:
+            errors = FormErrors()
+            errors.add(None, domain_error_message(self.translate, error))
+            if status is None:
+                status = (
+                    403 if error.kind == "forbidden" else 409 if error.kind == "conflict" else 422
+                )
+            return await page(errors, status)
+        return RedirectResponse(done, status_code=303)
+
+
+async def teleservice_pages(
+    request: Request, person: WorkshopMember, resources: ResourcesDep, translate: Translate
+) -> TeleservicePages:
+    return TeleservicePages(request, person, resources, translate)
+
+
+TeleservicePagesDep = Annotated[TeleservicePages, Depends(teleservice_pages)]
+
+
 # --- Teleservice Tickets ------------------------------------------------------------------------
 
 
-async def _tickets_page(
-    request: Request,
-    person: WorkshopMember,
-    resources: ResourcesDep,
-    show: str,
-    errors: FormErrors | None = None,
-    status_code: int = 200,
-) -> Response:
-    filters = {
-        "open": TicketFilter(open_only=True),
-        "due": TicketFilter(open_only=True, service_level=ServiceLevel.DUE),
-        "overdue": TicketFilter(open_only=True, service_level=ServiceLevel.OVERDUE),
-        "all": TicketFilter(),
-    }[show]
-    try:
-        tickets = await teleservices.list_tickets(resources, person.user, None, filters)
-    except (NoAccess, AccessExpired) as refusal:
-        return _not_covered(request, refusal)
-    return render(
-        request,
-        "teleservices/tickets.html",
-        {
-            "tickets": tickets,
-            "show": show,
-            "filters": FILTERS,
-            "tickets_url": TICKETS,
-            "kasio": KASIO,
-            "item_label": lambda item: ITEM_LABELS.get(item, item),
-            "errors": errors or FormErrors(),
-            "max_reason": MAX_CLOSE_REASON_LENGTH,
-        },
-        status_code=status_code,
-    )
-
-
-async def _take_step(
-    request: Request,
-    step: Awaitable[object],
-    translate: Translator,
-    page: Callable[[FormErrors, int], Awaitable[Response]],
-    done: str,
-    status: int | None = None,
-) -> Response:
-    """Take a workshop's step on a ticket or a request, and answer as the console does: to
-    `done` when it is taken; without a `teleservice` ticket, the page that says so; another
-    workshop's id, the one not-found page as for an unknown id; any other refusal, `page` with
-    the reason at its top (`status`, else by the refusal's kind)."""
-    try:
-        await step
-    except (NoAccess, AccessExpired) as refusal:
-        return _not_covered(request, refusal)
-    except NotFound:
-        raise
-    except DomainError as error:
-        errors = FormErrors()
-        errors.add(None, domain_error_message(translate, error))
-        if status is None:
-            status = 403 if error.kind == "forbidden" else 409 if error.kind == "conflict" else 422
-        return await page(errors, status)
-    return RedirectResponse(done, status_code=303)
-
-
 @router.get("/teleservice-tickets")
-async def tickets_page(
-    request: Request, person: WorkshopMember, resources: ResourcesDep, show: str = "open"
-) -> Response:
+async def tickets_page(pages: TeleservicePagesDep, show: str = "open") -> Response:
     """The workshop's teleservice tickets: open, due (reminded), overdue (escalated) or all."""
-    return await _tickets_page(request, person, resources, show if show in FILTERS else "open")
+    return await pages.tickets(show if show in FILTERS else "open")
 
 
 @router.post("/teleservice-tickets/{ticket_id}/acknowledge")
 async def acknowledge_ticket(
-    request: Request,
-    ticket_id: str,
-    person: WorkshopMember,
-    resources: ResourcesDep,
-    translate: Translate,
-    _: CsrfChecked,
+    ticket_id: str, pages: TeleservicePagesDep, _: CsrfChecked
 ) -> Response:
-    return await _take_step(
-        request,
-        teleservices.acknowledge_ticket(resources, person.user, ticket_id),
-        translate,
-        lambda errors, status: _tickets_page(request, person, resources, "all", errors, status),
+    return await pages.take_step(
+        teleservices.acknowledge_ticket(pages.resources, pages.person.user, ticket_id),
+        lambda errors, status: pages.tickets("all", errors, status),
         f"{TICKETS}?show=open",
         409,
     )
@@ -148,26 +182,21 @@ async def acknowledge_ticket(
 
 @router.post("/teleservice-tickets/{ticket_id}/appointment")
 async def plan_appointment(
-    request: Request,
     ticket_id: str,
-    person: WorkshopMember,
-    resources: ResourcesDep,
-    translate: Translate,
+    pages: TeleservicePagesDep,
     _: CsrfChecked,
     appointment_at: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
     """The appointment, as typed in the console's time zone."""
     errors = FormErrors()
     try:
-        moment = datetime.fromisoformat(appointment_at).replace(tzinfo=translate.timezone)
+        moment = datetime.fromisoformat(appointment_at).replace(tzinfo=pages.translate.timezone)
     except ValueError:
-        errors.add(None, translate._("Enter the appointment's date and time."))
-        return await _tickets_page(request, person, resources, "open", errors, 422)
-    return await _take_step(
-        request,
-        teleservices.plan_ticket_appointment(resources, person.user, ticket_id, moment),
-        translate,
-        lambda errors, status: _tickets_page(request, person, resources, "open", errors, status),
+        errors.add(None, pages.translate._("Enter the appointment's date and time."))
+        return await pages.tickets("open", errors, 422)
+    return await pages.take_step(
+        teleservices.plan_ticket_appointment(pages.resources, pages.person.user, ticket_id, moment),
+        lambda errors, status: pages.tickets("open", errors, status),
         f"{TICKETS}?show=open",
         422,
     )
@@ -175,19 +204,14 @@ async def plan_appointment(
 
 @router.post("/teleservice-tickets/{ticket_id}/close")
 async def close_ticket(
-    request: Request,
     ticket_id: str,
-    person: WorkshopMember,
-    resources: ResourcesDep,
-    translate: Translate,
+    pages: TeleservicePagesDep,
     _: CsrfChecked,
     reason: Annotated[str, Form(max_length=MAX_CLOSE_REASON_LENGTH)] = "",
 ) -> Response:
-    return await _take_step(
-        request,
-        teleservices.close_ticket(resources, person.user, ticket_id, reason),
-        translate,
-        lambda errors, status: _tickets_page(request, person, resources, "open", errors, status),
+    return await pages.take_step(
+        teleservices.close_ticket(pages.resources, pages.person.user, ticket_id, reason),
+        lambda errors, status: pages.tickets("open", errors, status),
         f"{TICKETS}?show=all",
         422,
     )
@@ -196,46 +220,16 @@ async def close_ticket(
 # --- Remote KeyRead requests --------------------------------------------------------------------
 
 
-async def _remote_page(
-    request: Request,
-    person: WorkshopMember,
-    resources: ResourcesDep,
-    errors: FormErrors | None = None,
-    status_code: int = 200,
-) -> Response:
-    try:
-        rows = await remote_key_reads.list_remote_key_reads(resources, person.user, None)
-    except (NoAccess, AccessExpired) as refusal:
-        return _not_covered(request, refusal)
-    now = datetime.now(UTC)
-    return render(
-        request,
-        "teleservices/remote_key_reads.html",
-        {
-            "rows": [(row, (row.ended_at or now) - row.requested_at) for row in rows],
-            "remote_url": REMOTE_READS,
-            "kasio": KASIO,
-            "errors": errors or FormErrors(),
-        },
-        status_code=status_code,
-    )
-
-
 @router.get("/remote-key-reads")
-async def remote_key_reads_page(
-    request: Request, person: WorkshopMember, resources: ResourcesDep
-) -> Response:
+async def remote_key_reads_page(pages: TeleservicePagesDep) -> Response:
     """Every remote key-read request of the workshop, with its state and age."""
-    return await _remote_page(request, person, resources)
+    return await pages.remote_reads()
 
 
 @router.post("/vehicles/{vin}/remote-key-read")
 async def request_remote_key_read(
-    request: Request,
     vin: str,
-    person: WorkshopMember,
-    resources: ResourcesDep,
-    translate: Translate,
+    pages: TeleservicePagesDep,
     _: CsrfChecked,
     owner_consent: Annotated[str, Form()] = "",
 ) -> Response:
@@ -245,29 +239,22 @@ async def request_remote_key_read(
         if owner_consent
         else None
     )
-    return await _take_step(
-        request,
-        remote_key_reads.request_remote_key_read(resources, person.user, vin.upper(), consent),
-        translate,
-        lambda errors, status: _remote_page(request, person, resources, errors, status),
+    return await pages.take_step(
+        remote_key_reads.request_remote_key_read(
+            pages.resources, pages.person.user, vin.upper(), consent
+        ),
+        pages.remote_reads,
         REMOTE_READS,
     )
 
 
 @router.post("/remote-key-reads/{request_id}/cancel")
 async def cancel_remote_key_read(
-    request: Request,
-    request_id: str,
-    person: WorkshopMember,
-    resources: ResourcesDep,
-    translate: Translate,
-    _: CsrfChecked,
+    request_id: str, pages: TeleservicePagesDep, _: CsrfChecked
 ) -> Response:
-    return await _take_step(
-        request,
-        remote_key_reads.cancel_remote_key_read(resources, person.user, request_id),
-        translate,
-        lambda errors, status: _remote_page(request, person, resources, errors, status),
+    return await pages.take_step(
+        remote_key_reads.cancel_remote_key_read(pages.resources, pages.person.user, request_id),
+        pages.remote_reads,
         REMOTE_READS,
         409,
     )
@@ -298,8 +285,7 @@ def _partner_page(
 @operator_router.get("/service-partners")
 async def service_partner_page(request: Request, person: SignedIn) -> Response:
     """Operators assign a car's service partner (the backend reports it in production)."""
-    if not person.is_administrator:
-        raise Forbidden("only portal administrators may do this")
+    ensure_administrator(person.user)
     return _partner_page(request, done=request.query_params.get("done") == "1")
 
 
@@ -313,8 +299,7 @@ async def assign_service_partner(
     vin: Annotated[str, Form(max_length=17)] = "",
     workshop_id: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
-    if not person.is_administrator:
-        raise Forbidden("only portal administrators may do this")
+    ensure_administrator(person.user)
     errors = FormErrors()
     try:
         parsed = parse_vin(vin)
