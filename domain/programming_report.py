@@ -4,9 +4,10 @@ What it holds (`build_report`): per ECU the identification read before and after
 fingerprint written, the SHA-256 of every segment sent and the check-memory results (all from
 the independent audit of the frame logs, `domain.protocol_audit`), each retry and its cause and
 the step times (from the session's history), the phase times the station measured (prepare,
-per segment erase, download and check, dependencies, reset, read-back); per vehicle the VIN and the software before and
-after; who (person, workshop, station), when, the ticket it ran on; the SHA-256 of every frame
-log; the audit's verdict and every violation; the events in a hash chain.
+per segment erase, download and check, dependencies, reset, read-back; from the results of the
+ECU's activities); per vehicle the VIN and the software before and after; who (person,
+workshop, station), when, the ticket it ran on; the SHA-256 of every frame log; the audit's
+verdict and every violation; the events in a hash chain.
 
 How it is sealed: the report's canonical bytes (`canonical`: sorted keys, no insignificant
 space, UTF-8, no floats) are signed with the portal's Ed25519 key (`security.report_keys`),
