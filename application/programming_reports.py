@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 import weakref
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,7 +28,7 @@ from application.local_activities import LocalActivityRun, local_activity_run
 from application.programming import frame_log_store, package_store, visible_session
 from application.resources import AppResources
 from contracts.access import check_entitlement
-from contracts.programming import PROGRESS_QUERY, ProgrammingProgress
+from contracts.programming import PROGRESS_QUERY, EcuResult, ProgrammingProgress, program_ecu
 from contracts.stubs import activity_name
 from db.access_repository import AccessRepository
 from db.accounts import AccountRepository
@@ -39,6 +39,7 @@ from domain.errors import DomainError
 from domain.programming_report import (
     EcuOutcome,
     FrameLogFile,
+    Phase,
     ProgrammingSessionRunning,
     ReportFacts,
     Retry,
@@ -158,6 +159,7 @@ async def _facts(
         audit=audit,
         built_at=datetime.now(UTC),
         package_segments=package_segments,
+        phases=history.phases,
     )
 
 
@@ -220,7 +222,8 @@ def _lines_of(files: list[Path]) -> Iterator[tuple[str, IO[str]]]:
 class _History:
     """What the session's Temporal history tells, decoded through the client's data converter
     (its payload codec included): the start's input, each activity's step, attempts and end,
-    the retries and their causes, the ticket the access check granted."""
+    the retries and their causes, the ticket the access check granted, the phases each ECU's
+    completed activities timed on the station."""
 
     def __init__(self, converter: DataConverter) -> None:
         self.converter = converter
@@ -229,6 +232,7 @@ class _History:
         self.ended_at: datetime | None = None
         self.ticket: dict[str, Any] | None = None
         self.retries: list[Retry] = []
+        self.phases: list[Phase] = []
         self._scheduled: dict[int, dict[str, Any]] = {}
 
     @classmethod
@@ -316,7 +320,9 @@ class _History:
             if step["segment"] is None:
                 step["segment"] = _failed_segment(error)
         if kind == "activity_task_completed_event_attributes":
-            self._granted(step["step"], await self._decode(attributes.result))
+            result = await self._decode(attributes.result)
+            self._granted(step["step"], result)
+            self._timed(step["step"], result)
 
     def _local_activity(self, event_id: int, run: LocalActivityRun, at: datetime) -> None:
         """A portal step run as a local activity (sessions since revision 1): its one marker
@@ -344,6 +350,17 @@ class _History:
                 "starts_at": result.get("starts_at"),
                 "ends_at": result.get("ends_at"),
             }
+
+    def _timed(self, step: str, result: Any) -> None:
+        """The phases an ECU's completed activity timed, after those of its earlier ones (an
+        ECU stopped for time or resumed by a technician has several)."""
+        if step != activity_name(program_ecu) or not isinstance(result, dict):
+            return
+        ecu = EcuResult.model_validate(result)
+        self.phases += [
+            Phase(ecu.ecu, p.phase, p.segment, p.started_at, timedelta(seconds=p.seconds))
+            for p in ecu.phases
+        ]
 
     async def _decode(self, payloads: Any) -> Any:
         if not payloads.payloads:

@@ -221,6 +221,30 @@ class ProgramEcuInput(BaseModel):
     throughput_bytes_per_second: float | None = None
 
 
+class ProgrammingPhase(StrEnum):
+    """The timed phases of one `program_ecu` attempt, in their order: prepare (voltage,
+    hardware, session, unlock, fingerprint), per segment erase, download and check memory,
+    then dependencies, reset and the software read back."""
+
+    PREPARE = "prepare"
+    ERASE = "erase"
+    DOWNLOAD = "download"
+    CHECK = "check"
+    DEPENDENCIES = "dependencies"
+    RESET = "reset"
+    READ_BACK = "read-back"
+
+
+class EcuPhase(BaseModel):
+    """One phase of a `program_ecu` attempt as the station timed it (its wall clock):
+    `segment` is the segment's index for erase, download and check, None for the others."""
+
+    phase: str  # a ProgrammingPhase
+    segment: int | None = None
+    started_at: datetime
+    seconds: float
+
+
 class EcuResult(BaseModel):
     """What one ECU's activity did: `stopped_at` is set when it stopped for time at a segment
     boundary (not an error): the session waits for time and continues from there."""
@@ -232,6 +256,9 @@ class EcuResult(BaseModel):
     transfer_seconds: float
     software_after: list[SoftwareUnit] | None = None
     stopped_at: EcuProgress | None = None
+    # The attempt's phases in order, for the programming report. Results recorded before this
+    # field existed replay with none.
+    phases: list[EcuPhase] = []
 
 
 class FinishEcuInput(BaseModel):

@@ -3,9 +3,11 @@
 What it holds (`build_report`): per ECU the identification read before and after, the
 fingerprint written, the SHA-256 of every segment sent and the check-memory results (all from
 the independent audit of the frame logs, `domain.protocol_audit`), each retry and its cause and
-the step times (from the session's history); per vehicle the VIN and the software before and
-after; who (person, workshop, station), when, the ticket it ran on; the SHA-256 of every frame
-log; the audit's verdict and every violation; the events in a hash chain.
+the step times (from the session's history), the phase times the station measured (prepare,
+per segment erase, download and check, dependencies, reset, read-back; from the results of the
+ECU's activities); per vehicle the VIN and the software before and after; who (person,
+workshop, station), when, the ticket it ran on; the SHA-256 of every frame log; the audit's
+verdict and every violation; the events in a hash chain.
 
 How it is sealed: the report's canonical bytes (`canonical`: sorted keys, no insignificant
 space, UTF-8, no floats) are signed with the portal's Ed25519 key (`security.report_keys`),
@@ -20,7 +22,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from domain.errors import Conflict
@@ -165,6 +167,18 @@ class Retry:
 
 
 @dataclass(frozen=True)
+class Phase:
+    """One phase of an ECU's programming as the station timed it: `prepare`, per segment
+    (`segment`) `erase`, `download` and `check`, then `dependencies`, `reset`, `read-back`."""
+
+    ecu: str
+    phase: str
+    segment: int | None
+    started_at: datetime
+    duration: timedelta
+
+
+@dataclass(frozen=True)
 class FrameLogFile:
     name: str
     size: int
@@ -205,6 +219,8 @@ class ReportFacts:
     built_at: datetime
     # the package's SHA-256 of each segment, by ECU and address (empty: the package is gone)
     package_segments: dict[str, dict[int, str]] = field(default_factory=dict)
+    # the phases of every ECU's completed attempts, each ECU's in the order they ran
+    phases: list[Phase] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- the report
@@ -292,6 +308,7 @@ def _ecu(
             if r.ecu == name
         ],
         "steps": [_step(s) for s in facts.steps if s.ecu == name],
+        "phases": [_phase(p) for p in facts.phases if p.ecu == name],
     }
 
 
@@ -325,6 +342,15 @@ def _step(step: Step) -> dict[str, Any]:
         "attempts": step.attempts,
         "outcome": step.outcome,
         "failure": step.failure,
+    }
+
+
+def _phase(phase: Phase) -> dict[str, Any]:
+    return {
+        "phase": phase.phase,
+        "segment": phase.segment,
+        "started_at": timestamp(phase.started_at),
+        "millis": phase.duration // _MILLISECOND,
     }
 
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from contracts.programming import EcuResult, ProgramEcuInput
+from contracts.programming import EcuPhase, EcuResult, ProgramEcuInput, ProgrammingPhase
 from domain.flash_package import SegmentSpec, SoftwareUnit
 from domain.programming import (
     DEFAULT_THROUGHPUT_BYTES_PER_SECOND,
@@ -56,6 +56,11 @@ class EcuRun:
         self.bytes_sent = 0
         self.transfer_seconds = 0.0
         self.step_seconds: list[float] = []  # erase and check of each segment done here
+        # The phases this attempt ran, for the report: prepare, per segment erase, download and
+        # check (a refused resume adds a download and a check before its erase), dependencies,
+        # reset, read-back: at most 1 + 5 x segments + 3 entries. A package's segments are
+        # its image files, one each, at most `package_max_files` (settings) in its archive.
+        self.phases: list[EcuPhase] = []
         self._last_beat = 0.0
 
     # --- heartbeats -----------------------------------------------------------------------
@@ -83,6 +88,19 @@ class EcuRun:
         return sum(s.length for s in self.segments[: self.progress.segment_index])
 
     # --- time -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def phase(self, phase: ProgrammingPhase, segment: int | None = None) -> Iterator[None]:
+        """Time one phase of this attempt: when it started (the station's wall clock) and how
+        long it took. Kept even when it fails: a refused resume's download is time spent."""
+        started_at, began = datetime.now(UTC), time.monotonic()
+        try:
+            yield
+        finally:
+            seconds = time.monotonic() - began
+            self.phases.append(
+                EcuPhase(phase=phase, segment=segment, started_at=started_at, seconds=seconds)
+            )
 
     def segment_fits(self, index: int) -> bool:
         """Whether segment `index` can finish before the purchased window ends."""
@@ -121,28 +139,30 @@ class EcuRun:
         if continuing or self.resuming:
             try:
                 self._download(link, index, segment, data, resume)
-                self._check_memory(link, segment)
+                self._check_memory(link, index, segment)
                 return self._checked(index, began, transfer_before)
             except VehicleLinkError as error:
                 if error.transient:
                     raise
-                if self._in_ecu(link, segment):  # the lost attempt got it in
+                if self._in_ecu(link, index, segment):  # the lost attempt got it in
                     return self._checked(index, began, transfer_before)
                 # The ECU refused to continue (the memory was not erased, or holds something
                 # else): erase and write the segment whole rather than leave it half-written.
                 activity.logger.warning("%s segment %d: no resume (%s); erasing", ecu, index, error)
         self._erase(link, index, segment)
         self._download(link, index, segment, data, None)
-        self._check_memory(link, segment)
+        self._check_memory(link, index, segment)
         self._checked(index, began, transfer_before)
 
-    def _check_memory(self, link: StationLink, segment: SegmentSpec) -> None:
+    def _check_memory(self, link: StationLink, index: int, segment: SegmentSpec) -> None:
         self.step(EcuStep.CHECK)
-        link.check_memory(self.request.ecu, segment.address, segment.length, segment.crc32)
+        with self.phase(ProgrammingPhase.CHECK, index):
+            link.check_memory(self.request.ecu, segment.address, segment.length, segment.crc32)
 
     def _erase(self, link: StationLink, index: int, segment: SegmentSpec) -> None:
         self.step(EcuStep.ERASE, segment_index=index, erased=False, download=None)
-        link.erase(self.request.ecu, segment.address, segment.length)
+        with self.phase(ProgrammingPhase.ERASE, index):
+            link.erase(self.request.ecu, segment.address, segment.length)
         self.resuming = False  # the segments after this one are untouched
         self.step(EcuStep.DOWNLOAD, erased=True)
 
@@ -156,21 +176,23 @@ class EcuRun:
     ) -> None:
         self.step(EcuStep.DOWNLOAD, segment_index=index, download=resume)
         began = time.monotonic()
-        result = link.download(
-            self.request.ecu,
-            segment.address,
-            data,
-            start_block_index=resume.next_block_index if resume else 0,
-            block_size=resume.block_size if resume else None,
-            on_progress=self._block,
-        )
+        with self.phase(ProgrammingPhase.DOWNLOAD, index):
+            result = link.download(
+                self.request.ecu,
+                segment.address,
+                data,
+                start_block_index=resume.next_block_index if resume else 0,
+                block_size=resume.block_size if resume else None,
+                on_progress=self._block,
+            )
         self.transfer_seconds += time.monotonic() - began
         self.bytes_sent += result.bytes_sent
 
-    def _in_ecu(self, link: StationLink, segment: SegmentSpec) -> bool:
+    def _in_ecu(self, link: StationLink, index: int, segment: SegmentSpec) -> bool:
         """Whether check memory finds the segment in the ECU, whole and right."""
         try:
-            link.check_memory(self.request.ecu, segment.address, segment.length, segment.crc32)
+            with self.phase(ProgrammingPhase.CHECK, index):
+                link.check_memory(self.request.ecu, segment.address, segment.length, segment.crc32)
         except VehicleLinkError as error:
             if error.transient:
                 raise
@@ -225,4 +247,5 @@ class EcuRun:
             stopped_at=self.progress.model_copy(update={"stopped_for_time": True})
             if stopped
             else None,
+            phases=self.phases,
         )

@@ -33,6 +33,7 @@ from contracts.programming import (
     IdentifyVehicleInput,
     PrepareEcuInput,
     ProgramEcuInput,
+    ProgrammingPhase,
     ProgramSegmentInput,
     SegmentResult,
     StationFailure,
@@ -228,28 +229,36 @@ class ProgrammingStationActivities:
             self.links.use(request.session_id, request.ecu) as link,
         ):
             link.verify_vin(request.expected_vin)
-            if not run.progress.prepared:
-                if not run.segment_fits(0):  # nothing touched: wait for time first
-                    return run.result(stopped=True)
-                run.step(EcuStep.PREPARE)
-                self._prepare(link, request.package_id, request.ecu, request.workshop_id)
-                run.step(EcuStep.PREPARE, prepared=True)
-            elif not link.wrote_fingerprint(request.ecu):
-                # A retry on a new link (the station was killed, or the technician resumed):
-                # the car asks for the fingerprint again in each programming session before it
-                # erases or downloads. A refusal here fails with the ECU's progress (the
-                # errors are typed by `run`), so the next attempt still continues at its block.
+            if not run.progress.prepared and not run.segment_fits(0):
+                return run.result(stopped=True)  # nothing touched: wait for time first
+            with run.phase(ProgrammingPhase.PREPARE):
+                if not run.progress.prepared:
+                    run.step(EcuStep.PREPARE)
+                    self._prepare(link, request.package_id, request.ecu, request.workshop_id)
+                    run.step(EcuStep.PREPARE, prepared=True)
+                elif not link.wrote_fingerprint(request.ecu):
+                    # A retry on a new link (the station was killed, or the technician
+                    # resumed): the car asks for the fingerprint again in each programming
+                    # session before it erases or downloads. A refusal here fails with the
+                    # ECU's progress (the errors are typed by `run`), so the next attempt still
+                    # continues at its block.
+                    ensure_programming(link, request.ecu)
+                    link.write_fingerprint(request.ecu, self._fingerprint(request.workshop_id))
                 ensure_programming(link, request.ecu)
-                link.write_fingerprint(request.ecu, self._fingerprint(request.workshop_id))
-            ensure_programming(link, request.ecu)
             for index in range(run.progress.segment_index, len(run.segments)):
                 started = run.progress.erased or run.progress.download is not None
                 if not started and not run.segment_fits(index):
                     return run.result(stopped=True)
                 run.segment(link, index)
             run.step(EcuStep.FINISH)
-            finish_ecu(link, request.ecu)
-            return run.result(software_after=link.read_software_list(request.ecu))
+            # `finish_ecu`'s two requests, timed one by one for the report.
+            with run.phase(ProgrammingPhase.DEPENDENCIES):
+                link.check_dependencies(request.ecu)
+            with run.phase(ProgrammingPhase.RESET):
+                link.reset(request.ecu)
+            with run.phase(ProgrammingPhase.READ_BACK):
+                software_after = link.read_software_list(request.ecu)
+            return run.result(software_after=software_after)
 
     @implements(contract.finish_ecu)
     def finish_ecu(self, request: FinishEcuInput) -> FinishedEcu:

@@ -30,6 +30,7 @@ from security.report_keys import rotated
 from settings import Settings
 from testkit.factories import SignedIn, create_workshop, sign_in
 from testkit.serving import serving_api
+from tests.payments.conftest import pdf_text
 from tests.programming.conftest import (
     Station,
     buy_time,
@@ -143,6 +144,23 @@ async def test_a_flash_leaves_a_signed_report_that_verifies_offline_and_names_a_
         assert ecu["software_before"] != ecu["software_after"]
         assert ecu["identification_before"] and ecu["identification_after"]
         assert ecu["steps"] and all(s["outcome"] == "completed" for s in ecu["steps"])
+        # the phases the station timed: prepare, each segment's erase, download and check in
+        # order, then dependencies, reset and read-back
+        segment_phases = [
+            (phase, index)
+            for index in range(len(package.segments))
+            for phase in ("erase", "download", "check")
+        ]
+        assert [(p["phase"], p["segment"]) for p in ecu["phases"]] == [
+            ("prepare", None),
+            *segment_phases,
+            ("dependencies", None),
+            ("reset", None),
+            ("read-back", None),
+        ], ecu["ecu"]
+        assert all(p["millis"] >= 0 for p in ecu["phases"]), ecu["phases"]
+        started = [p["started_at"] for p in ecu["phases"]]
+        assert started == sorted(started), ecu["phases"]
     assert report["who"]["technician_id"] == workshop_owner.user_id
     assert report["who"]["station_id"] == station_on_dev_server.station_id
     assert report["ticket"]["service"] == "ecu_programming"
@@ -172,6 +190,13 @@ async def test_a_flash_leaves_a_signed_report_that_verifies_offline_and_names_a_
     assert pdf.headers["content-type"] == "application/pdf"
     for shown in (signed["signature"]["key_id"], signed["signature"]["value"], segment_hashes[0]):
         assert f"{shown})".encode() in pdf.content, shown  # a text object of its own line
+    # each ECU's phase table names its phases, one row each
+    rows = [line.split() for line in pdf_text(pdf.content).splitlines()]
+    for ecu in report["ecus"]:
+        for phase in ecu["phases"]:
+            segment = "-" if phase["segment"] is None else str(phase["segment"])
+            row = [phase["phase"], segment, phase["started_at"], str(phase["millis"])]
+            assert row in rows, row
 
     # verified offline with the published public key alone
     keys, listed = await _keys_file(api_client, tmp_path)
