@@ -219,6 +219,9 @@ class ProgramEcuInput(BaseModel):
     time_limit: datetime | None = None
     # Bytes per second measured on this link so far, for the first segment's estimate.
     throughput_bytes_per_second: float | None = None
+    # The ECU's own timing figures, read when the car was identified (None: it reports none):
+    # a segment's erase and check are estimated from them (domain.estimate_segment_duration).
+    timing: ProgrammingTiming | None = None
 
 
 class ProgrammingPhase(StrEnum):

@@ -17,7 +17,7 @@ from statemachine import State, StateMachine
 
 from domain.errors import Conflict, DomainError, TooLarge
 from domain.flash_package import EcuPackage, FlashPackageManifest, ProcessClass, SoftwareUnit
-from domain.programming_timing import ProgrammingTiming, estimate_programming_seconds
+from domain.programming_timing import KIB, ProgrammingTiming, estimate_programming_seconds
 
 MINIMUM_VOLTAGE = 12.0  # below it a flash may brown out the ECU: pause for a charger
 # Before the first ECU there is no measured throughput on this link; assume a cautious one.
@@ -354,12 +354,22 @@ def may_start_ecu(estimate: timedelta, remaining: timedelta) -> bool:
 
 
 def estimate_segment_duration(
-    segment_bytes: int, transfer_bytes_per_second: float, steps_per_segment: timedelta
+    segment_bytes: int,
+    transfer_bytes_per_second: float,
+    steps_per_segment: timedelta,
+    timing: ProgrammingTiming | None = None,
 ) -> timedelta:
-    """A segment's transfer at the throughput measured so far, plus its erase and check as
-    long as they took on this ECU so far (before any: `FIXED_STEPS_PER_SEGMENT`)."""
+    """A segment's transfer at the throughput measured so far, plus its erase and check: as
+    long as they took on this ECU so far (before any: `FIXED_STEPS_PER_SEGMENT`), or, when the
+    ECU reports its timing figures, its erase for this segment's size and its check, whichever
+    is longer. An erase grows with the segment, so a small segment's erase says little about a
+    large one's, and the figures hold before the first segment too."""
     rate = max(transfer_bytes_per_second, 1.0)
-    return timedelta(seconds=segment_bytes / rate) + steps_per_segment
+    steps = steps_per_segment
+    if timing is not None:
+        erase_and_check_ms = segment_bytes / KIB * timing.erase_ms_per_kib + timing.check_ms
+        steps = max(steps, timedelta(milliseconds=erase_and_check_ms))
+    return timedelta(seconds=segment_bytes / rate) + steps
 
 
 def may_start_segment(estimate: timedelta, left: timedelta) -> bool:

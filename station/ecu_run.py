@@ -116,7 +116,9 @@ class EcuRun:
             if self.step_seconds
             else FIXED_STEPS_PER_SEGMENT
         )
-        estimate = estimate_segment_duration(self.segments[index].length, throughput, steps)
+        estimate = estimate_segment_duration(
+            self.segments[index].length, throughput, steps, self.request.timing
+        )
         return may_start_segment(estimate, timedelta(seconds=self.deadline - time.monotonic()))
 
     # --- the segment ----------------------------------------------------------------------

@@ -49,6 +49,7 @@ class ProgrammingLanes(ProgrammingSessionSteps):
             throughput_bytes_per_second=self._throughput(),
             timing=identity.timing,
         )
+        self.ecu_timing = identity.timing
         if not plan.to_program:
             return
         estimate = timedelta(seconds=self.plan.estimated_seconds)
@@ -148,6 +149,7 @@ class ProgrammingLanes(ProgrammingSessionSteps):
                 resume_from=self.ecu_resume.get(plan.ecu),
                 time_limit=time_limit,
                 throughput_bytes_per_second=self._throughput(),
+                timing=self.ecu_timing.get(plan.ecu),
             ),
             task_queue=self.request.station_task_queue,
             # Named for its ECU, so the history and the Web UI say which ECU each one is.

@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         may_start_ecu,
         measured_throughput,
     )
+    from domain.programming_timing import ProgrammingTiming
     from workflows import step_failures
     from workflows.access_check import check_access, remaining_coverage, subscribe_to_coverage
 
@@ -85,6 +86,7 @@ class ProgrammingSessionSteps:
         # or a stop for time), the ECUs being programmed, and the technician's or the time's
         # wait that lanes share (one fault or stop at a time puts the whole session there).
         self.plan: ProgrammingPlan | None = None
+        self.ecu_timing: dict[str, ProgrammingTiming | None] = {}
         self.ecu_resume: dict[str, EcuProgress] = {}
         self.running: list[str] = []
         self.technician_round: asyncio.Task[bool] | None = None

@@ -107,6 +107,23 @@ def test_a_segment_starts_only_if_it_can_finish_with_the_margin() -> None:
 FIGURES = ProgrammingTiming(erase_ms_per_kib=10, write_ms_per_kib=12, check_ms=2500, reset_ms=1500)
 
 
+def test_a_large_segments_erase_is_estimated_from_the_ecus_figures() -> None:
+    """The erase grows with the segment: after a small segment took 4 s to erase and check, a
+    4 MiB one at 10 ms per KiB needs 41 s of erase and 2.5 s of check, and 10 s left no longer
+    let it start, as the small segment's steps alone would have."""
+    large = 4 * 1024 * 1024
+    measured = timedelta(seconds=4)
+    without = estimate_segment_duration(large, 1_000_000.0, measured)
+    with_figures = estimate_segment_duration(large, 1_000_000.0, measured, FIGURES)
+    assert may_start_segment(without, timedelta(seconds=10))
+    assert with_figures == timedelta(seconds=large / 1_000_000 + 40.96 + 2.5)
+    assert not may_start_segment(with_figures, timedelta(seconds=10))
+    assert may_start_segment(with_figures, timedelta(seconds=60))
+    # Figures smaller than what the ECU took so far never shorten the estimate.
+    fast = ProgrammingTiming(erase_ms_per_kib=0, write_ms_per_kib=0, check_ms=0, reset_ms=0)
+    assert estimate_segment_duration(large, 1_000_000.0, measured, fast) == without
+
+
 def _segmented(name: str) -> EcuPlan:
     """Two segments, 512 KiB each (1 MiB in all)."""
     half = 512 * 1024
