@@ -73,10 +73,6 @@ class AccountPage:
     total: int
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 async def _language_of(session: AsyncSession, workshop: Workshop) -> Language:
     """The language of the workshop's contact address's account (English when it is nobody's
     account): the expiry notices' language."""
@@ -107,7 +103,7 @@ class AccessRepository:
     async def change_prices(
         self, changes: dict[tuple[Service, TicketPeriod], int], changed_by: str
     ) -> PriceList:
-        now = _now()
+        now = datetime.now(UTC)
         async with self._session_factory() as session, session.begin():
             current = await self._price_list(session)
             current.with_changes(changes)  # validates every price before anything is stored
@@ -140,7 +136,7 @@ class AccessRepository:
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         await session.execute(
             insert(CreditAccount)
-            .values(workshop_id=workshop_id, created_at=_now())
+            .values(workshop_id=workshop_id, created_at=datetime.now(UTC))
             .on_conflict_do_nothing(index_elements=["workshop_id"])
         )
         await session.execute(
@@ -205,7 +201,7 @@ class AccessRepository:
             request_fingerprint=fingerprint,
             reference=reference,
             created_by=created_by,
-            created_at=_now(),
+            created_at=datetime.now(UTC),
         )
         session.add(entry)
         return entry
@@ -289,7 +285,10 @@ class AccessRepository:
             else f"V-{uuid.uuid4().hex[:12].upper()}"
         )
         voucher = Voucher(
-            code=code, amount_cents=amount_cents, created_by=created_by, created_at=_now()
+            code=code,
+            amount_cents=amount_cents,
+            created_by=created_by,
+            created_at=datetime.now(UTC),
         )
         if not await insert_once(self._session_factory, voucher):
             raise VoucherExists("a voucher with this code exists", field="code")
@@ -312,7 +311,7 @@ class AccessRepository:
                 raise VoucherUnknown("no voucher has this code", field="code")
             if voucher.redeemed_at is not None:
                 raise VoucherUsed("this voucher has been redeemed already", field="code")
-            now = _now()
+            now = datetime.now(UTC)
             voucher.redeemed_at, voucher.redeemed_by_workshop_id = now, workshop_id
             entry = self._add_entry(
                 session,
@@ -356,7 +355,7 @@ class AccessRepository:
                 return purchase
             price = (await self._price_list(session)).price(service, period)
             ensure_affordable(await self._balance(session, workshop_id), price)
-            now = _now()
+            now = datetime.now(UTC)
             purchase = TicketPurchase(
                 id=f"tp-{uuid.uuid4().hex}",
                 workshop_id=workshop_id,
@@ -416,13 +415,13 @@ class AccessRepository:
                 starts_at=starts_at,
                 ends_at=period_end(starts_at, period),
                 purchase_id=purchase.id,
-                created_at=_now(),
+                created_at=datetime.now(UTC),
             )
             session.add(ticket)
             purchase.ticket_id, purchase.state, purchase.updated_at = (
                 ticket.id,
                 PurchaseState.ISSUED,
-                _now(),
+                datetime.now(UTC),
             )
             language = await _language_of(session, workshop)
         return ticket, workshop.contact_email, language
@@ -431,7 +430,7 @@ class AccessRepository:
         async with self._session_factory() as session, session.begin():
             purchase = await self._purchase(session, purchase_id)
             if purchase.state == PurchaseState.ISSUED:
-                purchase.state, purchase.updated_at = PurchaseState.CONFIRMED, _now()
+                purchase.state, purchase.updated_at = PurchaseState.CONFIRMED, datetime.now(UTC)
             elif purchase.state != PurchaseState.CONFIRMED:
                 raise Conflict(f"a {purchase.state} purchase cannot be confirmed")
 
@@ -455,7 +454,7 @@ class AccessRepository:
                 purchase.id,
                 None,
             )
-            purchase.state, purchase.updated_at = PurchaseState.RELEASED, _now()
+            purchase.state, purchase.updated_at = PurchaseState.RELEASED, datetime.now(UTC)
         return True
 
     # --- tickets and the access check -------------------------------------------------------

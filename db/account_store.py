@@ -205,7 +205,9 @@ class AccountStore:
         return token, expires_at
 
     @classmethod
-    def _add_session(cls, session: AsyncSession, user_id: str, client_ip: str) -> IssuedSession:
+    def add_session(cls, session: AsyncSession, user_id: str, client_ip: str) -> IssuedSession:
+        """The session a completed sign-in issues, bound to `client_ip` (in the caller's
+        transaction); the tests' sign-in writes the same one, so it follows the same rules."""
         token, expires_at = cls._add_user_token(
             session, AuthSession, user_id, utc_now(), SESSION_LIFETIME, client_ip=client_ip
         )

@@ -43,10 +43,6 @@ from domain.invoices import (
 from domain.payments import FINAL_STATES, PaymentClosed, PaymentNotFound, PaymentState
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _party(party: Party) -> dict[str, Any]:
     return dataclasses.asdict(party)
 
@@ -77,7 +73,7 @@ class InvoiceRepository:
             owed = amounts(
                 credit_cents, vat_decision(seller, await self._buyer(session, workshop_id))
             )
-            now = _now()
+            now = datetime.now(UTC)
             payment = Payment(
                 id=f"pay-{uuid.uuid4().hex}",
                 workshop_id=workshop_id,
@@ -126,7 +122,7 @@ class InvoiceRepository:
                     provider_reference,
                     payment.requested_by,
                 )
-                payment.state, payment.updated_at = PaymentState.PAID.value, _now()
+                payment.state, payment.updated_at = PaymentState.PAID.value, datetime.now(UTC)
                 payment.provider_reference = provider_reference
             buyer = await self._buyer(session, payment.workshop_id)
             invoice = await self._issue(
@@ -150,7 +146,7 @@ class InvoiceRepository:
                 session, Payment, payment_id, missing, with_for_update=True
             )
             if payment.state not in FINAL_STATES:
-                payment.state, payment.updated_at = state.value, _now()
+                payment.state, payment.updated_at = state.value, datetime.now(UTC)
         return payment
 
     # --- invoices ---------------------------------------------------------------------------
@@ -189,7 +185,7 @@ class InvoiceRepository:
         existing = await session.scalar(select(Invoice).where(Invoice.source == source))
         if existing is not None:
             return existing
-        issued_at = _now()
+        issued_at = datetime.now(UTC)
         owed = amounts(net_cents, decision)
         invoice = Invoice(
             number=await self._next_number(session, issued_at.year),

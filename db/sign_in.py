@@ -142,7 +142,7 @@ class SignInRecords(AccountStore):
                     field="totp_code" if totp_code else "recovery_code",
                 )
             await self._clear_failures(session, holder.email, client_ip)
-            return self._add_session(session, user.id, client_ip)
+            return self.add_session(session, user.id, client_ip)
 
     async def confirm_totp(self, enrolment_token: str, code: str, client_ip: str) -> IssuedSession:
         """Finish TOTP enrolment: a session and the recovery codes (shown once).
@@ -164,7 +164,7 @@ class SignInRecords(AccountStore):
             codes = [new_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
             session.add_all(RecoveryCode(user_id=user.id, code_hash=hash_token(c)) for c in codes)
             await self._clear_failures(session, holder.email, client_ip)
-            issued = self._add_session(session, user.id, client_ip)
+            issued = self.add_session(session, user.id, client_ip)
         return replace(issued, recovery_codes=codes)
 
     async def _check_password(self, email: str, password: str, client_ip: str) -> PasswordChecked:
@@ -209,7 +209,7 @@ class SignInRecords(AccountStore):
                         secret=user.totp_secret,
                     )
                 else:
-                    outcome = self._add_session(session, user.id, client_ip)
+                    outcome = self.add_session(session, user.id, client_ip)
         if outcome is None:  # the attempt stays recorded as a failure
             raise InvalidCredentials("email, password or second factor is wrong")
         return outcome

@@ -81,7 +81,7 @@ async def sign_in(
         )
         await session.flush()
         # The very session a completed login writes, so the tests' sessions follow its rules.
-        issued = AccountStore._add_session(session, user_id, client_ip)
+        issued = AccountStore.add_session(session, user_id, client_ip)
     return SignedIn(user_id, workshop_id, issued.token, client_ip)
 
 

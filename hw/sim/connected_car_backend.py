@@ -262,7 +262,7 @@ async def _serve(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = service_arguments(
         "hw.sim.connected_car_backend",
-        __doc__.split("\n")[0],
+        __doc__.split("\n\n")[0],  # the first paragraph: argparse reflows it
         listen="127.0.0.1:8300",
         secret_help="the teleservice webhook secret's file",
     )

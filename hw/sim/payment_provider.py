@@ -179,7 +179,7 @@ async def _serve(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = service_arguments(
         "hw.sim.payment_provider",
-        __doc__.split("\n")[0],
+        __doc__.split("\n\n")[0],  # the first paragraph: argparse reflows it
         listen="127.0.0.1:8400",
         secret_help="the payment provider secret's file",
     )
