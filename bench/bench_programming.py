@@ -4,7 +4,8 @@
   package (4 ECUs of 16 MiB, 64 MiB in all), over the same transport (the station's DoIP link,
   `hw.doip_transport.DoipLink`) to a fresh simulated car in its own process, with the same
   frame log (`FrameTrace`). Orchestrated: POST /programming-sessions on the API, the
-  ProgrammingSessionWorkflow on the Temporal dev server, a portal worker and a station worker.
+  ProgrammingSessionWorkflow on the Temporal dev server, a portal worker, and a station worker
+  in its own process (`bench.station_process`, as on a workshop PC).
   Plain: a bare udsoncan loop sending the same requests (see `plain_flash`). Both are timed
   from opening the link to the frame log closed on disk; best of three interleaved runs.
   `flash_throughput_ratio_1mib` is the same for 4 ECUs of 256 KiB, where the session's fixed
@@ -39,11 +40,13 @@ from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from temporalio.client import Client as TemporalClient
 from temporalio.testing import WorkflowEnvironment
 from udsoncan import MemoryLocation
 from udsoncan.client import Client
 from udsoncan.exceptions import NegativeResponseException
 
+from application.workflow_calls import station_status
 from bench import link_bench
 from contracts import search_attributes
 from db import migrate
@@ -283,24 +286,36 @@ class Bench:
         throughput ratios compare the same work).
         """
         station_id = f"bench-{uuid.uuid4().hex[:6]}"
-        deps = StationDependencies(
-            station_id, vehicle_url, self.settings.packages_dir, self.settings.traces_dir
-        )
         workshop_id = await create_workshop(self.session_factory)
         owner = await sign_in(self.session_factory, Role.WORKSHOP_OWNER, workshop_id)
         client = self.env.client
-        station_client = client
-        if gateway is not None:
-            token = await station_token(self.settings, station_id)
-            station_client = await connect_through_gateway(self.settings, token, address=gateway)
+        token = None if gateway is None else await station_token(self.settings, station_id)
         portal = PortalDependencies(self.settings, self.session_factory)
         app = create_app(self.settings, temporal=client)
         queue = self.settings.station_task_queue(station_id)
-        async with (
-            portal_worker(client, portal, self.settings.portal_task_queue),
-            station_worker(station_client, deps, queue),
-            running_api(app) as api,
-        ):
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(
+                portal_worker(client, portal, self.settings.portal_task_queue)
+            )
+            if vehicle_url.startswith("sim://"):  # a car in this process: the station too
+                await stack.enter_async_context(
+                    station_worker(
+                        client if token is None else await self._through(gateway, token),
+                        StationDependencies(
+                            station_id,
+                            vehicle_url,
+                            self.settings.packages_dir,
+                            self.settings.traces_dir,
+                        ),
+                        queue,
+                    )
+                )
+            else:  # a car in its own process: the station in its own, as in a workshop
+                stack.enter_context(
+                    station_process(self.settings, station_id, vehicle_url, queue, gateway, token)
+                )
+                await _until_online(client, self.settings, station_id)
+            api = await stack.enter_async_context(running_api(app))
             await buy_time(api, owner)
             await register_station(api, owner, station_id)
             began = time.perf_counter()
@@ -325,6 +340,53 @@ class Bench:
             events = [event async for event in handle.fetch_history_events()]
             programmed = sum(1 for ecu in report.ecus if ecu.status == "done")
         return seconds, len(events), programmed
+
+    async def _through(self, gateway: str | None, token: str) -> TemporalClient:
+        return await connect_through_gateway(self.settings, token, address=gateway)
+
+
+@contextlib.contextmanager
+def station_process(
+    settings: Settings,
+    station_id: str,
+    vehicle_url: str,
+    queue: str,
+    gateway: str | None,
+    token: str | None,
+) -> Iterator[None]:
+    """A station worker in its own process (`bench.station_process`), straight at the
+    frontend, or through `gateway` with the station's `token`."""
+    command = [
+        sys.executable,
+        "-m",
+        "bench.station_process",
+        *("--station-id", station_id, "--task-queue", queue, "--vehicle", vehicle_url),
+        *("--packages", str(settings.packages_dir), "--traces", str(settings.traces_dir)),
+    ]
+    if gateway is None:
+        command += ["--temporal", settings.temporal_address]
+    else:
+        assert token is not None
+        command += ["--gateway", gateway, "--token", token, "--data-dir", str(settings.data_dir)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        if process.stdout.readline().strip() != "station ready":
+            raise RuntimeError("the station worker did not start")
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+async def _until_online(client: TemporalClient, settings: Settings, station_id: str) -> None:
+    """Until Temporal lists the station's worker as polling (the API refuses a session on a
+    station that is offline)."""
+    for _ in range(100):
+        if (await station_status(client, settings, station_id)).online:
+            return
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"station {station_id} never polled")
 
 
 def uds_requests_per_segment(vehicle: SimVehicle, manifest: FlashPackageManifest) -> float:
