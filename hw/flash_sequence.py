@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 from domain.flash_package import EcuPackage, SegmentSpec
 from domain.programming import DownloadProgress
@@ -71,9 +72,17 @@ def program_segment(
     return result
 
 
-def finish_ecu(link: StationLink, ecu: str) -> None:
-    link.check_dependencies(ecu)
-    link.reset(ecu)
+def finish_ecu(
+    link: StationLink,
+    ecu: str,
+    timed: Callable[[str], AbstractContextManager[object]] = lambda _step: nullcontext(),
+) -> None:
+    """The dependency check, then the reset; `timed(step)` wraps each ("dependencies",
+    "reset"), for a caller that reports how long each took."""
+    with timed("dependencies"):
+        link.check_dependencies(ecu)
+    with timed("reset"):
+        link.reset(ecu)
 
 
 def flash_ecu(

@@ -177,7 +177,6 @@ class EcuRun:
         resume: DownloadProgress | None,
     ) -> None:
         self.step(EcuStep.DOWNLOAD, segment_index=index, download=resume)
-        began = time.monotonic()
         with self.phase(ProgrammingPhase.DOWNLOAD, index):
             result = link.download(
                 self.request.ecu,
@@ -187,7 +186,7 @@ class EcuRun:
                 block_size=resume.block_size if resume else None,
                 on_progress=self._block,
             )
-        self.transfer_seconds += time.monotonic() - began
+        self.transfer_seconds += self.phases[-1].seconds  # the download, as its phase timed it
         self.bytes_sent += result.bytes_sent
 
     def _in_ecu(self, link: StationLink, index: int, segment: SegmentSpec) -> bool:

@@ -251,11 +251,7 @@ class ProgrammingStationActivities:
                     return run.result(stopped=True)
                 run.segment(link, index)
             run.step(EcuStep.FINISH)
-            # `finish_ecu`'s two requests, timed one by one for the report.
-            with run.phase(ProgrammingPhase.DEPENDENCIES):
-                link.check_dependencies(request.ecu)
-            with run.phase(ProgrammingPhase.RESET):
-                link.reset(request.ecu)
+            finish_ecu(link, request.ecu, timed=lambda step: run.phase(ProgrammingPhase(step)))
             with run.phase(ProgrammingPhase.READ_BACK):
                 software_after = link.read_software_list(request.ecu)
             return run.result(software_after=software_after)
