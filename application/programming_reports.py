@@ -219,6 +219,11 @@ def _lines_of(files: list[Path]) -> Iterator[tuple[str, IO[str]]]:
             yield path.name, lines
 
 
+# The activities whose results the report reads (the ticket granted, the phases an ECU timed);
+# the others' results (the car's identification, older segment results) are not decoded.
+RESULTS_READ = {activity_name(check_entitlement), activity_name(program_ecu)}
+
+
 class _History:
     """What the session's Temporal history tells, decoded through the client's data converter
     (its payload codec included): the start's input, each activity's step, attempts and end,
@@ -319,7 +324,7 @@ class _History:
             step["failure"] = f"{cause_type}: {cause}"
             if step["segment"] is None:
                 step["segment"] = _failed_segment(error)
-        if kind == "activity_task_completed_event_attributes":
+        if kind == "activity_task_completed_event_attributes" and step["step"] in RESULTS_READ:
             result = await self._decode(attributes.result)
             self._granted(step["step"], result)
             self._timed(step["step"], result)
