@@ -179,6 +179,11 @@ class _ProcessSink:
         self._stdin.flush()
 
     def close(self) -> None:
+        # The writer formats in idle time only; what it has not written yet now delays the end
+        # of the session, so it finishes at normal priority (on a busy station it could wait
+        # behind every other session's work).
+        with contextlib.suppress(AttributeError, OSError):
+            os.sched_setscheduler(self._proc.pid, os.SCHED_OTHER, os.sched_param(0))
         try:
             self._proc.communicate(timeout=60)  # closes stdin: the child sees EOF
         except subprocess.TimeoutExpired:
