@@ -85,6 +85,47 @@ class RawCodec(DidCodec):
         raise DidCodec.ReadAllRemainingData
 
 
+class _InStepConnection:
+    """The connection as udsoncan's `Client` sees it, minus the late answers of requests that
+    ran out of time.
+
+    An ECU that answers after P2 (loaded, or restarting while probed) puts its answer ahead of
+    the next request's own. An answer to another service than the one asked, while a request
+    that timed out still owes one (`owed`), is that late answer: it stays in the frame log and
+    is passed over, and the request goes on waiting for its own. Without a timeout behind it,
+    such an answer is the ECU's error and reaches udsoncan as before.
+    """
+
+    def __init__(self, connection: BaseConnection) -> None:
+        self._connection = connection
+        self.owed = 0
+        self._asked: int | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+    def send(self, payload: bytes) -> None:
+        self._asked = payload[0] if payload else None
+        self._connection.send(payload)
+
+    def wait_frame(self, timeout: float | None = None, exception: bool = False) -> bytes | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            remaining = None if deadline is None else max(deadline - time.monotonic(), 0.001)
+            frame = self._connection.wait_frame(timeout=remaining, exception=exception)
+            if not frame or not self.owed or _service_answered(frame) in (None, self._asked):
+                return frame
+            if not (frame[0] == 0x7F and frame[2:3] == b"\x78"):  # pending: the answer follows
+                self.owed -= 1
+
+
+def _service_answered(frame: bytes) -> int | None:
+    """The request service a UDS answer belongs to (`7F sid nrc` or `sid + 0x40 ...`)."""
+    if frame[0] == 0x7F:
+        return frame[1] if len(frame) > 1 else None
+    return frame[0] - 0x40 if frame[0] >= 0x40 else None
+
+
 class UdsClient:
     """UDS requests to one ECU; every method raises :class:`hw.errors.VehicleLinkError`."""
 
@@ -125,7 +166,8 @@ class UdsClient:
                 "nrc78_callback": self._on_pending,
             }
         )
-        self._client = Client(connection, config=config)  # type: ignore[arg-type]
+        self._in_step = _InStepConnection(connection)
+        self._client = Client(self._in_step, config=config)  # type: ignore[arg-type]
         self._connection = connection
 
     # ------------------------------------------------------------------ plumbing
@@ -162,6 +204,7 @@ class UdsClient:
                 ) from exc
             except TimeoutException as exc:
                 self._timed_out = True  # its answer may still come, ahead of the next one's
+                self._in_step.owed += 1
                 if self._pending_seen:
                     raise ResponsePending(
                         f"ECU went silent after ResponsePending ({exc})",

@@ -73,6 +73,20 @@ def test_an_answer_arriving_during_the_next_request_is_a_late_response(
         assert link.read_vin("EGS") == sim.vin
 
 
+def test_the_late_answer_of_a_timed_out_probe_does_not_take_the_next_requests_place(
+    vehicle: tuple[SimVehicle, str],
+) -> None:
+    """A restarting ECU answers a TesterPresent probe after the probe gave up; that answer
+    arrives while the next request (another service) waits for its own. The request gets its
+    own answer, and the link stays in step (seen in CI as a retried ECU at its finish)."""
+    sim, url = vehicle
+    with open_station_link(url, timeouts=FAST) as link:
+        sim.faults.delay_frames(0.2, count=1)  # the probe's answer, after the probe's 50 ms
+        assert not link.uds("EGS").probe(0.05)
+        assert link.read_vin("EGS") == sim.vin  # 7E 00 arrives first, then 62 F1 90 ...
+        assert link.read_vin("EGS") == sim.vin
+
+
 def _udp_request(port: int, payload_type: int, payload: bytes = b"") -> object:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
         udp.settimeout(2)
