@@ -226,12 +226,11 @@ class EcuRun:
                 "segment": self.progress.segment_index,
                 "ecu_progress": self.progress.model_dump(mode="json"),
             }
+            message = f"{self.request.ecu} {step}: {error}"
+            activity.logger.warning("%s", message, exc_info=True)  # the trace stays here
             raise ApplicationError(
-                f"{self.request.ecu} {step}: {error}",
-                details,
-                type=error.code,
-                non_retryable=not error.transient,
-            ) from error
+                message, details, type=error.code, non_retryable=not error.transient
+            ) from None  # see vehicle_errors_typed
 
     def result(
         self, *, stopped: bool = False, software_after: list[SoftwareUnit] | None = None

@@ -187,6 +187,11 @@ async def test_a_flash_watched_live_through_a_pulled_cable_then_resumed_from_the
         # its cause, then completed after the technician's resume
         dme = signed["report"]["ecus"][0]
         assert dme["ecu"] == "DME" and dme["retries"] and dme["retries"][0]["attempt"] > 1
+        # the retry's cause is the car's fault, as the station raised it (a failure past the
+        # server's 4 KB for an activity's last failure would read "Failure exceeds size limit")
+        retry = dme["retries"][0]
+        assert retry["cause_type"] in {"LinkDisconnected", "BusTimeout"}, retry
+        assert "DME " in retry["cause"] and "size limit" not in retry["cause"], retry
         outcomes = [(s["segment"], s["outcome"]) for s in dme["steps"]]
         assert outcomes[:2] == [(0, "failed"), (0, "completed")], outcomes
         assert dme["steps"][0]["failure"]
