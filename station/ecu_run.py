@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from contracts.programming import EcuPhase, EcuResult, ProgramEcuInput, ProgrammingPhase
 from domain.flash_package import SegmentSpec, SoftwareUnit
@@ -32,6 +31,7 @@ from hw.errors import VehicleLinkError
 from hw.flash_files import FlashPackage
 from hw.station_link import StationLink
 from station.heartbeats import HEARTBEAT_EVERY
+from station.vehicle_errors import vehicle_failure
 
 
 class EcuRun:
@@ -226,11 +226,7 @@ class EcuRun:
                 "segment": self.progress.segment_index,
                 "ecu_progress": self.progress.model_dump(mode="json"),
             }
-            message = f"{self.request.ecu} {step}: {error}"
-            activity.logger.warning("%s", message, exc_info=True)  # the trace stays here
-            raise ApplicationError(
-                message, details, type=error.code, non_retryable=not error.transient
-            ) from None  # see vehicle_errors_typed
+            raise vehicle_failure(error, f"{self.request.ecu} {step}: {error}", details) from None
 
     def result(
         self, *, stopped: bool = False, software_after: list[SoftwareUnit] | None = None

@@ -33,12 +33,18 @@ def vehicle_errors_typed(
         if segment_checked:  # a resume only has to finish the ECU
             details["segment_checked"] = True
         message = f"{step}: {error}" if step is not None else str(error)
-        activity.logger.warning("%s", message, exc_info=True)  # the trace stays here
-        # Without the vehicle error chained: its stack traces (udsoncan's, the link's) would
-        # take the failure past the 4 KB of an activity's last failure that the Temporal server
-        # keeps for the retry, which it then replaces with "Failure exceeds size limit", and
-        # the retry's cause (the operators' timeline, the signed report) would be lost. The
-        # code, the message and the progress say what happened; the trace is in this log.
-        raise ApplicationError(
-            message, details, type=error.code, non_retryable=not error.transient
-        ) from None
+        raise vehicle_failure(error, message, details) from None
+
+
+def vehicle_failure(
+    error: VehicleLinkError, message: str, details: dict[str, object]
+) -> ApplicationError:
+    """The ApplicationError a station activity fails with for `error`: typed by its code, not
+    retried when the error is fatal. Raise it `from None`, so the vehicle error is not chained:
+    its stack traces (udsoncan's, the link's) would take the failure past the 4 KB of an
+    activity's last failure that the Temporal server keeps for the retry, which it then
+    replaces with "Failure exceeds size limit", and the retry's cause (the operators'
+    timeline, the signed report) would be lost. The code, the message and the progress say
+    what happened; the trace is logged here, on the station."""
+    activity.logger.warning("%s", message, exc_info=error)
+    return ApplicationError(message, details, type=error.code, non_retryable=not error.transient)
