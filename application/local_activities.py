@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from temporalio.api.common.v1 import Payloads
 from temporalio.api.failure.v1 import Failure
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.converter import DataConverter
@@ -26,7 +27,8 @@ class LocalActivityRun:
     attempt: int
     scheduled_at: datetime | None
     ended_at: datetime | None
-    result: Any
+    # Still encoded: a reader that needs the result decodes it (`first_value`).
+    result: Payloads | None
     failure: BaseException | None
 
 
@@ -39,31 +41,36 @@ async def local_activity_run(
     marker = event.marker_recorded_event_attributes
     if marker.marker_name != LOCAL_ACTIVITY_MARKER:
         return None
-    data = await _first(converter, marker.details["data"].payloads)
+    data = await first_value(converter, marker.details["data"])
     data = data if isinstance(data, dict) else {}
-    result = None
-    if "result" in marker.details:
-        result = await _first(converter, marker.details["result"].payloads)
     failure = None
     if marker.HasField("failure"):
-        copy = Failure()
-        copy.CopyFrom(marker.failure)  # decoding works in place; the history stays as fetched
-        failure = await converter.decode_failure(copy)
+        failure = await decoded_failure(converter, marker.failure)
     return LocalActivityRun(
         activity_type=str(data.get("activity_type", "")),
         attempt=int(data.get("attempt") or 1),
         scheduled_at=_time(data.get("original_schedule_time")),
         ended_at=_time(data.get("complete_time")),
-        result=result,
+        result=marker.details.get("result"),
         failure=failure,
     )
 
 
-async def _first(converter: DataConverter, payloads: Any) -> Any:
-    if not payloads:
+async def first_value(converter: DataConverter, payloads: Payloads | None) -> Any:
+    """The first value of a history's payloads (a start's input, an activity's result),
+    decoded through `converter` (its payload codec included); None when there is none."""
+    if payloads is None or not payloads.payloads:
         return None
-    values = await converter.decode(payloads)
+    values = await converter.decode(payloads.payloads)
     return values[0] if values else None
+
+
+async def decoded_failure(converter: DataConverter, failure: Failure) -> BaseException:
+    """A history's failure as the exception it was raised as (its message and details are
+    encoded with the payloads), decoded from a copy: the history stays as it was fetched."""
+    copy = Failure()
+    copy.CopyFrom(failure)
+    return await converter.decode_failure(copy)
 
 
 def _time(value: Any) -> datetime | None:

@@ -27,7 +27,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowExecution
 from temporalio.exceptions import FailureError
 
-from application.local_activities import local_activity_run
+from application.local_activities import decoded_failure, local_activity_run
 from application.resources import AppResources
 from application.workflow_calls import describe_visible
 from contracts import search_attributes
@@ -285,9 +285,7 @@ async def _entry(event: HistoryEvent, names: dict[int, str], temporal: Client) -
 async def _failure_message(failure: Failure, temporal: Client) -> str:
     """The failure's message as it was raised: Temporal stores it as an encoded attribute,
     encrypted with the payloads (temporal_client.py), and shows "Encoded failure" in its place."""
-    copy = Failure()
-    copy.CopyFrom(failure)  # decoding works in place; the history stays as it was fetched
-    return _message(await temporal.data_converter.decode_failure(copy))
+    return _message(await decoded_failure(temporal.data_converter, failure))
 
 
 def _message(error: BaseException) -> str:

@@ -24,7 +24,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 
-from application.local_activities import LocalActivityRun, local_activity_run
+from application.local_activities import LocalActivityRun, first_value, local_activity_run
 from application.programming import frame_log_store, package_store, visible_session
 from application.resources import AppResources
 from contracts.access import check_entitlement
@@ -269,11 +269,13 @@ class _History:
         kind = event.WhichOneof("attributes")
         if kind == "workflow_execution_started_event_attributes":
             self.started_at = at
-            values = await self._decode(event.workflow_execution_started_event_attributes.input)
+            values = await first_value(
+                self.converter, event.workflow_execution_started_event_attributes.input
+            )
             self.input = values if isinstance(values, dict) else {}
         elif kind == "activity_task_scheduled_event_attributes":
             scheduled = event.activity_task_scheduled_event_attributes
-            values = await self._decode(scheduled.input)
+            values = await first_value(self.converter, scheduled.input)
             values = values if isinstance(values, dict) else {}
             # A segment's activity names its segment; an ECU's activity (`program_ecu`) the
             # segment it resumes at, or, when it fails, the one it failed in (below).
@@ -308,7 +310,7 @@ class _History:
         elif kind in ENDED_OUTCOMES:
             await self._activity_ended(event, kind, at)
         elif (run := await local_activity_run(event, self.converter)) is not None:
-            self._local_activity(event.event_id, run, at)
+            await self._local_activity(event.event_id, run, at)
         elif kind in WORKFLOW_ENDS:
             self.ended_at = at
 
@@ -325,11 +327,11 @@ class _History:
             if step["segment"] is None:
                 step["segment"] = _failed_segment(error)
         if kind == "activity_task_completed_event_attributes" and step["step"] in RESULTS_READ:
-            result = await self._decode(attributes.result)
+            result = await first_value(self.converter, attributes.result)
             self._granted(step["step"], result)
             self._timed(step["step"], result)
 
-    def _local_activity(self, event_id: int, run: LocalActivityRun, at: datetime) -> None:
+    async def _local_activity(self, event_id: int, run: LocalActivityRun, at: datetime) -> None:
         """A portal step run as a local activity (sessions since revision 1): its one marker
         holds its attempts, times and result or failure."""
         self._scheduled[event_id] = {
@@ -344,8 +346,8 @@ class _History:
         if run.failure is not None:
             cause_type, cause = _cause(run.failure)
             self._scheduled[event_id]["failure"] = f"{cause_type}: {cause}"
-        else:
-            self._granted(run.activity_type, run.result)
+        elif run.activity_type in RESULTS_READ:
+            self._granted(run.activity_type, await first_value(self.converter, run.result))
 
     def _granted(self, step: str, result: Any) -> None:
         """The ticket the session ran on: what the access check granted."""
@@ -366,12 +368,6 @@ class _History:
             Phase(ecu.ecu, p.phase, p.segment, p.started_at, timedelta(seconds=p.seconds))
             for p in ecu.phases
         ]
-
-    async def _decode(self, payloads: Any) -> Any:
-        if not payloads.payloads:
-            return None
-        values = await self.converter.decode(payloads.payloads)
-        return values[0] if values else None
 
 
 def _cause(error: BaseException) -> tuple[str | None, str]:
