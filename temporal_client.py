@@ -15,16 +15,19 @@ from __future__ import annotations
 import base64
 import dataclasses
 import os
+import threading
 from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
+from temporalio.api.failure.v1 import Failure
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import (
     DataConverter,
     DefaultFailureConverterWithEncodedAttributes,
     PayloadCodec,
+    PayloadConverter,
 )
 from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
@@ -92,11 +95,92 @@ def payload_codec(settings: Settings | None) -> EncryptionCodec | None:
     return EncryptionCodec(keys, active)
 
 
+# The Temporal server keeps an activity's last failure for the next attempt only up to 4 KB;
+# a larger one it replaces with "Failure exceeds size limit.", and the retry's cause is lost to
+# the operators' timeline and the signed programming report. A failure is kept under this
+# (before encryption, which adds ~50 bytes a payload).
+FAILURE_BUDGET = 3 * 1024
+STACK_TRACE_KEPT = 600  # the end of a trace: the innermost frames, where the error was raised
+CAUSE_MESSAGE_KEPT = 300
+MESSAGE_KEPT = 1000
+
+
+class BoundedFailureConverter(DefaultFailureConverterWithEncodedAttributes):
+    """Failures as the SDK writes them (message and stack trace as an encoded attribute), cut
+    to `FAILURE_BUDGET` when a chain of causes or long traces would go past it.
+
+    A failure within the budget is left as it is. A larger one loses, step by step until it
+    fits: the start of every stack trace; the causes below the first (which says how many were
+    left out) and the end of the first cause's message; that cause's trace; the end of its own
+    message. The error's type, its details and the first cause's type always stay."""
+
+    _depth = threading.local()  # to_failure recurses into the causes; bound once, at the top
+
+    def to_failure(
+        self, exception: BaseException, payload_converter: PayloadConverter, failure: Failure
+    ) -> None:
+        depth = getattr(self._depth, "value", 0)
+        self._depth.value = depth + 1
+        try:
+            super().to_failure(exception, payload_converter, failure)
+        finally:
+            self._depth.value = depth
+        if depth == 0 and failure.ByteSize() > FAILURE_BUDGET:
+            _bound(failure, payload_converter)
+
+
+def _bound(failure: Failure, converter: PayloadConverter) -> None:
+    chain = [failure]
+    while chain[-1].HasField("cause"):
+        chain.append(chain[-1].cause)
+    for level in chain:
+        _cut(level, converter, stack_trace=STACK_TRACE_KEPT)
+    if failure.ByteSize() > FAILURE_BUDGET and len(chain) > 1:
+        note = ""
+        if len(chain) > 2:
+            chain[1].ClearField("cause")
+            note = f" ({len(chain) - 2} deeper causes left out)"
+        _cut(chain[1], converter, message=CAUSE_MESSAGE_KEPT, note=note)
+    if failure.ByteSize() > FAILURE_BUDGET and len(chain) > 1:
+        _cut(chain[1], converter, stack_trace=0)
+    if failure.ByteSize() > FAILURE_BUDGET:
+        _cut(failure, converter, message=MESSAGE_KEPT)
+
+
+def _cut(
+    failure: Failure,
+    converter: PayloadConverter,
+    *,
+    stack_trace: int | None = None,
+    message: int | None = None,
+    note: str = "",
+) -> None:
+    """Keep the last `stack_trace` characters of the failure's trace and the first `message`
+    of its message, then add `note`; in the encoded attribute when it has one."""
+    encoded = failure.HasField("encoded_attributes")
+    if encoded:
+        attributes = converter.from_payloads([failure.encoded_attributes])[0]
+        text, trace = str(attributes.get("message", "")), str(attributes.get("stack_trace", ""))
+    else:
+        text, trace = failure.message, failure.stack_trace
+    if stack_trace is not None and len(trace) > stack_trace:
+        trace = trace[len(trace) - stack_trace :] if stack_trace else ""
+    if message is not None and len(text) > message:
+        text = text[:message] + "…"
+    text += note
+    if encoded:
+        failure.encoded_attributes.CopyFrom(
+            converter.to_payloads([{"message": text, "stack_trace": trace}])[0]
+        )
+    else:
+        failure.message, failure.stack_trace = text, trace
+
+
 # Every process converts with it, station workers included: what a station's failure says
 # reaches the gateway as an encoded attribute, which the gateway encrypts like any payload.
 CLEAR_CONVERTER = dataclasses.replace(
     pydantic_data_converter,
-    failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    failure_converter_class=BoundedFailureConverter,
 )
 
 

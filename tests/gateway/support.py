@@ -28,6 +28,7 @@ from temporalio.worker import Worker
 from gateway import Gateway
 from gateway.calls import SERVICE
 from gateway.tokens import server_token_of
+from temporal_client import CLEAR_CONVERTER
 
 
 class Stations:
@@ -86,11 +87,26 @@ async def station_job(mode: str, payload: dict[str, Any]) -> dict[str, Any]:
             type="VehicleRefused",
             non_retryable=True,
         ) from inner
+    if mode == "fail-chained-then-retry":
+        if info.attempt == 1:
+            _fail_through_layers(12)
+        return {"attempt": info.attempt}
     if mode in ("block", "until-cancelled"):
         while True:  # heartbeats deliver the cancellation
             activity.heartbeat()
             await asyncio.sleep(0.1)
     raise ValueError(f"unknown mode {mode}")
+
+
+def _fail_through_layers(layers: int) -> None:
+    """Fail as a driver stack does: each layer wraps the error below with its own words."""
+    try:
+        if layers == 0:
+            raise OSError(f"socket closed by the vehicle interface {'.' * 300}")
+        _fail_through_layers(layers - 1)
+    except OSError as error:
+        words = "the link lost the vehicle" if layers == 12 else f"layer {layers} {'.' * 300}"
+        raise OSError(words) from error
 
 
 @workflow.defn(name="GatewayTestWorkflow")
@@ -136,11 +152,13 @@ async def station_client(
     port: int, token: str | None, ca: bytes, runtime: Runtime | None = None
 ) -> Client:
     """A station's client: TLS to the gateway, its token as the API key (`authorization:
-    Bearer <token>`, what temporalio 1.35 sends for `api_key=`), no codec."""
+    Bearer <token>`, what temporalio 1.35 sends for `api_key=`), the product's converter (a
+    station's, `temporal_client.connect_through_gateway`: no codec)."""
     return await Client.connect(
         f"127.0.0.1:{port}",
         namespace="default",
         api_key=token,
+        data_converter=CLEAR_CONVERTER,
         tls=TLSConfig(server_root_ca_cert=ca, domain="localhost"),
         runtime=runtime,
     )

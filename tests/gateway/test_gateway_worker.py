@@ -18,6 +18,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.failure.v1 import Failure
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
 from temporalio.runtime import Runtime, TelemetryConfig
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
@@ -148,6 +149,39 @@ async def test_a_failure_reaches_the_workflow_with_its_details_and_cause(
     history = await dev_env.client.get_workflow_handle(workflow_id).fetch_history()
     (failed,) = events_of(history, EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED)
     assert failed.activity_task_failed_event_attributes.identity == f"station:{station_id}"
+
+
+async def test_a_retry_keeps_the_cause_of_a_failure_with_a_long_chain_of_causes(
+    dev_env: WorkflowEnvironment,
+    gateway: Gateway,
+    stations: Stations,
+    station_id: str,
+    gateway_certificates: GatewayCertificates,
+    portal_queue: str,
+) -> None:
+    """The server keeps an activity's last failure for the next attempt only up to 4 KB and
+    puts "Failure exceeds size limit." in the place of a larger one; the failure converter
+    keeps it under that, so the operators' timeline and the programming report can still say
+    why the step was retried."""
+    token = stations.issue(station_id)
+    async with station_worker(gateway.port, token, gateway_certificates.ca_certificate, station_id):
+        workflow_id, result = await run_job(
+            dev_env.client, portal_queue, station_id, "fail-chained-then-retry", {}
+        )
+
+    assert result == {"outcome": "completed", "result": {"attempt": 2}}
+    history = await dev_env.client.get_workflow_handle(workflow_id).fetch_history()
+    (started,) = events_of(history, EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED)
+    attributes = started.activity_task_started_event_attributes
+    assert attributes.attempt == 2
+    cause = await dev_env.client.data_converter.decode_failure(attributes.last_failure)
+    assert isinstance(cause, ApplicationError)
+    assert (cause.type, cause.message) == ("OSError", "the link lost the vehicle")
+    first_cause = cause.cause
+    assert isinstance(first_cause, ApplicationError)
+    assert first_cause.type == "OSError"
+    assert first_cause.message.startswith("layer 11 ")
+    assert first_cause.message.endswith("(12 deeper causes left out)")
 
 
 async def test_a_cancelled_activity_reports_its_cancellation(
