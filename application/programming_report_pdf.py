@@ -118,8 +118,10 @@ def _lines(signed: dict[str, Any]) -> Iterator[tuple[str, Style]]:
             yield f"check memory {check['address']}+{check['length']}: {check['result']}", TEXT
         for retry in ecu["retries"]:
             yield f"retry {retry['step']} attempt {retry['attempt']}: {retry['cause']}", TEXT
+            yield from _failed_attempt_table(retry)
         for step in ecu["steps"]:
             yield f"{step['step']} {step['outcome']} in {step['millis']} ms", TEXT
+            yield from _failed_attempt_table(step)
         yield from _phase_table(ecu.get("phases", []))
     yield "Frame logs", HEADING
     for log in report["frame_logs"]:
@@ -130,6 +132,16 @@ def _lines(signed: dict[str, Any]) -> Iterator[tuple[str, Style]]:
     yield "Signature", HEADING
     yield f"{signature['algorithm']}, key {signature['key_id']}", TEXT
     yield signature["value"], TEXT
+
+
+def _failed_attempt_table(failed: dict[str, Any]) -> Iterator[tuple[str, Style]]:
+    """The phases of the attempt a retry or a failed step followed (reports built before
+    failures carried them have none)."""
+    phases = failed.get("failed_attempt_phases", [])
+    if phases:
+        left_out = failed.get("failed_attempt_phases_left_out", 0)
+        yield f"    the failed attempt's phases ({left_out} before these left out):", TEXT
+        yield from _phase_table(phases)
 
 
 def _phase_table(phases: list[dict[str, Any]]) -> Iterator[tuple[str, Style]]:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.converter import DataConverter
@@ -28,7 +28,14 @@ from application.local_activities import LocalActivityRun, first_value, local_ac
 from application.programming import frame_log_store, package_store, visible_session
 from application.resources import AppResources
 from contracts.access import check_entitlement
-from contracts.programming import PROGRESS_QUERY, EcuResult, ProgrammingProgress, program_ecu
+from contracts.programming import (
+    FAILED_ATTEMPT_PHASES_KEPT,
+    PROGRESS_QUERY,
+    EcuPhase,
+    EcuResult,
+    ProgrammingProgress,
+    program_ecu,
+)
 from contracts.stubs import activity_name
 from db.access_repository import AccessRepository
 from db.accounts import AccountRepository
@@ -38,6 +45,7 @@ from domain.catalogue import Service
 from domain.errors import DomainError
 from domain.programming_report import (
     EcuOutcome,
+    FailedAttempt,
     FrameLogFile,
     Phase,
     ProgrammingSessionRunning,
@@ -260,6 +268,7 @@ class _History:
                 attempts=s.get("attempts", 1),
                 outcome=s.get("outcome", "running"),
                 failure=s.get("failure"),
+                failed_attempt=s.get("failed_attempt", FailedAttempt()),
             )
             for s in self._scheduled.values()
         ]
@@ -305,6 +314,7 @@ class _History:
                             at,
                             cause_type,
                             cause,
+                            _failed_attempt(error, step["ecu"]),
                         )
                     )
         elif kind in ENDED_OUTCOMES:
@@ -324,6 +334,7 @@ class _History:
             error = await self.converter.decode_failure(attributes.failure)
             cause_type, cause = _cause(error)
             step["failure"] = f"{cause_type}: {cause}"
+            step["failed_attempt"] = _failed_attempt(error, step["ecu"])
             if step["segment"] is None:
                 step["segment"] = _failed_segment(error)
         if kind == "activity_task_completed_event_attributes" and step["step"] in RESULTS_READ:
@@ -374,6 +385,29 @@ def _cause(error: BaseException) -> tuple[str | None, str]:
     """A decoded failure's type (an application error's own) and message."""
     cause_type = error.type if isinstance(error, ApplicationError) else type(error).__name__
     return cause_type, str(error)
+
+
+def _failed_attempt(error: BaseException, ecu: str | None) -> FailedAttempt:
+    """The phases an ECU's failed attempt ran, as its failure carries them (the station's
+    vehicle errors; none from other steps and older stations). A station is not trusted: no
+    more than it may send is read, and details that are not phases give none."""
+    detail = error.details[0] if isinstance(error, ApplicationError) and error.details else None
+    if ecu is None or not isinstance(detail, dict) or not isinstance(detail.get("phases"), list):
+        return FailedAttempt()
+    sent: list[Any] = detail["phases"]
+    left_out = detail.get("phases_left_out")
+    try:
+        phases = [EcuPhase.model_validate(p) for p in sent[-FAILED_ATTEMPT_PHASES_KEPT:]]
+    except ValidationError:
+        return FailedAttempt()
+    return FailedAttempt(
+        [
+            Phase(ecu, p.phase, p.segment, p.started_at, timedelta(seconds=p.seconds))
+            for p in phases
+        ],
+        (left_out if isinstance(left_out, int) and left_out > 0 else 0)
+        + max(0, len(sent) - FAILED_ATTEMPT_PHASES_KEPT),
+    )
 
 
 def _failed_segment(error: BaseException) -> int | None:

@@ -238,6 +238,13 @@ class ProgrammingPhase(StrEnum):
     READ_BACK = "read-back"
 
 
+# A failed attempt of `program_ecu` carries its last phases in its failure's details
+# (`phases`, and `phases_left_out` before them), for the report's retries: no more, so that
+# the failure stays within the 4 KB the Temporal server keeps as an activity's last failure
+# (it replaces a larger one, cause and all); the report reads no more from a station either.
+FAILED_ATTEMPT_PHASES_KEPT = 12
+
+
 class EcuPhase(BaseModel):
     """One phase of a `program_ecu` attempt as the station timed it (its wall clock):
     `segment` is the segment's index for erase, download and check, None for the others."""

@@ -141,32 +141,6 @@ def timestamp(moment: datetime | None) -> str | None:
 
 
 @dataclass(frozen=True)
-class Step:
-    """One activity of the session, from its history: which step of which ECU, when, how
-    many attempts, how it ended."""
-
-    step: str
-    ecu: str | None
-    segment: int | None
-    scheduled_at: datetime
-    ended_at: datetime | None
-    attempts: int
-    outcome: str  # completed, failed, timed-out, canceled, running
-    failure: str | None = None
-
-
-@dataclass(frozen=True)
-class Retry:
-    step: str
-    ecu: str | None
-    segment: int | None
-    attempt: int  # the attempt that followed the failure
-    at: datetime
-    cause_type: str | None
-    cause: str
-
-
-@dataclass(frozen=True)
 class Phase:
     """One phase of an ECU's programming as the station timed it: `prepare`, per segment
     (`segment`) `erase`, `download` and `check`, then `dependencies`, `reset`, `read-back`."""
@@ -176,6 +150,46 @@ class Phase:
     segment: int | None
     started_at: datetime
     duration: timedelta
+
+
+@dataclass(frozen=True)
+class FailedAttempt:
+    """The phases an ECU's failed attempt ran, the last one where it failed, as its failure
+    carries them: only the last few (`left_out` before them), to keep the failure small."""
+
+    phases: list[Phase] = field(default_factory=list)
+    left_out: int = 0
+
+
+@dataclass(frozen=True)
+class Step:
+    """One activity of the session, from its history: which step of which ECU, when, how
+    many attempts, how it ended (a failed one: its last attempt's phases)."""
+
+    step: str
+    ecu: str | None
+    segment: int | None
+    scheduled_at: datetime
+    ended_at: datetime | None
+    attempts: int
+    outcome: str  # completed, failed, timed-out, canceled, running
+    failure: str | None = None
+    failed_attempt: FailedAttempt = field(default_factory=FailedAttempt)
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A step tried again: the failure of the attempt before `attempt`, and that attempt's
+    phases."""
+
+    step: str
+    ecu: str | None
+    segment: int | None
+    attempt: int  # the attempt that followed the failure
+    at: datetime
+    cause_type: str | None
+    cause: str
+    failed_attempt: FailedAttempt = field(default_factory=FailedAttempt)
 
 
 @dataclass(frozen=True)
@@ -303,6 +317,7 @@ def _ecu(
                 "at": timestamp(r.at),
                 "cause_type": r.cause_type,
                 "cause": r.cause,
+                **_failed_attempt(r.failed_attempt),
             }
             for r in facts.retries
             if r.ecu == name
@@ -342,6 +357,16 @@ def _step(step: Step) -> dict[str, Any]:
         "attempts": step.attempts,
         "outcome": step.outcome,
         "failure": step.failure,
+        **_failed_attempt(step.failed_attempt),
+    }
+
+
+def _failed_attempt(attempt: FailedAttempt) -> dict[str, Any]:
+    """The phases of a failed attempt (none: a step that did not fail, or failed before the
+    station timed anything) and how many earlier ones its failure left out."""
+    return {
+        "failed_attempt_phases": [_phase(p) for p in attempt.phases],
+        "failed_attempt_phases_left_out": attempt.left_out,
     }
 
 

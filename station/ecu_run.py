@@ -16,7 +16,13 @@ from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
 
-from contracts.programming import EcuPhase, EcuResult, ProgramEcuInput, ProgrammingPhase
+from contracts.programming import (
+    FAILED_ATTEMPT_PHASES_KEPT,
+    EcuPhase,
+    EcuResult,
+    ProgramEcuInput,
+    ProgrammingPhase,
+)
 from domain.flash_package import SegmentSpec, SoftwareUnit
 from domain.programming import (
     DEFAULT_THROUGHPUT_BYTES_PER_SECOND,
@@ -214,7 +220,7 @@ class EcuRun:
     def errors_typed(self) -> Iterator[None]:
         """Vehicle errors become ApplicationErrors typed by their code (fatal ones
         non-retryable) that name the ECU and the step that failed and carry the progress, so
-        a technician's resume continues from there."""
+        a technician's resume continues from there, and the attempt's last phases."""
         try:
             yield
         except VehicleLinkError as error:
@@ -225,6 +231,11 @@ class EcuRun:
                 "step": step,
                 "segment": self.progress.segment_index,
                 "ecu_progress": self.progress.model_dump(mode="json"),
+                "phases": [
+                    phase.model_dump(mode="json")
+                    for phase in self.phases[-FAILED_ATTEMPT_PHASES_KEPT:]
+                ],
+                "phases_left_out": max(0, len(self.phases) - FAILED_ATTEMPT_PHASES_KEPT),
             }
             raise vehicle_failure(error, f"{self.request.ecu} {step}: {error}", details) from None
 

@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
+from contracts.programming import programming_workflow_id
 from domain.accounts import Role
 from domain.flash_package import FlashPackageManifest
 from hw.sim.config import default_vehicle_config
@@ -314,3 +315,55 @@ async def test_the_audit_finds_a_download_without_fingerprint_that_the_car_allow
     report_file.write_bytes(document)
     status, output = await _aos("report", "verify", str(report_file), "--keys", str(keys))
     assert status == 0, output
+
+
+async def test_a_retried_ecu_reports_the_phases_of_the_attempt_that_failed(
+    api_client: httpx.AsyncClient,
+    portal_on_dev_server: Settings,
+    dev_env: WorkflowEnvironment,
+    workshop_owner: SignedIn,
+    demo_package: FlashPackageManifest,
+) -> None:
+    async with running_station(dev_env.client, portal_on_dev_server) as station:
+        # The DME's cable is pulled after block 5 of its first segment: its activity fails
+        # there. Plugged back in once the retry is scheduled, the retry resumes at its block.
+        station.vehicle.faults.disconnect_after_block("DME", 5)
+        await buy_time(api_client, workshop_owner)
+        await register_station(api_client, workshop_owner, station.station_id)
+        started = await start_session(
+            api_client, workshop_owner, station.station_id, station.vehicle.vin
+        )
+        session_id = started["session_id"]
+        handle = dev_env.client.get_workflow_handle(programming_workflow_id(session_id))
+        for _ in range(600):
+            pending = (await handle.describe()).raw_description.pending_activities
+            if any(activity.attempt > 1 for activity in pending):
+                break
+            await asyncio.sleep(0.05)
+        station.vehicle.faults.restore_link()
+        final = await wait_until_ended(api_client, workshop_owner.headers, session_id)
+        assert final["state"] == "completed", final
+    report = json.loads((await _report(api_client, workshop_owner, session_id)).content)["report"]
+
+    dme = next(ecu for ecu in report["ecus"] if ecu["ecu"] == "DME")
+    (retry,) = dme["retries"]
+    assert retry["attempt"] == 2 and "DME download" in retry["cause"], retry
+    failed = retry["failed_attempt_phases"]
+    assert [(p["phase"], p["segment"]) for p in failed] == [
+        ("prepare", None),
+        ("erase", 0),
+        ("download", 0),
+    ], failed
+    assert retry["failed_attempt_phases_left_out"] == 0
+    # the completed attempt starts where the failed one stopped: no second erase
+    completed = [(p["phase"], p["segment"]) for p in dme["phases"]]
+    assert completed[:2] == [("prepare", None), ("download", 0)], completed
+    assert failed[-1]["started_at"] < dme["phases"][0]["started_at"]
+
+    pdf = await api_client.get(
+        f"/programming-sessions/{session_id}/report.pdf", headers=workshop_owner.headers
+    )
+    lines = [line.strip() for line in pdf_text(pdf.content).splitlines()]
+    at = lines.index("the failed attempt's phases (0 before these left out):")
+    rows = [line.split()[:2] for line in lines[at + 2 : at + 5]]
+    assert rows == [["prepare", "-"], ["erase", "0"], ["download", "0"]], lines[at : at + 5]

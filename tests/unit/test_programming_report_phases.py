@@ -14,12 +14,19 @@ import pytest
 from temporalio.api.common.v1 import Payloads
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.converter import DataConverter
+from temporalio.exceptions import ApplicationError
 
 from application.programming_report_pdf import report_pdf
 from application.programming_reports import _History
-from contracts.programming import EcuPhase, EcuResult, ProgramEcuInput
+from contracts.programming import (
+    FAILED_ATTEMPT_PHASES_KEPT,
+    EcuPhase,
+    EcuResult,
+    ProgramEcuInput,
+)
 from domain.programming_report import (
     EcuOutcome,
+    FailedAttempt,
     Phase,
     ReportFacts,
     build_report,
@@ -187,3 +194,49 @@ def test_the_pdf_prints_each_ecus_phases_as_a_table() -> None:
     assert ["download", "0", "2026-03-02T09:00:00.170000Z", "1500"] in rows
     assert ["read-back", "-", "2026-03-02T09:00:01.953000Z", "9"] in rows
     assert ["erase", "0", "2026-03-02T09:00:00.090000Z", "30"] in rows  # EGS
+
+
+async def _retried_program_ecu(converter: DataConverter, failure_details: Any) -> _History:
+    """A history with one `program_ecu` whose second attempt started after a failure that
+    carried `failure_details`, as a station sends them."""
+    (scheduled, _) = await _program_ecu_events(converter, [_result("DME", [])])
+    started = HistoryEvent(event_id=2)
+    started.event_time.FromDatetime(STARTED + timedelta(seconds=5))
+    attributes = started.activity_task_started_event_attributes
+    attributes.scheduled_event_id = scheduled.event_id
+    attributes.attempt = 2
+    failure = ApplicationError("DME download: no answer", failure_details, type="BusTimeout")
+    await converter.encode_failure(failure, attributes.last_failure)
+    history = _History(converter)
+    for event in (scheduled, started):
+        await history.add(event)
+    return history
+
+
+async def test_a_retry_reads_no_more_phases_than_a_station_may_send() -> None:
+    converter = data_converter()
+    sent = [_ecu_phase("download", 0, n).model_dump(mode="json") for n in range(30)]
+    history = await _retried_program_ecu(converter, {"phases": sent, "phases_left_out": 4})
+
+    (retry,) = history.retries
+    assert retry.cause_type == "BusTimeout"
+    failed = retry.failed_attempt
+    assert len(failed.phases) == FAILED_ATTEMPT_PHASES_KEPT
+    assert failed.phases[-1].started_at == STARTED + timedelta(seconds=29)  # the last ones
+    assert failed.left_out == 4 + 30 - FAILED_ATTEMPT_PHASES_KEPT
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        {"phases": [{"phase": "download", "started_at": "not a time", "seconds": 1}]},
+        {"phases": "download"},
+        {"phases_left_out": 3},
+    ],
+)
+async def test_a_retry_whose_failure_carries_no_phases_has_none(details: Any) -> None:
+    history = await _retried_program_ecu(data_converter(), details)
+
+    (retry,) = history.retries
+    assert retry.cause == "BusTimeout: DME download: no answer"
+    assert retry.failed_attempt == FailedAttempt()
