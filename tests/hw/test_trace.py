@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 from pathlib import Path
@@ -117,3 +118,37 @@ def test_trace_from_several_threads_keeps_records_whole_and_in_time_order(
         mine = [p for _, target, _, p in payloads if target == address]
         assert [int.from_bytes(p[1:5], "big") for p in mine] == list(range(per_lane))
         assert all(p[0] == address and p[5:] == bytes([address]) * 125 for p in mine)
+
+
+def test_an_asc_log_holds_each_diagnostic_message_as_python_can_writes_its_frames(
+    tmp_path: Path,
+) -> None:
+    # The ASC frame log writes a DoIP diagnostic message's CAN FD frames straight from its
+    # bytes, not through python-can's writer; what it writes must read back as the messages
+    # logged, in lines python-can's own writer writes for those frames (the portal's audit and
+    # every ASC tool read it).
+    rng = random.Random(7)
+    logged = []
+    path = tmp_path / "session.asc"
+    with FrameTrace(path, mode="inline", batch_bytes=1000) as trace:
+        stamp = 1_764_900_000.0
+        for _ in range(400):
+            stamp += rng.random() / 1000
+            source, target = rng.choice([(0x0E00, 0x0010), (0x0060, 0x0E00), (0x1FFF, 0xFFFF)])
+            is_rx = rng.random() < 0.5
+            payload = rng.randbytes(rng.choice([0, 1, 7, 8, 63, 64, 65, 130, 2046, 4094]))
+            trace.log_diagnostic(source, target, payload, is_rx=is_rx, timestamp=stamp)
+            logged.append((source, target, is_rx, payload))
+    frames = read_trace(path)
+
+    assert diagnostic_payloads(frames) == logged
+    assert sum(1 for frame in frames if frame.bitrate_switch) == len(logged)  # first frames
+    reference = tmp_path / "reference.asc"
+    writer = can.ASCWriter(reference)
+    for frame in frames:
+        writer.on_message_received(frame)
+    writer.stop()
+    ours, theirs = path.read_text().splitlines(), reference.read_text().splitlines()
+    assert len(ours) == len(frames) + 6  # 4 header lines, "Start of measurement", the end
+    # all but the lines with the time each file was written
+    assert ours[1:3] + ours[4:] == theirs[1:3] + theirs[4:]
