@@ -120,6 +120,8 @@ class Translator:
         if moment is None:
             return ""
         local = moment.astimezone(self.timezone)
+        # Babel rounds the fraction ("SSS" of .9996 s is "1000"): cut it to the millisecond
+        local = local.replace(microsecond=local.microsecond // 1000 * 1000)
         return str(get_datetime_format("medium", locale=self.locale)).format(
             format_time(local, "HH:mm:ss.SSS", locale=self.locale),
             format_date(local, "medium", locale=self.locale),
