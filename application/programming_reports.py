@@ -24,7 +24,12 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 
-from application.local_activities import LocalActivityRun, first_value, local_activity_run
+from application.local_activities import (
+    LocalActivityRun,
+    decoded_failure,
+    first_value,
+    local_activity_run,
+)
 from application.programming import frame_log_store, package_store, visible_session
 from application.resources import AppResources
 from contracts.access import check_entitlement
@@ -303,7 +308,7 @@ class _History:
             if step is not None:
                 step["attempts"] = started.attempt
                 if started.attempt > 1 and started.HasField("last_failure"):
-                    error = await self.converter.decode_failure(started.last_failure)
+                    error = await decoded_failure(self.converter, started.last_failure)
                     cause_type, cause = _cause(error)
                     self.retries.append(
                         Retry(
@@ -331,7 +336,7 @@ class _History:
             return
         step["ended_at"], step["outcome"] = at, ENDED_OUTCOMES[kind]
         if kind == "activity_task_failed_event_attributes":
-            error = await self.converter.decode_failure(attributes.failure)
+            error = await decoded_failure(self.converter, attributes.failure)
             cause_type, cause = _cause(error)
             step["failure"] = f"{cause_type}: {cause}"
             step["failed_attempt"] = _failed_attempt(error, step["ecu"])
@@ -375,10 +380,7 @@ class _History:
         if step != activity_name(program_ecu) or not isinstance(result, dict):
             return
         ecu = EcuResult.model_validate(result)
-        self.phases += [
-            Phase(ecu.ecu, p.phase, p.segment, p.started_at, timedelta(seconds=p.seconds))
-            for p in ecu.phases
-        ]
+        self.phases += _phases(ecu.ecu, ecu.phases)
 
 
 def _cause(error: BaseException) -> tuple[str | None, str]:
@@ -387,24 +389,35 @@ def _cause(error: BaseException) -> tuple[str | None, str]:
     return cause_type, str(error)
 
 
+def _phases(ecu: str, phases: list[EcuPhase]) -> list[Phase]:
+    """The station's timed phases of one of `ecu`'s attempts, as the report holds them."""
+    return [
+        Phase(ecu, p.phase, p.segment, p.started_at, timedelta(seconds=p.seconds)) for p in phases
+    ]
+
+
+def _station_detail(error: BaseException) -> dict[str, Any]:
+    """What a station's failure carries besides its message (`station.ecu_run`): the ECU's
+    progress, the attempt's last phases; empty for any other failure."""
+    detail = error.details[0] if isinstance(error, ApplicationError) and error.details else None
+    return detail if isinstance(detail, dict) else {}
+
+
 def _failed_attempt(error: BaseException, ecu: str | None) -> FailedAttempt:
     """The phases an ECU's failed attempt ran, as its failure carries them (the station's
     vehicle errors; none from other steps and older stations). A station is not trusted: no
     more than it may send is read, and details that are not phases give none."""
-    detail = error.details[0] if isinstance(error, ApplicationError) and error.details else None
-    if ecu is None or not isinstance(detail, dict) or not isinstance(detail.get("phases"), list):
+    detail = _station_detail(error)
+    sent = detail.get("phases")
+    if ecu is None or not isinstance(sent, list):
         return FailedAttempt()
-    sent: list[Any] = detail["phases"]
     left_out = detail.get("phases_left_out")
     try:
         phases = [EcuPhase.model_validate(p) for p in sent[-FAILED_ATTEMPT_PHASES_KEPT:]]
     except ValidationError:
         return FailedAttempt()
     return FailedAttempt(
-        [
-            Phase(ecu, p.phase, p.segment, p.started_at, timedelta(seconds=p.seconds))
-            for p in phases
-        ],
+        _phases(ecu, phases),
         (left_out if isinstance(left_out, int) and left_out > 0 else 0)
         + max(0, len(sent) - FAILED_ATTEMPT_PHASES_KEPT),
     )
@@ -412,9 +425,7 @@ def _failed_attempt(error: BaseException, ecu: str | None) -> FailedAttempt:
 
 def _failed_segment(error: BaseException) -> int | None:
     """The segment an ECU's activity failed in, from the progress its failure carries."""
-    if isinstance(error, ApplicationError) and error.details:
-        detail = error.details[0]
-        progress = detail.get("ecu_progress") if isinstance(detail, dict) else None
-        if isinstance(progress, dict) and isinstance(progress.get("segment_index"), int):
-            return int(progress["segment_index"])
+    progress = _station_detail(error).get("ecu_progress")
+    if isinstance(progress, dict) and isinstance(progress.get("segment_index"), int):
+        return int(progress["segment_index"])
     return None

@@ -317,7 +317,7 @@ def _ecu(
                 "at": timestamp(r.at),
                 "cause_type": r.cause_type,
                 "cause": r.cause,
-                **_failed_attempt(r.failed_attempt),
+                **_failed_attempt_fields(r.failed_attempt),
             }
             for r in facts.retries
             if r.ecu == name
@@ -357,11 +357,11 @@ def _step(step: Step) -> dict[str, Any]:
         "attempts": step.attempts,
         "outcome": step.outcome,
         "failure": step.failure,
-        **_failed_attempt(step.failed_attempt),
+        **_failed_attempt_fields(step.failed_attempt),
     }
 
 
-def _failed_attempt(attempt: FailedAttempt) -> dict[str, Any]:
+def _failed_attempt_fields(attempt: FailedAttempt) -> dict[str, Any]:
     """The phases of a failed attempt (none: a step that did not fail, or failed before the
     station timed anything) and how many earlier ones its failure left out."""
     return {

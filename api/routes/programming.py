@@ -136,8 +136,9 @@ async def abort_session(
 SIGNED_REPORT = (
     "The signed report: `report` (per ECU the identification before and after, the "
     "fingerprint, the SHA-256 of every segment sent, the check-memory results, the retries "
-    "and their causes, the step and phase times, and a failed attempt's phases; the vehicle's software before and after; who, when, the ticket; the frame "
-    "logs' SHA-256; the protocol audit's verdict and violations; the events in a hash chain), "
+    "and their causes, the step and phase times, and a failed attempt's phases; the vehicle's "
+    "software before and after; who, when, the ticket; the frame logs' SHA-256; the protocol "
+    "audit's verdict and violations; the events in a hash chain), "
     "`manifest` (the SHA-256 of each field, by its path) and `signature` (Ed25519 over the "
     "canonical JSON of format, manifest and report; `key_id` names the key of "
     "GET /programming-report-keys). `aos report verify` checks it offline."
