@@ -133,11 +133,13 @@ class _DiagnosticAscWriter(can.ASCWriter):
     def write_diagnostic(self, ts: float, arb: int, is_rx: bool, data: bytes) -> None:
         arb_id = f"{arb:X}x"
         head = f"CANFD {self.channel:>3} {'Rx' if is_rx else 'Tx':<4} {arb_id:>8}  {'':>32}"
-        frames = [
-            f"{head} {brs} 0 {len2dlc(len(chunk)):x} {len(chunk):>2} "
-            f"{chunk.hex(' ').upper()} {self._TAIL[brs]}"
-            for brs, chunk in ((1 if i == 0 else 0, c) for i, c in enumerate(_split_fd(data)))
-        ]
+        frames = []
+        for i, chunk in enumerate(_split_fd(data)):
+            brs = 1 if i == 0 else 0  # the first frame of a message switches the bit rate
+            frames.append(
+                f"{head} {brs} 0 {len2dlc(len(chunk)):x} {len(chunk):>2} "
+                f"{chunk.hex(' ').upper()} {self._TAIL[brs]}"
+            )
         if not self.header_written:  # the first frame of the log writes its header too
             self.log_event(frames.pop(0), ts)
         # the frames share the message's time; `log_event`'s stamp, in one write
@@ -157,19 +159,24 @@ def _open_writer(path: Path) -> can.io.generic.MessageWriter:
 class _InlineSink:
     def __init__(self, path: Path) -> None:
         self._writer = _open_writer(path)
+        # an ASC log writes diagnostic messages itself; a BLF one gets python-can messages
+        self._diagnostic = (
+            self._writer.write_diagnostic
+            if isinstance(self._writer, _DiagnosticAscWriter)
+            else None
+        )
         self._pending = bytearray()
 
     def write(self, data: bytes | bytearray) -> None:
         self._pending += data
         records, used = _decode_records(self._pending)
         del self._pending[:used]
-        writer = self._writer
         for ts, arb, flags, payload in records:
-            if flags & _DIAG and isinstance(writer, _DiagnosticAscWriter):
-                writer.write_diagnostic(ts, arb, bool(flags & _RX), payload)
+            if flags & _DIAG and self._diagnostic is not None:
+                self._diagnostic(ts, arb, bool(flags & _RX), payload)
                 continue
             for msg in _messages(ts, arb, flags, payload):
-                writer.on_message_received(msg)
+                self._writer.on_message_received(msg)
 
     def close(self) -> None:
         self._writer.stop()
