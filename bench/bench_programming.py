@@ -433,8 +433,8 @@ async def _throughput_ratio(
         orchestrated.append(seconds)
         events_per_ecu = events / max(ecus, 1)
     print(
-        f"# DoIP, car in its own process (timing scale {timing_scale}), {total_bytes} bytes: plain {min(plain):.2f} s, orchestrated "
-        f"{min(orchestrated):.2f} s (runs: plain {', '.join(f'{t:.2f}' for t in plain)}; "
+        f"# DoIP, car in its own process (timing scale {timing_scale}), {total_bytes} bytes: "
+        f"plain {min(plain):.2f} s, orchestrated {min(orchestrated):.2f} s (runs: plain {', '.join(f'{t:.2f}' for t in plain)}; "
         f"orchestrated {', '.join(f'{t:.2f}' for t in orchestrated)})",
         file=sys.stderr,
     )

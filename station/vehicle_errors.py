@@ -40,11 +40,10 @@ def vehicle_failure(
     error: VehicleLinkError, message: str, details: dict[str, object]
 ) -> ApplicationError:
     """The ApplicationError a station activity fails with for `error`: typed by its code, not
-    retried when the error is fatal. Raise it `from None`, so the vehicle error is not chained:
-    its stack traces (udsoncan's, the link's) would take the failure past the 4 KB of an
-    activity's last failure that the Temporal server keeps for the retry, which it then
-    replaces with "Failure exceeds size limit", and the retry's cause (the operators'
-    timeline, the signed report) would be lost. The code, the message and the progress say
-    what happened; the trace is logged here, on the station."""
+    retried when the error is fatal. Raise it `from None`: the vehicle error's chained stack
+    traces (udsoncan's, the link's) are for the station's log, written here; the history gets
+    the code, the message and the details (progress, the attempt's phases). Every failure's
+    size is bounded where it is encoded (`temporal_client.BoundedFailureConverter`); without
+    the chain, a station's failure needs no cutting there."""
     activity.logger.warning("%s", message, exc_info=error)
     return ApplicationError(message, details, type=error.code, non_retryable=not error.transient)
